@@ -1,0 +1,1 @@
+"""Where containers (or, unsafely, processes) for the supervisor come from."""

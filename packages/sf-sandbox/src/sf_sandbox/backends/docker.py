@@ -1,0 +1,255 @@
+"""Docker backend: one hardened container per pool slot, supervisor as PID 1, channel = attach."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sf_sandbox.backends.base import Backend, Connection
+from sf_sandbox.errors import EngineUnavailableError, ImageNotFoundError, SandboxError
+from sf_sandbox.limits import Limits
+from sf_sandbox.supervisor import BOOTSTRAP, bootstrap_payload, helper_sources
+
+LABEL = "sf-sandbox"
+"""Every container we create carries ``sf-sandbox=1`` plus owner labels (see ``owner_labels``)."""
+DEFAULT_IMAGE = "sf-sandbox:py3"
+SUPERVISOR_CAPS = ["SETUID", "SETGID", "KILL"]
+"""The only capabilities PID 1 keeps (to drop to the job uid and kill the job's processes)."""
+
+
+def docker_client(timeout: int = 60) -> Any:
+    """A Docker SDK client for ``DOCKER_HOST``, else the current Docker context, else the local socket.
+
+    Raises:
+        EngineUnavailableError: the SDK is missing or no engine answers.
+    """
+    try:
+        import docker
+    except ImportError as exc:  # pragma: no cover - docker is a hard dependency
+        raise EngineUnavailableError("the 'docker' Python package is missing: pip install docker") from exc
+    base_url = os.environ.get("DOCKER_HOST")
+    if not base_url:
+        try:
+            from docker.context import ContextAPI
+
+            ctx = ContextAPI.get_current_context()
+            if ctx is not None and ctx.name != "default" and ctx.Host:
+                base_url = ctx.Host
+        except Exception:
+            base_url = None
+    where = base_url or "unix:///var/run/docker.sock"
+    try:
+        client = docker.DockerClient(base_url=base_url, timeout=timeout) if base_url else docker.from_env(
+            timeout=timeout
+        )
+        client.ping()
+    except Exception as exc:
+        raise EngineUnavailableError(
+            f"no Docker engine answers at {where} ({type(exc).__name__}). Start it (`sudo systemctl start "
+            "docker`, or `dockerd &` as root), set DOCKER_HOST, or run `sf sandbox doctor`."
+        ) from None
+    return client
+
+
+def owner_labels() -> dict[str, str]:
+    """Labels that let ``sf sandbox gc`` tell live pools from leftovers."""
+    return {
+        LABEL: "1",
+        f"{LABEL}.owner-host": socket.gethostname(),
+        f"{LABEL}.owner-pid": str(os.getpid()),
+        f"{LABEL}.owner-start": str(process_start_time(os.getpid()) or ""),
+        f"{LABEL}.created": str(int(time.time())),
+    }
+
+
+def process_start_time(pid: int) -> int | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), or None if it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+        return int(data[data.rindex(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class DockerConnection(Connection):
+    """A container running the supervisor, and its attach socket."""
+
+    def __init__(self, client: Any, container: Any, sock: Any, on_data: Callable[[bytes], None],
+                 on_close: Callable[[], None]) -> None:
+        from sf_sandbox._protocol import DockerStreamDemux
+
+        self._client = client
+        self.container = container
+        self.label = container.short_id
+        self._sock = sock
+        self._raw = getattr(sock, "_sock", sock)
+        self._demux = DockerStreamDemux()
+        self._stderr = bytearray()
+        self._send_lock = threading.Lock()
+        self._closed = False
+        self._on_data = on_data
+        self._on_close = on_close
+        self._reader = threading.Thread(target=self._read, name=f"sf-sandbox-{self.label}", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                try:
+                    chunk = self._raw.recv(1 << 20)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out, err = self._demux.feed(chunk)
+                if err:
+                    self._stderr += err
+                    del self._stderr[:-65536]
+                if out:
+                    self._on_data(out)
+        finally:
+            self._on_close()
+
+    def send(self, data: bytes) -> None:
+        with self._send_lock:
+            self._raw.sendall(data)
+
+    def kill(self) -> None:
+        try:
+            self.container.kill()
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.container.remove(force=True)
+        except Exception:
+            pass
+        try:
+            self._raw.close()
+        except OSError:
+            pass
+
+    def diagnostics(self) -> str:
+        return bytes(self._stderr).decode("utf-8", "replace")[-4000:]
+
+
+class DockerBackend(Backend):
+    """Runs supervisors in containers of ``image`` on the engine ``DOCKER_HOST`` (or context) names.
+
+    Every container: ``--network none``, read-only root, tmpfs ``/work`` (owned by the job uid,
+    mode 0700), ``/tmp`` and ``/sf``, all capabilities dropped but SETUID/SETGID/KILL for PID 1,
+    ``no-new-privileges``, memory (= memory+swap), pids and CPU limits, logging driver ``none``.
+    Jobs run as a per-container random uid >= 100000 with no capabilities at all.
+    """
+
+    name = "docker"
+    in_container = True
+
+    def __init__(self, image: str = DEFAULT_IMAGE, runtime: str | None = None) -> None:
+        self.image = image
+        self.runtime = runtime
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = docker_client()
+        return self._client
+
+    def check(self) -> None:
+        import docker.errors
+
+        client = self.client
+        try:
+            client.images.get(self.image)
+        except docker.errors.ImageNotFound:
+            hint = "build it with `sf sandbox build-image`" if self.image == DEFAULT_IMAGE else (
+                "build or load it first (it needs python3 on PATH)")
+            raise ImageNotFoundError(f"image {self.image!r} is not in the Docker engine: {hint}") from None
+
+    def start(self, limits: Limits, on_data: Callable[[bytes], None], on_close: Callable[[], None]
+              ) -> tuple[Connection, dict[str, object]]:
+        import docker.errors
+        from docker.types import LogConfig, Ulimit
+
+        uid = random.randint(100_000, 1_999_999)
+        work_mb = limits.file_size_mb
+        api = self.client.api
+        host_config = api.create_host_config(
+            network_mode="none",
+            read_only=True,
+            tmpfs={
+                "/work": f"rw,nosuid,nodev,size={work_mb}m,uid={uid},gid={uid},mode=0700",
+                "/tmp": f"rw,nosuid,nodev,size={work_mb}m,mode=1777",
+                "/sf": "rw,nosuid,nodev,noexec,size=1m,mode=0755",
+            },
+            shm_size=f"{max(1, min(work_mb, 64))}m",
+            mem_limit=f"{limits.memory_mb}m",
+            memswap_limit=f"{limits.memory_mb}m",
+            pids_limit=limits.pids + 8,
+            nano_cpus=int(limits.cpus * 1e9),
+            cap_drop=["ALL"],
+            cap_add=SUPERVISOR_CAPS,
+            security_opt=["no-new-privileges"],
+            ulimits=[Ulimit(name="nofile", soft=1024, hard=1024)],
+            log_config=LogConfig(type="none"),
+            **({"runtime": self.runtime} if self.runtime else {}),
+        )
+        try:
+            created = api.create_container(
+                self.image,
+                command=["python3", "-c", BOOTSTRAP],
+                stdin_open=True,  # with detach=False the SDK also sets StdinOnce: host gone -> EOF -> exit
+                tty=False,
+                user="0:0",
+                working_dir="/",
+                labels=owner_labels(),
+                environment={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"},
+                host_config=host_config,
+            )
+            container = self.client.containers.get(created["Id"])
+        except docker.errors.ImageNotFound:
+            raise ImageNotFoundError(
+                f"image {self.image!r} is not in the Docker engine: build it with `sf sandbox build-image`"
+            ) from None
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"Docker refused to create a sandbox container: {exc.explanation or exc}") from None
+        try:
+            sock = container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            conn = DockerConnection(self.client, container, sock, on_data, on_close)
+            container.start()
+            conn.send(bootstrap_payload())
+        except Exception as exc:
+            try:
+                container.remove(force=True)
+            except Exception:
+                pass
+            raise SandboxError(f"could not start a sandbox container: {exc}") from None
+        config: dict[str, object] = {
+            "mode": "container",
+            "job_uid": uid,
+            "work_dir": "/work",
+            "helper_dir": "/sf",
+            "writable": ["/work", "/tmp", "/dev/shm"],
+            "tmp_dir": "/tmp",
+            "helpers": helper_sources(),
+        }
+        return conn, config
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:
+                pass
+            self._client = None

@@ -1,0 +1,110 @@
+"""UNSAFE: the supervisor as a plain host process. No isolation at all; opt-in only.
+
+It exists for machines without Docker, for debugging, and as a baseline. Jobs run as *your* user
+with your files and network in reach; only the timeout, output caps, file-size rlimit and the
+process-tree kill (via PR_SET_CHILD_SUBREAPER) apply. Memory, CPU and pids are not limited.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+
+from sf_sandbox.backends.base import Backend, Connection
+from sf_sandbox.limits import Limits
+from sf_sandbox.supervisor import BOOTSTRAP, bootstrap_payload, helper_sources
+
+UNSAFE_BACKEND_NAME = "local-unsafe-no-isolation"
+
+
+class LocalConnection(Connection):
+    def __init__(self, proc: subprocess.Popen[bytes], root: str, on_data: Callable[[bytes], None],
+                 on_close: Callable[[], None]) -> None:
+        self.proc = proc
+        self.root = root
+        self.label = f"pid {proc.pid}"
+        self._stderr = bytearray()
+        self._lock = threading.Lock()
+        self._on_data = on_data
+        self._on_close = on_close
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            while chunk := self.proc.stdout.read1(1 << 20):
+                self._on_data(chunk)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._on_close()
+
+    def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        try:
+            while chunk := self.proc.stderr.read1(65536):
+                self._stderr += chunk
+                del self._stderr[:-65536]
+        except (OSError, ValueError):
+            pass
+
+    def send(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        with self._lock:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.kill()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def diagnostics(self) -> str:
+        return bytes(self._stderr).decode("utf-8", "replace")[-4000:]
+
+
+class LocalUnsafeBackend(Backend):
+    """Runs the supervisor as a host subprocess. NOT A SANDBOX."""
+
+    name = UNSAFE_BACKEND_NAME
+    in_container = False
+
+    def check(self) -> None:
+        return None
+
+    def start(self, limits: Limits, on_data: Callable[[bytes], None], on_close: Callable[[], None]
+              ) -> tuple[Connection, dict[str, object]]:
+        root = tempfile.mkdtemp(prefix="sf-sandbox-unsafe-")
+        proc = subprocess.Popen(
+            [sys.executable, "-c", BOOTSTRAP],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=root,
+            start_new_session=True,
+        )
+        conn = LocalConnection(proc, root, on_data, on_close)
+        conn.send(bootstrap_payload())
+        config: dict[str, object] = {
+            "mode": "local",
+            "work_dir": f"{root}/work",
+            "helper_dir": f"{root}/sf",
+            "writable": [f"{root}/work"],
+            "tmp_dir": f"{root}/work/.tmp",
+            "helpers": helper_sources(),
+        }
+        return conn, config

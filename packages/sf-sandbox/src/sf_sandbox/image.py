@@ -1,0 +1,157 @@
+"""Building the default sandbox image offline: debootstrap a minimal Debian with python3, import it.
+
+No registry is needed: the rootfs comes from a Debian mirror (apt's own source), is trimmed, and
+is imported with ``docker import``. The result is cached twice: the image in the engine (a second
+``build_image`` returns at once) and the rootfs tarball under ``~/.cache/sf-sandbox`` (a reset
+engine re-imports it in seconds). ``base=`` builds ``FROM`` any local image that has python3.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from sf_sandbox.backends.docker import DEFAULT_IMAGE, LABEL, docker_client
+from sf_sandbox.errors import ImageBuildError
+
+IMAGE_REVISION = "1"
+"""Bumped when the image's content changes, so an older cached image is rebuilt."""
+TRIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/apt",
+        "var/lib/apt/lists", "var/log")
+
+
+def cache_dir() -> Path:
+    """Where rootfs tarballs are kept (``$XDG_CACHE_HOME/sf-sandbox``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "sf-sandbox"
+
+
+def default_mirror() -> str:
+    """The Debian mirror apt uses on this machine, else deb.debian.org."""
+    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            words = line.split()
+            if line.startswith("URIs:") and len(words) > 1 and "security" not in words[1]:
+                return words[1]
+            if words[:1] == ["deb"]:
+                url = next((w for w in words[1:] if "://" in w), None)
+                if url and "security" not in url:
+                    return url
+    return "http://deb.debian.org/debian"
+
+
+def image_status(image: str = DEFAULT_IMAGE) -> str:
+    """``current``, ``outdated`` or ``missing``."""
+    import docker.errors
+
+    try:
+        img = docker_client().images.get(image)
+    except docker.errors.ImageNotFound:
+        return "missing"
+    labels = (img.attrs.get("Config") or {}).get("Labels") or {}
+    if labels.get(f"{LABEL}.image-revision") in (None, IMAGE_REVISION):
+        return "current"
+    return "outdated"
+
+
+def build_image(image: str = DEFAULT_IMAGE, *, force: bool = False, suite: str = "bookworm",
+                mirror: str | None = None, base: str | None = None,
+                log: Callable[[str], None] = print) -> str:
+    """Make ``image`` exist in the engine; return ``"cached"`` or ``"built"``.
+
+    Raises:
+        EngineUnavailableError: no engine.
+        ImageBuildError: debootstrap missing or failing, not root, import failed.
+    """
+    client = docker_client(timeout=600)
+    if not force and image_status(image) == "current":
+        log(f"image {image} is present (cached); --force rebuilds it")
+        return "cached"
+    changes = [f"LABEL {LABEL}.image-revision={IMAGE_REVISION}", 'CMD ["python3"]', "WORKDIR /"]
+    if base:
+        _build_from_base(client, image, base, log)
+        return "built"
+    tarball = cache_dir() / f"rootfs-{suite}-r{IMAGE_REVISION}.tar"
+    if force or not tarball.exists():
+        _debootstrap(tarball, suite, mirror or default_mirror(), log)
+    repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
+    log(f"importing {tarball} as {image}")
+    try:
+        client.api.import_image_from_file(str(tarball), repository=repo, tag=tag, changes=changes)
+    except Exception as exc:
+        raise ImageBuildError(f"docker import failed: {exc}") from None
+    _verify(image, log)
+    return "built"
+
+
+def _debootstrap(tarball: Path, suite: str, mirror: str, log: Callable[[str], None]) -> None:
+    tool = shutil.which("debootstrap")
+    if tool is None:
+        raise ImageBuildError(
+            "debootstrap is not installed: `apt-get install debootstrap` (Debian/Ubuntu), or build from an "
+            "image you have with `sf sandbox build-image --base python:3.12-slim`"
+        )
+    if os.geteuid() != 0:
+        raise ImageBuildError("debootstrap needs root: run `sudo sf sandbox build-image`, or use --base IMAGE")
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sf-rootfs-") as tmp:
+        root = Path(tmp) / "rootfs"
+        log(f"debootstrap {suite} from {mirror} (about a minute)")
+        proc = subprocess.run(
+            [tool, "--variant=minbase", "--include=python3", suite, str(root), mirror],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stdout.strip().splitlines()[-8:])
+            raise ImageBuildError(f"debootstrap failed (exit {proc.returncode}):\n{tail}")
+        for rel in TRIM:
+            target = root / rel
+            if target.is_dir():
+                for child in target.iterdir():
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child, ignore_errors=True)
+                    else:
+                        child.unlink(missing_ok=True)
+        partial = tarball.with_suffix(".partial")
+        subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."], check=True)
+        partial.replace(tarball)
+    log(f"rootfs cached at {tarball}")
+
+
+def _build_from_base(client: object, image: str, base: str, log: Callable[[str], None]) -> None:
+    dockerfile = (
+        f"FROM {base}\nLABEL {LABEL}.image-revision={IMAGE_REVISION}\n"
+        'RUN python3 -c "import sys; assert sys.version_info >= (3, 8)"\n'
+    ).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    buf.seek(0)
+    log(f"building {image} FROM {base}")
+    try:
+        client.images.build(fileobj=buf, custom_context=True, tag=image, rm=True)  # type: ignore[attr-defined]
+    except Exception as exc:
+        raise ImageBuildError(f"building FROM {base} failed (it must exist locally and have python3): {exc}") from None
+    _verify(image, log)
+
+
+def _verify(image: str, log: Callable[[str], None]) -> None:
+    from sf_sandbox import Job, Sandbox
+
+    with Sandbox(image=image) as sb:
+        result = sb.run(Job(source="import sys; print(sys.version.split()[0])"))
+    if not result.ok:
+        raise ImageBuildError(f"the new image cannot run a job: {result.status}: {result.error or result.stderr}")
+    log(f"image {image} ready (python {result.stdout.strip()})")

@@ -1,0 +1,104 @@
+"""What came back: :class:`Status` and :class:`Result`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    """How a job ended. Exactly one applies; they are checked in this order of precedence."""
+
+    OK = "ok"
+    """The program exited with code 0."""
+    ERROR = "error"
+    """The program exited with a non-zero code or was killed by a signal it caused itself."""
+    TIMEOUT = "timeout"
+    """The wall-clock limit passed; the whole process tree was killed."""
+    MEMORY = "memory"
+    """The memory limit was hit (the kernel's OOM killer ended the job, or MemoryError)."""
+    OUTPUT_LIMIT = "output_limit"
+    """stdout or stderr passed its cap; the whole process tree was killed at once."""
+    SANDBOX_ERROR = "sandbox_error"
+    """The sandbox itself failed (engine gone, container died, job could not be set up)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    """The outcome of one :class:`~sf_sandbox.Job`.
+
+    ``stdout``/``stderr`` are decoded as UTF-8 with invalid bytes replaced by U+FFFD; when that
+    happened ``stdout_lossy``/``stderr_lossy`` is set and the exact bytes are in ``stdout_bytes``
+    / ``stderr_bytes`` (always present). ``exit_code`` is the program's exit status; when the
+    program was killed by a signal it is the negative signal number (``-9`` after a timeout,
+    output-limit or memory kill), and ``None`` only when the job never started.
+    """
+
+    status: Status
+    exit_code: int | None = None
+    stdout_bytes: bytes = b""
+    stderr_bytes: bytes = b""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    duration: float = 0.0
+    """Seconds from the job's start to its end, measured inside the sandbox."""
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    """Collected files that existed after the job, relative path → content."""
+    error: str | None = None
+    """Human-readable reason for a non-``ok`` status, when one is known."""
+    id: str | None = None
+    """The job's ``id``."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the status is ``ok``."""
+        return self.status is Status.OK
+
+    @property
+    def stdout(self) -> str:
+        """stdout decoded as UTF-8, invalid bytes replaced."""
+        return self.stdout_bytes.decode("utf-8", errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        """stderr decoded as UTF-8, invalid bytes replaced."""
+        return self.stderr_bytes.decode("utf-8", errors="replace")
+
+    @property
+    def stdout_lossy(self) -> bool:
+        """True when stdout was not valid UTF-8."""
+        return not _is_utf8(self.stdout_bytes)
+
+    @property
+    def stderr_lossy(self) -> bool:
+        """True when stderr was not valid UTF-8."""
+        return not _is_utf8(self.stderr_bytes)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: text fields decoded (see class doc), files base64-encoded."""
+        import base64
+
+        data = asdict(self)
+        data.pop("stdout_bytes")
+        data.pop("stderr_bytes")
+        data["status"] = str(self.status)
+        data["stdout"] = self.stdout
+        data["stderr"] = self.stderr
+        data["stdout_lossy"] = self.stdout_lossy
+        data["stderr_lossy"] = self.stderr_lossy
+        if self.stdout_lossy:
+            data["stdout_base64"] = base64.b64encode(self.stdout_bytes).decode()
+        if self.stderr_lossy:
+            data["stderr_base64"] = base64.b64encode(self.stderr_bytes).decode()
+        data["files"] = {k: base64.b64encode(v).decode() for k, v in self.files.items()}
+        return data
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

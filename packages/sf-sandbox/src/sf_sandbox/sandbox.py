@@ -1,0 +1,315 @@
+"""The public entry point: :class:`Sandbox`, a warm pool of hardened containers."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+from sf_sandbox.backends.base import Backend
+from sf_sandbox.errors import SandboxConfigError, SandboxError
+from sf_sandbox.hostcalls import HostCalls, HostFunction
+from sf_sandbox.job import Job
+from sf_sandbox.limits import Limits
+from sf_sandbox.result import Result, Status
+from sf_sandbox.worker import Worker, with_id
+
+Progress = Callable[[int, int], None]
+
+
+def make_backend(backend: str | Backend, image: str | None, runtime: str | None = None) -> Backend:
+    """Resolve a backend name (``docker`` or the unsafe one, spelled out) to a Backend.
+
+    Raises:
+        SandboxConfigError: unknown name.
+    """
+    if isinstance(backend, Backend):
+        return backend
+    from sf_sandbox.backends.docker import DEFAULT_IMAGE, DockerBackend
+    from sf_sandbox.backends.local_unsafe import UNSAFE_BACKEND_NAME, LocalUnsafeBackend
+
+    if backend == "docker":
+        return DockerBackend(image or DEFAULT_IMAGE, runtime=runtime)
+    if backend == UNSAFE_BACKEND_NAME:
+        return LocalUnsafeBackend()
+    raise SandboxConfigError(
+        f"unknown sandbox backend {backend!r}: use 'docker' (default) or, with no isolation at all, "
+        f"{UNSAFE_BACKEND_NAME!r}"
+    )
+
+
+class Sandbox:
+    """A pool of warm sandbox containers that run :class:`Job` s and return :class:`Result` s.
+
+    Containers start when the sandbox is entered (``pool_size`` of them, in parallel) and grow on
+    demand up to the largest ``concurrency`` asked of ``run_many``. Each runs one job at a time; a
+    container that may be tainted (timeout, memory, output flood, stray processes, IPC objects)
+    is replaced in the background. Thread-safe; the async methods may be used from any loop.
+
+    Raises (on entry):
+        EngineUnavailableError: no Docker engine answers.
+        ImageNotFoundError: the image is missing (``sf sandbox build-image`` builds the default).
+    """
+
+    def __init__(
+        self,
+        *,
+        image: str | None = None,
+        limits: Limits | None = None,
+        pool_size: int = 1,
+        host_calls: Mapping[str, HostFunction] | None = None,
+        backend: str | Backend = "docker",
+        runtime: str | None = None,
+    ) -> None:
+        if pool_size < 1:
+            raise SandboxConfigError("pool_size must be >= 1")
+        self.limits = limits or Limits()
+        self.backend = make_backend(backend, image, runtime)
+        self.hostcalls = HostCalls(host_calls)
+        self._pool_size = pool_size
+        self._max = pool_size
+        self._cond = threading.Condition()
+        self._idle: list[Worker] = []
+        self._count = 0
+        self._started = False
+        self._closed = False
+        self._threads = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="sf-job")
+        self.replaced = 0
+        """How many containers were replaced because they might be tainted."""
+
+    # lifecycle
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        await asyncio.get_running_loop().run_in_executor(None, self.start)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    def start(self) -> None:
+        """Check the backend and warm ``pool_size`` containers. Idempotent."""
+        if self._started:
+            return
+        self.backend.check()
+        if self.backend.name == "docker":
+            from sf_sandbox.gc import collect_garbage
+
+            collect_garbage(self.backend.client, only_dead_owners=True)  # type: ignore[attr-defined]
+        self._started = True
+        self._warm(self._pool_size)
+
+    def _warm(self, n: int) -> None:
+        with self._cond:
+            missing = max(0, min(n, self._max) - self._count)
+            self._count += missing
+        if not missing:
+            return
+        errors: list[BaseException] = []
+
+        def one() -> None:
+            try:
+                worker = Worker(self.backend, self.limits, self.hostcalls)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+                with self._cond:
+                    self._count -= 1
+                    self._cond.notify_all()
+                return
+            self._put(worker)
+
+        threads = [threading.Thread(target=one) for _ in range(missing)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors and not self._idle:
+            raise errors[0] if isinstance(errors[0], SandboxError) else SandboxError(str(errors[0]))
+
+    def close(self) -> None:
+        """Kill and remove every container. Safe to call twice."""
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        threads = [threading.Thread(target=w.close) for w in idle]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.hostcalls.close()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        self.backend.close()
+
+    # pool
+    def _put(self, worker: Worker) -> None:
+        with self._cond:
+            if self._closed:
+                closing = True
+            else:
+                closing = False
+                self._idle.append(worker)
+                self._cond.notify()
+        if closing:
+            worker.close()
+
+    def _acquire(self) -> Worker:
+        if not self._started:
+            self.start()
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise SandboxError("the sandbox is closed")
+                if self._idle:
+                    return self._idle.pop()
+                if self._count < self._max:
+                    self._count += 1
+                    break
+                self._cond.wait()
+        try:
+            return Worker(self.backend, self.limits, self.hostcalls)
+        except BaseException:
+            with self._cond:
+                self._count -= 1
+                self._cond.notify()
+            raise
+
+    def _release(self, worker: Worker) -> None:
+        if not worker.tainted:
+            self._put(worker)
+            return
+        self.replaced += 1
+        threading.Thread(target=worker.close, daemon=True).start()
+
+        def replace() -> None:
+            try:
+                fresh = Worker(self.backend, self.limits, self.hostcalls)
+            except BaseException:  # noqa: BLE001 - the next acquire will retry and report
+                with self._cond:
+                    self._count -= 1
+                    self._cond.notify()
+                return
+            self._put(fresh)
+
+        threading.Thread(target=replace, daemon=True).start()
+
+    def _grow(self, concurrency: int) -> None:
+        with self._cond:
+            self._max = max(self._max, concurrency)
+
+    # running
+    def _run(self, job: Job, loop: asyncio.AbstractEventLoop | None = None) -> Result:
+        if not isinstance(job, Job):
+            raise SandboxConfigError(f"expected a sf_sandbox.Job, got {type(job).__name__}")
+        try:
+            worker = self._acquire()
+        except SandboxError as exc:
+            return Result(status=Status.SANDBOX_ERROR, error=str(exc), id=job.id)
+        try:
+            result = worker.run(job, loop)
+        except BaseException as exc:  # noqa: BLE001 - a bug here must not lose the batch
+            worker.tainted = True
+            result = Result(status=Status.SANDBOX_ERROR, error=f"{type(exc).__name__}: {exc}", id=job.id)
+        finally:
+            self._release(worker)
+        return with_id(result, job.id)
+
+    def run(self, job: Job) -> Result:
+        """Run one job and return its result (never raises for what the job does)."""
+        return self._run(job)
+
+    def run_many(self, jobs: Iterable[Job], *, concurrency: int | None = None,
+                 progress: bool | Progress = False) -> list[Result]:
+        """Run ``jobs`` with up to ``concurrency`` at once; results come back in input order.
+
+        ``progress`` is a callback ``(done, total)`` or True for a line on stderr.
+        """
+        jobs = list(jobs)
+        conc = self._concurrency(concurrency, len(jobs))
+        report = _progress(progress, len(jobs))
+        results: list[Result | None] = [None] * len(jobs)
+        done = 0
+        lock = threading.Lock()
+
+        def one(i: int) -> None:
+            nonlocal done
+            results[i] = self._run(jobs[i])
+            with lock:
+                done += 1
+                report(done)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=conc, thread_name_prefix="sf-batch") as ex:
+            list(ex.map(one, range(len(jobs))))
+        report(len(jobs), final=True)
+        return [r for r in results if r is not None]
+
+    async def arun(self, job: Job) -> Result:
+        """Async :meth:`run`; async host-call functions run on the calling loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._run, job, loop)
+
+    async def arun_many(self, jobs: Iterable[Job], *, concurrency: int | None = None,
+                        progress: bool | Progress = False) -> list[Result]:
+        """Async :meth:`run_many` (input order kept)."""
+        jobs = list(jobs)
+        conc = self._concurrency(concurrency, len(jobs))
+        report = _progress(progress, len(jobs))
+        sem = asyncio.Semaphore(conc)
+        done = 0
+
+        async def one(job: Job) -> Result:
+            nonlocal done
+            async with sem:
+                result = await self.arun(job)
+            done += 1
+            report(done)
+            return result
+
+        results = await asyncio.gather(*(one(j) for j in jobs))
+        report(len(jobs), final=True)
+        return list(results)
+
+    def _concurrency(self, concurrency: int | None, n: int) -> int:
+        conc = concurrency or self._max
+        if conc < 1:
+            raise SandboxConfigError("concurrency must be >= 1")
+        conc = max(1, min(conc, n or 1))
+        self._grow(conc)
+        if self._started and n:
+            self._warm(conc)
+        return conc
+
+
+def _progress(progress: bool | Progress, total: int) -> Callable[..., None]:
+    if callable(progress):
+        def call(done: int, final: bool = False) -> None:
+            if not final:
+                progress(done, total)
+        return call
+    if not progress or total < 2:
+        return lambda done, final=False: None
+    last = [0.0]
+
+    def show(done: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if final or now - last[0] > 0.5 or done == total:
+            last[0] = now
+            end = "\n" if final else ""
+            print(f"\rsandbox: {done}/{total} jobs", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def __getattr__(name: str) -> Any:  # pragma: no cover
+    raise AttributeError(name)

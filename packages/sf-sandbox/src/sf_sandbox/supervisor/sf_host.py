@@ -1,0 +1,62 @@
+"""Host calls from inside a sandbox job (stdlib only; importable as ``sf_host`` in every job).
+
+    from sf_host import call, HostCallError
+    reply = call("echo", "hello", n=3)
+
+``call`` sends ``name``, ``args`` and ``kwargs`` (JSON-serialisable) to the supervisor, which
+forwards them to the function the host registered under ``name`` and returns its JSON result.
+It raises :class:`HostCallError` when the function raised, is unknown, or the job's host-call
+budget is spent. Calls are serialised per process (thread-safe); child processes of the job
+must not share the channel.
+"""
+
+import json
+import os
+import struct
+import threading
+
+__all__ = ["call", "HostCallError", "available"]
+
+_HEADER = struct.Struct(">I")
+_lock = threading.Lock()
+
+
+class HostCallError(Exception):
+    """The host call failed; the message says why."""
+
+
+def available():
+    """True when this process has a host-call channel."""
+    return os.environ.get("SF_HOST_FD", "") != ""
+
+
+def _read_exact(fd, n):
+    data = b""
+    while len(data) < n:
+        chunk = os.read(fd, n - len(data))
+        if not chunk:
+            raise HostCallError("host-call channel closed")
+        data += chunk
+    return data
+
+
+def call(name, *args, **kwargs):
+    """Call the host function ``name`` and return its result."""
+    fd_text = os.environ.get("SF_HOST_FD", "")
+    if not fd_text:
+        raise HostCallError("no host-call channel in this process")
+    fd = int(fd_text)
+    payload = json.dumps({"name": name, "args": list(args), "kwargs": kwargs}).encode()
+    with _lock:
+        data = _HEADER.pack(len(payload)) + payload
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+            (n,) = _HEADER.unpack(_read_exact(fd, 4))
+            reply = json.loads(_read_exact(fd, n).decode())
+        except OSError as exc:
+            raise HostCallError("host-call channel failed: %s" % exc) from None
+    if not reply.get("ok"):
+        raise HostCallError(reply.get("error") or "host call failed")
+    return reply.get("value")

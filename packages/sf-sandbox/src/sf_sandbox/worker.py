@@ -1,0 +1,194 @@
+"""One pool slot: a supervisor (container) and the host end of its protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+from sf_sandbox._protocol import FrameDecoder, encode
+from sf_sandbox.backends.base import Backend, Connection
+from sf_sandbox.errors import SandboxError, SupervisorError
+from sf_sandbox.hostcalls import HostCalls
+from sf_sandbox.job import Job
+from sf_sandbox.limits import Limits
+from sf_sandbox.result import Result, Status
+
+START_TIMEOUT = 60.0
+GRACE = 15.0
+"""Seconds past a job's timeout before the host gives up on the supervisor and kills the box."""
+
+_ids = itertools.count(1)
+
+
+class Worker:
+    """Owns one supervisor. Runs one job at a time; ``tainted`` means: replace me."""
+
+    def __init__(self, backend: Backend, limits: Limits, hostcalls: HostCalls) -> None:
+        self.limits = limits
+        self.hostcalls = hostcalls
+        self.tainted = False
+        self.taint_reason = ""
+        self._decoder = FrameDecoder()
+        self._ready = threading.Event()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._current: tuple[int, threading.Event, list[dict[str, Any]]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._hello: dict[str, Any] = {}
+        self.conn: Connection
+        self.conn, config = backend.start(limits, self._on_data, self._on_close)
+        try:
+            self.conn.send(encode(config))
+            if not self._ready.wait(START_TIMEOUT) or self._closed.is_set() and not self._ready.is_set():
+                raise SupervisorError(
+                    f"sandbox supervisor did not start in {self.conn.label}: {self.conn.diagnostics()[-500:]!r}"
+                )
+        except BaseException:
+            self.conn.close()
+            raise
+
+    # reader-thread callbacks
+    def _on_data(self, chunk: bytes) -> None:
+        try:
+            frames = self._decoder.feed(chunk)
+        except ValueError:
+            self._fail("corrupt protocol stream")
+            return
+        for frame in frames:
+            op = frame.get("op")
+            if op == "ready":
+                self._hello = frame
+                self._ready.set()
+            elif op == "result":
+                with self._lock:
+                    current = self._current
+                if current is not None and frame.get("id") == current[0]:
+                    current[2].append(frame)
+                    current[1].set()
+            elif op == "hostcall":
+                self._hostcall(frame)
+
+    def _on_close(self) -> None:
+        self._closed.set()
+        self._ready.set()
+        with self._lock:
+            current = self._current
+        if current is not None:
+            current[1].set()
+
+    def _fail(self, reason: str) -> None:
+        self.tainted = True
+        self.taint_reason = reason
+        self.conn.kill()
+
+    def _hostcall(self, frame: dict[str, Any]) -> None:
+        job_id, call = frame.get("id"), frame.get("call")
+
+        def reply(payload: dict[str, Any]) -> None:
+            try:
+                self.conn.send(encode({"op": "hostcall_result", "id": job_id, "call": call, **payload}))
+            except OSError:
+                pass
+
+        self.hostcalls.dispatch(str(frame.get("name")), list(frame.get("args") or []),
+                                dict(frame.get("kwargs") or {}), self._loop, reply)
+
+    # running a job
+    def run(self, job: Job, loop: asyncio.AbstractEventLoop | None = None) -> Result:
+        """Run ``job``; never raises for anything the job does."""
+        limits = job.limits or self.limits
+        if self._closed.is_set():
+            self.tainted = True
+            return Result(status=Status.SANDBOX_ERROR, error="sandbox container is gone", id=job.id)
+        too_big = job.input_bytes > limits.file_size_mb * 1024 * 1024
+        if too_big:
+            return Result(status=Status.SANDBOX_ERROR, id=job.id, error=(
+                f"job input ({job.input_bytes} bytes of source, stdin and files) exceeds the "
+                f"{limits.file_size_mb} MiB work dir; raise Limits.file_size_mb"))
+        job_id = next(_ids)
+        done = threading.Event()
+        box: list[dict[str, Any]] = []
+        self._loop = loop
+        with self._lock:
+            self._current = (job_id, done, box)
+        request = {
+            "op": "run",
+            "id": job_id,
+            "job": {
+                "source": job.source,
+                "argv": list(job.argv) if job.argv is not None else None,
+                "stdin": base64.b64encode(job.stdin).decode(),
+                "files": {k: base64.b64encode(v).decode() for k, v in job.files.items()},
+                "collect": list(job.collect),
+                "env": dict(job.env),
+                "args": list(job.args),
+                "timeout": limits.timeout,
+                "output_bytes": limits.output_bytes,
+                "file_size": limits.file_size_mb * 1024 * 1024,
+                "files_out_bytes": limits.files_out_bytes,
+                "host_calls": limits.host_calls,
+                "pids": self.limits.pids,
+            },
+        }
+        started = time.monotonic()
+        try:
+            self.conn.send(encode(request))
+        except OSError as exc:
+            self.tainted = True
+            return Result(status=Status.SANDBOX_ERROR, error=f"cannot reach the sandbox: {exc}", id=job.id)
+        finished = done.wait(limits.timeout + GRACE)
+        with self._lock:
+            self._current = None
+        if not finished or not box:
+            self.tainted = True
+            self.conn.kill()
+            why = "did not answer in time" if not finished else "died"
+            diag = self.conn.diagnostics().strip().splitlines()[-3:]
+            return Result(status=Status.SANDBOX_ERROR, id=job.id, duration=time.monotonic() - started,
+                          error=f"sandbox supervisor {why}" + (f": {' | '.join(diag)}" if diag else ""))
+        return self._result(box[0], job)
+
+    def _result(self, frame: dict[str, Any], job: Job) -> Result:
+        if frame.get("tainted"):
+            self.tainted = True
+            self.taint_reason = str(frame.get("taint") or "")
+        try:
+            status = Status(frame.get("status"))
+        except ValueError:
+            status = Status.SANDBOX_ERROR
+        files = {k: base64.b64decode(v) for k, v in (frame.get("files") or {}).items()}
+        error = frame.get("error")
+        if frame.get("file_errors") and status is Status.OK:
+            error = "; ".join(frame["file_errors"])
+        return Result(
+            status=status,
+            exit_code=frame.get("exit_code"),
+            stdout_bytes=base64.b64decode(frame.get("stdout") or ""),
+            stderr_bytes=base64.b64decode(frame.get("stderr") or ""),
+            stdout_truncated=bool(frame.get("stdout_truncated")),
+            stderr_truncated=bool(frame.get("stderr_truncated")),
+            duration=float(frame.get("duration") or 0.0),
+            files=files,
+            error=error,
+            id=job.id,
+        )
+
+    def close(self) -> None:
+        try:
+            self.conn.send(encode({"op": "shutdown"}))
+        except OSError:
+            pass
+        self.conn.close()
+
+
+def with_id(result: Result, job_id: str | None) -> Result:
+    """``result`` carrying ``job_id``."""
+    return result if result.id == job_id else replace(result, id=job_id)
+
+
+__all__ = ["Worker", "SandboxError"]
