@@ -27,13 +27,14 @@ def collect_garbage(client: Any, *, only_dead_owners: bool = True) -> list[str]:
     hosts are kept. With ``False`` every ``sf-sandbox`` container on the engine is removed.
     """
     removed = []
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
-        labels = container.labels or {}
-        if only_dead_owners and container.status == "running" and _owner_alive(labels):
+    # one list call (the high-level API inspects each container and races with other processes)
+    for info in client.api.containers(all=True, filters={"label": f"{LABEL}=1"}):
+        labels = info.get("Labels") or {}
+        if only_dead_owners and info.get("State") == "running" and _owner_alive(labels):
             continue
         try:
-            container.remove(force=True)
-            removed.append(container.short_id)
+            client.api.remove_container(info["Id"], force=True)
+            removed.append(info["Id"][:12])
         except Exception:  # already gone
             pass
     return removed

@@ -18,8 +18,9 @@ from sf_sandbox.supervisor import BOOTSTRAP, bootstrap_payload, helper_sources
 LABEL = "sf-sandbox"
 """Every container we create carries ``sf-sandbox=1`` plus owner labels (see ``owner_labels``)."""
 DEFAULT_IMAGE = "sf-sandbox:py3"
-SUPERVISOR_CAPS = ["SETUID", "SETGID", "KILL"]
-"""The only capabilities PID 1 keeps (to drop to the job uid and kill the job's processes)."""
+SUPERVISOR_CAPS = ["SETUID", "SETGID", "KILL", "DAC_OVERRIDE", "FOWNER"]
+"""The only capabilities PID 1 keeps: drop to the job uid, kill the job's processes, and wipe what
+the job left once it is dead. Jobs never hold any capability (the uid switch clears them all)."""
 
 
 def docker_client(timeout: int = 60) -> Any:
@@ -147,7 +148,7 @@ class DockerBackend(Backend):
     """Runs supervisors in containers of ``image`` on the engine ``DOCKER_HOST`` (or context) names.
 
     Every container: ``--network none``, read-only root, tmpfs ``/work`` (owned by the job uid,
-    mode 0700), ``/tmp`` and ``/sf``, all capabilities dropped but SETUID/SETGID/KILL for PID 1,
+    mode 0700), ``/tmp`` and ``/sf``, all capabilities dropped but SETUID/SETGID/KILL/DAC_OVERRIDE/FOWNER for PID 1,
     ``no-new-privileges``, memory (= memory+swap), pids and CPU limits, logging driver ``none``.
     Jobs run as a per-container random uid >= 100000 with no capabilities at all.
     """

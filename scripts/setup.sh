@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian/Ubuntu machine (root) or a prepared one (any user):
+#   docker engine (installed and started if missing), debootstrap, uv, the workspace venv (.venv),
+#   CPU torch for sf-train, and the sandbox image (built offline, cached).
+# Sourced by scripts/main.sh and scripts/test.sh; safe to run again at any time.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+  log "need root for: $*"; return 1; fi; }
+
+# 1. system packages: docker engine + debootstrap (for the offline sandbox image)
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]} (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. a running docker engine
+if ! docker info >/dev/null 2>&1; then
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
+    as_root systemctl start docker || true
+  fi
+  if ! docker info >/dev/null 2>&1; then
+    log "starting dockerd (log: /tmp/sf-dockerd.log)"
+    as_root bash -c 'nohup setsid dockerd >/tmp/sf-dockerd.log 2>&1 &'
+  fi
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { log "dockerd did not come up; see /tmp/sf-dockerd.log"; exit 1; }
+fi
+
+# 3. uv
+if ! command -v uv >/dev/null 2>&1; then
+  log "installing uv (pip)"
+  python3 -m pip install -q uv 2>/dev/null || python3 -m pip install -q --break-system-packages uv
+  export PATH="$HOME/.local/bin:$PATH"
+fi
+
+# 4. the workspace (sf-sandbox, sf-workflows, sf-bench + dev tools) from uv.lock
+uv sync --frozen --inexact --quiet
+
+# 5. sf-train: CPU torch from the local wheel when PIP_FIND_LINKS has one (no GBs of CUDA), then the package
+if [ -d packages/sf-train ]; then
+  if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+    if [ -n "${PIP_FIND_LINKS:-}" ] && ls "$PIP_FIND_LINKS"/torch-2.13.0+cpu-* >/dev/null 2>&1; then
+      log "installing torch 2.13.0+cpu from $PIP_FIND_LINKS"
+      uv pip install --quiet --python .venv/bin/python --find-links "$PIP_FIND_LINKS" "torch==2.13.0+cpu"
+    else
+      log "installing torch (registry)"
+      uv pip install --quiet --python .venv/bin/python "torch==2.13.0"
+    fi
+  fi
+  uv pip install --quiet --python .venv/bin/python -e packages/sf-train
+fi
+
+# 6. the sandbox image (cached after the first build)
+.venv/bin/sf sandbox build-image >&2
