@@ -27,15 +27,18 @@ def test_run_many_survives_bad_jobs(sandbox: Sandbox) -> None:
     assert [r.status for r in results] == [Status.OK, Status.TIMEOUT, Status.SANDBOX_ERROR, Status.OK]
 
 
-def test_jobs_run_in_parallel(sandbox: Sandbox) -> None:
-    # two jobs that each wait for the other's file can only both finish if they overlap in time... but
-    # containers are isolated, so measure overlap through wall time instead.
-    import time
+def test_jobs_run_in_parallel(docker_ready: None) -> None:
+    # each job waits at a barrier that only opens when both are inside a container at once
+    barrier = threading.Barrier(2, timeout=20)
 
-    jobs = [Job(source="import time\ntime.sleep(0.6)") for _ in range(2)]
-    t0 = time.monotonic()
-    sandbox.run_many(jobs, concurrency=2)
-    assert time.monotonic() - t0 < 1.1
+    def meet() -> str:
+        barrier.wait()
+        return "met"
+
+    src = "from sf_host import call\nprint(call('meet'))"
+    with Sandbox(host_calls={"meet": meet}, limits=Limits(timeout=30)) as sb:
+        results = sb.run_many([Job(source=src), Job(source=src)], concurrency=2)
+    assert [r.stdout for r in results] == ["met\n", "met\n"]
 
 
 def test_async_api(sandbox: Sandbox) -> None:
@@ -136,3 +139,4 @@ def test_unknown_backend_is_a_config_error() -> None:
 
     with pytest.raises(SandboxConfigError, match="local-unsafe-no-isolation"):
         Sandbox(backend="local")
+

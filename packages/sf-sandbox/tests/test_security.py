@@ -9,13 +9,16 @@ import pytest
 
 from sf_sandbox import Job, Limits, Sandbox, Status
 
-# Lists every process the job can see except itself: only the supervisor (PID 1) may remain.
+# Every process the job can see: besides itself, only the supervisor (PID 1) and its job forker
+# (the zygote), both root; no process of the job uid may remain from an earlier job.
 PROBE = (
     "import os\n"
     "me = os.getpid()\n"
-    "pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) != me)\n"
+    "pids = [int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) != me]\n"
+    "mine = sorted(p for p in pids if os.stat(f'/proc/{p}').st_uid == os.getuid())\n"
+    "root = sorted(p for p in pids if os.stat(f'/proc/{p}').st_uid == 0)\n"
     "left = [n for d in ('/work', '/tmp', '/dev/shm') for n in os.listdir(d)]\n"
-    "print(pids, left)\n"
+    "print(mine, len(pids), root[0], left)\n"
 )
 
 
@@ -23,7 +26,7 @@ def assert_clean_next_job(sb: Sandbox) -> None:
     for _ in range(2):  # both pool containers
         r = sb.run(Job(source=PROBE))
         assert r.ok, (r.status, r.stderr)
-        assert r.stdout.strip() == "[1] ['main.py']", r.stdout
+        assert r.stdout.strip() == "[] 2 1 ['main.py']", r.stdout
 
 
 @pytest.fixture
@@ -55,7 +58,7 @@ def test_thread_bomb(sb: Sandbox) -> None:
 
 
 def test_memory_bomb(sb: Sandbox) -> None:
-    r = sb.run(Job(source="b = bytearray(1)\nwhile True:\n    b = b + bytearray(len(b))"))
+    r = sb.run(Job(source="b = bytearray(1)\nwhile True:\n    b = b + bytearray(len(b))", limits=Limits(timeout=30)))
     assert r.status is Status.MEMORY
     assert_clean_next_job(sb)
 
@@ -167,4 +170,15 @@ def test_killed_job_processes_do_not_burn_cpu_after_timeout(sb: Sandbox) -> None
     t0 = time.monotonic()
     r = sb.run(Job(source="import time\nt = time.process_time()\nx = sum(range(3_000_000))\nprint('ok')"))
     assert r.ok and time.monotonic() - t0 < 3
+    assert_clean_next_job(sb)
+
+
+def test_non_dumpable_daemon_is_killed_too(sb: Sandbox) -> None:
+    # PR_SET_DUMPABLE 0 makes /proc/<pid> root-owned: the sweep must not rely on ownership
+    src = ("import ctypes, os, time\n"
+           "if os.fork() == 0:\n    os.setsid()\n    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n"
+           "    while True: time.sleep(0.01)\n"
+           "time.sleep(0.2)\nprint('parent done')")
+    r = sb.run(Job(source=src))
+    assert r.ok and r.stdout == "parent done\n"
     assert_clean_next_job(sb)

@@ -55,7 +55,7 @@ def test_output_limit_stops_a_flood_fast(sandbox: Sandbox) -> None:
     r = sandbox.run(Job(source="import os\nwhile True:\n    os.write(1, b'y' * 65536)",
                         limits=Limits(timeout=30, output_bytes=1000)))
     assert r.status is Status.OUTPUT_LIMIT and r.stdout_truncated and len(r.stdout_bytes) == 1000
-    assert time.monotonic() - t0 < 3  # ends at the cap, not at the 30 s timeout
+    assert time.monotonic() - t0 < 10  # ends at the cap, not at the 30 s timeout
     r = sandbox.run(Job(source="import sys\nwhile True:\n    sys.stderr.write('e' * 4096)",
                         limits=Limits(timeout=30, output_bytes=5000)))
     assert r.status is Status.OUTPUT_LIMIT and r.stderr_truncated and not r.stdout_truncated
@@ -66,7 +66,7 @@ def test_100mb_of_stdout(sandbox: Sandbox) -> None:
     r = sandbox.run(Job(source="import sys\nfor _ in range(1600):\n    sys.stdout.write('z' * 65536)",
                         limits=Limits(timeout=30)))
     assert r.status is Status.OUTPUT_LIMIT and len(r.stdout_bytes) == Limits().output_bytes
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 15
 
 
 def test_non_utf8_output_is_flagged_and_exact(sandbox: Sandbox) -> None:

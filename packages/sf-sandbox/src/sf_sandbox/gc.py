@@ -22,7 +22,7 @@ def _owner_alive(labels: dict[str, str]) -> bool:
 def collect_garbage(client: Any, *, only_dead_owners: bool = True) -> list[str]:
     """Remove labelled containers; return their short ids.
 
-    With ``only_dead_owners`` (the default) a container is removed when it has exited or the
+    With ``only_dead_owners`` (the default) a container is removed when it has stopped or the
     process on this host that created it is gone; containers owned by live processes or other
     hosts are kept. With ``False`` every ``sf-sandbox`` container on the engine is removed.
     """
@@ -30,7 +30,8 @@ def collect_garbage(client: Any, *, only_dead_owners: bool = True) -> list[str]:
     # one list call (the high-level API inspects each container and races with other processes)
     for info in client.api.containers(all=True, filters={"label": f"{LABEL}=1"}):
         labels = info.get("Labels") or {}
-        if only_dead_owners and info.get("State") == "running" and _owner_alive(labels):
+        # "created" (not yet started) containers of a live owner are pools starting right now
+        if only_dead_owners and info.get("State") in ("running", "created") and _owner_alive(labels):
             continue
         try:
             client.api.remove_container(info["Id"], force=True)

@@ -104,7 +104,9 @@ class Worker:
         limits = job.limits or self.limits
         if self._closed.is_set():
             self.tainted = True
-            return Result(status=Status.SANDBOX_ERROR, error="sandbox container is gone", id=job.id)
+            diag = " | ".join(self.conn.diagnostics().strip().splitlines()[-3:])
+            return Result(status=Status.SANDBOX_ERROR, id=job.id,
+                          error="sandbox container is gone" + (f": {diag}" if diag else ""))
         too_big = job.input_bytes > limits.file_size_mb * 1024 * 1024
         if too_big:
             return Result(status=Status.SANDBOX_ERROR, id=job.id, error=(

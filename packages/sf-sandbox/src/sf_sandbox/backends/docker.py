@@ -23,7 +23,7 @@ SUPERVISOR_CAPS = ["SETUID", "SETGID", "KILL", "DAC_OVERRIDE", "FOWNER"]
 the job left once it is dead. Jobs never hold any capability (the uid switch clears them all)."""
 
 
-def docker_client(timeout: int = 60) -> Any:
+def docker_client(timeout: int | None = 60, ping: bool = True) -> Any:
     """A Docker SDK client for ``DOCKER_HOST``, else the current Docker context, else the local socket.
 
     Raises:
@@ -48,7 +48,8 @@ def docker_client(timeout: int = 60) -> Any:
         client = docker.DockerClient(base_url=base_url, timeout=timeout) if base_url else docker.from_env(
             timeout=timeout
         )
-        client.ping()
+        if ping:
+            client.ping()
     except Exception as exc:
         raise EngineUnavailableError(
             f"no Docker engine answers at {where} ({type(exc).__name__}). Start it (`sudo systemctl start "
@@ -90,6 +91,8 @@ class DockerConnection(Connection):
         self.label = container.short_id
         self._sock = sock
         self._raw = getattr(sock, "_sock", sock)
+        # the SDK leaves its HTTP timeout on the hijacked socket: an idle pool would "die" after it
+        self._raw.settimeout(None)
         self._demux = DockerStreamDemux()
         self._stderr = bytearray()
         self._send_lock = threading.Lock()
@@ -138,6 +141,10 @@ class DockerConnection(Connection):
         try:
             self._raw.close()
         except OSError:
+            pass
+        try:
+            self._client.close()
+        except Exception:
             pass
 
     def diagnostics(self) -> str:
@@ -226,8 +233,12 @@ class DockerBackend(Backend):
         except docker.errors.APIError as exc:
             raise SandboxError(f"Docker refused to create a sandbox container: {exc.explanation or exc}") from None
         try:
-            sock = container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-            conn = DockerConnection(self.client, container, sock, on_data, on_close)
+            # A client of its own: a hijacked stream must never sit in a shared connection pool,
+            # where urllib3 may close it when the pool is full (the container then sees EOF and exits).
+            attach_client = docker_client(timeout=None, ping=False)
+            sock = attach_client.api.attach_socket(
+                container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            conn = DockerConnection(attach_client, container, sock, on_data, on_close)
             container.start()
             conn.send(bootstrap_payload())
         except Exception as exc:

@@ -141,14 +141,6 @@ def oom_kills():
     return None
 
 
-def other_pids(me):
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) != me:
-            pids.append(int(name))
-    return pids
-
-
 def parent_of(pid):
     try:
         with open("/proc/%d/stat" % pid, "rb") as fh:
@@ -212,6 +204,7 @@ class Supervisor:
             os.chmod(os.path.join(self.helper_dir, name), 0o644)
         self.exited = {}  # pid -> wait status, for children reaped while sweeping
         self.pending = []  # frames received while a job ran that belong to the main loop
+        self.zpid, self.zsock = start_zygote(self)
 
     # main loop
     def serve(self):
@@ -252,24 +245,38 @@ class Supervisor:
         oom_before = oom_kills() if self.container else None
         self.exited.clear()
 
+        if self.zpid is None:
+            return {"status": "sandbox_error", "error": "supervisor: the job forker is gone", "tainted": True,
+                    "taint": "zygote gone"}
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         setup_r, setup_w = os.pipe()
+        spec_r, spec_w = os.pipe()
         host_sup, host_job = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         start = time.monotonic()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            try:
-                self.child(job, out_w, err_w, setup_w, host_job.fileno())
-            finally:
-                os._exit(126)
-        for fd in (out_w, err_w, setup_w):
+        # The job's process is forked by the zygote, which has never held any job's data: a job
+        # reading its own memory finds this job's spec and nothing of the jobs before it.
+        send_fds(self.zsock, b"spawn", [out_w, err_w, setup_w, host_job.fileno(), spec_r])
+        for fd in (out_w, err_w, setup_w, spec_r):
             os.close(fd)
         host_job.close()
         host_sup.setblocking(False)
-
+        pid = self.zygote_reply()
         t_fork = time.monotonic() - start
-        setup_msg = self.read_setup(setup_r)
+        setup_msg = None
+        if pid is None:
+            setup_msg = "job setup failed: the job forker died"
+            os.close(spec_w)
+        else:
+            try:
+                view = memoryview(json.dumps(job).encode())
+                while view:
+                    view = view[os.write(spec_w, view):]
+            except OSError:
+                pass  # the child died before reading: its setup pipe says why
+            finally:
+                os.close(spec_w)
+        setup_msg = setup_msg or self.read_setup(setup_r)
         t_setup = time.monotonic() - start
         os.close(setup_r)
 
@@ -295,6 +302,8 @@ class Supervisor:
         poller.register(host_sup.fileno(), select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
         poller.register(self.chan.rfd, select.POLLIN)
+        if self.zsock is not None:
+            poller.register(self.zsock.fileno(), select.POLLIN)
 
         if setup_msg is not None:
             kill_reason = "setup"
@@ -331,6 +340,9 @@ class Supervisor:
             except InterruptedError:
                 continue
             for fd, ev in events:
+                if self.zsock is not None and fd == self.zsock.fileno():
+                    self.drain_zygote()
+                    continue
                 if fd == self.wake_r:
                     try:
                         os.read(self.wake_r, 4096)
@@ -509,37 +521,75 @@ class Supervisor:
         return data.decode("utf-8", "replace")
 
     def reap(self, pid, exit_status, block=False):
-        """Reap every exited child; return the main child's wait status once it is known."""
+        """Reap orphans; return the main child's wait status (reported by the zygote) once known."""
+        self.reap_all()
         while exit_status is None:
             if pid in self.exited:
                 return self.exited.pop(pid)
-            try:
-                got, status = os.waitpid(-1, 0 if block else os.WNOHANG)
-            except ChildProcessError:
-                return self.exited.pop(pid, exit_status)
-            except InterruptedError:
-                continue
-            if got == 0:
-                return exit_status
-            self.exited[got] = status
+            if self.zpid is None:
+                return -1 if block else None  # the forker died with the job's status
+            if not block:
+                self.drain_zygote()
+                return self.exited.pop(pid, None)
+            self.drain_zygote(block=True)
         return exit_status
+
+    def zygote_reply(self):
+        """Wait for the zygote's answer to a spawn: the child's pid, or None if the zygote died."""
+        while True:
+            msg = recv_msg(self.zsock)
+            if msg is None:
+                self.zygote_died()
+                return None
+            if "spawned" in msg:
+                return msg["spawned"]
+            if "exited" in msg:
+                self.exited[msg["exited"]] = msg["status"]
+
+    def drain_zygote(self, block=False):
+        self.zsock.setblocking(block)
+        try:
+            while True:
+                try:
+                    msg = recv_msg(self.zsock)
+                except BlockingIOError:
+                    return
+                if msg is None:
+                    self.zygote_died()
+                    return
+                if "exited" in msg:
+                    self.exited[msg["exited"]] = msg["status"]
+                if block:
+                    return
+        finally:
+            if self.zsock is not None:
+                self.zsock.setblocking(True)
+
+    def zygote_died(self):
+        self.zpid = None
+        if self.zsock is not None:
+            self.zsock.close()
+            self.zsock = None
 
     def sweep(self, pid):
         """Kill every process the job started; return True if any besides the main one existed."""
         stray = False
         for _ in range(200):
             if self.container:
-                victims = other_pids(self.me)
+                # everything but the supervisor and the zygote: a job can make its /proc entry
+                # root-owned (PR_SET_DUMPABLE 0), so ownership is not a safe test
+                victims = [p for p in all_pids() if p not in (self.me, self.zpid)]
                 if not victims:
                     break
                 if [v for v in victims if v != pid]:
                     stray = True
-                try:
-                    os.kill(-1, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                for victim in victims:
+                    try:
+                        os.kill(victim, signal.SIGKILL)
+                    except OSError:
+                        pass
             else:
-                victims = self.descendants()
+                victims = [v for v in self.descendants() if v != self.zpid]
                 if not victims:
                     break
                 if [v for v in victims if v != pid]:
@@ -561,7 +611,10 @@ class Supervisor:
                 return
             if got == 0:
                 return
-            self.exited[got] = status
+            if got == self.zpid:
+                self.zygote_died()
+            else:
+                self.exited[got] = status
 
     def descendants(self):
         children = {}
@@ -578,7 +631,7 @@ class Supervisor:
         return out
 
     # in the child
-    def child(self, job, out_w, err_w, setup_w, host_fd):  # pragma: no cover - runs in the child
+    def child(self, out_w, err_w, setup_w, host_fd, spec_fd):  # pragma: no cover - runs in the child
         try:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -589,6 +642,14 @@ class Supervisor:
                 os.setgroups([])
                 os.setgid(self.uid)
                 os.setuid(self.uid)
+            chunks = []
+            while True:
+                chunk = os.read(spec_fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            os.close(spec_fd)
+            job = json.loads(b"".join(chunks).decode())
             os.umask(0o022)
             work = self.work
             os.makedirs(work, exist_ok=True)
@@ -617,7 +678,7 @@ class Supervisor:
             else:
                 os.write(mfd, stdin)
                 os.lseek(mfd, 0, os.SEEK_SET)
-            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (mfd, out_w, err_w, host_fd, setup_w)]
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in (mfd, out_w, err_w, host_fd, setup_w)]
             for target, fd in enumerate(high):
                 os.dup2(fd, target)
             os.set_inheritable(4, False)
@@ -826,6 +887,101 @@ def wipe(top, any_owner=False):
             if exc.errno != errno.ENOENT:
                 ok = False
     return ok
+
+
+def all_pids():
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def send_fds(sock, data, fds):
+    import array
+
+    sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+
+
+def recv_msg(sock):
+    """One JSON message from the zygote socket, or None at end of stream."""
+    data = sock.recv(65536)
+    return json.loads(data.decode()) if data else None
+
+
+def start_zygote(sup):
+    """Fork the zygote: a pristine copy of the warm interpreter that forks every job's process.
+
+    It never receives job data (only "spawn" with the job's fds), so nothing of one job can be
+    found in the memory of the next. It reports each child's pid and, later, its wait status.
+    """
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the zygote
+        code = 0
+        try:
+            ours.close()
+            devnull = os.open(os.devnull, os.O_RDWR)
+            os.dup2(devnull, 0)
+            os.dup2(devnull, 1)
+            zygote(sup, theirs)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    theirs.close()
+    return pid, ours
+
+
+def zygote(sup, sock):  # pragma: no cover - runs in the zygote
+    import array
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
+    while True:
+        try:
+            events = poller.poll(1000)
+        except InterruptedError:
+            continue
+        for fd, _ in events:
+            if fd == wake_r:
+                try:
+                    os.read(wake_r, 4096)
+                except OSError:
+                    pass
+                continue
+            fds = array.array("i")
+            data, ancdata, _, _ = sock.recvmsg(64, socket.CMSG_SPACE(8 * fds.itemsize))
+            if not data:
+                os._exit(0)
+            for level, kind, cdata in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
+            child_fds = list(fds)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    sock.close()
+                    os.close(wake_r)
+                    os.close(wake_w)
+                    sup.child(*child_fds)
+                finally:
+                    os._exit(126)
+            for cfd in child_fds:
+                os.close(cfd)
+            sock.send(json.dumps({"spawned": pid}).encode())
+        while True:
+            try:
+                got, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if got == 0:
+                break
+            sock.send(json.dumps({"exited": got, "status": status}).encode())
 
 
 def main():
