@@ -205,6 +205,7 @@ class Supervisor:
         self.exited = {}  # pid -> wait status, for children reaped while sweeping
         self.pending = []  # frames received while a job ran that belong to the main loop
         self.zpid, self.zsock = start_zygote(self)
+        self.prespawned = None
 
     # main loop
     def serve(self):
@@ -230,11 +231,52 @@ class Supervisor:
                 reply["op"] = "result"
                 reply["id"] = msg.get("id")
                 self.chan.send(reply)
+                self.exited.clear()
+                if not reply.get("tainted") and self.zpid is not None:
+                    self.prespawned = self.spawn()  # off the critical path: the next job starts warm
             elif op == "shutdown":
                 return
             elif op == "ping":
                 self.chan.send({"op": "pong", "id": msg.get("id")})
             # stale host-call answers for a finished job are dropped
+
+    def spawn(self):
+        """Have the zygote fork a job process; it drops privileges and then waits for its spec.
+
+        The zygote has never held any job's data, so a job reading its own memory finds its own
+        spec and nothing of the jobs before it. Returns the child's pid and our ends of its pipes,
+        or None when the zygote is gone.
+        """
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        setup_r, setup_w = os.pipe()
+        spec_r, spec_w = os.pipe()
+        host_sup, host_job = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            send_fds(self.zsock, b"spawn", [out_w, err_w, setup_w, host_job.fileno(), spec_r])
+            pid = self.zygote_reply()
+        except OSError:
+            self.zygote_died()
+            pid = None
+        finally:
+            for fd in (out_w, err_w, setup_w, spec_r):
+                os.close(fd)
+            host_job.close()
+        child = {"pid": pid, "out_r": out_r, "err_r": err_r, "setup_r": setup_r, "spec_w": spec_w,
+                 "host": host_sup}
+        if pid is None:
+            self.discard(child)
+            return None
+        host_sup.setblocking(False)
+        return child
+
+    def discard(self, child):
+        for key in ("out_r", "err_r", "setup_r", "spec_w"):
+            try:
+                os.close(child[key])
+            except OSError:
+                pass
+        child["host"].close()
 
     # one job
     def run_job(self, msg):
@@ -243,39 +285,32 @@ class Supervisor:
         cap = int(job.get("output_bytes", 1 << 20))
         max_calls = int(job.get("host_calls", 0))
         oom_before = oom_kills() if self.container else None
-        self.exited.clear()
 
         if self.zpid is None:
             return {"status": "sandbox_error", "error": "supervisor: the job forker is gone", "tainted": True,
                     "taint": "zygote gone"}
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        setup_r, setup_w = os.pipe()
-        spec_r, spec_w = os.pipe()
-        host_sup, host_job = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         start = time.monotonic()
-        # The job's process is forked by the zygote, which has never held any job's data: a job
-        # reading its own memory finds this job's spec and nothing of the jobs before it.
-        send_fds(self.zsock, b"spawn", [out_w, err_w, setup_w, host_job.fileno(), spec_r])
-        for fd in (out_w, err_w, setup_w, spec_r):
-            os.close(fd)
-        host_job.close()
-        host_sup.setblocking(False)
-        pid = self.zygote_reply()
+        child = self.prespawned
+        self.prespawned = None
+        if child is None or child["pid"] in self.exited:
+            if child is not None:
+                self.discard(child)
+            child = self.spawn()
         t_fork = time.monotonic() - start
         setup_msg = None
-        if pid is None:
-            setup_msg = "job setup failed: the job forker died"
+        if child is None:
+            return {"status": "sandbox_error", "error": "supervisor: the job forker died", "tainted": True,
+                    "taint": "zygote gone"}
+        pid, out_r, err_r, setup_r, host_sup = (child[k] for k in ("pid", "out_r", "err_r", "setup_r", "host"))
+        spec_w = child["spec_w"]
+        try:
+            view = memoryview(json.dumps(job).encode())
+            while view:
+                view = view[os.write(spec_w, view):]
+        except OSError:
+            pass  # the child died before reading: its setup pipe says why
+        finally:
             os.close(spec_w)
-        else:
-            try:
-                view = memoryview(json.dumps(job).encode())
-                while view:
-                    view = view[os.write(spec_w, view):]
-            except OSError:
-                pass  # the child died before reading: its setup pipe says why
-            finally:
-                os.close(spec_w)
         setup_msg = setup_msg or self.read_setup(setup_r)
         t_setup = time.monotonic() - start
         os.close(setup_r)
