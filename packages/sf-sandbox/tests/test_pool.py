@@ -140,3 +140,27 @@ def test_unknown_backend_is_a_config_error() -> None:
     with pytest.raises(SandboxConfigError, match="local-unsafe-no-isolation"):
         Sandbox(backend="local")
 
+
+
+def test_pipelined_host_calls_are_matched_by_call_id(docker_ready: None) -> None:
+    # two requests in flight at once; the slow one is answered last; call_id tells them apart
+    async def slow(x: int) -> int:
+        await asyncio.sleep(0.3)
+        return x
+
+    def fast(x: int) -> int:
+        return x
+
+    src = ("import json, os, struct\n"
+           "def send(name, x, cid):\n"
+           "    b = json.dumps({'name': name, 'args': [x], 'call_id': cid}).encode()\n"
+           "    os.write(3, struct.pack('>I', len(b)) + b)\n"
+           "def recv():\n"
+           "    n = struct.unpack('>I', os.read(3, 4))[0]\n"
+           "    return json.loads(os.read(3, n))\n"
+           "send('slow', 1, 'a'); send('fast', 2, 'b')\n"
+           "print([(r['call_id'], r['value']) for r in (recv(), recv())])\n")
+    with Sandbox(host_calls={"slow": slow, "fast": fast}) as sb:
+        r = sb.run(Job(source=src))
+    assert r.ok, r.stderr
+    assert r.stdout.strip() == "[('b', 2), ('a', 1)]"

@@ -35,3 +35,560 @@ def require_sandbox(image: str = DEFAULT_IMAGE) -> None:
     if os.environ.get("SF_REQUIRE_DOCKER") == "1":
         pytest.fail(f"SF_REQUIRE_DOCKER=1 but the sandbox cannot run: {problem}", pytrace=False)
     pytest.skip(f"sandbox unavailable: {problem}")
+
+
+# ------------------------------------------------------------------------------------------------
+# A multi-node Ray cluster on one machine, each node with its own Docker engine (sf_sandbox.ray_pool).
+# Everything listens on loopback or on unix sockets; teardown kills only the PIDs started here.
+
+from typing import Any  # noqa: E402 - appended section
+
+RAY_LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""Environment a driver needs to join a cluster pinned to 127.0.0.1: without it ``ray.init``
+rewrites a loopback address to the machine's IP, where nothing listens."""
+
+
+def ray_cluster_problem(image: str = DEFAULT_IMAGE) -> str | None:
+    """Why a local multi-node Ray cluster with one dockerd per node cannot run here, or None."""
+    import importlib.util
+    import shutil
+
+    problem = sandbox_problem(image)
+    if problem is not None:
+        return problem
+    if importlib.util.find_spec("ray") is None:
+        return 'Ray is not installed: pip install "sf-sandbox[ray]"'
+    if shutil.which("dockerd") is None:
+        return "dockerd is not on PATH (install docker.io / docker-ce)"
+    if os.geteuid() != 0:
+        return "starting a dockerd per node needs root"
+    return None
+
+
+def require_ray_cluster(image: str = DEFAULT_IMAGE) -> None:
+    """Skip (or, with SF_REQUIRE_DOCKER=1, fail) when :class:`LocalRayCluster` cannot run."""
+    import pytest
+
+    problem = ray_cluster_problem(image)
+    if problem is None:
+        return
+    if os.environ.get("SF_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"SF_REQUIRE_DOCKER=1 but a local Ray cluster cannot run: {problem}", pytrace=False)
+    pytest.skip(f"local Ray cluster unavailable: {problem}")
+
+
+def use_loopback_ray() -> None:
+    """Let this process's ``ray.init`` join a cluster pinned to 127.0.0.1 (see RAY_LOOPBACK_ENV)."""
+    import sys
+
+    os.environ.update(RAY_LOOPBACK_ENV)
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:  # imported before the variable was set: same switch, set directly
+        constants.ENABLE_RAY_CLUSTER = False
+
+
+def descendants(pids: list[int]) -> list[int]:
+    """``pids`` and every live process below them (by parent pid, read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                data = fh.read()
+            ppid = int(data[data.rindex(b")") + 2 :].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    seen: list[int] = []
+    todo = [p for p in pids if os.path.exists(f"/proc/{p}")]
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.append(pid)
+        todo.extend(children.get(pid, []))
+    return seen
+
+
+def listeners(pids: list[int]) -> list[tuple[int, str, str, int]]:
+    """Every TCP listening socket and bound UDP socket held by ``pids``: ``(pid, proto, ip, port)``.
+
+    Read from ``/proc/<pid>/fd`` and ``/proc/net/{tcp,tcp6,udp,udp6}``; IPv4-mapped IPv6
+    addresses are shown as IPv4.
+    """
+    import ipaddress
+
+    tables: dict[int, tuple[str, str, int]] = {}
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            with open(f"/proc/net/{proto}") as fh:
+                rows = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            local, state, inode = cols[1], cols[3], int(cols[9])
+            if proto.startswith("tcp") and state != "0A":  # LISTEN
+                continue
+            hexip, hexport = local.split(":")
+            raw = bytes.fromhex(hexip)
+            if len(raw) == 4:
+                ip = ipaddress.IPv4Address(raw[::-1])
+            else:  # four little-endian 32-bit words
+                ip6 = ipaddress.IPv6Address(b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4)))
+                ip = ip6.ipv4_mapped or ip6
+            tables[inode] = (proto.rstrip("6"), str(ip), int(hexport, 16))
+    found = []
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inode = int(target[8:-1])
+                if inode in tables:
+                    proto, ip, port = tables[inode]
+                    found.append((pid, proto, ip, port))
+    return sorted(set(found))
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                data = fh.read()
+            if data[data.rindex(b")") + 2 :].split()[0] == b"Z":
+                return True
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+class LocalDockerd:
+    """A Docker engine of the caller's own, for one test node.
+
+    Own ``--data-root``, ``--exec-root``, ``--pidfile``, unix socket (``-H unix://…``) and config
+    file (so ``/etc/docker/daemon.json`` cannot add a TCP listener), no bridge, no iptables, no
+    ip forwarding. It starts its own containerd under the exec root. :meth:`stop` removes its
+    containers and ends the daemon, its containerd and their shims, by PID.
+    """
+
+    def __init__(self, base: str) -> None:
+        """``base``: an empty directory (kept short: unix socket paths are limited to 107 bytes)."""
+        self.base = base
+        self.sock = os.path.join(base, "docker.sock")
+        self.host = f"unix://{self.sock}"
+        self.exec_root = os.path.join(base, "x")
+        self.proc: Any = None
+        self._extra_pids: set[int] = set()
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the daemon and wait until it answers.
+
+        Raises:
+            RuntimeError: it did not answer in ``timeout`` seconds (the message ends with its log).
+        """
+        import json
+        import subprocess
+        import time
+
+        os.makedirs(self.base, exist_ok=True)
+        config = os.path.join(self.base, "daemon.json")
+        with open(config, "w") as fh:
+            json.dump({}, fh)
+        log = open(os.path.join(self.base, "dockerd.log"), "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(
+            ["dockerd", "--config-file", config, "--data-root", os.path.join(self.base, "data"),
+             "--exec-root", self.exec_root, "--pidfile", os.path.join(self.base, "docker.pid"),
+             "-H", self.host, "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
+             "--ip-masq=false", "--userland-proxy=false", "--log-level", "warn"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.answers():
+                break
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                tail = self.log_tail()
+                self.stop()
+                raise RuntimeError(f"dockerd at {self.host} did not start: {tail}")
+            time.sleep(0.1)
+        containerd = self._containerd_pid()
+        if containerd:
+            self._extra_pids.add(containerd)
+
+    def answers(self) -> bool:
+        """Whether the daemon answers a ping."""
+        import docker
+
+        try:
+            client = docker.DockerClient(base_url=self.host, timeout=5)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except Exception:
+            return False
+
+    def client(self, timeout: int = 120) -> Any:
+        """A Docker SDK client for this daemon."""
+        import docker
+
+        return docker.DockerClient(base_url=self.host, timeout=timeout)
+
+    def load_image(self, tarball: str) -> None:
+        """``docker load`` a tarball made by :func:`save_image`."""
+        client = self.client(timeout=600)
+        try:
+            with open(tarball, "rb") as fh:
+                client.images.load(fh)
+        finally:
+            client.close()
+
+    def log_tail(self, n: int = 800) -> str:
+        """The end of the daemon's log."""
+        try:
+            with open(os.path.join(self.base, "dockerd.log"), "rb") as fh:
+                return fh.read().decode("utf-8", "replace")[-n:]
+        except OSError:
+            return ""
+
+    def _containerd_pid(self) -> int | None:
+        try:
+            with open(os.path.join(self.exec_root, "containerd", "containerd.pid")) as fh:
+                return int(fh.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _shim_pids(self) -> list[int]:
+        """Parents of the containers' init processes (their containerd shims)."""
+        tasks = os.path.join(self.exec_root, "containerd", "daemon", "io.containerd.runtime.v2.task", "moby")
+        found = []
+        try:
+            ids = os.listdir(tasks)
+        except OSError:
+            return []
+        for cid in ids:
+            try:
+                with open(os.path.join(tasks, cid, "init.pid")) as fh:
+                    init = int(fh.read().strip())
+                with open(f"/proc/{init}/stat", "rb") as fh:
+                    data = fh.read()
+                found.append(int(data[data.rindex(b")") + 2 :].split()[1]))
+            except (OSError, ValueError, IndexError):
+                continue
+        return found
+
+    @property
+    def pid(self) -> int | None:
+        """The daemon's pid while it runs."""
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    def pids(self) -> list[int]:
+        """Every live process this engine started: dockerd, containerd, shims, containers."""
+        roots = [p for p in [self.pid, *self._extra_pids, *self._shim_pids()] if p]
+        return descendants(roots)
+
+    def kill(self) -> None:
+        """SIGKILL the daemon only, as a crash would (its containerd and containers stay)."""
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        """Remove this engine's containers, stop the daemon, then kill what it left, by PID."""
+        import signal
+
+        if self.pid is not None:
+            try:
+                client = self.client(timeout=30)
+                for info in client.api.containers(all=True):
+                    try:
+                        client.api.remove_container(info["Id"], force=True)
+                    except Exception:
+                        pass
+                client.close()
+            except Exception:
+                pass
+        leftovers = self.pids()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+        for pid in descendants(leftovers):
+            _signal(pid, signal.SIGKILL)
+        for pid in leftovers:
+            _wait_gone(pid, 5)
+
+
+def save_image(path: str, image: str = DEFAULT_IMAGE) -> str:
+    """Write ``image`` from the default engine to a ``docker save`` tarball at ``path``."""
+    from sf_sandbox.backends.docker import docker_client
+
+    client = docker_client(timeout=600)
+    try:
+        with open(path, "wb") as fh:
+            for chunk in client.images.get(image).save(named=True):
+                fh.write(chunk)
+    finally:
+        client.close()
+    return path
+
+
+class LocalRayCluster:
+    """A Ray cluster of ``nodes`` nodes on this machine, all pinned to 127.0.0.1, each with its own dockerd.
+
+    Node ``i``'s raylet (and so its workers and actors) gets ``DOCKER_HOST`` of engine ``i``.
+    Built on ``ray.cluster_utils.Cluster``; GCS health checks are tightened so a killed node is
+    noticed in seconds. Use as a context manager, or :meth:`start` / :meth:`close`.
+
+    Example::
+
+        with LocalRayCluster(nodes=2) as cluster:
+            cluster.connect()                      # ray.init for this process
+            with RayPool() as pool: ...
+            cluster.kill_raylet(1); cluster.heal()  # node 1 dies, then comes back as a new node
+    """
+
+    def __init__(self, nodes: int = 2, *, cpus_per_node: int = 1, image: str = DEFAULT_IMAGE,
+                 own_engines: bool = True, base_dir: str | None = None) -> None:
+        """``own_engines=False`` points every node at the default engine (no dockerd started)."""
+        self.n = nodes
+        self.cpus = cpus_per_node
+        self.image = image
+        self.own_engines = own_engines
+        self.base_dir = base_dir
+        self.base = ""
+        self.engines: list[LocalDockerd | None] = []
+        self.ray_nodes: list[Any] = []
+        self.cluster: Any = None
+        self._connected = False
+        self._started_pids: set[int] = set()
+
+    def __enter__(self) -> LocalRayCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> None:
+        """Start the engines (image loaded into each), then the Ray head and the other nodes."""
+        import tempfile
+        import threading
+
+        use_loopback_ray()
+        self.base = tempfile.mkdtemp(prefix="sfray-", dir=self.base_dir or "/tmp")
+        try:
+            if self.own_engines:
+                self.engines = [LocalDockerd(os.path.join(self.base, f"d{i}")) for i in range(self.n)]
+                tarball = os.path.join(self.base, "image.tar")
+                errors: list[BaseException] = []
+
+                def up(engine: LocalDockerd) -> None:
+                    try:
+                        engine.start()
+                    except BaseException as exc:  # noqa: BLE001
+                        errors.append(exc)
+
+                threads = [threading.Thread(target=up, args=(e,)) for e in self.engines]
+                for t in threads:
+                    t.start()
+                save_image(tarball, self.image)
+                for t in threads:
+                    t.join()
+                if errors:
+                    raise errors[0]
+                loaders = [threading.Thread(target=e.load_image, args=(tarball,)) for e in self.engines]
+                for t in loaders:
+                    t.start()
+                for t in loaders:
+                    t.join()
+                os.unlink(tarball)
+            else:
+                self.engines = [None] * self.n
+            from ray.cluster_utils import Cluster
+
+            self.cluster = Cluster()
+            for i in range(self.n):
+                self.ray_nodes.append(self._add_node(i))
+        except BaseException:
+            self.close()
+            raise
+
+    def _node_args(self, i: int) -> dict[str, Any]:
+        engine = self.engines[i]
+        env = {"DOCKER_HOST": engine.host} if engine is not None else {}
+        args: dict[str, Any] = {"num_cpus": self.cpus, "node_ip_address": "127.0.0.1", "include_dashboard": False,
+                                "object_store_memory": 80 * 1024 * 1024, "env_vars": env,
+                                "temp_dir": os.path.join(self.base, "ray")}
+        if i == 0:
+            args["_system_config"] = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 1000,
+                                      "health_check_timeout_ms": 2000, "health_check_failure_threshold": 4}
+        return args
+
+    def _add_node(self, i: int) -> Any:
+        node = self.cluster.add_node(**self._node_args(i))
+        self._started_pids.update(self._node_pids(node))
+        return node
+
+    @staticmethod
+    def _node_pids(node: Any) -> list[int]:
+        return [info.process.pid for infos in node.all_processes.values() for info in infos]
+
+    # ------------------------------------------------------------------ use
+    @property
+    def address(self) -> str:
+        """The head's ``127.0.0.1:PORT`` (give it to ``ray.init`` / ``RayPool(address=...)``)."""
+        return str(self.cluster.address)
+
+    def node_id(self, i: int) -> str:
+        """Ray node id (hex) of node ``i``."""
+        return str(self.ray_nodes[i].node_id)
+
+    def raylet_pid(self, i: int) -> int:
+        """The pid of node ``i``'s raylet."""
+        return int(self.ray_nodes[i].all_processes["raylet"][0].process.pid)
+
+    def connect(self) -> None:
+        """``ray.init`` this process into the cluster (no-op when already connected)."""
+        import ray
+
+        use_loopback_ray()
+        if not ray.is_initialized():
+            ray.init(address=self.address, logging_level="warning", log_to_driver=False)
+            self._connected = True
+
+    def driver_env(self) -> dict[str, str]:
+        """Environment for a driver subprocess (``sf bench run --ray ADDRESS``)."""
+        return dict(RAY_LOOPBACK_ENV)
+
+    def pids(self) -> list[int]:
+        """Every live process this cluster started: Ray's (with workers and agents) and the engines'."""
+        roots = list(self._started_pids)
+        for engine in self.engines:
+            if engine is not None:
+                roots.extend(engine.pids())
+        return descendants(roots)
+
+    def kill_raylet(self, i: int) -> None:
+        """SIGKILL node ``i``'s raylet (``i`` > 0: the head also runs the GCS); its workers follow."""
+        import signal
+
+        if i == 0:
+            raise ValueError("node 0 is the head; kill another node")
+        _signal(self.raylet_pid(i), signal.SIGKILL)
+
+    def kill_dockerd(self, i: int) -> None:
+        """SIGKILL node ``i``'s dockerd."""
+        engine = self.engines[i]
+        if engine is None:
+            raise ValueError("this cluster uses the default engine (own_engines=False)")
+        engine.kill()
+
+    def heal(self) -> None:
+        """Restart dead engines, replace nodes whose raylet died (same engine, new node id)."""
+        for engine in self.engines:
+            if engine is not None and engine.pid is None:
+                engine.start()
+        for i, node in enumerate(self.ray_nodes):
+            if i and node.all_processes["raylet"][0].process.poll() is not None:
+                self.cluster.remove_node(node, allow_graceful=False)
+                self.ray_nodes[i] = self._add_node(i)
+
+    # ------------------------------------------------------------------ stop
+    def close(self) -> None:
+        """Disconnect, end every process started here (by PID), remove the temp dir."""
+        import shutil
+        import signal
+
+        if self._connected:
+            import ray
+
+            ray.shutdown()
+            self._connected = False
+        ray_pids = descendants(list(self._started_pids))
+        for pid in reversed(ray_pids):  # leaves (workers, agents) first, then raylets, GCS last
+            _signal(pid, signal.SIGTERM)
+        for pid in ray_pids:
+            if not _wait_gone(pid, 5):
+                _signal(pid, signal.SIGKILL)
+                _wait_gone(pid, 5)
+        for node in self.ray_nodes:
+            for infos in node.all_processes.values():
+                for info in infos:
+                    try:
+                        info.process.wait(timeout=1)
+                    except Exception:
+                        pass
+        if self.cluster is not None:
+            try:  # forget the address file it wrote; its processes are already gone
+                from ray._common.utils import reset_ray_address
+
+                reset_ray_address()
+            except Exception:
+                pass
+        for engine in self.engines:
+            if engine is not None:
+                engine.stop()
+        self.ray_nodes, self.engines, self.cluster = [], [], None
+        if self.base:
+            shutil.rmtree(self.base, ignore_errors=True)
+            self.base = ""
+
+
+_SHARED: dict[str, Any] = {"cluster": None, "users": 0}
+
+
+def shared_ray_cluster() -> Any:
+    """A context manager yielding one 2-node :class:`LocalRayCluster` shared by every user in this process.
+
+    The first user starts it, the last one out closes it; each user gets it healed (dead
+    engines restarted, dead nodes replaced) and this process connected to it. Session-scoped
+    fixtures of several packages' conftests can share one cluster this way.
+    """
+    import contextlib
+
+    @contextlib.contextmanager
+    def manage() -> Any:
+        if _SHARED["cluster"] is None:
+            cluster = LocalRayCluster(nodes=2)
+            cluster.start()
+            _SHARED["cluster"] = cluster
+        _SHARED["users"] += 1
+        try:
+            cluster = _SHARED["cluster"]
+            cluster.heal()
+            cluster.connect()
+            yield cluster
+        finally:
+            _SHARED["users"] -= 1
+            if _SHARED["users"] == 0:
+                _SHARED["cluster"].close()
+                _SHARED["cluster"] = None
+
+    return manage()

@@ -87,11 +87,12 @@ class Worker:
         self.conn.kill()
 
     def _hostcall(self, frame: dict[str, Any]) -> None:
-        job_id, call = frame.get("id"), frame.get("call")
+        job_id, call, call_id = frame.get("id"), frame.get("call"), frame.get("call_id")
 
         def reply(payload: dict[str, Any]) -> None:
             try:
-                self.conn.send(encode({"op": "hostcall_result", "id": job_id, "call": call, **payload}))
+                self.conn.send(encode({"op": "hostcall_result", "id": job_id, "call": call,
+                                       "call_id": call_id, **payload}))
             except OSError:
                 pass
 

@@ -8,6 +8,11 @@ forwards them to the function the host registered under ``name`` and returns its
 It raises :class:`HostCallError` when the function raised, is unknown, or the job's host-call
 budget is spent. Calls are serialised per process (thread-safe); child processes of the job
 must not share the channel.
+
+Wire format, for runtimes that pipeline calls (e.g. an asyncio workflow runtime): each request
+is a 4-byte big-endian length + JSON ``{"name", "args", "kwargs", "call_id"?}`` written to fd
+``SF_HOST_FD``; each reply is framed the same way, ``{"ok", "value"|"error", "call_id"}``, with
+the request's ``call_id`` echoed. Replies to pipelined requests may come back in any order.
 """
 
 import json
