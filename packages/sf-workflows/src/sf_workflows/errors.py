@@ -1,0 +1,39 @@
+"""Exceptions raised by sf-workflows.
+
+A misbehaving *workflow* never raises: it gets an :class:`~sf_workflows.Outcome` with a status
+and the reason. These exceptions are for the caller's mistakes and for an executor endpoint
+that stays down. The CLI prints any :class:`WorkflowError` as one line (exit 2 for config
+errors, 1 otherwise).
+"""
+
+from __future__ import annotations
+
+
+class WorkflowError(Exception):
+    """Base class of every sf-workflows error."""
+
+
+class WorkflowConfigError(WorkflowError):
+    """The caller asked for something invalid (no API key or base URL, bad file, bad option)."""
+
+
+class WorkflowParseError(WorkflowError):
+    """A generator reply holds no workflow (no ``<graph>`` block or fenced code with ``class Workflow``)."""
+
+
+class ExecutorError(WorkflowError):
+    """The executor endpoint failed (after retries, for retryable failures).
+
+    Attributes:
+        status_code: The HTTP status when there was one.
+        retryable: Whether the failure was of a kind that retries (429, 5xx, connection).
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.status_code = status_code
+        self.retryable = retryable
+
+
+class MissingDependencyError(WorkflowError):
+    """An optional package is needed for this command (the message gives the install line)."""

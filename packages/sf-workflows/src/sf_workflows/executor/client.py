@@ -1,0 +1,379 @@
+"""The executor: an async client for any OpenAI-compatible chat endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sf_workflows.errors import ExecutorError, WorkflowConfigError
+from sf_workflows.executor.cache import ResponseCache, default_cache_dir, request_key
+from sf_workflows.executor.cost import PriceTable
+from sf_workflows.protocols import Completion, Message
+from sf_workflows.types import Usage
+
+log = logging.getLogger(__name__)
+
+KEY_ENVS = ("SF_EXECUTOR_API_KEY", "OPENAI_API_KEY")
+BASE_URL_ENVS = ("SF_EXECUTOR_BASE_URL", "OPENAI_BASE_URL")
+NO_KEY_PLACEHOLDER = "sk-no-key-required"
+"""Sent as the key to a base URL given without one (local servers ignore it)."""
+
+_ALLOWED_PARAMS = frozenset(
+    {
+        "temperature",
+        "max_tokens",
+        "max_completion_tokens",
+        "top_p",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "n",
+        "response_format",
+    }
+)
+
+
+def no_endpoint_message(key_envs: Sequence[str] = KEY_ENVS, what: str = "executor") -> str:
+    """The one-line help shown when neither a key nor a base URL is configured."""
+    return (
+        f"no {what} endpoint: set {' or '.join(key_envs)} for the OpenAI API, "
+        "or pass --base-url to use a local "
+        "OpenAI-compatible server (vLLM: http://localhost:8000/v1, llama.cpp: http://localhost:8080/v1, "
+        "Ollama: http://localhost:11434/v1)"
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutorConfig:
+    """How to reach the executor model. ``api_key``/``base_url`` default from the environment."""
+
+    model: str = "gpt-4o-mini"
+    """Model name as the endpoint knows it (ScoreFlow: gpt-4o-mini)."""
+    base_url: str | None = None
+    """OpenAI-compatible base URL (``http://localhost:8000/v1``); ``None`` = ``$SF_EXECUTOR_BASE_URL``,
+    ``$OPENAI_BASE_URL``, else the OpenAI API."""
+    api_key: str | None = field(default=None, repr=False)
+    """Key; ``None`` = ``$SF_EXECUTOR_API_KEY`` or ``$OPENAI_API_KEY``."""
+    temperature: float = 0.0
+    """Default sampling temperature (ScoreFlow executes at 0); a call may override it."""
+    max_tokens: int | None = None
+    """Default completion cap; ``None`` leaves it to the server."""
+    concurrency: int = 16
+    """Most requests in flight at once."""
+    max_retries: int = 6
+    """Retries of a rate-limited (429), 5xx, timed-out or dropped request."""
+    retry_base_delay: float = 1.0
+    """First backoff in seconds (doubles each retry, with jitter; a Retry-After header wins)."""
+    retry_max_delay: float = 60.0
+    request_timeout: float = 120.0
+    """Seconds one HTTP request may take."""
+    cache_dir: str | None = None
+    """Response cache directory (``None`` = ``$SF_WORKFLOWS_CACHE_DIR`` or ``~/.cache/sf-workflows``)."""
+    use_cache: bool = True
+    key_envs: tuple[str, ...] = KEY_ENVS
+    """Environment variables searched for the key, in order."""
+    base_url_envs: tuple[str, ...] = BASE_URL_ENVS
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise WorkflowConfigError("the executor needs a model name (--executor-model)")
+        if self.concurrency < 1 or self.max_retries < 0 or self.request_timeout <= 0:
+            raise WorkflowConfigError(
+                "executor: concurrency >= 1, max_retries >= 0 and request_timeout > 0 are required"
+            )
+
+    def resolved(self) -> tuple[str | None, str]:
+        """``(base_url, api_key)`` after the environment is consulted.
+
+        Raises:
+            WorkflowConfigError: neither a key nor a base URL is available (one clear line).
+        """
+        base_url = self.base_url or next(
+            (os.environ[e] for e in self.base_url_envs if os.environ.get(e)), None
+        )
+        key = self.api_key or next((os.environ[e] for e in self.key_envs if os.environ.get(e)), None)
+        if key:
+            return base_url, key
+        if base_url:
+            return base_url, NO_KEY_PLACEHOLDER
+        raise WorkflowConfigError(no_endpoint_message(self.key_envs))
+
+
+class _LoopState:
+    def __init__(self, client: Any, concurrency: int):
+        self.client = client
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.inflight: dict[str, asyncio.Future[Completion]] = {}
+
+
+class Executor:
+    """Async OpenAI-compatible client with retries, a concurrency limit, cost accounting and
+    an on-disk cache. Implements the :class:`~sf_workflows.protocols.LLM` protocol.
+
+    The cache key is the full request (model, messages, every parameter after defaults) plus
+    the caller's ``cache_tag``; the base URL and key are not part of it. A rerun of the same
+    requests therefore sends nothing, costs nothing and returns the same replies. Identical
+    requests in flight at the same time are sent once.
+
+    One instance may be used from several event loops in turn (one OpenAI client per loop).
+    """
+
+    def __init__(
+        self,
+        config: ExecutorConfig | None = None,
+        *,
+        prices: PriceTable | None = None,
+        cache: ResponseCache | None = None,
+    ):
+        """Create the executor; resolves the endpoint at once.
+
+        Raises:
+            WorkflowConfigError: no key and no base URL (see :meth:`ExecutorConfig.resolved`).
+        """
+        self.config = config or ExecutorConfig()
+        self.base_url, self._api_key = self.config.resolved()
+        self.prices = prices or PriceTable.default()
+        if cache is None and self.config.use_cache:
+            directory = Path(self.config.cache_dir) if self.config.cache_dir else default_cache_dir()
+            cache = ResponseCache(directory / "responses.sqlite")
+        self.cache = cache if self.config.use_cache else None
+        self._usage = Usage()
+        self._loops: dict[int, tuple[asyncio.AbstractEventLoop, _LoopState]] = {}
+        self._warned_unpriced: set[str] = set()
+
+    @property
+    def model(self) -> str:
+        """The model requests are sent to."""
+        return self.config.model
+
+    @property
+    def usage(self) -> Usage:
+        """Totals of every call made through this executor so far."""
+        return self._usage
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        entry = self._loops.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            import openai  # heavy; only when a request is made
+
+            client = openai.AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.config.request_timeout,
+            )
+            self._loops = {k: v for k, v in self._loops.items() if not v[0].is_closed()}
+            entry = (loop, _LoopState(client, self.config.concurrency))
+            self._loops[id(loop)] = entry
+        return entry[1]
+
+    def build_request(self, messages: Sequence[Message], params: Mapping[str, Any]) -> dict[str, Any]:
+        """The exact chat-completions request for ``messages`` and ``params`` (defaults applied).
+
+        Raises:
+            WorkflowConfigError: ``messages`` is malformed or a parameter is not supported.
+        """
+        msgs = []
+        for m in messages:
+            if (
+                not isinstance(m, Mapping)
+                or not isinstance(m.get("content"), str)
+                or m.get("role") not in ("system", "user", "assistant")
+            ):
+                raise WorkflowConfigError(
+                    "messages must be {'role': system|user|assistant, 'content': str} mappings"
+                )
+            msgs.append({"role": m["role"], "content": m["content"]})
+        if not msgs:
+            raise WorkflowConfigError("messages is empty")
+        unknown = set(params) - _ALLOWED_PARAMS
+        if unknown:
+            raise WorkflowConfigError(f"unsupported chat parameters: {', '.join(sorted(unknown))}")
+        request: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": msgs,
+            "temperature": self.config.temperature,
+        }
+        if self.config.max_tokens is not None:
+            request["max_tokens"] = self.config.max_tokens
+        request.update({k: v for k, v in params.items() if v is not None})
+        return request
+
+    async def complete(
+        self, messages: Sequence[Message], *, cache_tag: str = "", **params: Any
+    ) -> Completion:
+        """Send one chat completion (or answer it from the cache).
+
+        Args:
+            messages: Chat messages.
+            cache_tag: Distinguishes otherwise identical requests in the cache (for example the
+                n-th identical call of a workflow run); not sent.
+            **params: Chat parameters overriding the config's defaults (``temperature``, ...).
+
+        Returns:
+            The reply with tokens and cost.
+
+        Raises:
+            ExecutorError: the endpoint failed (after retries for retryable failures).
+            WorkflowConfigError: malformed ``messages`` or ``params``.
+        """
+        request = self.build_request(messages, params)
+        key = request_key({"request": request, "tag": cache_tag})
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                completion = Completion(
+                    text=hit["text"],
+                    model=hit.get("model", ""),
+                    prompt_tokens=hit.get("prompt_tokens", 0),
+                    completion_tokens=hit.get("completion_tokens", 0),
+                    cost=hit.get("cost", 0.0),
+                    cached=True,
+                )
+                self._usage = self._usage + Usage.of(completion)
+                return completion
+        state = self._state()
+        pending = state.inflight.get(key)
+        if pending is not None:  # the same request is on its way: share its reply
+            try:
+                first = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if pending.cancelled() and task is not None and not task.cancelling():
+                    return await self.complete(
+                        messages, cache_tag=cache_tag, **params
+                    )  # its sender was cancelled
+                raise
+            completion = Completion(
+                text=first.text,
+                model=first.model,
+                prompt_tokens=first.prompt_tokens,
+                completion_tokens=first.completion_tokens,
+                cost=first.cost,
+                cached=True,
+            )
+            self._usage = self._usage + Usage.of(completion)
+            return completion
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        state.inflight[key] = future
+        try:
+            completion = await self._fetch(state, request)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved when nobody else waits
+            raise
+        finally:
+            state.inflight.pop(key, None)
+        future.set_result(completion)
+        if self.cache is not None:
+            self.cache.put(
+                key,
+                {
+                    "text": completion.text,
+                    "model": completion.model,
+                    "prompt_tokens": completion.prompt_tokens,
+                    "completion_tokens": completion.completion_tokens,
+                    "cost": completion.cost,
+                },
+            )
+        self._usage = self._usage + Usage.of(completion)
+        return completion
+
+    async def _fetch(self, state: _LoopState, request: dict[str, Any]) -> Completion:
+        import openai
+
+        cfg = self.config
+        attempt = 0
+        while True:
+            try:
+                async with state.semaphore:
+                    response = await state.client.chat.completions.create(**request)
+                break
+            except (
+                openai.APIConnectionError,
+                openai.APIStatusError,
+            ) as exc:  # timeouts are connection errors
+                status = getattr(exc, "status_code", None)
+                retryable = status is None or status in (408, 409, 429) or status >= 500
+                if not retryable:
+                    raise ExecutorError(_describe(exc, self.base_url, cfg.model), status_code=status) from exc
+                if attempt >= cfg.max_retries:
+                    raise ExecutorError(
+                        f"{_describe(exc, self.base_url, cfg.model)} (gave up after {attempt + 1} attempts)",
+                        status_code=status,
+                        retryable=True,
+                    ) from exc
+                delay = _retry_after(exc) or min(cfg.retry_max_delay, cfg.retry_base_delay * 2**attempt)
+                delay = min(cfg.retry_max_delay, delay) * (0.75 + 0.5 * random.random())
+                log.info("executor: %s; retry %d in %.2fs", type(exc).__name__, attempt + 1, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+        choice = response.choices[0] if response.choices else None
+        text = (choice.message.content if choice is not None and choice.message is not None else None) or ""
+        usage = getattr(response, "usage", None)
+        pt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        ct = int(getattr(usage, "completion_tokens", 0) or 0)
+        model = str(getattr(response, "model", "") or request["model"])
+        if self.prices.lookup(request["model"]) is None and request["model"] not in self._warned_unpriced:
+            self._warned_unpriced.add(request["model"])
+            log.warning(
+                "no price for model %r: its calls count as $0 (extend the price table)", request["model"]
+            )
+        cost = self.prices.cost(request["model"], pt, ct)
+        return Completion(text=text, model=model, prompt_tokens=pt, completion_tokens=ct, cost=cost)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client of the current loop and the cache."""
+        loop = asyncio.get_running_loop()
+        entry = self._loops.pop(id(loop), None)
+        if entry is not None:
+            await entry[1].client.close()
+        self.close_cache()
+
+    def close_cache(self) -> None:
+        """Close the on-disk cache (further calls then skip it)."""
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _describe(exc: Exception, base_url: str | None, model: str) -> str:
+    where = base_url or "the OpenAI API"
+    status = getattr(exc, "status_code", None)
+    if status == 401:
+        return (
+            f"the executor endpoint {where} rejected the API key (HTTP 401): "
+            "check SF_EXECUTOR_API_KEY/OPENAI_API_KEY"
+        )
+    if status == 404:
+        return (
+            f"the executor endpoint {where} has no model {model!r} (HTTP 404): "
+            "check --executor-model and --base-url"
+        )
+    if status is not None:
+        body = getattr(exc, "message", "") or str(exc)
+        return f"executor request to {where} failed with HTTP {status}: {body[:300]}"
+    return f"cannot reach the executor endpoint {where}: {type(exc).__name__}: {str(exc)[:200]}"

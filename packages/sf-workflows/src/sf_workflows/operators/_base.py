@@ -1,0 +1,87 @@
+"""The operator base class (stdlib only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from . import _context
+
+_UNSET: Any = object()
+
+
+def problem_text(problem: Any) -> str:
+    """The text an operator shows the LLM for ``problem``: the string itself, or the
+    ``prompt`` of a code problem dict (ScoreFlow passes code problems as dicts)."""
+    if isinstance(problem, str):
+        return problem
+    if isinstance(problem, Mapping) and isinstance(problem.get("prompt"), str):
+        return problem["prompt"]
+    return "" if problem is None else str(problem)
+
+
+def require_str(op: str, arg: str, value: Any) -> str:
+    """Check an operator argument is a string; raise a ``TypeError`` a generator can learn from."""
+    if not isinstance(value, str):
+        raise TypeError(f"{op}: argument {arg!r} must be a str, got {type(value).__name__}")
+    return value
+
+
+class Operator:
+    """Base of every operator.
+
+    Construction follows ScoreFlow, so generated workflows run unchanged: the LLM first, then
+    the problem, which is bound for the operator's lifetime (calls pass only what varies)::
+
+        operator.Custom(self.llm, self.problem)          # ScoreFlow GSM8K/DROP/HotpotQA/code
+        operator.Custom(self.llm, self.gid, self.problem)  # ScoreFlow MATH (gid is ignored)
+        operator.Custom(self.llm, problem=self.problem)
+
+    A missing LLM or problem falls back to the running workflow's (``RunContext``).
+    Every operator is async and returns a ``str``.
+
+    Class attributes document the operator for the generator prompt: ``name``, ``attr``
+    (the conventional attribute name), ``call_format``, ``usage``, ``example``.
+    """
+
+    name: ClassVar[str] = ""
+    attr: ClassVar[str] = ""
+    call_format: ClassVar[str] = ""
+    usage: ClassVar[str] = ""
+    example: ClassVar[str] = ""
+
+    def __init__(
+        self, llm: Any = None, *args: Any, problem: Any = _UNSET, name: str | None = None, gid: Any = None
+    ):
+        if len(args) > 2:
+            raise TypeError(f"{type(self).__name__}(llm, problem) got {1 + len(args)} positional arguments")
+        if problem is _UNSET:
+            problem = args[-1] if args else None
+        ctx = _context.current()
+        self.llm = llm if llm is not None and hasattr(llm, "complete") else ctx.llm
+        self.problem = problem if problem is not None else ctx.problem
+        self.label = name or self.name
+
+    @property
+    def problem_text(self) -> str:
+        """The problem as the LLM sees it."""
+        return problem_text(self.problem)
+
+    @property
+    def entry_point(self) -> str | None:
+        """The function name a code problem asks for, if any."""
+        if isinstance(self.problem, Mapping) and isinstance(self.problem.get("entry_point"), str):
+            return self.problem["entry_point"]
+        return _context.current().entry_point
+
+    async def _ask(self, prompt: str, **params: Any) -> str:
+        """One LLM call with ``prompt`` as the user message; returns the reply text."""
+        if self.llm is None:
+            raise RuntimeError(f"{self.name}: no LLM (construct it as operator.{self.name}(llm, problem))")
+        params = {k: v for k, v in params.items() if v is not None}
+        reply = await self.llm.complete([{"role": "user", "content": prompt}], **params)
+        text = getattr(reply, "text", reply)
+        return text if isinstance(text, str) else str(text)
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,61 @@
+"""ScEnsemble: self-consistency vote over candidate solutions."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+
+from ._base import Operator
+from ._text import extract_tag
+
+PROMPT = """Several solutions to the same problem are given below, each under a letter.
+Compare them and find the answer that most of them agree on (the most consistent one).
+
+Problem:
+{problem}
+
+Solutions:
+{solutions}
+Reply in exactly this format:
+<thought>which answers agree, and why</thought>
+<solution_letter>the single letter of the most consistent solution</solution_letter>"""
+
+MAX_SOLUTIONS = len(string.ascii_uppercase)
+
+
+class ScEnsemble(Operator):
+    """Pick the most consistent of several solutions (Self-Consistency, Universal SC)."""
+
+    name = "ScEnsemble"
+    attr = "sc_ensemble"
+    call_format = "sc_ensemble(solutions: List[str]) -> str"
+    usage = "Evaluates every solution, then selects the most consistent one in the solution list."
+    example = "ensembled_solution = await self.sc_ensemble(solutions=solution_list)"
+
+    async def __call__(self, solutions: Sequence[str]) -> str:
+        """Return the chosen solution, unchanged.
+
+        A single solution is returned without an LLM call. An invalid letter in the reply
+        falls back to the first solution (ScoreFlow raised ``KeyError`` there).
+
+        Raises:
+            TypeError: ``solutions`` is not a list/tuple.
+            ValueError: it is empty or has more than 26 items.
+        """
+        if isinstance(solutions, str) or not isinstance(solutions, Sequence):
+            raise TypeError(
+                f"sc_ensemble: argument 'solutions' must be a list of str, got {type(solutions).__name__}"
+            )
+        items = [s if isinstance(s, str) else str(s) for s in solutions]
+        if not items:
+            raise ValueError("sc_ensemble: 'solutions' is empty; pass at least one solution")
+        if len(items) > MAX_SOLUTIONS:
+            raise ValueError(f"sc_ensemble: at most {MAX_SOLUTIONS} solutions, got {len(items)}")
+        if len(items) == 1:
+            return items[0]
+        letters = string.ascii_uppercase
+        listing = "".join(f"{letters[i]}:\n{s}\n\n" for i, s in enumerate(items))
+        reply = await self._ask(PROMPT.format(problem=self.problem_text, solutions=listing))
+        letter = (extract_tag(reply, "solution_letter") or "").strip().strip(".():").upper()[:1]
+        index = letters.find(letter) if letter else -1
+        return items[index] if 0 <= index < len(items) else items[0]

@@ -1,0 +1,477 @@
+"""Run workflows: inside sf-sandbox (:func:`run_workflow`), or in-process for comparison only
+(:func:`run_workflow_unsafe`).
+
+In the sandbox the workflow has no network and no key. Each operator's LLM call is a host call
+``sf_workflows_llm`` answered here by the executor, so caching, retries and cost accounting
+happen in one place, on the host. The sandbox must expose that host call: build it with
+:func:`open_sandbox`, or pass :func:`host_calls` to ``Sandbox(host_calls=...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import importlib.util
+import inspect
+import io
+import json
+import marshal
+import secrets
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from sf_workflows.errors import WorkflowConfigError, WorkflowError
+from sf_workflows.executor.cache import request_key
+from sf_workflows.generator.validate import validate_workflow
+from sf_workflows.types import Outcome, OutcomeStatus, Task, Usage, as_task
+
+HOST_CALL = "sf_workflows_llm"
+RUNTIME_PACKAGE = "sfw_operators"
+"""Name of the operator package inside the sandbox (``sf_workflows.operators``, zipped)."""
+_RESULT_FILE = "sfw_result.json"
+_JOB_FILE = "sfw_job.json"
+_ZIP_FILE = "sfw_runtime.zip"
+_BOOT = (
+    "import os, sys\n"
+    "sys.modules.setdefault('ssl', None)  # no network in the sandbox; skips loading OpenSSL with asyncio\n"
+    f"sys.path.insert(0, os.path.abspath({_ZIP_FILE!r}))\n"
+    f"from {RUNTIME_PACKAGE}._bootstrap import main\n"
+    f"main({_JOB_FILE!r}, {_RESULT_FILE!r})\n"
+)
+_PARAMS = frozenset({"temperature", "max_tokens", "top_p", "stop", "seed"})
+"""Chat parameters a workflow may set per call; others are dropped."""
+JOB_GRACE_S = 5.0
+"""Default seconds the sandbox job may run past the workflow timeout (start-up, result writing)."""
+
+
+@dataclass
+class _RunState:
+    executor: Any
+    tag: str
+    max_calls: int
+    pass_tag: bool
+    calls: int = 0
+    usage: Usage = field(default_factory=Usage)
+    seen: Counter[str] = field(default_factory=Counter)
+    over_limit: bool = False
+    llm_error: str | None = None
+
+
+_RUNS: dict[str, _RunState] = {}
+
+
+def _accepts_cache_tag(llm: Any) -> bool:
+    try:
+        params = inspect.signature(llm.complete).parameters
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return "cache_tag" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+async def _serve_llm(state: _RunState, messages: Any, params: Any) -> str:
+    """One LLM call for a run: limits, per-run occurrence numbering for the cache, accounting."""
+    if state.calls >= state.max_calls:
+        state.over_limit = True
+        raise WorkflowError(f"LLM call limit reached ({state.max_calls} calls per workflow run)")
+    state.calls += 1
+    if not isinstance(messages, list) or not messages:
+        raise WorkflowError("messages must be a non-empty list of {'role', 'content'} objects")
+    params = {k: v for k, v in (params or {}).items() if k in _PARAMS and v is not None}
+    key = request_key({"messages": messages, "params": params})
+    occurrence = state.seen[key]
+    state.seen[key] += 1
+    extra = {"cache_tag": f"{state.tag}#{occurrence}"} if state.pass_tag else {}
+    try:
+        completion = await state.executor.complete(messages, **params, **extra)
+    except WorkflowConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the executor failed: not the workflow's fault
+        state.llm_error = f"{type(exc).__name__}: {exc}"
+        raise
+    state.usage = state.usage + Usage.of(completion)
+    return completion.text
+
+
+async def _llm_host_call(token: str, rid: int, messages: Any, params: Any = None) -> dict[str, Any]:
+    """The ``sf_workflows_llm`` host call. Never raises: errors go back as ``{"rid", "error"}``
+    so the in-sandbox channel can match them to their request."""
+    state = _RUNS.get(token) if isinstance(token, str) else None
+    if state is None:
+        return {"rid": rid, "error": "unknown or finished workflow run"}
+    try:
+        return {"rid": rid, "text": await _serve_llm(state, messages, params)}
+    except Exception as exc:  # noqa: BLE001 - reported to the workflow
+        return {"rid": rid, "error": f"{type(exc).__name__}: {exc}", "final": state.over_limit}
+
+
+def host_calls() -> dict[str, Callable[..., Any]]:
+    """The host calls a sandbox must expose for :func:`run_workflow`."""
+    return {HOST_CALL: _llm_host_call}
+
+
+def open_sandbox(**kwargs: Any) -> Any:
+    """A ``sf_sandbox.Sandbox`` with the workflow host calls added to ``kwargs["host_calls"]``.
+
+    Enter it (``with``/``async with``) before use. Other keyword arguments go to ``Sandbox``.
+    """
+    from sf_sandbox import Sandbox
+
+    calls = {**dict(kwargs.pop("host_calls", None) or {}), **host_calls()}
+    return Sandbox(host_calls=calls, **kwargs)
+
+
+def _has_host_call(sandbox: Any) -> bool:
+    functions = getattr(getattr(sandbox, "hostcalls", None), "functions", None)
+    return functions is None or HOST_CALL in functions
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_bundle() -> bytes:
+    """The operator package as a zip (sources plus unchecked-hash ``.pyc`` for this Python,
+    which the sandbox uses when its Python has the same bytecode version, else the sources)."""
+    buf = io.BytesIO()
+    root = resources.files("sf_workflows.operators")
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for entry in sorted(root.iterdir(), key=lambda e: e.name):
+            if not entry.name.endswith(".py"):
+                continue
+            source = entry.read_bytes()
+            name = f"{RUNTIME_PACKAGE}/{entry.name}"
+            zf.writestr(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), source)
+            code = compile(source, name, "exec", dont_inherit=True)
+            pyc = bytearray(importlib.util.MAGIC_NUMBER)
+            pyc += (1).to_bytes(4, "little")  # hash-based, unchecked
+            pyc += importlib.util.source_hash(source)
+            pyc += marshal.dumps(code)
+            zf.writestr(zipfile.ZipInfo(name + "c", (2020, 1, 1, 0, 0, 0)), bytes(pyc))
+    return buf.getvalue()
+
+
+def build_job(
+    source: str,
+    task: Task,
+    token: str,
+    *,
+    timeout: float,
+    code_timeout: float,
+    max_llm_calls: int,
+    max_answer_bytes: int,
+    base_limits: Any,
+    pipelined: bool = True,
+    grace: float = JOB_GRACE_S,
+) -> Any:
+    """The sandbox job that runs ``source`` on ``task`` (see ``operators/_bootstrap.py``)."""
+    from sf_sandbox import Job, Limits
+
+    spec = {
+        "source": source,
+        "problem": task.workflow_input(),
+        "task_type": task.task_type,
+        "entry_point": task.entry_point,
+        "public_tests": list(task.public_tests),
+        "timeout": timeout,
+        "code_timeout": code_timeout,
+        "token": token,
+        "max_answer_bytes": max_answer_bytes,
+        "pipelined": pipelined,
+    }
+    base = base_limits if isinstance(base_limits, Limits) else Limits()
+    limits = dataclasses.replace(
+        base,
+        timeout=timeout + grace,
+        host_calls=max_llm_calls + 16,
+        files_out_bytes=max(base.files_out_bytes, max_answer_bytes * 2 + 4096),
+    )
+    return Job(
+        source=_BOOT,
+        files={_ZIP_FILE: runtime_bundle(), _JOB_FILE: json.dumps(spec).encode()},
+        collect=(_RESULT_FILE,),
+        limits=limits,
+        id=task.id,
+    )
+
+
+def _tail(text: str, n: int = 2000) -> str:
+    return text[-n:] if len(text) > n else text
+
+
+def _outcome_from(result: Any, state: _RunState, started: float, timeout: float) -> Outcome:
+    """Map the sandbox result and the host-side run state to an :class:`Outcome`."""
+    from sf_sandbox import Status
+
+    common: dict[str, Any] = {
+        "usage": state.usage,
+        "duration": time.monotonic() - started,
+        "stderr": _tail(getattr(result, "stderr", "") or ""),
+    }
+    if state.llm_error is not None:
+        return Outcome(status=OutcomeStatus.LLM_ERROR, error=f"executor failed: {state.llm_error}", **common)
+    if state.over_limit:
+        return Outcome(
+            status=OutcomeStatus.CALL_LIMIT,
+            error=f"the workflow tried more than {state.max_calls} LLM calls",
+            **common,
+        )
+    status = result.status
+    if status is Status.TIMEOUT:
+        return Outcome(
+            status=OutcomeStatus.TIMEOUT,
+            error=f"killed after {result.duration:.1f}s: the workflow blocked without awaiting "
+            f"(limit {timeout:g}s)",
+            **common,
+        )
+    if status is Status.OUTPUT_LIMIT:
+        return Outcome(
+            status=OutcomeStatus.OUTPUT_LIMIT,
+            error=f"the workflow printed too much ({result.error or 'output cap'})",
+            **common,
+        )
+    if status is Status.MEMORY:
+        return Outcome(status=OutcomeStatus.MEMORY, error=result.error or "out of memory", **common)
+    if status is Status.SANDBOX_ERROR:
+        return Outcome(status=OutcomeStatus.SANDBOX_ERROR, error=result.error or "sandbox failure", **common)
+    raw = result.files.get(_RESULT_FILE)
+    if raw is None:
+        last = (result.stderr.strip().splitlines() or [""])[-1]
+        reason = f"the workflow process ended without a result (exit {result.exit_code})" + (
+            f": {last}" if last else ""
+        )
+        return Outcome(status=OutcomeStatus.ERROR, error=reason, **common)
+    try:
+        inner = json.loads(raw.decode("utf-8", "replace"))
+        kind = OutcomeStatus(inner["status"])
+    except (ValueError, KeyError, TypeError):
+        return Outcome(status=OutcomeStatus.ERROR, error="the workflow's result file is corrupt", **common)
+    if kind is OutcomeStatus.OK:
+        return Outcome(status=kind, answer=inner.get("answer"), **common)
+    return Outcome(status=kind, error=inner.get("error") or str(kind), **common)
+
+
+async def run_workflow(
+    source: str,
+    problem: Any,
+    executor: Any,
+    sandbox: Any,
+    *,
+    timeout: float = 120.0,
+    validate: bool = True,
+    operators: Sequence[str] | None = None,
+    max_llm_calls: int = 50,
+    code_timeout: float = 10.0,
+    max_answer_bytes: int = 1 << 20,
+    tag: str = "0",
+    pipelined: bool = True,
+    grace: float = JOB_GRACE_S,
+) -> Outcome:
+    """Run one workflow on one problem inside the sandbox; never raises for the workflow's faults.
+
+    Args:
+        source: Workflow code (``class Workflow`` in ScoreFlow's shape; see the README).
+        problem: A :class:`~sf_workflows.Task` or any object with ``id``, ``task_type``,
+            ``prompt`` and ``extras`` (sf-bench's ``Problem``).
+        executor: The LLM answering operator calls (:class:`~sf_workflows.Executor`, a
+            :class:`~sf_workflows.testing.ScriptedLLM`, ...). It runs on the host.
+        sandbox: An entered ``sf_sandbox.Sandbox`` exposing :func:`host_calls`
+            (:func:`open_sandbox` makes one).
+        timeout: Seconds ``run_workflow`` may take. Awaiting past it ends as ``timeout``; code
+            that blocks without awaiting is killed by the sandbox ``grace`` seconds later.
+        validate: Check the source first (:func:`~sf_workflows.validate_workflow`); an invalid
+            one is not run and ends as ``invalid`` with the validator's messages.
+        operators: Operator names allowed (default: the task type's set, see ``DEFAULT_OPERATORS``).
+        max_llm_calls: LLM calls served per run; past it calls fail and the run ends as ``call_limit``.
+        code_timeout: Seconds for one Programmer execution or one Test round's test.
+        max_answer_bytes: Larger answers end as ``bad_return``.
+        tag: Part of every cache key of this run: the same ``tag`` reproduces the same replies
+            from the cache; a different one (for example the repeat index) samples anew.
+        pipelined: Overlap concurrent operator calls (see ``operators/_channel.py``).
+        grace: Extra seconds for the sandbox job beyond ``timeout`` (start-up, writing the result).
+
+    Returns:
+        An :class:`~sf_workflows.Outcome`: ``ok`` with the answer, or a failure status with the
+        reason (score 0). Its ``usage`` counts this run's executor calls.
+
+    Raises:
+        WorkflowConfigError: the problem is malformed or the sandbox lacks the host call.
+    """
+    task = as_task(problem)
+    started = time.monotonic()
+    if validate:
+        report = validate_workflow(
+            source, task.task_type, operators=operators, problem_text=task.generator_text
+        )
+        if not report.ok:
+            return Outcome(
+                status=OutcomeStatus.INVALID, error=report.message, duration=time.monotonic() - started
+            )
+    if not _has_host_call(sandbox):
+        raise WorkflowConfigError(
+            f"the sandbox does not expose the {HOST_CALL!r} host call: "
+            "create it with sf_workflows.open_sandbox() "
+            "or Sandbox(host_calls=sf_workflows.host_calls())"
+        )
+    token = secrets.token_hex(16)
+    state = _RunState(
+        executor=executor, tag=tag, max_calls=max_llm_calls, pass_tag=_accepts_cache_tag(executor)
+    )
+    _RUNS[token] = state
+    try:
+        job = build_job(
+            source,
+            task,
+            token,
+            timeout=timeout,
+            code_timeout=code_timeout,
+            max_llm_calls=max_llm_calls,
+            max_answer_bytes=max_answer_bytes,
+            base_limits=getattr(sandbox, "limits", None),
+            pipelined=pipelined,
+            grace=grace,
+        )
+        result = await sandbox.arun(job)
+    finally:
+        _RUNS.pop(token, None)
+    return _outcome_from(result, state, started, timeout)
+
+
+async def run_workflows(
+    items: Iterable[tuple[str, Any]],
+    executor: Any,
+    sandbox: Any,
+    *,
+    concurrency: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> list[Outcome]:
+    """Run ``(source, problem)`` pairs with at most ``concurrency`` at once; results in input order.
+
+    A failing workflow never stops the batch. ``options`` go to :func:`run_workflow`.
+    """
+    pairs = list(items)
+    gate = asyncio.Semaphore(max(1, concurrency))
+    done = 0
+
+    async def one(source: str, problem: Any) -> Outcome:
+        nonlocal done
+        async with gate:
+            outcome = await run_workflow(source, problem, executor, sandbox, **options)
+        done += 1
+        if progress is not None:
+            progress(done, len(pairs))
+        return outcome
+
+    return list(await asyncio.gather(*(one(s, p) for s, p in pairs)))
+
+
+def sandbox_code_runner(sandbox: Any) -> Callable[[dict, float], Any]:
+    """A code runner for :func:`run_workflow_unsafe` that runs the harness as a sandbox job, so
+    Programmer and Test code stays out of the host even when the workflow itself does not."""
+    from sf_sandbox import Job, Limits
+
+    from sf_workflows.operators._harness import SOURCE
+
+    async def run(request: dict, timeout: float) -> dict:
+        base = getattr(sandbox, "limits", None)
+        limits = dataclasses.replace(base if isinstance(base, Limits) else Limits(), timeout=timeout)
+        result = await sandbox.arun(Job(source=SOURCE, stdin=json.dumps(request).encode(), limits=limits))
+        try:
+            reply = json.loads(result.stdout)
+            if isinstance(reply, dict) and "ok" in reply:
+                return reply
+        except ValueError:
+            pass
+        reason = (
+            f"timeout after {timeout:g}s"
+            if str(result.status) == "timeout"
+            else f"code runner failed: {result.status}"
+        )
+        return {"ok": False, "output": "", "stdout": "", "error": reason, "results": []}
+
+    return run
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    text: str
+
+
+class _CountingLLM:
+    """What operators see in an unsafe run: the executor behind the same limits and accounting."""
+
+    def __init__(self, state: _RunState):
+        self._state = state
+
+    async def complete(self, messages: Sequence[Mapping[str, str]], **params: Any) -> _Reply:
+        return _Reply(await _serve_llm(self._state, [dict(m) for m in messages], params))
+
+
+async def run_workflow_unsafe(
+    source: str,
+    problem: Any,
+    executor: Any,
+    *,
+    timeout: float = 120.0,
+    validate: bool = True,
+    operators: Sequence[str] | None = None,
+    max_llm_calls: int = 50,
+    code_runner: Callable[[dict, float], Any] | None = None,
+    code_timeout: float = 10.0,
+    tag: str = "0",
+) -> Outcome:
+    """Run a workflow **in this process, without isolation** — the way AFlow and ScoreFlow do.
+
+    For measurement and debugging of trusted workflows only (``benchmarks/workflow_overhead.py``
+    compares it with :func:`run_workflow`). The workflow's code runs with your credentials and
+    files; a blocking loop stalls the event loop. Programmer and Test run code only through
+    ``code_runner`` (e.g. :func:`sandbox_code_runner`); without one they fail.
+    """
+    from sf_workflows import operators as operator_module
+    from sf_workflows.operators._context import RunContext, activate, deactivate
+    from sf_workflows.operators._workflow import execute
+
+    task = as_task(problem)
+    started = time.monotonic()
+    if validate:
+        report = validate_workflow(
+            source, task.task_type, operators=operators, problem_text=task.generator_text
+        )
+        if not report.ok:
+            return Outcome(
+                status=OutcomeStatus.INVALID, error=report.message, duration=time.monotonic() - started
+            )
+    state = _RunState(
+        executor=executor, tag=tag, max_calls=max_llm_calls, pass_tag=_accepts_cache_tag(executor)
+    )
+    llm = _CountingLLM(state)
+    ctx = RunContext(
+        llm=llm,
+        problem=task.workflow_input(),
+        task_type=task.task_type,
+        entry_point=task.entry_point,
+        public_tests=task.public_tests,
+        run_code=code_runner,
+        code_timeout=code_timeout,
+    )
+    token = activate(ctx)
+    try:
+        inner = await execute(source, llm, task.workflow_input(), timeout, operator_module)
+    finally:
+        deactivate(token)
+    common: dict[str, Any] = {"usage": state.usage, "duration": time.monotonic() - started}
+    if state.llm_error is not None:
+        return Outcome(status=OutcomeStatus.LLM_ERROR, error=f"executor failed: {state.llm_error}", **common)
+    if state.over_limit:
+        return Outcome(
+            status=OutcomeStatus.CALL_LIMIT,
+            error=f"the workflow tried more than {max_llm_calls} LLM calls",
+            **common,
+        )
+    kind = OutcomeStatus(inner["status"])
+    if kind is OutcomeStatus.OK:
+        return Outcome(status=kind, answer=inner["answer"], **common)
+    return Outcome(status=kind, error=inner["error"], **common)

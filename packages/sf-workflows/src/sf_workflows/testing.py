@@ -1,0 +1,324 @@
+"""Test doubles other packages' tests reuse.
+
+- :class:`Script`: scripted replies (rules matched on the last user message, or a queue).
+- :class:`ScriptedLLM`: an in-process :class:`~sf_workflows.protocols.LLM`.
+- :class:`ScriptedServer`: a real OpenAI-compatible HTTP server on localhost (stdlib
+  ``http.server`` in a thread) with scripted replies, a fixed latency and failure injection, so
+  tests drive the real ``openai`` client over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from sf_workflows.protocols import Completion, Message
+
+Responder = Callable[[Mapping[str, Any]], str]
+"""Gets the request (``model``, ``messages``, parameters) and returns the reply text."""
+
+
+def last_user_message(request: Mapping[str, Any]) -> str:
+    """The content of the request's last user message ("" if none)."""
+    for message in reversed(list(request.get("messages", []))):
+        if message.get("role") == "user":
+            return str(message.get("content", ""))
+    return ""
+
+
+def count_tokens(text: str) -> int:
+    """The doubles' token count: whitespace-separated words (deterministic, model-free)."""
+    return len(text.split())
+
+
+class Script:
+    """Scripted replies.
+
+    ``rules`` are ``(pattern, reply)`` pairs tried in order: ``pattern`` is a regular expression
+    searched in the last user message; ``reply`` is a string or a callable taking the request.
+    Before the rules, replies queued with :meth:`queue` are served first-in first-out. With no
+    match, ``default`` is used (a string or callable); ``default=None`` raises ``LookupError``.
+    Thread-safe.
+    """
+
+    def __init__(
+        self,
+        rules: Iterable[tuple[str, str | Responder]] = (),
+        *,
+        default: str | Responder | None = "OK",
+        replies: Iterable[str] = (),
+    ):
+        self.rules = [(re.compile(p, re.DOTALL), r) for p, r in rules]
+        self.default = default
+        self._queue: deque[str] = deque(replies)
+        self._lock = threading.Lock()
+
+    def queue(self, *replies: str) -> None:
+        """Serve these replies next, in order, whatever the request."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    def __call__(self, request: Mapping[str, Any]) -> str:
+        with self._lock:
+            if self._queue:
+                return self._queue.popleft()
+        text = last_user_message(request)
+        for pattern, reply in self.rules:
+            if pattern.search(text):
+                return reply(request) if callable(reply) else reply
+        if self.default is None:
+            raise LookupError(f"no scripted reply for: {text[:200]!r}")
+        return self.default(request) if callable(self.default) else self.default
+
+
+def _as_responder(script: Script | Responder | str | Sequence[str]) -> Responder:
+    if isinstance(script, str):
+        return lambda _request: script
+    if isinstance(script, Sequence):
+        return Script(replies=script, default=None)
+    return script
+
+
+class ScriptedLLM:
+    """In-process LLM double implementing the ``LLM`` protocol (no HTTP).
+
+    Records every request in :attr:`requests` (``model``, ``messages``, parameters) and counts
+    tokens with :func:`count_tokens`; ``cost_per_token`` gives a deterministic cost.
+    """
+
+    def __init__(
+        self,
+        script: Script | Responder | str | Sequence[str] = "OK",
+        *,
+        model: str = "scripted",
+        cost_per_token: float = 0.0,
+    ):
+        self.responder = _as_responder(script)
+        self.model = model
+        self.cost_per_token = cost_per_token
+        self.requests: list[dict[str, Any]] = []
+
+    async def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        params.pop("cache_tag", None)
+        request = {"model": self.model, "messages": [dict(m) for m in messages], **params}
+        self.requests.append(request)
+        text = self.responder(request)
+        pt = sum(count_tokens(str(m.get("content", ""))) for m in messages)
+        ct = count_tokens(text)
+        return Completion(
+            text=text,
+            model=self.model,
+            prompt_tokens=pt,
+            completion_tokens=ct,
+            cost=(pt + ct) * self.cost_per_token,
+        )
+
+
+@dataclass
+class _Failure:
+    status: int
+    retry_after: float | None
+
+
+class ScriptedServer:
+    """An OpenAI-compatible chat-completions server on ``127.0.0.1`` with scripted replies.
+
+    Serves ``POST /v1/chat/completions`` (non-streaming) and ``GET /v1/models``. Usage counts
+    words (:func:`count_tokens`). Use as a context manager::
+
+        with ScriptedServer(Script([("step by step", "42")]), latency=0.05) as server:
+            executor = Executor(ExecutorConfig(base_url=server.base_url, model="m"))
+
+    Attributes:
+        requests: Every chat request received (parsed JSON), including failed ones.
+        latency: Seconds each successful reply is delayed (simulates the model).
+    """
+
+    def __init__(
+        self,
+        script: Script | Responder | str | Sequence[str] = "OK",
+        *,
+        latency: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
+        self.responder = _as_responder(script)
+        self.latency = latency
+        self.requests: list[dict[str, Any]] = []
+        self._failures: deque[_Failure] = deque()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def fail(self, status: int, times: int = 1, *, retry_after: float | None = None) -> None:
+        """Answer the next ``times`` chat requests with HTTP ``status`` (e.g. 429, 500)."""
+        with self._lock:
+            self._failures.extend(_Failure(status, retry_after) for _ in range(times))
+
+    @property
+    def chat_requests(self) -> int:
+        """Number of chat requests received so far."""
+        with self._lock:
+            return len(self.requests)
+
+    def start(self) -> ScriptedServer:
+        """Serve in a daemon thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.02},
+                name="scripted-openai",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> ScriptedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _handle_chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._lock:
+            self.requests.append(body)
+            failure = self._failures.popleft() if self._failures else None
+        if failure is not None:
+            headers = {"retry-after": f"{failure.retry_after:g}"} if failure.retry_after is not None else {}
+            kind = "rate_limit_exceeded" if failure.status == 429 else "server_error"
+            return (
+                failure.status,
+                {"error": {"message": f"scripted failure {failure.status}", "type": kind}},
+                headers,
+            )
+        if self.latency:
+            time.sleep(self.latency)
+        try:
+            text = self.responder(body)
+        except Exception as exc:  # noqa: BLE001 - reported to the client as a 500
+            return (
+                500,
+                {"error": {"message": f"script error: {type(exc).__name__}: {exc}", "type": "script"}},
+                {},
+            )
+        pt = sum(count_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
+        ct = count_tokens(text)
+        reply = {
+            "id": f"chatcmpl-scripted-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "scripted"),
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+            ],
+            "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
+        }
+        return 200, reply, {}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                pass
+
+            def _send(self, status: int, payload: dict[str, Any], headers: Mapping[str, str] = {}) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length)
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    self._send(400, {"error": {"message": "body is not JSON"}})
+                    return
+                status, payload, headers = server._handle_chat(body)
+                self._send(status, payload, headers)
+
+        return Handler
+
+
+def answer_script(answer: str = "42", *, code: str | Responder | None = None, letter: str = "A") -> Script:
+    """A :class:`Script` that answers every operator's prompt in the format it expects.
+
+    ScEnsemble picks ``letter``; Review, Revise, AnswerGenerate and Format answer ``answer``;
+    Programmer gets ``def solve(): return answer``; CustomCodeGenerate and Test's fix get
+    ``code`` (a string or a callable of the request; default: a stub defining ``solution``);
+    anything else (Custom, generator prompts) gets ``"The answer is <answer>"``.
+    """
+    code_reply = code if code is not None else "def solution(*args):\n    return None\n"
+
+    def fenced(request: Mapping[str, Any]) -> str:
+        body = code_reply(request) if callable(code_reply) else code_reply
+        return f"```python\n{body}\n```"
+
+    return Script(
+        [
+            (
+                r"<solution_letter>",
+                f"<thought>they agree</thought><solution_letter>{letter}</solution_letter>",
+            ),
+            (
+                r"<revised_solution>",
+                f"<review>looks right</review><revised_solution>{answer}</revised_solution>",
+            ),
+            (r"<solution>the full improved", f"<solution>{answer}</solution>"),
+            (r"<answer>the final answer only", f"<thought>step by step</thought><answer>{answer}</answer>"),
+            (r"<answer>the final answer</answer>", f"<answer>{answer}</answer>"),
+            (r"Define a function `solve\(\)`", f"```python\ndef solve():\n    return {answer!r}\n```"),
+            (r"defines `[A-Za-z_0-9]+`|Write a complete, self-contained Python solution", fenced),
+        ],
+        default=f"The answer is {answer}",
+    )
+
+
+__all__ = [
+    "Responder",
+    "Script",
+    "ScriptedLLM",
+    "ScriptedServer",
+    "answer_script",
+    "count_tokens",
+    "last_user_message",
+]
