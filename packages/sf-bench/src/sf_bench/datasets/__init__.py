@@ -1,0 +1,102 @@
+"""The six datasets, loaded from local files into :class:`~sf_bench.types.Problem`.
+
+Nothing downloads. ``validate`` and ``test`` are AFlow's split files (the ones ScoreFlow reports
+on), bundled in ``sf_bench/data/aflow/`` byte for byte; ``full`` (and ``math500``, ``full-974``)
+read the official files from a folder the user names (``data_dir``, else ``$SF_BENCH_DATA_DIR``).
+
+Split sizes: HumanEval 33/131/164, MBPP 86/341/427 (+ ``full-974``: 974), GSM8K 264/1,055/1,319,
+MATH 119/486/5,000 (+ ``math500``: 500), DROP 200/800/9,536, HotpotQA 200/800/7,405
+(validate/test/full).
+
+Problem ids (stable, unique within a dataset and across its splits):
+
+========== ====================================================================
+humaneval  ``HumanEval/<n>`` (the official task_id)
+mbpp       ``Mbpp/<task_id>``
+gsm8k      ``gsm8k-test-<n>``, n = 0-based line in the official test.jsonl
+math       official ``unique_id`` (``test/<subject>/<n>.json``), else ``math-<sha256[:12]>``
+drop       ``<n>``, n = 0-based line in simple-evals' drop_v0_dev.jsonl.gz
+hotpotqa   the record's ``_id``
+========== ====================================================================
+
+Each dataset module's docstring documents its fields, extras and kept AFlow quirks.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+
+from sf_bench.datasets._io import DATA_DIR_ENV
+from sf_bench.errors import BenchConfigError, DataError
+from sf_bench.types import Problem
+
+__all__ = [
+    "DATASETS",
+    "DATA_DIR_ENV",
+    "load",
+    "splits",
+]
+
+DATASETS: tuple[str, ...] = ("humaneval", "mbpp", "gsm8k", "math", "drop", "hotpotqa")
+"""Dataset names: the code datasets, then math, then question answering."""
+
+
+def _module(name: str) -> ModuleType:
+    if name not in DATASETS:
+        raise BenchConfigError(f"unknown dataset {name!r}; choose from: {', '.join(DATASETS)}")
+    return importlib.import_module(f"sf_bench.datasets.{name}")
+
+
+def splits(name: str) -> tuple[str, ...]:
+    """Return the split names ``name`` supports (``validate``, ``test``, ``full``, ...).
+
+    Raises:
+        BenchConfigError: Unknown dataset.
+    """
+    return tuple(_module(name).SPLITS)
+
+
+def load(
+    name: str,
+    split: str = "test",
+    *,
+    data_dir: str | Path | None = None,
+    limit: int | None = None,
+) -> list[Problem]:
+    """Load the problems of one split, in file order.
+
+    Args:
+        name: One of :data:`DATASETS`.
+        split: ``validate`` or ``test`` (AFlow's files), ``full`` (official set), or a
+            dataset-specific split (``math500`` for MATH, ``full-974`` for MBPP); see
+            :func:`splits`.
+        data_dir: For ``validate``/``test``: a folder holding AFlow-format
+            ``<name>_<split>.jsonl`` files (directly or under ``aflow_splits/``); None uses the
+            bundled copies. For official splits: a folder holding the official files in their
+            original format (directly or under ``<name>/``); None falls back to
+            ``$SF_BENCH_DATA_DIR``.
+        limit: Keep only the first ``limit`` problems (None keeps all).
+
+    Returns:
+        The problems; ids are unique.
+
+    Raises:
+        BenchConfigError: Unknown dataset or split, bad ``limit``, or an official split with no
+            data folder.
+        DataError: A data file is missing or malformed (the message names file and line), or
+            two problems share an id.
+    """
+    module = _module(name)
+    if split not in module.SPLITS:
+        raise BenchConfigError(f"unknown split {split!r} for {name}; choose from: {', '.join(module.SPLITS)}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise BenchConfigError(f"limit must be a non-negative integer, got {limit!r}")
+    problems: list[Problem] = module.load(split, data_dir)
+    seen: set[str] = set()
+    for problem in problems:
+        if problem.id in seen:
+            raise DataError(f"{name} split {split!r}: problem id {problem.id!r} occurs twice")
+        seen.add(problem.id)
+    return problems if limit is None else problems[:limit]

@@ -1,0 +1,97 @@
+"""HotpotQA (Yang et al., 2018), distractor setting: multi-hop questions over 10 paragraphs.
+
+Splits: ``validate`` (200) and ``test`` (800) are AFlow's files (a sample of the distractor dev
+set); ``full`` (7,405) is the official ``hotpot_dev_distractor_v1.json`` (a JSON array, ~46 MB),
+which is not bundled and not in this project's shared data: pass a folder holding it.
+
+Problem fields:
+
+- ``id``: the record's ``_id`` as a string (19 AFlow records carry a small integer there; it is
+  kept, as ``"37"``).
+- ``prompt``: ``"Context:\\n<title>: <paragraph>\\n...\\n\\nQuestion: <question>\\n\\nAnswer:"``,
+  one line per context paragraph, its sentences concatenated as given (they carry their own
+  leading spaces). AFlow's own prompt omits titles and joins sentences with a space; build it
+  from ``extras`` if you need it byte for byte.
+- ``reference`` and ``answers[0]``: the gold answer.
+- ``extras``: ``question``, ``context`` (list of ``[title, [sentence, ...]]``),
+  ``supporting_facts`` (list of ``[title, sentence_index]``), ``type`` (bridge/comparison),
+  ``level``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sf_bench.datasets import _io
+from sf_bench.errors import DataError
+from sf_bench.types import Problem, TaskType
+
+NAME = "hotpotqa"
+SPLITS = ("validate", "test", "full")
+
+
+def format_prompt(question: str, context: list[Any]) -> str:
+    """Build the prompt text from a question and its context paragraphs (see module docstring)."""
+    lines = [f"{title}: {''.join(sentences)}" for title, sentences in context]
+    return "Context:\n" + "\n".join(lines) + f"\n\nQuestion: {question}\n\nAnswer:"
+
+
+def _make(rec: dict[str, Any], where: str) -> Problem:
+    raw_id = _io.field(rec, "_id", (str, int), where)
+    question = _io.field(rec, "question", str, where)
+    answer = _io.field(rec, "answer", str, where)
+    context = _io.field(rec, "context", list, where)
+    for i, para in enumerate(context):
+        ok = (
+            isinstance(para, list)
+            and len(para) == 2
+            and isinstance(para[0], str)
+            and isinstance(para[1], list)
+            and all(isinstance(s, str) for s in para[1])
+        )
+        if not ok:
+            raise DataError(f"{where}: context[{i}] must be [title, [sentence, ...]]")
+    return Problem(
+        id=str(raw_id),
+        dataset=NAME,
+        task_type=TaskType.QA,
+        prompt=format_prompt(question, context),
+        reference=answer,
+        answers=(answer,),
+        extras={
+            "question": question,
+            "context": context,
+            "supporting_facts": rec.get("supporting_facts", []),
+            "type": rec.get("type", ""),
+            "level": rec.get("level", ""),
+        },
+    )
+
+
+def load(split: str, data_dir: str | Path | None) -> list[Problem]:
+    """Load one split (``validate``, ``test`` or ``full``); see the module docstring.
+
+    Raises:
+        DataError: A file is missing or malformed.
+        BenchConfigError: ``full`` without a data folder.
+    """
+    if split in _io.AFLOW_SPLITS:
+        path = _io.aflow_split_file(NAME, split, data_dir)
+        return [_make(rec, f"{path}:{lineno}") for lineno, rec in _io.read_jsonl(path)]
+    root = _io.official_root(data_dir, NAME, split)
+    path = _io.first_existing(
+        [root / "hotpotqa" / "hotpot_dev_distractor_v1.json", root / "hotpot_dev_distractor_v1.json"],
+        "hotpot_dev_distractor_v1.json (official HotpotQA distractor dev set)",
+        hint="It is not bundled (about 46 MB); get it from the HotpotQA site.",
+    )
+    records = _io.read_json(path)
+    if not isinstance(records, list) or not records:
+        raise DataError(f"{path}: expected a non-empty JSON array of questions")
+    problems = []
+    for i, rec in enumerate(records):
+        where = f"{path}: record {i}"
+        if not isinstance(rec, dict):
+            raise DataError(f"{where}: expected a JSON object")
+        problems.append(_make(rec, where))
+    return problems

@@ -1,0 +1,417 @@
+"""The harness: run a system on datasets, score every answer, keep every result.
+
+For each dataset, the harness
+
+1. loads the finished records of ``out_dir/<dataset>.jsonl`` (resume) and works out the
+   (problem, sample) pairs still missing;
+2. awaits ``system.prepare(problems_still_missing, k, state_dir)`` once;
+3. asks the system for each missing pair's answer ``repeats`` times, at most ``concurrency``
+   calls at a time (an :class:`asyncio.Semaphore`), each within ``timeout`` seconds;
+4. scores every answer as it arrives: code answers as sandbox jobs on one shared pool of
+   ``concurrency`` warm containers (:class:`~sf_bench.scorers.code.CodeScorer`), text
+   answers with the dataset's scorer;
+5. appends each (problem, sample)'s :class:`~sf_bench.records.Record` (fsynced) as soon as
+   all its repeats are scored, and finally summarises the dataset
+   (:class:`~sf_bench.report.DatasetSummary`).
+
+Failures are data, not crashes: a system that raises gets ``solver_error``, one that does not
+answer within ``timeout`` gets ``solver_timeout`` (both score 0), and the batch goes on. Only a
+results file that cannot be written stops the run (:class:`~sf_bench.errors.BenchError`); every
+record written before stays on disk.
+
+Timeouts can only interrupt a system at an ``await``: an ``async def`` that blocks the event
+loop (``time.sleep``, a busy loop) stalls the run; a sync solver runs in a daemon thread that
+is abandoned (not killed) at its timeout. Run untrusted or CPU-heavy work in the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sf_bench.errors import BenchConfigError, BenchError
+from sf_bench.protocols import System, as_answer, as_system
+from sf_bench.records import Record, RecordStatus, RecordStore, Run, check_run_options, now
+from sf_bench.types import Problem, Score, TaskType
+
+if TYPE_CHECKING:
+    from sf_bench.report import DatasetSummary
+    from sf_bench.scorers.code import CodeScorer
+
+__all__ = ["Harness", "Progress", "evaluate"]
+
+
+class Progress(Protocol):
+    """Receives progress events (the CLI draws a bar on stderr from them)."""
+
+    def start(self, dataset: str, total: int, done: int) -> None:
+        """A dataset starts: ``total`` (problem, sample) pairs, ``done`` of them already on disk."""
+        ...
+
+    def advance(self, dataset: str, record: Record) -> None:
+        """One record was written."""
+        ...
+
+    def finish(self, dataset: str) -> None:
+        """The dataset is complete."""
+        ...
+
+
+class _Writer:
+    """Group commit: records that finish close together share one write + fsync.
+
+    :meth:`put` returns only once the record is on disk (written and fsynced), so the
+    guarantee is the same as one fsync per record, with far fewer syncs when answers come
+    fast. The fsync runs in a worker thread, so scoring goes on meanwhile. After a failed
+    write every later :meth:`put` raises the same error.
+    """
+
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+        self.queue: asyncio.Queue[tuple[Record, asyncio.Future[None]]] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+        self.failed: BaseException | None = None
+
+    async def put(self, record: Record) -> None:
+        if self.failed is not None:
+            raise self.failed
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._loop())
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((record, future))
+        await future
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                if self.failed is not None:
+                    raise self.failed
+                await loop.run_in_executor(None, self.store.append, [r for r, _ in batch])
+            except Exception as e:  # noqa: BLE001 - handed to every waiting put()
+                self.failed = e
+                kept = getattr(e, "kept", 0)
+                for i, (_, future) in enumerate(batch):
+                    if not future.done():
+                        if i < kept:
+                            future.set_result(None)
+                        else:
+                            future.set_exception(e)
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+class Harness:
+    """Runs one system on datasets and scores it; see the module docstring.
+
+    Args:
+        system: a :class:`~sf_bench.protocols.System`, a solver (sync or async callable
+            ``problem -> answer``) or a workflow generator (then ``runner`` is required).
+        k: samples per problem (pass@k uses them).
+        repeats: runs per sample; the sample's score is their mean.
+        concurrency: most system calls in flight, and the sandbox pool size.
+        timeout: seconds the system may take per answer (``None``: no limit).
+        test_timeout: seconds the hidden tests of one code answer may run.
+        out_dir: where records go (``None``: kept in memory only, no resume).
+        code_scorer: a :class:`~sf_bench.scorers.code.CodeScorer` to use (e.g. with your own
+            sandbox); by default one is started on first need and stopped at the end.
+        progress: receives progress events.
+        options: extra entries for ``run.json`` (split, data dir...).
+        runner: the workflow runner when ``system`` is a workflow generator.
+
+    Raises:
+        BenchConfigError: bad option values.
+    """
+
+    def __init__(
+        self,
+        system: Any,
+        *,
+        k: int = 1,
+        repeats: int = 1,
+        concurrency: int = 4,
+        timeout: float | None = None,
+        test_timeout: float | None = None,
+        out_dir: str | Path | None = None,
+        code_scorer: CodeScorer | None = None,
+        progress: Progress | None = None,
+        options: Mapping[str, Any] | None = None,
+        runner: Any = None,
+    ) -> None:
+        """See the class docstring."""
+        if k < 1:
+            raise BenchConfigError(f"--k must be >= 1, got {k}")
+        if repeats < 1:
+            raise BenchConfigError(f"--repeats must be >= 1, got {repeats}")
+        if concurrency < 1:
+            raise BenchConfigError(f"--concurrency must be >= 1, got {concurrency}")
+        if timeout is not None and timeout <= 0:
+            raise BenchConfigError(f"--timeout must be > 0 seconds, got {timeout}")
+        if test_timeout is not None and test_timeout <= 0:
+            raise BenchConfigError(f"--test-timeout must be > 0 seconds, got {test_timeout}")
+        self.system: System = as_system(system, runner)
+        self.k = k
+        self.repeats = repeats
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.test_timeout = test_timeout
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.options = dict(options or {})
+        self._code_scorer = code_scorer
+        self._owns_code_scorer = code_scorer is None
+        self._sem: asyncio.Semaphore | None = None
+
+    # ------------------------------------------------------------------ public API
+    async def arun(self, datasets: Mapping[str, Sequence[Problem]]) -> dict[str, DatasetSummary]:
+        """Run and score every dataset (one after the other); return a summary per dataset.
+
+        Raises:
+            BenchError: a results file cannot be written, or the system's ``prepare`` failed.
+            SandboxError: code datasets need the sandbox and it cannot start.
+        """
+        from sf_bench.report import summarize
+
+        if self.out_dir is not None:
+            check_run_options(
+                self.out_dir / "run.json",
+                {
+                    "system": self.system.name,
+                    "k": self.k,
+                    "repeats": self.repeats,
+                    "datasets": sorted(datasets),
+                    **self.options,
+                },
+            )
+        self._sem = asyncio.Semaphore(self.concurrency)
+        summaries: dict[str, DatasetSummary] = {}
+        try:
+            for name, problems in datasets.items():
+                records = await self._run_dataset(name, list(problems))
+                summaries[name] = summarize(
+                    name, records, k=self.k, repeats=self.repeats, problem_ids=[p.id for p in problems]
+                )
+        finally:
+            if self._owns_code_scorer and self._code_scorer is not None:
+                scorer, self._code_scorer = self._code_scorer, None
+                await asyncio.get_running_loop().run_in_executor(None, scorer.close)
+        return summaries
+
+    def run(self, datasets: Mapping[str, Sequence[Problem]]) -> dict[str, DatasetSummary]:
+        """Sync :meth:`arun` (starts its own event loop)."""
+        return asyncio.run(self.arun(datasets))
+
+    # ------------------------------------------------------------------ internals
+    async def _code(self) -> CodeScorer:
+        if self._code_scorer is None:
+            from sf_bench.scorers.code import DEFAULT_TIMEOUT, CodeScorer
+
+            self._code_scorer = CodeScorer(
+                timeout=self.test_timeout or DEFAULT_TIMEOUT, concurrency=self.concurrency
+            )
+        scorer = self._code_scorer
+        await asyncio.get_running_loop().run_in_executor(None, scorer.start)
+        return scorer
+
+    async def _scorer_for(self, name: str, problems: Sequence[Problem]) -> Callable[..., Any]:
+        """Return ``score(problem, text) -> Score`` (a coroutine function) for the dataset.
+
+        Code answers stream through the shared sandbox pool one job each (``Sandbox.arun``),
+        at most twice the pool size in flight so a container never waits for work. Streaming
+        rather than ``arun_many`` batches keeps a slow problem (MBPP 123 runs ~5 s) from
+        holding back the records of the fast ones finished beside it.
+        """
+        if problems and problems[0].task_type is TaskType.CODE:
+            scorer = await self._code()
+            lane = asyncio.Semaphore(2 * self.concurrency)
+
+            async def score_code(problem: Problem, text: str) -> Score:
+                async with lane:
+                    return await scorer(problem, text)
+
+            return score_code
+        from sf_bench.scorers import text_scorer
+
+        fn = text_scorer(name)
+
+        async def score(problem: Problem, text: str) -> Score:
+            result = fn(problem, text)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        return score
+
+    async def _run_dataset(self, name: str, problems: list[Problem]) -> list[Record]:
+        store = RecordStore(self.out_dir / f"{name}.jsonl") if self.out_dir is not None else None
+        done = store.load() if store is not None else {}
+        ids = {p.id for p in problems}
+        finished = {key: rec for key, rec in done.items() if key[0] in ids and key[1] < self.k}
+        pending = [(p, s) for p in problems for s in range(self.k) if (p.id, s) not in finished]
+        if self.progress is not None:
+            self.progress.start(name, len(problems) * self.k, len(finished))
+        new: list[Record] = []
+        if pending:
+            todo = list({p.id: p for p, _ in pending}.values())
+            state_dir = self.out_dir / name if self.out_dir is not None else None
+            try:
+                await self.system.prepare(todo, self.k, state_dir)
+            except BenchError:
+                raise
+            except Exception as e:
+                raise BenchError(
+                    f"system {self.system.name} failed to prepare {name}: {type(e).__name__}: {e}"
+                ) from e
+            score = await self._scorer_for(name, todo)
+            new = await self._answer_all(name, pending, score, store)
+        if self.progress is not None:
+            self.progress.finish(name)
+        return list(finished.values()) + new
+
+    async def _answer_all(
+        self,
+        name: str,
+        pending: list[tuple[Problem, int]],
+        score: Callable[..., Any],
+        store: RecordStore | None,
+    ) -> list[Record]:
+        new: list[Record] = []
+        writer = _Writer(store) if store is not None else None
+
+        async def one(problem: Problem, sample: int) -> None:
+            runs = await asyncio.gather(*(self._one_run(problem, sample, score) for _ in range(self.repeats)))
+            record = Record(
+                dataset=name, problem_id=problem.id, sample=sample, runs=tuple(runs), finished_at=now()
+            )
+            if writer is not None:
+                await writer.put(record)
+            new.append(record)
+            if self.progress is not None:
+                self.progress.advance(name, record)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for problem, sample in pending:
+                    group.create_task(one(problem, sample))
+        except BaseExceptionGroup as eg:
+            bench = _first(eg, BenchError)
+            if bench is not None:
+                raise bench from None
+            raise
+        finally:
+            if writer is not None:
+                await writer.close()
+        return new
+
+    async def _one_run(self, problem: Problem, sample: int, score: Callable[..., Any]) -> Run:
+        assert self._sem is not None
+        async with self._sem:
+            start = time.perf_counter()
+            deadline = asyncio.timeout(self.timeout)
+            try:
+                async with deadline:
+                    raw = await self.system.answer(problem, sample)
+                answer = as_answer(raw)
+            except Exception as e:  # noqa: BLE001 - the system's failure is this run's result
+                if isinstance(e, TimeoutError) and deadline.expired():
+                    return Run(
+                        status=RecordStatus.SOLVER_TIMEOUT,
+                        failure="solver_timeout",
+                        error=f"no answer within --timeout {self.timeout:g} s",
+                        latency=time.perf_counter() - start,
+                    )
+                return Run(
+                    status=RecordStatus.SOLVER_ERROR,
+                    failure="solver_error",
+                    error=f"{type(e).__name__}: {e}"[:2000],
+                    latency=time.perf_counter() - start,
+                )
+            latency = time.perf_counter() - start
+        common: dict[str, Any] = {
+            "answer": answer.text,
+            "cost": answer.cost,
+            "input_tokens": answer.input_tokens,
+            "output_tokens": answer.output_tokens,
+            "latency": latency,
+            "metadata": answer.metadata,
+        }
+        try:
+            result: Score = await score(problem, answer.text)
+        except Exception as e:  # noqa: BLE001 - scoring infrastructure failed: redo on resume
+            return Run(
+                status=RecordStatus.SCORER_ERROR,
+                error=f"scorer failed: {type(e).__name__}: {e}"[:2000],
+                **common,
+            )
+        if result.failure == "sandbox_error":
+            return Run(
+                status=RecordStatus.SCORER_ERROR,
+                failure=result.failure,
+                detail=result.detail,
+                error=f"sandbox failed: {result.detail}",
+                **common,
+            )
+        return Run(
+            status=RecordStatus.SCORED,
+            score=float(result.value),
+            metrics=dict(result.metrics),
+            failure=result.failure,
+            detail=result.detail,
+            **common,
+        )
+
+
+def _first(eg: BaseExceptionGroup[Any], kind: type[BaseException]) -> BaseException | None:
+    for exc in eg.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first(exc, kind)
+            if found is not None:
+                return found
+        elif isinstance(exc, kind):
+            return exc
+    return None
+
+
+async def evaluate(
+    system: Any,
+    datasets: Sequence[str] | Mapping[str, Sequence[Problem]],
+    *,
+    split: str = "test",
+    data_dir: str | Path | None = None,
+    limit: int | None = None,
+    **kwargs: Any,
+) -> dict[str, DatasetSummary]:
+    """Load ``datasets`` (names, or already loaded problems) and run :class:`Harness` on them.
+
+    ``kwargs`` go to :class:`Harness` (``k``, ``repeats``, ``concurrency``, ``timeout``,
+    ``out_dir``...).
+
+    Raises:
+        BenchConfigError: unknown dataset or split, bad option.
+        DataError: a data file is missing or malformed.
+        BenchError: results cannot be written.
+    """
+    if isinstance(datasets, Mapping):
+        loaded = {name: list(problems) for name, problems in datasets.items()}
+    else:
+        from sf_bench.datasets import load
+
+        loaded = {name: load(name, split, data_dir=data_dir, limit=limit) for name in datasets}
+    options = {"split": split} if not isinstance(datasets, Mapping) else {}
+    return await Harness(system, options=options, **kwargs).arun(loaded)

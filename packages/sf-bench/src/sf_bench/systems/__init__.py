@@ -1,0 +1,162 @@
+"""Built-in systems and the ``--solver`` spec parser.
+
+``--solver`` accepts:
+
+==================== ===============================================================
+``canonical``        the datasets' reference answers (no model; proves the harness)
+``file:PATH``        answers from a JSONL file or a folder of ``<dataset>.jsonl``
+``io``/``cot``/``cot-sc``  executor baselines (sf-workflows; executor from ``SF_EXECUTOR_*``)
+``template:NAME``    a shipped sf-workflows workflow run in the sandbox (``cot_sc``, ``scoreflow``...)
+``llm[:MODEL]``      an LLM writes ``--k`` workflows per problem (generator from ``SF_GENERATOR_*``)
+``NAME[:ARG]``       a system registered under the entry-point group ``sf_bench.systems``
+                     (its factory gets ``ARG`` or nothing)
+``module:attr``      your own solver/system/generator, imported from an installed module
+``path/x.py:attr``   the same, from a Python file
+==================== ===============================================================
+
+For ``module:attr``, a class is instantiated with no arguments; the object may be a solver
+(``async def`` or plain function ``problem -> answer``), a :class:`~sf_bench.protocols.System`
+or a zero-argument factory returning one of those.
+
+Only this package (``systems/``) may import sf_workflows; the harness never does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from sf_bench.errors import BenchConfigError
+from sf_bench.protocols import SolverSystem, System, WorkflowGenerator, as_system
+
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "resolve"]
+
+ENTRY_POINT_GROUP = "sf_bench.systems"
+
+
+def _canonical(arg: str | None) -> System:
+    from sf_bench.systems.canonical import CanonicalSystem
+
+    if arg:
+        raise BenchConfigError("--solver canonical takes no argument")
+    return CanonicalSystem()
+
+
+def _file(arg: str | None) -> System:
+    from sf_bench.systems.file import FileSystem
+
+    if not arg:
+        raise BenchConfigError("--solver file:PATH needs a path, e.g. --solver file:samples.jsonl")
+    return FileSystem(arg)
+
+
+def _baseline(name: str) -> Callable[[str | None], System]:
+    def make(arg: str | None) -> System:
+        from sf_bench.systems.baselines import BaselineSolver
+
+        if arg:
+            raise BenchConfigError(
+                f"--solver {name} takes no argument (the executor comes from SF_EXECUTOR_*)"
+            )
+        return SolverSystem(BaselineSolver(name), name=name)
+
+    return make
+
+
+def _template(arg: str | None) -> System:
+    from sf_bench.systems.template import template_system
+
+    return template_system(arg)
+
+
+def _llm(arg: str | None) -> System:
+    from sf_bench.systems.llm_generator import llm_system
+
+    return llm_system(arg)
+
+
+BUILTIN: dict[str, Callable[[str | None], System]] = {
+    "canonical": _canonical,
+    "file": _file,
+    "io": _baseline("io"),
+    "cot": _baseline("cot"),
+    "cot-sc": _baseline("cot-sc"),
+    "template": _template,
+    "llm": _llm,
+}
+"""Built-in system factories by name; each takes the text after ``NAME:`` (or None)."""
+
+
+def _load_attr(target: str, attr: str, spec: str) -> Any:
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target).expanduser()
+        if not path.is_file():
+            raise BenchConfigError(f"--solver {spec}: file {path} does not exist")
+        name = f"_sf_bench_user_{abs(hash(str(path.resolve())))}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise BenchConfigError(f"--solver {spec}: cannot load {path} as Python")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as e:
+            if e.name and target.startswith(e.name):
+                raise BenchConfigError(
+                    f"--solver {spec}: no module {target!r}; "
+                    "use canonical, file:PATH, module:attr or path.py:attr"
+                ) from e
+            raise
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise BenchConfigError(f"--solver {spec}: {target} has no attribute {attr!r}") from None
+
+
+def _from_object(obj: Any, spec: str) -> System:
+    if inspect.isclass(obj):
+        obj = obj()
+    elif callable(obj) and not isinstance(obj, System | WorkflowGenerator):
+        try:
+            params = inspect.signature(obj).parameters
+        except (TypeError, ValueError):
+            params = None
+        if params is not None and not params and not inspect.iscoroutinefunction(obj):
+            obj = obj()  # a zero-argument factory
+    system = as_system(obj)
+    if isinstance(system, SolverSystem):
+        system.name = spec
+    return system
+
+
+def resolve(spec: str) -> System:
+    """Build the system a ``--solver`` spec names (see the module docstring).
+
+    Raises:
+        BenchConfigError: unknown name, missing file, or an object that is not a system.
+        DataError: an answers file is malformed.
+    """
+    spec = spec.strip()
+    name, sep, arg = spec.partition(":")
+    if name in BUILTIN:
+        return BUILTIN[name](arg if sep else None)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            factory = ep.load()
+            return as_system(factory(arg) if sep else factory())
+    if sep and arg and name:
+        target, _, attr = spec.rpartition(":")
+        return _from_object(_load_attr(target, attr, spec), spec)
+    registered = sorted({*BUILTIN, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+    raise BenchConfigError(
+        f"unknown solver {spec!r}: use {', '.join(registered)} (file:PATH), "
+        "or module:function / path.py:function"
+    )

@@ -1,0 +1,136 @@
+"""``--solver llm[:MODEL]``: an LLM writes ``k`` workflows per problem with the generator prompt.
+
+The generator is any OpenAI-compatible endpoint (``SF_GENERATOR_MODEL`` or ``:MODEL``,
+``SF_GENERATOR_BASE_URL``, key in ``SF_GENERATOR_API_KEY`` or ``OPENAI_API_KEY``), called like
+ScoreFlow samples (temperature 0.2, top_p 0.95, max 1000 tokens, stop at ``</graph>``), with the
+prompt as one user message (ScoreFlow feeds vLLM the raw prompt without a chat template). Each
+reply is parsed and validated; an invalid one is resampled (up to ``max_rounds``) or kept to be
+scored 0 with its reason, as chosen (``on_invalid``). The workflows run in the sandbox on the
+executor (:mod:`sf_bench.systems.template`). Generator and executor costs are kept apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from sf_bench.errors import BenchConfigError
+from sf_bench.systems.baselines import executor_from_env
+from sf_bench.systems.template import SandboxRunner, WorkflowSystem
+from sf_bench.types import Problem
+
+ON_INVALID = ("resample", "score0")
+
+
+class LLMWorkflowGenerator:
+    """A :class:`~sf_bench.protocols.WorkflowGenerator` over an OpenAI-compatible LLM."""
+
+    def __init__(
+        self,
+        llm: Any,
+        *,
+        operators: Sequence[str] | None = None,
+        on_invalid: str = "resample",
+        max_rounds: int = 5,
+        temperature: float = 0.2,
+        top_p: float = 0.95,
+        max_tokens: int = 1000,
+        concurrency: int = 8,
+    ):
+        """Args:
+            llm: The generator (``sf_workflows.Executor`` or any ``LLM``).
+            operators: Operators offered in the prompt and allowed by validation (default:
+                ScoreFlow's set per task type).
+            on_invalid: ``resample`` (ScoreFlow's behaviour, bounded by ``max_rounds``) or
+                ``score0`` (keep the first sample; an invalid one is scored 0 with its reason).
+
+        Raises:
+            BenchConfigError: bad ``on_invalid`` or ``max_rounds``.
+        """
+        if on_invalid not in ON_INVALID:
+            raise BenchConfigError(f"on_invalid must be one of {', '.join(ON_INVALID)}, got {on_invalid!r}")
+        if max_rounds < 1:
+            raise BenchConfigError("max_rounds must be >= 1")
+        self.llm = llm
+        self.operators = list(operators) if operators is not None else None
+        self.on_invalid = on_invalid
+        self.max_rounds = max_rounds
+        self.params = {
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+            "stop": ["</graph>"],
+        }
+        self.concurrency = concurrency
+        self.generator_cost: dict[tuple[str, int], float] = {}
+        self.invalid: dict[tuple[str, int], list[str]] = {}
+        """Validation messages of rejected samples, per (problem id, slot)."""
+
+    async def _one(self, problem: Problem, slot: int) -> str:
+        from sf_workflows import WorkflowParseError, build_generator_prompt, parse_workflow, validate_workflow
+        from sf_workflows.generator.prompt import resolve_operators
+        from sf_workflows.types import as_task
+
+        task = as_task(problem)
+        prompt = build_generator_prompt(task, self.operators)
+        allowed = resolve_operators(task.task_type, self.operators)
+        last = ""
+        for round_ in range(self.max_rounds):
+            completion = await self.llm.complete(
+                [{"role": "user", "content": prompt}],
+                cache_tag=f"{problem.id}/{slot}/{round_}",
+                **self.params,
+            )
+            key = (problem.id, slot)
+            self.generator_cost[key] = self.generator_cost.get(key, 0.0) + float(
+                getattr(completion, "cost", 0.0)
+            )
+            text = completion.text if "</graph>" in completion.text else completion.text + "</graph>"
+            try:
+                source = parse_workflow(text)
+            except WorkflowParseError as exc:
+                source, reason = text, str(exc)
+            else:
+                report = validate_workflow(
+                    source, task.task_type, operators=allowed, problem_text=task.generator_text
+                )
+                if report.ok:
+                    return source
+                reason = report.message
+            self.invalid.setdefault((problem.id, slot), []).append(reason)
+            last = source
+            if self.on_invalid == "score0":
+                break
+        return last  # invalid: the runner validates it again and scores it 0 with the reason
+
+    async def generate(self, problems: Sequence[Problem], k: int) -> list[list[str]]:
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(problem: Problem, slot: int) -> str:
+            async with gate:
+                return await self._one(problem, slot)
+
+        flat = await asyncio.gather(*(one(p, i) for p in problems for i in range(k)))
+        return [list(flat[j * k : (j + 1) * k]) for j in range(len(problems))]
+
+
+def llm_system(model: str | None) -> WorkflowSystem:
+    """The system behind ``--solver llm[:MODEL]`` (see the module docstring).
+
+    ``SF_GENERATOR_ON_INVALID`` (``resample``/``score0``) and ``SF_GENERATOR_MAX_ROUNDS`` tune
+    invalid handling.
+
+    Raises:
+        BenchConfigError: no generator or executor endpoint, or bad settings.
+    """
+    generator_llm = executor_from_env("SF_GENERATOR", model=model or None)
+    try:
+        rounds = int(os.environ.get("SF_GENERATOR_MAX_ROUNDS", "5"))
+    except ValueError as exc:
+        raise BenchConfigError("SF_GENERATOR_MAX_ROUNDS must be an integer") from exc
+    generator = LLMWorkflowGenerator(
+        generator_llm, on_invalid=os.environ.get("SF_GENERATOR_ON_INVALID", "resample"), max_rounds=rounds
+    )
+    return WorkflowSystem(generator, SandboxRunner(), name=f"llm:{generator_llm.model}")
