@@ -32,6 +32,14 @@ def code_scorer() -> Iterator[Any]:
         scorer.close()
 
 
+@pytest.fixture(scope="session")
+def docker_ready() -> None:
+    """Docker and the sandbox image are there (skip, or FAILED when ``SF_REQUIRE_DOCKER=1``)."""
+    from sf_sandbox.testing import require_sandbox
+
+    require_sandbox()
+
+
 @pytest.fixture
 def make_problem() -> Callable[..., Problem]:
     """Factory for small hand-made problems: ``make_problem("gsm8k", "p1", answer="4")``."""
@@ -87,3 +95,87 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+# ---------------------------------------------------------------------------------- LLM doubles
+GENERATOR_MARK = "Here is the graph without any problem information"
+EXTRACT_MARK = "Extract the final answer from the response below"
+JUDGE_MARK = "Only output 1 (correct) or 0 (incorrect)"
+
+
+class Oracle:
+    """Scripted replies for sf-workflows' ``ScriptedServer`` (real HTTP, real openai client).
+
+    Generator prompts get a shipped workflow (the first ``bad_first`` ones an invalid one that
+    imports os); judge extraction prompts get the gold answer; judge prompts get ``judge(problem)``
+    (default "1"); operator prompts get the gold answer of whichever problem the prompt holds, in
+    the operator's format. Counts what it was asked in ``generator_calls``/``judge_calls``.
+    """
+
+    def __init__(
+        self,
+        problems: list[Any],
+        workflow: str = "scoreflow",
+        bad_first: int = 0,
+        judge: Callable[[Any], str] | None = None,
+    ) -> None:
+        self.problems = problems
+        self.workflow = workflow
+        self.bad_first = bad_first
+        self.judge = judge or (lambda problem: "1")
+        self.generator_calls = 0
+        self.judge_calls = 0
+
+    @staticmethod
+    def gold(problem: Any) -> tuple[str, str | None]:
+        """(answer text, code) that the official scorer accepts for ``problem``."""
+        if problem.dataset in ("humaneval", "mbpp"):
+            return "", problem.answers[0]
+        if problem.dataset == "math":
+            return f"\\boxed{{{problem.answers[0]}}}", None
+        return problem.answers[0], None
+
+    def _by_question(self, text: str) -> Any:
+        for problem in self.problems:
+            question = str(problem.extras.get("question") or problem.prompt).strip()
+            if question[:300] in text:
+                return problem
+        raise LookupError(f"no problem matches {text[:200]!r}")
+
+    def __call__(self, request: dict) -> str:
+        from sf_workflows import get_template
+        from sf_workflows.testing import answer_script, last_user_message
+
+        text = last_user_message(request)
+        if GENERATOR_MARK in text:
+            self.generator_calls += 1
+            kind = "code" if "\nTask: " in text else "qa" if "\nQuestion: " in text else "math"
+            if self.generator_calls <= self.bad_first:
+                return "<graph>\nimport os\n" + get_template(self.workflow, kind)
+            return "<graph>\n" + get_template(self.workflow, kind)
+        if EXTRACT_MARK in text:
+            return self.gold(self._by_question(text))[0]
+        if JUDGE_MARK in text:
+            self.judge_calls += 1
+            return self.judge(self._by_question(text))
+        for problem in self.problems:
+            if problem.prompt.strip()[:300] in text:
+                answer, code = self.gold(problem)
+                return answer_script(answer or "x", code=code)(request)
+        return "no idea"
+
+
+@pytest.fixture
+def oracle() -> type[Oracle]:
+    """The :class:`Oracle` class (test modules cannot import conftest)."""
+    return Oracle
+
+
+@pytest.fixture
+def no_llm_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No LLM key or endpoint in the environment; a private response cache."""
+    for prefix in ("SF_EXECUTOR", "SF_GENERATOR", "OPENAI"):
+        for suffix in ("API_KEY", "BASE_URL", "MODEL"):
+            monkeypatch.delenv(f"{prefix}_{suffix}", raising=False)
+    monkeypatch.delenv("SF_WORKFLOWS_PRICES", raising=False)
+    monkeypatch.setenv("SF_WORKFLOWS_CACHE_DIR", str(tmp_path / "llm-cache"))

@@ -16,51 +16,9 @@ from sf_bench.cli import main
 from sf_bench.datasets import DATASETS, load
 from sf_bench.errors import BenchConfigError
 from sf_bench.systems import resolve
-from sf_workflows import get_template
-from sf_workflows.testing import ScriptedServer, answer_script, last_user_message
+from sf_workflows.testing import ScriptedServer, last_user_message
 
 GENERATOR_MARK = "Here is the graph without any problem information"
-
-
-@pytest.fixture(scope="session")
-def docker_ready() -> None:
-    from sf_sandbox.testing import require_sandbox
-
-    require_sandbox()
-
-
-def gold_reply(problem: Any) -> tuple[str, str | None]:
-    """(answer text, code) that the official scorer accepts for ``problem``."""
-    if problem.dataset in ("humaneval", "mbpp"):
-        return "", problem.answers[0]
-    if problem.dataset == "math":
-        return f"\\boxed{{{problem.answers[0]}}}", None
-    return problem.answers[0], None
-
-
-class Oracle:
-    """Scripted replies: generator prompts get a workflow; operator prompts get the gold answer of
-    whichever problem the prompt contains, in the operator's format."""
-
-    def __init__(self, problems: list[Any], workflow: str = "scoreflow", bad_first: int = 0):
-        self.problems = problems
-        self.workflow = workflow
-        self.bad_first = bad_first
-        self.generator_calls = 0
-
-    def __call__(self, request: dict) -> str:
-        text = last_user_message(request)
-        if GENERATOR_MARK in text:
-            self.generator_calls += 1
-            kind = "code" if "\nTask: " in text else "qa" if "\nQuestion: " in text else "math"
-            if self.generator_calls <= self.bad_first:
-                return "<graph>\nimport os\n" + get_template(self.workflow, kind)
-            return "<graph>\n" + get_template(self.workflow, kind)
-        for problem in self.problems:
-            if problem.prompt.strip()[:300] in text:
-                answer, code = gold_reply(problem)
-                return answer_script(answer or "x", code=code)(request)
-        return "no idea"
 
 
 def load_some(dataset: str, n: int = 2) -> list[Any]:
@@ -87,9 +45,11 @@ def records(out: Path, dataset: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("solver", ["io", "cot", "cot-sc"])
-def test_baselines_solve_gsm8k_through_the_harness(solver: str, env: Any, tmp_path: Path) -> None:
+def test_baselines_solve_gsm8k_through_the_harness(
+    oracle: Any, solver: str, env: Any, tmp_path: Path
+) -> None:
     problems = load_some("gsm8k")
-    env["script"] = Oracle(problems)
+    env["script"] = oracle(problems)
     out = tmp_path / "run"
     assert (
         main(
@@ -138,9 +98,11 @@ def test_template_spec_errors(env: Any) -> None:
 
 
 @pytest.mark.docker
-def test_template_generator_on_code_runs_in_the_sandbox(env: Any, tmp_path: Path, docker_ready: None) -> None:
+def test_template_generator_on_code_runs_in_the_sandbox(
+    oracle: Any, env: Any, tmp_path: Path, docker_ready: None
+) -> None:
     problems = load_some("humaneval")
-    env["script"] = Oracle(problems)
+    env["script"] = oracle(problems)
     out = tmp_path / "run"
     assert (
         main(
@@ -174,11 +136,11 @@ def test_template_generator_on_code_runs_in_the_sandbox(env: Any, tmp_path: Path
 @pytest.mark.docker
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_llm_generator_end_to_end_on_each_dataset(
-    dataset: str, env: Any, tmp_path: Path, docker_ready: None
+    oracle: Any, dataset: str, env: Any, tmp_path: Path, docker_ready: None
 ) -> None:
     problems = load_some(dataset)
-    oracle = Oracle(problems)
-    env["script"] = oracle
+    script = oracle(problems)
+    env["script"] = script
     out = tmp_path / "run"
     assert (
         main(
@@ -202,7 +164,7 @@ def test_llm_generator_end_to_end_on_each_dataset(
     )
     rows = records(out, dataset)
     assert len(rows) == 4, rows
-    assert oracle.generator_calls == 4  # k=2 workflows for each of 2 problems
+    assert script.generator_calls == 4  # k=2 workflows for each of 2 problems
     assert all(r["runs"][0]["metadata"]["workflow_status"] == "ok" for r in rows), [
         r["runs"][0]["metadata"] for r in rows
     ]
@@ -220,12 +182,12 @@ def test_llm_generator_end_to_end_on_each_dataset(
     assert (out / "workflows.jsonl").exists() or any(out.rglob("workflows.jsonl"))
 
 
-def test_llm_generator_resamples_invalid_workflows(env: Any) -> None:
+def test_llm_generator_resamples_invalid_workflows(oracle: Any, env: Any) -> None:
     from sf_bench.systems.baselines import executor_from_env
     from sf_bench.systems.llm_generator import LLMWorkflowGenerator
 
     problems = load_some("gsm8k", 1)
-    env["script"] = Oracle(problems, bad_first=2)
+    env["script"] = oracle(problems, bad_first=2)
     generator = LLMWorkflowGenerator(executor_from_env("SF_GENERATOR"), max_rounds=5)
     (sources,) = asyncio.run(generator.generate(problems, 1))
     assert "import os" not in sources[0] and "class Workflow" in sources[0]
@@ -238,10 +200,10 @@ def test_llm_generator_resamples_invalid_workflows(env: Any) -> None:
 
 @pytest.mark.docker
 def test_invalid_workflow_scores_zero_with_reason(
-    env: Any, tmp_path: Path, docker_ready: None, monkeypatch: pytest.MonkeyPatch
+    oracle: Any, env: Any, tmp_path: Path, docker_ready: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     problems = load_some("gsm8k", 1)
-    env["script"] = Oracle(problems, bad_first=10)
+    env["script"] = oracle(problems, bad_first=10)
     monkeypatch.setenv("SF_GENERATOR_ON_INVALID", "score0")
     out = tmp_path / "run"
     assert (
@@ -267,14 +229,14 @@ def test_invalid_workflow_scores_zero_with_reason(
     assert re.search(r"import of 'os' is not allowed", row["runs"][0]["metadata"]["workflow_error"])
 
 
-def test_generator_and_executor_costs_are_kept_apart(env: Any) -> None:
+def test_generator_and_executor_costs_are_kept_apart(oracle: Any, env: Any) -> None:
     from sf_bench.systems.llm_generator import llm_system
     from sf_bench.systems.template import SandboxRunner
     from sf_workflows import Executor, ExecutorConfig, PriceTable
     from sf_workflows.executor import Price
 
     problems = load_some("gsm8k", 1)
-    env["script"] = Oracle(problems)
+    env["script"] = oracle(problems)
     system = llm_system("gpt-4o-mini")  # priced: the generator's calls cost money
 
     class InProcessRunner(SandboxRunner):

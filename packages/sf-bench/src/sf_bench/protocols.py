@@ -42,6 +42,7 @@ __all__ = [
     "System",
     "WorkflowGenerator",
     "WorkflowRunner",
+    "aclose",
     "as_answer",
     "as_system",
 ]
@@ -132,6 +133,11 @@ class System(Protocol):
     persist expensive intermediate state (generated workflows) so that a resumed run reuses it.
     ``answer(problem, sample)`` is then awaited ``repeats`` times per sample, concurrently
     across problems and samples; ``sample`` is in ``range(k)``.
+
+    Optional: a system that holds resources (a sandbox pool, HTTP clients, a cache) defines
+    ``async def aclose()`` (or a sync ``close()``); the harness calls it once at the end of its
+    run (see :func:`aclose`), inside the run's event loop. It is not part of the protocol's
+    required shape, so systems without resources need not define it.
     """
 
     name: str
@@ -214,6 +220,25 @@ def as_answer(value: Any) -> Answer:
     )
 
 
+async def aclose(obj: Any) -> None:
+    """Release what ``obj`` holds: await ``obj.aclose()``, else call ``obj.close()``.
+
+    A sync ``close`` runs in a worker thread (stopping a sandbox pool blocks for a while), an
+    object with neither is left alone. Errors propagate.
+    """
+    closer = getattr(obj, "aclose", None)
+    if callable(closer):
+        result = closer()
+        if inspect.isawaitable(result):
+            await result
+        return
+    closer = getattr(obj, "close", None)
+    if callable(closer):
+        result = await asyncio.get_running_loop().run_in_executor(None, closer)
+        if inspect.isawaitable(result):
+            await result
+
+
 async def _call_maybe_async(fn: Callable[..., Any], *args: Any) -> Any:
     """Call ``fn``; await coroutine functions, run sync ones in a daemon thread.
 
@@ -265,6 +290,10 @@ class SolverSystem:
     async def answer(self, problem: Problem, sample: int) -> Any:
         """Call the solver on ``problem`` (``sample`` is not passed on)."""
         return await _call_maybe_async(self.solver, problem)
+
+    async def aclose(self) -> None:
+        """Close the solver if it has ``aclose()``/``close()`` (see :func:`aclose`)."""
+        await aclose(self.solver)
 
 
 class GeneratorSystem:
@@ -342,6 +371,13 @@ class GeneratorSystem:
             output_tokens=answer.output_tokens,
             metadata={**answer.metadata, "workflow": source},
         )
+
+    async def aclose(self) -> None:
+        """Close the generator, then the runner, where they have ``aclose()``/``close()``."""
+        try:
+            await aclose(self.generator)
+        finally:
+            await aclose(self.runner)
 
 
 def as_system(obj: Any, runner: WorkflowRunner | None = None) -> System:

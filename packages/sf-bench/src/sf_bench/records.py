@@ -89,7 +89,12 @@ class Run:
     latency: float = 0.0
     """Seconds the system took to answer."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    """The system's answer metadata (workflow source, model...)."""
+    """The system's answer metadata (workflow source, model, ``cost_split``/``token_split``
+    between the workflow generator and the executor...)."""
+    scoring_cost: float = 0.0
+    """US dollars the scorer spent (an LLM judge); not part of :attr:`cost`, the system's."""
+    scoring_tokens: int = 0
+    """Tokens the scorer spent (an LLM judge)."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (empty optional fields left out)."""
@@ -106,6 +111,9 @@ class Run:
         out["latency"] = round(self.latency, 6)
         if self.metadata:
             out["metadata"] = dict(self.metadata)
+        if self.scoring_cost or self.scoring_tokens:
+            out["scoring_cost"] = self.scoring_cost
+            out["scoring_tokens"] = self.scoring_tokens
         return out
 
     @classmethod
@@ -128,6 +136,8 @@ class Run:
             output_tokens=int(data.get("output_tokens", 0)),
             latency=_float(data.get("latency", 0.0)),
             metadata=dict(data.get("metadata") or {}),
+            scoring_cost=_float(data.get("scoring_cost", 0.0)),
+            scoring_tokens=int(data.get("scoring_tokens", 0)),
         )
 
 
@@ -421,8 +431,15 @@ def group_by_problem(records: Iterable[Record]) -> dict[str, list[Record]]:
     return out
 
 
+RESUME_KEYS = ("split", "k", "repeats", "system", "executor_model", "judge_model")
+"""``run.json`` options a resumed run must repeat (when both runs state them)."""
+
+
 def check_run_options(path: Path, options: Mapping[str, Any]) -> None:
     """Write ``run.json`` with ``options``, or check that an existing one matches them.
+
+    The keys in :data:`RESUME_KEYS` must match; ``scoring`` (dataset → metric label, e.g.
+    ``official`` or ``llm-judge``) must match for the datasets both runs score, and is merged.
 
     Raises:
         BenchConfigError: the directory holds a run with different options.
@@ -434,16 +451,26 @@ def check_run_options(path: Path, options: Mapping[str, Any]) -> None:
                 old = json.loads(path.read_text(encoding="utf-8"))
             except ValueError as e:
                 raise BenchError(f"{path} is not valid JSON ({e}); delete it or use another --out") from e
-            for key in ("split", "k", "repeats", "system"):
+            for key in RESUME_KEYS:
                 if key in old and key in options and old[key] != options[key]:
                     raise BenchConfigError(
                         f"{path.parent} holds a run with {key}={old[key]!r}, not {options[key]!r}: "
                         "use the same options to resume it, or another --out"
                     )
+            old_scoring = dict(old.get("scoring") or {})
+            new_scoring = dict(options.get("scoring") or {})
+            for name in sorted(set(old_scoring) & set(new_scoring)):
+                if old_scoring[name] != new_scoring[name]:
+                    raise BenchConfigError(
+                        f"{path.parent} scored {name} with the {old_scoring[name]} metric, not "
+                        f"{new_scoring[name]}: use the same --judge setting to resume it, or another --out"
+                    )
             merged = dict(old)
             merged["datasets"] = sorted(set(old.get("datasets", [])) | set(options.get("datasets", [])))
+            if old_scoring or new_scoring:
+                merged["scoring"] = {**old_scoring, **new_scoring}
             for key, value in options.items():
-                if key != "datasets":
+                if key not in ("datasets", "scoring"):
                     merged.setdefault(key, value)
         else:
             merged = dict(options)

@@ -12,6 +12,14 @@ Metrics per dataset (each record is one (problem, sample); its score is the mean
   drawn without replacement include one that passes on a run
   (:func:`~sf_bench.scorers.passk.pass_at_k_of_rates`; identical to the estimator for 0/1).
 - ``em``/``f1`` (DROP, HotpotQA): means of the scorer's metrics.
+- ``metric``: which scorer produced ``score``: ``official`` (the datasets' own metrics, the
+  default) or an override's label such as ``llm-judge`` (ScoreFlow's test-time protocol: score =
+  judge accuracy; EM/F1 stay the official ones, computed beside the judge).
+- costs and tokens: ``gen $``/``gen tok`` are what the workflow generator spent writing the
+  workflows (``metadata.cost_split``/``token_split`` of each run), ``exec $``/``exec tok``
+  everything else the system spent (the executor running them; for a plain solver, all of its
+  cost). What an LLM judge spent is kept apart (``scoring_cost``/``scoring_tokens``) and
+  printed under the table.
 
 Confidence intervals are **percentile bootstrap** intervals over problems (2,000 resamples of
 the problems with replacement, fixed seed 0, so reruns print the same interval): they cover
@@ -126,10 +134,30 @@ class DatasetSummary:
     failures: Mapping[str, int] = field(default_factory=dict)
     """Failure kinds over runs (``assertion``, ``timeout``, ``solver_error``...)."""
     cost: float = 0.0
-    """Total US dollars."""
+    """Total US dollars the system spent (generator + executor)."""
     tokens: int = 0
     latency: float = 0.0
     """Mean seconds per answer."""
+    metric: str = "official"
+    """Which scorer gave ``score``: ``official`` or an override's label (``llm-judge``)."""
+    generator_cost: float = 0.0
+    """US dollars the workflow generator spent (part of ``cost``)."""
+    generator_tokens: int = 0
+    """Tokens the workflow generator spent (part of ``tokens``)."""
+    scoring_cost: float = 0.0
+    """US dollars scoring spent (an LLM judge); not part of ``cost``."""
+    scoring_tokens: int = 0
+    """Tokens scoring spent (an LLM judge); not part of ``tokens``."""
+
+    @property
+    def executor_cost(self) -> float:
+        """``cost`` minus the generator's: the executor's (or a plain solver's) spend."""
+        return max(0.0, self.cost - self.generator_cost)
+
+    @property
+    def executor_tokens(self) -> int:
+        """``tokens`` minus the generator's."""
+        return max(0, self.tokens - self.generator_tokens)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -148,8 +176,15 @@ class DatasetSummary:
             "solver_timeouts": self.solver_timeouts,
             "scorer_errors": self.scorer_errors,
             "failures": dict(self.failures),
+            "metric": self.metric,
             "cost": round(self.cost, 6),
+            "generator_cost": round(self.generator_cost, 6),
+            "executor_cost": round(self.executor_cost, 6),
             "tokens": self.tokens,
+            "generator_tokens": self.generator_tokens,
+            "executor_tokens": self.executor_tokens,
+            "scoring_cost": round(self.scoring_cost, 6),
+            "scoring_tokens": self.scoring_tokens,
             "latency": round(self.latency, 6),
         }
 
@@ -161,10 +196,13 @@ def summarize(
     k: int,
     repeats: int,
     problem_ids: Sequence[str] | None = None,
+    metric: str = "official",
 ) -> DatasetSummary:
     """Summarise one dataset's records (see the module docstring for each metric).
 
     Records of problems outside ``problem_ids`` (when given) and of samples ``>= k`` are left out.
+    ``metric`` labels the scorer that produced the scores; with a non-official metric whose
+    scores are all 0/1 (a judge), DROP and HotpotQA get pass@k too.
     """
     wanted = set(problem_ids) if problem_ids is not None else None
     kept = [r for r in records if r.sample < k and (wanted is None or r.problem_id in wanted)]
@@ -174,7 +212,7 @@ def summarize(
     failures = Counter(run.failure for run in runs if run.failure)
     pass_at: dict[int, Estimate] = {}
     binary = dataset in BINARY_DATASETS or (
-        dataset not in QA_DATASETS and all(run.score in (0.0, 1.0) for run in runs)
+        (dataset not in QA_DATASETS or metric != "official") and all(run.score in (0.0, 1.0) for run in runs)
     )
     if binary and by_problem:
         rates = [[r.passes / len(r.runs) for r in rs] for rs in by_problem.values()]
@@ -205,7 +243,22 @@ def summarize(
         cost=math.fsum(run.cost for run in runs),
         tokens=sum(run.input_tokens + run.output_tokens for run in runs),
         latency=(math.fsum(run.latency for run in runs) / len(runs)) if runs else 0.0,
+        metric=metric,
+        generator_cost=math.fsum(_split(run, "cost_split", float) for run in runs),
+        generator_tokens=sum(_split(run, "token_split", int) for run in runs),
+        scoring_cost=math.fsum(run.scoring_cost for run in runs),
+        scoring_tokens=sum(run.scoring_tokens for run in runs),
     )
+
+
+def _split(run: Any, key: str, kind: type) -> Any:
+    """The generator's share recorded in ``run.metadata[key]["generator"]`` (0 when absent)."""
+    split = run.metadata.get(key) if isinstance(run.metadata, Mapping) else None
+    value = split.get("generator", 0) if isinstance(split, Mapping) else 0
+    try:
+        return kind(value or 0)
+    except (TypeError, ValueError):
+        return kind(0)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -231,14 +284,17 @@ def _row(s: DatasetSummary, first: str) -> list[str]:
         first,
         problems,
         f"{s.k}x{s.repeats}",
+        s.metric,
         s.score.fmt(),
         s.pass_at[1].fmt(ci=False) if 1 in s.pass_at else "-",
         f"{s.pass_at[pass_k].fmt()} @{pass_k}" if pass_k else "-",
         s.em.fmt(ci=False),
         s.f1.fmt(ci=False),
         str(errors),
-        f"{s.cost:.4f}",
-        str(s.tokens),
+        f"{s.generator_cost:.4f}",
+        f"{s.executor_cost:.4f}",
+        str(s.generator_tokens),
+        str(s.executor_tokens),
         f"{s.latency:.2f}",
     ]
 
@@ -247,26 +303,48 @@ _HEADER = [
     "dataset",
     "problems",
     "k x rep",
+    "metric",
     "score [95% CI]",
     "pass@1",
     "pass@k [95% CI]",
     "EM",
     "F1",
     "errors",
-    "cost $",
-    "tokens",
+    "gen $",
+    "exec $",
+    "gen tok",
+    "exec tok",
     "latency s",
 ]
 
 
 def format_table(summaries: Iterable[DatasetSummary]) -> str:
-    """One row per dataset: score with its bootstrap CI, pass@k, EM/F1, errors, cost, latency.
+    """One row per dataset: metric, score with its bootstrap CI, pass@k, EM/F1, errors, the
+    generator's and the executor's cost and tokens, latency; a line on scoring costs below.
 
-    ``score`` is the solve rate (HumanEval, MBPP, GSM8K, MATH) or mean F1 (DROP, HotpotQA);
-    ``errors`` counts runs where the system raised or timed out or scoring failed.
+    ``score`` is the solve rate (HumanEval, MBPP, GSM8K, MATH) or mean F1 (DROP, HotpotQA) with
+    the ``official`` metric, judge accuracy with ``llm-judge``; ``errors`` counts runs where the
+    system raised or timed out or scoring failed.
     """
+    summaries = list(summaries)
     rows = [_row(s, s.dataset) for s in summaries]
-    return _table(_HEADER, rows)
+    return _table(_HEADER, rows) + _scoring_note(summaries)
+
+
+def _scoring_note(summaries: Sequence[DatasetSummary], label: str = "") -> str:
+    """A line ``llm-judge scoring (math, drop): $X, N tokens (not in gen $/exec $)`` (with a
+    leading newline) when some dataset was scored by a non-official metric, else ``""``."""
+    judged = [s for s in summaries if s.metric != "official"]
+    if not judged:
+        return ""
+    cost = math.fsum(s.scoring_cost for s in judged)
+    tokens = sum(s.scoring_tokens for s in judged)
+    metrics = ", ".join(sorted({s.metric for s in judged}))
+    where = f"{label}: " if label else ""
+    return (
+        f"\n{where}{metrics} scoring ({', '.join(s.dataset for s in judged)}): ${cost:.4f}, "
+        f"{tokens} tokens (not in gen $/exec $)"
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -303,6 +381,7 @@ def load_run(path: str | Path, label: str | None = None) -> RunReport:
         )
     k = int(options.get("k", 0) or 0)
     repeats = int(options.get("repeats", 0) or 0)
+    scoring = options.get("scoring") if isinstance(options.get("scoring"), dict) else {}
     summaries = {}
     for file in files:
         records = read_records(file)
@@ -310,7 +389,9 @@ def load_run(path: str | Path, label: str | None = None) -> RunReport:
             continue
         kk = k or max(r.sample for r in records) + 1
         rep = repeats or max(len(r.runs) for r in records)
-        summaries[file.stem] = summarize(file.stem, records, k=kk, repeats=rep)
+        summaries[file.stem] = summarize(
+            file.stem, records, k=kk, repeats=rep, metric=str(scoring.get(file.stem, "official"))
+        )
     return RunReport(path=path, label=label or path.name or str(path), options=options, summaries=summaries)
 
 
@@ -330,7 +411,8 @@ def format_comparison(reports: Sequence[RunReport]) -> str:
             if name in rep.summaries
         ]
         blocks.append(f"{name}\n{_table(header, rows)}")
-    return "\n\n".join(blocks)
+    notes = "".join(_scoring_note(list(rep.summaries.values()), rep.label) for rep in reports)
+    return "\n\n".join(blocks) + (f"\n{notes}" if notes else "")
 
 
 def plot(reports: Sequence[RunReport], path: str | Path) -> Path:

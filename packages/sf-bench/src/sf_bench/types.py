@@ -56,6 +56,7 @@ class Score:
     ``value`` is in [0, 1] (1 = solved; F1 for DROP/HotpotQA). ``metrics`` holds secondary
     metrics (``em``, ``f1``...). ``failure`` is a short machine-readable failure kind for code
     (``assertion``, ``exception:TypeError``, ``timeout``, ``memory``, ``syntax``...), else None.
+    ``cost``/``tokens`` are what scoring itself spent (only an LLM judge spends anything).
     """
 
     value: float
@@ -63,3 +64,8 @@ class Score:
     failure: str | None = None
     detail: str | None = None
     """Human-readable explanation (extracted answer, error message...)."""
+    cost: float = 0.0
+    """US dollars spent *scoring* (an LLM judge); 0 for the official scorers. Kept apart from
+    the system's own cost."""
+    tokens: int = 0
+    """Tokens spent scoring (an LLM judge's calls)."""

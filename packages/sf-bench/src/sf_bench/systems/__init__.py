@@ -1,24 +1,30 @@
-"""Built-in systems and the ``--solver`` spec parser.
+"""Built-in systems and the ``--solver``/``--generator`` spec parsers.
 
 ``--solver`` accepts:
 
 ==================== ===============================================================
 ``canonical``        the datasets' reference answers (no model; proves the harness)
 ``file:PATH``        answers from a JSONL file or a folder of ``<dataset>.jsonl``
-``io``/``cot``/``cot-sc``  executor baselines (sf-workflows; executor from ``SF_EXECUTOR_*``)
-``template:NAME``    a shipped sf-workflows workflow run in the sandbox (``cot_sc``, ``scoreflow``...)
-``llm[:MODEL]``      an LLM writes ``--k`` workflows per problem (generator from ``SF_GENERATOR_*``)
+``io``/``cot``/``cot-sc``  executor baselines (sf-workflows; ``--executor-model``/``--base-url``)
+``template:NAME``    same as ``--generator template:NAME``
+``llm[:MODEL]``      same as ``--generator llm --generator-model MODEL``
 ``NAME[:ARG]``       a system registered under the entry-point group ``sf_bench.systems``
                      (its factory gets ``ARG`` or nothing)
 ``module:attr``      your own solver/system/generator, imported from an installed module
 ``path/x.py:attr``   the same, from a Python file
 ==================== ===============================================================
 
+``--generator`` (:func:`resolve_generator`) accepts ``template:NAME`` (a shipped sf-workflows
+workflow, ``cot_sc``, ``scoreflow``...) and ``llm`` (an LLM writes ``--k`` workflows per
+problem); the workflows run in sf-sandbox through ``sf_workflows.run_workflow`` on the executor.
+LLM endpoints come from one :class:`~sf_bench.systems.baselines.Endpoints` per run.
+
 For ``module:attr``, a class is instantiated with no arguments; the object may be a solver
 (``async def`` or plain function ``problem -> answer``), a :class:`~sf_bench.protocols.System`
 or a zero-argument factory returning one of those.
 
-Only this package (``systems/``) may import sf_workflows; the harness never does.
+Only this package (``systems/``) may import sf_workflows, and only lazily (``import sf_bench``
+and ``sf bench --help`` stay light); the harness never does.
 """
 
 from __future__ import annotations
@@ -30,17 +36,23 @@ import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench.errors import BenchConfigError
 from sf_bench.protocols import SolverSystem, System, WorkflowGenerator, as_system
 
-__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "resolve"]
+if TYPE_CHECKING:
+    from sf_bench.systems.baselines import Endpoints
+
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "GENERATORS", "resolve", "resolve_generator"]
 
 ENTRY_POINT_GROUP = "sf_bench.systems"
 
+Factory = Callable[[str | None, "Endpoints | None", int], System]
+"""A built-in factory: ``(text after NAME:, endpoints, sandbox pool size) -> System``."""
 
-def _canonical(arg: str | None) -> System:
+
+def _canonical(arg: str | None, endpoints: Endpoints | None = None, pool_size: int = 2) -> System:
     from sf_bench.systems.canonical import CanonicalSystem
 
     if arg:
@@ -48,7 +60,7 @@ def _canonical(arg: str | None) -> System:
     return CanonicalSystem()
 
 
-def _file(arg: str | None) -> System:
+def _file(arg: str | None, endpoints: Endpoints | None = None, pool_size: int = 2) -> System:
     from sf_bench.systems.file import FileSystem
 
     if not arg:
@@ -56,32 +68,33 @@ def _file(arg: str | None) -> System:
     return FileSystem(arg)
 
 
-def _baseline(name: str) -> Callable[[str | None], System]:
-    def make(arg: str | None) -> System:
-        from sf_bench.systems.baselines import BaselineSolver
+def _baseline(name: str) -> Factory:
+    def make(arg: str | None, endpoints: Endpoints | None = None, pool_size: int = 2) -> System:
+        from sf_bench.systems.baselines import BaselineSolver, Endpoints
 
         if arg:
             raise BenchConfigError(
-                f"--solver {name} takes no argument (the executor comes from SF_EXECUTOR_*)"
+                f"--solver {name} takes no argument (the executor comes from --executor-model, "
+                "--base-url or SF_EXECUTOR_*)"
             )
-        return SolverSystem(BaselineSolver(name), name=name)
+        return SolverSystem(BaselineSolver(name, (endpoints or Endpoints()).executor()), name=name)
 
     return make
 
 
-def _template(arg: str | None) -> System:
+def _template(arg: str | None, endpoints: Endpoints | None = None, pool_size: int = 2) -> System:
     from sf_bench.systems.template import template_system
 
-    return template_system(arg)
+    return template_system(arg, endpoints, pool_size=pool_size)
 
 
-def _llm(arg: str | None) -> System:
+def _llm(arg: str | None, endpoints: Endpoints | None = None, pool_size: int = 2) -> System:
     from sf_bench.systems.llm_generator import llm_system
 
-    return llm_system(arg)
+    return llm_system(arg or None, endpoints, pool_size=pool_size)
 
 
-BUILTIN: dict[str, Callable[[str | None], System]] = {
+BUILTIN: dict[str, Factory] = {
     "canonical": _canonical,
     "file": _file,
     "io": _baseline("io"),
@@ -90,7 +103,11 @@ BUILTIN: dict[str, Callable[[str | None], System]] = {
     "template": _template,
     "llm": _llm,
 }
-"""Built-in system factories by name; each takes the text after ``NAME:`` (or None)."""
+"""Built-in system factories by name; each takes the text after ``NAME:`` (or None), the run's
+endpoints and the sandbox pool size."""
+
+GENERATORS: dict[str, Factory] = {"template": _template, "llm": _llm}
+"""What ``--generator`` accepts: ``template:NAME`` and ``llm``."""
 
 
 def _load_attr(target: str, attr: str, spec: str) -> Any:
@@ -137,17 +154,23 @@ def _from_object(obj: Any, spec: str) -> System:
     return system
 
 
-def resolve(spec: str) -> System:
+def resolve(spec: str, endpoints: Endpoints | None = None, *, pool_size: int = 2) -> System:
     """Build the system a ``--solver`` spec names (see the module docstring).
 
+    Args:
+        spec: The ``--solver`` value.
+        endpoints: The run's LLM endpoints (built-in LLM systems; default: the environment).
+        pool_size: Sandbox containers for systems that run workflows.
+
     Raises:
-        BenchConfigError: unknown name, missing file, or an object that is not a system.
+        BenchConfigError: unknown name, missing file, an object that is not a system, or an
+            LLM system without an endpoint.
         DataError: an answers file is malformed.
     """
     spec = spec.strip()
     name, sep, arg = spec.partition(":")
     if name in BUILTIN:
-        return BUILTIN[name](arg if sep else None)
+        return BUILTIN[name](arg if sep else None, endpoints, pool_size)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:
             factory = ep.load()
@@ -160,3 +183,27 @@ def resolve(spec: str) -> System:
         f"unknown solver {spec!r}: use {', '.join(registered)} (file:PATH), "
         "or module:function / path.py:function"
     )
+
+
+def resolve_generator(spec: str, endpoints: Endpoints | None = None, *, pool_size: int = 2) -> System:
+    """Build the system a ``--generator`` spec names: ``template:NAME`` or ``llm``.
+
+    The generator writes ``k`` workflows per problem (``llm``: with the generator prompt, on
+    ``endpoints.generator()``; ``template:NAME``: the shipped workflow ``k`` times); each runs
+    in a sandbox pool of ``pool_size`` through ``sf_workflows.run_workflow`` on
+    ``endpoints.executor()``.
+
+    Raises:
+        BenchConfigError: unknown generator or template, or no generator/executor endpoint.
+    """
+    spec = spec.strip()
+    name, sep, arg = spec.partition(":")
+    if name == "llm" and sep:
+        raise BenchConfigError("--generator llm takes no argument: name the model with --generator-model")
+    if name not in GENERATORS:
+        raise BenchConfigError(
+            f"unknown generator {spec!r}: use --generator llm (with --generator-model) or "
+            "--generator template:NAME (io, cot, cot_sc, medprompt, multipersona, self_refine, "
+            "scoreflow, base)"
+        )
+    return GENERATORS[name](arg if sep else None, endpoints, pool_size)

@@ -1,12 +1,14 @@
-"""``--solver llm[:MODEL]``: an LLM writes ``k`` workflows per problem with the generator prompt.
+"""``--generator llm``: an LLM writes ``k`` workflows per problem with the generator prompt.
 
-The generator is any OpenAI-compatible endpoint (``SF_GENERATOR_MODEL`` or ``:MODEL``,
-``SF_GENERATOR_BASE_URL``, key in ``SF_GENERATOR_API_KEY`` or ``OPENAI_API_KEY``), called like
+The generator is any OpenAI-compatible endpoint (``--generator-model`` or ``SF_GENERATOR_MODEL``,
+``--base-url`` or ``SF_GENERATOR_BASE_URL``, key in ``SF_GENERATOR_API_KEY`` or
+``OPENAI_API_KEY``; ``--solver llm[:MODEL]`` is the same system), called like
 ScoreFlow samples (temperature 0.2, top_p 0.95, max 1000 tokens, stop at ``</graph>``), with the
 prompt as one user message (ScoreFlow feeds vLLM the raw prompt without a chat template). Each
 reply is parsed and validated; an invalid one is resampled (up to ``max_rounds``) or kept to be
 scored 0 with its reason, as chosen (``on_invalid``). The workflows run in the sandbox on the
-executor (:mod:`sf_bench.systems.template`). Generator and executor costs are kept apart.
+executor (:mod:`sf_bench.systems.template`). Generator and executor costs and tokens are kept
+apart; replies served from the response cache count $0 and no tokens, as on the executor side.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sf_bench.errors import BenchConfigError
-from sf_bench.systems.baselines import executor_from_env
+from sf_bench.systems.baselines import Endpoints
 from sf_bench.systems.template import SandboxRunner, WorkflowSystem
 from sf_bench.types import Problem
 
@@ -65,11 +67,20 @@ class LLMWorkflowGenerator:
         }
         self.concurrency = concurrency
         self.generator_cost: dict[tuple[str, int], float] = {}
+        """USD spent writing each (problem id, slot), resampling included."""
+        self.generator_tokens: dict[tuple[str, int], tuple[int, int]] = {}
+        """(prompt, completion) tokens spent writing each (problem id, slot)."""
         self.invalid: dict[tuple[str, int], list[str]] = {}
         """Validation messages of rejected samples, per (problem id, slot)."""
 
     async def _one(self, problem: Problem, slot: int) -> str:
-        from sf_workflows import WorkflowParseError, build_generator_prompt, parse_workflow, validate_workflow
+        from sf_workflows import (
+            Usage,
+            WorkflowParseError,
+            build_generator_prompt,
+            parse_workflow,
+            validate_workflow,
+        )
         from sf_workflows.generator.prompt import resolve_operators
         from sf_workflows.types import as_task
 
@@ -84,9 +95,10 @@ class LLMWorkflowGenerator:
                 **self.params,
             )
             key = (problem.id, slot)
-            self.generator_cost[key] = self.generator_cost.get(key, 0.0) + float(
-                getattr(completion, "cost", 0.0)
-            )
+            used = Usage.of(completion)  # a cached reply: $0, no tokens spent
+            self.generator_cost[key] = self.generator_cost.get(key, 0.0) + used.cost
+            pt, ct = self.generator_tokens.get(key, (0, 0))
+            self.generator_tokens[key] = (pt + used.prompt_tokens, ct + used.completion_tokens)
             text = completion.text if "</graph>" in completion.text else completion.text + "</graph>"
             try:
                 source = parse_workflow(text)
@@ -105,6 +117,12 @@ class LLMWorkflowGenerator:
                 break
         return last  # invalid: the runner validates it again and scores it 0 with the reason
 
+    async def aclose(self) -> None:
+        """Close the generator LLM's HTTP client and cache (the harness calls this at the end)."""
+        closer = getattr(self.llm, "aclose", None)
+        if closer is not None:
+            await closer()
+
     async def generate(self, problems: Sequence[Problem], k: int) -> list[list[str]]:
         gate = asyncio.Semaphore(self.concurrency)
 
@@ -116,8 +134,16 @@ class LLMWorkflowGenerator:
         return [list(flat[j * k : (j + 1) * k]) for j in range(len(problems))]
 
 
-def llm_system(model: str | None) -> WorkflowSystem:
-    """The system behind ``--solver llm[:MODEL]`` (see the module docstring).
+def llm_system(
+    model: str | None, endpoints: Endpoints | None = None, *, pool_size: int = 2
+) -> WorkflowSystem:
+    """The system behind ``--generator llm`` / ``--solver llm[:MODEL]`` (see the module docstring).
+
+    Args:
+        model: The generator model (default: the endpoints' ``generator_model``,
+            ``SF_GENERATOR_MODEL``, else gpt-4o-mini).
+        endpoints: Where the generator and the executor come from (default: the environment).
+        pool_size: Sandbox containers running workflows at once.
 
     ``SF_GENERATOR_ON_INVALID`` (``resample``/``score0``) and ``SF_GENERATOR_MAX_ROUNDS`` tune
     invalid handling.
@@ -125,7 +151,8 @@ def llm_system(model: str | None) -> WorkflowSystem:
     Raises:
         BenchConfigError: no generator or executor endpoint, or bad settings.
     """
-    generator_llm = executor_from_env("SF_GENERATOR", model=model or None)
+    endpoints = endpoints or Endpoints()
+    generator_llm = endpoints.generator(model or None)
     try:
         rounds = int(os.environ.get("SF_GENERATOR_MAX_ROUNDS", "5"))
     except ValueError as exc:
@@ -133,4 +160,5 @@ def llm_system(model: str | None) -> WorkflowSystem:
     generator = LLMWorkflowGenerator(
         generator_llm, on_invalid=os.environ.get("SF_GENERATOR_ON_INVALID", "resample"), max_rounds=rounds
     )
-    return WorkflowSystem(generator, SandboxRunner(), name=f"llm:{generator_llm.model}")
+    runner = SandboxRunner(endpoints.executor(), pool_size=pool_size)
+    return WorkflowSystem(generator, runner, name=f"llm:{generator_llm.model}")

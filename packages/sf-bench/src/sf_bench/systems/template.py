@@ -1,23 +1,29 @@
-"""``--solver template:NAME``: a fixed shipped workflow as the "generator", run in the sandbox.
+"""``--generator template:NAME``: a fixed shipped workflow as the "generator", run in the sandbox.
 
 ``NAME`` is one of sf-workflows' reference workflows (``io``, ``cot``, ``cot_sc``,
 ``medprompt``, ``multipersona``, ``self_refine``, ``scoreflow``, ``base``); every problem gets the
 version for its task type, and every one of its ``k`` samples runs it (as a new sample: its own
 cache tag). Workflows run inside sf-sandbox via ``sf_workflows.run_workflow``; operator LLM calls
 are answered on the host by the executor (configured as in :mod:`sf_bench.systems.baselines`).
+(``--solver template:NAME`` is the same system.)
+
+The system owns its sandbox pool and executor: the harness closes both at the end of the run
+(:meth:`WorkflowSystem.aclose`); the pool is also stopped at interpreter exit if nobody did.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sf_bench.errors import BenchConfigError
-from sf_bench.protocols import Answer, GeneratorSystem
-from sf_bench.systems.baselines import executor_from_env, outcome_answer
+from sf_bench.errors import BenchConfigError, BenchError
+from sf_bench.protocols import Answer, GeneratorSystem, aclose
+from sf_bench.systems.baselines import Endpoints, executor_from_env, outcome_answer
 from sf_bench.types import Problem
 
 
@@ -34,6 +40,8 @@ class TemplateGenerator:
         except WorkflowConfigError as exc:
             raise BenchConfigError(str(exc)) from exc
         self.generator_cost: dict[tuple[str, int], float] = {}
+        self.generator_tokens: dict[tuple[str, int], tuple[int, int]] = {}
+        """Always empty: a shipped workflow costs nothing to "generate"."""
 
     async def generate(self, problems: Sequence[Problem], k: int) -> list[list[str]]:
         from sf_workflows import get_template
@@ -43,7 +51,12 @@ class TemplateGenerator:
 
 class SandboxRunner:
     """A :class:`~sf_bench.protocols.WorkflowRunner`: ``sf_workflows.run_workflow`` in a sandbox
-    pool it opens on first use (closed by :meth:`close`, or at interpreter exit)."""
+    pool it opens on first use.
+
+    :meth:`aclose` stops the pool and closes the executor (HTTP client, cache); :meth:`close`
+    stops the pool only (it also runs at interpreter exit if nothing closed the runner). A
+    closed runner refuses further runs.
+    """
 
     def __init__(
         self,
@@ -62,9 +75,12 @@ class SandboxRunner:
         self._sandbox: Any = None
         self._lock = asyncio.Lock()
         self._runs: dict[tuple[str, str], int] = {}
+        self._closed = False
 
     async def _get_sandbox(self) -> Any:
         async with self._lock:
+            if self._closed:
+                raise BenchError("this workflow runner was closed; create a new system to run again")
             if self._sandbox is None:
                 from sf_workflows import open_sandbox
 
@@ -95,56 +111,148 @@ class SandboxRunner:
         return outcome_answer(outcome, executor_model=getattr(self.executor, "model", ""))
 
     def close(self) -> None:
-        """Stop the sandbox pool (idempotent)."""
+        """Stop the sandbox pool (idempotent; blocks while the containers stop)."""
         sandbox, self._sandbox = self._sandbox, None
         if sandbox is not None:
+            atexit.unregister(self.close)
             sandbox.close()
+
+    async def aclose(self) -> None:
+        """Stop the sandbox pool (in a worker thread) and close the executor; idempotent."""
+        self._closed = True
+        try:
+            if self._sandbox is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.close)
+        finally:
+            await aclose(self.executor)
 
 
 class WorkflowSystem(GeneratorSystem):
-    """:class:`GeneratorSystem` that also reports the generator's cost per workflow.
+    """:class:`GeneratorSystem` that also reports the generator's cost and tokens per workflow.
 
-    ``Answer.cost`` is the executor's cost of the run plus the generator's cost of writing that
-    workflow (charged to its first run only); ``metadata.cost_split`` keeps them apart.
+    ``Answer.cost`` (tokens) is the executor's cost (tokens) of the run plus the generator's
+    cost (tokens) of writing that workflow, charged to its first run only;
+    ``metadata.cost_split``/``token_split`` (``{"generator", "executor"}``) keep them apart.
+
+    The generator's spend per (problem, slot) is saved beside the workflows, in
+    ``state_dir/generator_usage.jsonl``, so that a resumed run, which reuses the saved workflows
+    instead of generating them again, still charges their generation to the samples it answers.
     """
+
+    USAGE_FILE = "generator_usage.jsonl"
 
     def __init__(self, generator: Any, runner: SandboxRunner, *, name: str):
         super().__init__(generator, runner, name=name)
         self._charged: set[tuple[str, int]] = set()
+        self._usage: dict[tuple[str, int], tuple[float, int, int]] = {}
+        """(cost, prompt tokens, completion tokens) of writing each (problem id, slot)."""
+
+    @property
+    def executor(self) -> Any:
+        """The runner's executor."""
+        return getattr(self.runner, "executor", None)
+
+    def _generated(self) -> dict[tuple[str, int], tuple[float, int, int]]:
+        """What the generator reports it spent so far: (cost, prompt, completion tokens) per
+        (problem id, slot), from its ``generator_cost``/``generator_tokens`` (both optional)."""
+        costs = getattr(self.generator, "generator_cost", {}) or {}
+        tokens = getattr(self.generator, "generator_tokens", {}) or {}
+        out = {}
+        for key in {*costs, *tokens}:
+            pt, ct = tokens.get(key, (0, 0))
+            out[key] = (float(costs.get(key, 0.0)), int(pt), int(ct))
+        return out
 
     async def prepare(self, problems: Sequence[Problem], k: int, state_dir: Path | None) -> None:
+        """Generate (or reload) the workflows; record what generating them cost.
+
+        Raises:
+            BenchError: the generator failed or the state files cannot be written.
+        """
+        path = state_dir / self.USAGE_FILE if state_dir is not None else None
+        if path is not None and path.exists():
+            with path.open("rb") as f:
+                for raw in f:
+                    try:
+                        entry = json.loads(raw)
+                        key = (str(entry["problem_id"]), int(entry["slot"]))
+                        self._usage[key] = (
+                            float(entry["cost"]),
+                            int(entry.get("prompt_tokens", 0)),
+                            int(entry.get("completion_tokens", 0)),
+                        )
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a torn last line: that spend is not known any more
+        before = self._generated()
         await super().prepare(problems, k, state_dir)
+        new = {key: value for key, value in self._generated().items() if before.get(key) != value}
+        self._usage.update(new)
+        if path is not None and new:
+            lines = "".join(
+                json.dumps(
+                    {
+                        "problem_id": key[0],
+                        "slot": key[1],
+                        "cost": cost,
+                        "prompt_tokens": pt,
+                        "completion_tokens": ct,
+                    }
+                )
+                + "\n"
+                for key, (cost, pt, ct) in sorted(new.items())
+            )
+            try:
+                with path.open("a", encoding="utf-8") as f:
+                    f.write(lines)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as e:
+                raise BenchError(f"cannot save the generator's usage to {path}: {e.strerror or e}") from e
 
     async def answer(self, problem: Problem, sample: int) -> Answer:
         answer: Answer = await super().answer(problem, sample)
-        costs = getattr(self.generator, "generator_cost", {})
         key = (problem.id, sample)
-        generator_cost = 0.0 if key in self._charged else float(costs.get(key, 0.0))
+        cost, pt, ct = (0.0, 0, 0) if key in self._charged else self._usage.get(key, (0.0, 0, 0))
         self._charged.add(key)
-        split = {**dict(answer.metadata.get("cost_split", {})), "generator": generator_cost}
+        cost_split = {**dict(answer.metadata.get("cost_split", {})), "generator": cost}
+        token_split = {
+            "executor": answer.input_tokens + answer.output_tokens,
+            **dict(answer.metadata.get("token_split", {})),
+            "generator": pt + ct,
+        }
         return Answer(
             text=answer.text,
-            cost=answer.cost + generator_cost,
-            input_tokens=answer.input_tokens,
-            output_tokens=answer.output_tokens,
-            metadata={**answer.metadata, "cost_split": split},
+            cost=answer.cost + cost,
+            input_tokens=answer.input_tokens + pt,
+            output_tokens=answer.output_tokens + ct,
+            metadata={**answer.metadata, "cost_split": cost_split, "token_split": token_split},
         )
 
     def close(self) -> None:
-        """Stop the runner's sandbox."""
+        """Stop the runner's sandbox (sync; :meth:`aclose` also closes the LLM clients)."""
         self.runner.close()  # type: ignore[attr-defined]
 
 
-def template_system(name: str | None) -> WorkflowSystem:
-    """The system behind ``--solver template:NAME``.
+def template_system(
+    name: str | None, endpoints: Endpoints | None = None, *, pool_size: int = 2
+) -> WorkflowSystem:
+    """The system behind ``--generator template:NAME`` (and ``--solver template:NAME``).
+
+    Args:
+        name: A shipped workflow (``io``, ``cot``, ``cot_sc``, ``scoreflow``...).
+        endpoints: Where the executor comes from (default: the environment).
+        pool_size: Sandbox containers running workflows at once.
 
     Raises:
         BenchConfigError: no or unknown NAME, or no executor endpoint.
     """
     if not name:
         raise BenchConfigError(
-            "--solver template:NAME needs a workflow name, e.g. template:cot_sc "
+            "template:NAME needs a workflow name, e.g. template:cot_sc "
             "(io, cot, cot_sc, medprompt, multipersona, self_refine, scoreflow, base)"
         )
     generator = TemplateGenerator(name)
-    return WorkflowSystem(generator, SandboxRunner(), name=f"template:{generator.template}")
+    executor = (endpoints or Endpoints()).executor()
+    return WorkflowSystem(
+        generator, SandboxRunner(executor, pool_size=pool_size), name=f"template:{generator.template}"
+    )

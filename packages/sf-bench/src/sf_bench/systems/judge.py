@@ -1,0 +1,84 @@
+"""``sf bench run --judge``: ScoreFlow's test-time protocol as a scorer override.
+
+ScoreFlow reports MATH, DROP and HotpotQA at test time as the accuracy of an LLM judge: an LLM
+first extracts the final answer from the workflow's output, then a 0/1 judge compares it with
+the gold answer (for DROP and HotpotQA its reported numbers are judge accuracy, not F1;
+SCOREFLOW.md §4). :class:`LLMJudge` wraps sf-workflows' ``JudgeScorer`` so the harness can use it
+in place of a dataset's official scorer (``Harness(scorers=...)``); the summary and ``run.json``
+then label that dataset's metric ``llm-judge``. The official metric is still computed beside
+it and kept in the record's metrics (``official``, and ``em``/``f1`` for DROP/HotpotQA, which
+stay the EM/F1 columns), so both numbers come from one run.
+
+The judge's calls cost money: their cost and tokens go to each run's ``scoring_cost`` /
+``scoring_tokens``, never into the system's own cost. An empty answer scores 0 without asking
+the judge. Lives in ``systems/`` because only this layer of sf-bench imports sf_workflows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sf_bench.errors import BenchConfigError
+from sf_bench.types import Problem, Score
+
+__all__ = ["JUDGED_DATASETS", "METRIC", "LLMJudge", "judge_scorers"]
+
+JUDGED_DATASETS = ("math", "drop", "hotpotqa")
+"""The datasets ScoreFlow judges at test time (GSM8K and code keep their exact metrics)."""
+
+METRIC = "llm-judge"
+"""The metric label of judged datasets in summaries and ``run.json``."""
+
+
+class LLMJudge:
+    """Scorer: LLM extraction + 0/1 LLM judge (``value``), official metric beside it.
+
+    Args:
+        dataset: ``math``, ``drop`` or ``hotpotqa``.
+        llm: An ``sf_workflows`` LLM (the run's executor unless ``--judge-model`` names another).
+
+    Raises:
+        BenchConfigError: ``dataset`` is not one ScoreFlow judges.
+    """
+
+    metric = METRIC
+
+    def __init__(self, dataset: str, llm: Any) -> None:
+        """See the class docstring."""
+        if dataset not in JUDGED_DATASETS:
+            raise BenchConfigError(
+                f"--judge applies to {', '.join(JUDGED_DATASETS)} (ScoreFlow's protocol), not {dataset}"
+            )
+        from sf_workflows.judge import JudgeScorer
+
+        from sf_bench.scorers import text_scorer
+
+        self.dataset = dataset
+        self.llm = llm
+        self._official = text_scorer(dataset)
+        self._judge = JudgeScorer(llm)
+
+    async def __call__(self, problem: Problem, answer: str) -> Score:
+        """Judge ``answer``; raises only when the judge's endpoint fails (the run is then a
+        scorer error, redone on resume)."""
+        official = self._official(problem, answer)
+        metrics = {**dict(official.metrics), "official": float(official.value)}
+        if not answer.strip():
+            return Score(value=0.0, metrics={**metrics, "judge": 0.0}, failure="empty", detail="empty answer")
+        verdict = await self._judge(problem, answer)
+        usage = verdict.usage
+        return Score(
+            value=float(verdict.value),
+            metrics={**metrics, "judge": float(verdict.value)},
+            failure=verdict.failure,
+            detail=verdict.detail,
+            cost=float(usage.cost),
+            tokens=int(usage.prompt_tokens + usage.completion_tokens),
+        )
+
+
+def judge_scorers(datasets: Iterable[str], llm: Any) -> dict[str, LLMJudge]:
+    """An :class:`LLMJudge` for each of ``datasets`` that ScoreFlow judges (the others keep
+    their official scorer)."""
+    return {name: LLMJudge(name, llm) for name in datasets if name in JUDGED_DATASETS}
