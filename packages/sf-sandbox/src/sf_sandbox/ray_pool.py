@@ -15,10 +15,10 @@ How it works. At :meth:`RayPool.start` one :class:`NodePool` actor is placed on 
 (``NodeAffinitySchedulingStrategy``, hard affinity, ``num_cpus=0``: the work runs in containers,
 outside Ray's CPU accounting). Each actor owns one :class:`~sf_sandbox.Sandbox` that talks to its
 node's own Docker engine (``DOCKER_HOST`` of the node's environment, or ``docker_host=``) and
-removes the labelled containers that dead owners left there when it starts and stops. A call to
-``run_many`` cuts its jobs into batches; every node keeps ``inflight`` batches in flight, taking
-the next pending batch as soon as one returns, so Ray's per-call cost (about a millisecond) is paid
-once per batch and fast nodes get more work.
+removes the labelled containers that dead owners left there when it starts and stops. Jobs of
+every call wait in one queue; each node keeps ``inflight`` batches in flight and, whenever one
+returns, takes its share of the queue as the next batch (see :class:`RayPool`), so Ray's per-call
+cost (about a millisecond) is paid once per batch and faster nodes get more work.
 
 Faults. A node is lost when its actor dies (raylet, worker process or machine gone) or when a batch
 comes back with ``sandbox_error`` results and the node's engine no longer answers a ping. The
@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import math
 import os
 import socket
 import threading
@@ -98,8 +97,15 @@ class NodePool:
     meant to be created by hand; :class:`RayPool` places one per node.
     """
 
-    def __init__(self, *, image: str | None, limits: Limits, pool_size: int,
-                 host_calls: Mapping[str, HostFunction] | None, docker_host: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        image: str | None,
+        limits: Limits,
+        pool_size: int,
+        host_calls: Mapping[str, HostFunction] | None,
+        docker_host: str | None,
+    ) -> None:
         """See the class docstring."""
         if docker_host:
             os.environ["DOCKER_HOST"] = docker_host
@@ -128,17 +134,22 @@ class NodePool:
         finally:
             client.close()
         self.sandbox.start()
-        return {"node_id": _current_node_id(), "hostname": socket.gethostname(), "pid": os.getpid(),
-                "docker_host": os.environ.get("DOCKER_HOST") or "default", "pool_size": self.pool_size,
-                "removed": removed}
+        return {
+            "node_id": _current_node_id(),
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "docker_host": os.environ.get("DOCKER_HOST") or "default",
+            "pool_size": self.pool_size,
+            "removed": removed,
+        }
 
-    def run_batch(self, jobs: list[Job], concurrency: int | None = None) -> list[Result]:
-        """Run ``jobs`` on this node's pool (at most ``concurrency`` at once); results in input order.
+    def run_batch(self, jobs: list[Job]) -> list[Result]:
+        """Run ``jobs`` on this node's pool (``pool_size`` at once); results in input order.
 
         Never raises for what a job does; a job the sandbox could not run gets ``sandbox_error``.
         """
         self.jobs += len(jobs)
-        return self.sandbox.run_many(jobs, concurrency=concurrency or self.pool_size)
+        return self.sandbox.run_many(jobs, concurrency=self.pool_size)
 
     def engine_alive(self) -> bool:
         """Whether this node's Docker engine still answers a ping (5 s at most)."""
@@ -157,15 +168,37 @@ class NodePool:
         Returns:
             Short ids of the leftover containers removed (besides the pool's own).
         """
-        self.sandbox.close()
-        from sf_sandbox.backends.docker import docker_client
+        from sf_sandbox.backends.docker import LABEL, docker_client
         from sf_sandbox.gc import collect_garbage
+        from sf_sandbox.worker import START_TIMEOUT
 
+        self.sandbox.close()
+        # Sandbox.close does not wait for a tainted container's replacement that is still starting;
+        # this process is about to be killed, so wait for those, then sweep what this process owns.
+        for thread in threading.enumerate():
+            target = getattr(thread, "_target", None)
+            if thread is not threading.current_thread() and "replace" in getattr(target, "__qualname__", ""):
+                thread.join(START_TIMEOUT)
         try:
             client = docker_client(timeout=10)
         except SandboxError:
             return []
         try:
+            mine = client.api.containers(
+                all=True,
+                filters={
+                    "label": [
+                        f"{LABEL}=1",
+                        f"{LABEL}.owner-pid={os.getpid()}",
+                        f"{LABEL}.owner-host={socket.gethostname()}",
+                    ]
+                },
+            )
+            for info in mine:
+                try:
+                    client.api.remove_container(info["Id"], force=True)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
             return collect_garbage(client, only_dead_owners=True)
         finally:
             client.close()
@@ -238,17 +271,24 @@ class RayReport:
     def format(self) -> str:
         """A few human-readable lines: nodes and their jobs, lost nodes, retried jobs."""
         used = self.nodes
-        lines = [f"ray: {len(used)} node(s), {sum(n.jobs for n in used)} job(s): "
-                 + ", ".join(f"{n.short_id} ({n.address or '?'}, pool {n.pool_size}) {n.jobs}"
-                             + (" LOST" if n.lost else "") for n in used)]
+        lines = [
+            f"ray: {len(used)} node(s), {sum(n.jobs for n in used)} job(s): "
+            + ", ".join(
+                f"{n.short_id} ({n.address or '?'}, pool {n.pool_size}) {n.jobs}"
+                + (" LOST" if n.lost else "")
+                for n in used
+            )
+        ]
         for node_id, why in self.skipped.items():
             lines.append(f"ray: node {node_id[:8]} not used: {why}")
         for n in self.lost:
             moved = [r for r in self.retried if r.node == n.short_id]
             names = ", ".join(r.job_id or f"#{r.index}" for r in moved[:10])
             more = f" and {len(moved) - 10} more" if len(moved) > 10 else ""
-            lines.append(f"ray: node {n.short_id} lost ({n.lost}); {len(moved)} unfinished job(s) retried "
-                         f"on other nodes" + (f": {names}{more}" if moved else ""))
+            lines.append(
+                f"ray: node {n.short_id} lost ({n.lost}); {len(moved)} unfinished job(s) retried "
+                f"on other nodes" + (f": {names}{more}" if moved else "")
+            )
         if self.failed_over:
             lines.append(f"ray: {self.failed_over} job(s) got sandbox_error: no node was left to run them")
         return "\n".join(lines)
@@ -257,17 +297,20 @@ class RayReport:
         """A JSON-ready dict of the report."""
         from dataclasses import asdict
 
-        return {"nodes": [asdict(n) for n in self.nodes], "retried": [asdict(r) for r in self.retried],
-                "failed_over": self.failed_over, "skipped": dict(self.skipped)}
+        return {
+            "nodes": [asdict(n) for n in self.nodes],
+            "retried": [asdict(r) for r in self.retried],
+            "failed_over": self.failed_over,
+            "skipped": dict(self.skipped),
+        }
 
 
 # ------------------------------------------------------------------------------------------ driver
 class _Call:
-    """One run_many call: its jobs, their result slots, and the future its caller waits on."""
+    """One run_many/arun call: its jobs, their result slots, and the future its caller waits on."""
 
-    def __init__(self, jobs: list[Job], concurrency: int | None, progress: Callable[..., None]) -> None:
+    def __init__(self, jobs: list[Job], progress: Callable[..., None]) -> None:
         self.jobs = jobs
-        self.concurrency = concurrency
         self.results: list[Result | None] = [None] * len(jobs)
         self.missing = len(jobs)
         self.progress = progress
@@ -277,9 +320,11 @@ class _Call:
 
 
 @dataclass(slots=True)
-class _Batch:
+class _Entry:
+    """One job waiting for a node: the call it belongs to and its index there."""
+
     call: _Call
-    indices: list[int]
+    index: int
 
 
 @dataclass(slots=True)
@@ -299,6 +344,13 @@ class RayPool:
     Results come back in input order; a job's failure never raises (see the module docstring for
     what happens when a node dies). Thread-safe; the async methods may be used from any loop.
 
+    Jobs from every concurrent call share one queue. Each node has ``inflight`` slots; a free
+    slot takes ``ceil(queued / slots)`` jobs (at least 1, at most 256) or ``batch_size`` when set,
+    and sends them to its node in one Ray call. So a large ``run_many`` is cut into shrinking
+    batches (big ones first, small ones at the end so the nodes finish together), and many
+    concurrent one-job ``arun`` calls (sf-bench streams code answers that way) are batched
+    whenever the nodes are busy.
+
     Args:
         address: the cluster to join: ``"auto"`` (the cluster ``ray start`` made on this machine),
             ``"HOST:PORT"`` (its head), or ``"local"`` (a fresh one-node Ray on this machine);
@@ -306,19 +358,20 @@ class RayPool:
             connection is used whatever ``address`` says (and is left open by :meth:`close`).
         image: the sandbox image (it must be present on every node's engine).
         limits: limits of every job (per-job ``Job.limits`` still apply).
-        pool_size: warm containers per node; ``None``: the node's CPU count in Ray.
+        pool_size: warm containers per node, the most jobs a node runs at once; ``None``: the
+            node's CPU count in Ray.
         host_calls: host functions, run on the node that runs the job (so they must pickle).
         docker_host: the engine of every node (``"unix:///run/docker.sock"``), or a mapping from Ray
             node id (hex) to engine; ``None`` (and nodes not in the mapping): the node's own
             ``DOCKER_HOST``, else its default local socket.
-        batch_size: jobs per Ray call; ``None`` picks ``ceil(n / (4 × inflight × nodes))`` per
-            ``run_many`` call, between 1 and 256.
+        batch_size: jobs per Ray call; ``None``: adaptive (see above).
         inflight: batches each node holds at once (2 keeps its pool busy between batches).
         nodes: restrict the pool to these Ray node ids (hex).
         init_kwargs: extra arguments for ``ray.init`` when this pool connects.
 
     Raises (on start):
         MissingDependencyError: Ray is not installed.
+        SandboxConfigError: the cluster cannot be joined.
         SandboxError: no node could start a pool (the message gives each node's reason).
     """
 
@@ -356,20 +409,24 @@ class RayPool:
         self.report = RayReport()
         """Cumulative report over the pool's lifetime (see :class:`RayReport`)."""
         self._nodes: list[_Node] = []
-        self._pending: collections.deque[_Batch] = collections.deque()
+        self._pending: collections.deque[_Entry] = collections.deque()
         self._cond = threading.Condition()
+        self._start_lock = threading.Lock()
         self._started = False
         self._closed = False
         self._owns_ray = False
-        self._threads = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="sf-ray-call")
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="sf-ray-start"
+        )
 
     # ---------------------------------------------------------------------------- lifecycle
     def __enter__(self) -> Self:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     async def __aenter__(self) -> Self:
@@ -389,12 +446,16 @@ class RayPool:
 
         Raises:
             MissingDependencyError: Ray is not installed.
+            SandboxConfigError: the cluster cannot be joined.
             SandboxError: no node could start a pool.
         """
-        if self._started:
-            return
-        if self._closed:
-            raise SandboxError("the Ray pool is closed")
+        with self._start_lock:
+            if self._closed:
+                raise SandboxError("the Ray pool is closed")
+            if not self._started:
+                self._start()
+
+    def _start(self) -> None:
         ray = require_ray()
         if not ray.is_initialized():
             kwargs = {"logging_level": "warning", "log_to_driver": False, **self.init_kwargs}
@@ -414,23 +475,32 @@ class RayPool:
         if self.only_nodes is not None:
             alive = [n for n in alive if n["NodeID"] in self.only_nodes]
         if not alive:
-            raise SandboxError("the Ray cluster has no alive node" + (
-                " among the nodes= given" if self.only_nodes is not None else ""))
+            self._release_ray(ray)
+            raise SandboxError(
+                "the Ray cluster has no alive node"
+                + (" among the nodes= given" if self.only_nodes is not None else "")
+            )
         candidates = []
         for info in alive:
             node_id = info["NodeID"]
-            cpus = int((info.get("Resources") or {}).get("CPU") or 1)
-            size = self.pool_size or max(1, cpus)
-            host = self.docker_host.get(node_id) if isinstance(self.docker_host, Mapping) else self.docker_host
+            size = self.pool_size or max(1, int((info.get("Resources") or {}).get("CPU") or 1))
+            host = (
+                self.docker_host.get(node_id) if isinstance(self.docker_host, Mapping) else self.docker_host
+            )
             actor = remote_cls.options(
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
                 num_cpus=0,
                 max_concurrency=self.inflight + 2,
                 max_restarts=0,
-                name=None,
-            ).remote(image=self.image, limits=self.limits, pool_size=size, host_calls=self.host_calls,
-                     docker_host=host)
-            report = NodeReport(node_id=node_id, address=str(info.get("NodeManagerAddress") or ""), pool_size=size)
+            ).remote(
+                image=self.image,
+                limits=self.limits,
+                pool_size=size,
+                host_calls=self.host_calls,
+                docker_host=host,
+            )
+            address = str(info.get("NodeManagerAddress") or "")
+            report = NodeReport(node_id=node_id, address=address, pool_size=size)
             candidates.append((_Node(report=report, actor=actor), actor.start.remote()))
         for node, ref in candidates:
             try:
@@ -445,87 +515,95 @@ class RayPool:
             self._nodes.append(node)
         if not self._nodes:
             reasons = "; ".join(f"node {k[:8]}: {v}" for k, v in self.report.skipped.items())
-            if self._owns_ray:
-                ray.shutdown()
-                self._owns_ray = False
+            self._release_ray(ray)
             raise SandboxError(f"no Ray node could start a sandbox pool: {reasons}")
         self.report.nodes = [n.report for n in self._nodes]
         self._started = True
         for node in self._nodes:
             for k in range(self.inflight):
-                t = threading.Thread(target=self._serve, args=(node,), daemon=True,
-                                     name=f"sf-ray-{node.report.short_id}-{k}")
+                t = threading.Thread(
+                    target=self._serve, args=(node,), daemon=True, name=f"sf-ray-{node.report.short_id}-{k}"
+                )
                 node.threads.append(t)
                 t.start()
+
+    def _release_ray(self, ray: Any) -> None:
+        if self._owns_ray:
+            ray.shutdown()
+            self._owns_ray = False
 
     def close(self) -> None:
         """Stop every node's pool (containers removed), release the actors. Safe to call twice.
 
-        Jobs still pending get ``sandbox_error`` results.
+        Jobs still queued get ``sandbox_error`` results.
         """
-        with self._cond:
-            if self._closed:
-                return
-            self._closed = True
-            pending, self._pending = list(self._pending), collections.deque()
-            self._cond.notify_all()
-        for batch in pending:
-            for i in batch.indices:
-                self._finish(batch.call, i, Result(status=Status.SANDBOX_ERROR, error="the Ray pool is closed",
-                                                   id=batch.call.jobs[i].id))
-        if self._started:
-            ray = require_ray()
-            refs = [(n, n.actor.close.remote()) for n in self._nodes if n.alive]
-            for node, ref in refs:
-                try:
-                    node.report.removed_at_stop = len(ray.get(ref, timeout=120))
-                except Exception:  # noqa: BLE001 - a node that died at the end has nothing to close
-                    pass
-            for node in self._nodes:
-                _kill(ray, node.actor)
-            for node in self._nodes:
-                for t in node.threads:
-                    t.join(timeout=5)
-            if self._owns_ray:
-                ray.shutdown()
-                self._owns_ray = False
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        with self._start_lock:
+            with self._cond:
+                if self._closed:
+                    return
+                self._closed = True
+                orphans, self._pending = list(self._pending), collections.deque()
+                self._cond.notify_all()
+            self._fail(orphans, "the Ray pool is closed", count=False)
+            if self._started:
+                ray = require_ray()
+                refs = [(n, n.actor.close.remote()) for n in self._nodes if n.alive]
+                for node, ref in refs:
+                    try:
+                        node.report.removed_at_stop = len(ray.get(ref, timeout=120))
+                    except Exception:  # noqa: BLE001 - a node that died at the end has nothing to close
+                        pass
+                for node in self._nodes:
+                    _kill(ray, node.actor)
+                for node in self._nodes:
+                    for t in node.threads:
+                        t.join(timeout=5)
+                self._release_ray(ray)
+            self._threads.shutdown(wait=False, cancel_futures=True)
 
     # ---------------------------------------------------------------------------- running
     def run(self, job: Job) -> Result:
         """Run one job on some node and return its result (never raises for what the job does)."""
         return self.run_many([job])[0]
 
-    def run_many(self, jobs: Iterable[Job], *, concurrency: int | None = None,
-                 progress: bool | Progress = False) -> list[Result]:
+    def run_many(
+        self, jobs: Iterable[Job], *, concurrency: int | None = None, progress: bool | Progress = False
+    ) -> list[Result]:
         """Run ``jobs`` across the cluster; results come back in input order.
 
         Args:
             jobs: the jobs.
-            concurrency: most jobs running at once *on each node* (``None``: its pool size); as
-                with :class:`~sf_sandbox.Sandbox`, a value above the pool size grows the pools.
+            concurrency: accepted for :class:`~sf_sandbox.Sandbox` compatibility (must be >= 1);
+                each node runs up to its ``pool_size`` jobs at once whatever the calls ask.
             progress: a callback ``(done, total)`` or True for a line on stderr.
 
+        After :meth:`close` every job gets a ``sandbox_error`` result, as with a closed ``Sandbox``.
+
         Raises:
-            SandboxConfigError: a non-Job in ``jobs``, or ``concurrency < 1``.
-            SandboxError: the pool could not start or is closed.
+            SandboxConfigError: a non-Job in ``jobs``, ``concurrency < 1``, or the cluster
+                cannot be joined (first use).
+            SandboxError: no node could start a pool (first use).
         """
+        if not self._closed:
+            self.start()
         return self._submit(jobs, concurrency, progress).result()
 
     async def arun(self, job: Job) -> Result:
         """Async :meth:`run` (host calls run on the node, not on the calling loop)."""
         return (await self.arun_many([job]))[0]
 
-    async def arun_many(self, jobs: Iterable[Job], *, concurrency: int | None = None,
-                        progress: bool | Progress = False) -> list[Result]:
+    async def arun_many(
+        self, jobs: Iterable[Job], *, concurrency: int | None = None, progress: bool | Progress = False
+    ) -> list[Result]:
         """Async :meth:`run_many` (input order kept)."""
-        loop = asyncio.get_running_loop()
-        jobs = list(jobs)
-        fut = await loop.run_in_executor(self._threads, self._submit, jobs, concurrency, progress)
-        return await asyncio.wrap_future(fut)
+        if not self._started and not self._closed:
+            await asyncio.get_running_loop().run_in_executor(self._threads, self.start)
+        return await asyncio.wrap_future(self._submit(jobs, concurrency, progress))
 
-    def _submit(self, jobs: Iterable[Job], concurrency: int | None,
-                progress: bool | Progress) -> concurrent.futures.Future[list[Result]]:
+    def _submit(
+        self, jobs: Iterable[Job], concurrency: int | None, progress: bool | Progress
+    ) -> concurrent.futures.Future[list[Result]]:
+        """Queue ``jobs`` (never blocks); the future completes when every one has a result."""
         from sf_sandbox.sandbox import _progress
 
         jobs = list(jobs)
@@ -534,64 +612,68 @@ class RayPool:
                 raise SandboxConfigError(f"expected a sf_sandbox.Job, got {type(job).__name__}")
         if concurrency is not None and concurrency < 1:
             raise SandboxConfigError("concurrency must be >= 1")
-        if not self._started:
-            self.start()
-        call = _Call(jobs, concurrency, _progress(progress, len(jobs)))
+        call = _Call(jobs, _progress(progress, len(jobs)))
         if not jobs:
             call.future.set_result([])
-        else:
-            alive = max(1, sum(1 for n in self._nodes if n.alive))
-            size = self.batch_size or min(256, max(1, math.ceil(len(jobs) / (4 * self.inflight * alive))))
-            batches = [_Batch(call, list(range(i, min(i + size, len(jobs))))) for i in range(0, len(jobs), size)]
-            with self._cond:
-                if self._closed:
-                    raise SandboxError("the Ray pool is closed")
-                if not any(n.alive for n in self._nodes):
-                    batches_now: list[_Batch] = batches
-                else:
-                    batches_now = []
-                    self._pending.extend(batches)
-                    self._cond.notify_all()
-            for batch in batches_now:
-                self._fail(batch, "no Ray node with a working sandbox pool is left")
+            return call.future
+        entries = [_Entry(call, i) for i in range(len(jobs))]
+        with self._cond:
+            closed = self._closed
+            nobody = not any(n.alive for n in self._nodes)
+            if not closed and not nobody:
+                self._pending.extend(entries)
+                self._cond.notify_all()
+        if closed:
+            self._fail(entries, "the Ray pool is closed", count=False)
+        elif nobody:
+            self._fail(entries, "no Ray node with a working sandbox pool is left")
         return call.future
 
     # ---------------------------------------------------------------------------- dispatch
     def _serve(self, node: _Node) -> None:
-        """One of a node's ``inflight`` slots: take the next pending batch, run it, repeat."""
+        """One of a node's ``inflight`` slots: take a share of the queue, run it there, repeat."""
         while True:
             with self._cond:
                 while not self._closed and node.alive and not self._pending:
                     self._cond.wait()
                 if self._closed or not node.alive:
                     return
-                batch = self._pending.popleft()
+                if self.batch_size:
+                    take = self.batch_size
+                else:
+                    slots = self.inflight * max(1, sum(1 for n in self._nodes if n.alive))
+                    take = min(256, -(-len(self._pending) // slots))
+                batch = [self._pending.popleft() for _ in range(min(take, len(self._pending)))]
             self._execute(node, batch)
 
-    def _execute(self, node: _Node, batch: _Batch) -> None:
+    def _execute(self, node: _Node, batch: list[_Entry]) -> None:
         ray = require_ray()
-        call = batch.call
-        jobs = [call.jobs[i] for i in batch.indices]
+        jobs = [e.call.jobs[e.index] for e in batch]
         try:
-            results = ray.get(node.actor.run_batch.remote(jobs, call.concurrency))
-        except Exception as exc:  # noqa: BLE001 - RayActorError & co.: the node is gone
-            self._lose(node, f"raylet or actor died: {_cause(exc)}")
-            self._retry(batch, batch.indices, node)
+            results = ray.get(node.actor.run_batch.remote(jobs))
+        except Exception as exc:  # noqa: BLE001 - the node cannot be trusted with more work
+            if isinstance(exc, ray.exceptions.RayActorError):
+                reason = f"raylet or actor died: {_cause(exc)}"
+            elif not self._engine_alive(node):
+                reason = f"docker engine gone ({_cause(exc)})"
+            else:
+                reason = f"its pool failed: {_cause(exc)}"
+            self._lose(node, reason)
+            self._retry(batch, node)
             return
-        broken = [k for k, r in enumerate(results) if r.status is Status.SANDBOX_ERROR]
+        broken = {k for k, r in enumerate(results) if r.status is Status.SANDBOX_ERROR}
         if broken and not self._engine_alive(node):
             self._lose(node, "docker engine gone")
-            redo = [batch.indices[k] for k in broken]
-            keep = [k for k in range(len(results)) if k not in set(broken)]
         else:
-            redo, keep = [], list(range(len(results)))
+            broken = set()
         with self._cond:
             node.report.batches += 1
-            node.report.jobs += len(keep)
-        for k in keep:
-            self._finish(call, batch.indices[k], results[k])
-        if redo:
-            self._retry(batch, redo, node)
+            node.report.jobs += len(batch) - len(broken)
+        for k, entry in enumerate(batch):
+            if k not in broken:
+                self._finish(entry.call, entry.index, results[k])
+        if broken:
+            self._retry([batch[k] for k in sorted(broken)], node)
 
     def _engine_alive(self, node: _Node) -> bool:
         ray = require_ray()
@@ -604,27 +686,39 @@ class RayPool:
         with self._cond:
             if node.report.lost is None:
                 node.report.lost = reason
+            orphans: list[_Entry] = []
+            if not any(n.alive for n in self._nodes):  # nobody left to take the queued jobs
+                orphans, self._pending = list(self._pending), collections.deque()
             self._cond.notify_all()
         _kill(require_ray(), node.actor)
+        self._fail(orphans, f"no Ray node with a working sandbox pool is left ({reason})")
 
-    def _retry(self, batch: _Batch, indices: list[int], node: _Node) -> None:
-        call = batch.call
+    def _retry(self, entries: list[_Entry], node: _Node) -> None:
         reason = node.report.lost or "node lost"
         with self._cond:
-            for i in indices:
-                self.report.retried.append(Retry(index=i, job_id=call.jobs[i].id, node=node.report.short_id,
-                                                 reason=reason))
+            for e in entries:
+                self.report.retried.append(
+                    Retry(
+                        index=e.index,
+                        job_id=e.call.jobs[e.index].id,
+                        node=node.report.short_id,
+                        reason=reason,
+                    )
+                )
             if any(n.alive for n in self._nodes) and not self._closed:
-                self._pending.appendleft(_Batch(call, list(indices)))
+                self._pending.extendleft(reversed(entries))  # first in line, in their order
                 self._cond.notify_all()
                 return
-        self._fail(_Batch(call, list(indices)), f"no Ray node with a working sandbox pool is left ({reason})")
+        self._fail(entries, f"no Ray node with a working sandbox pool is left ({reason})")
 
-    def _fail(self, batch: _Batch, why: str) -> None:
-        with self._cond:
-            self.report.failed_over += len(batch.indices)
-        for i in batch.indices:
-            self._finish(batch.call, i, Result(status=Status.SANDBOX_ERROR, error=why, id=batch.call.jobs[i].id))
+    def _fail(self, entries: list[_Entry], why: str, *, count: bool = True) -> None:
+        if count:
+            with self._cond:
+                self.report.failed_over += len(entries)
+        for e in entries:
+            self._finish(
+                e.call, e.index, Result(status=Status.SANDBOX_ERROR, error=why, id=e.call.jobs[e.index].id)
+            )
 
     def _finish(self, call: _Call, index: int, result: Result) -> None:
         with call.lock:
@@ -653,4 +747,3 @@ def _cause(exc: BaseException) -> str:
     base = cause if isinstance(cause, BaseException) else exc
     lines = [line.strip() for line in str(base).splitlines() if line.strip()]
     return f"{type(base).__name__}: {lines[0] if lines else ''}"[:300]
-

@@ -79,6 +79,7 @@ class Sandbox:
         self._started = False
         self._closed = False
         self._threads = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="sf-job")
+        self._replacing: list[threading.Thread] = []
         self.replaced = 0
         """How many containers were replaced because they might be tainted."""
 
@@ -142,7 +143,10 @@ class Sandbox:
         with self._cond:
             self._closed = True
             idle, self._idle = self._idle, []
+            replacing = list(self._replacing)
             self._cond.notify_all()
+        for thread in replacing:  # a container still starting is closed by _put once it is up
+            thread.join(timeout=120)
         threads = [threading.Thread(target=w.close) for w in idle]
         for t in threads:
             t.start()
@@ -202,7 +206,10 @@ class Sandbox:
                 return
             self._put(fresh)
 
-        threading.Thread(target=replace, daemon=True).start()
+        thread = threading.Thread(target=replace, daemon=True)
+        with self._cond:
+            self._replacing = [t for t in self._replacing if t.is_alive()] + [thread]
+        thread.start()
 
     def _grow(self, concurrency: int) -> None:
         with self._cond:
@@ -216,6 +223,8 @@ class Sandbox:
             worker = self._acquire()
         except SandboxError as exc:
             return Result(status=Status.SANDBOX_ERROR, error=str(exc), id=job.id)
+        except Exception as exc:  # noqa: BLE001 - e.g. the engine vanished mid-batch
+            return Result(status=Status.SANDBOX_ERROR, error=f"cannot start a sandbox: {exc}", id=job.id)
         try:
             result = worker.run(job, loop)
         except BaseException as exc:  # noqa: BLE001 - a bug here must not lose the batch

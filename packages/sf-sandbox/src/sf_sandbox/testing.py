@@ -60,6 +60,8 @@ def ray_cluster_problem(image: str = DEFAULT_IMAGE) -> str | None:
         return 'Ray is not installed: pip install "sf-sandbox[ray]"'
     if shutil.which("dockerd") is None:
         return "dockerd is not on PATH (install docker.io / docker-ce)"
+    if shutil.which("unshare") is None:
+        return "unshare is not on PATH (util-linux)"
     if os.geteuid() != 0:
         return "starting a dockerd per node needs root"
     return None
@@ -159,10 +161,11 @@ def listeners(pids: list[int]) -> list[tuple[int, str, str, int]]:
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
+    """Whether ``pid`` is gone or a zombie, waiting up to ``timeout`` seconds."""
     import time
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         try:
             with open(f"/proc/{pid}/stat", "rb") as fh:
                 data = fh.read()
@@ -170,8 +173,9 @@ def _wait_gone(pid: int, timeout: float) -> bool:
                 return True
         except OSError:
             return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
-    return False
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -186,7 +190,8 @@ class LocalDockerd:
 
     Own ``--data-root``, ``--exec-root``, ``--pidfile``, unix socket (``-H unix://…``) and config
     file (so ``/etc/docker/daemon.json`` cannot add a TCP listener), no bridge, no iptables, no
-    ip forwarding. It starts its own containerd under the exec root. :meth:`stop` removes its
+    ip forwarding, and its own mount namespace (``unshare --mount``), so nothing it mounts
+    outlives it. It starts its own containerd under the exec root. :meth:`stop` removes its
     containers and ends the daemon, its containerd and their shims, by PID.
     """
 
@@ -206,19 +211,42 @@ class LocalDockerd:
             RuntimeError: it did not answer in ``timeout`` seconds (the message ends with its log).
         """
         import json
+        import signal
         import subprocess
         import time
 
+        if self.pid is not None:
+            return
+        # a restart after kill(): end what the crashed engine left (containerd, shims, containers),
+        # as a rebooted machine would, so the new daemon starts its own containerd from scratch
+        leftovers = self.pids()
+        for pid in leftovers:
+            _signal(pid, signal.SIGKILL)
+        for pid in leftovers:
+            _wait_gone(pid, 10)
+        self._extra_pids.clear()
+        # containerd dies with its dockerd but may stay a zombie for a moment; its pid file would
+        # then make the new dockerd wait for a "running" containerd that never answers
+        stale = os.path.join(self.exec_root, "containerd", "containerd.pid")
+        old = self._containerd_pid()
+        if old is not None and _wait_gone(old, 0):
+            try:
+                os.unlink(stale)
+            except FileNotFoundError:
+                pass
         os.makedirs(self.base, exist_ok=True)
         config = os.path.join(self.base, "daemon.json")
         with open(config, "w") as fh:
             json.dump({}, fh)
         log = open(os.path.join(self.base, "dockerd.log"), "ab")  # noqa: SIM115 - owned by the child
+        # its own mount namespace (unshare execs dockerd: same pid): every mount the engine and its
+        # containers make dies with the last of its processes, even after a SIGKILL
         self.proc = subprocess.Popen(
-            ["dockerd", "--config-file", config, "--data-root", os.path.join(self.base, "data"),
+            ["unshare", "--mount", "--propagation", "private",
+             "dockerd", "--config-file", config, "--data-root", os.path.join(self.base, "data"),
              "--exec-root", self.exec_root, "--pidfile", os.path.join(self.base, "docker.pid"),
-             "-H", self.host, "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
-             "--ip-masq=false", "--userland-proxy=false", "--log-level", "warn"],
+             "-H", self.host, "--bridge", "none", "--iptables=false", "--ip6tables=false",
+             "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false", "--log-level", "warn"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         )
         log.close()
@@ -397,45 +425,63 @@ class LocalRayCluster:
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
-        """Start the engines (image loaded into each), then the Ray head and the other nodes."""
+        """Start the engines and load the image into each while the Ray head and nodes start."""
         import tempfile
         import threading
 
         use_loopback_ray()
         self.base = tempfile.mkdtemp(prefix="sfray-", dir=self.base_dir or "/tmp")
+        # ray.cluster_utils writes the cluster address into Ray's default temp dir, which it does
+        # not create itself (missing on a fresh machine)
+        try:
+            from ray._common.utils import get_default_ray_temp_dir
+
+            ray_tmp = get_default_ray_temp_dir()
+        except ImportError:  # other Ray versions: the same rule
+            ray_tmp = os.path.join(os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp", "ray")
+        os.makedirs(ray_tmp, exist_ok=True)
+        errors: list[BaseException] = []
+
+        def guarded(fn: Any, *args: Any) -> None:
+            try:
+                fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by start()
+                errors.append(exc)
+
+        def parallel(fn: Any, items: list[Any], *args: Any) -> None:
+            threads = [threading.Thread(target=guarded, args=(fn, item, *args)) for item in items]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+        def load_images() -> None:
+            tarball = save_image(os.path.join(self.base, "image.tar"), self.image)
+            parallel(LocalDockerd.load_image, [e for e in self.engines if e is not None], tarball)
+            os.unlink(tarball)
+
         try:
             if self.own_engines:
                 self.engines = [LocalDockerd(os.path.join(self.base, f"d{i}")) for i in range(self.n)]
-                tarball = os.path.join(self.base, "image.tar")
-                errors: list[BaseException] = []
-
-                def up(engine: LocalDockerd) -> None:
-                    try:
-                        engine.start()
-                    except BaseException as exc:  # noqa: BLE001
-                        errors.append(exc)
-
-                threads = [threading.Thread(target=up, args=(e,)) for e in self.engines]
-                for t in threads:
-                    t.start()
-                save_image(tarball, self.image)
-                for t in threads:
-                    t.join()
+                parallel(LocalDockerd.start, list(self.engines))
                 if errors:
                     raise errors[0]
-                loaders = [threading.Thread(target=e.load_image, args=(tarball,)) for e in self.engines]
-                for t in loaders:
-                    t.start()
-                for t in loaders:
-                    t.join()
-                os.unlink(tarball)
+                loader = threading.Thread(target=guarded, args=(load_images,))
+                loader.start()
             else:
                 self.engines = [None] * self.n
+                loader = None
             from ray.cluster_utils import Cluster
 
             self.cluster = Cluster()
-            for i in range(self.n):
-                self.ray_nodes.append(self._add_node(i))
+            try:
+                for i in range(self.n):
+                    self.ray_nodes.append(self._add_node(i))
+            finally:
+                if loader is not None:
+                    loader.join()
+            if errors:
+                raise errors[0]
         except BaseException:
             self.close()
             raise
@@ -443,7 +489,8 @@ class LocalRayCluster:
     def _node_args(self, i: int) -> dict[str, Any]:
         engine = self.engines[i]
         env = {"DOCKER_HOST": engine.host} if engine is not None else {}
-        args: dict[str, Any] = {"num_cpus": self.cpus, "node_ip_address": "127.0.0.1", "include_dashboard": False,
+        args: dict[str, Any] = {"num_cpus": self.cpus, "node_ip_address": "127.0.0.1",
+                                "include_dashboard": False, "include_log_monitor": False,
                                 "object_store_memory": 80 * 1024 * 1024, "env_vars": env,
                                 "temp_dir": os.path.join(self.base, "ray")}
         if i == 0:
@@ -523,7 +570,6 @@ class LocalRayCluster:
     # ------------------------------------------------------------------ stop
     def close(self) -> None:
         """Disconnect, end every process started here (by PID), remove the temp dir."""
-        import shutil
         import signal
 
         if self._connected:
@@ -532,19 +578,17 @@ class LocalRayCluster:
             ray.shutdown()
             self._connected = False
         ray_pids = descendants(list(self._started_pids))
-        for pid in reversed(ray_pids):  # leaves (workers, agents) first, then raylets, GCS last
-            _signal(pid, signal.SIGTERM)
-        for pid in ray_pids:
-            if not _wait_gone(pid, 5):
-                _signal(pid, signal.SIGKILL)
-                _wait_gone(pid, 5)
-        for node in self.ray_nodes:
+        for pid in ray_pids:  # a throwaway cluster: no graceful drain (raylet and GCS wait on each other)
+            _signal(pid, signal.SIGKILL)
+        for node in self.ray_nodes:  # reap our children
             for infos in node.all_processes.values():
                 for info in infos:
                     try:
-                        info.process.wait(timeout=1)
+                        info.process.wait(timeout=5)
                     except Exception:
                         pass
+        for pid in ray_pids:
+            _wait_gone(pid, 5)
         if self.cluster is not None:
             try:  # forget the address file it wrote; its processes are already gone
                 from ray._common.utils import reset_ray_address
@@ -556,8 +600,11 @@ class LocalRayCluster:
             if engine is not None:
                 engine.stop()
         self.ray_nodes, self.engines, self.cluster = [], [], None
-        if self.base:
-            shutil.rmtree(self.base, ignore_errors=True)
+        if self.base:  # engine data roots hold ~15k files: delete them in the background
+            import subprocess
+
+            subprocess.Popen(["rm", "-rf", "--one-file-system", self.base], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             self.base = ""
 
 

@@ -232,6 +232,8 @@ class DockerBackend(Backend):
             ) from None
         except docker.errors.APIError as exc:
             raise SandboxError(f"Docker refused to create a sandbox container: {exc.explanation or exc}") from None
+        except Exception as exc:  # connection refused/reset: the engine went away
+            raise EngineUnavailableError(f"the Docker engine stopped answering: {type(exc).__name__}: {exc}") from None
         try:
             # A client of its own: a hijacked stream must never sit in a shared connection pool,
             # where urllib3 may close it when the pool is full (the container then sees EOF and exits).
