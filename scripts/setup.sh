@@ -55,6 +55,10 @@ if [ -d packages/sf-train ]; then
     fi
   fi
   uv pip install --quiet --python .venv/bin/python -e packages/sf-train
+  # triton: the fast path's kernels (CUDA torch brings its own; on CPU, Triton's interpreter lets the
+  # tests check the same kernels)
+  .venv/bin/python -c "import triton" >/dev/null 2>&1 || \
+    uv pip install --quiet --python .venv/bin/python "triton==3.6.0"
 fi
 
 # 6. the sandbox image (cached after the first build)

@@ -1,0 +1,771 @@
+"""sf-train on one GPU: Score-DPO training and k = 8 workflow sampling, against the stock paths.
+
+    python benchmarks/train_throughput.py [--json FILE] [--tiny] [--steps 6] [--micro 1,2]
+
+One run, one model (a Llama-3.1-8B-shaped ``LlamaForCausalLM``, random init, bf16: weights
+cannot be downloaded and speed does not depend on them), LoRA r = 16 on every linear projection
+(``all-linear``: q, k, v, o, gate, up, down), random-token pairs of a 512-token prompt and two
+384-token completions, 4 pairs per optimiser step.
+
+Training (``train`` rows):
+
+* ``trl-dpo``: TRL's stock ``DPOTrainer`` with gradient checkpointing (its default), the
+  reference forward (adapter disabled) every step. Issue baseline on the H100: 1.33 s/step,
+  about 5,400 tokens/s, 19.5 GiB.
+* ``sf-fast-score-dpo mb=N``: :class:`sf_train.fast.FastScoreDPOTrainer`, Score-DPO on the same
+  pairs (scores drawn at random), N pairs per forward and 4/N accumulation steps, no gradient
+  checkpointing. Its reference pass runs once at construction over every pair; its cost is
+  **added** to each step (``ref_s_per_step`` = reference seconds × 4 / pairs), so
+  ``effective_step_s`` and ``tokens_per_s`` are fair against the stock trainer.
+
+Tokens per step are counted the same way for both: ``Σ len(prompt+chosen) + len(prompt+rejected)``
+= 4 × 1,792. Peak memory is ``torch.cuda.max_memory_allocated`` from construction to the end of
+training (weights included). ``loss_check`` is the loss of the first 4 pairs at s_w = 1, s_l = 0
+with the same non-zero LoRA weights in both trainers; in bf16 the two differ by a few 1e-2 on a
+random 8B model (sums of 384 bf16 log-probs near log(128k), different kernels), so equality is
+checked in float32 first (``fp32_check``: a 2-layer model of the same widths, loss and every LoRA
+gradient of both trainers, and greedy tokens of ``generate`` vs the fast decoder).
+
+Generation (``generation`` rows): 8 prompts of 512 random tokens, k = 8 samples each (64 rows),
+temperature 0.2, top-p 0.95, stop string ``</graph>`` (never produced by random weights, so every
+row runs to the limit). ``transformers-generate`` is sf-train's ``HFWorkflowGenerator``
+(``model.generate``) with ``--hf-new-tokens`` new tokens (it is slow; its speed falls further with
+length, so this flatters it); ``sf-fast-generate`` is ``FastHFWorkflowGenerator`` with
+``--gen-new-tokens`` (1,000: 1.5k context). Tokens/s = completion tokens / wall seconds of the
+whole call (prefill, CUDA-graph capture and stop checks included). ``greedy_check`` compares the
+fast path's greedy tokens with ``generate``'s (bf16: they may part after a near-tie).
+
+``--tiny`` runs the same code on a tiny model on CPU in a minute (what CI-less debugging uses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
+import torch  # noqa: E402
+
+GIB = 1024**3
+FIRST_WORD = 13  # ids below are special (see build_tokenizer)
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--json", help="write the results here")
+    p.add_argument("--tiny", action="store_true", help="tiny model on CPU (debugging)")
+    p.add_argument("--steps", type=int, default=6, help="timed optimiser steps per trainer")
+    p.add_argument("--warmup", type=int, default=2, help="untimed first steps")
+    p.add_argument("--pairs-per-step", type=int, default=4)
+    p.add_argument("--prompt-len", type=int, default=512)
+    p.add_argument("--completion-len", type=int, default=384)
+    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--micro", default="2,4,1", help="pairs per forward of the fast trainer, comma-separated")
+    p.add_argument("--ref-batch", type=int, default=16, help="pairs per forward of the reference pass")
+    p.add_argument("--gen-prompts", type=int, default=8)
+    p.add_argument("--k", type=int, default=8)
+    p.add_argument("--gen-new-tokens", type=int, default=1000)
+    p.add_argument("--hf-new-tokens", type=int, default=128)
+    p.add_argument("--gen-batch", type=int, default=64)
+    p.add_argument("--extra-gen", default="torch,b128", help="extra fast rows: torch attention, batch 128")
+    p.add_argument("--skip", default="", help="comma list of parts to skip: check,stock,fast,gen,hf")
+    args = p.parse_args(argv)
+    if args.tiny:
+        for name, value in dict(
+            prompt_len=32,
+            completion_len=24,
+            gen_new_tokens=40,
+            hf_new_tokens=12,
+            gen_prompts=4,
+            gen_batch=16,
+            steps=3,
+            warmup=1,
+            lora_r=4,
+        ).items():
+            if getattr(args, name) == p.get_default(name):
+                setattr(args, name, value)
+    return args
+
+
+# ---- model, tokenizer, data ---------------------------------------------------------------------
+
+
+def model_config(tiny: bool) -> Any:
+    from transformers import LlamaConfig
+
+    if tiny:
+        return LlamaConfig(
+            vocab_size=1024,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=4096,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            tie_word_embeddings=False,
+        )
+    return LlamaConfig(  # meta-llama/Llama-3.1-8B's config.json
+        vocab_size=128256,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        max_position_embeddings=131072,
+        rms_norm_eps=1e-5,
+        rope_parameters={
+            "rope_type": "llama3",
+            "rope_theta": 500000.0,
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192,
+        },
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        tie_word_embeddings=False,
+    )
+
+
+def build_model(config: Any, device: torch.device, dtype: torch.dtype | None = None) -> Any:
+    from transformers import LlamaForCausalLM
+
+    dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            torch.manual_seed(0)
+            model = LlamaForCausalLM(config)
+    finally:
+        torch.set_default_dtype(previous)
+    model.config.use_cache = False
+    return model
+
+
+def build_tokenizer(vocab_size: int) -> Any:
+    """One word per token: ``t<id>`` for every id, so random token ids encode exactly (text → ids).
+
+    Ids 4-12 exist for transformers' ``StopStringCriteria``: its probe word ``abcdef`` and the
+    characters of ``</graph>`` (random text never uses them)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<s>", "</s>", "<unk>", "abcdef", *dict.fromkeys("</graph>")]
+    vocab = {s: i for i, s in enumerate(specials)}
+    vocab.update({f"t{i}": i for i in range(len(specials), vocab_size)})
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.decoder = decoders.Fuse()  # tokens decode back to back, so "<" "/" "g"... spell "</graph>"
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        padding_side="left",
+    )
+
+
+def words(gen: torch.Generator, n: int, vocab: int) -> str:
+    return " ".join(f"t{i}" for i in torch.randint(FIRST_WORD, vocab, (n,), generator=gen).tolist())
+
+
+def make_pairs(n: int, args: argparse.Namespace, vocab: int) -> list[dict[str, Any]]:
+    """Prompts of ``prompt_len`` tokens; completions of ``completion_len`` (TRL appends EOS)."""
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    for _ in range(n):
+        sw, sl = sorted(torch.rand(2, generator=gen).tolist(), reverse=True)
+        rows.append(
+            dict(
+                prompt=words(gen, args.prompt_len, vocab),
+                chosen=" " + words(gen, args.completion_len - 1, vocab),
+                rejected=" " + words(gen, args.completion_len - 1, vocab),
+                chosen_score=sw,
+                rejected_score=sl,
+            )
+        )
+    return rows
+
+
+def lora_config(r: int) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
+
+
+def perturb_lora(model: Any, device: torch.device) -> None:
+    """LoRA B starts at zero (policy = reference, loss = log 2); give both trainers the same non-zero B."""
+    gen = torch.Generator(device=device).manual_seed(1)
+    with torch.no_grad():
+        for name, param in sorted(model.named_parameters()):
+            if "lora_B" in name:
+                param.normal_(0.0, 0.02, generator=gen)
+
+
+# ---- measurement helpers ------------------------------------------------------------------------
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        gc.collect()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_gib(device: torch.device) -> float | None:
+    return round(torch.cuda.max_memory_allocated(device) / GIB, 2) if device.type == "cuda" else None
+
+
+def step_timer(device: torch.device) -> Any:
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self) -> None:
+            self.times: list[float] = []
+            self.last = 0.0
+
+        def on_train_begin(self, *_: Any, **__: Any) -> None:
+            sync(device)
+            self.last = time.perf_counter()
+
+        def on_step_end(self, *_: Any, **__: Any) -> None:
+            sync(device)
+            now = time.perf_counter()
+            self.times.append(now - self.last)
+            self.last = now
+
+    return StepTimer()
+
+
+def common_args(args: argparse.Namespace, device: torch.device, out: str) -> dict[str, Any]:
+    cuda = device.type == "cuda"
+    return dict(
+        output_dir=out,
+        max_steps=args.warmup + args.steps,
+        learning_rate=1e-6,
+        beta=0.1,
+        seed=0,
+        logging_steps=10_000,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        dataset_num_proc=None,
+        bf16=cuda,
+        use_cpu=not cuda,
+        dataloader_num_workers=0,
+        max_length=None,
+    )
+
+
+def loss_on(trainer: Any, rows: list[dict[str, Any]], device: torch.device) -> float:
+    batch = trainer.data_collator(rows)
+    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    with torch.no_grad():
+        return float(trainer.compute_loss(trainer.model, batch))
+
+
+def step_stats(times: list[float], warmup: int, tokens_per_step: int) -> dict[str, Any]:
+    timed = times[warmup:] or times
+    step = statistics.median(timed)
+    return dict(
+        step_s=round(step, 4),
+        step_s_all=[round(t, 4) for t in times],
+        tokens_per_s=round(tokens_per_step / step, 1),
+    )
+
+
+def release(trainer: Any) -> Any:
+    """Take the LoRA adapter off and return the bare base model."""
+    model = trainer.model
+    base = model.unload() if hasattr(model, "unload") else model
+    if getattr(base, "is_gradient_checkpointing", False):
+        base.gradient_checkpointing_disable()
+    with contextlib.suppress(Exception):
+        base.disable_input_require_grads()
+    trainer.model = None
+    return base
+
+
+# ---- the parts ----------------------------------------------------------------------------------
+
+
+def run_stock(
+    model: Any,
+    tok: Any,
+    pairs: list[dict[str, Any]],
+    args: argparse.Namespace,
+    device: torch.device,
+    out: str,
+    tokens_per_step: int,
+) -> tuple[dict[str, Any], Any]:
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    plain = [{k: v for k, v in r.items() if not k.endswith("_score")} for r in pairs]
+    cfg = DPOConfig(
+        **common_args(args, device, out),
+        per_device_train_batch_size=args.pairs_per_step,
+        gradient_checkpointing=True,
+    )
+    reset_peak(device)
+    start = time.perf_counter()
+    trainer = DPOTrainer(
+        model,
+        args=cfg,
+        train_dataset=Dataset.from_list(plain),
+        processing_class=tok,
+        peft_config=lora_config(args.lora_r),
+    )
+    setup = time.perf_counter() - start
+    row: dict[str, Any] = dict(
+        name="trl-dpo (stock, grad ckpt, ref forward every step)", setup_s=round(setup, 2)
+    )
+    try:
+        perturb_lora(trainer.model, device)
+        row["loss_check"] = loss_on(
+            trainer, [trainer.train_dataset[i] for i in range(args.pairs_per_step)], device
+        )
+        timer = step_timer(device)
+        trainer.add_callback(timer)
+        trainer.train()
+        row.update(step_stats(timer.times, args.warmup, tokens_per_step))
+        row["effective_step_s"] = row["step_s"]
+        row["peak_gib"] = peak_gib(device)
+    finally:
+        model = release(trainer)
+        del trainer
+        reset_peak(device)
+    return row, model
+
+
+def run_fast(
+    model: Any,
+    tok: Any,
+    pairs: list[dict[str, Any]],
+    args: argparse.Namespace,
+    device: torch.device,
+    out: str,
+    tokens_per_step: int,
+    micro: int,
+) -> tuple[dict[str, Any], Any]:
+    from datasets import Dataset
+    from sf_train import ScoreDPOConfig
+    from sf_train.fast import FastScoreDPOTrainer
+
+    cfg = ScoreDPOConfig(
+        **common_args(args, device, out),
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=args.pairs_per_step // micro,
+        gradient_checkpointing=False,
+        precompute_ref_batch_size=args.ref_batch,
+        objective="score-dpo",
+    )
+    reset_peak(device)
+    start = time.perf_counter()
+    trainer = FastScoreDPOTrainer(
+        model,
+        args=cfg,
+        train_dataset=Dataset.from_list(pairs),
+        processing_class=tok,
+        peft_config=lora_config(args.lora_r),
+    )
+    setup = time.perf_counter() - start
+    row: dict[str, Any] = dict(
+        name=f"sf-fast-score-dpo mb={micro} (ref once, shared prefix, no ckpt)",
+        setup_s=round(setup, 2),
+        ref_s=round(trainer.ref_seconds, 3),
+        ref_pairs=trainer.ref_pairs,
+    )
+    try:
+        perturb_lora(trainer.model, device)
+        check = [
+            dict(trainer.train_dataset[i], chosen_score=1.0, rejected_score=0.0)
+            for i in range(args.pairs_per_step)
+        ]
+        row["loss_check"] = loss_on(trainer, check, device)
+        timer = step_timer(device)
+        trainer.add_callback(timer)
+        trainer.train()
+        row.update(step_stats(timer.times, args.warmup, tokens_per_step))
+        ref_per_step = trainer.ref_seconds * args.pairs_per_step / max(1, trainer.ref_pairs)
+        row["ref_s_per_step"] = round(ref_per_step, 4)
+        row["train_step_s"] = row["step_s"]
+        row["effective_step_s"] = round(row["step_s"] + ref_per_step, 4)
+        row["tokens_per_s"] = round(tokens_per_step / row["effective_step_s"], 1)
+        row["peak_gib"] = peak_gib(device)
+    finally:
+        model = release(trainer)
+        del trainer
+        reset_peak(device)
+    return row, model
+
+
+def run_generation(model: Any, tok: Any, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    from sf_train.generate.base import GenerationParams
+    from sf_train.generate.fast_hf import FastHFWorkflowGenerator
+    from sf_train.generate.hf import HFWorkflowGenerator
+
+    model.eval()
+    model.config.use_cache = True
+    vocab = model.config.vocab_size
+    gen = torch.Generator().manual_seed(1)
+    prompts = [words(gen, args.prompt_len, vocab) for _ in range(args.gen_prompts)]
+    skip = set(args.skip.split(","))
+    result: dict[str, Any] = {"rows": []}
+
+    def params(new: int, batch: int, temperature: float = 0.2) -> GenerationParams:
+        return GenerationParams(
+            temperature=temperature, top_p=0.95, max_new_tokens=new, stop="</graph>", batch_size=batch, seed=0
+        )
+
+    def timed(name: str, generator: Any, k: int, subset: list[str]) -> dict[str, Any]:
+        reset_peak(device)
+        tokens_before = generator.new_tokens
+        sync(device)
+        start = time.perf_counter()
+        texts = generator.generate_texts(subset, k)
+        sync(device)
+        wall = time.perf_counter() - start
+        new = generator.new_tokens - tokens_before
+        row = dict(
+            name=name,
+            rows=len(subset) * k,
+            new_tokens=new,
+            seconds=round(wall, 3),
+            tokens_per_s=round(new / wall, 1),
+            peak_gib=peak_gib(device),
+            max_new_tokens=generator.params.max_new_tokens,
+            batch=generator.params.batch_size,
+        )
+        stats = getattr(generator, "last_stats", None)
+        if stats is not None:
+            row.update(
+                prefill_s=round(stats.prefill_s, 3),
+                capture_s=round(stats.capture_s, 3),
+                decode_s=round(stats.decode_s, 3),
+                graphs=stats.graphs,
+                attention=stats.attention,
+                decode_tokens_per_s=round(new / stats.decode_s, 1) if stats.decode_s else None,
+            )
+            if getattr(generator, "fallback_reason", None):
+                row["fallback_reason"] = generator.fallback_reason
+        assert len(texts) == len(subset) and all(len(t) == k for t in texts)
+        print(f"  {name}: {row['tokens_per_s']} tokens/s ({new} tokens, {wall:.1f} s)", flush=True)
+        return row
+
+    def attempt(fn: Any) -> None:
+        try:
+            result["rows"].append(fn())
+        except Exception as exc:  # a failed variant is reported, the others still run
+            traceback.print_exc()
+            result["rows"].append(dict(name=getattr(fn, "label", "?"), error=f"{type(exc).__name__}: {exc}"))
+            reset_peak(device)
+
+    # correctness first: greedy fast vs generate on two prompts
+    try:
+        hf = HFWorkflowGenerator(model, tok, params(32, 8, temperature=0.0))
+        want = hf.generate_texts(prompts[:2], 1)
+        check: dict[str, Any] = {}
+        for attention in ("triton", "torch") if device.type == "cuda" else ("torch",):
+            fast = FastHFWorkflowGenerator(model, tok, params(32, 8, temperature=0.0), attention=attention)
+            got = fast.generate_texts(prompts[:2], 2)
+            agree = []
+            for w, g in zip(want, got, strict=True):
+                a, b = re.findall(r"t\d+|.", w[0]), re.findall(r"t\d+|.", g[0])  # one item per token
+                first_diff = (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
+                agree.append(next(first_diff, min(len(a), len(b))))
+            check[attention] = dict(
+                identical=[w[0] == g[0] and g[0] == g[1] for w, g in zip(want, got, strict=True)],
+                agreeing_tokens=agree,
+                of=32,
+            )
+        result["greedy_check"] = check
+        print(f"  greedy check: {check}", flush=True)
+    except Exception as exc:
+        traceback.print_exc()
+        result["greedy_check"] = dict(error=f"{type(exc).__name__}: {exc}")
+
+    if "hf" not in skip:
+        hf = HFWorkflowGenerator(model, tok, params(args.hf_new_tokens, args.gen_batch))
+        HFWorkflowGenerator(model, tok, params(2, args.gen_batch)).generate_texts(prompts, args.k)  # warm-up
+
+        def hf_row() -> dict[str, Any]:
+            return timed("transformers-generate (HFWorkflowGenerator)", hf, args.k, prompts)
+
+        hf_row.label = "transformers-generate"  # type: ignore[attr-defined]
+        attempt(hf_row)
+
+    variants = [("sf-fast-generate", "auto", args.gen_batch, args.gen_prompts)]
+    extra = set(args.extra_gen.split(","))
+    if "torch" in extra and device.type == "cuda":
+        variants.append(("sf-fast-generate torch-attention", "torch", args.gen_batch, args.gen_prompts))
+    if "b128" in extra:
+        variants.append(("sf-fast-generate batch 128", "auto", 2 * args.gen_batch, 2 * args.gen_prompts))
+    many = prompts + [words(gen, args.prompt_len, vocab) for _ in range(args.gen_prompts)]
+    for name, attention, batch, n_prompts in variants:
+
+        def fast_row(
+            name: str = name, attention: str = attention, batch: int = batch, n_prompts: int = n_prompts
+        ) -> dict[str, Any]:
+            fast = FastHFWorkflowGenerator(
+                model, tok, params(args.gen_new_tokens, batch), attention=attention
+            )
+            return timed(name, fast, args.k, many[:n_prompts])
+
+        fast_row.label = name  # type: ignore[attr-defined]
+        attempt(fast_row)
+    return result
+
+
+def lora_grads(model: Any) -> dict[str, torch.Tensor]:
+    return {
+        n.replace(".default", ""): p.grad.detach().float().clone()
+        for n, p in model.named_parameters()
+        if "lora_" in n and p.grad is not None
+    }
+
+
+def run_fp32_check(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """Equality on this device in float32 (bf16 rounding would hide a real difference): a 2-layer model
+    of the same widths; stock TRL DPO vs the fast trainer at s_w = 1, s_l = 0 (loss and every LoRA
+    gradient), and greedy decoding of ``generate`` vs the fast decoder (torch and Triton attention)."""
+    from datasets import Dataset
+    from sf_train import ScoreDPOConfig
+    from sf_train.fast import FastScoreDPOTrainer
+    from sf_train.generate.base import GenerationParams
+    from sf_train.generate.fast_hf import FastHFWorkflowGenerator
+    from sf_train.generate.hf import HFWorkflowGenerator
+    from trl import DPOConfig, DPOTrainer
+
+    config = model_config(args.tiny)
+    config.num_hidden_layers = min(2, config.num_hidden_layers)
+    model = build_model(config, device, torch.float32)
+    tok = build_tokenizer(config.vocab_size)
+    pairs = [
+        dict(r, chosen_score=1.0, rejected_score=0.0)
+        for r in make_pairs(args.pairs_per_step, args, config.vocab_size)
+    ]
+    out: dict[str, Any] = {"layers": config.num_hidden_layers}
+    with tempfile.TemporaryDirectory() as tmp:
+        common = {**common_args(args, device, tmp), "bf16": False, "max_steps": 1}
+        stock = DPOTrainer(
+            model,
+            args=DPOConfig(
+                **common, per_device_train_batch_size=args.pairs_per_step, gradient_checkpointing=False
+            ),
+            train_dataset=Dataset.from_list(
+                [{k: v for k, v in r.items() if "score" not in k} for r in pairs]
+            ),
+            processing_class=tok,
+            peft_config=lora_config(args.lora_r),
+        )
+        perturb_lora(stock.model, device)
+        batch = stock.data_collator([stock.train_dataset[i] for i in range(len(pairs))])
+        loss_s = stock.compute_loss(stock.model, {k: v.to(device) for k, v in batch.items()})
+        loss_s.backward()
+        grads_s = lora_grads(stock.model)
+        model = release(stock)
+        del stock
+        fast = FastScoreDPOTrainer(
+            model,
+            args=ScoreDPOConfig(**common, per_device_train_batch_size=2, gradient_checkpointing=False),
+            train_dataset=Dataset.from_list(pairs),
+            processing_class=tok,
+            peft_config=lora_config(args.lora_r),
+        )
+        perturb_lora(fast.model, device)
+        batch = fast.data_collator([fast.train_dataset[i] for i in range(len(pairs))])
+        loss_f = fast.compute_loss(fast.model, {k: v.to(device) for k, v in batch.items()})
+        loss_f.backward()
+        grads_f = lora_grads(fast.model)
+        worst = max(((grads_f[n] - g).norm() / g.norm().clamp_min(1e-30)).item() for n, g in grads_s.items())
+        out["train"] = dict(
+            stock_loss=loss_s.item(),
+            fast_loss=loss_f.item(),
+            abs_diff=abs(loss_s.item() - loss_f.item()),
+            lora_grads=len(grads_s),
+            same_grad_names=sorted(grads_s) == sorted(grads_f),
+            worst_grad_rel_diff=worst,
+            fused_kernels=bool(fast._forward.fused),
+        )
+        model = release(fast)
+        del fast
+    model.eval()
+    model.config.use_cache = True
+    gen = torch.Generator().manual_seed(2)
+    prompts = [words(gen, args.prompt_len, config.vocab_size) for _ in range(2)]
+    params = GenerationParams(temperature=0.0, max_new_tokens=24, stop="</graph>", batch_size=8)
+    want = HFWorkflowGenerator(model, tok, params).generate_texts(prompts, 1)
+    out["greedy"] = {}
+    for attention in ("torch", "triton") if device.type == "cuda" else ("torch",):
+        got = FastHFWorkflowGenerator(model, tok, params, attention=attention).generate_texts(prompts, 2)
+        out["greedy"][attention] = all(w[0] == g[0] == g[1] for w, g in zip(want, got, strict=True))
+    del model
+    reset_peak(device)
+    print(f"  fp32 check: {out}", flush=True)
+    return out
+
+
+def versions() -> dict[str, Any]:
+    import importlib.metadata as md
+
+    info: dict[str, Any] = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "triton"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            info[name] = md.version(name)
+    if torch.cuda.is_available():
+        info["device"] = torch.cuda.get_device_name(0)
+        info["cuda"] = torch.version.cuda
+        info["gpu_memory_gib"] = round(torch.cuda.get_device_properties(0).total_memory / GIB, 1)
+    return info
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print("\nTraining (4 pairs per step, tokens = 4 x (prompt+chosen + prompt+rejected))")
+    print(f"{'trainer':62} {'step s':>8} {'eff. s':>8} {'tok/s':>9} {'peak GiB':>9} {'loss@1,0':>9}")
+    for r in result["train"]:
+        if "error" in r:
+            print(f"{r['name'][:62]:62} ERROR {r['error'][:80]}")
+            continue
+        print(
+            f"{r['name'][:62]:62} {r.get('train_step_s', r['step_s']):8.3f} {r['effective_step_s']:8.3f} "
+            f"{r['tokens_per_s']:9.0f} {str(r['peak_gib']):>9} {r['loss_check']:9.5f}"
+        )
+    if result.get("speedup") is not None:
+        print(f"best fast / stock tokens/s: {result['speedup']:.2f}x")
+    gen = result.get("generation") or {}
+    if gen.get("rows"):
+        print(
+            f"\nGeneration (k={result['setup']['k']}, prompt {result['setup']['prompt_len']}, "
+            "temperature 0.2, top-p 0.95)"
+        )
+        print(
+            f"{'generator':46} {'rows':>5} {'new tok':>8} {'s':>8} {'tok/s':>8} "
+            f"{'decode tok/s':>12} {'GiB':>6}"
+        )
+        for r in gen["rows"]:
+            if "error" in r:
+                print(f"{r['name'][:46]:46} ERROR {r['error'][:80]}")
+                continue
+            print(
+                f"{r['name'][:46]:46} {r['rows']:5d} {r['new_tokens']:8d} {r['seconds']:8.2f} "
+                f"{r['tokens_per_s']:8.0f} {str(r.get('decode_tokens_per_s', '')):>12} "
+                f"{str(r['peak_gib']):>6}"
+            )
+    if gen.get("greedy_check"):
+        print(f"greedy check vs generate (bf16): {gen['greedy_check']}")
+    if result.get("fp32_check"):
+        print(f"float32 check (2 layers): {result['fp32_check']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    skip = set(args.skip.split(","))
+    result: dict[str, Any] = dict(
+        date=date.today().isoformat(), versions=versions(), train=[], generation=None
+    )
+    config = model_config(args.tiny)
+    result["setup"] = dict(
+        model="Llama-3.1-8B-shaped, random init" if not args.tiny else "tiny Llama",
+        dtype=str(torch.bfloat16 if device.type == "cuda" else torch.float32),
+        layers=config.num_hidden_layers,
+        hidden=config.hidden_size,
+        vocab=config.vocab_size,
+        lora=f"r={args.lora_r}, alpha={2 * args.lora_r}, dropout 0, all-linear",
+        pairs_per_step=args.pairs_per_step,
+        prompt_len=args.prompt_len,
+        completion_len=args.completion_len,
+        warmup_steps=args.warmup,
+        timed_steps=args.steps,
+        k=args.k,
+        gen_prompts=args.gen_prompts,
+        gen_new_tokens=args.gen_new_tokens,
+        hf_new_tokens=args.hf_new_tokens,
+        gen_batch=args.gen_batch,
+    )
+    print(json.dumps(result["versions"]), flush=True)
+
+    if "check" not in skip:
+        try:
+            result["fp32_check"] = run_fp32_check(args, device)
+        except Exception as exc:
+            traceback.print_exc()
+            result["fp32_check"] = dict(error=f"{type(exc).__name__}: {exc}")
+            reset_peak(device)
+    t0 = time.perf_counter()
+    model = build_model(config, device)
+    tok = build_tokenizer(config.vocab_size)
+    print(f"model built in {time.perf_counter() - t0:.1f} s", flush=True)
+    pairs = make_pairs(args.pairs_per_step * (args.warmup + args.steps), args, config.vocab_size)
+    tokens_per_step = args.pairs_per_step * 2 * (args.prompt_len + args.completion_len)
+    result["setup"]["tokens_per_step"] = tokens_per_step
+
+    with tempfile.TemporaryDirectory() as out:
+        if "stock" not in skip:
+            try:
+                row, model = run_stock(model, tok, pairs, args, device, out, tokens_per_step)
+            except Exception as exc:
+                traceback.print_exc()
+                row = dict(name="trl-dpo (stock)", error=f"{type(exc).__name__}: {exc}")
+            result["train"].append(row)
+            print(f"  {row}", flush=True)
+        if "fast" not in skip:
+            for micro in (int(m) for m in args.micro.split(",") if m):
+                try:
+                    row, model = run_fast(model, tok, pairs, args, device, out, tokens_per_step, micro)
+                except Exception as exc:
+                    traceback.print_exc()
+                    row = dict(name=f"sf-fast-score-dpo mb={micro}", error=f"{type(exc).__name__}: {exc}")
+                    reset_peak(device)
+                result["train"].append(row)
+                print(f"  {row}", flush=True)
+    ok = [r for r in result["train"] if "error" not in r]
+    stock = next((r for r in ok if r["name"].startswith("trl-dpo")), None)
+    fast = [r for r in ok if r["name"].startswith("sf-fast") and (r["peak_gib"] or 0) <= 40]
+    if stock and fast:
+        best = max(fast, key=lambda r: r["tokens_per_s"])
+        result["speedup"] = round(best["tokens_per_s"] / stock["tokens_per_s"], 3)
+        result["loss_check_abs_diff"] = round(abs(best["loss_check"] - stock["loss_check"]), 6)
+    if "gen" not in skip:
+        result["generation"] = run_generation(model, tok, args, device)
+    print_table(result)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

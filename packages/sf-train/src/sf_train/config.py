@@ -1,0 +1,353 @@
+"""`ScoreDPOConfig`: every knob of the ScoreFlow loop, as one TRL-style dataclass.
+
+`ScoreDPOConfig` subclasses TRL's `DPOConfig` (itself a `transformers.TrainingArguments`), so
+every training argument TRL and transformers know is available, and TRL's parser turns the
+whole class into command-line flags and YAML keys (`sf train run --config FILE.yaml --k 4`).
+
+Defaults mirror the official ScoreFlow run (Gen-Verse/ScoreFlow@2492563838f7; see
+`SCOREFLOW.md` §1.4 and §2.2 in the project notes). Where a default comes from there, its help
+text says ``[official: …]`` with the source file. Defaults that are ours say so.
+
+Parameters, grouped:
+
+> Loop
+    iterations (M = 3), k (8 workflows per task), runs_per_workflow (3 executions, score = mean),
+    dataset, train_split ("validate"), eval_split ("test"), eval_k (1), limit, data_dir.
+
+> Objective
+    objective ("score-dpo" | "dpo" | "sft-on-best" | "ppo"), weight_fn (f, "identity"),
+    gap_fn (d, "cube" = (s_w − s_l)^3), num_pairs (N = 2000), pair_seed, reference ("base").
+
+> Model and LoRA
+    model_name_or_path (Llama-3.1-8B-Instruct), tokenizer_name_or_path, dtype ("bfloat16"),
+    lora_r (8), lora_alpha (16), lora_dropout (0.01), lora_target_modules (q_proj, v_proj).
+
+> Generation
+    generation_backend ("hf" | "vllm"), temperature (0.2), top_p (0.95), max_new_tokens (1000),
+    stop ("</graph>"), generation_batch_size, vllm_* (tensor/data parallel, memory, max length).
+
+> Executor and sandbox
+    executor_model ("gpt-4o-mini"), executor_base_url, executor_api_key_env, executor_temperature (0),
+    executor_concurrency, executor_cache_dir, sandbox_image, sandbox_pool_size, workflow_timeout.
+
+Overridden `DPOConfig`/`TrainingArguments` defaults: `num_train_epochs=1` [official],
+`per_device_train_batch_size=1` [official], `max_length=None` [official: no truncation],
+`learning_rate=1e-6` (TRL's default, equal to the official one), `save_strategy="no"` (the loop
+saves the adapter itself), `output_dir="sf-train-output"`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from trl import DPOConfig
+
+from sf_train.errors import TrainConfigError
+from sf_train.pairs import resolve_gap_fn, resolve_weight_fn
+
+__all__ = ["GenerationBackend", "Objective", "ScoreDPOConfig"]
+
+
+class Objective(StrEnum):
+    """The training objective of one iteration."""
+
+    SCORE_DPO = "score-dpo"
+    """ScoreFlow's Score-DPO: DPO whose log-ratio terms are weighted by f(s_w) and 1 − f(s_l)."""
+    DPO = "dpo"
+    """Plain DPO on the same sampled pairs (scores only pick the winner)."""
+    SFT_ON_BEST = "sft-on-best"
+    """Supervised fine-tuning on each task's best-scoring workflow."""
+    PPO = "ppo"
+    """Clipped-ratio policy optimisation on the scored samples (TRL's GRPOTrainer; see README)."""
+
+
+class GenerationBackend(StrEnum):
+    """Which engine samples workflows."""
+
+    HF = "hf"
+    """Plain transformers `generate` with the adapter active in-process (always available)."""
+    VLLM = "vllm"
+    """vLLM with the LoRA adapter hot-swapped each iteration (`sf-train[vllm]`)."""
+
+
+def _help(text: str) -> dict[str, Any]:
+    return {"help": text}
+
+
+@dataclass
+class ScoreDPOConfig(DPOConfig):
+    """Configuration of the ScoreFlow loop and its trainer (see the module docstring for groups).
+
+    Validation happens at construction: a bad value raises
+    :class:`~sf_train.errors.TrainConfigError` naming the field.
+    """
+
+    # ---- overridden TrainingArguments / DPOConfig defaults -------------------------------
+    output_dir: str | None = field(
+        default="sf-train-output",
+        metadata=_help("Run directory: adapters, samples, scores, pairs and metrics of every iteration."),
+    )
+    num_train_epochs: float = field(
+        default=1.0,
+        metadata=_help("Epochs over the sampled pairs per iteration. [official: 1, ScoreFlow optimize.py]"),
+    )
+    per_device_train_batch_size: int = field(
+        default=1,
+        metadata=_help("Pairs per device per step. [official: 1, ScoreFlow optimize.py]"),
+    )
+    max_length: int | None = field(
+        default=None,
+        metadata=_help(
+            "Truncate prompt+completion to this many tokens; None = no truncation. "
+            "[official: None, ScoreFlow DPOconfig.py]"
+        ),
+    )
+    save_strategy: str = field(
+        default="no",
+        metadata=_help("Trainer checkpoints within an iteration ('no': the loop saves the adapter after each)."),
+    )
+
+    # ---- loop ----------------------------------------------------------------------------
+    iterations: int = field(
+        default=3,
+        metadata=_help("M: optimisation iterations (generate → score → pairs → train). [official seed: 3]"),
+    )
+    k: int = field(
+        default=8,
+        metadata=_help("Workflows sampled per training task and iteration. [official: 8, ScoreFlow generate.py]"),
+    )
+    runs_per_workflow: int = field(
+        default=3,
+        metadata=_help(
+            "Executions of each workflow; its score is the mean (a failed run counts 0). "
+            "[official: 3, ScoreFlow get_scores.py vali_num]"
+        ),
+    )
+    dataset: str = field(
+        default="gsm8k",
+        metadata=_help("sf-bench dataset: humaneval, mbpp, gsm8k, math, drop or hotpotqa."),
+    )
+    train_split: str = field(
+        default="validate",
+        metadata=_help("Split whose tasks generate the preference data. [official: validate]"),
+    )
+    eval_split: str | None = field(
+        default="test",
+        metadata=_help("Split evaluated after the last iteration (None or '' skips it). [official: test]"),
+    )
+    eval_k: int = field(
+        default=1,
+        metadata=_help("Workflows per task at evaluation. [official: 1, ScoreFlow generate.py]"),
+    )
+    eval_each_iteration: bool = field(
+        default=False,
+        metadata=_help("Also evaluate the eval split before every iteration (held-out learning curve). Ours."),
+    )
+    limit: int | None = field(
+        default=None,
+        metadata=_help("Use only the first N tasks of each split (quick runs); None = all. Ours."),
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata=_help("Directory with the dataset files; None = the splits bundled with sf-bench."),
+    )
+
+    # ---- objective ---------------------------------------------------------------------
+    objective: str = field(
+        default="score-dpo",
+        metadata={
+            "help": "Training objective. [official: score-dpo]",
+            "choices": [o.value for o in Objective],
+        },
+    )
+    weight_fn: str = field(
+        default="identity",
+        metadata=_help(
+            "f in Score-DPO's σ(β[f(s_w)·r_w − (1 − f(s_l))·r_l]): identity, square, sqrt, or "
+            "'module:function' (must accept floats and torch tensors). [official: identity]"
+        ),
+    )
+    gap_fn: str = field(
+        default="cube",
+        metadata=_help(
+            "d(s_w, s_l), the pair sampling weight: cube ((s_w−s_l)^3), square, linear, uniform, or "
+            "'module:function'. [official: cube, ScoreFlow evaluate.py]"
+        ),
+    )
+    num_pairs: int = field(
+        default=2000,
+        metadata=_help(
+            "N: pairs drawn with replacement per iteration. [official: 2000; 600 for HumanEval, evaluate.py]"
+        ),
+    )
+    pair_seed: int | None = field(
+        default=None,
+        metadata=_help("Seed of the pair draw (iteration i uses pair_seed + i); None = `seed`."),
+    )
+    reference: str = field(
+        default="base",
+        metadata={
+            "help": "Reference policy: 'base' = adapter disabled in every iteration [official]; "
+            "'previous' = a frozen copy of the adapter as it was when the iteration started (TRL's default).",
+            "choices": ["base", "previous"],
+        },
+    )
+
+    ppo_kl_coef: float = field(
+        default=0.0,
+        metadata=_help("ppo objective: KL coefficient to the adapter-disabled reference (TRL GRPO's `beta`)."),
+    )
+    ppo_clip_epsilon: float = field(
+        default=0.2, metadata=_help("ppo objective: clipping range of the probability ratio (TRL's `epsilon`).")
+    )
+    sft_examples: int | None = field(
+        default=None,
+        metadata=_help(
+            "sft-on-best: examples drawn (with replacement) from the tasks' best workflows; None = num_pairs, "
+            "so every objective takes the same number of optimiser steps on batch size 1."
+        ),
+    )
+
+    # ---- model and LoRA ----------------------------------------------------------------
+    model_name_or_path: str = field(
+        default="meta-llama/Llama-3.1-8B-Instruct",
+        metadata=_help(
+            "Generator: a local directory or a model id already in the Hugging Face cache (nothing is "
+            "downloaded). [official: meta-llama/Llama-3.1-8B-Instruct]"
+        ),
+    )
+    tokenizer_name_or_path: str | None = field(
+        default=None, metadata=_help("Tokenizer location; None = model_name_or_path.")
+    )
+    dtype: str = field(
+        default="bfloat16",
+        metadata={
+            "help": "Weights dtype of the base model. [official: bfloat16]",
+            "choices": ["bfloat16", "float16", "float32", "auto"],
+        },
+    )
+    lora_r: int = field(default=8, metadata=_help("LoRA rank. [official: 8, optimize.py]"))
+    lora_alpha: int = field(default=16, metadata=_help("LoRA alpha. [official: 16, optimize.py]"))
+    lora_dropout: float = field(default=0.01, metadata=_help("LoRA dropout. [official: 0.01, optimize.py]"))
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "v_proj"],
+        metadata=_help("Modules that get a LoRA adapter. [official: q_proj, v_proj, optimize.py]"),
+    )
+
+    # ---- generation ----------------------------------------------------------------------
+    generation_backend: str = field(
+        default="hf",
+        metadata={
+            "help": "Sampling engine: 'hf' (transformers, always available) or 'vllm' (sf-train[vllm]). "
+            "[official: vllm 0.6.4 with a merged copy; ours hot-swaps the adapter]",
+            "choices": [b.value for b in GenerationBackend],
+        },
+    )
+    temperature: float = field(default=0.2, metadata=_help("Sampling temperature. [official: 0.2, config1.yaml]"))
+    top_p: float = field(default=0.95, metadata=_help("Nucleus sampling. [official: 0.95, generate.py]"))
+    max_new_tokens: int = field(
+        default=1000, metadata=_help("Tokens per sampled workflow. [official: 1000, generate.py]")
+    )
+    stop: str = field(
+        default="</graph>",
+        metadata=_help("Generation stops after this string, which is kept. [official: </graph>, generate.py]"),
+    )
+    generation_batch_size: int = field(
+        default=64, metadata=_help("Sequences per transformers `generate` call (hf backend). Ours.")
+    )
+    max_regenerations: int = field(
+        default=0,
+        metadata=_help(
+            "Resample a workflow that fails sf-workflows validation up to this many times before it is "
+            "scored as a failure (0). [official: up to 500 rounds, generate.py; ours: 0, failures count 0]"
+        ),
+    )
+    vllm_tensor_parallel_size: int = field(
+        default=1, metadata=_help("vLLM tensor parallelism (GPUs per engine). [official: #GPUs]")
+    )
+    vllm_data_parallel_size: int = field(default=1, metadata=_help("vLLM data parallelism (engine replicas)."))
+    vllm_gpu_memory_utilization: float = field(
+        default=0.9, metadata=_help("vLLM GPU memory share. [official: 0.9, generate.py]")
+    )
+    vllm_max_model_len: int = field(
+        default=10000, metadata=_help("vLLM context length. [official: 10000, generate.py]")
+    )
+
+    vllm_enable_sleep_mode: bool = field(
+        default=False,
+        metadata=_help("Put the vLLM engine to sleep between generation rounds so training can use the GPU memory."),
+    )
+
+    # ---- executor and sandbox ----------------------------------------------------------
+    executor_model: str = field(
+        default="gpt-4o-mini", metadata=_help("Executor LLM behind the operators. [official: gpt-4o-mini]")
+    )
+    executor_base_url: str | None = field(
+        default=None, metadata=_help("OpenAI-compatible endpoint; None = the client's default.")
+    )
+    executor_api_key_env: str = field(
+        default="OPENAI_API_KEY", metadata=_help("Environment variable holding the executor API key.")
+    )
+    executor_temperature: float = field(
+        default=0.0, metadata=_help("Executor temperature. [official: 0.0, config1.yaml]")
+    )
+    executor_concurrency: int = field(default=16, metadata=_help("Concurrent executor requests."))
+    executor_cache_dir: str | None = field(
+        default=None, metadata=_help("On-disk executor response cache; None = <output_dir>/executor-cache.")
+    )
+    sandbox_image: str = field(default="sf-sandbox:py3", metadata=_help("Sandbox image that runs workflows."))
+    sandbox_pool_size: int = field(default=4, metadata=_help("Warm sandbox containers."))
+    workflow_timeout: float = field(
+        default=120.0,
+        metadata=_help("Seconds per workflow run. [official: 120; 240 for code, get_scores.py]"),
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lora_target_modules, str):
+            self.lora_target_modules = [m for m in self.lora_target_modules.split(",") if m]
+        if self.eval_split == "":
+            self.eval_split = None
+        super().__post_init__()
+        self._validate()
+
+    def _validate(self) -> None:
+        def bad(name: str, why: str) -> TrainConfigError:
+            return TrainConfigError(f"config field `{name}`: {why} (got {getattr(self, name)!r})")
+
+        try:
+            Objective(self.objective)
+        except ValueError:
+            raise bad("objective", f"must be one of {', '.join(o.value for o in Objective)}") from None
+        try:
+            GenerationBackend(self.generation_backend)
+        except ValueError:
+            raise bad("generation_backend", "must be 'hf' or 'vllm'") from None
+        if self.reference not in ("base", "previous"):
+            raise bad("reference", "must be 'base' or 'previous'")
+        for name in ("iterations", "num_pairs", "runs_per_workflow", "eval_k", "max_new_tokens",
+                     "generation_batch_size", "lora_r", "sandbox_pool_size", "executor_concurrency"):
+            if getattr(self, name) < 1:
+                raise bad(name, "must be at least 1")
+        if self.k < 2:
+            raise bad("k", "must be at least 2 (pairs need two workflows per task)")
+        if self.limit is not None and self.limit < 1:
+            raise bad("limit", "must be at least 1, or None for all tasks")
+        if self.max_regenerations < 0:
+            raise bad("max_regenerations", "must be 0 or more")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise bad("lora_dropout", "must be in [0, 1)")
+        if self.temperature < 0.0:
+            raise bad("temperature", "must be >= 0")
+        if not 0.0 < self.top_p <= 1.0:
+            raise bad("top_p", "must be in (0, 1]")
+        if not self.lora_target_modules:
+            raise bad("lora_target_modules", "must name at least one module")
+        resolve_weight_fn(self.weight_fn)
+        resolve_gap_fn(self.gap_fn)
+
+    @property
+    def effective_pair_seed(self) -> int:
+        """The base seed of the pair draw: `pair_seed`, or `seed` when unset."""
+        return self.seed if self.pair_seed is None else self.pair_seed

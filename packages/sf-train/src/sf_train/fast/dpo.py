@@ -1,0 +1,536 @@
+"""`FastScoreDPOTrainer`: the same Score-DPO loss as `ScoreDPOTrainer`, computed with less work.
+
+What changes (the loss code does not: it is TRL's ``_compute_loss`` with sf-train's score
+weighting, called with a different forward):
+
+* **Reference log-probs once, not every step.** At construction the adapter-disabled base (or
+  the ``"ref"`` adapter for ``reference="previous"``) scores every pair of the train (and eval)
+  dataset under ``no_grad`` in batches of ``precompute_ref_batch_size`` pairs (default 8), and
+  the sums become the ``ref_chosen_logps`` / ``ref_rejected_logps`` columns TRL reads. That
+  removes a forward from every step; the pass is timed in :attr:`FastScoreDPOTrainer.ref_seconds`
+  (the benchmark adds it back, per pair, to the step time).
+* **One sequence per pair.** :class:`SharedPrefixForward` packs ``prompt+chosen | rejected``
+  into one row (:mod:`sf_train.fast.packing`), so the prompt and any shared completion prefix go
+  through the model once; rows carry no padding beyond the longest pair of the micro-batch.
+  Attention runs as two causal flash calls per pair (:func:`shared_prefix_attention`), not as
+  one masked ``N²`` kernel.
+* **Only completion positions reach the LM head**, through TRL's own chunked log-prob kernel
+  (``trl.kernels.ChunkedLogProbFunction``): the ``[tokens, 128k]`` fp32 logits are never built.
+* **Fused kernels** on CUDA with Triton (checked against the eager modules at first use,
+  :func:`fused_kernels_work`): RMSNorm and SwiGLU with their own backward, and LoRA layers that
+  keep bf16 inputs under autocast instead of copying them to float32 and back.
+* **No gradient checkpointing** by default: with micro-batches of two pairs
+  (``per_device_train_batch_size`` × ``gradient_accumulation_steps`` = pairs per step) the
+  activations of an 8B-shaped model fit beside its weights in 40 GiB (36 GiB measured).
+
+Equivalence: at s_w = 1, s_l = 0 the loss and every LoRA gradient equal TRL's stock
+`DPOTrainer` on the same batch to float tolerance (CPU tests; float32 check on the H100 in
+``benchmarks/train_throughput.py``), and otherwise Score-DPO's formula.
+
+Limits: one process (no DDP/FSDP; use `ScoreDPOTrainer` under ``accelerate launch``), a LoRA
+(PEFT) model, no ``ref_model`` argument, ``sdpa`` or ``eager`` attention, causal LMs whose LM
+head is a plain linear layer with no logit scaling or soft-capping (Llama, Mistral, Qwen2/3).
+TRL's loss types, ``ld_alpha`` and ``use_weighting`` work unchanged (they read the same
+per-token fields in the same layout).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from accelerate.utils import is_peft_model
+from trl.kernels import ChunkedLogProbFunction
+from trl.trainer.utils import FusedCausalLMOutput
+
+from sf_train.errors import TrainConfigError, TrainError
+from sf_train.fast._model import causal_lm
+from sf_train.fast.packing import PackedPairs, pack_pairs
+from sf_train.trainer import ScoreDPOTrainer
+
+__all__ = ["FastScoreDPOTrainer", "SharedPrefixForward"]
+
+_CHUNK = 32768  # vocabulary tile of the chunked log-prob kernel (TRL's own value)
+_ALL_OUTPUTS = ("log_probs", "entropy", "mean_logits", "is_top1")
+_SCALED_HEAD_FIELDS = (
+    "final_logit_softcapping",
+    "logit_scale",
+    "output_multiplier",
+    "lm_head_multiplier",
+    "logits_scaling",
+)
+
+
+def check_supported(model: Any) -> None:
+    """Raise :class:`~sf_train.errors.TrainConfigError` when the shared-prefix forward cannot run it."""
+    lm = causal_lm(model)
+    config = lm.config.get_text_config()
+    impl = getattr(lm.config, "_attn_implementation", "sdpa")
+    if impl not in ("sdpa", "eager"):
+        raise TrainConfigError(
+            f"the fast Score-DPO path needs attn_implementation 'sdpa' or 'eager' (got {impl!r}); "
+            "load the model with attn_implementation='sdpa' or use ScoreDPOTrainer"
+        )
+    for name in _SCALED_HEAD_FIELDS:
+        value = getattr(config, name, None)
+        if value not in (None, 1.0):
+            raise TrainConfigError(
+                f"the fast Score-DPO path supports LM heads without logit scaling; {type(lm).__name__} sets "
+                f"{name}={value!r}: use ScoreDPOTrainer"
+            )
+    if getattr(lm, "get_output_embeddings", lambda: None)() is None:
+        raise TrainConfigError(f"{type(lm).__name__} has no output embedding (LM head): use ScoreDPOTrainer")
+
+
+class SharedPrefixForward(torch.nn.Module):
+    """Calls a causal LM the way TRL's fused LM head does, but on shared-prefix packed pairs.
+
+    ``forward(input_ids, attention_mask, labels=..., fused_lm_head=True)`` takes TRL's
+    ``[chosen; rejected]`` batch and returns a ``FusedCausalLMOutput`` in TRL's ``[2B, L-1]``
+    layout (zeros where the label is -100), so TRL's loss and metrics code runs unchanged.
+    Without ``fused_lm_head`` it calls the wrapped model as it is.
+
+    Attention goes through :func:`shared_prefix_attention` (sdpa models) and, on CUDA with Triton,
+    the model's RMSNorms and SwiGLU activations through fused kernels with their own backward
+    (:func:`fused_kernels_work`).
+
+    Attributes:
+        target: The model (or DDP/PEFT wrapper) called; set per call by the trainer.
+        outputs: Per-token fields to compute (``log_probs`` always).
+        fused: Use the Triton RMSNorm/SwiGLU (None: decide on the first call).
+        last_packed: The most recent packing (for inspection and tests).
+    """
+
+    def __init__(
+        self, target: Any = None, outputs: tuple[str, ...] = _ALL_OUTPUTS, fused: bool | None = None
+    ) -> None:
+        super().__init__()
+        object.__setattr__(self, "target", target)  # not a submodule: no second parameter registration
+        self.outputs = outputs
+        self.fused = fused
+        self.last_packed: PackedPairs | None = None
+        object.__setattr__(self, "_modules_of", None)
+        object.__setattr__(self, "_module_lists", ([], [], []))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        labels: torch.Tensor | None = None,
+        fused_lm_head: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        if not fused_lm_head:
+            return self.target(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs)
+        if labels is None or attention_mask is None:
+            raise TrainError(
+                "SharedPrefixForward needs labels and a 2D attention_mask (TRL's preference batch)"
+            )
+        if attention_mask.dim() != 2:
+            raise TrainError("SharedPrefixForward builds its own 4D mask; pass TRL's 2D attention_mask")
+        lm = causal_lm(self.target)
+        packed = pack_pairs(input_ids, attention_mask, labels)
+        self.last_packed = packed
+        mask = packed.attention_mask
+        impl = getattr(lm.config, "_attn_implementation", "sdpa")
+        if impl == "eager":
+            mask = torch.zeros(mask.shape, dtype=lm.dtype, device=mask.device).masked_fill(
+                ~mask, torch.finfo(lm.dtype).min
+            )
+        backbone_kwargs = {k: v for k, v in kwargs.items() if k in ("output_router_logits",)}
+        if self.fused is None:
+            self.fused = fused_kernels_work(input_ids.device)
+        if self._modules_of is not lm:
+            object.__setattr__(self, "_module_lists", _classify_modules(lm))
+            object.__setattr__(self, "_modules_of", lm)
+        keep_dtype = torch.is_autocast_enabled(input_ids.device.type)
+        with (
+            _split_attention(lm, impl == "sdpa"),
+            _patched_modules(self._module_lists, self.fused, keep_dtype),
+        ):
+            hidden = lm.base_model(
+                input_ids=packed.input_ids,
+                attention_mask=mask,
+                position_ids=packed.position_ids,
+                use_cache=False,
+                sf_segments=packed.segments if impl == "sdpa" else None,
+                **backbone_kwargs,
+            ).last_hidden_state
+        selected = hidden[packed.src_row, packed.src_pos]
+        head = lm.get_output_embeddings()
+        selected = selected.to(head.weight.device)
+        per_token = ChunkedLogProbFunction.apply(
+            selected,
+            head.weight,
+            head.bias,
+            packed.targets.to(head.weight.device),
+            1.0,
+            _CHUNK,
+            None,
+            1.0,
+            self.outputs,
+        )
+        label_mask = packed.label_mask.to(head.weight.device)
+        fields = [
+            None if x is None else x.new_zeros(label_mask.shape).masked_scatter(label_mask, x)
+            for x in per_token
+        ]
+        log_probs, entropy, log_sum_sq_probs, mean_logits, is_top1 = fields
+        loss = -log_probs.sum() / label_mask.sum().clamp(min=1)
+        return FusedCausalLMOutput(
+            loss=loss,
+            log_probs=log_probs,
+            entropy=entropy,
+            log_sum_sq_probs=log_sum_sq_probs,
+            mean_logits=mean_logits,
+            is_top1=is_top1,
+            label_mask=label_mask,
+        )
+
+
+_SPLIT_IMPL = "sf_shared_prefix"
+
+
+def shared_prefix_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    sf_segments: tuple[tuple[int, int, int], ...] | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """transformers attention function for packed pairs: two causal (flash) calls per pair, no mask.
+
+    Row ``b`` with segments ``(lc, s, n)`` holds ``prompt+chosen`` in ``[0, lc)`` and the rejected
+    suffix in ``[lc, n)``. The chosen part is plain causal attention; the rejected part is causal
+    attention over ``prefix[0, s) ++ suffix`` (the prefix queries are recomputed and dropped:
+    ``s²/2`` extra work instead of an ``N²`` masked kernel). GQA goes to sdpa as ``enable_gqa``.
+    Without ``sf_segments`` it is transformers' own sdpa attention (e.g. a recompute under
+    gradient checkpointing, which then uses the 4D mask).
+
+    Returns:
+        ``([B, N, H, D] output, None)`` as transformers' attention functions do.
+    """
+    if sf_segments is None:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    gqa = query.shape[1] != key.shape[1]
+    width = query.shape[2]
+    rows = []
+    for b, (lc, s, n) in enumerate(sf_segments):
+        q, k, v = query[b : b + 1], key[b : b + 1], value[b : b + 1]
+        parts = [
+            sdpa(q[:, :, :lc], k[:, :, :lc], v[:, :, :lc], is_causal=True, scale=scaling, enable_gqa=gqa)
+        ]
+        if n > lc:
+            qq = torch.cat([q[:, :, :s], q[:, :, lc:n]], 2)
+            kk = torch.cat([k[:, :, :s], k[:, :, lc:n]], 2)
+            vv = torch.cat([v[:, :, :s], v[:, :, lc:n]], 2)
+            parts.append(sdpa(qq, kk, vv, is_causal=True, scale=scaling, enable_gqa=gqa)[:, :, s:])
+        if width > n:
+            parts.append(q.new_zeros(1, q.shape[1], width - n, q.shape[3]))
+        rows.append(torch.cat(parts, 2))
+    return torch.cat(rows, 0).transpose(1, 2).contiguous(), None
+
+
+@contextlib.contextmanager
+def _split_attention(lm: Any, enabled: bool) -> Iterator[None]:
+    """Route the model's attention through :func:`shared_prefix_attention` while active."""
+    if not enabled:
+        yield
+        return
+    from transformers import AttentionInterface
+
+    if _SPLIT_IMPL not in AttentionInterface._global_mapping:
+        AttentionInterface.register(_SPLIT_IMPL, shared_prefix_attention)
+    configs = {id(c): c for c in (lm.config, lm.config.get_text_config())}.values()
+    previous = [(c, c._attn_implementation) for c in configs]
+    try:
+        for c, _ in previous:
+            c._attn_implementation = _SPLIT_IMPL
+        yield
+    finally:
+        for c, impl in previous:
+            c._attn_implementation = impl
+
+
+_NORM_CLASSES = ("LlamaRMSNorm", "MistralRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm")
+_MLP_CLASSES = ("LlamaMLP", "MistralMLP", "Qwen2MLP", "Qwen3MLP")
+_FUSED_OK: dict[str, bool] = {}
+
+
+def _self_test(device: torch.device) -> None:
+    """Raise unless the fused RMSNorm and SwiGLU match the eager modules (values and gradients)."""
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm
+
+    from sf_train.fast.kernels import RMSNormFunction, SwiGLUFunction
+
+    gen = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(64, 4096, device=device, generator=gen)
+    weight = torch.randn(4096, device=device, generator=gen)
+    grad = torch.randn(64, 4096, device=device, generator=gen)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    eager = LlamaRMSNorm(4096, eps=1e-5).to(device)
+    eager.weight.data.copy_(weight)
+    eager.weight.requires_grad_(False)
+    ya, yb = eager(xa), RMSNormFunction.apply(xb, weight, 1e-5)
+    (ya * grad).sum().backward()
+    (yb * grad).sum().backward()
+    torch.testing.assert_close(yb, ya, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-3, atol=1e-4)
+    g, u = x.clone().requires_grad_(), grad.clone().requires_grad_()
+    g2, u2 = x.clone().requires_grad_(), grad.clone().requires_grad_()
+    ha, hb = torch.nn.functional.silu(g) * u, SwiGLUFunction.apply(g2, u2)
+    (ha * weight).sum().backward()
+    (hb * weight).sum().backward()
+    torch.testing.assert_close(hb, ha, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(g2.grad, g.grad, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(u2.grad, u.grad, rtol=1e-3, atol=1e-4)
+
+
+def fused_kernels_work(device: torch.device) -> bool:
+    """True on CUDA when Triton imports and the fused RMSNorm and SwiGLU match the eager modules."""
+    if device.type != "cuda":
+        return False
+    key = str(device)
+    if key not in _FUSED_OK:
+        try:
+            with torch.enable_grad():
+                _self_test(device)
+            _FUSED_OK[key] = True
+        except Exception as exc:  # no Triton, or a kernel that does not build here: keep the eager modules
+            warnings.warn(
+                f"sf-train: fused RMSNorm/SwiGLU disabled ({type(exc).__name__}: {exc})", stacklevel=2
+            )
+            _FUSED_OK[key] = False
+    return _FUSED_OK[key]
+
+
+def _fused_norm_forward(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    from sf_train.fast.kernels import RMSNormFunction
+
+    return RMSNormFunction.apply(x, module.weight, float(module.variance_epsilon))
+
+
+def _fused_mlp_forward(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    from sf_train.fast.kernels import SwiGLUFunction
+
+    return module.down_proj(SwiGLUFunction.apply(module.gate_proj(x), module.up_proj(x)))
+
+
+def _classify_modules(lm: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    """(Llama-style RMSNorms, SwiGLU MLPs, PEFT tuner layers) of ``lm``."""
+    try:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+    except ImportError:  # pragma: no cover - peft is a dependency
+        BaseTunerLayer = ()  # noqa: N806
+    norms, mlps, tuners = [], [], []
+    for module in lm.modules():
+        name = type(module).__name__
+        if name in _NORM_CLASSES and hasattr(module, "variance_epsilon"):
+            norms.append(module)
+        elif (
+            name in _MLP_CLASSES
+            and getattr(getattr(module, "config", None), "hidden_act", None) in ("silu", "swish")
+            and all(hasattr(module, a) for a in ("gate_proj", "up_proj", "down_proj"))
+        ):
+            mlps.append(module)
+        elif BaseTunerLayer and isinstance(module, BaseTunerLayer):
+            tuners.append(module)
+    return norms, mlps, tuners
+
+
+@contextlib.contextmanager
+def _patched_modules(
+    modules: tuple[list[Any], list[Any], list[Any]], fused: bool, keep_dtype: bool
+) -> Iterator[None]:
+    """While active: fused RMSNorm/SwiGLU forwards (``fused``), and LoRA layers that do not cast their
+    input to the adapter's float32 (``keep_dtype``, under autocast, where the matmul casts anyway:
+    same values, but no float32 and bf16 copies of every LoRA input, one of them kept for backward)."""
+    norms, mlps, tuners = modules
+    patched = []
+    if fused:
+        for module in norms:
+            if "forward" not in module.__dict__:
+                module.forward = functools.partial(_fused_norm_forward, module)
+                patched.append(module)
+        for module in mlps:
+            if "forward" not in module.__dict__:
+                module.forward = functools.partial(_fused_mlp_forward, module)
+                patched.append(module)
+    casts = []
+    if keep_dtype:
+        for module in tuners:
+            casts.append((module, getattr(module, "cast_input_dtype_enabled", True)))
+            module.cast_input_dtype_enabled = False
+    try:
+        yield
+    finally:
+        for module in patched:
+            del module.forward
+        for module, value in casts:
+            module.cast_input_dtype_enabled = value
+
+
+class FastScoreDPOTrainer(ScoreDPOTrainer):
+    """`ScoreDPOTrainer` with precomputed reference log-probs and shared-prefix packed pairs.
+
+    Same arguments as :class:`~sf_train.trainer.ScoreDPOTrainer`; see the module docstring for
+    what is faster and the limits. ``args.precompute_ref_log_probs`` is implied (TRL's own
+    precompute, which hashes every weight of the model, is not used).
+
+    Attributes:
+        ref_seconds: Wall-clock seconds spent computing reference log-probs (all datasets).
+        ref_pairs: Pairs scored by the reference pass.
+
+    Raises:
+        TrainConfigError: a ``ref_model`` is given, the model is not a LoRA/PEFT model (and no
+            ``peft_config``), more than one process, or an unsupported model (see
+            :func:`check_supported`).
+    """
+
+    _name = "Score-DPO (fast)"
+
+    def __init__(
+        self,
+        model: Any,
+        ref_model: Any = None,
+        args: Any = None,
+        data_collator: Any = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        processing_class: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if ref_model is not None:
+            raise TrainConfigError(
+                "FastScoreDPOTrainer takes no ref_model: the reference is the adapter-disabled base "
+                "(or the frozen 'ref' adapter for reference='previous')"
+            )
+        if not is_peft_model(model) and kwargs.get("peft_config") is None:
+            raise TrainConfigError(
+                "FastScoreDPOTrainer trains a LoRA adapter: pass a PeftModel or a peft_config"
+            )
+        if args is not None:
+            args = copy.copy(args)
+            self._ref_batch_size = args.precompute_ref_batch_size or 8
+            args.precompute_ref_log_probs = False  # ours below; TRL's would hash all 8B weights first
+        else:
+            self._ref_batch_size = 8
+        self._forward = SharedPrefixForward()
+        self._train_outputs = _ALL_OUTPUTS
+        self.ref_seconds = 0.0
+        self.ref_pairs = 0
+        super().__init__(
+            model,
+            ref_model=None,
+            args=args,
+            data_collator=data_collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            **kwargs,
+        )
+        if self.accelerator.num_processes > 1:
+            raise TrainConfigError(
+                "FastScoreDPOTrainer runs in one process; under accelerate launch use ScoreDPOTrainer"
+            )
+        check_supported(self.model)
+        if self.use_weighting:  # WPO weights read log(sum p²) per token
+            self._forward.outputs = self._train_outputs = (*_ALL_OUTPUTS, "log_sum_sq_probs")
+        self.train_dataset = self.precompute_reference(self.train_dataset)
+        if isinstance(self.eval_dataset, dict):
+            self.eval_dataset = {k: self.precompute_reference(v) for k, v in self.eval_dataset.items()}
+        elif self.eval_dataset is not None:
+            self.eval_dataset = self.precompute_reference(self.eval_dataset)
+        self.precompute_ref_logps = True
+
+    def _bind(self, model: Any) -> SharedPrefixForward:
+        object.__setattr__(self._forward, "target", model)
+        return self._forward
+
+    def precompute_reference(self, dataset: Any) -> Any:
+        """Return ``dataset`` with ``ref_chosen_logps`` / ``ref_rejected_logps`` columns (replaced).
+
+        Scores every pair once with the reference (adapter disabled, or the ``"ref"`` adapter), under
+        ``no_grad``, ``precompute_ref_batch_size`` pairs per forward.
+        """
+        from torch.utils.data import DataLoader
+
+        for column in ("ref_chosen_logps", "ref_rejected_logps"):
+            if column in dataset.column_names:
+                dataset = dataset.remove_columns(column)
+        loader = DataLoader(
+            dataset, batch_size=self._ref_batch_size, shuffle=False, collate_fn=self.data_collator
+        )
+        device = self.accelerator.device
+        chosen: list[torch.Tensor] = []
+        rejected: list[torch.Tensor] = []
+        was_training = self.model.training
+        self.model.eval()
+        start = time.perf_counter()
+        try:
+            for batch in loader:
+                batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+                c, r = self.compute_ref_log_probs(self.model, batch)
+                chosen.append(c.float().cpu())
+                rejected.append(r.float().cpu())
+        finally:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            self.ref_seconds += time.perf_counter() - start
+            self.model.train(was_training)
+        self.ref_pairs += len(dataset)
+        chosen_all = torch.cat(chosen).tolist() if chosen else []
+        rejected_all = torch.cat(rejected).tolist() if rejected else []
+        dataset = dataset.add_column("ref_chosen_logps", chosen_all)
+        return dataset.add_column("ref_rejected_logps", rejected_all)
+
+    def compute_ref_log_probs(self, model: Any, inputs: dict[str, Any]) -> Any:
+        """Reference log-probs of one batch through the shared-prefix forward (log-probs only)."""
+        wrapper = self._bind(model)
+        wrapper.outputs = ("log_probs",)
+        try:
+            return super().compute_ref_log_probs(wrapper, inputs)
+        finally:
+            wrapper.outputs = self._train_outputs
+
+    def _compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool) -> Any:
+        if "ref_chosen_logps" not in inputs:
+            raise TrainError("FastScoreDPOTrainer: batch without precomputed reference log-probs")
+        return super()._compute_loss(self._bind(model), inputs, return_outputs)
+
+    @contextlib.contextmanager
+    def _scaled_log_probs(self, weights: torch.Tensor) -> Iterator[None]:
+        """Score weighting on the shared-prefix forward (the wrapped model's hooks do not fire)."""
+
+        def hook(_module: torch.nn.Module, _args: Any, output: Any) -> Any:
+            log_probs = getattr(output, "log_probs", None)
+            if log_probs is None:
+                return output
+            if log_probs.size(0) != weights.size(0):
+                raise TrainError(
+                    f"Score-DPO: forward returned {log_probs.size(0)} rows for {weights.size(0)} weights"
+                )
+            output.log_probs = log_probs * weights.to(log_probs.device, log_probs.dtype).unsqueeze(1)
+            return output
+
+        handle = self._forward.register_forward_hook(hook)
+        try:
+            yield
+        finally:
+            handle.remove()

@@ -1,0 +1,493 @@
+"""Triton kernels of the decode path (imported only when Triton is installed).
+
+``decode_attention`` is flash-decoding for one new token per sequence against two caches:
+
+* the **prefix** cache, one per prompt, ``[G, Hkv, P, D]`` with left padding (keys before
+  ``prefix_start[g]`` are ignored), shared by the ``k`` samples of that prompt: one program loads
+  a block of prefix keys once and scores it against all ``k × rep`` queries of the group
+  (``rep = heads / kv_heads``: GQA is never expanded);
+* the **generated** cache, one per sequence, ``[B, Hkv, T, D]``, valid up to ``slot`` (read
+  from device memory, so one CUDA graph serves every step and only the filled part is read).
+
+Each (group or sequence, kv head, split) program writes a partial softmax (max, sum, weighted
+values) and a second kernel merges the splits. Scores and softmax are fp32; the value product
+takes the cache dtype (what flash attention does).
+
+``rms_norm`` (one kernel instead of eight for transformers' ``LlamaRMSNorm``) and
+``rope_and_store`` (rotary embedding of q and k, and the write of k and v into the generated
+cache at ``slot``: one kernel instead of fifteen) cut the launches of a decode step; both round
+like the torch code they replace (bf16 after every product and sum).
+
+The kernels also run under ``TRITON_INTERPRET=1`` on CPU tensors, which the tests use.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import triton
+import triton.language as tl
+
+__all__ = [
+    "DecodeAttentionScratch",
+    "RMSNormFunction",
+    "SwiGLUFunction",
+    "decode_attention",
+    "rms_norm",
+    "rope_and_store",
+]
+
+_INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+@triton.jit
+def _attend_block(q, kbase, vbase, n, valid, sk_t, d, scale, m_i, l_i, acc, IEEE: tl.constexpr):
+    kb = tl.load(kbase + n[:, None] * sk_t + d[None, :], mask=valid[:, None], other=0.0)
+    if IEEE:  # float32 caches: full-precision products (Triton would use TF32)
+        s = tl.dot(q, tl.trans(kb), input_precision="ieee").to(tl.float32) * scale
+    else:
+        s = tl.dot(q, tl.trans(kb)).to(tl.float32) * scale
+    s = tl.where(valid[None, :], s, float("-inf"))
+    m_new = tl.maximum(m_i, tl.max(s, 1))
+    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # a fully masked block changes nothing
+    alpha = tl.exp(m_i - m_safe)
+    p = tl.exp(s - m_safe[:, None])
+    l_i = l_i * alpha + tl.sum(p, 1)
+    vb = tl.load(vbase + n[:, None] * sk_t + d[None, :], mask=valid[:, None], other=0.0)
+    if IEEE:
+        pv = tl.dot(p.to(vb.dtype), vb, input_precision="ieee")
+    else:
+        pv = tl.dot(p.to(vb.dtype), vb)
+    acc = acc * alpha[:, None] + pv.to(tl.float32)
+    return m_new, l_i, acc
+
+
+@triton.jit
+def _partial_kernel(
+    Q,
+    K,
+    V,
+    PSTART,
+    SLOT,
+    MP,
+    LP,
+    ACC,
+    sq_b,
+    sq_h,
+    sk_n,
+    sk_h,
+    sk_t,
+    n_keys,
+    split_base,
+    n_splits_total,
+    scale,
+    HKV: tl.constexpr,
+    REP: tl.constexpr,
+    KS: tl.constexpr,
+    ROWS: tl.constexpr,
+    M_PAD: tl.constexpr,
+    D: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    SPLIT: tl.constexpr,
+    IS_GEN: tl.constexpr,
+    INTERPRET: tl.constexpr,
+    IEEE: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    sid = tl.program_id(1)
+    grp = pid // HKV
+    j = pid % HKV
+    r = tl.arange(0, M_PAD)
+    row_ok = r < ROWS
+    if IS_GEN:
+        b = grp + r * 0
+        h = j * REP + r
+        lo = 0
+        hi = tl.load(SLOT) + 1
+    else:
+        b = grp * KS + r // REP
+        h = j * REP + r % REP
+        lo = tl.load(PSTART + grp)
+        hi = n_keys
+    d = tl.arange(0, D)
+    q = tl.load(Q + b[:, None] * sq_b + h[:, None] * sq_h + d[None, :], mask=row_ok[:, None], other=0.0)
+    start = tl.maximum(sid * SPLIT, lo)
+    end = tl.minimum(sid * SPLIT + SPLIT, hi)
+    m_i = tl.full([M_PAD], float("-inf"), tl.float32)
+    l_i = tl.zeros([M_PAD], tl.float32)
+    acc = tl.zeros([M_PAD, D], tl.float32)
+    kbase = K + grp * sk_n + j * sk_h
+    vbase = V + grp * sk_n + j * sk_h
+    if INTERPRET:  # the interpreter cannot loop over device-valued bounds: fixed trip count, masked
+        for it in range(0, SPLIT, BLOCK_N):
+            n = sid * SPLIT + it + tl.arange(0, BLOCK_N)
+            valid = (n >= start) & (n < end)
+            m_i, l_i, acc = _attend_block(q, kbase, vbase, n, valid, sk_t, d, scale, m_i, l_i, acc, IEEE)
+    else:  # read only the valid part of the split
+        for n0 in range(start, end, BLOCK_N):
+            n = n0 + tl.arange(0, BLOCK_N)
+            valid = n < end
+            m_i, l_i, acc = _attend_block(q, kbase, vbase, n, valid, sk_t, d, scale, m_i, l_i, acc, IEEE)
+    o = (b * (HKV * REP) + h) * n_splits_total + split_base + sid
+    tl.store(MP + o, m_i, mask=row_ok)
+    tl.store(LP + o, l_i, mask=row_ok)
+    tl.store(ACC + o[:, None] * D + d[None, :], acc, mask=row_ok[:, None])
+
+
+@triton.jit
+def _merge_kernel(MP, LP, ACC, OUT, n_splits, S_PAD: tl.constexpr, D: tl.constexpr):
+    row = tl.program_id(0)
+    s = tl.arange(0, S_PAD)
+    ok = s < n_splits
+    m = tl.load(MP + row * n_splits + s, mask=ok, other=float("-inf"))
+    lsum = tl.load(LP + row * n_splits + s, mask=ok, other=0.0)
+    top = tl.max(m, 0)
+    w = tl.where(ok & (m > float("-inf")), tl.exp(m - top), 0.0)
+    d = tl.arange(0, D)
+    acc = tl.load(ACC + (row * n_splits + s)[:, None] * D + d[None, :], mask=ok[:, None], other=0.0)
+    num = tl.sum(acc * w[:, None], 0)
+    den = tl.sum(lsum * w, 0)
+    tl.store(OUT + row * D + d, (num / den).to(OUT.dtype.element_ty))
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+class DecodeAttentionScratch:
+    """Split sizes and fp32 scratch buffers for :func:`decode_attention` (allocated once per layout).
+
+    Args:
+        batch: Sequences ``B = groups × k``.
+        heads: Query heads ``H``; head_dim ``D`` (a power of two, ≥ 16).
+        prefix_len: Prefix cache length ``P``; gen_len: generated cache length ``T``.
+        device: Where the buffers live.
+    """
+
+    def __init__(
+        self,
+        *,
+        batch: int,
+        heads: int,
+        head_dim: int,
+        prefix_len: int,
+        gen_len: int,
+        device: torch.device,
+        split_prefix: int = 128,
+        split_gen: int = 256,
+        block_n: int = 32,
+    ) -> None:
+        self.split_prefix, self.split_gen, self.block_n = split_prefix, split_gen, block_n
+        self.n_prefix = -(-prefix_len // split_prefix)
+        self.n_gen = -(-gen_len // split_gen)
+        self.n_splits = self.n_prefix + self.n_gen
+        rows = batch * heads * self.n_splits
+        self.m = torch.empty(rows, dtype=torch.float32, device=device)
+        self.l = torch.empty(rows, dtype=torch.float32, device=device)
+        self.acc = torch.empty(rows * head_dim, dtype=torch.float32, device=device)
+
+
+def decode_attention(
+    q: torch.Tensor,
+    kp: torch.Tensor,
+    vp: torch.Tensor,
+    prefix_start: torch.Tensor,
+    kg: torch.Tensor,
+    vg: torch.Tensor,
+    slot: torch.Tensor,
+    *,
+    k: int,
+    scale: float,
+    scratch: DecodeAttentionScratch,
+    out: torch.Tensor,
+) -> torch.Tensor:
+    """Attention of one new token per sequence over its prompt's prefix cache and its own cache.
+
+    Args:
+        q: [B, H, D] queries (RoPE applied), contiguous; ``B = G × k``, rows of one prompt adjacent.
+        kp, vp: [G, Hkv, P, D] prefix keys/values (last dim contiguous).
+        prefix_start: [G] int first valid prefix position (left padding before it).
+        kg, vg: [B, Hkv, T, D] generated keys/values; positions ``0..slot`` are valid.
+        slot: [1] int64 on the device, the newest valid generated position.
+        k: Samples per prompt. scale: Softmax scale. scratch: Buffers from
+            :class:`DecodeAttentionScratch`. out: [B, H, D] output, written and returned.
+    """
+    batch, heads, dim = q.shape
+    groups, hkv = kp.shape[0], kp.shape[1]
+    rep = heads // hkv
+    s = scratch
+    common = dict(
+        HKV=hkv, REP=rep, KS=k, D=dim, BLOCK_N=s.block_n, INTERPRET=_INTERPRET, IEEE=q.dtype == torch.float32
+    )
+    _partial_kernel[(groups * hkv, s.n_prefix)](
+        q,
+        kp,
+        vp,
+        prefix_start,
+        slot,
+        s.m,
+        s.l,
+        s.acc,
+        q.stride(0),
+        q.stride(1),
+        kp.stride(0),
+        kp.stride(1),
+        kp.stride(2),
+        kp.shape[2],
+        0,
+        s.n_splits,
+        scale,
+        ROWS=k * rep,
+        M_PAD=max(16, _pow2(k * rep)),
+        SPLIT=s.split_prefix,
+        IS_GEN=False,
+        **common,
+    )
+    _partial_kernel[(batch * hkv, s.n_gen)](
+        q,
+        kg,
+        vg,
+        prefix_start,
+        slot,
+        s.m,
+        s.l,
+        s.acc,
+        q.stride(0),
+        q.stride(1),
+        kg.stride(0),
+        kg.stride(1),
+        kg.stride(2),
+        kg.shape[2],
+        s.n_prefix,
+        s.n_splits,
+        scale,
+        ROWS=rep,
+        M_PAD=max(16, _pow2(rep)),
+        SPLIT=s.split_gen,
+        IS_GEN=True,
+        **common,
+    )
+    _merge_kernel[(batch * heads,)](s.m, s.l, s.acc, out, s.n_splits, S_PAD=max(2, _pow2(s.n_splits)), D=dim)
+    return out
+
+
+@triton.jit
+def _rms_norm_kernel(X, W, Y, RSTD, stride_x, stride_y, n_cols, eps, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < n_cols
+    x = tl.load(X + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
+    rstd = tl.rsqrt(tl.sum(x * x, 0) / n_cols + eps)
+    normed = (x * rstd).to(X.dtype.element_ty).to(tl.float32)
+    w = tl.load(W + cols, mask=mask, other=0.0).to(tl.float32)
+    tl.store(Y + row * stride_y + cols, (w * normed).to(Y.dtype.element_ty), mask=mask)
+    tl.store(RSTD + row, rstd)
+
+
+@triton.jit
+def _rms_norm_backward_kernel(X, W, RSTD, GY, GX, stride_x, stride_g, n_cols, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < n_cols
+    x = tl.load(X + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
+    w = tl.load(W + cols, mask=mask, other=0.0).to(tl.float32)
+    g = tl.load(GY + row * stride_g + cols, mask=mask, other=0.0).to(tl.float32)
+    rstd = tl.load(RSTD + row)
+    normed = x * rstd
+    gw = g * w
+    gx = rstd * (gw - normed * (tl.sum(gw * normed, 0) / n_cols))
+    tl.store(GX + row * stride_x + cols, gx.to(GX.dtype.element_ty), mask=mask)
+
+
+def _rms_forward(x2: torch.Tensor, weight: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    y = torch.empty(x2.shape, dtype=torch.promote_types(x2.dtype, weight.dtype), device=x2.device)
+    rstd = torch.empty(x2.shape[0], dtype=torch.float32, device=x2.device)
+    cols = x2.shape[-1]
+    _rms_norm_kernel[(x2.shape[0],)](
+        x2,
+        weight,
+        y,
+        rstd,
+        x2.stride(0),
+        y.stride(0),
+        cols,
+        eps,
+        BLOCK=_pow2(cols),
+        num_warps=8 if cols >= 2048 else 4,
+    )
+    return y, rstd
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """``weight * (x.float() * rsqrt(mean(x²) + eps)).to(x.dtype)`` over the last dim (no autograd)."""
+    return _rms_forward(x.reshape(-1, x.shape[-1]), weight, eps)[0].view(*x.shape[:-1], x.shape[-1])
+
+
+class RMSNormFunction(torch.autograd.Function):
+    """Fused RMSNorm with a one-kernel backward for ``x`` (the weight gets its gradient from torch
+    when it requires one). Saves ``x`` (its own dtype) and one float per row, where the eager
+    module keeps a float32 copy of ``x``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        x2 = x.reshape(-1, x.shape[-1]).contiguous()
+        y, rstd = _rms_forward(x2, weight, eps)
+        ctx.save_for_backward(x2, weight, rstd)
+        ctx.shape = x.shape
+        return y.view(x.shape)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        x2, weight, rstd = ctx.saved_tensors
+        g2 = grad.reshape(-1, grad.shape[-1]).contiguous()
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = torch.empty_like(x2)
+            cols = x2.shape[-1]
+            _rms_norm_backward_kernel[(x2.shape[0],)](
+                x2,
+                weight,
+                rstd,
+                g2,
+                gx,
+                x2.stride(0),
+                g2.stride(0),
+                cols,
+                BLOCK=_pow2(cols),
+                num_warps=8 if cols >= 2048 else 4,
+            )
+            gx = gx.view(ctx.shape)
+        gw = None
+        if ctx.needs_input_grad[1]:
+            normed = (x2.float() * rstd[:, None]).to(x2.dtype).float()
+            gw = (g2.float() * normed).sum(0).to(weight.dtype)
+        return gx, gw, None
+
+
+@triton.jit
+def _rotate(x, xp, sign, cos, sin):
+    """``x * cos + rotate_half(x) * sin`` rounded to x's dtype after each product and the sum."""
+    a = (x.to(tl.float32) * cos).to(x.dtype).to(tl.float32)
+    b = (sign * xp.to(tl.float32) * sin).to(x.dtype).to(tl.float32)
+    return (a + b).to(x.dtype)
+
+
+@triton.jit
+def _rope_store_kernel(
+    Q, K, V, COS, SIN, QO, KG, VG, SLOT, sq, sk, sv, sc, skg_b, skg_h, skg_t, H: tl.constexpr, D: tl.constexpr
+):
+    b = tl.program_id(0)
+    h = tl.program_id(1)
+    d = tl.arange(0, D)
+    partner = tl.where(d < D // 2, d + D // 2, d - D // 2)
+    sign = tl.where(d < D // 2, -1.0, 1.0)
+    cos = tl.load(COS + b * sc + d).to(tl.float32)
+    sin = tl.load(SIN + b * sc + d).to(tl.float32)
+    if h < H:
+        x = tl.load(Q + b * sq + h * D + d)
+        xp = tl.load(Q + b * sq + h * D + partner)
+        tl.store(QO + (b * H + h) * D + d, _rotate(x, xp, sign, cos, sin))
+    else:
+        j = h - H
+        slot = tl.load(SLOT)
+        x = tl.load(K + b * sk + j * D + d)
+        xp = tl.load(K + b * sk + j * D + partner)
+        tl.store(KG + b * skg_b + j * skg_h + slot * skg_t + d, _rotate(x, xp, sign, cos, sin))
+        tl.store(VG + b * skg_b + j * skg_h + slot * skg_t + d, tl.load(V + b * sv + j * D + d))
+
+
+def rope_and_store(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    kg: torch.Tensor,
+    vg: torch.Tensor,
+    slot: torch.Tensor,
+    *,
+    heads: int,
+    kv_heads: int,
+    head_dim: int,
+) -> torch.Tensor:
+    """Rotate q and k (rotate-half RoPE), write k and v into ``kg``/``vg`` at ``slot``; return rotated q.
+
+    Args:
+        q: [B, H·D]; k, v: [B, Hkv·D] (rows contiguous). cos, sin: [B, D].
+        kg, vg: [B, Hkv, T, D] caches (same strides). slot: [1] int64 on the device.
+
+    Returns:
+        [B, H, D] rotated queries.
+    """
+    rows = q.shape[0]
+    qo = torch.empty(rows, heads, head_dim, dtype=q.dtype, device=q.device)
+    _rope_store_kernel[(rows, heads + kv_heads)](
+        q,
+        k,
+        v,
+        cos,
+        sin,
+        qo,
+        kg,
+        vg,
+        slot,
+        q.stride(0),
+        k.stride(0),
+        v.stride(0),
+        cos.stride(0),
+        kg.stride(0),
+        kg.stride(1),
+        kg.stride(2),
+        H=heads,
+        D=head_dim,
+    )
+    return qo
+
+
+@triton.jit
+def _swiglu_kernel(G, U, H, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    g = tl.load(G + offs, mask=mask, other=0.0)
+    u = tl.load(U + offs, mask=mask, other=0.0)
+    gf = g.to(tl.float32)
+    act = (gf * tl.sigmoid(gf)).to(g.dtype).to(tl.float32)
+    tl.store(H + offs, (act * u.to(tl.float32)).to(H.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _swiglu_backward_kernel(G, U, DH, DG, DU, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    g = tl.load(G + offs, mask=mask, other=0.0).to(tl.float32)
+    u = tl.load(U + offs, mask=mask, other=0.0).to(tl.float32)
+    dh = tl.load(DH + offs, mask=mask, other=0.0).to(tl.float32)
+    sig = tl.sigmoid(g)
+    act = g * sig
+    tl.store(DU + offs, (dh * act).to(DU.dtype.element_ty), mask=mask)
+    tl.store(DG + offs, (dh * u * (sig + act * (1.0 - sig))).to(DG.dtype.element_ty), mask=mask)
+
+
+class SwiGLUFunction(torch.autograd.Function):
+    """``silu(gate) * up`` in one kernel each way, rounding like the eager ops; saves gate and up only
+    (the eager pair also keeps ``silu(gate)``)."""
+
+    @staticmethod
+    def forward(ctx: Any, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        gate, up = gate.contiguous(), up.contiguous()
+        out = torch.empty(gate.shape, dtype=torch.promote_types(gate.dtype, up.dtype), device=gate.device)
+        n = gate.numel()
+        _swiglu_kernel[(triton.cdiv(n, 1024),)](gate, up, out, n, BLOCK=1024)
+        ctx.save_for_backward(gate, up)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gate, up = ctx.saved_tensors
+        grad = grad.contiguous()
+        dg, du = torch.empty_like(gate), torch.empty_like(up)
+        n = gate.numel()
+        _swiglu_backward_kernel[(triton.cdiv(n, 1024),)](gate, up, grad, dg, du, n, BLOCK=1024)
+        return dg, du

@@ -1,0 +1,208 @@
+"""One training iteration per objective, all on the same scored samples and all with LoRA.
+
+* ``score-dpo``: :class:`~sf_train.trainer.ScoreDPOTrainer` on the N sampled pairs.
+* ``dpo``: the same trainer and pairs, plain DPO loss (scores only choose the winner).
+* ``sft-on-best``: TRL's ``SFTTrainer`` (completion-only loss) on each task's best-scoring
+  workflow (score > 0; ties go to the lowest sample index), drawn with replacement up to
+  ``sft_examples`` (default N) examples so that every objective takes as many optimiser steps.
+* ``ppo``: TRL removed its ``PPOTrainer`` (value-head PPO) in 2026 (huggingface/trl#7020), so
+  this objective is TRL's ``GRPOTrainer``: PPO's clipped-ratio surrogate with the group mean
+  of the task's k scores as baseline instead of a learned critic. It trains on the samples
+  and scores of this iteration, fed through GRPO's ``rollout_func`` (no new generation, no
+  new executions), one group of k per step.
+
+Each function trains the given ``PeftModel`` in place and returns a :class:`TrainResult`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sf_train.config import Objective, ScoreDPOConfig
+from sf_train.errors import TrainError
+from sf_train.pairs import Pair, ScoredSample
+
+__all__ = ["TrainResult", "best_samples", "train_objective"]
+
+_SHARED_FIELDS = (
+    "learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
+    "seed", "data_seed", "bf16", "fp16", "use_cpu", "gradient_checkpointing", "gradient_checkpointing_kwargs",
+    "logging_steps", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "optim", "weight_decay",
+    "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "report_to", "disable_tqdm", "max_steps",
+    "dataloader_num_workers", "ddp_find_unused_parameters", "fsdp", "fsdp_config", "deepspeed",
+    "disable_dropout", "model_init_kwargs",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainResult:
+    """What one iteration's training did."""
+
+    objective: str
+    examples: int
+    """Training examples (pairs, SFT examples or PPO groups × k)."""
+    steps: int
+    seconds: float
+    """Wall-clock seconds of ``trainer.train()``."""
+    device_seconds: float
+    """``seconds`` × processes (GPUs under ``accelerate launch``; 1 on CPU)."""
+    train_loss: float | None
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _shared_kwargs(config: ScoreDPOConfig, output_dir: Path, target: type) -> dict[str, Any]:
+    accepted = {f.name for f in dataclasses.fields(target) if f.init}
+    kwargs = {name: getattr(config, name) for name in _SHARED_FIELDS if name in accepted and hasattr(config, name)}
+    kwargs.update(output_dir=str(output_dir), save_strategy="no")
+    return kwargs
+
+
+def best_samples(samples: Sequence[ScoredSample]) -> list[ScoredSample]:
+    """Each task's best-scoring sample with score > 0 (ties: lowest index), in task order."""
+    best: dict[str, ScoredSample] = {}
+    for s in samples:
+        if s.score <= 0:
+            continue
+        cur = best.get(s.task_id)
+        if cur is None or (s.score, -s.index) > (cur.score, -cur.index):
+            best[s.task_id] = s
+    return list(best.values())
+
+
+def _run(trainer: Any, objective: str, examples: int) -> TrainResult:
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)  # the loop reports progress itself
+    trainer.remove_callback(ProgressCallback)
+    start = time.perf_counter()
+    output = trainer.train()
+    seconds = time.perf_counter() - start
+    processes = getattr(trainer.accelerator, "num_processes", 1)
+    return TrainResult(
+        objective=objective,
+        examples=examples,
+        steps=int(trainer.state.global_step),
+        seconds=seconds,
+        device_seconds=seconds * processes,
+        train_loss=float(output.training_loss) if output is not None else None,
+        log_history=list(trainer.state.log_history),
+    )
+
+
+def train_objective(model: Any, tokenizer: Any, config: ScoreDPOConfig, *, samples: Sequence[ScoredSample],
+                    pairs: Sequence[Pair], output_dir: str | Path, seed: int | None = None) -> TrainResult | None:
+    """Train ``model`` (a ``PeftModel``) for one iteration with ``config.objective``.
+
+    Args:
+        model: The policy with its trainable LoRA adapter; trained in place.
+        tokenizer: Its tokenizer.
+        config: The run's config (objective, hyperparameters).
+        samples: This iteration's scored samples (SFT-on-best and PPO train on them).
+        pairs: This iteration's sampled pairs (Score-DPO and DPO train on them).
+        output_dir: Scratch directory for the trainer.
+        seed: Seed for the SFT example draw (default ``config.effective_pair_seed``).
+
+    Returns:
+        The result, or None when there is nothing to train on (no pairs, no sample above 0,
+        or no task with unequal scores); the adapter is then left unchanged.
+    """
+    from datasets import Dataset
+
+    output_dir = Path(output_dir)
+    objective = Objective(config.objective)
+    if objective in (Objective.SCORE_DPO, Objective.DPO):
+        if not pairs:
+            return None
+        from sf_train.trainer import ScoreDPOTrainer
+
+        args = dataclasses.replace(config, output_dir=str(output_dir), save_strategy="no")
+        rows = [{k: v for k, v in p.to_dict().items()
+                 if k in ("prompt", "chosen", "rejected", "chosen_score", "rejected_score")} for p in pairs]
+        trainer = ScoreDPOTrainer(model, args=args, train_dataset=Dataset.from_list(rows),
+                                  processing_class=tokenizer)
+        return _run(trainer, objective.value, len(rows))
+
+    if objective is Objective.SFT_ON_BEST:
+        best = best_samples(samples)
+        if not best:
+            return None
+        from trl import SFTConfig, SFTTrainer
+
+        n = config.sft_examples or config.num_pairs
+        rng = random.Random(config.effective_pair_seed if seed is None else seed)
+        drawn = rng.choices(best, k=n)
+        rows = [{"prompt": s.prompt, "completion": s.completion} for s in drawn]
+        args = SFTConfig(**_shared_kwargs(config, output_dir, SFTConfig), max_length=config.max_length,
+                         completion_only_loss=True, packing=False)
+        trainer = SFTTrainer(model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+        return _run(trainer, objective.value, len(rows))
+
+    if objective is Objective.PPO:
+        return _train_ppo(model, tokenizer, config, samples, output_dir)
+    raise TrainError(f"unknown objective {config.objective!r}")  # pragma: no cover - config validates
+
+
+def _train_ppo(model: Any, tokenizer: Any, config: ScoreDPOConfig, samples: Sequence[ScoredSample],
+               output_dir: Path) -> TrainResult | None:
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    groups: dict[str, list[ScoredSample]] = {}
+    for s in samples:
+        groups.setdefault(s.prompt, []).append(s)
+    for prompt in groups:
+        groups[prompt].sort(key=lambda s: s.index)
+    sizes = {len(g) for g in groups.values()}
+    if len(sizes) != 1:
+        raise TrainError(f"ppo needs the same number of samples per task, got sizes {sorted(sizes)}")
+    k = sizes.pop()
+    # tasks whose k scores are all equal have zero advantage: they would only cost compute
+    useful = [p for p, g in groups.items() if len({s.score for s in g}) > 1]
+    if not useful:
+        return None
+
+    def rollout(prompts: list[str], trainer: Any) -> dict[str, Any]:
+        # GRPO repeats each prompt k times in a row; serve that prompt's samples in order.
+        prompt_ids, completion_ids, scores = [], [], []
+        seen: dict[str, int] = {}
+        unique = len(prompts) != len(set(prompts))
+        for prompt in prompts:
+            group = groups[prompt]
+            picks = [group[seen.get(prompt, 0) % k]] if unique else group
+            seen[prompt] = seen.get(prompt, 0) + 1
+            ids = tokenizer(prompt)["input_ids"]
+            for s in picks:
+                prompt_ids.append(ids)
+                completion_ids.append(tokenizer(s.completion, add_special_tokens=False)["input_ids"]
+                                      + [tokenizer.eos_token_id])
+                scores.append(float(s.score))
+        return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": None, "sf_score": scores}
+
+    def reward(prompts: list[str], completions: list[str], sf_score: list[float], **_: Any) -> list[float]:
+        return list(sf_score)
+
+    reward.__name__ = "sf_score"
+    max_completion = max(len(tokenizer(s.completion, add_special_tokens=False)["input_ids"]) + 1 for s in samples)
+    args = GRPOConfig(
+        **{**_shared_kwargs(config, output_dir, GRPOConfig), "per_device_train_batch_size": k},
+        num_generations=k,
+        max_completion_length=max_completion,
+        temperature=config.temperature if config.temperature > 0 else 1.0,
+        top_p=config.top_p,
+        beta=config.ppo_kl_coef,
+        epsilon=config.ppo_clip_epsilon,
+        log_completions=False,
+    )
+    import os
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    trainer = GRPOTrainer(model, reward_funcs=[reward], args=args,
+                          train_dataset=Dataset.from_list([{"prompt": p} for p in useful]),
+                          processing_class=tokenizer, rollout_func=rollout)
+    return _run(trainer, Objective.PPO.value, len(useful) * k)

@@ -1,0 +1,186 @@
+"""Score generated workflows through sf-bench's harness and sf-workflows' sandboxed runner.
+
+Each raw generator output is parsed (``sf_workflows.parse_workflow``), validated and run on its
+own problem in the sandbox (``sf_workflows.run_workflow``; operator calls go to the executor
+on the host), ``runs`` times; sf-bench's harness scores every answer with the dataset's
+official scorer and keeps every record in ``out_dir/<dataset>.jsonl`` (resumable). A
+workflow that does not parse, fails validation, crashes or times out gets score 0 and its
+reason is kept (``failure``): nothing drops out.
+
+Each run of the same workflow uses its own executor cache tag, so the runs are independent
+calls (as the official run's three executions are) while a resumed run replays them from the
+executor cache.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sf_train.errors import StageError, TrainConfigError
+
+__all__ = ["CompletionSystem", "SampleResult", "SandboxRunner", "score_completions"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SampleResult:
+    """The score of one generated workflow over its runs."""
+
+    score: float
+    """Mean over runs (a failed run counts 0), in [0, 1]."""
+    failure: str | None
+    """Why a run failed (first failing run), None when every run answered."""
+    cost: float
+    """Executor US dollars over all runs."""
+    input_tokens: int
+    output_tokens: int
+    runs: int
+
+
+class SandboxRunner:
+    """sf-bench's ``WorkflowRunner`` over ``sf_workflows.run_workflow`` (one entered sandbox).
+
+    A workflow that fails returns an empty answer with the failure in its metadata, which the
+    harness scores 0.
+    """
+
+    def __init__(self, executor: Any, sandbox: Any, *, timeout: float = 120.0) -> None:
+        self.executor = executor
+        self.sandbox = sandbox
+        self.timeout = timeout
+
+    async def run(self, source: str, problem: Any, *, tag: str = "0") -> dict[str, Any]:
+        """Run ``source`` on ``problem``; return an answer mapping sf-bench accepts."""
+        from sf_workflows import run_workflow
+
+        outcome = await run_workflow(source, problem, self.executor, self.sandbox, timeout=self.timeout, tag=tag)
+        usage = outcome.usage
+        return {
+            "answer": outcome.answer if outcome.ok and outcome.answer is not None else "",
+            "cost": usage.cost,
+            "input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "metadata": {"status": str(outcome.status), **({"error": outcome.error} if outcome.error else {})},
+        }
+
+
+class CompletionSystem:
+    """An sf-bench ``System`` that serves already generated completions.
+
+    ``answer(problem, sample)`` parses completion ``sample`` of ``problem`` and runs it; a
+    completion without a workflow raises (the harness records ``solver_error``, score 0).
+    """
+
+    name = "sf-train"
+
+    def __init__(self, completions: Mapping[str, Sequence[str]], runner: SandboxRunner, *, tag: str = "") -> None:
+        self.completions = completions
+        self.runner = runner
+        self.tag = tag
+        self._calls: dict[tuple[str, int], int] = defaultdict(int)
+
+    async def prepare(self, problems: Sequence[Any], k: int, state_dir: Path | None) -> None:
+        """Nothing to do: the completions exist already."""
+
+    async def answer(self, problem: Any, sample: int) -> Any:
+        """Run completion ``sample`` of ``problem`` (each call is a new run with its own tag)."""
+        from sf_workflows import parse_workflow
+
+        run = self._calls[(problem.id, sample)]
+        self._calls[(problem.id, sample)] += 1
+        source = parse_workflow(self.completions[problem.id][sample])  # WorkflowParseError -> solver_error
+        # a failed workflow comes back as an empty answer (scored 0) with its status in the
+        # metadata, so the executor cost it spent before failing is still counted
+        return await self.runner.run(source, problem, tag=f"{self.tag}:{sample}:{run}")
+
+
+def _run_failure(run: Any) -> str | None:
+    if str(run.status) != "scored":
+        return run.error or run.failure or str(run.status)
+    status = (run.metadata or {}).get("status")
+    if status not in (None, "ok"):
+        return f"{status}: {(run.metadata or {}).get('error') or ''}".strip().rstrip(":")
+    return None
+
+
+def _result(record: Any) -> SampleResult:
+    failure = next((f for f in (_run_failure(r) for r in record.runs) if f), None)
+    if failure is not None:
+        failure = failure[:500]
+    return SampleResult(
+        score=min(1.0, max(0.0, float(record.score))),
+        failure=failure,
+        cost=float(record.cost),
+        input_tokens=sum(r.input_tokens for r in record.runs),
+        output_tokens=sum(r.output_tokens for r in record.runs),
+        runs=len(record.runs),
+    )
+
+
+async def score_completions(
+    problems: Sequence[Any],
+    completions: Mapping[str, Sequence[str]],
+    *,
+    dataset: str,
+    runner: SandboxRunner,
+    runs: int,
+    out_dir: str | Path,
+    concurrency: int = 4,
+    tag: str = "",
+    timeout: float | None = None,
+) -> dict[str, list[SampleResult]]:
+    """Run and score every completion ``runs`` times; return the results per problem id.
+
+    Args:
+        problems: sf-bench ``Problem``s (one per task).
+        completions: Problem id → its k raw generator outputs.
+        dataset: sf-bench dataset name (selects the scorer).
+        runner: Runs a workflow source in the sandbox.
+        runs: Executions per workflow (the score is their mean).
+        out_dir: The harness's records directory (resume reads it back).
+        concurrency: Workflow runs in flight.
+        tag: Prefix of the executor cache tags (e.g. the iteration).
+        timeout: Harness timeout per run in seconds (None: rely on the runner's own).
+
+    Raises:
+        StageError: scoring infrastructure (sandbox, scorer) kept failing after one retry.
+        TrainConfigError: a bad harness option.
+    """
+    from sf_bench.errors import BenchConfigError
+    from sf_bench.harness import Harness
+    from sf_bench.records import RecordStatus, read_records
+
+    ks = {len(c) for c in completions.values()}
+    if len(ks) != 1:
+        raise StageError(f"every task needs the same number of completions, got {sorted(ks)}")
+    k = ks.pop()
+    system = CompletionSystem(completions, runner, tag=tag)
+    latest: dict[tuple[str, int], Any] = {}
+    for _attempt in range(2):  # a scorer/sandbox failure is retried once (the harness redoes only those)
+        try:
+            harness = Harness(system, k=k, repeats=runs, concurrency=concurrency, timeout=timeout, out_dir=out_dir)
+        except BenchConfigError as exc:
+            raise TrainConfigError(str(exc)) from exc
+        await harness.arun({dataset: list(problems)})
+        latest = {r.key: r for r in read_records(Path(out_dir) / f"{dataset}.jsonl")}  # later lines win
+        if not any(r.status == RecordStatus.SCORER_ERROR for r in latest.values()):
+            break
+    broken = [r for r in latest.values() if r.status == RecordStatus.SCORER_ERROR]
+    if broken:
+        raise StageError(
+            f"{len(broken)} workflow runs could not be scored (sandbox or scorer failure, e.g. {broken[0].error}); "
+            "fix the cause and rerun: finished records are kept and only these are redone"
+        )
+    out: dict[str, list[SampleResult]] = {}
+    for problem in problems:
+        row = []
+        for sample in range(k):
+            record = latest.get((problem.id, sample))
+            if record is None:
+                raise StageError(f"no score recorded for problem {problem.id!r} sample {sample}")
+            row.append(_result(record))
+        out[problem.id] = row
+    return out

@@ -1,0 +1,45 @@
+"""Shared fixtures: an offline tokenizer and tiny Llama models (CPU, float32)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
+CORPUS = [
+    "class Workflow:\n    def __init__(self, config, problem):\n        self.problem = problem\n"
+    "        self.custom = operator.Custom(self.llm, self.problem)\n\n"
+    "    async def run_workflow(self):\n"
+    "        solution = await self.custom(instruction='Think step by step.')\n"
+    "        return solution\n",
+    "<graph>\n    review sc_ensemble programmer answer_generate code_generate test\n</graph>",
+    "Output a workflow graph based on this template. Here is the graph without any problem information:",
+] * 10
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from sf_train.testing import build_tokenizer
+
+    return build_tokenizer(CORPUS)
+
+
+@pytest.fixture
+def train_kwargs(tmp_path):
+    """TrainingArguments that keep a CPU test fast and quiet."""
+    return dict(
+        output_dir=str(tmp_path / "out"),
+        bf16=False,
+        use_cpu=True,
+        report_to="none",
+        per_device_train_batch_size=2,
+        gradient_checkpointing=False,
+        logging_steps=1,
+        disable_tqdm=True,
+        dataset_num_proc=None,
+    )
