@@ -43,3 +43,25 @@ def train_kwargs(tmp_path):
         disable_tqdm=True,
         dataset_num_proc=None,
     )
+
+
+@pytest.fixture(scope="session")
+def demo_warmup(tmp_path_factory):
+    """The demo's tiny generator after a short warm-up (shared by the loop and CLI tests)."""
+    from sf_train.demo import demo_problems, warm_up
+
+    directory = tmp_path_factory.mktemp("demo") / "warmup-model"
+    return warm_up(directory, demo_problems(range(4)), steps=60)
+
+
+@pytest.fixture
+def require_docker():
+    """Docker-backed tests fail (not skip) when SF_REQUIRE_DOCKER=1 and no engine answers."""
+    try:
+        import docker
+
+        docker.from_env().ping()
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("SF_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"Docker engine required (SF_REQUIRE_DOCKER=1) but unavailable: {exc}")
+        pytest.skip(f"no Docker engine: {exc}")

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from sf_train import ScoreDPOConfig, TrainConfigError
 
 
@@ -16,7 +15,12 @@ def make(**kw):
 
 def test_defaults_mirror_the_official_run():
     c = make()
-    assert (c.lora_r, c.lora_alpha, c.lora_dropout, c.lora_target_modules) == (8, 16, 0.01, ["q_proj", "v_proj"])
+    assert (c.lora_r, c.lora_alpha, c.lora_dropout, c.lora_target_modules) == (
+        8,
+        16,
+        0.01,
+        ["q_proj", "v_proj"],
+    )
     assert (c.learning_rate, c.beta, c.num_train_epochs, c.per_device_train_batch_size) == (1e-6, 0.1, 1.0, 1)
     assert (c.k, c.iterations, c.runs_per_workflow, c.num_pairs) == (8, 3, 3, 2000)
     assert (c.temperature, c.top_p, c.max_new_tokens, c.stop) == (0.2, 0.95, 1000, "</graph>")

@@ -8,7 +8,6 @@ import types
 from dataclasses import dataclass, field
 
 import pytest
-
 from sf_train import MissingDependencyError
 from sf_train.generate.base import GenerationParams, cut_at_stop
 from sf_train.generate.hf import HFWorkflowGenerator
@@ -32,8 +31,9 @@ def tiny(tokenizer):
 
 
 def test_hf_generates_k_per_prompt_reproducibly(tiny, tokenizer):
-    gen = HFWorkflowGenerator(tiny, tokenizer, GenerationParams(max_new_tokens=12, temperature=1.0, seed=5,
-                                                                batch_size=4))
+    gen = HFWorkflowGenerator(
+        tiny, tokenizer, GenerationParams(max_new_tokens=12, temperature=1.0, seed=5, batch_size=4)
+    )
     prompts = ["Output a workflow: ", "<graph>", "class Workflow:"]
     tiny.train()
     first = gen.generate_texts(prompts, 3)
@@ -72,8 +72,12 @@ def test_hf_stops_at_the_stop_string(tokenizer):
 
 
 def test_generate_is_the_workflow_generator_shape(tiny, tokenizer):
-    gen = HFWorkflowGenerator(tiny, tokenizer, GenerationParams(max_new_tokens=5, seed=0),
-                              prompt_fn=lambda problem: f"Task {problem}: ")
+    gen = HFWorkflowGenerator(
+        tiny,
+        tokenizer,
+        GenerationParams(max_new_tokens=5, seed=0),
+        prompt_fn=lambda problem: f"Task {problem}: ",
+    )
     out = asyncio.run(gen.generate(["a", "b"], 2))
     assert [len(g) for g in out] == [2, 2]
     try:
@@ -84,6 +88,7 @@ def test_generate_is_the_workflow_generator_shape(tiny, tokenizer):
 
 
 # ---- vLLM: a recording stand-in for the vllm module, to test our side of the seam ----------
+
 
 @dataclass
 class _Choice:
@@ -105,7 +110,9 @@ class _LLM:
 
     def generate(self, prompts, sampling, lora_request=None):
         self.calls.append((list(prompts), sampling, lora_request))
-        return [_Out([_Choice(f"{p}#{i}</graph> tail", [1, 2]) for i in range(sampling["n"])]) for p in prompts]
+        return [
+            _Out([_Choice(f"{p}#{i}</graph> tail", [1, 2]) for i in range(sampling["n"])]) for p in prompts
+        ]
 
     def sleep(self, level):
         self.slept += 1
@@ -140,16 +147,30 @@ def test_vllm_missing_extra_is_a_clear_error(monkeypatch):
 def test_vllm_maps_params_and_hot_swaps_adapters(fake_vllm, tmp_path):
     from sf_train.generate.vllm import VLLMWorkflowGenerator
 
-    gen = VLLMWorkflowGenerator("/models/base", GenerationParams(seed=3), tensor_parallel_size=2,
-                                max_lora_rank=8, sleep_between_calls=True)
-    assert gen.generate_texts(["p1", "p2"], 2) == [["p1#0</graph>", "p1#1</graph>"],
-                                                   ["p2#0</graph>", "p2#1</graph>"]]
+    gen = VLLMWorkflowGenerator(
+        "/models/base",
+        GenerationParams(seed=3),
+        tensor_parallel_size=2,
+        max_lora_rank=8,
+        sleep_between_calls=True,
+    )
+    assert gen.generate_texts(["p1", "p2"], 2) == [
+        ["p1#0</graph>", "p1#1</graph>"],
+        ["p2#0</graph>", "p2#1</graph>"],
+    ]
     (engine,) = fake_vllm
     assert engine.kwargs["model"] == "/models/base" and engine.kwargs["enable_lora"] is True
     assert engine.kwargs["tensor_parallel_size"] == 2 and engine.kwargs["enable_sleep_mode"] is True
     _, sampling, lora = engine.calls[0]
-    assert sampling == {"n": 2, "temperature": 0.2, "top_p": 0.95, "max_tokens": 1000, "stop": ["</graph>"],
-                        "include_stop_str_in_output": True, "seed": 3}
+    assert sampling == {
+        "n": 2,
+        "temperature": 0.2,
+        "top_p": 0.95,
+        "max_tokens": 1000,
+        "stop": ["</graph>"],
+        "include_stop_str_in_output": True,
+        "seed": 3,
+    }
     assert lora is None  # iteration 0: the base model
 
     for it in (1, 2):

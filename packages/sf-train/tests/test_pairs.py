@@ -6,7 +6,6 @@ import math
 from collections import Counter
 
 import pytest
-
 from sf_train.errors import TrainConfigError, TrainError
 from sf_train.pairs import ScoredSample, build_pairs, pair_stats, resolve_gap_fn, sample_pairs
 
@@ -14,8 +13,14 @@ from sf_train.pairs import ScoredSample, build_pairs, pair_stats, resolve_gap_fn
 def samples(task, scores, failures=None):
     failures = failures or {}
     return [
-        ScoredSample(task_id=task, index=i, prompt=f"prompt {task}", completion=f"{task}-wf{i}", score=s,
-                     failure=failures.get(i))
+        ScoredSample(
+            task_id=task,
+            index=i,
+            prompt=f"prompt {task}",
+            completion=f"{task}-wf{i}",
+            score=s,
+            failure=failures.get(i),
+        )
         for i, s in enumerate(scores)
     ]
 
@@ -24,8 +29,11 @@ def test_every_unequal_pair_within_a_task_with_the_winner_higher():
     pairs = build_pairs(samples("a", [0.2, 1.0, 0.2, 0.6]) + samples("b", [0.5, 0.5]))
     got = {(p.chosen, p.rejected, p.chosen_score, p.rejected_score) for p in pairs}
     assert got == {
-        ("a-wf1", "a-wf0", 1.0, 0.2), ("a-wf1", "a-wf2", 1.0, 0.2), ("a-wf1", "a-wf3", 1.0, 0.6),
-        ("a-wf3", "a-wf0", 0.6, 0.2), ("a-wf3", "a-wf2", 0.6, 0.2),
+        ("a-wf1", "a-wf0", 1.0, 0.2),
+        ("a-wf1", "a-wf2", 1.0, 0.2),
+        ("a-wf1", "a-wf3", 1.0, 0.6),
+        ("a-wf3", "a-wf0", 0.6, 0.2),
+        ("a-wf3", "a-wf2", 0.6, 0.2),
     }
     assert all(p.task_id == "a" and p.prompt == "prompt a" for p in pairs)
     assert len(pairs) == 5  # the equal-score pair (0, 2) and task b give none
@@ -36,8 +44,13 @@ def test_failed_workflows_count_as_zero_and_stay_in_the_pool():
     pairs = build_pairs(group)
     assert sorted(p.rejected for p in pairs) == ["t-wf0", "t-wf1"]
     stats = pair_stats(group + samples("u", [0.3, 0.3]))
-    assert (stats.tasks, stats.samples, stats.failed_samples, stats.tasks_without_pairs, stats.pool_pairs) == (
-        2, 5, 2, 1, 2)
+    assert (
+        stats.tasks,
+        stats.samples,
+        stats.failed_samples,
+        stats.tasks_without_pairs,
+        stats.pool_pairs,
+    ) == (2, 5, 2, 1, 2)
     assert stats.mean_score == pytest.approx(1.6 / 5)
 
 
@@ -72,16 +85,19 @@ def test_sampling_is_reproducible_and_seed_dependent():
 def test_gap_functions_and_errors():
     pool = build_pairs(samples("a", [1.0, 0.5, 0.0]))
     uniform = Counter(p.rejected_index for p in sample_pairs(pool, 30_000, gap_fn="uniform", seed=0))
-    assert all(abs(c / 30_000 - 1 / 3) < 0.02 for c in Counter(
-        (p.chosen_index, p.rejected_index) for p in sample_pairs(pool, 30_000, gap_fn="uniform", seed=0)
-    ).values())
+    assert all(
+        abs(c / 30_000 - 1 / 3) < 0.02
+        for c in Counter(
+            (p.chosen_index, p.rejected_index) for p in sample_pairs(pool, 30_000, gap_fn="uniform", seed=0)
+        ).values()
+    )
     assert uniform
     assert sample_pairs([], 10) == []
     assert resolve_gap_fn("math:hypot")(3, 4) == 5
     with pytest.raises(TrainConfigError, match="unknown function"):
         sample_pairs(pool, 5, gap_fn="nope")
     with pytest.raises(TrainError, match="finite and >= 0"):
-        sample_pairs(pool, 5, gap_fn=lambda w, l: l - w)
+        sample_pairs(pool, 5, gap_fn=lambda w, lo: lo - w)
     with pytest.raises(TrainConfigError, match="cannot import"):
         resolve_gap_fn("no_such_module_xyz:f")
 

@@ -7,10 +7,9 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 from peft import LoraConfig, get_peft_model
-from trl import DPOConfig, DPOTrainer
-
 from sf_train import ScoreDPOConfig, ScoreDPOTrainer, TrainError
 from sf_train.testing import build_tiny_llama
+from trl import DPOConfig, DPOTrainer
 
 BETA = 0.1
 PROMPTS = ["Output a workflow: ", "Here is the graph without any problem information: "]
@@ -46,8 +45,13 @@ def first_batch(trainer):
 def make_score_trainer(tokenizer, train_kwargs, scores, **cfg):
     model = build_tiny_llama(tokenizer, seed=0)
     args = ScoreDPOConfig(beta=BETA, **train_kwargs, **cfg)
-    trainer = ScoreDPOTrainer(model, args=args, train_dataset=Dataset.from_list(rows(scores)),
-                              processing_class=tokenizer, peft_config=lora_config())
+    trainer = ScoreDPOTrainer(
+        model,
+        args=args,
+        train_dataset=Dataset.from_list(rows(scores)),
+        processing_class=tokenizer,
+        peft_config=lora_config(),
+    )
     perturb_lora(trainer.model)
     return trainer
 
@@ -55,9 +59,13 @@ def make_score_trainer(tokenizer, train_kwargs, scores, **cfg):
 def test_equals_trl_dpo_loss_at_one_zero(tokenizer, train_kwargs):
     ours = make_score_trainer(tokenizer, train_kwargs, [(1.0, 0.0), (1.0, 0.0)])
     plain = [{k: v for k, v in r.items() if not k.endswith("_score")} for r in rows([(1, 0), (1, 0)])]
-    trl_trainer = DPOTrainer(build_tiny_llama(tokenizer, seed=0), args=DPOConfig(beta=BETA, **train_kwargs),
-                             train_dataset=Dataset.from_list(plain), processing_class=tokenizer,
-                             peft_config=lora_config())
+    trl_trainer = DPOTrainer(
+        build_tiny_llama(tokenizer, seed=0),
+        args=DPOConfig(beta=BETA, **train_kwargs),
+        train_dataset=Dataset.from_list(plain),
+        processing_class=tokenizer,
+        peft_config=lora_config(),
+    )
     perturb_lora(trl_trainer.model)
 
     loss_ours = ours.compute_loss(ours.model, first_batch(ours))
@@ -133,22 +141,32 @@ def test_train_updates_the_adapter_only(tokenizer, train_kwargs):
 
 
 def test_reference_is_adapter_disabled_base_for_a_continued_adapter(tokenizer, train_kwargs):
-    """Iteration >= 1 passes a PeftModel; TRL would copy its adapter as reference, the official run does not."""
+    """Iteration >= 1 passes a PeftModel; TRL would copy its adapter as reference, the official
+    run does not."""
     model = get_peft_model(build_tiny_llama(tokenizer, seed=0), lora_config())
     perturb_lora(model)
     data = Dataset.from_list(rows([(1.0, 0.0), (1.0, 0.0)]))
-    base_ref = ScoreDPOTrainer(model, args=ScoreDPOConfig(beta=BETA, **train_kwargs), train_dataset=data,
-                               processing_class=tokenizer)
+    base_ref = ScoreDPOTrainer(
+        model, args=ScoreDPOConfig(beta=BETA, **train_kwargs), train_dataset=data, processing_class=tokenizer
+    )
     assert list(base_ref.model.peft_config) == ["default"]
-    assert base_ref.compute_loss(base_ref.model, first_batch(base_ref)).item() != pytest.approx(0.6931, abs=1e-4)
+    assert base_ref.compute_loss(base_ref.model, first_batch(base_ref)).item() != pytest.approx(
+        0.6931, abs=1e-4
+    )
 
     model2 = get_peft_model(build_tiny_llama(tokenizer, seed=0), lora_config())
     perturb_lora(model2)
-    prev_ref = ScoreDPOTrainer(model2, args=ScoreDPOConfig(beta=BETA, reference="previous", **train_kwargs),
-                               train_dataset=data, processing_class=tokenizer)
+    prev_ref = ScoreDPOTrainer(
+        model2,
+        args=ScoreDPOConfig(beta=BETA, reference="previous", **train_kwargs),
+        train_dataset=data,
+        processing_class=tokenizer,
+    )
     assert "ref" in prev_ref.model.peft_config
     # the reference equals the policy at the start, so every log-ratio is 0 and the loss is log 2
-    assert prev_ref.compute_loss(prev_ref.model, first_batch(prev_ref)).item() == pytest.approx(0.693147, abs=1e-5)
+    assert prev_ref.compute_loss(prev_ref.model, first_batch(prev_ref)).item() == pytest.approx(
+        0.693147, abs=1e-5
+    )
 
 
 def test_precomputed_reference_gives_the_same_loss(tokenizer, train_kwargs):
@@ -156,18 +174,30 @@ def test_precomputed_reference_gives_the_same_loss(tokenizer, train_kwargs):
     live = make_score_trainer(tokenizer, train_kwargs, scores)
     model = build_tiny_llama(tokenizer, seed=0)
     model = get_peft_model(model, lora_config())
-    pre = ScoreDPOTrainer(model, args=ScoreDPOConfig(beta=BETA, precompute_ref_log_probs=True, **train_kwargs),
-                          train_dataset=Dataset.from_list(rows(scores)), processing_class=tokenizer)
+    pre = ScoreDPOTrainer(
+        model,
+        args=ScoreDPOConfig(beta=BETA, precompute_ref_log_probs=True, **train_kwargs),
+        train_dataset=Dataset.from_list(rows(scores)),
+        processing_class=tokenizer,
+    )
     # LoRA B = 0 during the precompute does not matter: the reference is the adapter-disabled base
     perturb_lora(pre.model)
-    torch.testing.assert_close(pre.compute_loss(pre.model, first_batch(pre)),
-                               live.compute_loss(live.model, first_batch(live)), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        pre.compute_loss(pre.model, first_batch(pre)),
+        live.compute_loss(live.model, first_batch(live)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_score_dpo_without_scores_is_a_clear_error(tokenizer, train_kwargs):
     plain = [{k: v for k, v in r.items() if not k.endswith("_score")} for r in rows([(1, 0), (1, 0)])]
-    trainer = ScoreDPOTrainer(build_tiny_llama(tokenizer), args=ScoreDPOConfig(**train_kwargs),
-                              train_dataset=Dataset.from_list(plain), processing_class=tokenizer,
-                              peft_config=lora_config())
+    trainer = ScoreDPOTrainer(
+        build_tiny_llama(tokenizer),
+        args=ScoreDPOConfig(**train_kwargs),
+        train_dataset=Dataset.from_list(plain),
+        processing_class=tokenizer,
+        peft_config=lora_config(),
+    )
     with pytest.raises(TrainError, match="chosen_score"):
         trainer.compute_loss(trainer.model, first_batch(trainer))

@@ -104,9 +104,18 @@ class ScoreDPOConfig(DPOConfig):
             "[official: None, ScoreFlow DPOconfig.py]"
         ),
     )
+    bf16: bool | None = field(
+        default=None,
+        metadata=_help(
+            "bf16 mixed precision; None = on when a GPU is used (and fp16 is off), off on CPU. "
+            "[official: bf16 weights]"
+        ),
+    )
     save_strategy: str = field(
         default="no",
-        metadata=_help("Trainer checkpoints within an iteration ('no': the loop saves the adapter after each)."),
+        metadata=_help(
+            "Trainer checkpoints within an iteration ('no': the loop saves the adapter after each)."
+        ),
     )
 
     # ---- loop ----------------------------------------------------------------------------
@@ -116,7 +125,9 @@ class ScoreDPOConfig(DPOConfig):
     )
     k: int = field(
         default=8,
-        metadata=_help("Workflows sampled per training task and iteration. [official: 8, ScoreFlow generate.py]"),
+        metadata=_help(
+            "Workflows sampled per training task and iteration. [official: 8, ScoreFlow generate.py]"
+        ),
     )
     runs_per_workflow: int = field(
         default=3,
@@ -143,7 +154,9 @@ class ScoreDPOConfig(DPOConfig):
     )
     eval_each_iteration: bool = field(
         default=False,
-        metadata=_help("Also evaluate the eval split before every iteration (held-out learning curve). Ours."),
+        metadata=_help(
+            "Also evaluate the eval split before every iteration (held-out learning curve). Ours."
+        ),
     )
     limit: int | None = field(
         default=None,
@@ -197,15 +210,19 @@ class ScoreDPOConfig(DPOConfig):
 
     ppo_kl_coef: float = field(
         default=0.0,
-        metadata=_help("ppo objective: KL coefficient to the adapter-disabled reference (TRL GRPO's `beta`)."),
+        metadata=_help(
+            "ppo objective: KL coefficient to the adapter-disabled reference (TRL GRPO's `beta`)."
+        ),
     )
     ppo_clip_epsilon: float = field(
-        default=0.2, metadata=_help("ppo objective: clipping range of the probability ratio (TRL's `epsilon`).")
+        default=0.2,
+        metadata=_help("ppo objective: clipping range of the probability ratio (TRL's `epsilon`)."),
     )
     sft_examples: int | None = field(
         default=None,
         metadata=_help(
-            "sft-on-best: examples drawn (with replacement) from the tasks' best workflows; None = num_pairs, "
+            "sft-on-best: examples drawn (with replacement) from the tasks' best workflows; "
+            "None = num_pairs, "
             "so every objective takes the same number of optimiser steps on batch size 1."
         ),
     )
@@ -245,14 +262,18 @@ class ScoreDPOConfig(DPOConfig):
             "choices": [b.value for b in GenerationBackend],
         },
     )
-    temperature: float = field(default=0.2, metadata=_help("Sampling temperature. [official: 0.2, config1.yaml]"))
+    temperature: float = field(
+        default=0.2, metadata=_help("Sampling temperature. [official: 0.2, config1.yaml]")
+    )
     top_p: float = field(default=0.95, metadata=_help("Nucleus sampling. [official: 0.95, generate.py]"))
     max_new_tokens: int = field(
         default=1000, metadata=_help("Tokens per sampled workflow. [official: 1000, generate.py]")
     )
     stop: str = field(
         default="</graph>",
-        metadata=_help("Generation stops after this string, which is kept. [official: </graph>, generate.py]"),
+        metadata=_help(
+            "Generation stops after this string, which is kept. [official: </graph>, generate.py]"
+        ),
     )
     generation_batch_size: int = field(
         default=64, metadata=_help("Sequences per transformers `generate` call (hf backend). Ours.")
@@ -267,7 +288,9 @@ class ScoreDPOConfig(DPOConfig):
     vllm_tensor_parallel_size: int = field(
         default=1, metadata=_help("vLLM tensor parallelism (GPUs per engine). [official: #GPUs]")
     )
-    vllm_data_parallel_size: int = field(default=1, metadata=_help("vLLM data parallelism (engine replicas)."))
+    vllm_data_parallel_size: int = field(
+        default=1, metadata=_help("vLLM data parallelism (engine replicas).")
+    )
     vllm_gpu_memory_utilization: float = field(
         default=0.9, metadata=_help("vLLM GPU memory share. [official: 0.9, generate.py]")
     )
@@ -277,7 +300,9 @@ class ScoreDPOConfig(DPOConfig):
 
     vllm_enable_sleep_mode: bool = field(
         default=False,
-        metadata=_help("Put the vLLM engine to sleep between generation rounds so training can use the GPU memory."),
+        metadata=_help(
+            "Put the vLLM engine to sleep between generation rounds so training can use the GPU memory."
+        ),
     )
 
     # ---- executor and sandbox ----------------------------------------------------------
@@ -309,6 +334,10 @@ class ScoreDPOConfig(DPOConfig):
             self.lora_target_modules = [m for m in self.lora_target_modules.split(",") if m]
         if self.eval_split == "":
             self.eval_split = None
+        if self.bf16 is None:
+            import torch
+
+            self.bf16 = not self.fp16 and not self.use_cpu and torch.cuda.is_available()
         super().__post_init__()
         self._validate()
 
@@ -326,8 +355,17 @@ class ScoreDPOConfig(DPOConfig):
             raise bad("generation_backend", "must be 'hf' or 'vllm'") from None
         if self.reference not in ("base", "previous"):
             raise bad("reference", "must be 'base' or 'previous'")
-        for name in ("iterations", "num_pairs", "runs_per_workflow", "eval_k", "max_new_tokens",
-                     "generation_batch_size", "lora_r", "sandbox_pool_size", "executor_concurrency"):
+        for name in (
+            "iterations",
+            "num_pairs",
+            "runs_per_workflow",
+            "eval_k",
+            "max_new_tokens",
+            "generation_batch_size",
+            "lora_r",
+            "sandbox_pool_size",
+            "executor_concurrency",
+        ):
             if getattr(self, name) < 1:
                 raise bad(name, "must be at least 1")
         if self.k < 2:

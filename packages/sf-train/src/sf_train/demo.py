@@ -11,10 +11,10 @@ A controlled task family whose scores are known in advance:
   instruction asks for (:data:`SKILLS`) and pads with a wrong word, so a workflow's score is
   exactly (skills in its instruction) / 4: 0, 0.25, 0.5, 0.75 or 1. A workflow that does not
   parse, validate or run scores 0.
-* The generator is a tiny Llama built from a config with a byte-level BPE tokenizer trained on
-  the workflows' text, warmed up by supervised fine-tuning on all 16 instruction variants in
-  equal measure (five workflows with 0 to 4 skills; mean score 0.5), so it writes valid
-  workflows but has no preference.
+* The generator is a tiny Llama built from a config with a closed line-level tokenizer built
+  from the workflows' text (:func:`sf_train.testing.build_line_tokenizer`), warmed up by
+  supervised fine-tuning on five workflows (0 to 4 skills, nested) in equal measure (mean
+  score 0.5), so it writes valid workflows but has no preference.
 
 The real loop then runs (generation with transformers, sandboxed execution, sf-bench scoring,
 pairs, Score-DPO with LoRA); the mean score of sampled workflows rises over the iterations, on
@@ -50,10 +50,26 @@ SKILLS = (
 )
 """Instruction sentences; each one present in the Custom instruction earns one gold word."""
 
-WORDS = ("amber", "basil", "cedar", "dune", "ember", "fjord", "grove", "heron", "iris", "juniper",
-         "kelp", "lotus", "maple", "nectar", "opal", "pine")
+WORDS = (
+    "amber",
+    "basil",
+    "cedar",
+    "dune",
+    "ember",
+    "fjord",
+    "grove",
+    "heron",
+    "iris",
+    "juniper",
+    "kelp",
+    "lotus",
+    "maple",
+    "nectar",
+    "opal",
+    "pine",
+)
 FILLER = "zero"
-TEMPLATE = '''<graph>
+TEMPLATE = """<graph>
 class Workflow:
     def __init__(self, config, problem) -> None:
         self.problem = problem
@@ -63,7 +79,7 @@ class Workflow:
     async def run_workflow(self):
         solution = await self.custom(instruction="{instruction}")
         return solution
-</graph>'''
+</graph>"""
 
 
 def demo_workflow(skills: Sequence[int]) -> str:
@@ -90,8 +106,17 @@ def demo_problems(indices: Sequence[int]) -> list[Any]:
     for t in indices:
         question = f"Which four code words belong to task {t}?"
         answer = " ".join(gold_words(t))
-        problems.append(Problem(id=f"demo-{t}", dataset="hotpotqa", task_type=TaskType.QA, prompt=question,
-                                reference=answer, answers=(answer,), extras={"question": question}))
+        problems.append(
+            Problem(
+                id=f"demo-{t}",
+                dataset="hotpotqa",
+                task_type=TaskType.QA,
+                prompt=question,
+                reference=answer,
+                answers=(answer,),
+                extras={"question": question},
+            )
+        )
     return problems
 
 
@@ -128,8 +153,14 @@ def _variants() -> list[tuple[int, ...]]:
     return [tuple(range(n)) for n in range(len(SKILLS) + 1)]
 
 
-def warm_up(directory: str | Path, train_problems: Sequence[Any], *, seed: int = 0, steps: int = 400,
-            reporter: Reporter | None = None) -> Path:
+def warm_up(
+    directory: str | Path,
+    train_problems: Sequence[Any],
+    *,
+    seed: int = 0,
+    steps: int = 400,
+    reporter: Reporter | None = None,
+) -> Path:
     """Build the tiny generator and teach it the workflow format (all variants equally); save it.
 
     Skipped when ``directory`` already holds the warmed-up model.
@@ -146,19 +177,36 @@ def warm_up(directory: str | Path, train_problems: Sequence[Any], *, seed: int =
     variants = _variants()
     corpus = [demo_prompt(p) + demo_workflow(v) for p in train_problems for v in variants] * 3
     tokenizer = build_line_tokenizer(corpus + [demo_prompt(p) for p in demo_problems(range(200))])
-    model = build_tiny_llama(tokenizer, hidden_size=96, num_layers=2, num_heads=4, num_kv_heads=2,
-                             intermediate_size=192, seed=seed)
+    model = build_tiny_llama(
+        tokenizer, hidden_size=96, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=192, seed=seed
+    )
     rng = random.Random(seed)
-    rows = [{"prompt": demo_prompt(p), "completion": demo_workflow(v)}
-            for p in train_problems for v in variants]
+    rows = [
+        {"prompt": demo_prompt(p), "completion": demo_workflow(v)} for p in train_problems for v in variants
+    ]
     rng.shuffle(rows)
     if reporter:
-        reporter(f"warm-up: supervised fine-tuning of a tiny Llama ({sum(x.numel() for x in model.parameters())} "
-                 f"parameters) on {len(rows)} workflows, {steps} steps")
-    args = SFTConfig(output_dir=str(directory / "trainer"), max_steps=steps, per_device_train_batch_size=16,
-                     learning_rate=3e-3, lr_scheduler_type="cosine", warmup_steps=10, bf16=False, use_cpu=True,
-                     gradient_checkpointing=False, report_to="none", save_strategy="no", logging_steps=50,
-                     disable_tqdm=True, seed=seed, completion_only_loss=True)
+        reporter(
+            f"warm-up: supervised fine-tuning of a tiny Llama ({sum(x.numel() for x in model.parameters())} "
+            f"parameters) on {len(rows)} workflows, {steps} steps"
+        )
+    args = SFTConfig(
+        output_dir=str(directory / "trainer"),
+        max_steps=steps,
+        per_device_train_batch_size=16,
+        learning_rate=3e-3,
+        lr_scheduler_type="cosine",
+        warmup_steps=10,
+        bf16=False,
+        use_cpu=True,
+        gradient_checkpointing=False,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=50,
+        disable_tqdm=True,
+        seed=seed,
+        completion_only_loss=True,
+    )
     trainer = SFTTrainer(model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
@@ -169,8 +217,14 @@ def warm_up(directory: str | Path, train_problems: Sequence[Any], *, seed: int =
     return directory
 
 
-def demo_config(output_dir: str | Path, *, objective: str = "score-dpo", seed: int = 0, iterations: int = 3,
-                **overrides: Any) -> Any:
+def demo_config(
+    output_dir: str | Path,
+    *,
+    objective: str = "score-dpo",
+    seed: int = 0,
+    iterations: int = 3,
+    **overrides: Any,
+) -> Any:
     """The demo's :class:`~sf_train.config.ScoreDPOConfig` (CPU-sized; see the README table)."""
     from sf_train.config import ScoreDPOConfig
 
@@ -190,7 +244,7 @@ def demo_config(output_dir: str | Path, *, objective: str = "score-dpo", seed: i
         max_new_tokens=48,
         generation_batch_size=64,
         learning_rate=5e-4,
-        beta=0.5,
+        beta=2.0,
         per_device_train_batch_size=4,
         lora_r=8,
         lora_alpha=16,
@@ -212,10 +266,24 @@ def demo_config(output_dir: str | Path, *, objective: str = "score-dpo", seed: i
     return ScoreDPOConfig(**base)
 
 
-def run_demo(output_dir: str | Path, *, objective: str = "score-dpo", seed: int = 0, iterations: int = 3,
-             train_tasks: int = 12, heldout_tasks: int = 8, warmup_steps: int = 400,
-             reporter: Reporter | None = None, plot: bool = True, **overrides: Any) -> LoopResult:
+def run_demo(
+    output_dir: str | Path,
+    *,
+    objective: str = "score-dpo",
+    seed: int = 0,
+    iterations: int = 3,
+    train_tasks: int = 12,
+    heldout_tasks: int = 8,
+    warmup_steps: int = 400,
+    reporter: Reporter | None = None,
+    plot: bool = True,
+    warmup_model: str | Path | None = None,
+    **overrides: Any,
+) -> LoopResult:
     """Warm up the tiny generator (once per ``output_dir``), then run the real loop on the demo tasks.
+
+    ``warmup_model`` reuses an already warmed-up generator directory (the ablation benchmark
+    starts every objective and seed from the same one) instead of ``output_dir/warmup-model``.
 
     Returns:
         The loop's result; ``heldout`` holds the held-out mean score before each iteration and
@@ -224,13 +292,23 @@ def run_demo(output_dir: str | Path, *, objective: str = "score-dpo", seed: int 
     output_dir = Path(output_dir)
     train = demo_problems(range(train_tasks))
     heldout = demo_problems(range(1000, 1000 + heldout_tasks))
-    warm_up(output_dir / "warmup-model", train, seed=0, steps=warmup_steps, reporter=reporter)
+    if warmup_model is None:
+        warmup_model = warm_up(
+            output_dir / "warmup-model", train, seed=0, steps=warmup_steps, reporter=reporter
+        )
+    overrides.setdefault("model_name_or_path", str(warmup_model))
     config = demo_config(output_dir, objective=objective, seed=seed, iterations=iterations, **overrides)
-    result = run_loop(config, train_problems=train, eval_problems=heldout, executor=make_executor(),
-                      prompt_fn=demo_prompt, dataset_name="hotpotqa", reporter=reporter)
+    result = run_loop(
+        config,
+        train_problems=train,
+        eval_problems=heldout,
+        executor=make_executor(),
+        prompt_fn=demo_prompt,
+        dataset_name="hotpotqa",
+        reporter=reporter,
+    )
     if plot:
         from sf_train.plots import plot_run
 
         plot_run(config.output_dir, Path(config.output_dir) / "report.png")
     return result
-

@@ -48,9 +48,28 @@ __all__ = ["LoopResult", "Reporter", "run_loop"]
 Reporter = Callable[[str], None]
 """Receives one progress line at a time."""
 
-_KEY_FIELDS = ("model_name_or_path", "dataset", "train_split", "k", "runs_per_workflow", "objective",
-               "weight_fn", "gap_fn", "num_pairs", "lora_r", "lora_alpha", "lora_target_modules", "seed",
-               "pair_seed", "learning_rate", "beta", "temperature", "top_p", "max_new_tokens", "limit")
+_KEY_FIELDS = (
+    "model_name_or_path",
+    "dataset",
+    "train_split",
+    "k",
+    "runs_per_workflow",
+    "objective",
+    "weight_fn",
+    "gap_fn",
+    "num_pairs",
+    "lora_r",
+    "lora_alpha",
+    "lora_target_modules",
+    "seed",
+    "pair_seed",
+    "learning_rate",
+    "beta",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "limit",
+)
 """Fields a resumed run must share with the run it continues."""
 
 
@@ -122,10 +141,20 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 
 
 class _Loop:
-    def __init__(self, config: ScoreDPOConfig, *, train_problems: Sequence[Any] | None,
-                 eval_problems: Sequence[Any] | None, executor: Any, model: Any, tokenizer: Any,
-                 prompt_fn: Callable[[Any], str] | None, dataset_name: str | None,
-                 reporter: Reporter | None, eval_each_iteration: bool) -> None:
+    def __init__(
+        self,
+        config: ScoreDPOConfig,
+        *,
+        train_problems: Sequence[Any] | None,
+        eval_problems: Sequence[Any] | None,
+        executor: Any,
+        model: Any,
+        tokenizer: Any,
+        prompt_fn: Callable[[Any], str] | None,
+        dataset_name: str | None,
+        reporter: Reporter | None,
+        eval_each_iteration: bool,
+    ) -> None:
         from accelerate import PartialState
 
         self.config = config
@@ -133,7 +162,9 @@ class _Loop:
         self.report = reporter or _stderr_reporter
         self.state = PartialState()
         self.dataset = dataset_name or config.dataset
-        self.train_problems = list(train_problems) if train_problems is not None else self._load(config.train_split)
+        self.train_problems = (
+            list(train_problems) if train_problems is not None else self._load(config.train_split)
+        )
         if eval_problems is not None:
             self.eval_problems: list[Any] | None = list(eval_problems)
         elif config.eval_split:
@@ -207,12 +238,16 @@ class _Loop:
 
             if self._generator is None or not isinstance(self._generator, VLLMWorkflowGenerator):
                 self._generator = VLLMWorkflowGenerator(
-                    cfg.model_name_or_path, params, prompt_fn=self.prompt_fn,
+                    cfg.model_name_or_path,
+                    params,
+                    prompt_fn=self.prompt_fn,
                     tensor_parallel_size=cfg.vllm_tensor_parallel_size,
                     data_parallel_size=cfg.vllm_data_parallel_size,
                     gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
-                    max_model_len=cfg.vllm_max_model_len, max_lora_rank=max(cfg.lora_r, 8),
-                    dtype=cfg.dtype, seed=cfg.seed,
+                    max_model_len=cfg.vllm_max_model_len,
+                    max_lora_rank=max(cfg.lora_r, 8),
+                    dtype=cfg.dtype,
+                    seed=cfg.seed,
                     sleep_between_calls=cfg.vllm_enable_sleep_mode,
                 )
             self._generator.set_adapter(adapter_dir)
@@ -221,32 +256,42 @@ class _Loop:
 
         self._ensure_model(adapter_dir)
         if self._generator is None:
-            self._generator = HFWorkflowGenerator(self.model, self.tokenizer, params, prompt_fn=self.prompt_fn)
+            self._generator = HFWorkflowGenerator(
+                self.model, self.tokenizer, params, prompt_fn=self.prompt_fn
+            )
         return self._generator
 
     # --- stages -------------------------------------------------------------------------
-    def _generate(self, stage_dir: Path, problems: Sequence[Any], k: int, adapter_dir: Path | None,
-                  seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+    def _generate(
+        self, stage_dir: Path, problems: Sequence[Any], k: int, adapter_dir: Path | None, seed: int
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
         path = stage_dir / "samples.jsonl"
         done = {row["task_id"]: row for row in _read_jsonl(path) if len(row.get("completions", ())) == k}
         todo = [p for p in problems if p.id not in done]
         cost = {"generator_seconds": 0.0, "generator_tokens": 0.0}
         if todo:
+            # scoring starts only after generation finished, so records of tasks still to generate
+            # can only be left over from an interrupted earlier attempt: drop them with the scores
+            _drop_stale_scores(stage_dir, {p.id for p in todo})
             generator = self._make_generator(adapter_dir)
             seconds0, tokens0 = generator.seconds, generator.new_tokens
             per_call = max(1, self.config.generation_batch_size // k)
             if self.config.generation_backend == GenerationBackend.VLLM:
                 per_call = max(per_call, 256)
-            self.report(f"{stage_dir.name}: generating {k} workflows for {len(todo)} tasks "
-                        f"({len(done)} already done)")
+            self.report(
+                f"{stage_dir.name}: generating {k} workflows for {len(todo)} tasks ({len(done)} already done)"
+            )
             for at in range(0, len(todo), per_call):
                 chunk = todo[at : at + per_call]
                 prompts = [self.prompt_fn(p) for p in chunk]
                 generator.params = _with_seed(generator.params, seed * 1_000_003 + problems.index(chunk[0]))
-                texts = self._regenerate_invalid(generator, chunk, prompts,
-                                                 generator.generate_texts(prompts, k))
-                rows = [{"task_id": p.id, "prompt": prompt, "completions": group}
-                        for p, prompt, group in zip(chunk, prompts, texts, strict=True)]
+                texts = self._regenerate_invalid(
+                    generator, chunk, prompts, generator.generate_texts(prompts, k)
+                )
+                rows = [
+                    {"task_id": p.id, "prompt": prompt, "completions": group}
+                    for p, prompt, group in zip(chunk, prompts, texts, strict=True)
+                ]
                 _append_jsonl(path, rows)
                 done.update({r["task_id"]: r for r in rows})
                 self.report(f"{stage_dir.name}: generated {min(at + per_call, len(todo))}/{len(todo)} tasks")
@@ -254,8 +299,9 @@ class _Loop:
             cost["generator_tokens"] = float(generator.new_tokens - tokens0)
         return done, cost
 
-    def _regenerate_invalid(self, generator: Any, problems: Sequence[Any], prompts: list[str],
-                            texts: list[list[str]]) -> list[list[str]]:
+    def _regenerate_invalid(
+        self, generator: Any, problems: Sequence[Any], prompts: list[str], texts: list[list[str]]
+    ) -> list[list[str]]:
         rounds = self.config.max_regenerations
         if rounds <= 0:
             return texts
@@ -271,7 +317,12 @@ class _Loop:
             return validate_workflow(source, task.task_type, problem_text=task.generator_text).ok
 
         for _ in range(rounds):
-            bad = [(i, j) for i, group in enumerate(texts) for j, t in enumerate(group) if not valid(t, problems[i])]
+            bad = [
+                (i, j)
+                for i, group in enumerate(texts)
+                for j, t in enumerate(group)
+                if not valid(t, problems[i])
+            ]
             if not bad:
                 break
             again = generator.generate_texts([prompts[i] for i, _ in bad], 1)
@@ -279,26 +330,41 @@ class _Loop:
                 texts[i][j] = text
         return texts
 
-    def _score(self, stage_dir: Path, problems: Sequence[Any], samples: dict[str, dict[str, Any]],
-               tag: str) -> tuple[list[ScoredSample], dict[str, float]]:
+    def _score(
+        self, stage_dir: Path, problems: Sequence[Any], samples: dict[str, dict[str, Any]], tag: str
+    ) -> tuple[list[ScoredSample], dict[str, float]]:
         path = stage_dir / "scores.jsonl"
         rows = _read_jsonl(path)
         expected = sum(len(samples[p.id]["completions"]) for p in problems)
         if len(rows) == expected and (stage_dir / "score_cost.json").exists():
             scored = [ScoredSample.from_dict(r) for r in rows]
             return scored, json.loads((stage_dir / "score_cost.json").read_text(encoding="utf-8"))
-        self.report(f"{stage_dir.name}: running and scoring {expected} workflows × "
-                    f"{self.config.runs_per_workflow} runs in the sandbox")
+        self.report(
+            f"{stage_dir.name}: running and scoring {expected} workflows × "
+            f"{self.config.runs_per_workflow} runs in the sandbox"
+        )
         completions = {p.id: samples[p.id]["completions"] for p in problems}
         start = time.perf_counter()
         results = asyncio.run(self._score_async(problems, completions, stage_dir, tag))
         scored: list[ScoredSample] = []
-        cost = {"executor_usd": 0.0, "executor_input_tokens": 0.0, "executor_output_tokens": 0.0,
-                "score_seconds": time.perf_counter() - start}
+        cost = {
+            "executor_usd": 0.0,
+            "executor_input_tokens": 0.0,
+            "executor_output_tokens": 0.0,
+            "score_seconds": time.perf_counter() - start,
+        }
         for p in problems:
             for index, (text, result) in enumerate(zip(completions[p.id], results[p.id], strict=True)):
-                scored.append(ScoredSample(task_id=p.id, index=index, prompt=samples[p.id]["prompt"],
-                                           completion=text, score=result.score, failure=result.failure))
+                scored.append(
+                    ScoredSample(
+                        task_id=p.id,
+                        index=index,
+                        prompt=samples[p.id]["prompt"],
+                        completion=text,
+                        score=result.score,
+                        failure=result.failure,
+                    )
+                )
                 cost["executor_usd"] += result.cost
                 cost["executor_input_tokens"] += result.input_tokens
                 cost["executor_output_tokens"] += result.output_tokens
@@ -306,8 +372,9 @@ class _Loop:
         _write_json(stage_dir / "score_cost.json", cost)
         return scored, cost
 
-    async def _score_async(self, problems: Sequence[Any], completions: dict[str, list[str]], stage_dir: Path,
-                           tag: str) -> Any:
+    async def _score_async(
+        self, problems: Sequence[Any], completions: dict[str, list[str]], stage_dir: Path, tag: str
+    ) -> Any:
         from sf_workflows import open_sandbox
 
         from sf_train.scoring import SandboxRunner, score_completions
@@ -316,8 +383,14 @@ class _Loop:
         async with open_sandbox(image=cfg.sandbox_image, pool_size=cfg.sandbox_pool_size) as sandbox:
             runner = SandboxRunner(self.executor, sandbox, timeout=cfg.workflow_timeout)
             return await score_completions(
-                problems, completions, dataset=self.dataset, runner=runner, runs=cfg.runs_per_workflow,
-                out_dir=stage_dir / "bench", concurrency=max(cfg.sandbox_pool_size, 1) * 2, tag=tag,
+                problems,
+                completions,
+                dataset=self.dataset,
+                runner=runner,
+                runs=cfg.runs_per_workflow,
+                out_dir=stage_dir / "bench",
+                concurrency=max(cfg.sandbox_pool_size, 1) * 2,
+                tag=tag,
                 timeout=cfg.workflow_timeout + 60.0,
             )
 
@@ -331,8 +404,14 @@ class _Loop:
         _write_json(stage_dir / "pair_stats.json", stats)
         return pairs, stats
 
-    def _train(self, stage_dir: Path, iteration: int, scored: list[ScoredSample], pairs: list[Pair],
-               previous_adapter: Path | None) -> dict[str, Any]:
+    def _train(
+        self,
+        stage_dir: Path,
+        iteration: int,
+        scored: list[ScoredSample],
+        pairs: list[Pair],
+        previous_adapter: Path | None,
+    ) -> dict[str, Any]:
         from sf_train.modeling import save_adapter
         from sf_train.objectives import train_objective
 
@@ -341,8 +420,15 @@ class _Loop:
             return json.loads((stage_dir / "train.json").read_text(encoding="utf-8"))
         self._ensure_model(previous_adapter)
         self.report(f"{stage_dir.name}: training ({self.config.objective}) on {len(pairs)} pairs")
-        result = train_objective(self.model, self.tokenizer, self.config, samples=scored, pairs=pairs,
-                                 output_dir=stage_dir / "trainer", seed=self.config.effective_pair_seed + iteration)
+        result = train_objective(
+            self.model,
+            self.tokenizer,
+            self.config,
+            samples=scored,
+            pairs=pairs,
+            output_dir=stage_dir / "trainer",
+            seed=self.config.effective_pair_seed + iteration,
+        )
         if self.state.is_main_process:
             save_adapter(self.model, adapter)
         self.state.wait_for_everyone()
@@ -350,15 +436,23 @@ class _Loop:
         if self._generator is not None and hasattr(self._generator, "model"):
             self._generator.model = self.model
         if result is None:
-            info: dict[str, Any] = {"objective": self.config.objective, "skipped": "nothing to train on",
-                                    "steps": 0, "seconds": 0.0, "device_seconds": 0.0, "train_loss": None}
+            info: dict[str, Any] = {
+                "objective": self.config.objective,
+                "skipped": "nothing to train on",
+                "steps": 0,
+                "seconds": 0.0,
+                "device_seconds": 0.0,
+                "train_loss": None,
+            }
         else:
             info = {k: v for k, v in asdict(result).items()}
         if self.state.is_main_process:
             _write_json(stage_dir / "train.json", info)
         return info
 
-    def _evaluate(self, name: str, problems: Sequence[Any], adapter: Path | None, seed: int) -> dict[str, Any]:
+    def _evaluate(
+        self, name: str, problems: Sequence[Any], adapter: Path | None, seed: int
+    ) -> dict[str, Any]:
         stage_dir = self.out / name
         if (stage_dir / "metrics.json").exists():
             return json.loads((stage_dir / "metrics.json").read_text(encoding="utf-8"))
@@ -384,6 +478,8 @@ class _Loop:
         self._check_config()
         result = LoopResult(output_dir=str(self.out))
         main = self.state.is_main_process
+        if main:
+            _ = self.executor  # a missing key or endpoint fails now, before any generation
         previous: Path | None = None
         for i in range(cfg.iterations):
             stage_dir = self.out / f"iter-{i}"
@@ -393,20 +489,28 @@ class _Loop:
                 metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
                 result.iterations.append(metrics)
                 if self.eval_each_iteration and self.eval_problems and main:
-                    result.heldout.append(self._evaluate(f"heldout-{i}", self.eval_problems, previous,
-                                                         cfg.seed + 7919 * (i + 1)))
+                    result.heldout.append(
+                        self._evaluate(
+                            f"heldout-{i}", self.eval_problems, previous, cfg.seed + 7919 * (i + 1)
+                        )
+                    )
                 previous = stage_dir / "adapter"
                 self.report(f"iter-{i}: done before (mean score {metrics['mean_score']:.3f}), skipping")
                 continue
             if self.eval_each_iteration and self.eval_problems and main:
-                result.heldout.append(self._evaluate(f"heldout-{i}", self.eval_problems, previous,
-                                                     cfg.seed + 7919 * (i + 1)))
+                result.heldout.append(
+                    self._evaluate(f"heldout-{i}", self.eval_problems, previous, cfg.seed + 7919 * (i + 1))
+                )
             if main:
-                samples, gen_cost = self._generate(stage_dir, self.train_problems, cfg.k, previous, cfg.seed + i)
+                samples, gen_cost = self._generate(
+                    stage_dir, self.train_problems, cfg.k, previous, cfg.seed + i
+                )
                 scored, score_cost = self._score(stage_dir, self.train_problems, samples, tag=f"iter-{i}")
                 pairs, stats = self._pairs(stage_dir, scored, i)
-                self.report(f"iter-{i}: mean score {stats['mean_score']:.3f}, {stats['failed_samples']} failed, "
-                            f"{stats['pool_pairs']} pairs in the pool, {len(pairs)} sampled")
+                self.report(
+                    f"iter-{i}: mean score {stats['mean_score']:.3f}, {stats['failed_samples']} failed, "
+                    f"{stats['pool_pairs']} pairs in the pool, {len(pairs)} sampled"
+                )
             self.state.wait_for_everyone()
             if not main:
                 scored = [ScoredSample.from_dict(r) for r in _read_jsonl(stage_dir / "scores.jsonl")]
@@ -415,9 +519,12 @@ class _Loop:
             train = self._train(stage_dir, i, scored, pairs, previous)
             previous = stage_dir / "adapter"
             if main:
-                cost = {**gen_cost, **score_cost,
-                        "generator_device_seconds": gen_cost.get("generator_seconds", 0.0) * self._gen_devices(),
-                        "trainer_device_seconds": float(train.get("device_seconds", 0.0))}
+                cost = {
+                    **gen_cost,
+                    **score_cost,
+                    "generator_device_seconds": gen_cost.get("generator_seconds", 0.0) * self._gen_devices(),
+                    "trainer_device_seconds": float(train.get("device_seconds", 0.0)),
+                }
                 metrics = {
                     "iteration": i,
                     **stats,
@@ -427,14 +534,19 @@ class _Loop:
                 }
                 _write_json(metrics_path, metrics)
                 result.iterations.append(metrics)
-                self.report(f"iter-{i}: trained {train.get('steps', 0)} steps, "
-                            f"loss {train.get('train_loss')!s}; adapter saved to {previous}")
+                self.report(
+                    f"iter-{i}: trained {train.get('steps', 0)} steps, "
+                    f"loss {train.get('train_loss')!s}; adapter saved to {previous}"
+                )
             self.state.wait_for_everyone()
 
         if main:
             if self.eval_each_iteration and self.eval_problems:
-                result.heldout.append(self._evaluate("heldout-final", self.eval_problems, previous,
-                                                     cfg.seed + 7919 * (cfg.iterations + 1)))
+                result.heldout.append(
+                    self._evaluate(
+                        "heldout-final", self.eval_problems, previous, cfg.seed + 7919 * (cfg.iterations + 1)
+                    )
+                )
             if self.eval_problems:
                 result.eval = self._evaluate("eval", self.eval_problems, previous, cfg.seed + 104_729)
             _write_jsonl(self.out / "metrics.jsonl", result.iterations)
@@ -448,6 +560,15 @@ class _Loop:
         if cfg.generation_backend == GenerationBackend.VLLM:
             return cfg.vllm_tensor_parallel_size * cfg.vllm_data_parallel_size
         return 1
+
+
+def _drop_stale_scores(stage_dir: Path, task_ids: set[str]) -> None:
+    for name in ("scores.jsonl", "score_cost.json"):
+        (stage_dir / name).unlink(missing_ok=True)
+    bench = stage_dir / "bench"
+    for records in bench.glob("*.jsonl") if bench.exists() else ():
+        kept = [r for r in _read_jsonl(records) if r.get("problem_id") not in task_ids]
+        _write_jsonl(records, kept)
 
 
 def _total_cost(iterations: Sequence[dict[str, Any]]) -> dict[str, float]:
@@ -476,16 +597,25 @@ def _default_executor(config: ScoreDPOConfig, out: Path) -> Any:
     from sf_workflows.errors import WorkflowConfigError
 
     try:
-        return Executor(ExecutorConfig(
-            model=config.executor_model,
-            base_url=config.executor_base_url,
-            api_key=os.environ.get(config.executor_api_key_env) or None,
-            temperature=config.executor_temperature,
-            concurrency=config.executor_concurrency,
-            cache_dir=config.executor_cache_dir or str(out / "executor-cache"),
-        ))
+        return Executor(
+            ExecutorConfig(
+                model=config.executor_model,
+                base_url=config.executor_base_url,
+                api_key=os.environ.get(config.executor_api_key_env) or None,
+                temperature=config.executor_temperature,
+                concurrency=config.executor_concurrency,
+                cache_dir=config.executor_cache_dir or str(out / "executor-cache"),
+            )
+        )
     except WorkflowConfigError as exc:
-        raise TrainConfigError(str(exc)) from exc
+        message = str(exc)
+        if "no executor endpoint" in message:
+            message = (
+                f"no executor endpoint: set ${config.executor_api_key_env} for the OpenAI API, or "
+                "executor_base_url (--executor_base_url) for a local OpenAI-compatible server "
+                "(vLLM: http://localhost:8000/v1)"
+            )
+        raise TrainConfigError(message) from exc
 
 
 def run_loop(
@@ -529,9 +659,18 @@ def run_loop(
             holding a different run.
         StageError: scoring kept failing for infrastructure reasons (results so far are kept).
     """
-    loop = _Loop(config, train_problems=train_problems, eval_problems=eval_problems, executor=executor,
-                 model=model, tokenizer=tokenizer, prompt_fn=prompt_fn, dataset_name=dataset_name,
-                 reporter=reporter,
-                 eval_each_iteration=config.eval_each_iteration if eval_each_iteration is None else eval_each_iteration)
+    loop = _Loop(
+        config,
+        train_problems=train_problems,
+        eval_problems=eval_problems,
+        executor=executor,
+        model=model,
+        tokenizer=tokenizer,
+        prompt_fn=prompt_fn,
+        dataset_name=dataset_name,
+        reporter=reporter,
+        eval_each_iteration=config.eval_each_iteration
+        if eval_each_iteration is None
+        else eval_each_iteration,
+    )
     return loop.run()
-

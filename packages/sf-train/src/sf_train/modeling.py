@@ -68,7 +68,9 @@ def load_base_model(config: Any) -> Any:
 
     dtype: Any = "auto" if config.dtype == "auto" else getattr(torch, _DTYPES[config.dtype])
     try:
-        model = AutoModelForCausalLM.from_pretrained(config.model_name_or_path, dtype=dtype, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            config.model_name_or_path, dtype=dtype, local_files_only=True
+        )
     except (OSError, ValueError) as exc:
         raise _missing("model weights", config.model_name_or_path, exc) from exc
     return model.to(device_for(config))

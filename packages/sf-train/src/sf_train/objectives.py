@@ -31,12 +31,37 @@ from sf_train.pairs import Pair, ScoredSample
 __all__ = ["TrainResult", "best_samples", "train_objective"]
 
 _SHARED_FIELDS = (
-    "learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
-    "seed", "data_seed", "bf16", "fp16", "use_cpu", "gradient_checkpointing", "gradient_checkpointing_kwargs",
-    "logging_steps", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "optim", "weight_decay",
-    "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "report_to", "disable_tqdm", "max_steps",
-    "dataloader_num_workers", "ddp_find_unused_parameters", "fsdp", "fsdp_config", "deepspeed",
-    "disable_dropout", "model_init_kwargs",
+    "learning_rate",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "seed",
+    "data_seed",
+    "bf16",
+    "fp16",
+    "use_cpu",
+    "gradient_checkpointing",
+    "gradient_checkpointing_kwargs",
+    "logging_steps",
+    "lr_scheduler_type",
+    "lr_scheduler_kwargs",
+    "warmup_steps",
+    "optim",
+    "weight_decay",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "max_grad_norm",
+    "report_to",
+    "disable_tqdm",
+    "max_steps",
+    "dataloader_num_workers",
+    "ddp_find_unused_parameters",
+    "fsdp",
+    "fsdp_config",
+    "deepspeed",
+    "disable_dropout",
+    "model_init_kwargs",
 )
 
 
@@ -58,7 +83,9 @@ class TrainResult:
 
 def _shared_kwargs(config: ScoreDPOConfig, output_dir: Path, target: type) -> dict[str, Any]:
     accepted = {f.name for f in dataclasses.fields(target) if f.init}
-    kwargs = {name: getattr(config, name) for name in _SHARED_FIELDS if name in accepted and hasattr(config, name)}
+    kwargs = {
+        name: getattr(config, name) for name in _SHARED_FIELDS if name in accepted and hasattr(config, name)
+    }
     kwargs.update(output_dir=str(output_dir), save_strategy="no")
     return kwargs
 
@@ -95,8 +122,16 @@ def _run(trainer: Any, objective: str, examples: int) -> TrainResult:
     )
 
 
-def train_objective(model: Any, tokenizer: Any, config: ScoreDPOConfig, *, samples: Sequence[ScoredSample],
-                    pairs: Sequence[Pair], output_dir: str | Path, seed: int | None = None) -> TrainResult | None:
+def train_objective(
+    model: Any,
+    tokenizer: Any,
+    config: ScoreDPOConfig,
+    *,
+    samples: Sequence[ScoredSample],
+    pairs: Sequence[Pair],
+    output_dir: str | Path,
+    seed: int | None = None,
+) -> TrainResult | None:
     """Train ``model`` (a ``PeftModel``) for one iteration with ``config.objective``.
 
     Args:
@@ -122,10 +157,17 @@ def train_objective(model: Any, tokenizer: Any, config: ScoreDPOConfig, *, sampl
         from sf_train.trainer import ScoreDPOTrainer
 
         args = dataclasses.replace(config, output_dir=str(output_dir), save_strategy="no")
-        rows = [{k: v for k, v in p.to_dict().items()
-                 if k in ("prompt", "chosen", "rejected", "chosen_score", "rejected_score")} for p in pairs]
-        trainer = ScoreDPOTrainer(model, args=args, train_dataset=Dataset.from_list(rows),
-                                  processing_class=tokenizer)
+        rows = [
+            {
+                k: v
+                for k, v in p.to_dict().items()
+                if k in ("prompt", "chosen", "rejected", "chosen_score", "rejected_score")
+            }
+            for p in pairs
+        ]
+        trainer = ScoreDPOTrainer(
+            model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+        )
         return _run(trainer, objective.value, len(rows))
 
     if objective is Objective.SFT_ON_BEST:
@@ -138,9 +180,15 @@ def train_objective(model: Any, tokenizer: Any, config: ScoreDPOConfig, *, sampl
         rng = random.Random(config.effective_pair_seed if seed is None else seed)
         drawn = rng.choices(best, k=n)
         rows = [{"prompt": s.prompt, "completion": s.completion} for s in drawn]
-        args = SFTConfig(**_shared_kwargs(config, output_dir, SFTConfig), max_length=config.max_length,
-                         completion_only_loss=True, packing=False)
-        trainer = SFTTrainer(model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+        args = SFTConfig(
+            **_shared_kwargs(config, output_dir, SFTConfig),
+            max_length=config.max_length,
+            completion_only_loss=True,
+            packing=False,
+        )
+        trainer = SFTTrainer(
+            model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+        )
         return _run(trainer, objective.value, len(rows))
 
     if objective is Objective.PPO:
@@ -148,8 +196,9 @@ def train_objective(model: Any, tokenizer: Any, config: ScoreDPOConfig, *, sampl
     raise TrainError(f"unknown objective {config.objective!r}")  # pragma: no cover - config validates
 
 
-def _train_ppo(model: Any, tokenizer: Any, config: ScoreDPOConfig, samples: Sequence[ScoredSample],
-               output_dir: Path) -> TrainResult | None:
+def _train_ppo(
+    model: Any, tokenizer: Any, config: ScoreDPOConfig, samples: Sequence[ScoredSample], output_dir: Path
+) -> TrainResult | None:
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -179,16 +228,24 @@ def _train_ppo(model: Any, tokenizer: Any, config: ScoreDPOConfig, samples: Sequ
             ids = tokenizer(prompt)["input_ids"]
             for s in picks:
                 prompt_ids.append(ids)
-                completion_ids.append(tokenizer(s.completion, add_special_tokens=False)["input_ids"]
-                                      + [tokenizer.eos_token_id])
+                completion_ids.append(
+                    tokenizer(s.completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+                )
                 scores.append(float(s.score))
-        return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": None, "sf_score": scores}
+        return {
+            "prompt_ids": prompt_ids,
+            "completion_ids": completion_ids,
+            "logprobs": None,
+            "sf_score": scores,
+        }
 
     def reward(prompts: list[str], completions: list[str], sf_score: list[float], **_: Any) -> list[float]:
         return list(sf_score)
 
     reward.__name__ = "sf_score"
-    max_completion = max(len(tokenizer(s.completion, add_special_tokens=False)["input_ids"]) + 1 for s in samples)
+    max_completion = max(
+        len(tokenizer(s.completion, add_special_tokens=False)["input_ids"]) + 1 for s in samples
+    )
     args = GRPOConfig(
         **{**_shared_kwargs(config, output_dir, GRPOConfig), "per_device_train_batch_size": k},
         num_generations=k,
@@ -202,7 +259,12 @@ def _train_ppo(model: Any, tokenizer: Any, config: ScoreDPOConfig, samples: Sequ
     import os
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    trainer = GRPOTrainer(model, reward_funcs=[reward], args=args,
-                          train_dataset=Dataset.from_list([{"prompt": p} for p in useful]),
-                          processing_class=tokenizer, rollout_func=rollout)
+    trainer = GRPOTrainer(
+        model,
+        reward_funcs=[reward],
+        args=args,
+        train_dataset=Dataset.from_list([{"prompt": p} for p in useful]),
+        processing_class=tokenizer,
+        rollout_func=rollout,
+    )
     return _run(trainer, Objective.PPO.value, len(useful) * k)

@@ -45,10 +45,10 @@ WEIGHT_FNS: dict[str, Callable[[Any], Any]] = {
 """Named f(s) for Score-DPO's weights; each works on floats and on torch tensors."""
 
 GAP_FNS: dict[str, Callable[[float, float], float]] = {
-    "cube": lambda w, l: (w - l) ** 3,
-    "square": lambda w, l: (w - l) ** 2,
-    "linear": lambda w, l: w - l,
-    "uniform": lambda w, l: 1.0,
+    "cube": lambda w, lo: (w - lo) ** 3,
+    "square": lambda w, lo: (w - lo) ** 2,
+    "linear": lambda w, lo: w - lo,
+    "uniform": lambda w, lo: 1.0,
 }
 """Named d(s_w, s_l) pair sampling weights. ``cube`` is the official one."""
 

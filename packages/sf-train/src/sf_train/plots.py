@@ -22,8 +22,10 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         TrainConfigError: the directory holds no finished iteration.
     """
     run_dir = Path(run_dir)
-    iterations = [_json(p) for p in sorted(run_dir.glob("iter-*/metrics.json"),
-                                           key=lambda p: int(p.parent.name.split("-")[1]))]
+    iterations = [
+        _json(p)
+        for p in sorted(run_dir.glob("iter-*/metrics.json"), key=lambda p: int(p.parent.name.split("-")[1]))
+    ]
     if not iterations:
         raise TrainConfigError(f"{run_dir} has no finished iteration (no iter-*/metrics.json)")
     heldout = []
@@ -64,9 +66,17 @@ def plot_run(run_dir: str | Path, png: str | Path | None = None) -> Path:
     xs = [m["iteration"] for m in its]
     left.plot(xs, [m["mean_score"] for m in its], "o-", label="training tasks (sampled at iteration start)")
     if run["heldout"]:
-        left.plot([x for x, _ in run["heldout"]], [y for _, y in run["heldout"]], "s--", label="held-out tasks")
+        left.plot(
+            [x for x, _ in run["heldout"]], [y for _, y in run["heldout"]], "s--", label="held-out tasks"
+        )
     if run["eval"] is not None:
-        left.plot([len(its)], [run["eval"]["mean_score"]], "*", markersize=14, label="test split, final adapter")
+        left.plot(
+            [len(its)],
+            [run["eval"]["mean_score"]],
+            "*",
+            markersize=14,
+            label="evaluation tasks, final adapter",
+        )
     left.set_xlabel("iteration")
     left.set_ylabel("mean score (solve rate)")
     left.set_ylim(-0.02, 1.02)

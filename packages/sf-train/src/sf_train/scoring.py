@@ -56,14 +56,19 @@ class SandboxRunner:
         """Run ``source`` on ``problem``; return an answer mapping sf-bench accepts."""
         from sf_workflows import run_workflow
 
-        outcome = await run_workflow(source, problem, self.executor, self.sandbox, timeout=self.timeout, tag=tag)
+        outcome = await run_workflow(
+            source, problem, self.executor, self.sandbox, timeout=self.timeout, tag=tag
+        )
         usage = outcome.usage
         return {
             "answer": outcome.answer if outcome.ok and outcome.answer is not None else "",
             "cost": usage.cost,
             "input_tokens": usage.prompt_tokens,
             "output_tokens": usage.completion_tokens,
-            "metadata": {"status": str(outcome.status), **({"error": outcome.error} if outcome.error else {})},
+            "metadata": {
+                "status": str(outcome.status),
+                **({"error": outcome.error} if outcome.error else {}),
+            },
         }
 
 
@@ -76,7 +81,9 @@ class CompletionSystem:
 
     name = "sf-train"
 
-    def __init__(self, completions: Mapping[str, Sequence[str]], runner: SandboxRunner, *, tag: str = "") -> None:
+    def __init__(
+        self, completions: Mapping[str, Sequence[str]], runner: SandboxRunner, *, tag: str = ""
+    ) -> None:
         self.completions = completions
         self.runner = runner
         self.tag = tag
@@ -161,7 +168,9 @@ async def score_completions(
     latest: dict[tuple[str, int], Any] = {}
     for _attempt in range(2):  # a scorer/sandbox failure is retried once (the harness redoes only those)
         try:
-            harness = Harness(system, k=k, repeats=runs, concurrency=concurrency, timeout=timeout, out_dir=out_dir)
+            harness = Harness(
+                system, k=k, repeats=runs, concurrency=concurrency, timeout=timeout, out_dir=out_dir
+            )
         except BenchConfigError as exc:
             raise TrainConfigError(str(exc)) from exc
         await harness.arun({dataset: list(problems)})
@@ -171,7 +180,8 @@ async def score_completions(
     broken = [r for r in latest.values() if r.status == RecordStatus.SCORER_ERROR]
     if broken:
         raise StageError(
-            f"{len(broken)} workflow runs could not be scored (sandbox or scorer failure, e.g. {broken[0].error}); "
+            f"{len(broken)} workflow runs could not be scored (sandbox or scorer failure, "
+            f"e.g. {broken[0].error}); "
             "fix the cause and rerun: finished records are kept and only these are redone"
         )
     out: dict[str, list[SampleResult]] = {}

@@ -15,13 +15,22 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BOS", "EOS", "PAD", "build_line_tokenizer", "build_tiny_llama", "build_tokenizer", "save_tiny_model"]
+__all__ = [
+    "BOS",
+    "EOS",
+    "PAD",
+    "build_line_tokenizer",
+    "build_tiny_llama",
+    "build_tokenizer",
+    "save_tiny_model",
+]
 
 BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
 
 
-def build_tokenizer(texts: Iterable[str], *, vocab_size: int = 512, min_frequency: int = 2,
-                    merge_across_words: bool = False) -> Any:
+def build_tokenizer(
+    texts: Iterable[str], *, vocab_size: int = 512, min_frequency: int = 2, merge_across_words: bool = False
+) -> Any:
     """Train a byte-level BPE tokenizer on ``texts`` and wrap it for transformers.
 
     Byte-level, so any string encodes (no unknown tokens) and decoding is lossless. With
@@ -40,14 +49,16 @@ def build_tokenizer(texts: Iterable[str], *, vocab_size: int = 512, min_frequenc
 
     tok = Tokenizer(models.BPE())
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=not merge_across_words)
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        # a token never spans a line end, so a prompt ending in a newline is always a token
-        # boundary: prompt + completion tokenizes as prompt tokens + completion tokens
-        pre_tokenizers.Split("\n", behavior="merged_with_previous"),
-        # digits stay single tokens, so numbers never merge into the words around them
-        pre_tokenizers.Digits(individual_digits=True),
-        byte_level,
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            # a token never spans a line end, so a prompt ending in a newline is always a token
+            # boundary: prompt + completion tokenizes as prompt tokens + completion tokens
+            pre_tokenizers.Split("\n", behavior="merged_with_previous"),
+            # digits stay single tokens, so numbers never merge into the words around them
+            pre_tokenizers.Digits(individual_digits=True),
+            byte_level,
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -79,10 +90,12 @@ def build_line_tokenizer(texts: Iterable[str]) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    pre = pre_tokenizers.Sequence([
-        pre_tokenizers.Split("\n", behavior="merged_with_previous"),
-        pre_tokenizers.Digits(individual_digits=True),
-    ])
+    pre = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split("\n", behavior="merged_with_previous"),
+            pre_tokenizers.Digits(individual_digits=True),
+        ]
+    )
     vocab: dict[str, int] = {}
     for special in (PAD, BOS, EOS, UNK):
         vocab[special] = len(vocab)
@@ -141,7 +154,9 @@ def build_tiny_llama(
     return model
 
 
-def save_tiny_model(directory: str | Path, texts: Iterable[str], *, seed: int = 0, **model_kwargs: Any) -> Path:
+def save_tiny_model(
+    directory: str | Path, texts: Iterable[str], *, seed: int = 0, **model_kwargs: Any
+) -> Path:
     """Build a tokenizer on ``texts`` and a tiny Llama, save both to ``directory``; return it.
 
     The directory then works as ``model_name_or_path`` for the loop and the CLI.

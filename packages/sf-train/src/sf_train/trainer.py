@@ -96,9 +96,17 @@ class ScoreDPOTrainer(DPOTrainer):
     _tag_names = ["trl", "dpo", "score-dpo", "sf-train"]
     _name = "Score-DPO"
 
-    def __init__(self, model: Any, ref_model: Any = None, args: Any = None, data_collator: Any = None,
-                 train_dataset: Any = None, eval_dataset: Any = None, processing_class: Any = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        ref_model: Any = None,
+        args: Any = None,
+        data_collator: Any = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        processing_class: Any = None,
+        **kwargs: Any,
+    ) -> None:
         if args is None:
             args = ScoreDPOConfig()
         objective = getattr(args, "objective", Objective.SCORE_DPO.value)
@@ -109,7 +117,11 @@ class ScoreDPOTrainer(DPOTrainer):
         reference = getattr(args, "reference", "base")
 
         tokenizer = getattr(processing_class, "tokenizer", processing_class)
-        if data_collator is None and tokenizer is not None and not hasattr(processing_class, "image_processor"):
+        if (
+            data_collator is None
+            and tokenizer is not None
+            and not hasattr(processing_class, "image_processor")
+        ):
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token
             data_collator = ScoredPreferenceCollator(
@@ -120,12 +132,24 @@ class ScoreDPOTrainer(DPOTrainer):
             )
 
         had_ref_adapter = is_peft_model(model) and "ref" in model.peft_config
-        super().__init__(model, ref_model=ref_model, args=args, data_collator=data_collator,
-                         train_dataset=train_dataset, eval_dataset=eval_dataset,
-                         processing_class=processing_class, **kwargs)
+        super().__init__(
+            model,
+            ref_model=ref_model,
+            args=args,
+            data_collator=data_collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            **kwargs,
+        )
         unwrapped = self.accelerator.unwrap_model(self.model)
-        if (reference == "base" and ref_model is None and is_peft_model(unwrapped)
-                and "ref" in unwrapped.peft_config and not had_ref_adapter):
+        if (
+            reference == "base"
+            and ref_model is None
+            and is_peft_model(unwrapped)
+            and "ref" in unwrapped.peft_config
+            and not had_ref_adapter
+        ):
             # TRL copied the incoming adapter as a frozen "ref" adapter; the official reference is
             # the adapter-disabled base model, which TRL uses when no "ref" adapter exists.
             unwrapped.delete_adapter("ref")
@@ -186,7 +210,9 @@ class ScoreDPOTrainer(DPOTrainer):
         w_chosen, w_rejected = score_weights(chosen_score.float(), rejected_score.float(), self._weight_fn)
         if self.precompute_ref_logps:
             inputs = dict(inputs)
-            inputs["ref_chosen_logps"] = inputs["ref_chosen_logps"] * w_chosen.to(inputs["ref_chosen_logps"].device)
+            inputs["ref_chosen_logps"] = inputs["ref_chosen_logps"] * w_chosen.to(
+                inputs["ref_chosen_logps"].device
+            )
             inputs["ref_rejected_logps"] = inputs["ref_rejected_logps"] * w_rejected.to(
                 inputs["ref_rejected_logps"].device
             )

@@ -69,8 +69,9 @@ class BaseWorkflowGenerator(abc.ABC):
             to the generator prompt; needed only by :meth:`generate`.
     """
 
-    def __init__(self, params: GenerationParams | None = None, *,
-                 prompt_fn: Callable[[Any], str] | None = None) -> None:
+    def __init__(
+        self, params: GenerationParams | None = None, *, prompt_fn: Callable[[Any], str] | None = None
+    ) -> None:
         self.params = params or GenerationParams()
         self.prompt_fn = prompt_fn
 

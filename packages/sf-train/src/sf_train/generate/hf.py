@@ -66,8 +66,14 @@ class HFWorkflowGenerator(BaseWorkflowGenerator):
         new_tokens: Completion tokens produced so far.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, params: GenerationParams | None = None, *,
-                 prompt_fn: Callable[[Any], str] | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        params: GenerationParams | None = None,
+        *,
+        prompt_fn: Callable[[Any], str] | None = None,
+    ) -> None:
         super().__init__(params, prompt_fn=prompt_fn)
         self.model = model
         self.tokenizer = tokenizer
@@ -112,8 +118,9 @@ class HFWorkflowGenerator(BaseWorkflowGenerator):
                     chunk = list(prompts[at : at + per_call])
                     enc = tok(chunk, return_tensors="pt", padding=True).to(device)
                     criteria = _stopping(tok, self.params.stop, enc["input_ids"].shape[1])
-                    gen = model.generate(**enc, num_return_sequences=k, stopping_criteria=criteria, use_cache=True,
-                                         **kwargs)
+                    gen = model.generate(
+                        **enc, num_return_sequences=k, stopping_criteria=criteria, use_cache=True, **kwargs
+                    )
                     completions = gen[:, enc["input_ids"].shape[1] :]
                     texts = tok.batch_decode(completions, skip_special_tokens=True)
                     mask = (completions != tok.pad_token_id) & (completions != tok.eos_token_id)

@@ -64,9 +64,14 @@ def _collect(outputs: Sequence[Any], k: int) -> tuple[list[list[str]], int]:
     return texts, tokens
 
 
-def _dp_worker(gpu_ids: str, engine_kwargs: dict[str, Any], prompts: list[str],
-               sampling_kwargs: dict[str, Any], lora: tuple[str, int, str] | None,
-               k: int) -> tuple[list[list[str]], int]:
+def _dp_worker(
+    gpu_ids: str,
+    engine_kwargs: dict[str, Any],
+    prompts: list[str],
+    sampling_kwargs: dict[str, Any],
+    lora: tuple[str, int, str] | None,
+    k: int,
+) -> tuple[list[list[str]], int]:
     """One data-parallel rank: its own engine on its own GPUs, one shard of prompts."""
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu_ids
     vllm = require("vllm", extra="vllm")
@@ -100,11 +105,22 @@ class VLLMWorkflowGenerator(BaseWorkflowGenerator):
         MissingDependencyError: vLLM is not installed (``pip install "sf-train[vllm]"``).
     """
 
-    def __init__(self, model: str, params: GenerationParams | None = None, *,
-                 prompt_fn: Callable[[Any], str] | None = None, tensor_parallel_size: int = 1,
-                 data_parallel_size: int = 1, gpu_memory_utilization: float = 0.9, max_model_len: int = 10000,
-                 max_lora_rank: int = 16, dtype: str = "bfloat16", seed: int = 0,
-                 sleep_between_calls: bool = False, engine_factory: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        params: GenerationParams | None = None,
+        *,
+        prompt_fn: Callable[[Any], str] | None = None,
+        tensor_parallel_size: int = 1,
+        data_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+        max_model_len: int = 10000,
+        max_lora_rank: int = 16,
+        dtype: str = "bfloat16",
+        seed: int = 0,
+        sleep_between_calls: bool = False,
+        engine_factory: Callable[..., Any] | None = None,
+    ) -> None:
         super().__init__(params, prompt_fn=prompt_fn)
         self._vllm = require("vllm", extra="vllm", purpose="the vllm generation backend")
         self.engine_factory = engine_factory or self._vllm.LLM
@@ -202,8 +218,15 @@ class VLLMWorkflowGenerator(BaseWorkflowGenerator):
         ctx = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(max_workers=len(shards), mp_context=ctx) as pool:
             futures = [
-                pool.submit(_dp_worker, ",".join(str(rank * tp + g) for g in range(tp)), self.engine_kwargs,
-                            [prompts[i] for i in indices], self.sampling_kwargs(k), self._lora, k)
+                pool.submit(
+                    _dp_worker,
+                    ",".join(str(rank * tp + g) for g in range(tp)),
+                    self.engine_kwargs,
+                    [prompts[i] for i in indices],
+                    self.sampling_kwargs(k),
+                    self._lora,
+                    k,
+                )
                 for rank, indices in enumerate(shards)
             ]
             results = [f.result() for f in futures]

@@ -1,0 +1,260 @@
+"""``sf train …`` (also ``python -m sf_train``): run, demo, report.
+
+Exit codes: 0 ok; 1 run failure; 2 usage or configuration error (bad field, missing weights,
+unreadable data, a run directory holding another run); 130 interrupted (finished stages are on
+disk: rerun the same command to resume). Every sf error prints one ``error: …`` line.
+
+Nothing heavy is imported until a command runs, so ``sf --help`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+__all__ = ["main", "train"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _exit_code(exc: BaseException) -> int | None:
+    from sf_train.errors import TrainConfigError, TrainError
+
+    if isinstance(exc, TrainConfigError):
+        return 2
+    if isinstance(exc, TrainError):
+        return 1
+    names = [cls.__name__ for cls in type(exc).__mro__]
+    if any(n in names for n in ("SandboxError", "WorkflowError", "BenchError")):
+        return 2 if any(n.endswith("ConfigError") or n == "DataError" for n in names) else 1
+    return None
+
+
+def _handle_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: finished stages are saved; rerun the same command to resume", err=True)
+            raise click.exceptions.Exit(130) from None
+        except Exception as exc:
+            code = _exit_code(exc)
+            if code is None:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            raise click.exceptions.Exit(code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={**_CONTEXT, "auto_envvar_prefix": "SF_TRAIN"})
+def train() -> None:
+    """ScoreFlow's Score-DPO loop: generate workflows, score them in the sandbox, train a LoRA adapter.
+
+    \b
+    Examples:
+      sf train demo                                   the whole loop on CPU in minutes, no key, no weights
+      sf train run --config run.yaml                  the main job (see packages/sf-train/README.md)
+      sf train run --config run.yaml --k 4 --iterations 2 --objective dpo
+      sf train report runs/gsm8k                      solve rate and loss per iteration (PNG)
+
+    Every field of ScoreDPOConfig (and of TRL's DPOConfig/TrainingArguments) is a YAML key and a
+    --flag; flags override the file. A killed run resumes where it stopped when rerun.
+    """
+
+
+def _parse_config(args: Sequence[str]) -> Any:
+    from sf_train.errors import TrainConfigError
+
+    try:
+        from trl import TrlParser
+
+        from sf_train.config import ScoreDPOConfig
+
+        parser = TrlParser(ScoreDPOConfig)
+        if any(a in ("-h", "--help") for a in args):
+            click.echo(parser.format_help())
+            raise click.exceptions.Exit(0)
+        _check_yaml_keys(args)
+        (config,) = parser.parse_args_and_config(args=list(args))
+    except TrainConfigError:
+        raise
+    except (ValueError, TypeError, OSError) as exc:
+        raise TrainConfigError(f"bad configuration: {exc}") from exc
+    return config
+
+
+def _check_yaml_keys(args: Sequence[str]) -> None:
+    """Reject unknown keys in --config FILE (TRL's parser would silently ignore them)."""
+    from dataclasses import fields
+
+    import yaml
+
+    from sf_train.config import ScoreDPOConfig
+    from sf_train.errors import TrainConfigError
+
+    for flag, value in zip(args, args[1:], strict=False):
+        if flag != "--config":
+            continue
+        try:
+            data = yaml.safe_load(Path(value).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise TrainConfigError(f"cannot read config file {value}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise TrainConfigError(f"config file {value} must be a mapping of field: value")
+        known = {f.name for f in fields(ScoreDPOConfig)} | {"env"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            import difflib
+
+            hints = [
+                f"{u} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(u, known, 1)) else u
+                for u in unknown
+            ]
+            raise TrainConfigError(f"unknown field(s) in {value}: {', '.join(hints)}")
+
+
+@train.command(
+    "run",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@_handle_errors
+def run_cmd(args: tuple[str, ...]) -> None:
+    """Run (or resume) the loop: --config FILE.yaml plus any --field value (--help lists them all)."""
+    from sf_train.loop import run_loop
+
+    config = _parse_config(args)
+    result = run_loop(config)
+    _print_summary(result)
+
+
+def _print_summary(result: Any) -> None:
+    click.echo(f"{'iter':>4}  {'mean score':>10}  {'failed':>6}  {'pairs':>6}  {'steps':>5}  {'loss':>8}")
+    for m in result.iterations:
+        loss = m.get("train", {}).get("train_loss")
+        click.echo(
+            f"{m['iteration']:>4}  {m['mean_score']:>10.3f}  {m['failed_samples']:>6}  "
+            f"{m.get('sampled_pairs', 0):>6}  {m.get('train', {}).get('steps', 0):>5}  "
+            f"{'-' if loss is None else f'{loss:.4f}':>8}"
+        )
+    for h in result.heldout:
+        click.echo(f"held-out {h['name']}: mean score {h['mean_score']:.3f}")
+    if result.eval is not None:
+        click.echo(
+            f"evaluation tasks, final adapter: mean score {result.eval['mean_score']:.3f} "
+            f"over {result.eval['samples']} workflows"
+        )
+    cost = result.cost
+    if cost:
+        click.echo(
+            "optimisation cost: executor ${:.4f} ({:.0f} input + {:.0f} output tokens), generator {:.1f} "
+            "device-s, trainer {:.1f} device-s".format(
+                cost.get("executor_usd", 0.0),
+                cost.get("executor_input_tokens", 0.0),
+                cost.get("executor_output_tokens", 0.0),
+                cost.get("generator_device_seconds", 0.0),
+                cost.get("trainer_device_seconds", 0.0),
+            )
+        )
+    click.echo(f"run directory: {result.output_dir}")
+
+
+@train.command("demo")
+@click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path),
+    default=Path("sf-train-demo"),
+    show_default=True,
+    help="Where the warmed-up tiny model, every stage's files and report.png go (rerun resumes).",
+)
+@click.option(
+    "--objective",
+    type=click.Choice(["score-dpo", "dpo", "sft-on-best", "ppo"]),
+    default="score-dpo",
+    show_default=True,
+)
+@click.option("--iterations", type=int, default=3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@_handle_errors
+def demo_cmd(output_dir: Path, objective: str, iterations: int, seed: int) -> None:
+    """The whole loop on CPU in a few minutes: tiny Llama, real sandbox, scripted executor.
+
+    Prints the mean score of sampled workflows per iteration (training tasks and held-out
+    tasks) and writes OUTPUT_DIR/run/report.png. Needs the sandbox image (sf sandbox build-image).
+    """
+    from sf_train.demo import run_demo
+    from sf_train.errors import TrainConfigError
+
+    if iterations < 1:
+        raise TrainConfigError("--iterations must be at least 1")
+
+    def report(line: str) -> None:
+        click.echo(f"  {line}", err=True)
+
+    result = run_demo(output_dir, objective=objective, iterations=iterations, seed=seed, reporter=report)
+    _print_summary(result)
+    click.echo(f"plot: {Path(result.output_dir) / 'report.png'}")
+
+
+@train.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="PNG path (default RUN_DIR/report.png)."
+)
+@_handle_errors
+def report_cmd(run_dir: Path, out: Path | None) -> None:
+    """Plot solve rate (mean score) and training loss per iteration of RUN_DIR; print the table."""
+    from sf_train.plots import load_run, plot_run
+
+    run = load_run(run_dir)
+    click.echo(
+        f"{'iter':>4}  {'mean score':>10}  {'pairs':>6}  {'loss':>8}  {'executor $':>10}  {'train dev-s':>11}"
+    )
+    for m in run["iterations"]:
+        loss = m.get("train", {}).get("train_loss")
+        cost = m.get("cost", {})
+        click.echo(
+            f"{m['iteration']:>4}  {m['mean_score']:>10.3f}  {m.get('sampled_pairs', 0):>6}  "
+            f"{'-' if loss is None else f'{loss:.4f}':>8}  {cost.get('executor_usd', 0.0):>10.4f}  "
+            f"{cost.get('trainer_device_seconds', 0.0):>11.1f}"
+        )
+    for i, score in run["heldout"]:
+        click.echo(
+            f"held-out before iteration {i}: {score:.3f}"
+            if i < len(run["iterations"])
+            else f"held-out after the last iteration: {score:.3f}"
+        )
+    if run["eval"] is not None:
+        click.echo(f"evaluation tasks, final adapter: {run['eval']['mean_score']:.3f}")
+    png = plot_run(run_dir, out)
+    click.echo(f"plot: {png}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``sf train`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    try:
+        rc = train.main(
+            args=list(argv) if argv is not None else None, prog_name="sf train", standalone_mode=False
+        )
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        return 130
+    except SystemExit as exc:  # argparse (TrlParser) exits 2 on a bad flag
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    return rc if isinstance(rc, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
