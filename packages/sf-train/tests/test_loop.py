@@ -128,6 +128,7 @@ def test_generation_resumes_with_the_tasks_left(tmp_path, demo_warmup, require_d
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # about 1 minute alone; give shared, busy CI cores room
 def test_proof_that_it_learns(tmp_path, require_docker):
     """Tiny Llama + SFT warm-up + the real loop: sampled scores rise, on held-out tasks too."""
     result = run_demo(tmp_path, reporter=lambda line: None)
