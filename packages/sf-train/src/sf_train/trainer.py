@@ -167,6 +167,13 @@ class ScoreDPOTrainer(DPOTrainer):
         inputs = {k: v for k, v in inputs.items() if k not in SCORE_COLUMNS}
         return super().compute_ref_log_probs(model, inputs)
 
+    def _log_prob_modules(self) -> list[torch.nn.Module]:
+        """The modules whose forward returns the per-token ``log_probs`` that Score-DPO weights."""
+        modules = [self.accelerator.unwrap_model(self.model)]
+        if self.ref_model is not None:
+            modules.append(self.accelerator.unwrap_model(self.ref_model))
+        return modules
+
     @contextlib.contextmanager
     def _scaled_log_probs(self, weights: torch.Tensor) -> Iterator[None]:
         """Multiply row i of every fused forward's ``log_probs`` by ``weights[i]`` while active."""
@@ -182,10 +189,7 @@ class ScoreDPOTrainer(DPOTrainer):
             output.log_probs = log_probs * weights.to(log_probs.device, log_probs.dtype).unsqueeze(1)
             return output
 
-        modules = [self.accelerator.unwrap_model(self.model)]
-        if self.ref_model is not None:
-            modules.append(self.accelerator.unwrap_model(self.ref_model))
-        handles = [m.register_forward_hook(hook) for m in modules]
+        handles = [m.register_forward_hook(hook) for m in self._log_prob_modules()]
         try:
             yield
         finally:

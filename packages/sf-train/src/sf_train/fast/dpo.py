@@ -514,23 +514,6 @@ class FastScoreDPOTrainer(ScoreDPOTrainer):
             raise TrainError("FastScoreDPOTrainer: batch without precomputed reference log-probs")
         return super()._compute_loss(self._bind(model), inputs, return_outputs)
 
-    @contextlib.contextmanager
-    def _scaled_log_probs(self, weights: torch.Tensor) -> Iterator[None]:
-        """Score weighting on the shared-prefix forward (the wrapped model's hooks do not fire)."""
-
-        def hook(_module: torch.nn.Module, _args: Any, output: Any) -> Any:
-            log_probs = getattr(output, "log_probs", None)
-            if log_probs is None:
-                return output
-            if log_probs.size(0) != weights.size(0):
-                raise TrainError(
-                    f"Score-DPO: forward returned {log_probs.size(0)} rows for {weights.size(0)} weights"
-                )
-            output.log_probs = log_probs * weights.to(log_probs.device, log_probs.dtype).unsqueeze(1)
-            return output
-
-        handle = self._forward.register_forward_hook(hook)
-        try:
-            yield
-        finally:
-            handle.remove()
+    def _log_prob_modules(self) -> list[torch.nn.Module]:
+        """Score weighting hooks the shared-prefix forward (the wrapped model's hooks do not fire)."""
+        return [self._forward]
