@@ -36,8 +36,12 @@ class Row:
     def summary(self) -> dict[str, object]:
         d = asdict(self)
         d.pop("latencies")
-        d.update(per_s=round(self.rate, 2), p50_ms=round(self.pct(0.5), 2), p95_ms=round(self.pct(0.95), 2),
-                 mean_ms=round(statistics.fmean(self.latencies) * 1000, 2) if self.latencies else None)
+        d.update(
+            per_s=round(self.rate, 2),
+            p50_ms=round(self.pct(0.5), 2),
+            p95_ms=round(self.pct(0.95), 2),
+            mean_ms=round(statistics.fmean(self.latencies) * 1000, 2) if self.latencies else None,
+        )
         return d
 
 
@@ -45,16 +49,20 @@ def machine() -> dict[str, object]:
     """What the numbers were measured on."""
     import os
 
-    info: dict[str, object] = {"python": platform.python_version(), "cpus": os.cpu_count(),
-                               "platform": platform.platform()}
+    info: dict[str, object] = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
     try:
         model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line)
         info["cpu"] = model
     except (OSError, StopIteration):
         pass
     try:
-        info["docker"] = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True,
-                                        text=True, timeout=10).stdout.strip()
+        info["docker"] = subprocess.run(
+            ["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         pass
     return info
@@ -91,6 +99,15 @@ def humaneval_programs(path: Path | None = None) -> list[tuple[str, str]]:
     with gzip.open(src, "rt") as fh:
         for line in fh:
             p = json.loads(line)
-            out.append((p["task_id"], p["prompt"] + p["canonical_solution"] + "\n" + p["test"] + "\n"
-                        + f"check({p['entry_point']})\n"))
+            out.append(
+                (
+                    p["task_id"],
+                    p["prompt"]
+                    + p["canonical_solution"]
+                    + "\n"
+                    + p["test"]
+                    + "\n"
+                    + f"check({p['entry_point']})\n",
+                )
+            )
     return out

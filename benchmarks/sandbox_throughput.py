@@ -23,8 +23,22 @@ from collections.abc import Callable
 from _common import Row, humaneval_programs, machine, print_table, write_json
 
 IMAGE = "sf-sandbox:py3"
-DOCKER_LIMITS = ["--network", "none", "--memory", "512m", "--memory-swap", "512m", "--pids-limit", "256",
-                 "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--log-driver", "none"]
+DOCKER_LIMITS = [
+    "--network",
+    "none",
+    "--memory",
+    "512m",
+    "--memory-swap",
+    "512m",
+    "--pids-limit",
+    "256",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+    "--log-driver",
+    "none",
+]
 TIMEOUT = 10
 
 
@@ -72,8 +86,12 @@ class DockerExec:
     def __init__(self, conc: int) -> None:
         self.ids = []
         for _ in range(conc):
-            out = subprocess.run(["docker", "run", "-d", "--rm", *DOCKER_LIMITS, "--read-only", IMAGE,
-                                  "sleep", "infinity"], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                ["docker", "run", "-d", "--rm", *DOCKER_LIMITS, "--read-only", IMAGE, "sleep", "infinity"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             self.ids.append(out.stdout.strip())
         self.free = list(self.ids)
         self.lock = __import__("threading").Lock()
@@ -141,16 +159,28 @@ def main() -> None:
     table = []
     for r in rows:
         e = next(x for x in rows if x.mode == "sf-sandbox" and x.concurrency == r.concurrency)
-        table.append([r.mode, r.concurrency, f"{r.passed}/{r.n}", f"{r.rate:.1f}", f"{r.pct(0.5):.1f}",
-                      f"{r.pct(0.95):.1f}", f"{e.rate / r.rate:.2f}x"])
+        table.append(
+            [
+                r.mode,
+                r.concurrency,
+                f"{r.passed}/{r.n}",
+                f"{r.rate:.1f}",
+                f"{r.pct(0.5):.1f}",
+                f"{r.pct(0.95):.1f}",
+                f"{e.rate / r.rate:.2f}x",
+            ]
+        )
     print_table(headers, table)
     info = machine()
     print(f"machine: {info}")
-    write_json(args.json, {"benchmark": "sandbox_throughput", "machine": info,
-                           "rows": [r.summary() for r in rows]})
+    write_json(
+        args.json, {"benchmark": "sandbox_throughput", "machine": info, "rows": [r.summary() for r in rows]}
+    )
     bad = [r for r in rows if r.passed != r.n]
     if bad:
-        raise SystemExit(f"not every problem passed in: {', '.join(f'{r.mode}@{r.concurrency}' for r in bad)}")
+        raise SystemExit(
+            f"not every problem passed in: {', '.join(f'{r.mode}@{r.concurrency}' for r in bad)}"
+        )
 
 
 if __name__ == "__main__":

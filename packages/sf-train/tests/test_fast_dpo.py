@@ -54,12 +54,24 @@ def full_batch(trainer):
     return trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
 
 
-def make_fast(tokenizer, train_kwargs, scores, **cfg):
+LAYOUTS = {
+    "rows": {},
+    "varlen": {"varlen_attention": True},  # on CPU: the flat layout with the reference varlen kernel
+    "recompute-mlp": {"recompute_mlp": True},
+    "varlen+recompute-mlp": {"varlen_attention": True, "recompute_mlp": True},
+}
+
+
+def make_fast(tokenizer, train_kwargs, scores, layout=None, **cfg):
     args = ScoreDPOConfig(beta=BETA, **{**train_kwargs, "per_device_train_batch_size": 3}, **cfg)
     model = get_peft_model(build_tiny_llama(tokenizer, seed=0), lora_config())
     perturb_lora(model)  # before construction: the reference pass must ignore the adapter
     return FastScoreDPOTrainer(
-        model, args=args, train_dataset=Dataset.from_list(rows(scores)), processing_class=tokenizer
+        model,
+        args=args,
+        train_dataset=Dataset.from_list(rows(scores)),
+        processing_class=tokenizer,
+        **LAYOUTS[layout or "rows"],
     )
 
 
@@ -101,8 +113,9 @@ def test_packing_shares_the_prompt_and_common_completion_prefix(tokenizer, train
     assert bool(mask[i, lc, :s].all()) and not bool(mask[i, lc, s:lc].any()) and bool(mask[i, lc, lc])
 
 
-def test_loss_and_lora_gradients_equal_trl_dpo_at_one_zero(tokenizer, train_kwargs):
-    fast = make_fast(tokenizer, train_kwargs, [(1.0, 0.0)] * 3)
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_loss_and_lora_gradients_equal_trl_dpo_at_one_zero(tokenizer, train_kwargs, layout):
+    fast = make_fast(tokenizer, train_kwargs, [(1.0, 0.0)] * 3, layout)
     trl_trainer = make_trl(tokenizer, train_kwargs)
 
     loss_fast = fast.compute_loss(fast.model, full_batch(fast))
@@ -151,10 +164,13 @@ def sequence_logps(model, tokenizer, prompt, completion):
     return logp[len(prompt_ids) - 1 :].sum()
 
 
-@pytest.mark.parametrize("weight_fn,f", [("identity", lambda x: x), ("square", lambda x: x * x)])
-def test_loss_is_the_score_dpo_formula(tokenizer, train_kwargs, weight_fn, f):
+@pytest.mark.parametrize(
+    "weight_fn,f,layout",
+    [("identity", lambda x: x, "rows"), ("square", lambda x: x * x, "varlen+recompute-mlp")],
+)
+def test_loss_is_the_score_dpo_formula(tokenizer, train_kwargs, weight_fn, f, layout):
     scores = [(0.8, 0.3), (0.5, 0.1), (1.0, 0.6)]
-    trainer = make_fast(tokenizer, train_kwargs, scores, weight_fn=weight_fn)
+    trainer = make_fast(tokenizer, train_kwargs, scores, layout, weight_fn=weight_fn)
     loss = trainer.compute_loss(trainer.model, full_batch(trainer))
     model = trainer.model
     expected = []
@@ -192,6 +208,53 @@ def test_train_with_accumulation_updates_only_the_adapter(tokenizer, train_kwarg
     assert not args.precompute_ref_log_probs or args is not trainer.args  # the caller's args are not mutated
     logged = [e for e in trainer.state.log_history if "loss" in e]
     assert logged and "scores/chosen" in logged[0] and "rewards/margins" in logged[0]
+
+
+def saved_widths(trainer, batch):
+    """Last dimensions of the tensors autograd keeps for backward in one forward (weights excluded)."""
+    weights = {p.untyped_storage().data_ptr() for p in trainer.model.parameters()}
+    seen, widths = set(weights), []
+
+    def pack(t):
+        key = t.untyped_storage().data_ptr()
+        if key not in seen:
+            seen.add(key)
+            widths.append(t.shape[-1] if t.dim() else 0)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        trainer.compute_loss(trainer.model, batch)
+    return widths
+
+
+def test_recomputing_mlp_keeps_no_swiglu_output_for_backward(tokenizer, train_kwargs):
+    plain = make_fast(tokenizer, train_kwargs, [(1.0, 0.0)] * 3)
+    recompute = make_fast(tokenizer, train_kwargs, [(1.0, 0.0)] * 3, "recompute-mlp")
+    inter = plain.model.config.intermediate_size
+    layers = plain.model.config.num_hidden_layers
+    kept_plain = saved_widths(plain, full_batch(plain)).count(inter)
+    kept_recompute = saved_widths(recompute, full_batch(recompute)).count(inter)
+    assert kept_recompute == 2 * layers  # gate and up outputs only
+    assert kept_plain > kept_recompute
+
+
+def test_varlen_layout_is_padding_free_and_segments_match_the_rows(tokenizer, train_kwargs):
+    from sf_train.fast.packing import varlen_layout
+
+    trainer = make_fast(tokenizer, train_kwargs, [(1.0, 0.0)] * 3)
+    batch = full_batch(trainer)
+    labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
+    packed = pack_pairs(batch["input_ids"], batch["attention_mask"], labels)
+    flat = varlen_layout(packed)
+    assert flat.input_ids.shape == (1, packed.tokens)
+    q_lens = flat.cu_seq_q.diff().tolist()
+    k_lens = flat.cu_seq_k.diff().tolist()
+    assert sum(q_lens) == packed.tokens and len(flat.kv_index) == sum(k_lens)
+    for i, (lc, s, n) in enumerate(packed.segments):
+        assert q_lens[2 * i] == k_lens[2 * i] == lc  # chosen: itself, causally
+        assert q_lens[2 * i + 1] == n - lc and k_lens[2 * i + 1] == s + n - lc  # rejected: prefix + itself
+    # every selected hidden state is the same token as in the padded rows
+    assert torch.equal(flat.input_ids[0, flat.src], packed.input_ids[packed.src_row, packed.src_pos])
 
 
 def test_refuses_what_it_cannot_run(tokenizer, train_kwargs):

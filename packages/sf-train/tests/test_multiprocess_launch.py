@@ -42,10 +42,20 @@ def _free_port() -> int:
 def _env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(home),
-        HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", ALL_PROXY="http://127.0.0.1:9",
-        NO_PROXY="", ACCELERATE_USE_CPU="1", CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1",
-        TOKENIZERS_PARALLELISM="false", TQDM_DISABLE="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        HF_HOME=str(home),
+        HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        ALL_PROXY="http://127.0.0.1:9",
+        NO_PROXY="",
+        ACCELERATE_USE_CPU="1",
+        CUDA_VISIBLE_DEVICES="",
+        OMP_NUM_THREADS="1",
+        TOKENIZERS_PARALLELISM="false",
+        TQDM_DISABLE="1",
+        HF_DATASETS_DISABLE_PROGRESS_BARS="1",
         PYTHONWARNINGS="ignore",
     )
     return env
@@ -62,11 +72,15 @@ def _pairs(n: int) -> list[dict]:
     rows = []
     for i in range(n):
         sw, sl = sorted([rng.random(), rng.random()], reverse=True)
-        rows.append(dict(
-            prompt=f"Output a workflow graph based on this template. Problem: add {i} and {i + 3}\n",
-            chosen="<graph> " + " ".join(rng.choices(OPS, k=rng.randint(2, 6))) + " </graph>",
-            rejected="<graph> " + " ".join(rng.choices(OPS, k=rng.randint(2, 6))) + " </graph>",
-            chosen_score=sw, rejected_score=sl))
+        rows.append(
+            dict(
+                prompt=f"Output a workflow graph based on this template. Problem: add {i} and {i + 3}\n",
+                chosen="<graph> " + " ".join(rng.choices(OPS, k=rng.randint(2, 6))) + " </graph>",
+                rejected="<graph> " + " ".join(rng.choices(OPS, k=rng.randint(2, 6))) + " </graph>",
+                chosen_score=sw,
+                rejected_score=sl,
+            )
+        )
     return rows
 
 
@@ -81,28 +95,58 @@ def launched(tmp_path_factory, tokenizer):
     tokenizer.save_pretrained(model_dir)
     (root / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _pairs(GLOBAL_BATCH * STEPS)))
     (root / "prompts.jsonl").write_text(
-        "".join(json.dumps({"prompt": f"Output a workflow graph. Problem {i}:\n"}) + "\n" for i in range(5)))
+        "".join(json.dumps({"prompt": f"Output a workflow graph. Problem {i}:\n"}) + "\n" for i in range(5))
+    )
     # a learning rate that moves the tiny model, so a wrong batch or reduction shows in the curve;
     # sampling: k = 3, chunks of generation_batch_size // k = 2 prompts (5 prompts: ranks get 2 and 1)
-    (root / "train.yaml").write_text("learning_rate: 0.01\nbeta: 0.5\ndtype: float32\nlora_r: 4\n"
-                                     "lora_alpha: 8\nlora_dropout: 0.0\ntemperature: 1.0\ntop_p: 0.95\n"
-                                     "max_new_tokens: 10\nstop: ''\ngeneration_batch_size: 6\n")
-    train = ["-m", "sf_train.launch", "--pairs", str(root / "pairs.jsonl"), "--model", str(model_dir),
-             "--global-batch", str(GLOBAL_BATCH), "--per-device-batch", "2", "--max-steps", str(STEPS),
-             "--seed", "3", "--no-gradient-checkpointing", "--config", str(root / "train.yaml")]
+    (root / "train.yaml").write_text(
+        "learning_rate: 0.01\nbeta: 0.5\ndtype: float32\nlora_r: 4\n"
+        "lora_alpha: 8\nlora_dropout: 0.0\ntemperature: 1.0\ntop_p: 0.95\n"
+        "max_new_tokens: 10\nstop: ''\ngeneration_batch_size: 6\n"
+    )
+    train = [
+        "-m",
+        "sf_train.launch",
+        "--pairs",
+        str(root / "pairs.jsonl"),
+        "--model",
+        str(model_dir),
+        "--global-batch",
+        str(GLOBAL_BATCH),
+        "--per-device-batch",
+        "2",
+        "--max-steps",
+        str(STEPS),
+        "--seed",
+        "3",
+        "--no-gradient-checkpointing",
+        "--config",
+        str(root / "train.yaml"),
+    ]
     commands = {
         "train1": _accelerate("--num_processes", "1", *train, "--output", str(root / "train1")),
-        "train2": _accelerate("--config_file", str(CPU_2PROC), "--main_process_port", str(_free_port()),
-                              *train, "--output", str(root / "train2"),
-                              "--sample-prompts", str(root / "prompts.jsonl"), "--sample-k", "3"),
+        "train2": _accelerate(
+            "--config_file",
+            str(CPU_2PROC),
+            "--main_process_port",
+            str(_free_port()),
+            *train,
+            "--output",
+            str(root / "train2"),
+            "--sample-prompts",
+            str(root / "prompts.jsonl"),
+            "--sample-k",
+            "3",
+        ),
     }
     env = _env(root / "hf-home")
     procs = {}
     try:
         for name, cmd in commands.items():
             log = (root / f"{name}.log").open("w")
-            procs[name] = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True)
+            procs[name] = subprocess.Popen(
+                cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         for name, proc in procs.items():
             try:
                 rc = proc.wait(timeout=LAUNCH_TIMEOUT_S)
@@ -181,11 +225,34 @@ def test_data_parallel_sampling_equals_single_process(launched):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the launched processes (OMP_NUM_THREADS=1): same float reductions
     try:
-        code = dp_generate.main([
-            "--model", str(launched / "model"), "--adapter", str(launched / "train2"),
-            "--prompts", str(launched / "prompts.jsonl"), "--output", str(launched / "single.jsonl"),
-            "--k", "3", "--chunk-prompts", "2", "--seed", "3", "--max-new-tokens", "10",
-            "--temperature", "1.0", "--top-p", "0.95", "--stop", "", "--dtype", "float32"])
+        code = dp_generate.main(
+            [
+                "--model",
+                str(launched / "model"),
+                "--adapter",
+                str(launched / "train2"),
+                "--prompts",
+                str(launched / "prompts.jsonl"),
+                "--output",
+                str(launched / "single.jsonl"),
+                "--k",
+                "3",
+                "--chunk-prompts",
+                "2",
+                "--seed",
+                "3",
+                "--max-new-tokens",
+                "10",
+                "--temperature",
+                "1.0",
+                "--top-p",
+                "0.95",
+                "--stop",
+                "",
+                "--dtype",
+                "float32",
+            ]
+        )
     finally:
         torch.set_num_threads(threads)
         PartialState._reset_state()
@@ -197,6 +264,7 @@ def test_data_parallel_sampling_equals_single_process(launched):
 
 
 # ---- the pieces, in-process (fast) -------------------------------------------------------------
+
 
 def test_chunks_go_round_robin_and_cover_every_prompt():
     assert chunk_indices(5, 2, 0, 2) == [0, 2] and chunk_indices(5, 2, 1, 2) == [1]
@@ -236,8 +304,10 @@ def test_sharded_results_merge_in_task_order_with_per_chunk_seeds():
             parts[rank] = obj
             barrier.wait()
             return list(parts)
-        outs[rank] = generate_data_parallel(gens[rank], prompts, 2, seed=100, chunk_prompts=2, rank=rank,
-                                            world=2, gather=gather)
+
+        outs[rank] = generate_data_parallel(
+            gens[rank], prompts, 2, seed=100, chunk_prompts=2, rank=rank, world=2, gather=gather
+        )
 
     threads = [threading.Thread(target=rank_main, args=(r,)) for r in (1, 0)]
     for t in threads:
@@ -257,12 +327,25 @@ def test_global_batch_sets_accumulation_or_says_why_not():
 
 def test_bad_pairs_file_is_one_line_exit_2(tmp_path, capsys):
     bad = tmp_path / "pairs.jsonl"
-    bad.write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b", "chosen_score": 1.5,
-                               "rejected_score": 0}) + "\n")
+    bad.write_text(
+        json.dumps({"prompt": "p", "chosen": "a", "rejected": "b", "chosen_score": 1.5, "rejected_score": 0})
+        + "\n"
+    )
     with pytest.raises(TrainConfigError, match="line 1: `chosen_score` must be a number in"):
         read_pairs(bad)
     code = main(["--pairs", str(bad), "--model", str(tmp_path), "--output", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "chosen_score" in err
-    assert main(["--pairs", str(tmp_path / "missing.jsonl"), "--model", str(tmp_path),
-                 "--output", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "--pairs",
+                str(tmp_path / "missing.jsonl"),
+                "--model",
+                str(tmp_path),
+                "--output",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )

@@ -37,6 +37,7 @@ from typing import Any
 
 import click
 
+from sf_train._entry import run_entry_point
 from sf_train.errors import TrainConfigError, TrainError
 
 __all__ = ["chunk_indices", "generate_data_parallel", "main", "read_prompts", "sample_to_file"]
@@ -64,9 +65,17 @@ def _all_gather(obj: Any) -> list[Any]:
     return out
 
 
-def generate_data_parallel(generator: Any, prompts: Sequence[str], k: int, *, seed: int,
-                           chunk_prompts: int = 8, rank: int = 0, world: int = 1,
-                           gather: Callable[[Any], list[Any]] | None = None) -> list[list[str]]:
+def generate_data_parallel(
+    generator: Any,
+    prompts: Sequence[str],
+    k: int,
+    *,
+    seed: int,
+    chunk_prompts: int = 8,
+    rank: int = 0,
+    world: int = 1,
+    gather: Callable[[Any], list[Any]] | None = None,
+) -> list[list[str]]:
     """Sample ``k`` completions per prompt with this process's share of the chunks, then merge.
 
     Args:
@@ -107,8 +116,17 @@ def generate_data_parallel(generator: Any, prompts: Sequence[str], k: int, *, se
     return out
 
 
-def sample_to_file(generator: Any, prompts: Sequence[str], k: int, *, seed: int, chunk_prompts: int,
-                   output: str | Path, rank: int = 0, world: int = 1) -> dict[str, Any]:
+def sample_to_file(
+    generator: Any,
+    prompts: Sequence[str],
+    k: int,
+    *,
+    seed: int,
+    chunk_prompts: int,
+    output: str | Path,
+    rank: int = 0,
+    world: int = 1,
+) -> dict[str, Any]:
     """:func:`generate_data_parallel`, then process 0 writes the samples JSONL (see the module docstring).
 
     Every process must call it (it gathers). ``generator.new_tokens`` is summed over processes.
@@ -119,8 +137,9 @@ def sample_to_file(generator: Any, prompts: Sequence[str], k: int, *, seed: int,
     """
     start = time.perf_counter()
     before = generator.new_tokens
-    groups = generate_data_parallel(generator, prompts, k, seed=seed, chunk_prompts=chunk_prompts,
-                                    rank=rank, world=world)
+    groups = generate_data_parallel(
+        generator, prompts, k, seed=seed, chunk_prompts=chunk_prompts, rank=rank, world=world
+    )
     seconds = max(_all_gather(time.perf_counter() - start))  # the slowest process ends the call
     tokens = sum(_all_gather(generator.new_tokens - before))
     if rank == 0:
@@ -129,8 +148,14 @@ def sample_to_file(generator: Any, prompts: Sequence[str], k: int, *, seed: int,
         with out.open("w", encoding="utf-8") as fh:
             for index, (prompt, group) in enumerate(zip(prompts, groups, strict=True)):
                 fh.write(json.dumps({"index": index, "prompt": prompt, "completions": group}) + "\n")
-    return {"processes": world, "prompts": len(prompts), "k": k, "new_tokens": tokens,
-            "seconds": round(seconds, 3), "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else None}
+    return {
+        "processes": world,
+        "prompts": len(prompts),
+        "k": k,
+        "new_tokens": tokens,
+        "seconds": round(seconds, 3),
+        "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else None,
+    }
 
 
 def read_prompts(path: str | Path) -> list[str]:
@@ -164,22 +189,43 @@ def read_prompts(path: str | Path) -> list[str]:
 @click.command(name="dp_generate", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--model", required=True, type=click.Path(), help="Base model directory (local files only).")
 @click.option("--adapter", type=click.Path(), default=None, help="LoRA adapter directory to sample with.")
-@click.option("--prompts", "prompts_file", required=True, type=click.Path(dir_okay=False),
-              help="Prompts JSONL.")
+@click.option(
+    "--prompts", "prompts_file", required=True, type=click.Path(dir_okay=False), help="Prompts JSONL."
+)
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="Samples JSONL (process 0).")
 @click.option("--k", default=8, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--chunk-prompts", default=8, show_default=True, type=click.IntRange(min=1),
-              help="Prompts per generate call (fixed unit of work; keep it equal across runs you compare).")
+@click.option(
+    "--chunk-prompts",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Prompts per generate call (fixed unit of work; keep it equal across runs you compare).",
+)
 @click.option("--max-new-tokens", default=1000, show_default=True, type=click.IntRange(min=1))
 @click.option("--temperature", default=0.2, show_default=True, type=float)
 @click.option("--top-p", default=0.95, show_default=True, type=float)
 @click.option("--stop", default="</graph>", show_default=True, help="Stop string ('' = EOS only).")
-@click.option("--dtype", default="bfloat16", show_default=True,
-              type=click.Choice(["bfloat16", "float16", "float32", "auto"]))
-def dp_generate_command(model: str, adapter: str | None, prompts_file: str, output: str, k: int, seed: int,
-                        chunk_prompts: int, max_new_tokens: int, temperature: float, top_p: float, stop: str,
-                        dtype: str) -> None:
+@click.option(
+    "--dtype",
+    default="bfloat16",
+    show_default=True,
+    type=click.Choice(["bfloat16", "float16", "float32", "auto"]),
+)
+def dp_generate_command(
+    model: str,
+    adapter: str | None,
+    prompts_file: str,
+    output: str,
+    k: int,
+    seed: int,
+    chunk_prompts: int,
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float,
+    stop: str,
+    dtype: str,
+) -> None:
     """Sample K workflows per prompt, one generator per process (run under `accelerate launch`)."""
     prompts = read_prompts(prompts_file)
     if not Path(model).is_dir():
@@ -198,19 +244,33 @@ def dp_generate_command(model: str, adapter: str | None, prompts_file: str, outp
     cpu = _env_flag("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
     state = PartialState(cpu=cpu)  # joins the process group accelerate launched (gloo on CPU, NCCL on GPUs)
     use_cpu = state.device.type == "cpu"
-    config = SimpleNamespace(model_name_or_path=model, tokenizer_name_or_path=None, dtype=dtype,
-                             use_cpu=use_cpu)
+    config = SimpleNamespace(
+        model_name_or_path=model, tokenizer_name_or_path=None, dtype=dtype, use_cpu=use_cpu
+    )
     tokenizer = load_tokenizer(config)
     policy = load_base_model(config).to(state.device)
     if adapter is not None:
         from peft import PeftModel
 
         policy = PeftModel.from_pretrained(policy, adapter)
-    params = GenerationParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                              stop=stop or None, batch_size=chunk_prompts * k)
+    params = GenerationParams(
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        stop=stop or None,
+        batch_size=chunk_prompts * k,
+    )
     generator = HFWorkflowGenerator(policy, tokenizer, params)
-    stats = sample_to_file(generator, prompts, k, seed=seed, chunk_prompts=chunk_prompts, output=output,
-                           rank=state.process_index, world=state.num_processes)
+    stats = sample_to_file(
+        generator,
+        prompts,
+        k,
+        seed=seed,
+        chunk_prompts=chunk_prompts,
+        output=output,
+        rank=state.process_index,
+        world=state.num_processes,
+    )
     if state.is_main_process:
         click.echo(json.dumps({**stats, "device": str(state.device), "torch": torch.__version__}))
     state.wait_for_everyone()
@@ -218,20 +278,7 @@ def dp_generate_command(model: str, adapter: str | None, prompts_file: str, outp
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit code (0 ok, 1 generation error, 2 usage or config error)."""
-    try:
-        dp_generate_command.main(args=list(argv) if argv is not None else None, standalone_mode=False)
-    except click.exceptions.Abort:
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except TrainConfigError as exc:
-        print(f"sf_train.dp_generate: error: {exc}", file=sys.stderr)
-        return 2
-    except TrainError as exc:
-        print(f"sf_train.dp_generate: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_entry_point(dp_generate_command, argv, "sf_train.dp_generate")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ from typing import Any
 
 import click
 
+from sf_train._entry import run_entry_point
 from sf_train.errors import TrainConfigError, TrainError
 
 __all__ = ["PAIR_FIELDS", "derive_accumulation", "main", "read_pairs", "train_pairs"]
@@ -178,12 +179,15 @@ def _step_logger(path: Path) -> Any:
     class StepLog(TrainerCallback):
         """Append one JSON line per logged step (process 0 only; ``loss`` unrounded)."""
 
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
-                   **kwargs: Any) -> None:
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+        ) -> None:
             if not state.is_world_process_zero or not logs or "loss" not in logs:
                 return
-            row = {"step": int(state.global_step), **{k: v for k, v in logs.items()
-                                                     if isinstance(v, int | float) and math.isfinite(v)}}
+            row = {
+                "step": int(state.global_step),
+                **{k: v for k, v in logs.items() if isinstance(v, int | float) and math.isfinite(v)},
+            }
             with path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row) + "\n")
 
@@ -206,20 +210,36 @@ def _fsdp2_fp32_outputs(trainer: Any) -> None:
     import torch
 
     plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
-    if (plugin is None or getattr(plugin, "fsdp_version", 1) != 2
-            or trainer.accelerator.mixed_precision != "bf16"):
+    if (
+        plugin is None
+        or getattr(plugin, "fsdp_version", 1) != 2
+        or trainer.accelerator.mixed_precision != "bf16"
+    ):
         return
     from torch.distributed.fsdp import MixedPrecisionPolicy
 
     plugin.mixed_precision_policy = MixedPrecisionPolicy(
-        param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16, output_dtype=None)
+        param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16, output_dtype=None
+    )
 
 
-def train_pairs(*, pairs: str | Path, model: str | Path, output: str | Path, log: str | Path | None = None,
-                objective: str = "score-dpo", seed: int = 0, max_steps: int = -1,
-                global_batch: int | None = None, per_device_batch: int = 1, grad_accum: int | None = None,
-                gradient_checkpointing: bool | None = None, extra: dict[str, Any] | None = None,
-                sample_prompts: str | Path | None = None, sample_k: int = 8) -> dict[str, Any]:
+def train_pairs(
+    *,
+    pairs: str | Path,
+    model: str | Path,
+    output: str | Path,
+    log: str | Path | None = None,
+    objective: str = "score-dpo",
+    seed: int = 0,
+    max_steps: int = -1,
+    global_batch: int | None = None,
+    per_device_batch: int = 1,
+    grad_accum: int | None = None,
+    gradient_checkpointing: bool | None = None,
+    extra: dict[str, Any] | None = None,
+    sample_prompts: str | Path | None = None,
+    sample_k: int = 8,
+) -> dict[str, Any]:
     """Train a fresh LoRA adapter with Score-DPO (or DPO) on a pairs file, in this process group.
 
     Call it from every process of an ``accelerate launch`` (or from a plain process).
@@ -260,8 +280,10 @@ def train_pairs(*, pairs: str | Path, model: str | Path, output: str | Path, log
         from sf_train.dp_generate import read_prompts
 
         if _env_flag("ACCELERATE_USE_FSDP"):
-            raise TrainConfigError("--sample-prompts is not supported under FSDP: sample afterwards with "
-                                   "`accelerate launch -m sf_train.dp_generate --adapter OUTPUT ...`")
+            raise TrainConfigError(
+                "--sample-prompts is not supported under FSDP: sample afterwards with "
+                "`accelerate launch -m sf_train.dp_generate --adapter OUTPUT ...`"
+            )
         if sample_k < 1:
             raise TrainConfigError("--sample-k must be at least 1")
         prompts = read_prompts(sample_prompts)
@@ -279,10 +301,18 @@ def train_pairs(*, pairs: str | Path, model: str | Path, output: str | Path, log
     fields.setdefault("bf16", dtype == "bfloat16" and not use_cpu)
     fields.setdefault("fp16", dtype == "float16" and not use_cpu)
     fields.update(
-        output_dir=str(output), model_name_or_path=str(model_dir), objective=objective, seed=seed,
-        max_steps=max_steps, per_device_train_batch_size=per_device_batch,
-        gradient_accumulation_steps=grad_accum, use_cpu=use_cpu, logging_steps=1, report_to="none",
-        save_strategy="no", disable_tqdm=True,
+        output_dir=str(output),
+        model_name_or_path=str(model_dir),
+        objective=objective,
+        seed=seed,
+        max_steps=max_steps,
+        per_device_train_batch_size=per_device_batch,
+        gradient_accumulation_steps=grad_accum,
+        use_cpu=use_cpu,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
     )
     fields.setdefault("dataset_num_proc", None)
     fields.setdefault("max_length", None)
@@ -306,8 +336,9 @@ def train_pairs(*, pairs: str | Path, model: str | Path, output: str | Path, log
         output.mkdir(parents=True, exist_ok=True)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text("", encoding="utf-8")
-    trainer = ScoreDPOTrainer(policy, args=config, train_dataset=Dataset.from_list(rows),
-                              processing_class=tokenizer)
+    trainer = ScoreDPOTrainer(
+        policy, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+    )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(_step_logger(log_path))
@@ -324,23 +355,40 @@ def train_pairs(*, pairs: str | Path, model: str | Path, output: str | Path, log
         from sf_train.generate.hf import HFWorkflowGenerator
 
         generator = HFWorkflowGenerator(trainer.model, tokenizer, GenerationParams.from_config(config))
-        sampling = sample_to_file(generator, prompts, sample_k, seed=seed,
-                                  chunk_prompts=max(1, config.generation_batch_size // sample_k),
-                                  output=output / "samples.jsonl", rank=trainer.accelerator.process_index,
-                                  world=trainer.accelerator.num_processes)
+        sampling = sample_to_file(
+            generator,
+            prompts,
+            sample_k,
+            seed=seed,
+            chunk_prompts=max(1, config.generation_batch_size // sample_k),
+            output=output / "samples.jsonl",
+            rank=trainer.accelerator.process_index,
+            world=trainer.accelerator.num_processes,
+        )
 
     state = trainer.accelerator.state
     processes = trainer.accelerator.num_processes
     run = {
-        "pairs": str(pairs), "model": str(model_dir), "objective": objective, "seed": seed,
-        "processes": processes, "per_device_batch": per_device_batch,
-        "grad_accum": grad_accum, "global_batch": per_device_batch * grad_accum * processes,
-        "distributed_type": str(state.distributed_type), "backend": getattr(state, "backend", None),
-        "device": str(trainer.accelerator.device), "steps": int(trainer.state.global_step),
-        "train_loss": float(result.training_loss), "train_seconds": round(seconds, 3), "log": str(log_path),
-        "sampling": sampling, "versions": _versions(),
-        "fsdp_mixed_precision_policy": repr(getattr(getattr(state, "fsdp_plugin", None),
-                                                    "mixed_precision_policy", None)),
+        "pairs": str(pairs),
+        "model": str(model_dir),
+        "objective": objective,
+        "seed": seed,
+        "processes": processes,
+        "per_device_batch": per_device_batch,
+        "grad_accum": grad_accum,
+        "global_batch": per_device_batch * grad_accum * processes,
+        "distributed_type": str(state.distributed_type),
+        "backend": getattr(state, "backend", None),
+        "device": str(trainer.accelerator.device),
+        "steps": int(trainer.state.global_step),
+        "train_loss": float(result.training_loss),
+        "train_seconds": round(seconds, 3),
+        "log": str(log_path),
+        "sampling": sampling,
+        "versions": _versions(),
+        "fsdp_mixed_precision_policy": repr(
+            getattr(getattr(state, "fsdp_plugin", None), "mixed_precision_policy", None)
+        ),
     }
     if trainer.accelerator.is_main_process:
         (output / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
@@ -368,48 +416,87 @@ def _versions() -> dict[str, str]:
 @click.option("--seed", default=0, show_default=True, type=int, help="LoRA init, data order, everything.")
 @click.option("--max-steps", default=-1, show_default=True, type=int, help="Optimiser steps; -1 = one epoch.")
 @click.option("--global-batch", type=int, default=None, help="Pairs per optimiser step over all processes.")
-@click.option("--per-device-batch", default=1, show_default=True, type=int,
-              help="Pairs per forward per process.")
+@click.option(
+    "--per-device-batch", default=1, show_default=True, type=int, help="Pairs per forward per process."
+)
 @click.option("--grad-accum", type=int, default=None, help="Accumulation steps (instead of --global-batch).")
-@click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None,
-              help="Override the config (TRL's default: on).")
-@click.option("--log", type=click.Path(dir_okay=False), default=None,
-              help="Per-step JSONL (default OUTPUT/log.jsonl).")
-@click.option("--sample-prompts", type=click.Path(dir_okay=False), default=None,
-              help="After training, sample from these prompts (JSONL `prompt`) into OUTPUT/samples.jsonl.")
+@click.option(
+    "--gradient-checkpointing/--no-gradient-checkpointing",
+    default=None,
+    help="Override the config (TRL's default: on).",
+)
+@click.option(
+    "--log", type=click.Path(dir_okay=False), default=None, help="Per-step JSONL (default OUTPUT/log.jsonl)."
+)
+@click.option(
+    "--sample-prompts",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="After training, sample from these prompts (JSONL `prompt`) into OUTPUT/samples.jsonl.",
+)
 @click.option("--sample-k", default=8, show_default=True, type=int, help="Samples per prompt.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-              help="YAML of further ScoreDPOConfig fields (learning_rate, beta, lora_r, dtype, ...).")
-def launch_command(pairs: str, model: str, output: str, objective: str, seed: int, max_steps: int,
-                   global_batch: int | None, per_device_batch: int, grad_accum: int | None,
-                   gradient_checkpointing: bool | None, log: str | None, sample_prompts: str | None,
-                   sample_k: int, config_file: str | None) -> None:
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="YAML of further ScoreDPOConfig fields (learning_rate, beta, lora_r, dtype, ...).",
+)
+def launch_command(
+    pairs: str,
+    model: str,
+    output: str,
+    objective: str,
+    seed: int,
+    max_steps: int,
+    global_batch: int | None,
+    per_device_batch: int,
+    grad_accum: int | None,
+    gradient_checkpointing: bool | None,
+    log: str | None,
+    sample_prompts: str | None,
+    sample_k: int,
+    config_file: str | None,
+) -> None:
     """Train a LoRA adapter with Score-DPO on PAIRS (run it under `accelerate launch -m sf_train.launch`)."""
-    run = train_pairs(pairs=pairs, model=model, output=output, log=log, objective=objective, seed=seed,
-                      max_steps=max_steps, global_batch=global_batch, per_device_batch=per_device_batch,
-                      grad_accum=grad_accum, gradient_checkpointing=gradient_checkpointing,
-                      extra=_load_yaml(config_file), sample_prompts=sample_prompts, sample_k=sample_k)
+    run = train_pairs(
+        pairs=pairs,
+        model=model,
+        output=output,
+        log=log,
+        objective=objective,
+        seed=seed,
+        max_steps=max_steps,
+        global_batch=global_batch,
+        per_device_batch=per_device_batch,
+        grad_accum=grad_accum,
+        gradient_checkpointing=gradient_checkpointing,
+        extra=_load_yaml(config_file),
+        sample_prompts=sample_prompts,
+        sample_k=sample_k,
+    )
     if _is_main():
-        click.echo(json.dumps({k: run[k] for k in ("processes", "global_batch", "grad_accum", "steps",
-                                                   "train_loss", "train_seconds", "distributed_type")}))
+        click.echo(
+            json.dumps(
+                {
+                    k: run[k]
+                    for k in (
+                        "processes",
+                        "global_batch",
+                        "grad_accum",
+                        "steps",
+                        "train_loss",
+                        "train_seconds",
+                        "distributed_type",
+                    )
+                }
+            )
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit code (0 ok, 1 training error, 2 usage or config error)."""
-    try:
-        launch_command.main(args=list(argv) if argv is not None else None, standalone_mode=False)
-    except click.exceptions.Abort:
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except TrainConfigError as exc:
-        print(f"sf_train.launch: error: {exc}", file=sys.stderr)
-        return 2
-    except TrainError as exc:
-        print(f"sf_train.launch: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_entry_point(launch_command, argv, "sf_train.launch")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import click
 
 from sf_train.errors import TrainConfigError
 
-__all__ = ["SHAPES", "main", "model_config", "save_model", "write_pairs", "write_prompts"]
+__all__ = ["SHAPES", "main", "model_config", "save_model", "word_tokenizer", "write_pairs", "write_prompts"]
 
 SHAPES = ("llama-3.1-8b", "tiny")
 _SPECIALS = ["<pad>", "<s>", "</s>", "<unk>", "abcdef", *dict.fromkeys("</graph>")]
@@ -41,20 +41,45 @@ def model_config(shape: str) -> Any:
 
     ids = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
     if shape == "tiny":
-        return LlamaConfig(vocab_size=1024, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, **ids)
+        return LlamaConfig(
+            vocab_size=1024,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=4096,
+            **ids,
+        )
     if shape == "llama-3.1-8b":
         return LlamaConfig(
-            vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-            num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072, rms_norm_eps=1e-5,
-            rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
-                             "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                             "original_max_position_embeddings": 8192},
-            **ids)
+            vocab_size=128256,
+            hidden_size=4096,
+            intermediate_size=14336,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            max_position_embeddings=131072,
+            rms_norm_eps=1e-5,
+            rope_parameters={
+                "rope_type": "llama3",
+                "rope_theta": 500000.0,
+                "factor": 8.0,
+                "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 8192,
+            },
+            **ids,
+        )
     raise TrainConfigError(f"unknown shape {shape!r}; use one of {', '.join(SHAPES)}")
 
 
-def _tokenizer(vocab_size: int) -> Any:
+def word_tokenizer(vocab_size: int) -> Any:
+    """One word per token, ``t<id>`` for every id from ``FIRST_WORD``, so random ids encode exactly.
+
+    Ids 4-12 exist for transformers' ``StopStringCriteria``: its probe word ``abcdef`` and the
+    characters of ``</graph>`` (random text never uses them); tokens decode back to back, so
+    ``<`` ``/`` ``g``... spell ``</graph>``."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -63,8 +88,14 @@ def _tokenizer(vocab_size: int) -> Any:
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                                   unk_token="<unk>", padding_side="left")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        padding_side="left",
+    )
 
 
 def save_model(directory: str | Path, shape: str, *, seed: int = 0) -> Path:
@@ -89,7 +120,7 @@ def save_model(directory: str | Path, shape: str, *, seed: int = 0) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
-    _tokenizer(config.vocab_size).save_pretrained(directory)
+    word_tokenizer(config.vocab_size).save_pretrained(directory)
     del model
     return directory
 
@@ -98,8 +129,9 @@ def _words(rng: Any, n: int, vocab: int) -> str:
     return " ".join(f"t{rng.randrange(FIRST_WORD, vocab)}" for _ in range(n))
 
 
-def write_pairs(path: str | Path, n: int, *, vocab: int, prompt_len: int, completion_len: int,
-                seed: int = 0) -> Path:
+def write_pairs(
+    path: str | Path, n: int, *, vocab: int, prompt_len: int, completion_len: int, seed: int = 0
+) -> Path:
     """Write ``n`` random-token pairs (the launch's pairs JSONL format) to ``path``."""
     import random
 
@@ -109,10 +141,18 @@ def write_pairs(path: str | Path, n: int, *, vocab: int, prompt_len: int, comple
     with path.open("w", encoding="utf-8") as fh:
         for _ in range(n):
             sw, sl = sorted((rng.random(), rng.random()), reverse=True)
-            fh.write(json.dumps({"prompt": _words(rng, prompt_len, vocab),
-                                 "chosen": " " + _words(rng, completion_len - 1, vocab),
-                                 "rejected": " " + _words(rng, completion_len - 1, vocab),
-                                 "chosen_score": sw, "rejected_score": sl}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "prompt": _words(rng, prompt_len, vocab),
+                        "chosen": " " + _words(rng, completion_len - 1, vocab),
+                        "rejected": " " + _words(rng, completion_len - 1, vocab),
+                        "chosen_score": sw,
+                        "rejected_score": sl,
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -139,16 +179,25 @@ def write_prompts(path: str | Path, n: int, *, vocab: int, prompt_len: int, seed
 @click.option("--prompt-len", type=click.IntRange(min=1), default=512, show_default=True)
 @click.option("--completion-len", type=click.IntRange(min=2), default=384, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def synthetic_command(shape: str, model_dir: str | None, pairs: str | None, n_pairs: int,
-                      prompts: str | None, n_prompts: int, prompt_len: int, completion_len: int,
-                      seed: int) -> None:
+def synthetic_command(
+    shape: str,
+    model_dir: str | None,
+    pairs: str | None,
+    n_pairs: int,
+    prompts: str | None,
+    n_prompts: int,
+    prompt_len: int,
+    completion_len: int,
+    seed: int,
+) -> None:
     """Write a random-init model of SHAPE and/or random-token pairs and prompts for it."""
     vocab = model_config(shape).vocab_size
     if model_dir is not None:
         click.echo(f"model: {save_model(model_dir, shape, seed=seed)}")
     if pairs is not None:
-        written = write_pairs(pairs, n_pairs, vocab=vocab, prompt_len=prompt_len,
-                              completion_len=completion_len, seed=seed)
+        written = write_pairs(
+            pairs, n_pairs, vocab=vocab, prompt_len=prompt_len, completion_len=completion_len, seed=seed
+        )
         click.echo(f"pairs: {written}")
     if prompts is not None:
         written = write_prompts(prompts, n_prompts, vocab=vocab, prompt_len=prompt_len, seed=seed)

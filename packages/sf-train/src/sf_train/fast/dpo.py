@@ -10,18 +10,22 @@ weighting, called with a different forward):
   removes a forward from every step; the pass is timed in :attr:`FastScoreDPOTrainer.ref_seconds`
   (the benchmark adds it back, per pair, to the step time).
 * **One sequence per pair.** :class:`SharedPrefixForward` packs ``prompt+chosen | rejected``
-  into one row (:mod:`sf_train.fast.packing`), so the prompt and any shared completion prefix go
-  through the model once; rows carry no padding beyond the longest pair of the micro-batch.
-  Attention runs as two causal flash calls per pair (:func:`shared_prefix_attention`), not as
-  one masked ``N²`` kernel.
+  (:mod:`sf_train.fast.packing`), so the prompt and any shared completion prefix go through the
+  model once. On CUDA the pairs of a micro-batch lie back to back in one padding-free row and
+  each layer's attention is one variable-length flash-attention call
+  (:mod:`sf_train.fast.attention`, checked against a reference on first use); elsewhere one
+  padded row per pair with two causal sdpa calls, not one masked ``N²`` kernel.
+* **Autocast as the stock path has it.** The wrapped model's forward (where accelerate installs
+  its autocast) is bypassed, so the trainer enters ``accelerator.autocast()`` itself; LoRA
+  layers keep their bf16 inputs instead of copying them to float32 and back.
 * **Only completion positions reach the LM head**, through TRL's own chunked log-prob kernel
   (``trl.kernels.ChunkedLogProbFunction``): the ``[tokens, 128k]`` fp32 logits are never built.
 * **Fused kernels** on CUDA with Triton (checked against the eager modules at first use,
-  :func:`fused_kernels_work`): RMSNorm and SwiGLU with their own backward, and LoRA layers that
-  keep bf16 inputs under autocast instead of copying them to float32 and back.
-* **No gradient checkpointing** by default: with micro-batches of two pairs
-  (``per_device_train_batch_size`` × ``gradient_accumulation_steps`` = pairs per step) the
-  activations of an 8B-shaped model fit beside its weights in 40 GiB (36 GiB measured).
+  :func:`fused_kernels_work`): RMSNorm and SwiGLU with their own backward.
+* **Less kept for backward**: the MLP's ``silu(g)·u`` is recomputed in backward
+  (:mod:`sf_train.fast.mlp`), the widest activation of the layer.
+* **No gradient checkpointing**: an 8B-shaped model with 4 pairs of 512+384+384 tokens per
+  forward fits beside its weights in 40 GiB (33 GiB measured on an H100; 2 pairs: 25 GiB).
 
 Equivalence: at s_w = 1, s_l = 0 the loss and every LoRA gradient equal TRL's stock
 `DPOTrainer` on the same batch to float tolerance (CPU tests; float32 check on the H100 in
@@ -51,7 +55,14 @@ from trl.trainer.utils import FusedCausalLMOutput
 
 from sf_train.errors import TrainConfigError, TrainError
 from sf_train.fast._model import causal_lm
-from sf_train.fast.packing import PackedPairs, pack_pairs
+from sf_train.fast.attention import (
+    flash_varlen_attention,
+    reference_varlen_attention,
+    split_attention,
+    varlen_kernel_works,
+)
+from sf_train.fast.mlp import recomputing_mlp_forward
+from sf_train.fast.packing import PackedPairs, pack_pairs, varlen_layout
 from sf_train.trainer import ScoreDPOTrainer
 
 __all__ = ["FastScoreDPOTrainer", "SharedPrefixForward"]
@@ -108,12 +119,19 @@ class SharedPrefixForward(torch.nn.Module):
     """
 
     def __init__(
-        self, target: Any = None, outputs: tuple[str, ...] = _ALL_OUTPUTS, fused: bool | None = None
+        self,
+        target: Any = None,
+        outputs: tuple[str, ...] = _ALL_OUTPUTS,
+        fused: bool | None = None,
+        varlen: bool | None = None,
+        recompute_mlp: bool | None = None,
     ) -> None:
         super().__init__()
         object.__setattr__(self, "target", target)  # not a submodule: no second parameter registration
         self.outputs = outputs
         self.fused = fused
+        self.varlen = varlen
+        self.recompute_mlp = recompute_mlp
         self.last_packed: PackedPairs | None = None
         object.__setattr__(self, "_modules_of", None)
         object.__setattr__(self, "_module_lists", ([], [], []))
@@ -138,32 +156,52 @@ class SharedPrefixForward(torch.nn.Module):
         lm = causal_lm(self.target)
         packed = pack_pairs(input_ids, attention_mask, labels)
         self.last_packed = packed
-        mask = packed.attention_mask
         impl = getattr(lm.config, "_attn_implementation", "sdpa")
-        if impl == "eager":
-            mask = torch.zeros(mask.shape, dtype=lm.dtype, device=mask.device).masked_fill(
-                ~mask, torch.finfo(lm.dtype).min
-            )
-        backbone_kwargs = {k: v for k, v in kwargs.items() if k in ("output_router_logits",)}
+        device = input_ids.device
         if self.fused is None:
-            self.fused = fused_kernels_work(input_ids.device)
+            self.fused = fused_kernels_work(device)
+        if self.varlen is None:
+            self.varlen = impl == "sdpa" and varlen_kernel_works(device)
+        if self.recompute_mlp is None:
+            self.recompute_mlp = self.fused
         if self._modules_of is not lm:
             object.__setattr__(self, "_module_lists", _classify_modules(lm))
             object.__setattr__(self, "_modules_of", lm)
-        keep_dtype = torch.is_autocast_enabled(input_ids.device.type)
-        with (
-            _split_attention(lm, impl == "sdpa"),
-            _patched_modules(self._module_lists, self.fused, keep_dtype),
-        ):
-            hidden = lm.base_model(
+        backbone_kwargs = {k: v for k, v in kwargs.items() if k in ("output_router_logits",)}
+        if self.varlen and impl == "sdpa":
+            layout = varlen_layout(packed)
+            call = dict(
+                input_ids=layout.input_ids,
+                attention_mask=None,
+                position_ids=layout.position_ids,
+                sf_varlen=(
+                    layout,
+                    flash_varlen_attention if device.type == "cuda" else reference_varlen_attention,
+                ),
+            )
+        else:
+            mask = packed.attention_mask
+            if impl == "eager":
+                mask = torch.zeros(mask.shape, dtype=lm.dtype, device=mask.device).masked_fill(
+                    ~mask, torch.finfo(lm.dtype).min
+                )
+            layout = None
+            call = dict(
                 input_ids=packed.input_ids,
                 attention_mask=mask,
                 position_ids=packed.position_ids,
-                use_cache=False,
                 sf_segments=packed.segments if impl == "sdpa" else None,
-                **backbone_kwargs,
-            ).last_hidden_state
-        selected = hidden[packed.src_row, packed.src_pos]
+            )
+        keep_dtype = torch.is_autocast_enabled(device.type)
+        with (
+            split_attention(lm, impl == "sdpa"),
+            _patched_modules(self._module_lists, self.fused, self.recompute_mlp, keep_dtype),
+        ):
+            hidden = lm.base_model(use_cache=False, **call, **backbone_kwargs).last_hidden_state
+        if layout is not None:
+            selected = hidden[0, layout.src]
+        else:
+            selected = hidden[packed.src_row, packed.src_pos]
         head = lm.get_output_embeddings()
         selected = selected.to(head.weight.device)
         per_token = ChunkedLogProbFunction.apply(
@@ -193,79 +231,6 @@ class SharedPrefixForward(torch.nn.Module):
             is_top1=is_top1,
             label_mask=label_mask,
         )
-
-
-_SPLIT_IMPL = "sf_shared_prefix"
-
-
-def shared_prefix_attention(
-    module: torch.nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    dropout: float = 0.0,
-    scaling: float | None = None,
-    sf_segments: tuple[tuple[int, int, int], ...] | None = None,
-    **kwargs: Any,
-) -> tuple[torch.Tensor, None]:
-    """transformers attention function for packed pairs: two causal (flash) calls per pair, no mask.
-
-    Row ``b`` with segments ``(lc, s, n)`` holds ``prompt+chosen`` in ``[0, lc)`` and the rejected
-    suffix in ``[lc, n)``. The chosen part is plain causal attention; the rejected part is causal
-    attention over ``prefix[0, s) ++ suffix`` (the prefix queries are recomputed and dropped:
-    ``s²/2`` extra work instead of an ``N²`` masked kernel). GQA goes to sdpa as ``enable_gqa``.
-    Without ``sf_segments`` it is transformers' own sdpa attention (e.g. a recompute under
-    gradient checkpointing, which then uses the 4D mask).
-
-    Returns:
-        ``([B, N, H, D] output, None)`` as transformers' attention functions do.
-    """
-    if sf_segments is None:
-        from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-        return sdpa_attention_forward(
-            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
-        )
-    sdpa = torch.nn.functional.scaled_dot_product_attention
-    gqa = query.shape[1] != key.shape[1]
-    width = query.shape[2]
-    rows = []
-    for b, (lc, s, n) in enumerate(sf_segments):
-        q, k, v = query[b : b + 1], key[b : b + 1], value[b : b + 1]
-        parts = [
-            sdpa(q[:, :, :lc], k[:, :, :lc], v[:, :, :lc], is_causal=True, scale=scaling, enable_gqa=gqa)
-        ]
-        if n > lc:
-            qq = torch.cat([q[:, :, :s], q[:, :, lc:n]], 2)
-            kk = torch.cat([k[:, :, :s], k[:, :, lc:n]], 2)
-            vv = torch.cat([v[:, :, :s], v[:, :, lc:n]], 2)
-            parts.append(sdpa(qq, kk, vv, is_causal=True, scale=scaling, enable_gqa=gqa)[:, :, s:])
-        if width > n:
-            parts.append(q.new_zeros(1, q.shape[1], width - n, q.shape[3]))
-        rows.append(torch.cat(parts, 2))
-    return torch.cat(rows, 0).transpose(1, 2).contiguous(), None
-
-
-@contextlib.contextmanager
-def _split_attention(lm: Any, enabled: bool) -> Iterator[None]:
-    """Route the model's attention through :func:`shared_prefix_attention` while active."""
-    if not enabled:
-        yield
-        return
-    from transformers import AttentionInterface
-
-    if _SPLIT_IMPL not in AttentionInterface._global_mapping:
-        AttentionInterface.register(_SPLIT_IMPL, shared_prefix_attention)
-    configs = {id(c): c for c in (lm.config, lm.config.get_text_config())}.values()
-    previous = [(c, c._attn_implementation) for c in configs]
-    try:
-        for c, _ in previous:
-            c._attn_implementation = _SPLIT_IMPL
-        yield
-    finally:
-        for c, impl in previous:
-            c._attn_implementation = impl
 
 
 _NORM_CLASSES = ("LlamaRMSNorm", "MistralRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm")
@@ -332,6 +297,12 @@ def _fused_mlp_forward(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor
     return module.down_proj(SwiGLUFunction.apply(module.gate_proj(x), module.up_proj(x)))
 
 
+def _mlp_forward(fused: bool, recompute: bool) -> Any:
+    if recompute:
+        return lambda module, x: recomputing_mlp_forward(module, x, fused)
+    return _fused_mlp_forward if fused else None
+
+
 def _classify_modules(lm: Any) -> tuple[list[Any], list[Any], list[Any]]:
     """(Llama-style RMSNorms, SwiGLU MLPs, PEFT tuner layers) of ``lm``."""
     try:
@@ -356,11 +327,13 @@ def _classify_modules(lm: Any) -> tuple[list[Any], list[Any], list[Any]]:
 
 @contextlib.contextmanager
 def _patched_modules(
-    modules: tuple[list[Any], list[Any], list[Any]], fused: bool, keep_dtype: bool
+    modules: tuple[list[Any], list[Any], list[Any]], fused: bool, recompute_mlp: bool, keep_dtype: bool
 ) -> Iterator[None]:
-    """While active: fused RMSNorm/SwiGLU forwards (``fused``), and LoRA layers that do not cast their
-    input to the adapter's float32 (``keep_dtype``, under autocast, where the matmul casts anyway:
-    same values, but no float32 and bf16 copies of every LoRA input, one of them kept for backward)."""
+    """While active: fused RMSNorm/SwiGLU forwards (``fused``), MLPs that recompute their SwiGLU output
+    in backward instead of keeping it (``recompute_mlp``, :mod:`sf_train.fast.mlp`), and LoRA layers
+    that do not cast their input to the adapter's float32 (``keep_dtype``, under autocast, where the
+    matmul casts anyway: same values, but no float32 and bf16 copies of every LoRA input, one of them
+    kept for backward)."""
     norms, mlps, tuners = modules
     patched = []
     if fused:
@@ -368,9 +341,11 @@ def _patched_modules(
             if "forward" not in module.__dict__:
                 module.forward = functools.partial(_fused_norm_forward, module)
                 patched.append(module)
+    mlp_forward = _mlp_forward(fused, recompute_mlp)
+    if mlp_forward is not None:
         for module in mlps:
             if "forward" not in module.__dict__:
-                module.forward = functools.partial(_fused_mlp_forward, module)
+                module.forward = functools.partial(mlp_forward, module)
                 patched.append(module)
     casts = []
     if keep_dtype:
@@ -414,6 +389,9 @@ class FastScoreDPOTrainer(ScoreDPOTrainer):
         train_dataset: Any = None,
         eval_dataset: Any = None,
         processing_class: Any = None,
+        *,
+        varlen_attention: bool | None = None,
+        recompute_mlp: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if ref_model is not None:
@@ -431,7 +409,7 @@ class FastScoreDPOTrainer(ScoreDPOTrainer):
             args.precompute_ref_log_probs = False  # ours below; TRL's would hash all 8B weights first
         else:
             self._ref_batch_size = 8
-        self._forward = SharedPrefixForward()
+        self._forward = SharedPrefixForward(varlen=varlen_attention, recompute_mlp=recompute_mlp)
         self._train_outputs = _ALL_OUTPUTS
         self.ref_seconds = 0.0
         self.ref_pairs = 0
@@ -505,14 +483,17 @@ class FastScoreDPOTrainer(ScoreDPOTrainer):
         wrapper = self._bind(model)
         wrapper.outputs = ("log_probs",)
         try:
-            return super().compute_ref_log_probs(wrapper, inputs)
+            with self.accelerator.autocast():
+                return super().compute_ref_log_probs(wrapper, inputs)
         finally:
             wrapper.outputs = self._train_outputs
 
     def _compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool) -> Any:
         if "ref_chosen_logps" not in inputs:
             raise TrainError("FastScoreDPOTrainer: batch without precomputed reference log-probs")
-        return super()._compute_loss(self._bind(model), inputs, return_outputs)
+        # The wrapped model's forward (where accelerate puts its autocast) is not called: autocast here.
+        with self.accelerator.autocast():
+            return super()._compute_loss(self._bind(model), inputs, return_outputs)
 
     def _log_prob_modules(self) -> list[torch.nn.Module]:
         """Score weighting hooks the shared-prefix forward (the wrapped model's hooks do not fire)."""

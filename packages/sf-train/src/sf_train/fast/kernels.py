@@ -37,6 +37,8 @@ __all__ = [
     "decode_attention",
     "rms_norm",
     "rope_and_store",
+    "swiglu_forward",
+    "swiglu_grad",
 ]
 
 _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
@@ -470,6 +472,26 @@ def _swiglu_backward_kernel(G, U, DH, DG, DU, n, BLOCK: tl.constexpr):
     tl.store(DG + offs, (dh * u * (sig + act * (1.0 - sig))).to(DG.dtype.element_ty), mask=mask)
 
 
+def swiglu_forward(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """``silu(gate) * up`` in one kernel, rounding like the eager ops."""
+    gate, up = gate.contiguous(), up.contiguous()
+    out = torch.empty(gate.shape, dtype=torch.promote_types(gate.dtype, up.dtype), device=gate.device)
+    n = gate.numel()
+    _swiglu_kernel[(triton.cdiv(n, 1024),)](gate, up, out, n, BLOCK=1024)
+    return out
+
+
+def swiglu_grad(
+    gate: torch.Tensor, up: torch.Tensor, grad: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of ``silu(gate) * up`` with respect to ``gate`` and ``up``, in one kernel."""
+    gate, up, grad = gate.contiguous(), up.contiguous(), grad.contiguous()
+    dg, du = torch.empty_like(gate), torch.empty_like(up)
+    n = gate.numel()
+    _swiglu_backward_kernel[(triton.cdiv(n, 1024),)](gate, up, grad, dg, du, n, BLOCK=1024)
+    return dg, du
+
+
 class SwiGLUFunction(torch.autograd.Function):
     """``silu(gate) * up`` in one kernel each way, rounding like the eager ops; saves gate and up only
     (the eager pair also keeps ``silu(gate)``)."""
@@ -477,17 +499,10 @@ class SwiGLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
         gate, up = gate.contiguous(), up.contiguous()
-        out = torch.empty(gate.shape, dtype=torch.promote_types(gate.dtype, up.dtype), device=gate.device)
-        n = gate.numel()
-        _swiglu_kernel[(triton.cdiv(n, 1024),)](gate, up, out, n, BLOCK=1024)
         ctx.save_for_backward(gate, up)
-        return out
+        return swiglu_forward(gate, up)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         gate, up = ctx.saved_tensors
-        grad = grad.contiguous()
-        dg, du = torch.empty_like(gate), torch.empty_like(up)
-        n = gate.numel()
-        _swiglu_backward_kernel[(triton.cdiv(n, 1024),)](gate, up, grad, dg, du, n, BLOCK=1024)
-        return dg, du
+        return swiglu_grad(gate, up, grad)

@@ -18,6 +18,11 @@ straight back into TRL's ``[2B, L-1]`` layout.
 
 For a 512-token prompt and two 384-token completions this is 1,280 tokens per pair instead of
 1,792 (-29 %), and rows carry no padding beyond the longest pair of the micro-batch.
+
+:func:`varlen_layout` goes one step further for variable-length attention kernels: all pairs
+back to back in one padding-free row, with the query and key/value segments a varlen kernel
+needs (chosen: ``[0, lc)`` attending causally to itself; rejected suffix: attending to the shared
+prefix and causally to itself, bottom-right aligned).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["PackedPairs", "pack_pairs"]
+__all__ = ["PackedPairs", "VarlenLayout", "pack_pairs", "varlen_layout"]
 
 _ALIGN = 16
 """Packed rows are padded to a multiple of this: memory-efficient attention wants aligned masks."""
@@ -153,4 +158,62 @@ def pack_pairs(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: to
         shared=tuple(shared),
         segments=tuple((int(lens[i]), shared[i], int(seqs[i].numel())) for i in range(pairs)),
         tokens=sum(int(x.numel()) for x in seqs),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VarlenLayout:
+    """A packed batch as one padding-free row for variable-length attention.
+
+    ``T`` real tokens (the rows of :class:`PackedPairs` back to back), ``S`` query segments
+    (chosen part and rejected suffix of every pair), ``K`` gathered key/value positions.
+    """
+
+    input_ids: torch.Tensor
+    """[1, T] token ids."""
+    position_ids: torch.Tensor
+    """[1, T] positions in the original sequences."""
+    cu_seq_q: torch.Tensor
+    """[S+1] int32 cumulative query segment lengths (segments are contiguous in the row)."""
+    kv_index: torch.Tensor
+    """[K] long: the row positions whose keys/values each segment sees, segment after segment."""
+    cu_seq_k: torch.Tensor
+    """[S+1] int32 cumulative key/value segment lengths in ``kv_index``."""
+    max_q: int
+    max_k: int
+    src: torch.Tensor
+    """[T_sel] row position of the hidden state that predicts each selected token (see PackedPairs)."""
+
+
+def varlen_layout(packed: PackedPairs) -> VarlenLayout:
+    """Lay ``packed`` out as one padding-free row with varlen attention segments."""
+    device = packed.input_ids.device
+    ids_rows, pos_rows, kv, cu_q, cu_k = [], [], [], [0], [0]
+    starts: list[int] = []
+    start = max_q = max_k = 0
+    for row, (lc, s, n) in enumerate(packed.segments):
+        starts.append(start)
+        ids_rows.append(packed.input_ids[row, :n])
+        pos_rows.append(packed.position_ids[row, :n])
+        kv.append(torch.arange(start, start + lc))
+        cu_q.append(cu_q[-1] + lc)
+        cu_k.append(cu_k[-1] + lc)
+        max_q, max_k = max(max_q, lc), max(max_k, lc)
+        if n > lc:
+            kv.append(torch.arange(start, start + s))
+            kv.append(torch.arange(start + lc, start + n))
+            cu_q.append(cu_q[-1] + n - lc)
+            cu_k.append(cu_k[-1] + s + n - lc)
+            max_q, max_k = max(max_q, n - lc), max(max_k, s + n - lc)
+        start += n
+    starts_d = torch.tensor(starts, device=device, dtype=torch.long)
+    return VarlenLayout(
+        input_ids=torch.cat(ids_rows)[None],
+        position_ids=torch.cat(pos_rows)[None],
+        cu_seq_q=torch.tensor(cu_q, dtype=torch.int32, device=device),
+        kv_index=torch.cat(kv).to(device),
+        cu_seq_k=torch.tensor(cu_k, dtype=torch.int32, device=device),
+        max_q=max_q,
+        max_k=max_k,
+        src=starts_d[packed.src_row] + packed.src_pos,
     )
