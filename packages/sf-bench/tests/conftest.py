@@ -1,7 +1,8 @@
 """Shared fixtures for sf-bench's tests.
 
 ``code_scorer`` starts one warm sandbox pool per test module (real Docker; skipped when the
-engine or image is missing, FAILED instead when ``SF_REQUIRE_DOCKER=1``).
+engine or image is missing, FAILED instead when ``SF_REQUIRE_DOCKER=1``). ``shared_data`` is the
+project's verified copy of the official dataset files (tests needing it skip without it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,36 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sf_bench.datasets import DATA_DIR_ENV
 from sf_bench.types import Problem, TaskType
+
+
+def _find_shared_data() -> Path | None:
+    """``$SF_BENCH_DATA_DIR``, else the project's ``../shared/data``: the first holding ``aflow_splits/``."""
+    env = os.environ.get(DATA_DIR_ENV)
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "data")
+    for path in candidates:
+        if (path / "aflow_splits").is_dir():
+            return path
+    return None
+
+
+SHARED_DATA = _find_shared_data()  # looked up once, at import, before any test changes the env
+
+
+@pytest.fixture(scope="session")
+def shared_data_if_any() -> Path | None:
+    """The folder of official dataset files (``full`` splits, ``SHA256SUMS``), or None if absent."""
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of official dataset files; the test is skipped when there is none."""
+    if SHARED_DATA is None:
+        pytest.skip("../shared/data (official files) not present")
+    return SHARED_DATA
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +98,20 @@ def make_problem() -> Callable[..., Problem]:
             answers=(answer,),
             extras=extras,
         )
+
+    return make
+
+
+@pytest.fixture
+def run_args() -> Callable[..., list[str]]:
+    """Argv of a quiet ``sf bench run`` on the validate split.
+
+    ``run_args("gsm8k", "io", out, "--limit", "2")`` is ``["run", "gsm8k", "--split", "validate",
+    "--solver", "io", "--out", str(out), "--limit", "2", "-q"]``; pass it to ``main`` or ``run_cli``.
+    """
+
+    def make(dataset: str, solver: str, out: Path, *extra: str) -> list[str]:
+        return ["run", dataset, "--split", "validate", "--solver", solver, "--out", str(out), *extra, "-q"]
 
     return make
 

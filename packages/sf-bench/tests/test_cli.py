@@ -93,31 +93,16 @@ def _answers(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def test_file_solver_scores_a_jsonl_of_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_file_solver_scores_a_jsonl_of_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], run_args: Any
+) -> None:
     problems = load("gsm8k", "validate", limit=5)
     rows = [
         {"id": p.id, "answer": p.answers[0] if i < 3 else "-7", "cost": 0.25} for i, p in enumerate(problems)
     ]
     path = _answers(tmp_path / "answers.jsonl", rows)
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "run",
-                "gsm8k",
-                "--split",
-                "validate",
-                "--limit",
-                "5",
-                "--solver",
-                f"file:{path}",
-                "--out",
-                str(out),
-                "-q",
-            ]
-        )
-        == 0
-    )
+    assert main(run_args("gsm8k", f"file:{path}", out, "--limit", "5")) == 0
     text = capsys.readouterr().out
     assert "0.600" in text and "5/5" in text and "1.2500" in text
     summary = json.loads((out / "summary.json").read_text())
@@ -125,7 +110,7 @@ def test_file_solver_scores_a_jsonl_of_answers(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_malformed_or_incomplete_answers_file_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], run_args: Any
 ) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "answer": "1"}\n{oops\n')
@@ -133,29 +118,14 @@ def test_malformed_or_incomplete_answers_file_exit_2(
     lines = _err_lines(capsys)
     assert len(lines) == 1 and f"{bad}:2: not valid JSON" in lines[0]
     few = _answers(tmp_path / "few.jsonl", [{"id": "gsm8k-test-0", "answer": "1"}])
-    assert (
-        main(
-            [
-                "run",
-                "gsm8k",
-                "--split",
-                "validate",
-                "--limit",
-                "3",
-                "--solver",
-                f"file:{few}",
-                "--out",
-                str(tmp_path / "o2"),
-                "-q",
-            ]
-        )
-        == 2
-    )
+    assert main(run_args("gsm8k", f"file:{few}", tmp_path / "o2", "--limit", "3")) == 2
     lines = _err_lines(capsys)
     assert len(lines) == 1 and "has fewer than 1 answer(s) for 3 of 3 gsm8k problems" in lines[0]
 
 
-def test_report_compares_runs_and_draws_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_compares_runs_and_draws_a_png(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], run_args: Any
+) -> None:
     problems = load("hotpotqa", "validate", limit=6)
     good = _answers(tmp_path / "good.jsonl", [{"id": p.id, "answer": p.answers[0]} for p in problems])
     half = _answers(
@@ -163,24 +133,7 @@ def test_report_compares_runs_and_draws_a_png(tmp_path: Path, capsys: pytest.Cap
         [{"id": p.id, "answer": p.answers[0] if i % 2 else "nothing"} for i, p in enumerate(problems)],
     )
     for name, path in (("good", good), ("half", half)):
-        assert (
-            main(
-                [
-                    "run",
-                    "hotpotqa",
-                    "--split",
-                    "validate",
-                    "--limit",
-                    "6",
-                    "--solver",
-                    f"file:{path}",
-                    "--out",
-                    str(tmp_path / name),
-                    "-q",
-                ]
-            )
-            == 0
-        )
+        assert main(run_args("hotpotqa", f"file:{path}", tmp_path / name, "--limit", "6")) == 0
     capsys.readouterr()
     plot = tmp_path / "cmp.png"
     assert (
@@ -205,7 +158,7 @@ def test_report_compares_runs_and_draws_a_png(tmp_path: Path, capsys: pytest.Cap
     assert data[str(tmp_path / "good")]["hotpotqa"]["em"]["value"] == 1.0
 
 
-def test_ctrl_c_exits_130_and_keeps_results(tmp_path: Path, run_cli: Any) -> None:
+def test_ctrl_c_exits_130_and_keeps_results(tmp_path: Path, run_cli: Any, run_args: Any) -> None:
     solver = tmp_path / "interrupting.py"
     solver.write_text(
         textwrap.dedent(
@@ -223,19 +176,7 @@ def test_ctrl_c_exits_130_and_keeps_results(tmp_path: Path, run_cli: Any) -> Non
         )
     )
     out = tmp_path / "out"
-    proc = run_cli(
-        "run",
-        "gsm8k",
-        "--split",
-        "validate",
-        "--solver",
-        f"{solver}:solve",
-        "--out",
-        str(out),
-        "--concurrency",
-        "1",
-        "-q",
-    )
+    proc = run_cli(*run_args("gsm8k", f"{solver}:solve", out, "--concurrency", "1"))
     assert proc.returncode == 130, proc.stderr
     assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr
     kept = read_records(out / "gsm8k.jsonl")
@@ -262,7 +203,9 @@ def test_canonical_on_all_six_datasets_through_the_real_sandbox(tmp_path: Path, 
 
 
 @pytest.mark.docker
-def test_human_eval_samples_file_with_k_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_human_eval_samples_file_with_k_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], run_args: Any
+) -> None:
     from sf_sandbox.testing import require_sandbox
 
     require_sandbox()
@@ -273,26 +216,7 @@ def test_human_eval_samples_file_with_k_samples(tmp_path: Path, capsys: pytest.C
         rows.append({"task_id": p.id, "completion": "    return None\n"})
     path = _answers(tmp_path / "samples.jsonl", rows)
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "run",
-                "humaneval",
-                "--split",
-                "validate",
-                "--limit",
-                "4",
-                "--solver",
-                f"file:{path}",
-                "--out",
-                str(out),
-                "--concurrency",
-                "2",
-                "-q",
-            ]
-        )
-        == 0
-    )
+    assert main(run_args("humaneval", f"file:{path}", out, "--limit", "4", "--concurrency", "2")) == 0
     text = capsys.readouterr().out
     assert "4/4" in text and "2x1" in text and "1.000 [1.000, 1.000] @2" in text
     records = read_records(out / "humaneval.jsonl")
@@ -300,7 +224,9 @@ def test_human_eval_samples_file_with_k_samples(tmp_path: Path, capsys: pytest.C
     assert {r.failure for r in records if r.sample == 1} == {"assertion"}
 
 
-def test_sync_solver_hanging_past_timeout_does_not_block_the_run(tmp_path: Path, run_cli: Any) -> None:
+def test_sync_solver_hanging_past_timeout_does_not_block_the_run(
+    tmp_path: Path, run_cli: Any, run_args: Any
+) -> None:
     solver = tmp_path / "hang.py"
     solver.write_text(
         textwrap.dedent(
@@ -315,22 +241,7 @@ def test_sync_solver_hanging_past_timeout_does_not_block_the_run(tmp_path: Path,
         )
     )
     out = tmp_path / "out"
-    proc = run_cli(
-        "run",
-        "gsm8k",
-        "--split",
-        "validate",
-        "--limit",
-        "8",
-        "--solver",
-        f"{solver}:solve",
-        "--timeout",
-        "0.5",
-        "--out",
-        str(out),
-        "-q",
-        timeout=60,
-    )
+    proc = run_cli(*run_args("gsm8k", f"{solver}:solve", out, "--limit", "8", "--timeout", "0.5"), timeout=60)
     assert proc.returncode == 0, proc.stderr
     records = read_records(out / "gsm8k.jsonl")
     timeouts = [r for r in records if r.status == "solver_timeout"]

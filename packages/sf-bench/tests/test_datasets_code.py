@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import ast
 import builtins
-import os
 import re
 import warnings
 from pathlib import Path
 
-import pytest
-from sf_bench.datasets import DATA_DIR_ENV, load
+from sf_bench.datasets import load
 from sf_bench.datasets.humaneval import NO_PUBLIC_TESTS
 from sf_bench.datasets.mbpp import BROKEN_AFLOW_REFERENCES, entry_point_of
-
-
-def _shared_data() -> Path | None:
-    env = os.environ.get(DATA_DIR_ENV)
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "data")
-    for path in candidates:
-        if (path / "aflow_splits").is_dir():
-            return path
-    return None
-
-
-SHARED = _shared_data()
-needs_shared = pytest.mark.skipif(SHARED is None, reason="../shared/data (official files) not present")
 
 
 def compile(source: str, filename: str, mode: str) -> object:  # noqa: A001 - quiet builtin
@@ -83,9 +67,8 @@ def test_humaneval_public_tests_and_the_five_without_any() -> None:
     ]
 
 
-@needs_shared
-def test_humaneval_full_gets_the_same_public_tests() -> None:
-    full = load("humaneval", "full", data_dir=SHARED)
+def test_humaneval_full_gets_the_same_public_tests(shared_data: Path) -> None:
+    full = load("humaneval", "full", data_dir=shared_data)
     assert sum(1 for p in full if p.extras["public_tests"]) == 159
     assert [p.id for p in full if not p.extras["public_tests"]] == list(NO_PUBLIC_TESTS)
 
@@ -130,9 +113,8 @@ def test_mbpp_programs_compile() -> None:
         compile(f"{imports}\n{p.reference}\n\n{p.extras['test']}\n\ncheck()\n", p.id, "exec")
 
 
-@needs_shared
-def test_mbpp_full_is_official_with_module_level_asserts() -> None:
-    full = {p.id: p for p in load("mbpp", "full", data_dir=SHARED)}
+def test_mbpp_full_is_official_with_module_level_asserts(shared_data: Path) -> None:
+    full = {p.id: p for p in load("mbpp", "full", data_dir=shared_data)}
     p56 = full["Mbpp/56"]  # the official reference defines `check` itself
     assert _defines(p56.reference, "check") and p56.extras["entry_point"] == "check"
     assert p56.extras["test"] == "\n".join(p56.extras["test_list"])
@@ -153,14 +135,13 @@ def test_mbpp_full_is_official_with_module_level_asserts() -> None:
         )
 
 
-@needs_shared
-def test_mbpp_full_974_setup_code_follows_the_solution() -> None:
-    full = {p.id: p for p in load("mbpp", "full-974", data_dir=SHARED)}
+def test_mbpp_full_974_setup_code_follows_the_solution(shared_data: Path) -> None:
+    full = {p.id: p for p in load("mbpp", "full-974", data_dir=shared_data)}
     assert [i for i, p in full.items() if p.extras["test_setup_code"].strip()] == ["Mbpp/367", "Mbpp/927"]
     p367 = full["Mbpp/367"]
     assert p367.extras["test"].startswith("root = Node(1)")
     assert p367.extras["test"].endswith(p367.extras["test_list"][-1])
-    sanitized = {p.id for p in load("mbpp", "full", data_dir=SHARED)}
+    sanitized = {p.id for p in load("mbpp", "full", data_dir=shared_data)}
     assert {i for i, p in full.items() if p.extras["public_tests"]} == sanitized
     assert sum(1 for p in full.values() if p.extras["challenge_test_list"]) == 11
     for p in full.values():

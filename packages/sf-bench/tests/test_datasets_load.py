@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -15,21 +14,6 @@ from sf_bench.datasets import DATA_DIR_ENV, DATASETS, load, splits
 from sf_bench.datasets._io import bundled_aflow_dir
 from sf_bench.errors import BenchConfigError, DataError
 from sf_bench.types import Problem, TaskType
-
-
-def _shared_data() -> Path | None:
-    """The project's verified copy of the official data (``../shared/data``), if present."""
-    env = os.environ.get(DATA_DIR_ENV)
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "data")
-    for path in candidates:
-        if (path / "aflow_splits").is_dir():
-            return path
-    return None
-
-
-SHARED = _shared_data()
-needs_shared = pytest.mark.skipif(SHARED is None, reason="../shared/data (official files) not present")
 
 AFLOW_SIZES = {
     "humaneval": (33, 131),
@@ -105,34 +89,34 @@ def test_order_is_file_order_and_limit_keeps_the_head(name: str) -> None:
     assert load(name, "test", limit=0) == []
 
 
-def test_bundled_split_files_are_byte_identical_to_aflow() -> None:
+def test_bundled_split_files_are_byte_identical_to_aflow(shared_data_if_any: Path | None) -> None:
     folder = bundled_aflow_dir()
     sums = dict(line.split()[::-1] for line in (folder / "SHA256SUMS").read_text().splitlines())
     assert len(sums) == 14
     for name, digest in sums.items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
-    if SHARED is not None:  # and they are the files of the verified shared copy
-        shared = dict(line.split()[::-1] for line in (SHARED / "SHA256SUMS").read_text().splitlines())
+    if shared_data_if_any is not None:  # and they are the files of the verified shared copy
+        shared = dict(
+            line.split()[::-1] for line in (shared_data_if_any / "SHA256SUMS").read_text().splitlines()
+        )
         for name, digest in sums.items():
             assert shared[f"aflow_splits/{name}"] == digest, name
 
 
-@needs_shared
 @pytest.mark.parametrize(("name", "split"), sorted(FULL_SIZES))
-def test_full_split_sizes_and_unique_ids(name: str, split: str) -> None:
-    problems = load(name, split, data_dir=SHARED)
+def test_full_split_sizes_and_unique_ids(shared_data: Path, name: str, split: str) -> None:
+    problems = load(name, split, data_dir=shared_data)
     assert len(problems) == FULL_SIZES[(name, split)]
     ids = [p.id for p in problems]
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(ID_PATTERNS[name], i) for i in ids)
 
 
-@needs_shared
 @pytest.mark.parametrize("name", ["humaneval", "mbpp", "gsm8k"])
-def test_aflow_splits_partition_the_official_set_with_the_same_ids(name: str) -> None:
+def test_aflow_splits_partition_the_official_set_with_the_same_ids(shared_data: Path, name: str) -> None:
     # AFlow split HumanEval, sanitized MBPP and GSM8K test 1:4 (README aflow_splits): the ids of
     # validate + test must be exactly the ids of `full`, so results join across splits.
-    full = {p.id: p for p in load(name, "full", data_dir=SHARED)}
+    full = {p.id: p for p in load(name, "full", data_dir=shared_data)}
     both = load(name, "validate") + load(name, "test")
     assert sorted(p.id for p in both) == sorted(full)
     for p in both:
@@ -147,10 +131,9 @@ def test_aflow_splits_partition_the_official_set_with_the_same_ids(name: str) ->
             assert p.extras["public_tests"] == f.extras["public_tests"]
 
 
-@needs_shared
 @pytest.mark.parametrize(("name", "count"), [("math", 605), ("drop", 1000)])
-def test_aflow_samples_are_records_of_the_official_set(name: str, count: int) -> None:
-    full = {p.id: p for p in load(name, "full", data_dir=SHARED)}
+def test_aflow_samples_are_records_of_the_official_set(shared_data: Path, name: str, count: int) -> None:
+    full = {p.id: p for p in load(name, "full", data_dir=shared_data)}
     both = load(name, "validate") + load(name, "test")
     assert len(both) == count
     for p in both:
@@ -158,11 +141,10 @@ def test_aflow_samples_are_records_of_the_official_set(name: str, count: int) ->
         assert (p.prompt, p.reference, p.answers) == (f.prompt, f.reference, f.answers)
 
 
-@needs_shared
-def test_data_dir_pointing_at_aflow_splits_folder_matches_bundled() -> None:
+def test_data_dir_pointing_at_aflow_splits_folder_matches_bundled(shared_data: Path) -> None:
     for name in ("gsm8k", "mbpp"):
-        assert load(name, "validate", data_dir=SHARED) == load(name, "validate")
-        assert load(name, "test", data_dir=SHARED / "aflow_splits") == load(name, "test")
+        assert load(name, "validate", data_dir=shared_data) == load(name, "validate")
+        assert load(name, "test", data_dir=shared_data / "aflow_splits") == load(name, "test")
 
 
 def test_unknown_dataset_or_split_lists_valid_ones() -> None:

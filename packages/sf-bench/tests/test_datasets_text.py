@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
-from sf_bench.datasets import DATA_DIR_ENV, load
+from sf_bench.datasets import load
 from sf_bench.datasets._io import bundled_aflow_dir
 from sf_bench.datasets.math import unique_id_index
 from sf_bench.errors import DataError
-
-
-def _shared_data() -> Path | None:
-    env = os.environ.get(DATA_DIR_ENV)
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "data")
-    for path in candidates:
-        if (path / "aflow_splits").is_dir():
-            return path
-    return None
-
-
-SHARED = _shared_data()
-needs_shared = pytest.mark.skipif(SHARED is None, reason="../shared/data (official files) not present")
 
 
 def test_gsm8k_fields() -> None:
@@ -36,9 +21,8 @@ def test_gsm8k_fields() -> None:
     assert {"2,125", "-3"} <= answers  # thousands separators and signs are kept as written
 
 
-@needs_shared
-def test_gsm8k_ids_are_official_line_numbers() -> None:
-    lines = (SHARED / "gsm8k" / "test.jsonl").read_text(encoding="utf-8").splitlines()
+def test_gsm8k_ids_are_official_line_numbers(shared_data: Path) -> None:
+    lines = (shared_data / "gsm8k" / "test.jsonl").read_text(encoding="utf-8").splitlines()
     for p in load("gsm8k", "validate") + load("gsm8k", "test"):
         official = json.loads(lines[int(p.id.rsplit("-", 1)[1])])
         assert (official["question"], official["answer"]) == (p.prompt, p.reference)
@@ -82,9 +66,8 @@ def test_math_unknown_problem_gets_a_content_hash_id(tmp_path: Path) -> None:
         load("math", "test", data_dir=tmp_path)
 
 
-@needs_shared
-def test_math_official_tree_format_and_math500(tmp_path: Path) -> None:
-    packed = load("math", "full", data_dir=SHARED)
+def test_math_official_tree_format_and_math500(shared_data: Path, tmp_path: Path) -> None:
+    packed = load("math", "full", data_dir=shared_data)
     # rebuild the original per-problem tree MATH/test/<subject>/<n>.json for two subjects' worth
     folders = {
         "algebra",
@@ -110,8 +93,10 @@ def test_math_official_tree_format_and_math500(tmp_path: Path) -> None:
     assert [(t.prompt, t.answers) for t in tree] == [
         (p.prompt, p.answers) for p in packed[:40] + packed[-40:]
     ]
-    m500 = load("math", "math500", data_dir=SHARED)
-    raw = [json.loads(line) for line in (SHARED / "math" / "math500_test.jsonl").read_text().splitlines()]
+    m500 = load("math", "math500", data_dir=shared_data)
+    raw = [
+        json.loads(line) for line in (shared_data / "math" / "math500_test.jsonl").read_text().splitlines()
+    ]
     assert [p.answers[0] for p in m500] == [r["answer"] for r in raw]  # last box == MATH-500's answer
     packed_by_id = {p.id: p for p in packed}
     assert all(packed_by_id[p.id].reference == p.reference for p in m500)

@@ -190,25 +190,13 @@ SOLVER = textwrap.dedent(
 )
 
 
-def test_resume_after_a_kill_does_not_redo_finished_problems(tmp_path: Path, run_cli: Any) -> None:
+def test_resume_after_a_kill_does_not_redo_finished_problems(
+    tmp_path: Path, run_cli: Any, run_args: Any
+) -> None:
     solver = tmp_path / "solver.py"
     solver.write_text(SOLVER)
     out = tmp_path / "out"
-    args = [
-        "run",
-        "gsm8k",
-        "--split",
-        "validate",
-        "--limit",
-        "60",
-        "--solver",
-        f"{solver}:solve",
-        "--out",
-        str(out),
-        "--concurrency",
-        "1",
-        "-q",
-    ]
+    args = run_args("gsm8k", f"{solver}:solve", out, "--limit", "60", "--concurrency", "1")
     first = run_cli(*args, env={"SOLVER_LOG": str(tmp_path / "log1"), "KILL_AT": "25"})
     assert first.returncode == -signal.SIGKILL
     done = read_records(out / "gsm8k.jsonl")
@@ -222,9 +210,9 @@ def test_resume_after_a_kill_does_not_redo_finished_problems(tmp_path: Path, run
     assert "gsm8k" in second.stdout and "60/60" in second.stdout
 
 
-def test_full_disk_mid_run_keeps_every_written_record(tmp_path: Path, run_cli: Any) -> None:
+def test_full_disk_mid_run_keeps_every_written_record(tmp_path: Path, run_cli: Any, run_args: Any) -> None:
     out = tmp_path / "out"
-    args = ["run", "gsm8k", "--split", "validate", "--solver", "canonical", "--out", str(out), "-q"]
+    args = run_args("gsm8k", "canonical", out)
 
     def small_disk() -> None:  # the results file may not grow past 24 kB: writes fail with EFBIG
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

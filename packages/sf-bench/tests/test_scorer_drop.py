@@ -7,28 +7,14 @@ The expected values below are the official ones: those of the official test suit
 from __future__ import annotations
 
 import itertools
-import os
 import random
 from pathlib import Path
 
 import pytest
-from sf_bench.datasets import DATA_DIR_ENV, load
+from sf_bench.datasets import load
 from sf_bench.scorers import text_scorer
 from sf_bench.scorers.drop import _max_assignment, get_metrics, normalize_answer, score
 from sf_bench.types import Problem, TaskType
-
-
-def _shared_data() -> Path | None:
-    env = os.environ.get(DATA_DIR_ENV)
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "data")
-    for path in candidates:
-        if (path / "aflow_splits").is_dir():
-            return path
-    return None
-
-
-SHARED = _shared_data()
 
 
 def _problem(*answers: str) -> Problem:
@@ -163,8 +149,7 @@ def test_gold_answers_score_one_on_validate_and_test() -> None:
             assert (result.value, result.metrics["em"]) == (1.0, 1.0), (p.id, answer)
 
 
-@pytest.mark.skipif(SHARED is None, reason="../shared/data (official files) not present")
-def test_gold_answers_score_one_on_full_dev() -> None:
-    for p in load("drop", "full", data_dir=SHARED):
+def test_gold_answers_score_one_on_full_dev(shared_data: Path) -> None:
+    for p in load("drop", "full", data_dir=shared_data):
         for answer in p.answers:
             assert score(p, answer).value == 1.0, (p.id, answer)

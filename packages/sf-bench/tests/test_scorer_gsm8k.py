@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from sf_bench.datasets import DATA_DIR_ENV, load
+from sf_bench.datasets import load
 from sf_bench.scorers import text_scorer
 from sf_bench.scorers.gsm8k import extract_answer, extract_gold, score
 from sf_bench.types import Problem, TaskType
-
-
-def _shared_data() -> Path | None:
-    env = os.environ.get(DATA_DIR_ENV)
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "data")
-    for path in candidates:
-        if (path / "aflow_splits").is_dir():
-            return path
-    return None
-
-
-SHARED = _shared_data()
 
 
 def _problem(answer: str) -> Problem:
@@ -94,7 +80,6 @@ def test_gold_answers_score_one_on_validate_and_test() -> None:
         assert scorer(p, p.reference).value == 1.0, p.id  # the official worked solution with ####
 
 
-@pytest.mark.skipif(SHARED is None, reason="../shared/data (official files) not present")
-def test_gold_answers_score_one_on_full() -> None:
-    for p in load("gsm8k", "full", data_dir=SHARED):
+def test_gold_answers_score_one_on_full(shared_data: Path) -> None:
+    for p in load("gsm8k", "full", data_dir=shared_data):
         assert score(p, p.reference).value == 1.0, p.id

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from sf_bench.datasets import DATA_DIR_ENV, load
+from sf_bench.datasets import load
 from sf_bench.scorers import _symbolic, text_scorer
 from sf_bench.scorers._text import last_boxed_answer, last_boxed_only_string
 from sf_bench.scorers.math import extract_answer, is_equiv, score, strip_string
 from sf_bench.types import Problem, TaskType
-
-
-def _shared_data() -> Path | None:
-    env = os.environ.get(DATA_DIR_ENV)
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "data")
-    for path in candidates:
-        if (path / "aflow_splits").is_dir():
-            return path
-    return None
-
-
-SHARED = _shared_data()
 
 
 def _problem(gold: str) -> Problem:
@@ -230,8 +216,7 @@ def test_no_cross_matches_between_different_gold_answers() -> None:
     assert all(is_equiv(a, b) for a, b in matches), matches
 
 
-@pytest.mark.skipif(SHARED is None, reason="../shared/data (official files) not present")
 @pytest.mark.parametrize("split", ["full", "math500"])
-def test_gold_answers_score_one_on_full_and_math500(split: str) -> None:
-    for p in load("math", split, data_dir=SHARED):
+def test_gold_answers_score_one_on_full_and_math500(shared_data: Path, split: str) -> None:
+    for p in load("math", split, data_dir=shared_data):
         assert score(p, p.reference).value == 1.0, p.id

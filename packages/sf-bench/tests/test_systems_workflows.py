@@ -46,29 +46,12 @@ def records(out: Path, dataset: str) -> list[dict]:
 
 @pytest.mark.parametrize("solver", ["io", "cot", "cot-sc"])
 def test_baselines_solve_gsm8k_through_the_harness(
-    oracle: Any, solver: str, env: Any, tmp_path: Path
+    oracle: Any, solver: str, env: Any, tmp_path: Path, run_args: Any
 ) -> None:
     problems = load_some("gsm8k")
     env["script"] = oracle(problems)
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "run",
-                "gsm8k",
-                "--split",
-                "validate",
-                "--limit",
-                "2",
-                "--solver",
-                solver,
-                "--out",
-                str(out),
-                "-q",
-            ]
-        )
-        == 0
-    )
+    assert main(run_args("gsm8k", solver, out, "--limit", "2")) == 0
     rows = records(out, "gsm8k")
     assert len(rows) == 2 and all(r["score"] == 1.0 for r in rows), rows
     calls = {"io": 1, "cot": 1, "cot-sc": 6}[solver]
@@ -99,31 +82,12 @@ def test_template_spec_errors(env: Any) -> None:
 
 @pytest.mark.docker
 def test_template_generator_on_code_runs_in_the_sandbox(
-    oracle: Any, env: Any, tmp_path: Path, docker_ready: None
+    oracle: Any, env: Any, tmp_path: Path, docker_ready: None, run_args: Any
 ) -> None:
     problems = load_some("humaneval")
     env["script"] = oracle(problems)
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "run",
-                "humaneval",
-                "--split",
-                "validate",
-                "--limit",
-                "2",
-                "--solver",
-                "template:scoreflow",
-                "--k",
-                "2",
-                "--out",
-                str(out),
-                "-q",
-            ]
-        )
-        == 0
-    )
+    assert main(run_args("humaneval", "template:scoreflow", out, "--limit", "2", "--k", "2")) == 0
     rows = records(out, "humaneval")
     assert len(rows) == 4 and all(r["score"] == 1.0 for r in rows), [r.get("error") for r in rows]
     assert all(
@@ -136,32 +100,13 @@ def test_template_generator_on_code_runs_in_the_sandbox(
 @pytest.mark.docker
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_llm_generator_end_to_end_on_each_dataset(
-    oracle: Any, dataset: str, env: Any, tmp_path: Path, docker_ready: None
+    oracle: Any, dataset: str, env: Any, tmp_path: Path, docker_ready: None, run_args: Any
 ) -> None:
     problems = load_some(dataset)
     script = oracle(problems)
     env["script"] = script
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "run",
-                dataset,
-                "--split",
-                "validate",
-                "--limit",
-                "2",
-                "--solver",
-                "llm:gen-model",
-                "--k",
-                "2",
-                "--out",
-                str(out),
-                "-q",
-            ]
-        )
-        == 0
-    )
+    assert main(run_args(dataset, "llm:gen-model", out, "--limit", "2", "--k", "2")) == 0
     rows = records(out, dataset)
     assert len(rows) == 4, rows
     assert script.generator_calls == 4  # k=2 workflows for each of 2 problems
@@ -200,30 +145,13 @@ def test_llm_generator_resamples_invalid_workflows(oracle: Any, env: Any) -> Non
 
 @pytest.mark.docker
 def test_invalid_workflow_scores_zero_with_reason(
-    oracle: Any, env: Any, tmp_path: Path, docker_ready: None, monkeypatch: pytest.MonkeyPatch
+    oracle: Any, env: Any, tmp_path: Path, docker_ready: None, monkeypatch: pytest.MonkeyPatch, run_args: Any
 ) -> None:
     problems = load_some("gsm8k", 1)
     env["script"] = oracle(problems, bad_first=10)
     monkeypatch.setenv("SF_GENERATOR_ON_INVALID", "score0")
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "run",
-                "gsm8k",
-                "--split",
-                "validate",
-                "--limit",
-                "1",
-                "--solver",
-                "llm",
-                "--out",
-                str(out),
-                "-q",
-            ]
-        )
-        == 0
-    )
+    assert main(run_args("gsm8k", "llm", out, "--limit", "1")) == 0
     (row,) = records(out, "gsm8k")
     assert row["score"] == 0.0 and row["runs"][0]["metadata"]["workflow_status"] == "invalid"
     assert re.search(r"import of 'os' is not allowed", row["runs"][0]["metadata"]["workflow_error"])

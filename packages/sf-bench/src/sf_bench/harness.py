@@ -35,7 +35,7 @@ import asyncio
 import contextlib
 import inspect
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -282,14 +282,7 @@ class Harness:
         """
         override = self.scorers.get(name)
         if override is not None:
-
-            async def score_override(problem: Problem, text: str) -> Score:
-                result = override(problem, text)
-                if inspect.isawaitable(result):
-                    result = await result
-                return result
-
-            return score_override
+            return _awaiting(override)
         if problems and problems[0].task_type is TaskType.CODE:
             scorer = await self._code()
             lane = asyncio.Semaphore(2 * self.concurrency)
@@ -301,15 +294,7 @@ class Harness:
             return score_code
         from sf_bench.scorers import text_scorer
 
-        fn = text_scorer(name)
-
-        async def score(problem: Problem, text: str) -> Score:
-            result = fn(problem, text)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-        return score
+        return _awaiting(text_scorer(name))
 
     async def _run_dataset(self, name: str, problems: list[Problem]) -> list[Record]:
         store = RecordStore(self.out_dir / f"{name}.jsonl") if self.out_dir is not None else None
@@ -430,6 +415,18 @@ class Harness:
             scoring_tokens=int(getattr(result, "tokens", 0) or 0),
             **common,
         )
+
+
+def _awaiting(fn: Callable[[Problem, str], Any]) -> Callable[[Problem, str], Awaitable[Score]]:
+    """A coroutine function calling ``fn(problem, text)``, awaiting the result if ``fn`` is async."""
+
+    async def score(problem: Problem, text: str) -> Score:
+        result = fn(problem, text)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    return score
 
 
 def _first(eg: BaseExceptionGroup[Any], kind: type[BaseException]) -> BaseException | None:

@@ -88,6 +88,29 @@ def read_json(path: Path) -> Any:
         raise DataError(f"{path}: cannot read ({exc})") from None
 
 
+def read_json_array(path: Path, what: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(where, record)`` for each object of a JSON file holding one non-empty array.
+
+    Args:
+        path: The JSON file (gzip-compressed if the name ends with ``.gz``).
+        what: What the array holds, for the error message (``"questions"``).
+
+    ``where`` is ``"<path>: record <i>"`` (0-based), the prefix for errors about that record.
+
+    Raises:
+        DataError: The file cannot be read or parsed, is not a non-empty array, or an element
+            is not a JSON object (the message starts with that element's ``where``).
+    """
+    records = read_json(path)
+    if not isinstance(records, list) or not records:
+        raise DataError(f"{path}: expected a non-empty JSON array of {what}")
+    for i, rec in enumerate(records):
+        where = f"{path}: record {i}"
+        if not isinstance(rec, dict):
+            raise DataError(f"{where}: expected a JSON object")
+        yield where, rec
+
+
 def field(record: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     """Return ``record[key]`` after checking that it exists and has the expected type.
 

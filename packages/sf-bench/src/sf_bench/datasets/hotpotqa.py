@@ -85,13 +85,4 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
         "hotpot_dev_distractor_v1.json (official HotpotQA distractor dev set)",
         hint="It is not bundled (about 46 MB); get it from the HotpotQA site.",
     )
-    records = _io.read_json(path)
-    if not isinstance(records, list) or not records:
-        raise DataError(f"{path}: expected a non-empty JSON array of questions")
-    problems = []
-    for i, rec in enumerate(records):
-        where = f"{path}: record {i}"
-        if not isinstance(rec, dict):
-            raise DataError(f"{where}: expected a JSON object")
-        problems.append(_make(rec, where))
-    return problems
+    return [_make(rec, where) for where, rec in _io.read_json_array(path, "questions")]

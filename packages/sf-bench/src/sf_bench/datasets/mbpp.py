@@ -213,16 +213,10 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
             [root / "mbpp" / "sanitized-mbpp.json", root / "sanitized-mbpp.json"],
             "sanitized-mbpp.json (official sanitized MBPP)",
         )
-        records = _io.read_json(path)
-        if not isinstance(records, list) or not records:
-            raise DataError(f"{path}: expected a non-empty JSON array of problems")
-        problems = []
-        for i, rec in enumerate(records):
-            where = f"{path}: record {i}"
-            if not isinstance(rec, dict):
-                raise DataError(f"{where}: expected a JSON object")
-            problems.append(_official_problem(rec, where, public, original=False))
-        return problems
+        return [
+            _official_problem(rec, where, public, original=False)
+            for where, rec in _io.read_json_array(path, "problems")
+        ]
     path = _io.first_existing(
         [root / "mbpp" / "mbpp.jsonl", root / "mbpp.jsonl"], "mbpp.jsonl (original MBPP)"
     )
