@@ -66,6 +66,8 @@ def main() -> int:
     import torch
     import transformers
     import trl
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
     from sf_bench.datasets import load
     from sf_train import ScoreDPOConfig, ScoredSample, build_pairs, sample_pairs
     from sf_train.generate.base import GenerationParams
@@ -74,7 +76,6 @@ def main() -> int:
     from sf_train.objectives import train_objective
     from sf_train.testing import build_tokenizer
     from sf_workflows import build_generator_prompt
-    from transformers import AutoModelForCausalLM, LlamaConfig
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     assert device == "cuda" or args.tiny, "needs a GPU (or --tiny for a CPU dry run)"

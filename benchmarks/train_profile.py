@@ -212,6 +212,7 @@ def run_variant(
     model: Any, tok: Any, pairs: list[dict], args: argparse.Namespace, device: torch.device, options: dict
 ) -> tuple[dict[str, Any], Any]:
     from datasets import Dataset
+
     from sf_train import ScoreDPOConfig
     from sf_train.fast import FastScoreDPOTrainer
 

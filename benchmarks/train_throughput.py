@@ -65,6 +65,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 import torch  # noqa: E402
+
 from sf_train.synthetic import FIRST_WORD  # noqa: E402  (ids below are special)
 
 GIB = 1024**3
@@ -331,6 +332,7 @@ def run_fast(
     micro: int,
 ) -> tuple[dict[str, Any], Any]:
     from datasets import Dataset
+
     from sf_train import ScoreDPOConfig
     from sf_train.fast import FastScoreDPOTrainer
 
@@ -534,12 +536,13 @@ def run_fp32_check(args: argparse.Namespace, device: torch.device) -> dict[str, 
     of the same widths; stock TRL DPO vs the fast trainer at s_w = 1, s_l = 0 (loss and every LoRA
     gradient), and greedy decoding of ``generate`` vs the fast decoder (torch and Triton attention)."""
     from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
     from sf_train import ScoreDPOConfig
     from sf_train.fast import FastScoreDPOTrainer
     from sf_train.generate.base import GenerationParams
     from sf_train.generate.fast_hf import FastHFWorkflowGenerator
     from sf_train.generate.hf import HFWorkflowGenerator
-    from trl import DPOConfig, DPOTrainer
 
     config = model_config(args.tiny)
     config.num_hidden_layers = min(2, config.num_hidden_layers)

@@ -51,8 +51,11 @@ def test_supervisor_is_stdlib_only() -> None:
 def test_sf_help_does_not_import_heavy_modules() -> None:
     import subprocess
 
-    code = ("import sys\nfrom sf_sandbox.cli import main\nmain(['--help'])\n"
-            "heavy = [m for m in ('torch', 'transformers', 'trl', 'openai', 'docker', 'ray') if m in sys.modules]\n"
-            "print('HEAVY', heavy)")
+    code = (
+        "import sys\nfrom sf_sandbox.cli import main\nmain(['--help'])\n"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'openai', 'docker', 'ray')\n"
+        "         if m in sys.modules]\n"
+        "print('HEAVY', heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("HEAVY []"), out

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sf_bench.datasets import DATA_DIR_ENV
 from sf_bench.types import Problem, TaskType
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sf_bench.cli import main
 from sf_bench.datasets import load
 from sf_bench.records import read_records

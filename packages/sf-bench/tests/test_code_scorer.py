@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+
 from sf_bench.datasets import load
 from sf_bench.datasets.mbpp import BROKEN_AFLOW_REFERENCES
 from sf_bench.errors import BenchConfigError

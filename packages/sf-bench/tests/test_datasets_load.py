@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from sf_bench.datasets import DATA_DIR_ENV, DATASETS, load, splits
 from sf_bench.datasets._io import bundled_aflow_dir
 from sf_bench.errors import BenchConfigError, DataError

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from sf_bench.datasets import load
 from sf_bench.datasets._io import bundled_aflow_dir
 from sf_bench.datasets.math import unique_id_index

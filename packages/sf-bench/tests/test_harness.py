@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sf_bench import Answer, GeneratorSystem, Harness, Problem, evaluate
 from sf_bench.datasets import load
 from sf_bench.errors import BenchError

@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+
 from sf_bench.scorers.passk import estimate_pass_at_k, pass_at_k
 
 

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 import sf_bench
 from sf_bench import Answer, BenchError, Problem, Solver, System, WorkflowGenerator, as_answer, as_system
 from sf_bench.protocols import GeneratorSystem, SolverSystem, WorkflowRunner

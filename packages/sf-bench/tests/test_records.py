@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from sf_bench.errors import BenchConfigError, BenchError, DataError
 from sf_bench.records import Record, RecordStatus, RecordStore, Run, check_run_options, read_records
 

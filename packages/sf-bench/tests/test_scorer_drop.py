@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
+
 from sf_bench.datasets import load
 from sf_bench.scorers import text_scorer
 from sf_bench.scorers.drop import _max_assignment, get_metrics, normalize_answer, score

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from sf_bench.datasets import load
 from sf_bench.scorers import text_scorer
 from sf_bench.scorers.gsm8k import extract_answer, extract_gold, score

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sf_bench.datasets import load
 from sf_bench.scorers import text_scorer
 from sf_bench.scorers.hotpotqa import exact_match, f1_precision_recall, score

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from sf_bench.datasets import load
 from sf_bench.scorers import _symbolic, text_scorer
 from sf_bench.scorers._text import last_boxed_answer, last_boxed_only_string

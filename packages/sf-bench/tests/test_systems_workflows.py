@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sf_bench.cli import main
 from sf_bench.datasets import DATASETS, load
 from sf_bench.errors import BenchConfigError

@@ -28,8 +28,17 @@ def test_run_json(tmp_path: Path, docker_ready: None, capsys: pytest.CaptureFixt
     assert main(["sandbox", "run", str(prog), "--stdin", "ab", "--json"]) == 0  # the sandbox worked
     data = json.loads(capsys.readouterr().out)
     assert data["status"] == "error" and data["exit_code"] == 3 and data["stdout"] == "abab\n"
-    assert set(data) >= {"status", "exit_code", "stdout", "stderr", "stdout_truncated", "stderr_truncated",
-                         "duration", "stdout_lossy", "stderr_lossy"}
+    assert set(data) >= {
+        "status",
+        "exit_code",
+        "stdout",
+        "stderr",
+        "stdout_truncated",
+        "stderr_truncated",
+        "duration",
+        "stdout_lossy",
+        "stderr_lossy",
+    }
 
 
 def test_run_timeout_plain(tmp_path: Path, docker_ready: None, capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,8 +55,9 @@ def test_bad_input_gives_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["sandbox", "run", str(tmp_path / "x.py"), "--timeout", "abc"]) == 2
 
 
-def test_missing_engine_is_actionable(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_engine_is_actionable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     prog = tmp_path / "p.py"
     prog.write_text("print(1)")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
@@ -56,7 +66,9 @@ def test_missing_engine_is_actionable(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "no Docker engine answers" in err and "sf sandbox doctor" in err and "Traceback" not in err
 
 
-def test_missing_image_is_actionable(tmp_path: Path, docker_ready: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_image_is_actionable(
+    tmp_path: Path, docker_ready: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     prog = tmp_path / "p.py"
     prog.write_text("print(1)")
     assert main(["sandbox", "run", str(prog), "--image", "sf-no-such-image:1"]) == 1
@@ -79,14 +91,16 @@ def test_gc_after_killed_host_process(docker_ready: None, tmp_path: Path) -> Non
     import docker
 
     script = tmp_path / "owner.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import os, sys, time
         from sf_sandbox import Sandbox
         sb = Sandbox(pool_size=2)
         sb.start()
         print(os.getpid(), flush=True)
         time.sleep(120)
-    """))
+    """)
+    )
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     pid = proc.stdout.readline().strip()

@@ -33,13 +33,19 @@ def test_engine_death_mid_batch_loses_no_result(own_engine: LocalDockerd) -> Non
         own_engine.kill()
         return "killed"
 
-    jobs = [Job(source="print('before')", id="a"),
-            Job(source="from sf_host import call\nprint(call('kill_engine'))\nimport time\ntime.sleep(30)",
-                id="killer", limits=Limits(timeout=60)),
-            *[Job(source="print('after')", id=f"after{i}") for i in range(4)]]
+    jobs = [
+        Job(source="print('before')", id="a"),
+        Job(
+            source="from sf_host import call\nprint(call('kill_engine'))\nimport time\ntime.sleep(30)",
+            id="killer",
+            limits=Limits(timeout=60),
+        ),
+        *[Job(source="print('after')", id=f"after{i}") for i in range(4)],
+    ]
     with Sandbox(host_calls={"kill_engine": kill_engine}, pool_size=1) as sb:
         results = sb.run_many(jobs, concurrency=1)
     assert [r.id for r in results] == [j.id for j in jobs]
     assert results[0].ok and results[0].stdout == "before\n"
     assert all(r.status is Status.SANDBOX_ERROR and r.error for r in results[1:]), [
-        (r.id, r.status, r.error) for r in results]
+        (r.id, r.status, r.error) for r in results
+    ]

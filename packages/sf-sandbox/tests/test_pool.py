@@ -12,7 +12,9 @@ from sf_sandbox import Job, Limits, Sandbox, Status
 
 def test_run_many_keeps_input_order(sandbox: Sandbox) -> None:
     # later jobs finish first; results must still come back in input order
-    jobs = [Job(source=f"import time\ntime.sleep({0.05 * (6 - i)})\nprint({i})", id=f"j{i}") for i in range(6)]
+    jobs = [
+        Job(source=f"import time\ntime.sleep({0.05 * (6 - i)})\nprint({i})", id=f"j{i}") for i in range(6)
+    ]
     seen: list[tuple[int, int]] = []
     results = sandbox.run_many(jobs, concurrency=2, progress=lambda d, t: seen.append((d, t)))
     assert [r.stdout.strip() for r in results] == [str(i) for i in range(6)]
@@ -21,8 +23,12 @@ def test_run_many_keeps_input_order(sandbox: Sandbox) -> None:
 
 
 def test_run_many_survives_bad_jobs(sandbox: Sandbox) -> None:
-    jobs = [Job(source="print('a')"), Job(source="while True: pass", limits=Limits(timeout=0.5)),
-            Job(argv=("missing-cmd",)), Job(source="print('b')")]
+    jobs = [
+        Job(source="print('a')"),
+        Job(source="while True: pass", limits=Limits(timeout=0.5)),
+        Job(argv=("missing-cmd",)),
+        Job(source="print('b')"),
+    ]
     results = sandbox.run_many(jobs, concurrency=2)
     assert [r.status for r in results] == [Status.OK, Status.TIMEOUT, Status.SANDBOX_ERROR, Status.OK]
 
@@ -68,7 +74,8 @@ def test_host_calls_echo_raise_and_async(docker_ready: None) -> None:
         "from sf_host import call, HostCallError\n"
         "print(call('echo', 1, 'two', k=[3]))\n"
         "try:\n    call('fail', 'nope')\nexcept HostCallError as e:\n    print('raised:', e)\n"
-        "try:\n    call('missing')\nexcept HostCallError as e:\n    print('missing:', 'unknown host function' in str(e))\n"
+        "try:\n    call('missing')\n"
+        "except HostCallError as e:\n    print('missing:', 'unknown host function' in str(e))\n"
         "print(call('add', 2, 3))\n"
     )
     with Sandbox(host_calls={"echo": echo, "fail": fail, "add": add}) as sb:
@@ -97,8 +104,11 @@ def test_host_call_flood_is_capped(docker_ready: None) -> None:
             count += 1
         return count
 
-    src = ("from sf_host import call, HostCallError\nn = 0\ntry:\n    while True:\n        call('ping'); n += 1\n"
-           "except HostCallError as e:\n    print(n, e)\n")
+    src = (
+        "from sf_host import call, HostCallError\nn = 0\n"
+        "try:\n    while True:\n        call('ping'); n += 1\n"
+        "except HostCallError as e:\n    print(n, e)\n"
+    )
     with Sandbox(host_calls={"ping": ping}, limits=Limits(host_calls=200, timeout=10)) as sb:
         r = sb.run(Job(source=src))
     assert r.ok and r.stdout.startswith("200 host call limit (200) reached")
@@ -106,9 +116,11 @@ def test_host_call_flood_is_capped(docker_ready: None) -> None:
 
 
 def test_host_call_garbage_does_not_hurt_the_host(docker_ready: None) -> None:
-    src = ("import os, struct\nos.write(3, struct.pack('>I', 5) + b'nojs!')\n"
-           "n = struct.unpack('>I', os.read(3, 4))[0]\nprint(os.read(3, n).decode())\n"
-           "os.write(3, struct.pack('>I', 1 << 30))\nprint('sent huge header')")
+    src = (
+        "import os, struct\nos.write(3, struct.pack('>I', 5) + b'nojs!')\n"
+        "n = struct.unpack('>I', os.read(3, 4))[0]\nprint(os.read(3, n).decode())\n"
+        "os.write(3, struct.pack('>I', 1 << 30))\nprint('sent huge header')"
+    )
     with Sandbox(host_calls={}) as sb:
         r = sb.run(Job(source=src))
         assert r.ok and "malformed host call" in r.stdout
@@ -141,7 +153,6 @@ def test_unknown_backend_is_a_config_error() -> None:
         Sandbox(backend="local")
 
 
-
 def test_pipelined_host_calls_are_matched_by_call_id(docker_ready: None) -> None:
     # two requests in flight at once; the slow one is answered last; call_id tells them apart
     async def slow(x: int) -> int:
@@ -151,15 +162,17 @@ def test_pipelined_host_calls_are_matched_by_call_id(docker_ready: None) -> None
     def fast(x: int) -> int:
         return x
 
-    src = ("import json, os, struct\n"
-           "def send(name, x, cid):\n"
-           "    b = json.dumps({'name': name, 'args': [x], 'call_id': cid}).encode()\n"
-           "    os.write(3, struct.pack('>I', len(b)) + b)\n"
-           "def recv():\n"
-           "    n = struct.unpack('>I', os.read(3, 4))[0]\n"
-           "    return json.loads(os.read(3, n))\n"
-           "send('slow', 1, 'a'); send('fast', 2, 'b')\n"
-           "print([(r['call_id'], r['value']) for r in (recv(), recv())])\n")
+    src = (
+        "import json, os, struct\n"
+        "def send(name, x, cid):\n"
+        "    b = json.dumps({'name': name, 'args': [x], 'call_id': cid}).encode()\n"
+        "    os.write(3, struct.pack('>I', len(b)) + b)\n"
+        "def recv():\n"
+        "    n = struct.unpack('>I', os.read(3, 4))[0]\n"
+        "    return json.loads(os.read(3, n))\n"
+        "send('slow', 1, 'a'); send('fast', 2, 'b')\n"
+        "print([(r['call_id'], r['value']) for r in (recv(), recv())])\n"
+    )
     with Sandbox(host_calls={"slow": slow, "fast": fast}) as sb:
         r = sb.run(Job(source=src))
     assert r.ok, r.stderr

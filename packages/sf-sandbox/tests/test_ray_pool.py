@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sf_sandbox import Job, Limits, Result, Sandbox, SandboxConfigError, Status
+
+from sf_sandbox import Job, Limits, Result, Sandbox, SandboxConfigError, SandboxError, Status
 from sf_sandbox.testing import (
     LocalRayCluster,
     descendants,
@@ -60,7 +61,7 @@ def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_options_are_config_errors() -> None:
     from sf_sandbox.ray_pool import RayPool
 
-    for kwargs in ({"pool_size": 0}, {"batch_size": 0}, {"inflight": 0}):
+    for kwargs in ({"pool_size": 0}, {"batch_size": 0}, {"inflight": 0}, {"node_host": 3}):
         with pytest.raises(SandboxConfigError):
             RayPool(**kwargs)
 
@@ -286,3 +287,81 @@ def test_no_node_left_gives_sandbox_errors_not_exceptions(healthy: LocalRayClust
         assert pool.run(Job(source="print(1)")).status is Status.SANDBOX_ERROR
     closed = pool.run(Job(source="print(1)"))  # like a closed Sandbox: a result, not an exception
     assert closed.status is Status.SANDBOX_ERROR and closed.error == "the Ray pool is closed"
+
+
+def _node_host_factory(fail_on: str | None = None, closed_dir: str | None = None) -> Any:
+    """A NodeHost factory; the class is nested so cloudpickle ships it by value to the nodes."""
+
+    class Counter:
+        """Host calls built on the node, with per-job state reported back in ``host_data``."""
+
+        def __init__(self) -> None:
+            self.where = os.environ.get("DOCKER_HOST", "default")
+            self.pid = os.getpid()
+            self.calls: dict[str | None, int] = {}
+
+        def host_calls(self) -> dict[str, Any]:
+            def bump(n: int) -> int:
+                return n + 1
+
+            def tick(job_id: str) -> str:
+                self.calls[job_id] += 1
+                return self.where
+
+            return {"bump": bump, "tick": tick}
+
+        def job_started(self, job: Job) -> None:
+            self.calls[job.id] = 0
+
+        def job_finished(self, job: Job, result: Result) -> Result:
+            import dataclasses
+
+            facts = {"node": self.where, "pid": self.pid, "ticks": self.calls.pop(job.id)}
+            return dataclasses.replace(result, host_data={**result.host_data, "counter": facts})
+
+        def close(self) -> None:
+            if closed_dir is not None:
+                with open(os.path.join(closed_dir, f"closed-{self.pid}"), "w"):
+                    pass
+
+    def factory() -> Counter:
+        if fail_on is not None and os.environ.get("DOCKER_HOST") == fail_on:
+            raise RuntimeError("no executor key on this node")
+        return Counter()
+
+    return factory
+
+
+def test_node_host_is_built_on_each_node_and_reports_per_job(healthy: LocalRayCluster, tmp_path: Any) -> None:
+    from sf_sandbox.ray_pool import RayPool
+
+    src = "from sf_host import call\nfor _ in range({n}):\n    where = call('tick', {id!r})\nprint(where)"
+    jobs = [Job(source=src.format(n=i % 3 + 1, id=f"t{i}"), id=f"t{i}") for i in range(8)]
+    jobs.append(Job(source="from sf_host import call\nprint(call('double', call('bump', 1)))", id="both"))
+    factory = _node_host_factory(closed_dir=str(tmp_path))
+    with RayPool(node_host=factory, host_calls=_host_functions(), batch_size=2) as pool:
+        results = pool.run_many(jobs)
+    assert len(list(tmp_path.glob("closed-*"))) == 2  # each node's host was closed with its pool
+    hosts = {e.host for e in healthy.engines if e is not None}
+    assert [r.status for r in results] == [Status.OK] * 9, [r.error or r.stderr for r in results]
+    for i, r in enumerate(results[:8]):
+        facts = r.host_data["counter"]
+        assert facts["ticks"] == i % 3 + 1 and facts["node"] == r.stdout.strip() and facts["node"] in hosts
+        assert facts["pid"] != os.getpid()  # answered in the node's actor, not by the driver
+    assert {r.host_data["counter"]["node"] for r in results} == hosts  # both nodes took part
+    assert results[-1].stdout == "4\n" and results[-1].host_data["counter"]["ticks"] == 0
+
+    # a node whose factory fails stays out, with the factory's reason; the others do the work
+    victim = healthy.engines[1]
+    assert victim is not None
+    with RayPool(node_host=_node_host_factory(fail_on=victim.host)) as pool:
+        results = pool.run_many(jobs[:4])
+        report = pool.report
+    assert [r.status for r in results] == [Status.OK] * 4
+    assert [n.docker_host for n in report.nodes] == [healthy.engines[0].host]  # type: ignore[union-attr]
+    assert list(report.skipped.values()) == ["RuntimeError: no executor key on this node"]
+
+    clash = RayPool(node_host=_node_host_factory(), host_calls={"bump": abs})
+    with pytest.raises(SandboxError, match="bump.*given both by host_calls= and by node_host="):
+        clash.start()
+    clash.close()

@@ -41,15 +41,21 @@ def test_fork_bomb(sb: Sandbox) -> None:
     assert r.status is Status.TIMEOUT
     assert_clean_next_job(sb)
     # the pids limit is free again: the next job can start many processes
-    r = sb.run(Job(source="import subprocess\nps = [subprocess.Popen(['sleep', '0']) for _ in range(20)]\n"
-                          "print(sum(p.wait() == 0 for p in ps))"))
+    r = sb.run(
+        Job(
+            source="import subprocess\nps = [subprocess.Popen(['sleep', '0']) for _ in range(20)]\n"
+            "print(sum(p.wait() == 0 for p in ps))"
+        )
+    )
     assert r.ok and r.stdout.strip() == "20"
 
 
 def test_thread_bomb(sb: Sandbox) -> None:
-    src = ("import threading, time\nn = 0\nwhile True:\n    try:\n"
-           "        threading.Thread(target=time.sleep, args=(100,), daemon=True).start(); n += 1\n"
-           "    except RuntimeError:\n        print('capped at', n); break\n")
+    src = (
+        "import threading, time\nn = 0\nwhile True:\n    try:\n"
+        "        threading.Thread(target=time.sleep, args=(100,), daemon=True).start(); n += 1\n"
+        "    except RuntimeError:\n        print('capped at', n); break\n"
+    )
     r = sb.run(Job(source=src))
     assert r.status in (Status.OK, Status.ERROR, Status.TIMEOUT)
     assert "capped at" in r.stdout
@@ -58,7 +64,9 @@ def test_thread_bomb(sb: Sandbox) -> None:
 
 
 def test_memory_bomb(sb: Sandbox) -> None:
-    r = sb.run(Job(source="b = bytearray(1)\nwhile True:\n    b = b + bytearray(len(b))", limits=Limits(timeout=30)))
+    r = sb.run(
+        Job(source="b = bytearray(1)\nwhile True:\n    b = b + bytearray(len(b))", limits=Limits(timeout=30))
+    )
     assert r.status is Status.MEMORY
     assert_clean_next_job(sb)
 
@@ -81,27 +89,33 @@ def test_double_forked_daemon_cannot_outlive_the_job(sb: Sandbox) -> None:
 
 
 def test_daemon_on_timeout(sb: Sandbox) -> None:
-    src = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    while True: pass\n"
-           "while True: time.sleep(1)")
+    src = (
+        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    while True: pass\n"
+        "while True: time.sleep(1)"
+    )
     r = sb.run(Job(source=src, limits=Limits(timeout=1)))
     assert r.status is Status.TIMEOUT
     assert_clean_next_job(sb)
 
 
 def test_filling_the_work_dir(sb: Sandbox) -> None:
-    src = ("n = 0\ntry:\n    with open('fill', 'wb') as f:\n        while True:\n"
-           "            f.write(b'0' * (1 << 20)); f.flush(); n += 1\n"
-           "except OSError as e:\n    print('stopped after', n, 'MiB:', e.strerror)\n")
+    src = (
+        "n = 0\ntry:\n    with open('fill', 'wb') as f:\n        while True:\n"
+        "            f.write(b'0' * (1 << 20)); f.flush(); n += 1\n"
+        "except OSError as e:\n    print('stopped after', n, 'MiB:', e.strerror)\n"
+    )
     r = sb.run(Job(source=src, limits=Limits(timeout=10, file_size_mb=8)))
     assert r.ok and "stopped after" in r.stdout
     assert_clean_next_job(sb)
 
 
 def test_network_egress_is_impossible(sb: Sandbox) -> None:
-    src = ("import socket\nfor host in [('1.1.1.1', 53), ('8.8.8.8', 443), ('172.17.0.1', 2375)]:\n"
-           "    try:\n        socket.create_connection(host, timeout=1); print('CONNECTED', host)\n"
-           "    except OSError as e:\n        print('blocked', e.errno)\n"
-           "print(sorted(n for n in open('/proc/net/dev').read().split() if n.endswith(':')))")
+    src = (
+        "import socket\nfor host in [('1.1.1.1', 53), ('8.8.8.8', 443), ('172.17.0.1', 2375)]:\n"
+        "    try:\n        socket.create_connection(host, timeout=1); print('CONNECTED', host)\n"
+        "    except OSError as e:\n        print('blocked', e.errno)\n"
+        "print(sorted(n for n in open('/proc/net/dev').read().split() if n.endswith(':')))"
+    )
     r = sb.run(Job(source=src))
     assert r.ok and "CONNECTED" not in r.stdout
     assert r.stdout.strip().endswith("['lo:']")
@@ -109,27 +123,35 @@ def test_network_egress_is_impossible(sb: Sandbox) -> None:
 
 def test_host_environment_secrets_are_not_visible(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SF_TEST_SECRET_KEY", "hunter2")
-    r = sb.run(Job(source="import os\nprint(sorted(os.environ))\n"
-                          "print(open('/proc/1/environ', 'rb').read() if os.access('/proc/1/environ', os.R_OK) "
-                          "else 'no access')"))
+    r = sb.run(
+        Job(
+            source="import os\nprint(sorted(os.environ))\n"
+            "print(open('/proc/1/environ', 'rb').read() if os.access('/proc/1/environ', os.R_OK) "
+            "else 'no access')"
+        )
+    )
     assert r.ok and "hunter2" not in r.stdout and "SF_TEST_SECRET_KEY" not in r.stdout
     assert "no access" in r.stdout
 
 
 def test_writing_outside_the_work_dir_fails(sb: Sandbox) -> None:
-    src = ("import os\nfor path in ['/etc/passwd', '/usr/bin/evil', '/root/x', '/sf/sf_host.py', '/evil']:\n"
-           "    try:\n        open(path, 'a').write('x'); print('WROTE', path)\n"
-           "    except OSError as e:\n        print('denied', path, e.errno)\n")
+    src = (
+        "import os\nfor path in ['/etc/passwd', '/usr/bin/evil', '/root/x', '/sf/sf_host.py', '/evil']:\n"
+        "    try:\n        open(path, 'a').write('x'); print('WROTE', path)\n"
+        "    except OSError as e:\n        print('denied', path, e.errno)\n"
+    )
     r = sb.run(Job(source=src))
     assert r.ok and "WROTE" not in r.stdout and r.stdout.count("denied") == 5
 
 
 def test_job_cannot_signal_or_trace_the_supervisor(sb: Sandbox) -> None:
-    src = ("import os, signal\nfor sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP):\n"
-           "    try:\n        os.kill(1, sig); print('SIGNALLED')\n"
-           "    except PermissionError:\n        print('denied')\n"
-           "try:\n    open('/proc/1/mem', 'rb'); print('OPENED MEM')\nexcept OSError:\n    print('denied')\n"
-           "print(os.getuid() != 0, open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
+    src = (
+        "import os, signal\nfor sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP):\n"
+        "    try:\n        os.kill(1, sig); print('SIGNALLED')\n"
+        "    except PermissionError:\n        print('denied')\n"
+        "try:\n    open('/proc/1/mem', 'rb'); print('OPENED MEM')\nexcept OSError:\n    print('denied')\n"
+        "print(os.getuid() != 0, open('/proc/self/status').read().split('CapEff:')[1].split()[0])"
+    )
     r = sb.run(Job(source=src))
     assert r.ok, r.stderr
     assert r.stdout.count("denied") == 4 and "SIGNALLED" not in r.stdout
@@ -139,9 +161,13 @@ def test_job_cannot_signal_or_trace_the_supervisor(sb: Sandbox) -> None:
 
 def test_no_state_leaks_between_jobs(fresh_sandbox: Sandbox) -> None:
     sb = fresh_sandbox
-    w = sb.run(Job(source="import os\nopen('/work/secret', 'w').write('1')\nopen('/tmp/secret', 'w').write('1')\n"
-                          "open('/dev/shm/secret', 'w').write('1')\nos.makedirs('/tmp/d/e')\n"
-                          "os.chmod('/tmp/d', 0)\nprint(os.getpid())"))
+    w = sb.run(
+        Job(
+            source="import os\nopen('/work/secret', 'w').write('1')\nopen('/tmp/secret', 'w').write('1')\n"
+            "open('/dev/shm/secret', 'w').write('1')\nos.makedirs('/tmp/d/e')\n"
+            "os.chmod('/tmp/d', 0)\nprint(os.getpid())"
+        )
+    )
     assert w.ok, w.stderr
     assert fresh_sandbox.replaced == 0
     assert_clean_next_job(sb)
@@ -149,8 +175,10 @@ def test_no_state_leaks_between_jobs(fresh_sandbox: Sandbox) -> None:
 
 def test_sysv_ipc_object_taints_the_container(fresh_sandbox: Sandbox) -> None:
     # SysV shared memory outlives processes; the container must be replaced, not reused.
-    src = ("import ctypes\nlibc = ctypes.CDLL(None)\nshmid = libc.shmget(0x5f5f, 4096, 0o1666)\n"
-           "print('created' if shmid >= 0 else 'refused')")
+    src = (
+        "import ctypes\nlibc = ctypes.CDLL(None)\nshmid = libc.shmget(0x5f5f, 4096, 0o1666)\n"
+        "print('created' if shmid >= 0 else 'refused')"
+    )
     r = fresh_sandbox.run(Job(source=src))
     assert r.ok
     if r.stdout.strip() == "created":
@@ -175,10 +203,12 @@ def test_killed_job_processes_do_not_burn_cpu_after_timeout(sb: Sandbox) -> None
 
 def test_non_dumpable_daemon_is_killed_too(sb: Sandbox) -> None:
     # PR_SET_DUMPABLE 0 makes /proc/<pid> root-owned: the sweep must not rely on ownership
-    src = ("import ctypes, os, time\n"
-           "if os.fork() == 0:\n    os.setsid()\n    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n"
-           "    while True: time.sleep(0.01)\n"
-           "time.sleep(0.2)\nprint('parent done')")
+    src = (
+        "import ctypes, os, time\n"
+        "if os.fork() == 0:\n    os.setsid()\n    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n"
+        "    while True: time.sleep(0.01)\n"
+        "time.sleep(0.2)\nprint('parent done')"
+    )
     r = sb.run(Job(source=src))
     assert r.ok and r.stdout == "parent done\n"
     assert_clean_next_job(sb)

@@ -52,19 +52,31 @@ def test_memory_status(sandbox: Sandbox) -> None:
 
 def test_output_limit_stops_a_flood_fast(sandbox: Sandbox) -> None:
     t0 = time.monotonic()
-    r = sandbox.run(Job(source="import os\nwhile True:\n    os.write(1, b'y' * 65536)",
-                        limits=Limits(timeout=30, output_bytes=1000)))
+    r = sandbox.run(
+        Job(
+            source="import os\nwhile True:\n    os.write(1, b'y' * 65536)",
+            limits=Limits(timeout=30, output_bytes=1000),
+        )
+    )
     assert r.status is Status.OUTPUT_LIMIT and r.stdout_truncated and len(r.stdout_bytes) == 1000
     assert time.monotonic() - t0 < 10  # ends at the cap, not at the 30 s timeout
-    r = sandbox.run(Job(source="import sys\nwhile True:\n    sys.stderr.write('e' * 4096)",
-                        limits=Limits(timeout=30, output_bytes=5000)))
+    r = sandbox.run(
+        Job(
+            source="import sys\nwhile True:\n    sys.stderr.write('e' * 4096)",
+            limits=Limits(timeout=30, output_bytes=5000),
+        )
+    )
     assert r.status is Status.OUTPUT_LIMIT and r.stderr_truncated and not r.stdout_truncated
 
 
 def test_100mb_of_stdout(sandbox: Sandbox) -> None:
     t0 = time.monotonic()
-    r = sandbox.run(Job(source="import sys\nfor _ in range(1600):\n    sys.stdout.write('z' * 65536)",
-                        limits=Limits(timeout=30)))
+    r = sandbox.run(
+        Job(
+            source="import sys\nfor _ in range(1600):\n    sys.stdout.write('z' * 65536)",
+            limits=Limits(timeout=30),
+        )
+    )
     assert r.status is Status.OUTPUT_LIMIT and len(r.stdout_bytes) == Limits().output_bytes
     assert time.monotonic() - t0 < 15
 
@@ -78,20 +90,31 @@ def test_non_utf8_output_is_flagged_and_exact(sandbox: Sandbox) -> None:
 
 
 def test_program_that_closes_stdout(sandbox: Sandbox) -> None:
-    r = sandbox.run(Job(source="import os, sys\nprint('before', flush=True)\nos.close(1)\nsys.stdout = None\n"
-                               "import time\ntime.sleep(0.1)\nprint('after', file=sys.stderr)"))
+    r = sandbox.run(
+        Job(
+            source="import os, sys\nprint('before', flush=True)\nos.close(1)\nsys.stdout = None\n"
+            "import time\ntime.sleep(0.1)\nprint('after', file=sys.stderr)"
+        )
+    )
     assert r.ok and r.stdout == "before\n" and r.stderr == "after\n"
 
 
 def test_files_in_and_out(sandbox: Sandbox) -> None:
-    r = sandbox.run(Job(source="import json\nd = json.load(open('data/in.json'))\n"
-                               "open('out.txt', 'w').write(str(d['x'] * 2))",
-                        files={"data/in.json": b'{"x": 21}'}, collect=("out.txt", "missing.txt")))
+    r = sandbox.run(
+        Job(
+            source="import json\nd = json.load(open('data/in.json'))\n"
+            "open('out.txt', 'w').write(str(d['x'] * 2))",
+            files={"data/in.json": b'{"x": 21}'},
+            collect=("out.txt", "missing.txt"),
+        )
+    )
     assert r.ok and r.files == {"out.txt": b"42"}
 
 
 def test_input_too_large_is_a_clear_status(sandbox: Sandbox) -> None:
-    r = sandbox.run(Job(source="print(1)", files={"big.bin": b"0" * (2 << 20)}, limits=Limits(file_size_mb=1)))
+    r = sandbox.run(
+        Job(source="print(1)", files={"big.bin": b"0" * (2 << 20)}, limits=Limits(file_size_mb=1))
+    )
     assert r.status is Status.SANDBOX_ERROR and "file_size_mb" in (r.error or "")
 
 
@@ -107,6 +130,11 @@ def test_bad_job_definitions_raise_config_errors() -> None:
 
 
 def test_env_and_args(sandbox: Sandbox) -> None:
-    r = sandbox.run(Job(source="import os, sys\nprint(os.environ['MY_VAR'], sys.argv[1:], __name__)",
-                        env={"MY_VAR": "v"}, args=("a", "b")))
+    r = sandbox.run(
+        Job(
+            source="import os, sys\nprint(os.environ['MY_VAR'], sys.argv[1:], __name__)",
+            env={"MY_VAR": "v"},
+            args=("a", "b"),
+        )
+    )
     assert r.ok and r.stdout == "v ['a', 'b'] __main__\n"

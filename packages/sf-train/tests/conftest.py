@@ -65,3 +65,15 @@ def require_docker():
         if os.environ.get("SF_REQUIRE_DOCKER") == "1":
             pytest.fail(f"Docker engine required (SF_REQUIRE_DOCKER=1) but unavailable: {exc}")
         pytest.skip(f"no Docker engine: {exc}")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """The 2-node local Ray cluster (one dockerd per node) shared with the other packages' Ray
+    tests in this pytest process (``sf_sandbox.testing.shared_ray_cluster``); this process is
+    connected to it. Skips, or fails with SF_REQUIRE_DOCKER=1, when it cannot run here."""
+    from sf_sandbox.testing import require_ray_cluster, shared_ray_cluster
+
+    require_ray_cluster()
+    with shared_ray_cluster() as cluster:
+        yield cluster

@@ -7,10 +7,11 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 from peft import LoraConfig, get_peft_model
+from trl import DPOConfig, DPOTrainer
+
 from sf_train import ScoreDPOConfig, TrainConfigError
 from sf_train.fast import FastScoreDPOTrainer, pack_pairs
 from sf_train.testing import build_tiny_llama
-from trl import DPOConfig, DPOTrainer
 
 BETA = 0.1
 PROMPTS = ["Output a workflow: ", "Here is the graph without any problem information: ", "class Workflow:"]

@@ -10,6 +10,7 @@ import textwrap
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
+
 from sf_train.fast.decode import SharedPrefixDecoder, unsupported_reason
 from sf_train.generate.base import GenerationParams, cut_at_stop
 from sf_train.generate.fast_hf import FastHFWorkflowGenerator
@@ -101,6 +102,13 @@ def test_sampling_is_seeded_and_the_k_samples_differ(lora_model, tokenizer):
     assert [len(g) for g in first] == [4, 4]
     assert len(set(first[0])) > 1
     assert gen.generate_texts(PROMPTS[:2], 4) == first
+
+
+def test_head_dims_the_triton_kernels_cannot_tile_take_torch_attention(tokenizer):
+    model = build_tiny_llama(tokenizer, hidden_size=96, num_heads=4, num_kv_heads=2)  # head_dim 24
+    with pytest.raises(ValueError, match="power of two"):
+        SharedPrefixDecoder(model, pad_token_id=0, eos_token_id=2, attention="triton")
+    assert SharedPrefixDecoder(model, pad_token_id=0, eos_token_id=2).attention == "torch"
 
 
 def test_unsupported_models_fall_back_to_generate(tokenizer):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
-from sf_train.fast.mlp import lora_parts, recomputing_mlp_forward
 from transformers import LlamaConfig
 from transformers.models.llama.modeling_llama import LlamaMLP
+
+from sf_train.fast.mlp import lora_parts, recomputing_mlp_forward
 
 
 class _Block(torch.nn.Module):

@@ -8,6 +8,7 @@ import types
 from dataclasses import dataclass, field
 
 import pytest
+
 from sf_train import MissingDependencyError
 from sf_train.generate.base import GenerationParams, cut_at_stop
 from sf_train.generate.hf import HFWorkflowGenerator

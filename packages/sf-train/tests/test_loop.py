@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+
 from sf_train import TrainConfigError
 from sf_train.demo import demo_config, demo_problems, demo_prompt, make_executor, run_demo
 from sf_train.loop import run_loop

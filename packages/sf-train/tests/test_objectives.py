@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
+
 from sf_train import ScoreDPOConfig, ScoredSample, build_pairs, sample_pairs
 from sf_train.objectives import best_samples, train_objective
 from sf_train.testing import build_tiny_llama
@@ -47,8 +48,13 @@ def test_best_samples_picks_the_top_positive_score():
     assert [(s.task_id, s.index) for s in best_samples(samples)] == [("t0", 0), ("t1", 0)]
 
 
-@pytest.mark.parametrize("objective", ["score-dpo", "dpo", "sft-on-best", "ppo"])
-def test_objective_moves_probability_towards_the_best_workflow(objective, tokenizer, train_kwargs, tmp_path):
+@pytest.mark.parametrize(
+    "objective,fast_trainer",
+    [("score-dpo", "auto"), ("score-dpo", "on"), ("dpo", "auto"), ("sft-on-best", "auto"), ("ppo", "auto")],
+)
+def test_objective_moves_probability_towards_the_best_workflow(
+    objective, fast_trainer, tokenizer, train_kwargs, tmp_path
+):
     samples = make_samples()
     pairs = sample_pairs(build_pairs(samples), 8, seed=0)
     model = get_peft_model(
@@ -56,7 +62,9 @@ def test_objective_moves_probability_towards_the_best_workflow(objective, tokeni
         LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"]),
     )
     kwargs = {**train_kwargs, "per_device_train_batch_size": 1, "learning_rate": 5e-3}
-    config = ScoreDPOConfig(objective=objective, num_pairs=8, k=4, temperature=1.0, beta=0.5, **kwargs)
+    config = ScoreDPOConfig(
+        objective=objective, num_pairs=8, k=4, temperature=1.0, beta=0.5, fast_trainer=fast_trainer, **kwargs
+    )
     prompt = samples[0].prompt
     margin_before = logp(model, tokenizer, prompt, COMPLETIONS[0]) - logp(
         model, tokenizer, prompt, COMPLETIONS[3]
@@ -68,6 +76,8 @@ def test_objective_moves_probability_towards_the_best_workflow(objective, tokeni
     )
 
     assert result is not None and result.objective == objective
+    if objective in ("score-dpo", "dpo"):  # auto: the plain trainer on a CPU; on: the fast one
+        assert result.trainer == ("FastScoreDPOTrainer" if fast_trainer == "on" else "ScoreDPOTrainer")
     expected_steps = {"score-dpo": 8, "dpo": 8, "sft-on-best": 8, "ppo": 2}[objective]
     assert result.steps == expected_steps and result.seconds > 0
     margin_after = logp(model, tokenizer, prompt, COMPLETIONS[0]) - logp(

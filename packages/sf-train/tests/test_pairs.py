@@ -6,6 +6,7 @@ import math
 from collections import Counter
 
 import pytest
+
 from sf_train.errors import TrainConfigError, TrainError
 from sf_train.pairs import ScoredSample, build_pairs, pair_stats, resolve_gap_fn, sample_pairs
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sf_workflows import Executor, ExecutorConfig, Task, open_sandbox
 from sf_workflows.testing import ScriptedServer, answer_script
 

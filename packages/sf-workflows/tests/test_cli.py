@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from sf_workflows import get_template
 from sf_workflows.cli import main
 from sf_workflows.testing import ScriptedServer, answer_script

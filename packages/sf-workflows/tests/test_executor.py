@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from sf_workflows import Executor, ExecutorConfig, ExecutorError, PriceTable, WorkflowConfigError
 from sf_workflows.executor import Price
 from sf_workflows.testing import Script, ScriptedServer

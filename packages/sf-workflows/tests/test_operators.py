@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+
 from sf_workflows import operators as op
 from sf_workflows.operators import RunContext, activate, deactivate
 from sf_workflows.operators._text import extract_code, extract_tag

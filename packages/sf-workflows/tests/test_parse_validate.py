@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sf_workflows import TEMPLATE_NAMES, WorkflowParseError, get_template, parse_workflow, validate_workflow
 
 GOOD = """class Workflow:

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+
 from sf_workflows import (
     TEMPLATE_NAMES,
     OutcomeStatus,

@@ -19,9 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sf_sandbox.ray_pool import RayPool
-
     from sf_bench.scorers.code import CodeScorer
+    from sf_sandbox.ray_pool import RayPool
 
 __all__ = ["ray_code_scorer"]
 
@@ -52,11 +51,10 @@ def ray_code_scorer(
         MissingDependencyError: Ray is not installed (``pip install "sf-bench[ray]"``).
         SandboxError: the cluster cannot be joined or no node can start a pool.
     """
-    from sf_sandbox import Limits
-    from sf_sandbox.ray_pool import MissingDependencyError, RayPool, require_ray
-
     from sf_bench.errors import BenchConfigError
     from sf_bench.scorers.code import DEFAULT_TIMEOUT, CodeScorer
+    from sf_sandbox import Limits
+    from sf_sandbox.ray_pool import MissingDependencyError, RayPool, require_ray
 
     if not address.strip():
         raise BenchConfigError("--ray needs 'auto' or the head's HOST:PORT")

@@ -1,10 +1,10 @@
 """sf-sandbox: run untrusted code in hardened, warm Docker containers.
 
-    from sf_sandbox import Sandbox, Job, Limits
+from sf_sandbox import Sandbox, Job, Limits
 
-    with Sandbox(limits=Limits(timeout=5)) as sb:
-        result = sb.run(Job(source="print(6 * 7)"))
-        assert result.ok and result.stdout == "42\\n"
+with Sandbox(limits=Limits(timeout=5)) as sb:
+    result = sb.run(Job(source="print(6 * 7)"))
+    assert result.ok and result.stdout == "42\\n"
 """
 
 from sf_sandbox.errors import (

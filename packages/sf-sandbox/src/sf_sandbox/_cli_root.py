@@ -49,7 +49,9 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "SF"})
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "SF"}
+)
 @click.version_option(package_name="sf-sandbox", prog_name="sf")
 def cli() -> None:
     """ScoreFlow tools: sandbox, bench, workflows, train.
@@ -68,8 +70,11 @@ def _is_config_error(exc: BaseException) -> bool:
 
 
 def _is_ours(exc: BaseException) -> bool:
-    return any(cls.__module__.split(".")[0].startswith("sf_") for cls in type(exc).__mro__
-               if cls not in (Exception, BaseException))
+    return any(
+        cls.__module__.split(".")[0].startswith("sf_")
+        for cls in type(exc).__mro__
+        if cls not in (Exception, BaseException)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,18 +29,35 @@ def sandbox() -> None:
 @sandbox.command("run")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--stdin", "stdin_text", default=None, help="Text fed to the program's standard input.")
-@click.option("--stdin-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="File whose bytes are fed to standard input.")
+@click.option(
+    "--stdin-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="File whose bytes are fed to standard input.",
+)
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Wall-clock seconds.")
 @click.option("--memory", type=int, default=512, show_default=True, help="Memory limit in MiB (no swap).")
 @click.option("--cpus", type=float, default=1.0, show_default=True)
 @click.option("--pids", type=int, default=128, show_default=True, help="Process/thread limit.")
 @click.option("--output-bytes", type=int, default=1 << 20, show_default=True, help="Cap per stream.")
 @click.option("--image", default=None, help="Any local image with python3 (default sf-sandbox:py3).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (status, exit_code, stdout, ...).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (status, exit_code, stdout, ...)."
+)
 @click.option(UNSAFE_FLAG, "unsafe", is_flag=True, help="Run on the host with NO isolation (rlimits only).")
-def run_cmd(file: Path, stdin_text: str | None, stdin_file: Path | None, timeout: float, memory: int,
-            cpus: float, pids: int, output_bytes: int, image: str | None, as_json: bool, unsafe: bool) -> int:
+def run_cmd(
+    file: Path,
+    stdin_text: str | None,
+    stdin_file: Path | None,
+    timeout: float,
+    memory: int,
+    cpus: float,
+    pids: int,
+    output_bytes: int,
+    image: str | None,
+    as_json: bool,
+    unsafe: bool,
+) -> int:
     """Run the Python program FILE in the sandbox.
 
     The exit code of `sf` says whether the sandbox worked (0) or not (1), not whether the program
@@ -75,8 +92,11 @@ def run_cmd(file: Path, stdin_text: str | None, stdin_file: Path | None, timeout
         sys.stderr.buffer.write(result.stderr_bytes)
         trunc = " (output truncated)" if result.stdout_truncated or result.stderr_truncated else ""
         reason = f": {result.error}" if result.error else ""
-        click.echo(f"[sandbox] status={result.status} exit_code={result.exit_code} "
-                   f"duration={result.duration:.3f}s{trunc}{reason}", err=True)
+        click.echo(
+            f"[sandbox] status={result.status} exit_code={result.exit_code} "
+            f"duration={result.duration:.3f}s{trunc}{reason}",
+            err=True,
+        )
     return 1 if result.status is Status.SANDBOX_ERROR else 0
 
 
@@ -94,8 +114,9 @@ def build_image_cmd(image: str, force: bool, suite: str, mirror: str | None, bas
     """
     from sf_sandbox.image import build_image
 
-    build_image(image, force=force, suite=suite, mirror=mirror, base=base,
-                log=lambda m: click.echo(m, err=True))
+    build_image(
+        image, force=force, suite=suite, mirror=mirror, base=base, log=lambda m: click.echo(m, err=True)
+    )
     return 0
 
 

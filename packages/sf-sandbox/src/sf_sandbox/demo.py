@@ -12,15 +12,29 @@ from sf_sandbox.sandbox import Sandbox
 PROGRAMS: list[tuple[str, str, str]] = [
     ("correct solution", "ok", "def add(a, b):\n    return a + b\nassert add(2, 3) == 5\nprint('passed')"),
     ("wrong answer", "error", "def add(a, b):\n    return a - b\nassert add(2, 3) == 5, 'add(2, 3) != 5'"),
-    ("infinite loop ignoring SIGTERM", "timeout",
-     "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass"),
-    ("fork bomb", "timeout", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"),
+    (
+        "infinite loop ignoring SIGTERM",
+        "timeout",
+        "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass",
+    ),
+    (
+        "fork bomb",
+        "timeout",
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+    ),
     ("memory bomb", "memory", "x = []\nwhile True:\n    x.append(bytearray(16 << 20))"),
     ("stdout flood", "output_limit", "import sys\nwhile True:\n    sys.stdout.write('y' * 65536)"),
-    ("network egress", "ok",
-     "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 80), timeout=2)\n    print('CONNECTED')\n"
-     "except OSError as e:\n    print('blocked:', e)"),
-    ("read host secrets", "ok", "import os\nprint(sorted(k for k in os.environ if 'KEY' in k or 'TOKEN' in k))"),
+    (
+        "network egress",
+        "ok",
+        "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 80), timeout=2)\n"
+        "    print('CONNECTED')\nexcept OSError as e:\n    print('blocked:', e)",
+    ),
+    (
+        "read host secrets",
+        "ok",
+        "import os\nprint(sorted(k for k in os.environ if 'KEY' in k or 'TOKEN' in k))",
+    ),
 ]
 
 
@@ -33,7 +47,7 @@ def run_demo(image: str | None, echo: Callable[[str], None] = print) -> int:
     echo(f"{'program':32} {'expected':13} {'status':13} {'time':>7}  output")
     bad = 0
     for (name, expected, _), r in zip(PROGRAMS, results, strict=True):
-        line = (r.stdout.strip() or r.stderr.strip().splitlines()[-1:] or [""])
+        line = r.stdout.strip() or r.stderr.strip().splitlines()[-1:] or [""]
         text = (line if isinstance(line, str) else line[0])[:60]
         mark = "" if r.status == expected else "  <-- unexpected"
         bad += r.status != expected

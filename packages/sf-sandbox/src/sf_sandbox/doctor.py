@@ -21,26 +21,51 @@ def diagnose(image: str) -> list[Check]:
     try:
         import docker  # noqa: F401
     except ImportError:
-        return [Check(name="docker SDK", ok=False, detail="the 'docker' package is missing",
-                      fix="pip install docker")]
+        return [
+            Check(
+                name="docker SDK",
+                ok=False,
+                detail="the 'docker' package is missing",
+                fix="pip install docker",
+            )
+        ]
     where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     sock = "/var/run/docker.sock"
     if not os.environ.get("DOCKER_HOST") and os.path.exists(sock) and not os.access(sock, os.R_OK | os.W_OK):
-        checks.append(Check(name="permissions", ok=False, detail=f"no read/write access to {sock}",
-                            fix="add yourself to the 'docker' group (then log in again), or run as root"))
+        checks.append(
+            Check(
+                name="permissions",
+                ok=False,
+                detail=f"no read/write access to {sock}",
+                fix="add yourself to the 'docker' group (then log in again), or run as root",
+            )
+        )
     from sf_sandbox.backends.docker import docker_client
     from sf_sandbox.errors import SandboxError
 
     try:
         client = docker_client(timeout=10)
     except SandboxError as exc:
-        checks.append(Check(name="engine", ok=False, detail=str(exc).split(". ")[0],
-                            fix="start it: `sudo systemctl start docker` or `sudo dockerd &`; or set DOCKER_HOST"))
+        checks.append(
+            Check(
+                name="engine",
+                ok=False,
+                detail=str(exc).split(". ")[0],
+                fix="start it: `sudo systemctl start docker` or `sudo dockerd &`; or set DOCKER_HOST",
+            )
+        )
         return checks
     info = client.info()
-    checks.append(Check(name="engine", ok=True, detail=(
-        f"{where}: Docker {info.get('ServerVersion')}, cgroup v{info.get('CgroupVersion', '1')} "
-        f"({info.get('CgroupDriver')}), {info.get('NCPU')} CPUs")))
+    checks.append(
+        Check(
+            name="engine",
+            ok=True,
+            detail=(
+                f"{where}: Docker {info.get('ServerVersion')}, cgroup v{info.get('CgroupVersion', '1')} "
+                f"({info.get('CgroupDriver')}), {info.get('NCPU')} CPUs"
+            ),
+        )
+    )
     from sf_sandbox.image import image_status
 
     status = image_status(image)
@@ -50,23 +75,42 @@ def diagnose(image: str) -> list[Check]:
             fix = "build or load it (it needs python3), or use the default image"
         checks.append(Check(name="image", ok=False, detail=f"{image} is {status}", fix=fix))
         if shutil.which("debootstrap") is None:
-            checks.append(Check(name="debootstrap", ok=False, detail="needed by build-image",
-                                fix="apt-get install debootstrap (or build-image --base IMAGE)"))
+            checks.append(
+                Check(
+                    name="debootstrap",
+                    ok=False,
+                    detail="needed by build-image",
+                    fix="apt-get install debootstrap (or build-image --base IMAGE)",
+                )
+            )
         return checks
     checks.append(Check(name="image", ok=True, detail=f"{image} present"))
     from sf_sandbox import Job, Limits, Sandbox
 
     try:
         with Sandbox(image=image, limits=Limits(timeout=10)) as sb:
-            r = sb.run(Job(source="import os, socket\nprint(os.getuid())\n"
-                                  "s = socket.socket()\ns.settimeout(1)\n"
-                                  "try:\n    s.connect(('1.1.1.1', 53)); print('net')\nexcept OSError: print('nonet')"))
+            r = sb.run(
+                Job(
+                    source="import os, socket\nprint(os.getuid())\n"
+                    "s = socket.socket()\ns.settimeout(1)\n"
+                    "try:\n    s.connect(('1.1.1.1', 53)); print('net')\nexcept OSError: print('nonet')"
+                )
+            )
     except SandboxError as exc:
         checks.append(Check(name="job", ok=False, detail=str(exc), fix="see the message; `sf sandbox gc`"))
         return checks
     lines = r.stdout.split()
     good = r.ok and len(lines) == 2 and lines[0] != "0" and lines[1] == "nonet"
-    checks.append(Check(name="job", ok=good, detail=(
-        f"ran as uid {lines[0]}, network {'blocked' if lines[-1] == 'nonet' else 'REACHABLE'}" if r.ok
-        else f"{r.status}: {r.error or r.stderr[-300:]}"), fix="" if good else "report this as a bug"))
+    checks.append(
+        Check(
+            name="job",
+            ok=good,
+            detail=(
+                f"ran as uid {lines[0]}, network {'blocked' if lines[-1] == 'nonet' else 'REACHABLE'}"
+                if r.ok
+                else f"{r.status}: {r.error or r.stderr[-300:]}"
+            ),
+            fix="" if good else "report this as a bug",
+        )
+    )
     return checks

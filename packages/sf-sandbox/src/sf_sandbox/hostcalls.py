@@ -35,8 +35,14 @@ class HostCalls:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
-    def dispatch(self, name: str, args: list[Any], kwargs: dict[str, Any],
-                 loop: asyncio.AbstractEventLoop | None, reply: Callable[[dict[str, Any]], None]) -> None:
+    def dispatch(
+        self,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        loop: asyncio.AbstractEventLoop | None,
+        reply: Callable[[dict[str, Any]], None],
+    ) -> None:
         """Start the call; ``reply`` gets ``{"ok", "value"|"error"}`` exactly once, from any thread."""
         fn = self.functions.get(name)
         if fn is None:

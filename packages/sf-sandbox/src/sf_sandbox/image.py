@@ -22,8 +22,15 @@ from sf_sandbox.errors import ImageBuildError
 
 IMAGE_REVISION = "1"
 """Bumped when the image's content changes, so an older cached image is rebuilt."""
-TRIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/apt",
-        "var/lib/apt/lists", "var/log")
+TRIM = (
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "var/cache/apt",
+    "var/lib/apt/lists",
+    "var/log",
+)
 
 
 def cache_dir() -> Path:
@@ -64,9 +71,15 @@ def image_status(image: str = DEFAULT_IMAGE) -> str:
     return "outdated"
 
 
-def build_image(image: str = DEFAULT_IMAGE, *, force: bool = False, suite: str = "bookworm",
-                mirror: str | None = None, base: str | None = None,
-                log: Callable[[str], None] = print) -> str:
+def build_image(
+    image: str = DEFAULT_IMAGE,
+    *,
+    force: bool = False,
+    suite: str = "bookworm",
+    mirror: str | None = None,
+    base: str | None = None,
+    log: Callable[[str], None] = print,
+) -> str:
     """Make ``image`` exist in the engine; return ``"cached"`` or ``"built"``.
 
     Raises:
@@ -102,14 +115,18 @@ def _debootstrap(tarball: Path, suite: str, mirror: str, log: Callable[[str], No
             "image you have with `sf sandbox build-image --base python:3.12-slim`"
         )
     if os.geteuid() != 0:
-        raise ImageBuildError("debootstrap needs root: run `sudo sf sandbox build-image`, or use --base IMAGE")
+        raise ImageBuildError(
+            "debootstrap needs root: run `sudo sf sandbox build-image`, or use --base IMAGE"
+        )
     tarball.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sf-rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
         log(f"debootstrap {suite} from {mirror} (about a minute)")
         proc = subprocess.run(
             [tool, "--variant=minbase", "--include=python3", suite, str(root), mirror],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         if proc.returncode != 0:
             tail = "\n".join(proc.stdout.strip().splitlines()[-8:])
@@ -143,7 +160,9 @@ def _build_from_base(client: object, image: str, base: str, log: Callable[[str],
     try:
         client.images.build(fileobj=buf, custom_context=True, tag=image, rm=True)  # type: ignore[attr-defined]
     except Exception as exc:
-        raise ImageBuildError(f"building FROM {base} failed (it must exist locally and have python3): {exc}") from None
+        raise ImageBuildError(
+            f"building FROM {base} failed (it must exist locally and have python3): {exc}"
+        ) from None
     _verify(image, log)
 
 
@@ -153,5 +172,7 @@ def _verify(image: str, log: Callable[[str], None]) -> None:
     with Sandbox(image=image) as sb:
         result = sb.run(Job(source="import sys; print(sys.version.split()[0])"))
     if not result.ok:
-        raise ImageBuildError(f"the new image cannot run a job: {result.status}: {result.error or result.stderr}")
+        raise ImageBuildError(
+            f"the new image cannot run a job: {result.status}: {result.error or result.stderr}"
+        )
     log(f"image {image} ready (python {result.stdout.strip()})")

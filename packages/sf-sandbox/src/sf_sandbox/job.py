@@ -57,7 +57,9 @@ class Job:
             raise SandboxConfigError("a Job needs exactly one of source= or argv=")
         if self.argv is not None:
             if isinstance(self.argv, str) or not self.argv:
-                raise SandboxConfigError("argv must be a non-empty sequence of strings, e.g. ('python3', 'x.py')")
+                raise SandboxConfigError(
+                    "argv must be a non-empty sequence of strings, e.g. ('python3', 'x.py')"
+                )
             object.__setattr__(self, "argv", tuple(self.argv))
         if isinstance(self.stdin, str):
             object.__setattr__(self, "stdin", self.stdin.encode())
@@ -72,7 +74,9 @@ class Job:
         object.__setattr__(self, "args", tuple(self.args))
         for key, value in dict(self.env).items():
             if not isinstance(key, str) or not isinstance(value, str) or "=" in key or not key:
-                raise SandboxConfigError(f"env entries must be str → str without '=' in the name, got {key!r}")
+                raise SandboxConfigError(
+                    f"env entries must be str → str without '=' in the name, got {key!r}"
+                )
         object.__setattr__(self, "env", dict(self.env))
 
     @property

@@ -29,6 +29,15 @@ why. When no node is left, the remaining jobs get ``sandbox_error`` results (nev
 as a single machine's pool does when its engine goes away. Nodes that join after ``start`` are not
 used (create a new pool to pick them up).
 
+Host calls on the nodes. A job's host calls are answered on the node that runs it, never on the
+driver. ``host_calls=`` pickles ready-made functions to every node. ``node_host=`` is for a host
+side that must be *built* on the node (a client with a connection pool, a database handle) or
+that keeps per-job state: a picklable zero-argument factory, called once in each node's actor,
+returning a :class:`NodeHost`, which gives the node's host calls and is told when each job starts
+and ends; what it puts in the job's :attr:`Result.host_data <sf_sandbox.Result.host_data>` travels
+back with the result (sf-workflows uses it to answer a workflow's LLM calls with an executor
+built on the node and to bring the run's token and cost accounting back to the driver).
+
 Requires the ``ray`` extra: ``pip install "sf-sandbox[ray]"``; ``sf_sandbox`` (with the same image)
 must be installed on every node. Ray is imported only when a pool starts.
 """
@@ -44,7 +53,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from sf_sandbox.errors import SandboxConfigError, SandboxError
 from sf_sandbox.job import Job
@@ -56,6 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MissingDependencyError",
+    "NodeHost",
     "NodePool",
     "NodeReport",
     "RayPool",
@@ -88,6 +98,38 @@ def require_ray() -> Any:
     return ray
 
 
+# ------------------------------------------------------------------------------------------ node host
+@runtime_checkable
+class NodeHost(Protocol):
+    """The host side of one node's pool, built on that node by ``RayPool(node_host=factory)``.
+
+    ``factory`` is pickled to every node and called once there, in the node's actor, before its
+    pool starts; an exception it raises keeps that node out of the pool (the reason is in
+    :attr:`RayReport.skipped`). The three methods run in that actor, in its threads: hooks of
+    different jobs may run concurrently. An optional ``close()`` method is called when the
+    node's pool stops (its errors are ignored).
+    """
+
+    def host_calls(self) -> Mapping[str, HostFunction]:
+        """The host functions this node's jobs may call (merged with ``RayPool(host_calls=...)``;
+        a name given by both is a :class:`~sf_sandbox.SandboxConfigError` on that node)."""
+        ...
+
+    def job_started(self, job: Job) -> None:
+        """Called before ``job`` is handed to the node's sandbox (and before any of its host calls)."""
+        ...
+
+    def job_finished(self, job: Job, result: Result) -> Result:
+        """Called once the job has ended; returns the result the driver gets (usually ``result``
+        with :attr:`~sf_sandbox.Result.host_data` added). Called for every job that was started,
+        whatever its status, also when the node's engine failed under it."""
+        ...
+
+
+NodeHostFactory = Callable[[], NodeHost]
+"""A picklable zero-argument callable, run on each node, that builds that node's :class:`NodeHost`."""
+
+
 # ------------------------------------------------------------------------------------------ actor
 class NodePool:
     """The per-node half: a Ray actor that owns one warm :class:`~sf_sandbox.Sandbox`.
@@ -105,18 +147,23 @@ class NodePool:
         pool_size: int,
         host_calls: Mapping[str, HostFunction] | None,
         docker_host: str | None,
+        node_host: NodeHostFactory | None = None,
     ) -> None:
         """See the class docstring."""
         if docker_host:
             os.environ["DOCKER_HOST"] = docker_host
-        from sf_sandbox.sandbox import Sandbox
-
         self.pool_size = pool_size
-        self.sandbox = Sandbox(image=image, limits=limits, pool_size=pool_size, host_calls=host_calls)
+        self.image = image
+        self.limits = limits
+        self.host_calls = dict(host_calls or {})
+        self.node_host_factory = node_host
+        self.host: NodeHost | None = None
+        self.sandbox: Any = None
         self.jobs = 0
 
     def start(self) -> dict[str, Any]:
-        """Remove containers left by dead owners on this node's engine, warm the pool.
+        """Build the node host (``node_host``), remove containers left by dead owners on this
+        node's engine, warm the pool.
 
         Returns:
             Facts about the node: ``node_id``, ``hostname``, ``pid``, ``docker_host``,
@@ -124,10 +171,34 @@ class NodePool:
 
         Raises:
             SandboxError: no engine answers, or the image is missing on this node.
+            SandboxConfigError: the node host's calls clash with ``host_calls`` by name, or it
+                is not a :class:`NodeHost`.
+            Exception: whatever the ``node_host`` factory raised.
         """
         from sf_sandbox.backends.docker import docker_client
         from sf_sandbox.gc import collect_garbage
+        from sf_sandbox.sandbox import Sandbox
 
+        calls = dict(self.host_calls)
+        if self.node_host_factory is not None:
+            host = self.node_host_factory()
+            if not isinstance(host, NodeHost):
+                raise SandboxConfigError(
+                    f"node_host must build a NodeHost (host_calls, job_started, job_finished), "
+                    f"got {type(host).__name__}"
+                )
+            extra = dict(host.host_calls())
+            clash = sorted(set(extra) & set(calls))
+            if clash:
+                raise SandboxConfigError(
+                    f"host call(s) {', '.join(clash)} given both by host_calls= and by node_host=; "
+                    "rename one of them"
+                )
+            calls.update(extra)
+            self.host = host
+        self.sandbox = Sandbox(
+            image=self.image, limits=self.limits, pool_size=self.pool_size, host_calls=calls or None
+        )
         client = docker_client()
         try:
             removed = collect_garbage(client, only_dead_owners=True)
@@ -147,9 +218,37 @@ class NodePool:
         """Run ``jobs`` on this node's pool (``pool_size`` at once); results in input order.
 
         Never raises for what a job does; a job the sandbox could not run gets ``sandbox_error``.
+        With a :class:`NodeHost`, its hooks run around every job; a hook that raises turns that
+        job's result into ``sandbox_error`` with the hook's error.
         """
         self.jobs += len(jobs)
-        return self.sandbox.run_many(jobs, concurrency=self.pool_size)
+        host = self.host
+        if host is None:
+            return self.sandbox.run_many(jobs, concurrency=self.pool_size)
+        broken: dict[int, str] = {}
+        for k, job in enumerate(jobs):
+            try:
+                host.job_started(job)
+            except Exception as exc:  # noqa: BLE001 - reported in the job's result
+                broken[k] = f"node host job_started failed: {type(exc).__name__}: {exc}"
+        runnable = [job for k, job in enumerate(jobs) if k not in broken]
+        ran = iter(self.sandbox.run_many(runnable, concurrency=self.pool_size))
+        results: list[Result] = []
+        for k, job in enumerate(jobs):
+            if k in broken:
+                results.append(Result(status=Status.SANDBOX_ERROR, error=broken[k], id=job.id))
+                continue
+            result = next(ran)
+            try:
+                result = host.job_finished(job, result)
+            except Exception as exc:  # noqa: BLE001 - reported in the job's result
+                result = Result(
+                    status=Status.SANDBOX_ERROR,
+                    error=f"node host job_finished failed: {type(exc).__name__}: {exc}",
+                    id=job.id,
+                )
+            results.append(result)
+        return results
 
     def engine_alive(self) -> bool:
         """Whether this node's Docker engine still answers a ping (5 s at most)."""
@@ -172,7 +271,14 @@ class NodePool:
         from sf_sandbox.gc import collect_garbage
         from sf_sandbox.worker import START_TIMEOUT
 
-        self.sandbox.close()
+        if self.sandbox is not None:
+            self.sandbox.close()
+        closer = getattr(self.host, "close", None)
+        if callable(closer):
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - the pool is stopping anyway
+                pass
         # Sandbox.close does not wait for a tainted container's replacement that is still starting;
         # this process is about to be killed, so wait for those, then sweep what this process owns.
         for thread in threading.enumerate():
@@ -361,6 +467,9 @@ class RayPool:
         pool_size: warm containers per node, the most jobs a node runs at once; ``None``: the
             node's CPU count in Ray.
         host_calls: host functions, run on the node that runs the job (so they must pickle).
+        node_host: a picklable zero-argument factory run once on every node, returning that
+            node's :class:`NodeHost` (host calls built on the node, per-job hooks; see the
+            module docstring). A node whose factory raises is not used.
         docker_host: the engine of every node (``"unix:///run/docker.sock"``), or a mapping from Ray
             node id (hex) to engine; ``None`` (and nodes not in the mapping): the node's own
             ``DOCKER_HOST``, else its default local socket.
@@ -383,6 +492,7 @@ class RayPool:
         limits: Limits | None = None,
         pool_size: int | None = None,
         host_calls: Mapping[str, HostFunction] | None = None,
+        node_host: NodeHostFactory | None = None,
         docker_host: str | Mapping[str, str] | None = None,
         batch_size: int | None = None,
         inflight: int = 2,
@@ -401,6 +511,9 @@ class RayPool:
         self.limits = limits or Limits()
         self.pool_size = pool_size
         self.host_calls = dict(host_calls) if host_calls else None
+        if node_host is not None and not callable(node_host):
+            raise SandboxConfigError("node_host must be a zero-argument callable that returns a NodeHost")
+        self.node_host = node_host
         self.docker_host = docker_host
         self.batch_size = batch_size
         self.inflight = inflight
@@ -498,6 +611,7 @@ class RayPool:
                 pool_size=size,
                 host_calls=self.host_calls,
                 docker_host=host,
+                node_host=self.node_host,
             )
             address = str(info.get("NodeManagerAddress") or "")
             report = NodeReport(node_id=node_id, address=address, pool_size=size)

@@ -50,6 +50,11 @@ class Result:
     """Human-readable reason for a non-``ok`` status, when one is known."""
     id: str | None = None
     """The job's ``id``."""
+    host_data: Mapping[str, Any] = field(default_factory=dict)
+    """Facts the host side attached after the job ended, JSON values by key; never written by the
+    job itself. Empty from a local :class:`~sf_sandbox.Sandbox`; a :class:`~sf_sandbox.ray_pool.RayPool`
+    node's :class:`~sf_sandbox.ray_pool.NodeHost` fills it (for example, what the job's host calls
+    cost on that node)."""
 
     @property
     def ok(self) -> bool:
@@ -93,6 +98,8 @@ class Result:
         if self.stderr_lossy:
             data["stderr_base64"] = base64.b64encode(self.stderr_bytes).decode()
         data["files"] = {k: base64.b64encode(v).decode() for k, v in self.files.items()}
+        if not self.host_data:
+            data.pop("host_data")
         return data
 
 

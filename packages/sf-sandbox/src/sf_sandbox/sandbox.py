@@ -88,8 +88,9 @@ class Sandbox:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     async def __aenter__(self) -> Self:
@@ -238,8 +239,9 @@ class Sandbox:
         """Run one job and return its result (never raises for what the job does)."""
         return self._run(job)
 
-    def run_many(self, jobs: Iterable[Job], *, concurrency: int | None = None,
-                 progress: bool | Progress = False) -> list[Result]:
+    def run_many(
+        self, jobs: Iterable[Job], *, concurrency: int | None = None, progress: bool | Progress = False
+    ) -> list[Result]:
         """Run ``jobs`` with up to ``concurrency`` at once; results come back in input order.
 
         ``progress`` is a callback ``(done, total)`` or True for a line on stderr.
@@ -268,8 +270,9 @@ class Sandbox:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._threads, self._run, job, loop)
 
-    async def arun_many(self, jobs: Iterable[Job], *, concurrency: int | None = None,
-                        progress: bool | Progress = False) -> list[Result]:
+    async def arun_many(
+        self, jobs: Iterable[Job], *, concurrency: int | None = None, progress: bool | Progress = False
+    ) -> list[Result]:
         """Async :meth:`run_many` (input order kept)."""
         jobs = list(jobs)
         conc = self._concurrency(concurrency, len(jobs))
@@ -302,9 +305,11 @@ class Sandbox:
 
 def _progress(progress: bool | Progress, total: int) -> Callable[..., None]:
     if callable(progress):
+
         def call(done: int, final: bool = False) -> None:
             if not final:
                 progress(done, total)
+
         return call
     if not progress or total < 2:
         return lambda done, final=False: None

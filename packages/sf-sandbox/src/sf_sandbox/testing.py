@@ -242,12 +242,36 @@ class LocalDockerd:
         # its own mount namespace (unshare execs dockerd: same pid): every mount the engine and its
         # containers make dies with the last of its processes, even after a SIGKILL
         self.proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private",
-             "dockerd", "--config-file", config, "--data-root", os.path.join(self.base, "data"),
-             "--exec-root", self.exec_root, "--pidfile", os.path.join(self.base, "docker.pid"),
-             "-H", self.host, "--bridge", "none", "--iptables=false", "--ip6tables=false",
-             "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false", "--log-level", "warn"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "dockerd",
+                "--config-file",
+                config,
+                "--data-root",
+                os.path.join(self.base, "data"),
+                "--exec-root",
+                self.exec_root,
+                "--pidfile",
+                os.path.join(self.base, "docker.pid"),
+                "-H",
+                self.host,
+                "--bridge",
+                "none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+                "--userland-proxy=false",
+                "--log-level",
+                "warn",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -401,8 +425,15 @@ class LocalRayCluster:
             cluster.kill_raylet(1); cluster.heal()  # node 1 dies, then comes back as a new node
     """
 
-    def __init__(self, nodes: int = 2, *, cpus_per_node: int = 1, image: str = DEFAULT_IMAGE,
-                 own_engines: bool = True, base_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        nodes: int = 2,
+        *,
+        cpus_per_node: int = 1,
+        image: str = DEFAULT_IMAGE,
+        own_engines: bool = True,
+        base_dir: str | None = None,
+    ) -> None:
         """``own_engines=False`` points every node at the default engine (no dockerd started)."""
         self.n = nodes
         self.cpus = cpus_per_node
@@ -489,13 +520,22 @@ class LocalRayCluster:
     def _node_args(self, i: int) -> dict[str, Any]:
         engine = self.engines[i]
         env = {"DOCKER_HOST": engine.host} if engine is not None else {}
-        args: dict[str, Any] = {"num_cpus": self.cpus, "node_ip_address": "127.0.0.1",
-                                "include_dashboard": False, "include_log_monitor": False,
-                                "object_store_memory": 80 * 1024 * 1024, "env_vars": env,
-                                "temp_dir": os.path.join(self.base, "ray")}
+        args: dict[str, Any] = {
+            "num_cpus": self.cpus,
+            "node_ip_address": "127.0.0.1",
+            "include_dashboard": False,
+            "include_log_monitor": False,
+            "object_store_memory": 80 * 1024 * 1024,
+            "env_vars": env,
+            "temp_dir": os.path.join(self.base, "ray"),
+        }
         if i == 0:
-            args["_system_config"] = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 1000,
-                                      "health_check_timeout_ms": 2000, "health_check_failure_threshold": 4}
+            args["_system_config"] = {
+                "health_check_initial_delay_ms": 0,
+                "health_check_period_ms": 1000,
+                "health_check_timeout_ms": 2000,
+                "health_check_failure_threshold": 4,
+            }
         return args
 
     def _add_node(self, i: int) -> Any:
@@ -603,8 +643,13 @@ class LocalRayCluster:
         if self.base:  # engine data roots hold ~15k files: delete them in the background
             import subprocess
 
-            subprocess.Popen(["rm", "-rf", "--one-file-system", self.base], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            subprocess.Popen(
+                ["rm", "-rf", "--one-file-system", self.base],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             self.base = ""
 
 

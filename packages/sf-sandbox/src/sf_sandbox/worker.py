@@ -46,7 +46,8 @@ class Worker:
             self.conn.send(encode(config))
             if not self._ready.wait(START_TIMEOUT) or self._closed.is_set() and not self._ready.is_set():
                 raise SupervisorError(
-                    f"sandbox supervisor did not start in {self.conn.label}: {self.conn.diagnostics()[-500:]!r}"
+                    f"sandbox supervisor did not start in {self.conn.label}: "
+                    f"{self.conn.diagnostics()[-500:]!r}"
                 )
         except BaseException:
             self.conn.close()
@@ -91,13 +92,21 @@ class Worker:
 
         def reply(payload: dict[str, Any]) -> None:
             try:
-                self.conn.send(encode({"op": "hostcall_result", "id": job_id, "call": call,
-                                       "call_id": call_id, **payload}))
+                self.conn.send(
+                    encode(
+                        {"op": "hostcall_result", "id": job_id, "call": call, "call_id": call_id, **payload}
+                    )
+                )
             except OSError:
                 pass
 
-        self.hostcalls.dispatch(str(frame.get("name")), list(frame.get("args") or []),
-                                dict(frame.get("kwargs") or {}), self._loop, reply)
+        self.hostcalls.dispatch(
+            str(frame.get("name")),
+            list(frame.get("args") or []),
+            dict(frame.get("kwargs") or {}),
+            self._loop,
+            reply,
+        )
 
     # running a job
     def run(self, job: Job, loop: asyncio.AbstractEventLoop | None = None) -> Result:
@@ -106,13 +115,21 @@ class Worker:
         if self._closed.is_set():
             self.tainted = True
             diag = " | ".join(self.conn.diagnostics().strip().splitlines()[-3:])
-            return Result(status=Status.SANDBOX_ERROR, id=job.id,
-                          error="sandbox container is gone" + (f": {diag}" if diag else ""))
+            return Result(
+                status=Status.SANDBOX_ERROR,
+                id=job.id,
+                error="sandbox container is gone" + (f": {diag}" if diag else ""),
+            )
         too_big = job.input_bytes > limits.file_size_mb * 1024 * 1024
         if too_big:
-            return Result(status=Status.SANDBOX_ERROR, id=job.id, error=(
-                f"job input ({job.input_bytes} bytes of source, stdin and files) exceeds the "
-                f"{limits.file_size_mb} MiB work dir; raise Limits.file_size_mb"))
+            return Result(
+                status=Status.SANDBOX_ERROR,
+                id=job.id,
+                error=(
+                    f"job input ({job.input_bytes} bytes of source, stdin and files) exceeds the "
+                    f"{limits.file_size_mb} MiB work dir; raise Limits.file_size_mb"
+                ),
+            )
         job_id = next(_ids)
         done = threading.Event()
         box: list[dict[str, Any]] = []
@@ -152,8 +169,12 @@ class Worker:
             self.conn.kill()
             why = "did not answer in time" if not finished else "died"
             diag = self.conn.diagnostics().strip().splitlines()[-3:]
-            return Result(status=Status.SANDBOX_ERROR, id=job.id, duration=time.monotonic() - started,
-                          error=f"sandbox supervisor {why}" + (f": {' | '.join(diag)}" if diag else ""))
+            return Result(
+                status=Status.SANDBOX_ERROR,
+                id=job.id,
+                duration=time.monotonic() - started,
+                error=f"sandbox supervisor {why}" + (f": {' | '.join(diag)}" if diag else ""),
+            )
         return self._result(box[0], job)
 
     def _result(self, frame: dict[str, Any], job: Job) -> Result:

@@ -183,8 +183,25 @@ def _print_summary(result: Any) -> None:
 )
 @click.option("--iterations", type=int, default=3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="cuda: generation and training on the GPU with the fast paths (fast-hf decoder, "
+    "FastScoreDPOTrainer), same float32 model and settings.",
+)
+@click.option(
+    "--sandbox-backend",
+    type=click.Choice(["docker", "local-unsafe-no-isolation"]),
+    default="docker",
+    show_default=True,
+    help="Where the demo's workflows run; the unsafe one is for machines without Docker (no isolation).",
+)
 @_handle_errors
-def demo_cmd(output_dir: Path, objective: str, iterations: int, seed: int) -> None:
+def demo_cmd(
+    output_dir: Path, objective: str, iterations: int, seed: int, device: str, sandbox_backend: str
+) -> None:
     """The whole loop on CPU in a few minutes: tiny Llama, real sandbox, scripted executor.
 
     Prints the mean score of sampled workflows per iteration (training tasks and held-out
@@ -199,7 +216,20 @@ def demo_cmd(output_dir: Path, objective: str, iterations: int, seed: int) -> No
     def report(line: str) -> None:
         click.echo(f"  {line}", err=True)
 
-    result = run_demo(output_dir, objective=objective, iterations=iterations, seed=seed, reporter=report)
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise TrainConfigError("--device cuda: no CUDA GPU is visible to torch here")
+    result = run_demo(
+        output_dir,
+        objective=objective,
+        iterations=iterations,
+        seed=seed,
+        reporter=report,
+        use_cpu=device == "cpu",
+        sandbox_backend=sandbox_backend,
+    )
     _print_summary(result)
     click.echo(f"plot: {Path(result.output_dir) / 'report.png'}")
 

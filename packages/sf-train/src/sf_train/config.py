@@ -16,19 +16,27 @@ Parameters, grouped:
 
 > Objective
     objective ("score-dpo" | "dpo" | "sft-on-best" | "ppo"), weight_fn (f, "identity"),
-    gap_fn (d, "cube" = (s_w − s_l)^3), num_pairs (N = 2000), pair_seed, reference ("base").
+    gap_fn (d, "cube" = (s_w − s_l)^3), num_pairs (N = 2000), pair_seed, reference ("base"),
+    fast_trainer ("auto": the GPU fast path for one process on CUDA).
 
 > Model and LoRA
     model_name_or_path (Llama-3.1-8B-Instruct), tokenizer_name_or_path, dtype ("bfloat16"),
     lora_r (8), lora_alpha (16), lora_dropout (0.01), lora_target_modules (q_proj, v_proj).
 
 > Generation
-    generation_backend ("hf" | "vllm"), temperature (0.2), top_p (0.95), max_new_tokens (1000),
-    stop ("</graph>"), generation_batch_size, vllm_* (tensor/data parallel, memory, max length).
+    generation_backend ("auto" | "hf" | "fast-hf" | "vllm"), temperature (0.2), top_p (0.95),
+    max_new_tokens (1000), stop ("</graph>"), generation_batch_size, vllm_* (tensor/data parallel,
+    memory, max length).
 
 > Executor and sandbox
     executor_model ("gpt-4o-mini"), executor_base_url, executor_api_key_env, executor_temperature (0),
-    executor_concurrency, executor_cache_dir, sandbox_image, sandbox_pool_size, workflow_timeout.
+    executor_concurrency, executor_cache_dir, sandbox_image, sandbox_pool_size, sandbox_backend
+    ("docker"), workflow_timeout.
+
+> Scale-out on Ray (``sf-train[ray]``; docs/scale-out.md)
+    ray_address (None; "auto", "HOST:PORT" or "local": workflows run in the sandbox pools of the
+    cluster's nodes), ray_pool_size, train_launcher ("local" | "ray": Ray Train's TorchTrainer),
+    ray_train_workers, ray_train_use_gpu, ray_train_cpus_per_worker.
 
 Overridden `DPOConfig`/`TrainingArguments` defaults: `num_train_epochs=1` [official],
 `per_device_train_batch_size=1` [official], `max_length=None` [official: no truncation],
@@ -47,7 +55,7 @@ from trl import DPOConfig
 from sf_train.errors import TrainConfigError
 from sf_train.pairs import resolve_gap_fn, resolve_weight_fn
 
-__all__ = ["GenerationBackend", "Objective", "ScoreDPOConfig"]
+__all__ = ["GenerationBackend", "Objective", "ScoreDPOConfig", "TrainLauncher"]
 
 
 class Objective(StrEnum):
@@ -66,10 +74,27 @@ class Objective(StrEnum):
 class GenerationBackend(StrEnum):
     """Which engine samples workflows."""
 
+    AUTO = "auto"
+    """``fast-hf`` on a CUDA GPU, ``hf`` elsewhere."""
     HF = "hf"
     """Plain transformers `generate` with the adapter active in-process (always available)."""
+    FAST_HF = "fast-hf"
+    """sf-train's shared-prefix decoder (one prefix cache per prompt for its k samples, CUDA graphs,
+    GQA-aware Triton attention); models it does not support fall back to ``generate``."""
     VLLM = "vllm"
     """vLLM with the LoRA adapter hot-swapped each iteration (`sf-train[vllm]`)."""
+
+
+class TrainLauncher(StrEnum):
+    """Where the training stage of an iteration runs."""
+
+    LOCAL = "local"
+    """In the loop's own process(es): one process, or every process of ``accelerate launch``."""
+    RAY = "ray"
+    """Ray Train's ``TorchTrainer`` on the cluster of ``ray_address`` (``ray_train_workers`` workers)."""
+
+
+_FAST_TRAINER = ("auto", "on", "off")
 
 
 def _help(text: str) -> dict[str, Any]:
@@ -207,6 +232,16 @@ class ScoreDPOConfig(DPOConfig):
             "choices": ["base", "previous"],
         },
     )
+    fast_trainer: str = field(
+        default="auto",
+        metadata={
+            "help": "score-dpo/dpo trainer: 'on' = FastScoreDPOTrainer (reference log-probs once per "
+            "iteration, shared-prefix packed pairs, varlen attention, fused kernels; same loss); "
+            "'off' = ScoreDPOTrainer (TRL's DPOTrainer with the score weighting); 'auto' = on for one "
+            "process on a CUDA GPU with a model it supports, else off.",
+            "choices": list(_FAST_TRAINER),
+        },
+    )
 
     ppo_kl_coef: float = field(
         default=0.0,
@@ -255,10 +290,11 @@ class ScoreDPOConfig(DPOConfig):
 
     # ---- generation ----------------------------------------------------------------------
     generation_backend: str = field(
-        default="hf",
+        default="auto",
         metadata={
-            "help": "Sampling engine: 'hf' (transformers, always available) or 'vllm' (sf-train[vllm]). "
-            "[official: vllm 0.6.4 with a merged copy; ours hot-swaps the adapter]",
+            "help": "Sampling engine: 'auto' (fast-hf on a CUDA GPU, else hf), 'hf' (transformers "
+            "generate), 'fast-hf' (sf-train's shared-prefix CUDA-graph decoder) or 'vllm' "
+            "(sf-train[vllm]). [official: vllm 0.6.4 with a merged copy; ours hot-swaps the adapter]",
             "choices": [b.value for b in GenerationBackend],
         },
     )
@@ -324,9 +360,54 @@ class ScoreDPOConfig(DPOConfig):
     )
     sandbox_image: str = field(default="sf-sandbox:py3", metadata=_help("Sandbox image that runs workflows."))
     sandbox_pool_size: int = field(default=4, metadata=_help("Warm sandbox containers."))
+    sandbox_backend: str = field(
+        default="docker",
+        metadata={
+            "help": "Where workflows run: 'docker' (the isolated sandbox) or 'local-unsafe-no-isolation' "
+            "(plain host subprocesses, no isolation at all: only for generated code you trust, on a "
+            "machine without Docker).",
+            "choices": ["docker", "local-unsafe-no-isolation"],
+        },
+    )
     workflow_timeout: float = field(
         default=120.0,
         metadata=_help("Seconds per workflow run. [official: 120; 240 for code, get_scores.py]"),
+    )
+
+    # ---- scale-out on Ray -----------------------------------------------------------------
+    ray_address: str | None = field(
+        default=None,
+        metadata={
+            "help": "Ray cluster whose nodes run the workflows (one warm sandbox pool per node, executor "
+            "built on each node): 'auto' (the cluster `ray start` made here), 'HOST:PORT' (its head) or "
+            "'local' (a one-node Ray on this machine); None = this machine's sandbox pool. Needs "
+            "sf-train[ray]. Ours.",
+            "aliases": ["--ray"],
+        },
+    )
+    ray_pool_size: int | None = field(
+        default=None,
+        metadata=_help("Warm sandbox containers per Ray node; None = the node's CPU count in Ray."),
+    )
+    train_launcher: str = field(
+        default="local",
+        metadata={
+            "help": "Where each iteration trains: 'local' (this process, or every process of accelerate "
+            "launch) or 'ray' (Ray Train's TorchTrainer with ray_train_workers workers on the "
+            "ray_address cluster; the run directory must be on storage every worker sees).",
+            "choices": [t.value for t in TrainLauncher],
+        },
+    )
+    ray_train_workers: int = field(
+        default=1,
+        metadata=_help("train_launcher=ray: training processes (one per GPU with ray_train_use_gpu)."),
+    )
+    ray_train_use_gpu: bool = field(
+        default=False,
+        metadata=_help("train_launcher=ray: one GPU per worker (NCCL); off = CPU workers (gloo)."),
+    )
+    ray_train_cpus_per_worker: float = field(
+        default=1.0, metadata=_help("train_launcher=ray: CPUs Ray reserves for each training worker.")
     )
 
     def __post_init__(self) -> None:
@@ -352,7 +433,28 @@ class ScoreDPOConfig(DPOConfig):
         try:
             GenerationBackend(self.generation_backend)
         except ValueError:
-            raise bad("generation_backend", "must be 'hf' or 'vllm'") from None
+            raise bad(
+                "generation_backend", f"must be one of {', '.join(b.value for b in GenerationBackend)}"
+            ) from None
+        if self.fast_trainer not in _FAST_TRAINER:
+            raise bad("fast_trainer", f"must be one of {', '.join(_FAST_TRAINER)}")
+        try:
+            TrainLauncher(self.train_launcher)
+        except ValueError:
+            raise bad("train_launcher", "must be 'local' or 'ray'") from None
+        if self.ray_address is not None and not self.ray_address.strip():
+            self.ray_address = None
+        if self.train_launcher == TrainLauncher.RAY and self.ray_address is None:
+            raise bad(
+                "train_launcher",
+                "'ray' needs a cluster: set ray_address (--ray auto, --ray HEAD_IP:PORT, or --ray local)",
+            )
+        if self.ray_pool_size is not None and self.ray_pool_size < 1:
+            raise bad("ray_pool_size", "must be at least 1, or None for each node's CPU count")
+        if self.ray_train_cpus_per_worker < 0:
+            raise bad("ray_train_cpus_per_worker", "must be >= 0")
+        if self.sandbox_backend not in ("docker", "local-unsafe-no-isolation"):
+            raise bad("sandbox_backend", "must be 'docker' or 'local-unsafe-no-isolation'")
         if self.reference not in ("base", "previous"):
             raise bad("reference", "must be 'base' or 'previous'")
         for name in (
@@ -365,6 +467,7 @@ class ScoreDPOConfig(DPOConfig):
             "lora_r",
             "sandbox_pool_size",
             "executor_concurrency",
+            "ray_train_workers",
         ):
             if getattr(self, name) < 1:
                 raise bad(name, "must be at least 1")

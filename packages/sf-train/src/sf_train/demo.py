@@ -26,9 +26,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sf_train.loop import LoopResult, Reporter, run_loop
+if TYPE_CHECKING:  # the loop imports torch and TRL: not needed to unpickle the scripted executor
+    from sf_train.loop import LoopResult, Reporter
 
 __all__ = [
     "SKILLS",
@@ -289,6 +290,8 @@ def run_demo(
         The loop's result; ``heldout`` holds the held-out mean score before each iteration and
         after the last one. ``output_dir/run/report.png`` is the plot (``plot=True``).
     """
+    from sf_train.loop import run_loop
+
     output_dir = Path(output_dir)
     train = demo_problems(range(train_tasks))
     heldout = demo_problems(range(1000, 1000 + heldout_tasks))

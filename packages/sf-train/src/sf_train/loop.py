@@ -25,6 +25,27 @@ adapter. The model in memory is always rebuilt from what is on disk when resumin
 Under ``accelerate launch`` with several processes, generation and scoring run on the main
 process only; every process then trains on the pairs file (DDP/FSDP/DeepSpeed as the
 accelerate config says), and the main process saves the adapter.
+
+On a Ray cluster (``sf-train[ray]``, docs/scale-out.md), two stages move, as the config says:
+
+* ``ray_address`` (``--ray auto|HOST:PORT|local``): the workflows run in the sandbox pools of
+  the cluster's nodes (:class:`sf_sandbox.ray_pool.RayPool`, one warm pool per node, kept for
+  the whole run) instead of this machine's pool. Each node answers its jobs' operator calls with
+  an executor built there from the ``executor_*`` fields (:func:`sf_workflows.remote_host`; the
+  key comes from ``executor_api_key_env`` in the node's environment, the response cache is
+  ``executor_cache_dir``, which must be shared storage for resume to replay it on any node); an
+  executor object given to :func:`run_loop` is pickled to the nodes instead. Records, scores,
+  files and resume are those of a local run; the driver keeps doing generation, the harness and
+  every file.
+* ``train_launcher: ray``: each iteration trains under Ray Train's ``TorchTrainer`` with
+  ``ray_train_workers`` workers (:mod:`sf_train.ray_train`): every worker rebuilds the model from
+  disk (base + previous adapter) and reads the iteration's pairs and scores from the run
+  directory, rank 0 saves ``iter-<i>/adapter`` and ``train.json`` (with ``world_size`` and the
+  workers); the driver then goes on as with the local launcher and reloads the adapter from
+  disk when it next generates. The run directory must be on storage every worker sees.
+
+The loop connects to the cluster once (``ray.init``) and disconnects at the end when it made the
+connection; Ray is imported only when ``ray_address`` is set.
 """
 
 from __future__ import annotations
@@ -39,7 +60,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sf_train.config import GenerationBackend, ScoreDPOConfig
+from sf_train.config import GenerationBackend, ScoreDPOConfig, TrainLauncher
 from sf_train.errors import TrainConfigError
 from sf_train.pairs import Pair, ScoredSample, build_pairs, pair_stats, sample_pairs
 
@@ -173,6 +194,9 @@ class _Loop:
             self.eval_problems = None
         self.eval_each_iteration = eval_each_iteration
         self._executor = executor
+        self._executor_given = executor is not None
+        self._ray_pool: Any = None
+        self._owns_ray = False
         self._base_model = model
         self.tokenizer = tokenizer
         self.prompt_fn = prompt_fn or _default_prompt_fn()
@@ -256,10 +280,23 @@ class _Loop:
 
         self._ensure_model(adapter_dir)
         if self._generator is None:
-            self._generator = HFWorkflowGenerator(
-                self.model, self.tokenizer, params, prompt_fn=self.prompt_fn
-            )
+            generator_class = HFWorkflowGenerator
+            if self._backend() == GenerationBackend.FAST_HF:
+                from sf_train.generate.fast_hf import FastHFWorkflowGenerator
+
+                generator_class = FastHFWorkflowGenerator
+            self._generator = generator_class(self.model, self.tokenizer, params, prompt_fn=self.prompt_fn)
         return self._generator
+
+    def _backend(self) -> GenerationBackend:
+        """The configured generation backend, ``auto`` resolved (fast-hf on CUDA, else hf)."""
+        backend = GenerationBackend(self.config.generation_backend)
+        if backend != GenerationBackend.AUTO:
+            return backend
+        import torch
+
+        on_gpu = not self.config.use_cpu and torch.cuda.is_available()
+        return GenerationBackend.FAST_HF if on_gpu else GenerationBackend.HF
 
     # --- stages -------------------------------------------------------------------------
     def _generate(
@@ -344,8 +381,9 @@ class _Loop:
             f"{self.config.runs_per_workflow} runs in the sandbox"
         )
         completions = {p.id: samples[p.id]["completions"] for p in problems}
+        pool = self._ray_sandbox() if self.config.ray_address is not None else None
         start = time.perf_counter()
-        results = asyncio.run(self._score_async(problems, completions, stage_dir, tag))
+        results = asyncio.run(self._score_async(problems, completions, stage_dir, tag, pool))
         scored: list[ScoredSample] = []
         cost = {
             "executor_usd": 0.0,
@@ -373,14 +411,21 @@ class _Loop:
         return scored, cost
 
     async def _score_async(
-        self, problems: Sequence[Any], completions: dict[str, list[str]], stage_dir: Path, tag: str
+        self,
+        problems: Sequence[Any],
+        completions: dict[str, list[str]],
+        stage_dir: Path,
+        tag: str,
+        pool: Any = None,
     ) -> Any:
+        """Run and score every completion: on ``pool`` (the run's RayPool) when given, else in a
+        sandbox pool of this machine opened for the stage."""
+        from sf_train.scoring import SandboxRunner, score_completions
         from sf_workflows import open_sandbox
 
-        from sf_train.scoring import SandboxRunner, score_completions
-
         cfg = self.config
-        async with open_sandbox(image=cfg.sandbox_image, pool_size=cfg.sandbox_pool_size) as sandbox:
+
+        async def score(sandbox: Any, containers: int) -> Any:
             runner = SandboxRunner(self.executor, sandbox, timeout=cfg.workflow_timeout)
             return await score_completions(
                 problems,
@@ -389,10 +434,104 @@ class _Loop:
                 runner=runner,
                 runs=cfg.runs_per_workflow,
                 out_dir=stage_dir / "bench",
-                concurrency=max(cfg.sandbox_pool_size, 1) * 2,
+                concurrency=max(containers, 1) * 2,
                 tag=tag,
                 timeout=cfg.workflow_timeout + 60.0,
             )
+
+        if pool is not None:
+            return await score(pool, sum(n.pool_size for n in pool.nodes if not n.lost))
+        async with open_sandbox(
+            image=cfg.sandbox_image, pool_size=cfg.sandbox_pool_size, backend=cfg.sandbox_backend
+        ) as sandbox:
+            return await score(sandbox, cfg.sandbox_pool_size)
+
+    # --- Ray (ray_address, train_launcher: ray) ------------------------------------------------
+    def _connect_ray(self) -> Any:
+        """The ``ray`` module, connected to ``config.ray_address`` (once per run)."""
+        from sf_train._imports import require
+
+        ray = require("ray", extra="ray", purpose="ray_address / train_launcher: ray")
+        if not ray.is_initialized():
+            address = self.config.ray_address
+            try:
+                ray.init(
+                    address=None if address == "local" else address,
+                    logging_level="warning",
+                    log_to_driver=False,
+                )
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise TrainConfigError(
+                    f"cannot join the Ray cluster at {address!r}: {exc} (start one with `ray start --head`, "
+                    "or give its HEAD_IP:PORT with --ray)"
+                ) from None
+            self._owns_ray = True
+        return ray
+
+    def _ray_sandbox(self) -> Any:
+        """The run's started RayPool: one warm pool per node, each node answering its jobs'
+        operator calls with its own executor."""
+        if self._ray_pool is None:
+            from sf_sandbox import Limits
+            from sf_sandbox.ray_pool import RayPool
+            from sf_workflows import remote_host
+
+            self._connect_ray()
+            cfg = self.config
+            pool = RayPool(
+                image=cfg.sandbox_image,
+                pool_size=cfg.ray_pool_size,
+                limits=Limits(),
+                node_host=remote_host(self._node_executor()),
+            )
+            pool.start()
+            self._ray_pool = pool
+            nodes = ", ".join(f"{n.short_id} ({n.address}, {n.pool_size} containers)" for n in pool.nodes)
+            self.report(f"ray: workflows run on {len(pool.nodes)} node(s): {nodes}")
+            for node_id, why in pool.report.skipped.items():
+                self.report(f"ray: node {node_id[:8]} not used: {why}")
+        return self._ray_pool
+
+    def _node_executor(self) -> Any:
+        """What each node builds its executor from: the executor given to run_loop (it must
+        pickle), else an ExecutorConfig from the ``executor_*`` fields without the key."""
+        if self._executor_given:
+            from ray import cloudpickle
+
+            try:
+                cloudpickle.dumps(self._executor)
+            except Exception as exc:  # noqa: BLE001 - any pickling failure means the same thing
+                raise TrainConfigError(
+                    "ray_address: the executor given to run_loop must pickle to run on the Ray nodes "
+                    f"({type(exc).__name__}: {exc}); pass none to build one per node from the "
+                    "executor_* fields"
+                ) from None
+            return self._executor
+        from sf_workflows import ExecutorConfig
+        from sf_workflows.executor.client import KEY_ENVS
+
+        cfg = self.config
+        return ExecutorConfig(
+            model=cfg.executor_model,
+            base_url=cfg.executor_base_url,
+            api_key=None,  # each node reads it from executor_api_key_env in its own environment
+            key_envs=tuple(dict.fromkeys((cfg.executor_api_key_env, *KEY_ENVS))),  # as _default_executor
+            temperature=cfg.executor_temperature,
+            concurrency=cfg.executor_concurrency,
+            cache_dir=str(Path(cfg.executor_cache_dir or self.out / "executor-cache").resolve()),
+        )
+
+    def _close_ray(self) -> None:
+        pool, self._ray_pool = self._ray_pool, None
+        if pool is not None:
+            pool.close()
+            for line in pool.report.format().splitlines():
+                self.report(line)
+        if self._owns_ray:
+            import ray
+
+            ray.shutdown()
+            self._owns_ray = False
 
     def _pairs(self, stage_dir: Path, scored: list[ScoredSample], iteration: int) -> tuple[list[Pair], dict]:
         cfg = self.config
@@ -418,6 +557,19 @@ class _Loop:
         adapter = stage_dir / "adapter"
         if (stage_dir / "train.json").exists() and (adapter / "adapter_config.json").exists():
             return json.loads((stage_dir / "train.json").read_text(encoding="utf-8"))
+        if self.config.train_launcher == TrainLauncher.RAY:
+            from sf_train.ray_train import train_on_ray
+
+            self._connect_ray()
+            self.report(
+                f"{stage_dir.name}: training ({self.config.objective}) on {len(pairs)} pairs under "
+                f"Ray Train, {self.config.ray_train_workers} worker(s)"
+            )
+            info = train_on_ray(
+                self.config, stage_dir=stage_dir, iteration=iteration, previous_adapter=previous_adapter
+            )
+            self._adapter_loaded = "stale"  # the adapter on disk is newer than any model in memory
+            return info
         self._ensure_model(previous_adapter)
         self.report(f"{stage_dir.name}: training ({self.config.objective}) on {len(pairs)} pairs")
         result = train_objective(
@@ -474,12 +626,25 @@ class _Loop:
 
     # --- driver -------------------------------------------------------------------------
     def run(self) -> LoopResult:
+        if self.config.train_launcher == TrainLauncher.RAY and self.state.num_processes > 1:
+            raise TrainConfigError(
+                "train_launcher: ray starts its own training processes; run the loop as one process "
+                "(not under accelerate launch)"
+            )
+        try:
+            return self._run()
+        finally:
+            self._close_ray()
+
+    def _run(self) -> LoopResult:
         cfg = self.config
         self._check_config()
         result = LoopResult(output_dir=str(self.out))
         main = self.state.is_main_process
         if main:
             _ = self.executor  # a missing key or endpoint fails now, before any generation
+            if cfg.ray_address is not None:
+                self._connect_ray()  # so does a missing Ray or an unreachable cluster
         previous: Path | None = None
         for i in range(cfg.iterations):
             stage_dir = self.out / f"iter-{i}"
@@ -641,6 +806,9 @@ def run_loop(
             every iteration); default: ``config.eval_split`` (None skips).
         executor: The LLM behind the operators; default: an ``sf_workflows.Executor`` from the
             config's ``executor_*`` fields (the API key comes from ``executor_api_key_env``).
+            With ``ray_address`` the workflows' calls are answered on the nodes: a given
+            executor is pickled to every node (it must pickle), the default one is rebuilt on
+            each node from the same fields (the key from the node's environment).
         model: A base causal LM already in memory; default: loaded from
             ``config.model_name_or_path`` (local files only).
         tokenizer: Its tokenizer; default: loaded alongside.
@@ -655,9 +823,13 @@ def run_loop(
         The metrics of every iteration, the evaluations and the total optimisation cost.
 
     Raises:
-        TrainConfigError: bad settings, missing weights, unreadable data, or an output_dir
-            holding a different run.
-        StageError: scoring kept failing for infrastructure reasons (results so far are kept).
+        TrainConfigError: bad settings, missing weights, unreadable data, an output_dir
+            holding a different run, or a Ray cluster that cannot be joined.
+        MissingDependencyError: ``ray_address`` or ``train_launcher: ray`` without Ray
+            (``pip install "sf-train[ray]"``).
+        StageError: scoring kept failing for infrastructure reasons (results so far are kept),
+            or training under Ray Train failed.
+        SandboxError: no Ray node could start a sandbox pool (each node's reason is given).
     """
     loop = _Loop(
         config,

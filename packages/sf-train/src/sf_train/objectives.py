@@ -78,6 +78,8 @@ class TrainResult:
     device_seconds: float
     """``seconds`` × processes (GPUs under ``accelerate launch``; 1 on CPU)."""
     train_loss: float | None
+    trainer: str | None = None
+    """The trainer class that ran (e.g. ``FastScoreDPOTrainer`` under ``fast_trainer``)."""
     log_history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -118,8 +120,39 @@ def _run(trainer: Any, objective: str, examples: int) -> TrainResult:
         seconds=seconds,
         device_seconds=seconds * processes,
         train_loss=float(output.training_loss) if output is not None else None,
+        trainer=type(trainer).__name__,
         log_history=list(trainer.state.log_history),
     )
+
+
+def dpo_trainer_class(config: ScoreDPOConfig, model: Any) -> type:
+    """The trainer class of the score-dpo/dpo objectives under ``config.fast_trainer``.
+
+    ``auto`` takes :class:`~sf_train.fast.FastScoreDPOTrainer` for one process on a CUDA GPU with a
+    model it supports (:func:`sf_train.fast.dpo.check_supported`), else
+    :class:`~sf_train.trainer.ScoreDPOTrainer`; ``on`` always the fast one (its errors name what it
+    cannot run), ``off`` always the plain one. Both compute the same loss.
+    """
+    from sf_train.trainer import ScoreDPOTrainer
+
+    if config.fast_trainer == "off":
+        return ScoreDPOTrainer
+    if config.fast_trainer == "auto":
+        import torch
+        from accelerate import PartialState
+
+        if config.use_cpu or not torch.cuda.is_available() or PartialState().num_processes > 1:
+            return ScoreDPOTrainer
+        from sf_train.errors import TrainConfigError
+        from sf_train.fast.dpo import check_supported
+
+        try:
+            check_supported(model)
+        except TrainConfigError:
+            return ScoreDPOTrainer
+    from sf_train.fast import FastScoreDPOTrainer
+
+    return FastScoreDPOTrainer
 
 
 def train_objective(
@@ -154,8 +187,7 @@ def train_objective(
     if objective in (Objective.SCORE_DPO, Objective.DPO):
         if not pairs:
             return None
-        from sf_train.trainer import ScoreDPOTrainer
-
+        trainer_class = dpo_trainer_class(config, model)
         args = dataclasses.replace(config, output_dir=str(output_dir), save_strategy="no")
         rows = [
             {
@@ -165,7 +197,7 @@ def train_objective(
             }
             for p in pairs
         ]
-        trainer = ScoreDPOTrainer(
+        trainer = trainer_class(
             model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
         )
         return _run(trainer, objective.value, len(rows))

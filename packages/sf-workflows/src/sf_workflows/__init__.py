@@ -25,6 +25,7 @@ from sf_workflows.generator import (
 )
 from sf_workflows.operators import OPERATORS
 from sf_workflows.protocols import LLM, Completion
+from sf_workflows.remote import RemoteHost, WorkflowHost, remote_host
 from sf_workflows.run import host_calls, open_sandbox, run_workflow, run_workflow_unsafe, run_workflows
 from sf_workflows.templates import TEMPLATE_NAMES, get_template
 from sf_workflows.types import Outcome, OutcomeStatus, Task, Usage, as_task
@@ -43,12 +44,14 @@ __all__ = [
     "OutcomeStatus",
     "Price",
     "PriceTable",
+    "RemoteHost",
     "ResponseCache",
     "Task",
     "Usage",
     "ValidationReport",
     "WorkflowConfigError",
     "WorkflowError",
+    "WorkflowHost",
     "WorkflowParseError",
     "as_task",
     "build_generator_prompt",
@@ -56,6 +59,7 @@ __all__ = [
     "host_calls",
     "open_sandbox",
     "parse_workflow",
+    "remote_host",
     "run_workflow",
     "run_workflow_unsafe",
     "run_workflows",

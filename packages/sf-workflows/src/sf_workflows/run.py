@@ -4,7 +4,10 @@
 In the sandbox the workflow has no network and no key. Each operator's LLM call is a host call
 ``sf_workflows_llm`` answered here by the executor, so caching, retries and cost accounting
 happen in one place, on the host. The sandbox must expose that host call: build it with
-:func:`open_sandbox`, or pass :func:`host_calls` to ``Sandbox(host_calls=...)``.
+:func:`open_sandbox`, or pass :func:`host_calls` to ``Sandbox(host_calls=...)``. On an
+sf-sandbox ``RayPool`` the host calls are answered on the node that runs the job, by an
+executor built there: give the pool ``node_host=sf_workflows.remote_host(...)``
+(:mod:`sf_workflows.remote`); the run's accounting comes back with the result.
 """
 
 from __future__ import annotations
@@ -127,6 +130,10 @@ def open_sandbox(**kwargs: Any) -> Any:
 
 
 def _has_host_call(sandbox: Any) -> bool:
+    if hasattr(sandbox, "node_host"):  # a pool whose host calls are answered on other machines (RayPool)
+        from sf_workflows.remote import RemoteHost
+
+        return isinstance(sandbox.node_host, RemoteHost)
     functions = getattr(getattr(sandbox, "hostcalls", None), "functions", None)
     return functions is None or HOST_CALL in functions
 
@@ -165,8 +172,14 @@ def build_job(
     base_limits: Any,
     pipelined: bool = True,
     grace: float = JOB_GRACE_S,
+    tag: str = "0",
 ) -> Any:
-    """The sandbox job that runs ``source`` on ``task`` (see ``operators/_bootstrap.py``)."""
+    """The sandbox job that runs ``source`` on ``task`` (see ``operators/_bootstrap.py``).
+
+    The spec's ``host`` entry (the run's cache ``tag`` and call limit) is read by a remote node's
+    :class:`~sf_workflows.remote.WorkflowHost` from the job as the driver built it; the job
+    itself ignores it.
+    """
     from sf_sandbox import Job, Limits
 
     spec = {
@@ -180,6 +193,7 @@ def build_job(
         "token": token,
         "max_answer_bytes": max_answer_bytes,
         "pipelined": pipelined,
+        "host": {"tag": tag, "max_llm_calls": max_llm_calls},
     }
     base = base_limits if isinstance(base_limits, Limits) else Limits()
     limits = dataclasses.replace(
@@ -310,6 +324,12 @@ async def run_workflow(
                 status=OutcomeStatus.INVALID, error=report.message, duration=time.monotonic() - started
             )
     if not _has_host_call(sandbox):
+        if hasattr(sandbox, "node_host"):
+            raise WorkflowConfigError(
+                f"{type(sandbox).__name__} answers host calls on its nodes: create it with "
+                "node_host=sf_workflows.remote_host(executor_config) so every node can answer "
+                f"the {HOST_CALL!r} host call"
+            )
         raise WorkflowConfigError(
             f"the sandbox does not expose the {HOST_CALL!r} host call: "
             "create it with sf_workflows.open_sandbox() "
@@ -332,10 +352,16 @@ async def run_workflow(
             base_limits=getattr(sandbox, "limits", None),
             pipelined=pipelined,
             grace=grace,
+            tag=tag,
         )
         result = await sandbox.arun(job)
     finally:
         _RUNS.pop(token, None)
+    remote = (getattr(result, "host_data", None) or {}).get(HOST_CALL)
+    if remote is not None:  # served on a remote node (sf_workflows.remote): its accounting counts
+        from sf_workflows.remote import absorb_facts
+
+        absorb_facts(state, remote)
     return _outcome_from(result, state, started, timeout)
 
 
@@ -372,7 +398,6 @@ def sandbox_code_runner(sandbox: Any) -> Callable[[dict, float], Any]:
     """A code runner for :func:`run_workflow_unsafe` that runs the harness as a sandbox job, so
     Programmer and Test code stays out of the host even when the workflow itself does not."""
     from sf_sandbox import Job, Limits
-
     from sf_workflows.operators._harness import SOURCE
 
     async def run(request: dict, timeout: float) -> dict:

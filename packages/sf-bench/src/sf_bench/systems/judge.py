@@ -50,9 +50,8 @@ class LLMJudge:
             raise BenchConfigError(
                 f"--judge applies to {', '.join(JUDGED_DATASETS)} (ScoreFlow's protocol), not {dataset}"
             )
-        from sf_workflows.judge import JudgeScorer
-
         from sf_bench.scorers import text_scorer
+        from sf_workflows.judge import JudgeScorer
 
         self.dataset = dataset
         self.llm = llm

@@ -66,5 +66,9 @@ class Backend(abc.ABC):
             SandboxError: it could not be started.
         """
 
-    def close(self) -> None:
-        """Release backend-wide resources."""
+    def close(self) -> None:  # noqa: B027  (an optional hook, not an abstract method)
+        """Release backend-wide resources.
+
+        The default does nothing, for backends that hold none (``LocalUnsafeBackend``); override it
+        when there is something to release (``DockerBackend`` closes its engine client).
+        """

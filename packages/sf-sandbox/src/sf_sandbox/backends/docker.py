@@ -45,8 +45,10 @@ def docker_client(timeout: int | None = 60, ping: bool = True) -> Any:
             base_url = None
     where = base_url or "unix:///var/run/docker.sock"
     try:
-        client = docker.DockerClient(base_url=base_url, timeout=timeout) if base_url else docker.from_env(
-            timeout=timeout
+        client = (
+            docker.DockerClient(base_url=base_url, timeout=timeout)
+            if base_url
+            else docker.from_env(timeout=timeout)
         )
         if ping:
             client.ping()
@@ -82,8 +84,14 @@ def process_start_time(pid: int) -> int | None:
 class DockerConnection(Connection):
     """A container running the supervisor, and its attach socket."""
 
-    def __init__(self, client: Any, container: Any, sock: Any, on_data: Callable[[bytes], None],
-                 on_close: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        client: Any,
+        container: Any,
+        sock: Any,
+        on_data: Callable[[bytes], None],
+        on_close: Callable[[], None],
+    ) -> None:
         from sf_sandbox._protocol import DockerStreamDemux
 
         self._client = client
@@ -155,8 +163,9 @@ class DockerBackend(Backend):
     """Runs supervisors in containers of ``image`` on the engine ``DOCKER_HOST`` (or context) names.
 
     Every container: ``--network none``, read-only root, tmpfs ``/work`` (owned by the job uid,
-    mode 0700), ``/tmp`` and ``/sf``, all capabilities dropped but SETUID/SETGID/KILL/DAC_OVERRIDE/FOWNER for PID 1,
-    ``no-new-privileges``, memory (= memory+swap), pids and CPU limits, logging driver ``none``.
+    mode 0700), ``/tmp`` and ``/sf``, all capabilities dropped but
+    SETUID/SETGID/KILL/DAC_OVERRIDE/FOWNER for PID 1, ``no-new-privileges``, memory (= memory+swap),
+    pids and CPU limits, logging driver ``none``.
     Jobs run as a per-container random uid >= 100000 with no capabilities at all.
     """
 
@@ -181,12 +190,16 @@ class DockerBackend(Backend):
         try:
             client.images.get(self.image)
         except docker.errors.ImageNotFound:
-            hint = "build it with `sf sandbox build-image`" if self.image == DEFAULT_IMAGE else (
-                "build or load it first (it needs python3 on PATH)")
+            hint = (
+                "build it with `sf sandbox build-image`"
+                if self.image == DEFAULT_IMAGE
+                else ("build or load it first (it needs python3 on PATH)")
+            )
             raise ImageNotFoundError(f"image {self.image!r} is not in the Docker engine: {hint}") from None
 
-    def start(self, limits: Limits, on_data: Callable[[bytes], None], on_close: Callable[[], None]
-              ) -> tuple[Connection, dict[str, object]]:
+    def start(
+        self, limits: Limits, on_data: Callable[[bytes], None], on_close: Callable[[], None]
+    ) -> tuple[Connection, dict[str, object]]:
         import docker.errors
         from docker.types import LogConfig, Ulimit
 
@@ -231,15 +244,20 @@ class DockerBackend(Backend):
                 f"image {self.image!r} is not in the Docker engine: build it with `sf sandbox build-image`"
             ) from None
         except docker.errors.APIError as exc:
-            raise SandboxError(f"Docker refused to create a sandbox container: {exc.explanation or exc}") from None
+            raise SandboxError(
+                f"Docker refused to create a sandbox container: {exc.explanation or exc}"
+            ) from None
         except Exception as exc:  # connection refused/reset: the engine went away
-            raise EngineUnavailableError(f"the Docker engine stopped answering: {type(exc).__name__}: {exc}") from None
+            raise EngineUnavailableError(
+                f"the Docker engine stopped answering: {type(exc).__name__}: {exc}"
+            ) from None
         try:
             # A client of its own: a hijacked stream must never sit in a shared connection pool,
             # where urllib3 may close it when the pool is full (the container then sees EOF and exits).
             attach_client = docker_client(timeout=None, ping=False)
             sock = attach_client.api.attach_socket(
-                container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+                container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            )
             conn = DockerConnection(attach_client, container, sock, on_data, on_close)
             container.start()
             conn.send(bootstrap_payload())

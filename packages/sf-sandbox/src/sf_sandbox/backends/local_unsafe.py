@@ -22,8 +22,13 @@ UNSAFE_BACKEND_NAME = "local-unsafe-no-isolation"
 
 
 class LocalConnection(Connection):
-    def __init__(self, proc: subprocess.Popen[bytes], root: str, on_data: Callable[[bytes], None],
-                 on_close: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        root: str,
+        on_data: Callable[[bytes], None],
+        on_close: Callable[[], None],
+    ) -> None:
         self.proc = proc
         self.root = root
         self.label = f"pid {proc.pid}"
@@ -86,8 +91,9 @@ class LocalUnsafeBackend(Backend):
     def check(self) -> None:
         return None
 
-    def start(self, limits: Limits, on_data: Callable[[bytes], None], on_close: Callable[[], None]
-              ) -> tuple[Connection, dict[str, object]]:
+    def start(
+        self, limits: Limits, on_data: Callable[[bytes], None], on_close: Callable[[], None]
+    ) -> tuple[Connection, dict[str, object]]:
         root = tempfile.mkdtemp(prefix="sf-sandbox-unsafe-")
         proc = subprocess.Popen(
             [sys.executable, "-c", BOOTSTRAP],

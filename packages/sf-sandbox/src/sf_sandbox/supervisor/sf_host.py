@@ -57,7 +57,7 @@ def call(name, *args, **kwargs):
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             (n,) = _HEADER.unpack(_read_exact(fd, 4))
             reply = json.loads(_read_exact(fd, n).decode())
         except OSError as exc:

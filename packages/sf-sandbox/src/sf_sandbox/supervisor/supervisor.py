@@ -44,9 +44,30 @@ import types
 
 # Everything a job's interpreter usually needs is imported once here, before any fork, so each
 # job starts warm (this is what makes a forked job ~10x cheaper than a fresh ``python3``).
-WARM_MODULES = ("asyncio", "concurrent.futures", "subprocess", "re", "math", "collections", "itertools",
-                "functools", "heapq", "bisect", "string", "random", "typing", "dataclasses", "decimal",
-                "fractions", "statistics", "hashlib", "zipimport", "importlib.util", "copy", "inspect")
+WARM_MODULES = (
+    "asyncio",
+    "concurrent.futures",
+    "subprocess",
+    "re",
+    "math",
+    "collections",
+    "itertools",
+    "functools",
+    "heapq",
+    "bisect",
+    "string",
+    "random",
+    "typing",
+    "dataclasses",
+    "decimal",
+    "fractions",
+    "statistics",
+    "hashlib",
+    "zipimport",
+    "importlib.util",
+    "copy",
+    "inspect",
+)
 for _name in WARM_MODULES:
     try:
         __import__(_name)
@@ -270,8 +291,14 @@ class Supervisor:
             for fd in (out_w, err_w, setup_w, spec_r):
                 os.close(fd)
             host_job.close()
-        child = {"pid": pid, "out_r": out_r, "err_r": err_r, "setup_r": setup_r, "spec_w": spec_w,
-                 "host": host_sup}
+        child = {
+            "pid": pid,
+            "out_r": out_r,
+            "err_r": err_r,
+            "setup_r": setup_r,
+            "spec_w": spec_w,
+            "host": host_sup,
+        }
         if pid is None:
             self.discard(child)
             return None
@@ -295,8 +322,12 @@ class Supervisor:
         oom_before = oom_kills() if self.container else None
 
         if self.zpid is None:
-            return {"status": "sandbox_error", "error": "supervisor: the job forker is gone", "tainted": True,
-                    "taint": "zygote gone"}
+            return {
+                "status": "sandbox_error",
+                "error": "supervisor: the job forker is gone",
+                "tainted": True,
+                "taint": "zygote gone",
+            }
         start = time.monotonic()
         child = self.prespawned
         self.prespawned = None
@@ -307,14 +338,20 @@ class Supervisor:
         t_fork = time.monotonic() - start
         setup_msg = None
         if child is None:
-            return {"status": "sandbox_error", "error": "supervisor: the job forker died", "tainted": True,
-                    "taint": "zygote gone"}
-        pid, out_r, err_r, setup_r, host_sup = (child[k] for k in ("pid", "out_r", "err_r", "setup_r", "host"))
+            return {
+                "status": "sandbox_error",
+                "error": "supervisor: the job forker died",
+                "tainted": True,
+                "taint": "zygote gone",
+            }
+        pid, out_r, err_r, setup_r, host_sup = (
+            child[k] for k in ("pid", "out_r", "err_r", "setup_r", "host")
+        )
         spec_w = child["spec_w"]
         try:
             view = memoryview(json.dumps(job).encode())
             while view:
-                view = view[os.write(spec_w, view):]
+                view = view[os.write(spec_w, view) :]
         except OSError:
             pass  # the child died before reading: its setup pipe says why
         finally:
@@ -382,7 +419,7 @@ class Supervisor:
                 events = poller.poll(int(wait * 1000) + 1)
             except InterruptedError:
                 continue
-            for fd, ev in events:
+            for fd, _ev in events:
                 if self.zsock is not None and fd == self.zsock.fileno():
                     self.drain_zygote()
                     continue
@@ -454,7 +491,11 @@ class Supervisor:
                             name = req["name"]
                             args = req.get("args", [])
                             kwargs = req.get("kwargs", {})
-                            if not isinstance(name, str) or not isinstance(args, list) or not isinstance(kwargs, dict):
+                            if (
+                                not isinstance(name, str)
+                                or not isinstance(args, list)
+                                or not isinstance(kwargs, dict)
+                            ):
                                 raise ValueError("bad request shape")
                         except Exception as exc:
                             err = json.dumps({"ok": False, "error": "malformed host call: %s" % exc}).encode()
@@ -462,14 +503,24 @@ class Supervisor:
                             continue
                         if calls > max_calls:
                             err = json.dumps(
-                                {"ok": False, "error": "host call limit (%d) reached" % max_calls,
-                                 "call_id": req.get("call_id")}
+                                {
+                                    "ok": False,
+                                    "error": "host call limit (%d) reached" % max_calls,
+                                    "call_id": req.get("call_id"),
+                                }
                             ).encode()
                             host_out += HEADER.pack(len(err)) + err
                             continue
                         self.chan.send(
-                            {"op": "hostcall", "id": msg.get("id"), "call": calls, "name": name,
-                             "args": args, "kwargs": kwargs, "call_id": req.get("call_id")}
+                            {
+                                "op": "hostcall",
+                                "id": msg.get("id"),
+                                "call": calls,
+                                "name": name,
+                                "args": args,
+                                "kwargs": kwargs,
+                                "call_id": req.get("call_id"),
+                            }
                         )
             if host_out and host_open:
                 try:
@@ -490,8 +541,13 @@ class Supervisor:
 
         code = None
         if exit_status is not None:
-            code = os.waitstatus_to_exitcode(exit_status) if hasattr(os, "waitstatus_to_exitcode") else (
-                -os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else os.WEXITSTATUS(exit_status))
+            code = (
+                os.waitstatus_to_exitcode(exit_status)
+                if hasattr(os, "waitstatus_to_exitcode")
+                else (
+                    -os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else os.WEXITSTATUS(exit_status)
+                )
+            )
         stderr = bytes(streams[err_r])
         memory = False
         if self.container:
@@ -544,8 +600,13 @@ class Supervisor:
             "error": error,
             "tainted": bool(taint),
             "taint": ", ".join(t for t in taint if t),
-            "phases_ms": [round(t_fork * 1000, 3), round(t_setup * 1000, 3), round((t_pre - t_end) * 1000, 3), round((t_wipe - t_pre) * 1000, 3),
-                          round((time.monotonic() - t_wipe) * 1000, 3)],
+            "phases_ms": [
+                round(t_fork * 1000, 3),
+                round(t_setup * 1000, 3),
+                round((t_pre - t_end) * 1000, 3),
+                round((t_wipe - t_pre) * 1000, 3),
+                round((time.monotonic() - t_wipe) * 1000, 3),
+            ],
         }
 
     def read_setup(self, fd):
@@ -766,13 +827,18 @@ def run_source(source, args, env, work):  # pragma: no cover - runs in the child
     os.environ.clear()
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
-                                                 encoding="utf-8")
-    sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
-                                                   encoding="utf-8")
-    sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
-                                                   encoding="utf-8", errors="backslashreplace",
-                                                   line_buffering=True)
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(
+        io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8"
+    )
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8"
+    )
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
+        encoding="utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
+    )
     sys.argv = [os.path.join(work, "main.py")] + list(args)
     sys.path[:] = [work, env.get("PYTHONPATH", "")] + [p for p in sys.path[1:] if p]
     main = types.ModuleType("__main__")
@@ -866,7 +932,7 @@ def collect_and_wipe(self, job):
             payload = json.dumps({"files": files, "errors": errors, "ok": ok}).encode()
             view = memoryview(payload)
             while view:
-                view = view[os.write(w, view):]
+                view = view[os.write(w, view) :]
         finally:
             os._exit(0)
     os.close(w)

@@ -186,10 +186,16 @@ class SharedPrefixDecoder:
         param = next(self.lm.parameters())
         self.device, self.dtype = param.device, self.embed.weight.dtype
         self.pad_token_id, self.eos_token_id = pad_token_id, eos_token_id
+        triton_shape_ok = _pow2_at_least_16(self.head_dim)  # the kernels tile whole heads
         if attention == "auto":
-            attention = "triton" if self.device.type == "cuda" and _triton_ok() else "torch"
+            attention = "triton" if self.device.type == "cuda" and _triton_ok() and triton_shape_ok else "torch"
         if attention not in ("triton", "torch"):
             raise ValueError(f"attention must be 'auto', 'triton' or 'torch' (got {attention!r})")
+        if attention == "triton" and not triton_shape_ok:
+            raise ValueError(
+                f"attention='triton' needs a head dimension that is a power of two >= 16 "
+                f"(this model's is {self.head_dim}); use 'torch' or 'auto'"
+            )
         self.attention = attention
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
         self.bucket = bucket
@@ -573,6 +579,10 @@ class SharedPrefixDecoder:
                 lay.done.index_fill_(0, idx, True)
                 done[idx.cpu()] = True
         return bool(done.all())
+
+
+def _pow2_at_least_16(n: int) -> bool:
+    return n >= 16 and n & (n - 1) == 0
 
 
 def _triton_ok() -> bool:
