@@ -181,6 +181,8 @@ def test_two_process_loss_curve_matches_one_process(launched):
     assert max(losses1) - min(losses1) > 1e-3, "the loss must move for the comparison to mean anything"
     assert losses2 == pytest.approx(losses1, rel=0, abs=1e-5)
     assert [r["grad_norm"] for r in curve2] == pytest.approx([r["grad_norm"] for r in curve1], rel=1e-4)
+    for key in ("scores/chosen", "scores/rejected"):  # the pairs of every process are logged
+        assert [r[key] for r in curve2] == pytest.approx([r[key] for r in curve1], abs=1e-6), key
 
 
 @pytest.mark.slow

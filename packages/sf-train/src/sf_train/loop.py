@@ -552,7 +552,7 @@ class _Loop:
         previous_adapter: Path | None,
     ) -> dict[str, Any]:
         from sf_train.modeling import save_adapter
-        from sf_train.objectives import train_objective
+        from sf_train.objectives import train_info, train_objective
 
         adapter = stage_dir / "adapter"
         if (stage_dir / "train.json").exists() and (adapter / "adapter_config.json").exists():
@@ -587,17 +587,7 @@ class _Loop:
         self._adapter_loaded = adapter
         if self._generator is not None and hasattr(self._generator, "model"):
             self._generator.model = self.model
-        if result is None:
-            info: dict[str, Any] = {
-                "objective": self.config.objective,
-                "skipped": "nothing to train on",
-                "steps": 0,
-                "seconds": 0.0,
-                "device_seconds": 0.0,
-                "train_loss": None,
-            }
-        else:
-            info = {k: v for k, v in asdict(result).items()}
+        info = train_info(result, self.config.objective)
         if self.state.is_main_process:
             _write_json(stage_dir / "train.json", info)
         return info

@@ -125,6 +125,20 @@ def _run(trainer: Any, objective: str, examples: int) -> TrainResult:
     )
 
 
+def train_info(result: TrainResult | None, objective: str) -> dict[str, Any]:
+    """What an iteration's ``train.json`` holds: the result's fields, or why nothing was trained."""
+    if result is None:
+        return {
+            "objective": objective,
+            "skipped": "nothing to train on",
+            "steps": 0,
+            "seconds": 0.0,
+            "device_seconds": 0.0,
+            "train_loss": None,
+        }
+    return dataclasses.asdict(result)
+
+
 def dpo_trainer_class(config: ScoreDPOConfig, model: Any) -> type:
     """The trainer class of the score-dpo/dpo objectives under ``config.fast_trainer``.
 

@@ -116,7 +116,7 @@ def _train_worker(payload: dict[str, Any]) -> None:
     from sf_train.config import ScoreDPOConfig
     from sf_train.loop import _read_jsonl, _write_json
     from sf_train.modeling import attach_lora, load_base_model, load_tokenizer, save_adapter
-    from sf_train.objectives import train_objective
+    from sf_train.objectives import train_info, train_objective
     from sf_train.pairs import Pair, ScoredSample
 
     context = train.get_context()
@@ -155,17 +155,7 @@ def _train_worker(payload: dict[str, Any]) -> None:
         workers = [me]
     if rank == 0:
         save_adapter(model, stage_dir / "adapter")
-        if result is None:
-            info: dict[str, Any] = {
-                "objective": config.objective,
-                "skipped": "nothing to train on",
-                "steps": 0,
-                "seconds": 0.0,
-                "device_seconds": 0.0,
-                "train_loss": None,
-            }
-        else:
-            info = dataclasses.asdict(result)
+        info = train_info(result, config.objective)
         info.update(launcher="ray", world_size=world, workers=workers)
         _write_json(stage_dir / TRAIN_FILE, info)
     if dist.is_available() and dist.is_initialized():

@@ -207,9 +207,10 @@ class ScoreDPOTrainer(DPOTrainer):
                 "(use objective 'dpo' for unscored pairs)"
             )
         mode = "train" if self.model.training else "eval"
-        gathered = self.accelerator.gather_for_metrics(torch.stack([chosen_score, rejected_score]))
-        self._metrics[mode]["scores/chosen"].append(gathered[0].float().mean().item())
-        self._metrics[mode]["scores/rejected"].append(gathered[1].float().mean().item())
+        # [B, 2] per process: gathering concatenates along dim 0, so every process's pairs count
+        gathered = self.accelerator.gather_for_metrics(torch.stack([chosen_score, rejected_score], dim=1))
+        self._metrics[mode]["scores/chosen"].append(gathered[:, 0].float().mean().item())
+        self._metrics[mode]["scores/rejected"].append(gathered[:, 1].float().mean().item())
 
         w_chosen, w_rejected = score_weights(chosen_score.float(), rejected_score.float(), self._weight_fn)
         if self.precompute_ref_logps:

@@ -188,7 +188,8 @@ class SharedPrefixDecoder:
         self.pad_token_id, self.eos_token_id = pad_token_id, eos_token_id
         triton_shape_ok = _pow2_at_least_16(self.head_dim)  # the kernels tile whole heads
         if attention == "auto":
-            attention = "triton" if self.device.type == "cuda" and _triton_ok() and triton_shape_ok else "torch"
+            use_triton = self.device.type == "cuda" and _triton_ok() and triton_shape_ok
+            attention = "triton" if use_triton else "torch"
         if attention not in ("triton", "torch"):
             raise ValueError(f"attention must be 'auto', 'triton' or 'torch' (got {attention!r})")
         if attention == "triton" and not triton_shape_ok:
