@@ -4,8 +4,10 @@ Against a local scripted OpenAI-compatible server with a fixed reply latency, th
 workflows (sf-workflows' shipped LLM-only workflows, cycled over distinct problems) run
 (a) in-process on the host, unsafe, the way AFlow and ScoreFlow execute them
     (``run_workflow_unsafe``), and
-(b) through ``run_workflow`` inside sf-sandbox, at the same concurrency.
-Both use the same executor (real openai client over HTTP, cache off). Reports workflows/s, the
+(b) through ``run_workflow`` inside sf-sandbox (``open_sandbox``: the operator runtime preloaded
+    in every container), at the same concurrency, and
+(c) as (b) in a pool without the preload (the runtime zip shipped and imported by every job).
+All use the same executor (real openai client over HTTP, cache off). Reports workflows/s, the
 mean latency per workflow, and the latency (b) adds per workflow and per operator call.
 Targets (issue 5): (b) >= 0.9x (a)'s throughput, < 5 ms added per operator call.
 
@@ -24,11 +26,13 @@ import sys
 import time
 from typing import Any
 
+from sf_sandbox import Sandbox
 from sf_workflows import (
     Executor,
     ExecutorConfig,
     Task,
     get_template,
+    host_calls,
     open_sandbox,
     run_workflow,
     run_workflow_unsafe,
@@ -107,30 +111,36 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 concurrency=max(64, args.concurrency * 8),
             )
         )
-        async with open_sandbox(pool_size=args.concurrency) as sandbox:
+        # (b) open_sandbox: the operator runtime preloaded in every container (the default);
+        # (c) the same pool without the preload: the runtime zip shipped and imported per job
+        shipped_pool = Sandbox(pool_size=args.concurrency, host_calls=host_calls())
+        async with open_sandbox(pool_size=args.concurrency) as sandbox, shipped_pool as shipped:
+            pools = {"unsafe": sandbox, "sandbox": sandbox, "shipped": shipped}
             # warm-up: containers started, openai imported, connections open (not timed)
-            await run_mode("unsafe", work[: args.concurrency], executor, sandbox, args.concurrency)
-            await run_mode("sandbox", work[: args.concurrency], executor, sandbox, args.concurrency)
+            for mode, pool in pools.items():
+                await run_mode(mode, work[: args.concurrency], executor, pool, args.concurrency)
             rows = []
             for _ in range(args.rounds):
-                rows.append(await run_mode("unsafe", work, executor, sandbox, args.concurrency))
-                rows.append(await run_mode("sandbox", work, executor, sandbox, args.concurrency))
+                for mode, pool in pools.items():
+                    rows.append(await run_mode(mode, work, executor, pool, args.concurrency))
         await executor.aclose()
-    unsafe = [r for r in rows if r["mode"] == "unsafe"]
-    boxed = [r for r in rows if r["mode"] == "sandbox"]
 
-    def best(rs: list[dict[str, Any]]) -> dict[str, Any]:
-        return max(rs, key=lambda r: r["workflows_per_s"])
+    def best(mode: str) -> dict[str, Any]:
+        return max((r for r in rows if r["mode"] == mode), key=lambda r: r["workflows_per_s"])
 
-    a, b = best(unsafe), best(boxed)
+    def fit(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float]:
+        """Added latency per workflow = fixed per-job cost + calls x per-call cost: least squares
+        over the paired items (the same workflow in both modes; 1 to 8 calls each)."""
+        xs = [c for c, _ in a["per_item"]]
+        ys = [(db - da) * 1000 for (_, da), (_, db) in zip(a["per_item"], b["per_item"], strict=True)]
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+        return slope, my - slope * mx
+
+    a, b, c = best("unsafe"), best("sandbox"), best("shipped")
     added_wf = b["mean_latency_s"] - a["mean_latency_s"]
-    # added latency per workflow = fixed per-job cost + calls x per-call cost: least squares over
-    # the paired items (same workflow in both modes; 1 to 8 calls each)
-    xs = [c for c, _ in a["per_item"]]
-    ys = [(db - da) * 1000 for (_, da), (_, db) in zip(a["per_item"], b["per_item"], strict=True)]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
-    intercept = my - slope * mx
+    slope, intercept = fit(a, b)
+    slope_c, intercept_c = fit(a, c)
     return {
         "machine": {
             "platform": platform.platform(),
@@ -145,8 +155,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         },
         "unsafe_in_process": a,
         "sandboxed": b,
+        "sandboxed_runtime_shipped": c,
         "all_rounds": rows,
         "throughput_ratio": b["workflows_per_s"] / a["workflows_per_s"],
+        "throughput_ratio_runtime_shipped": c["workflows_per_s"] / a["workflows_per_s"],
+        "fit_added_ms_per_job_runtime_shipped": intercept_c,
+        "fit_added_ms_per_call_runtime_shipped": slope_c,
         "added_latency_per_workflow_ms": added_wf * 1000,
         "added_latency_per_operator_call_ms": added_wf * 1000 / a["calls_per_workflow"],
         "fit_added_ms_per_call": slope,
@@ -165,15 +179,15 @@ def main() -> int:
     parser.add_argument("--json", dest="json_path", default=None, help="write the figures to this file")
     args = parser.parse_args()
     figures = asyncio.run(main_async(args))
-    a, b = figures["unsafe_in_process"], figures["sandboxed"]
+    a, b, c = figures["unsafe_in_process"], figures["sandboxed"], figures["sandboxed_runtime_shipped"]
     print(
         f"{args.n} workflows, concurrency {args.concurrency}, reply latency {args.latency * 1000:.0f} ms, "
         f"{a['calls_per_workflow']:.2f} operator calls/workflow ({figures['machine']['cpus']} CPUs)"
     )
-    print(f"{'mode':<22}{'workflows/s':>12}{'mean latency ms':>17}{'wall s':>9}")
-    for label, r in (("(a) in-process, unsafe", a), ("(b) sf-sandbox", b)):
+    print(f"{'mode':<26}{'workflows/s':>12}{'mean latency ms':>17}{'wall s':>9}")
+    for label, r in (("(a) in-process, unsafe", a), ("(b) sf-sandbox", b), ("(c) (b), runtime shipped", c)):
         print(
-            f"{label:<22}{r['workflows_per_s']:>12.2f}{r['mean_latency_s'] * 1000:>17.1f}{r['wall_s']:>9.2f}"
+            f"{label:<26}{r['workflows_per_s']:>12.2f}{r['mean_latency_s'] * 1000:>17.1f}{r['wall_s']:>9.2f}"
         )
     ratio_ok = "ok" if figures["throughput_ratio"] >= 0.9 else "MISSED"
     call_ok = "ok" if figures["added_latency_per_operator_call_ms"] < 5 else "MISSED"
@@ -187,6 +201,11 @@ def main() -> int:
     print(
         f"fit over 1-8-call workflows: {figures['fit_added_ms_per_job']:.1f} ms per sandbox job + "
         f"{figures['fit_added_ms_per_call']:.2f} ms per operator call"
+    )
+    print(
+        f"without the runtime preload (c): (c)/(a) {figures['throughput_ratio_runtime_shipped']:.3f}, "
+        f"{figures['fit_added_ms_per_job_runtime_shipped']:.1f} ms per sandbox job + "
+        f"{figures['fit_added_ms_per_call_runtime_shipped']:.2f} ms per operator call"
     )
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as fh:

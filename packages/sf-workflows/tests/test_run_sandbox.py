@@ -15,6 +15,7 @@ from sf_workflows import (
     Task,
     WorkflowConfigError,
     get_template,
+    open_sandbox,
     run_workflow,
     run_workflows,
 )
@@ -287,6 +288,25 @@ def test_sandbox_without_the_host_call_is_a_config_error(docker_ready: None, mat
 
     with Sandbox(pool_size=1) as plain, pytest.raises(WorkflowConfigError, match="open_sandbox"):
         run(get_template("cot", "math"), math_task, ScriptedLLM("x"), plain)
+
+
+def test_the_runtime_is_preloaded_or_shipped_as_the_pool_has_it(docker_ready: None, math_task: Task) -> None:
+    """open_sandbox preloads the operator runtime, so its jobs carry no zip; a pool without the
+    preload gets the zip with every job; both run the workflow the same way."""
+    from sf_sandbox import Sandbox
+    from sf_workflows import host_calls
+    from sf_workflows.run import _ZIP_FILE, build_job
+
+    plain = dict(timeout=5.0, code_timeout=5.0, max_llm_calls=4, max_answer_bytes=1000, base_limits=None)
+    assert _ZIP_FILE in build_job("x", math_task, "t", **plain).files
+    assert _ZIP_FILE not in build_job("x", math_task, "t", runtime_preloaded=True, **plain).files
+    outcomes = []
+    for pool in (open_sandbox(pool_size=1), Sandbox(pool_size=1, host_calls=host_calls())):
+        with pool:
+            llm = ScriptedLLM(answer_script("42"))
+            outcomes.append(run(get_template("cot", "math"), math_task, llm, pool))
+    assert [o.status for o in outcomes] == [OutcomeStatus.OK, OutcomeStatus.OK]
+    assert outcomes[0].answer == outcomes[1].answer
 
 
 def test_duck_typed_problem_is_accepted(sandbox: Any) -> None:

@@ -17,6 +17,7 @@ from sf_sandbox.errors import (
 )
 from sf_sandbox.job import Job
 from sf_sandbox.limits import Limits
+from sf_sandbox.preload import Preload
 from sf_sandbox.result import Result, Status
 from sf_sandbox.sandbox import Sandbox
 
@@ -29,6 +30,7 @@ __all__ = [
     "ImageNotFoundError",
     "Job",
     "Limits",
+    "Preload",
     "Result",
     "Sandbox",
     "SandboxConfigError",

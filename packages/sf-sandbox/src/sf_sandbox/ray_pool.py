@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 from sf_sandbox.errors import SandboxConfigError, SandboxError
 from sf_sandbox.job import Job
 from sf_sandbox.limits import Limits
+from sf_sandbox.preload import Preload
 from sf_sandbox.result import Result, Status
 
 if TYPE_CHECKING:
@@ -148,10 +149,12 @@ class NodePool:
         host_calls: Mapping[str, HostFunction] | None,
         docker_host: str | None,
         node_host: NodeHostFactory | None = None,
+        preload: Preload | None = None,
     ) -> None:
         """See the class docstring."""
         if docker_host:
             os.environ["DOCKER_HOST"] = docker_host
+        self.preload = preload
         self.pool_size = pool_size
         self.image = image
         self.limits = limits
@@ -197,7 +200,11 @@ class NodePool:
             calls.update(extra)
             self.host = host
         self.sandbox = Sandbox(
-            image=self.image, limits=self.limits, pool_size=self.pool_size, host_calls=calls or None
+            image=self.image,
+            limits=self.limits,
+            pool_size=self.pool_size,
+            host_calls=calls or None,
+            preload=self.preload,
         )
         client = docker_client()
         try:
@@ -477,6 +484,8 @@ class RayPool:
         inflight: batches each node holds at once (2 keeps its pool busy between batches).
         nodes: restrict the pool to these Ray node ids (hex).
         init_kwargs: extra arguments for ``ray.init`` when this pool connects.
+        preload: trusted code every job on every node starts with imported
+            (:class:`~sf_sandbox.preload.Preload`).
 
     Raises (on start):
         MissingDependencyError: Ray is not installed.
@@ -498,8 +507,12 @@ class RayPool:
         inflight: int = 2,
         nodes: Sequence[str] | None = None,
         init_kwargs: Mapping[str, Any] | None = None,
+        preload: Preload | None = None,
     ) -> None:
         """See the class docstring."""
+        if preload is not None and not isinstance(preload, Preload):
+            raise SandboxConfigError("preload must be an sf_sandbox.Preload")
+        self.preload = preload
         if pool_size is not None and pool_size < 1:
             raise SandboxConfigError(f"pool_size must be >= 1, got {pool_size}")
         if batch_size is not None and batch_size < 1:
@@ -612,6 +625,7 @@ class RayPool:
                 host_calls=self.host_calls,
                 docker_host=host,
                 node_host=self.node_host,
+                preload=self.preload,
             )
             address = str(info.get("NodeManagerAddress") or "")
             report = NodeReport(node_id=node_id, address=address, pool_size=size)

@@ -16,6 +16,7 @@ from sf_sandbox.errors import SandboxConfigError, SandboxError
 from sf_sandbox.hostcalls import HostCalls, HostFunction
 from sf_sandbox.job import Job
 from sf_sandbox.limits import Limits
+from sf_sandbox.preload import Preload
 from sf_sandbox.result import Result, Status
 from sf_sandbox.worker import Worker, with_id
 
@@ -51,9 +52,13 @@ class Sandbox:
     container that may be tainted (timeout, memory, output flood, stray processes, IPC objects)
     is replaced in the background. Thread-safe; the async methods may be used from any loop.
 
+    ``preload`` (:class:`~sf_sandbox.preload.Preload`) gives every job of the pool trusted modules
+    already imported (a runtime the host would otherwise ship and import with every job).
+
     Raises (on entry):
         EngineUnavailableError: no Docker engine answers.
         ImageNotFoundError: the image is missing (``sf sandbox build-image`` builds the default).
+        SandboxConfigError: the preload's modules fail to import in the container.
     """
 
     def __init__(
@@ -65,10 +70,15 @@ class Sandbox:
         host_calls: Mapping[str, HostFunction] | None = None,
         backend: str | Backend = "docker",
         runtime: str | None = None,
+        preload: Preload | None = None,
     ) -> None:
         if pool_size < 1:
             raise SandboxConfigError("pool_size must be >= 1")
+        if preload is not None and not isinstance(preload, Preload):
+            raise SandboxConfigError("preload must be an sf_sandbox.Preload")
         self.limits = limits or Limits()
+        self.preload = preload
+        """Trusted code every job starts with imported (:class:`~sf_sandbox.preload.Preload`), or None."""
         self.backend = make_backend(backend, image, runtime)
         self.hostcalls = HostCalls(host_calls)
         self._pool_size = pool_size
@@ -122,7 +132,7 @@ class Sandbox:
 
         def one() -> None:
             try:
-                worker = Worker(self.backend, self.limits, self.hostcalls)
+                worker = Worker(self.backend, self.limits, self.hostcalls, self.preload)
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)
                 with self._cond:
@@ -183,7 +193,7 @@ class Sandbox:
                     break
                 self._cond.wait()
         try:
-            return Worker(self.backend, self.limits, self.hostcalls)
+            return Worker(self.backend, self.limits, self.hostcalls, self.preload)
         except BaseException:
             with self._cond:
                 self._count -= 1
@@ -199,7 +209,7 @@ class Sandbox:
 
         def replace() -> None:
             try:
-                fresh = Worker(self.backend, self.limits, self.hostcalls)
+                fresh = Worker(self.backend, self.limits, self.hostcalls, self.preload)
             except BaseException:  # noqa: BLE001 - the next acquire will retry and report
                 with self._cond:
                     self._count -= 1

@@ -12,10 +12,11 @@ from typing import Any
 
 from sf_sandbox._protocol import FrameDecoder, encode
 from sf_sandbox.backends.base import Backend, Connection
-from sf_sandbox.errors import SandboxError, SupervisorError
+from sf_sandbox.errors import SandboxConfigError, SandboxError, SupervisorError
 from sf_sandbox.hostcalls import HostCalls
 from sf_sandbox.job import Job
 from sf_sandbox.limits import Limits
+from sf_sandbox.preload import Preload
 from sf_sandbox.result import Result, Status
 
 START_TIMEOUT = 60.0
@@ -28,7 +29,9 @@ _ids = itertools.count(1)
 class Worker:
     """Owns one supervisor. Runs one job at a time; ``tainted`` means: replace me."""
 
-    def __init__(self, backend: Backend, limits: Limits, hostcalls: HostCalls) -> None:
+    def __init__(
+        self, backend: Backend, limits: Limits, hostcalls: HostCalls, preload: Preload | None = None
+    ) -> None:
         self.limits = limits
         self.hostcalls = hostcalls
         self.tainted = False
@@ -42,6 +45,8 @@ class Worker:
         self._hello: dict[str, Any] = {}
         self.conn: Connection
         self.conn, config = backend.start(limits, self._on_data, self._on_close)
+        if preload is not None:
+            config["preload"] = preload.to_config()
         try:
             self.conn.send(encode(config))
             if not self._ready.wait(START_TIMEOUT) or self._closed.is_set() and not self._ready.is_set():
@@ -49,6 +54,8 @@ class Worker:
                     f"sandbox supervisor did not start in {self.conn.label}: "
                     f"{self.conn.diagnostics()[-500:]!r}"
                 )
+            if self._hello.get("error"):
+                raise SandboxConfigError(f"sandbox {self.conn.label}: {self._hello['error']}")
         except BaseException:
             self.conn.close()
             raise

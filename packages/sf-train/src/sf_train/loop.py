@@ -474,7 +474,7 @@ class _Loop:
         if self._ray_pool is None:
             from sf_sandbox import Limits
             from sf_sandbox.ray_pool import RayPool
-            from sf_workflows import remote_host
+            from sf_workflows import remote_host, runtime_preload
 
             self._connect_ray()
             cfg = self.config
@@ -483,6 +483,7 @@ class _Loop:
                 pool_size=cfg.ray_pool_size,
                 limits=Limits(),
                 node_host=remote_host(self._node_executor()),
+                preload=runtime_preload(),
             )
             pool.start()
             self._ray_pool = pool

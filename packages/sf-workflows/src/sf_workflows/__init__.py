@@ -26,7 +26,14 @@ from sf_workflows.generator import (
 from sf_workflows.operators import OPERATORS
 from sf_workflows.protocols import LLM, Completion
 from sf_workflows.remote import RemoteHost, WorkflowHost, remote_host
-from sf_workflows.run import host_calls, open_sandbox, run_workflow, run_workflow_unsafe, run_workflows
+from sf_workflows.run import (
+    host_calls,
+    open_sandbox,
+    run_workflow,
+    run_workflow_unsafe,
+    run_workflows,
+    runtime_preload,
+)
 from sf_workflows.templates import TEMPLATE_NAMES, get_template
 from sf_workflows.types import Outcome, OutcomeStatus, Task, Usage, as_task
 
@@ -63,6 +70,7 @@ __all__ = [
     "run_workflow",
     "run_workflow_unsafe",
     "run_workflows",
+    "runtime_preload",
     "template_source",
     "validate_workflow",
 ]

@@ -118,15 +118,32 @@ def host_calls() -> dict[str, Callable[..., Any]]:
     return {HOST_CALL: _llm_host_call}
 
 
+def runtime_preload() -> Any:
+    """An ``sf_sandbox.Preload`` of the operator runtime: every job of the pool starts with it
+    imported, so :func:`run_workflow` ships neither the runtime zip nor imports it per job."""
+    from sf_sandbox import Preload
+
+    return Preload(
+        files={_ZIP_FILE: runtime_bundle()}, path=(_ZIP_FILE,), modules=(f"{RUNTIME_PACKAGE}._bootstrap",)
+    )
+
+
 def open_sandbox(**kwargs: Any) -> Any:
-    """A ``sf_sandbox.Sandbox`` with the workflow host calls added to ``kwargs["host_calls"]``.
+    """A ``sf_sandbox.Sandbox`` with the workflow host calls added to ``kwargs["host_calls"]``
+    and, unless ``preload`` is given, the operator runtime preloaded (:func:`runtime_preload`).
 
     Enter it (``with``/``async with``) before use. Other keyword arguments go to ``Sandbox``.
     """
     from sf_sandbox import Sandbox
 
     calls = {**dict(kwargs.pop("host_calls", None) or {}), **host_calls()}
+    kwargs.setdefault("preload", runtime_preload())
     return Sandbox(host_calls=calls, **kwargs)
+
+
+def _runtime_preloaded(sandbox: Any) -> bool:
+    preload = getattr(sandbox, "preload", None)
+    return f"{RUNTIME_PACKAGE}._bootstrap" in getattr(preload, "modules", ())
 
 
 def _has_host_call(sandbox: Any) -> bool:
@@ -173,8 +190,12 @@ def build_job(
     pipelined: bool = True,
     grace: float = JOB_GRACE_S,
     tag: str = "0",
+    runtime_preloaded: bool = False,
 ) -> Any:
     """The sandbox job that runs ``source`` on ``task`` (see ``operators/_bootstrap.py``).
+
+    ``runtime_preloaded``: the sandbox's jobs start with the runtime imported
+    (:func:`runtime_preload`), so the job does not carry the runtime zip.
 
     The spec's ``host`` entry (the run's cache ``tag`` and call limit) is read by a remote node's
     :class:`~sf_workflows.remote.WorkflowHost` from the job as the driver built it; the job
@@ -204,7 +225,10 @@ def build_job(
     )
     return Job(
         source=_BOOT,
-        files={_ZIP_FILE: runtime_bundle(), _JOB_FILE: json.dumps(spec).encode()},
+        files={
+            **({} if runtime_preloaded else {_ZIP_FILE: runtime_bundle()}),
+            _JOB_FILE: json.dumps(spec).encode(),
+        },
         collect=(_RESULT_FILE,),
         limits=limits,
         id=task.id,
@@ -353,6 +377,7 @@ async def run_workflow(
             pipelined=pipelined,
             grace=grace,
             tag=tag,
+            runtime_preloaded=_runtime_preloaded(sandbox),
         )
         result = await sandbox.arun(job)
     finally:

@@ -231,10 +231,29 @@ class Supervisor:
             with open(os.path.join(self.helper_dir, name), "w") as fh:
                 fh.write(source)
             os.chmod(os.path.join(self.helper_dir, name), 0o644)
+        self.preload_error = self.preload(config.get("preload") or {})
         self.exited = {}  # pid -> wait status, for children reaped while sweeping
         self.pending = []  # frames received while a job ran that belong to the main loop
         self.zpid, self.zsock = start_zygote(self)
         self.prespawned = None
+
+    def preload(self, spec):
+        """Write the pool's preload files into the helper dir and import its modules (before the
+        zygote is forked, so every job inherits them). Returns an error text, or None."""
+        try:
+            for name, data in spec.get("files", {}).items():
+                path = os.path.join(self.helper_dir, os.path.basename(name))
+                os.makedirs(self.helper_dir, exist_ok=True)
+                with open(path, "wb") as fh:
+                    fh.write(unb64(data))
+                os.chmod(path, 0o644)
+            for name in reversed(spec.get("path", [])):
+                sys.path.insert(0, os.path.join(self.helper_dir, os.path.basename(name)))
+            for module in spec.get("modules", []):
+                __import__(module)
+        except BaseException as exc:  # reported in the ready frame: the host refuses the pool
+            return "preload failed: %s: %s" % (type(exc).__name__, exc)
+        return None
 
     # main loop
     def serve(self):
@@ -242,7 +261,10 @@ class Supervisor:
 
         gc.collect()
         gc.freeze()  # keep the collector from touching (and so copying) the parent's pages in each child
-        self.chan.send({"op": "ready", "pid": self.me, "python": sys.version.split()[0]})
+        hello = {"op": "ready", "pid": self.me, "python": sys.version.split()[0]}
+        if self.preload_error:
+            hello["error"] = self.preload_error
+        self.chan.send(hello)
         while True:
             if self.pending:
                 msg = self.pending.pop(0)
