@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,11 @@ def test_ctrl_c_exits_130_and_keeps_results(tmp_path: Path, run_cli: Any, run_ar
         )
     )
     out = tmp_path / "out"
-    proc = run_cli(*run_args("gsm8k", f"{solver}:solve", out, "--concurrency", "1"))
+    # a foreground command gets Ctrl-C even when this test runs with SIGINT ignored (a background job)
+    proc = run_cli(
+        *run_args("gsm8k", f"{solver}:solve", out, "--concurrency", "1"),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     assert proc.returncode == 130, proc.stderr
     assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr
     kept = read_records(out / "gsm8k.jsonl")
