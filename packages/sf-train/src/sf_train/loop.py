@@ -290,13 +290,12 @@ class _Loop:
 
     def _backend(self) -> GenerationBackend:
         """The configured generation backend, ``auto`` resolved (fast-hf on CUDA, else hf)."""
+        from sf_train.modeling import device_for
+
         backend = GenerationBackend(self.config.generation_backend)
         if backend != GenerationBackend.AUTO:
             return backend
-        import torch
-
-        on_gpu = not self.config.use_cpu and torch.cuda.is_available()
-        return GenerationBackend.FAST_HF if on_gpu else GenerationBackend.HF
+        return GenerationBackend.HF if device_for(self.config) == "cpu" else GenerationBackend.FAST_HF
 
     # --- stages -------------------------------------------------------------------------
     def _generate(

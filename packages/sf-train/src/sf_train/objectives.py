@@ -152,10 +152,11 @@ def dpo_trainer_class(config: ScoreDPOConfig, model: Any) -> type:
     if config.fast_trainer == "off":
         return ScoreDPOTrainer
     if config.fast_trainer == "auto":
-        import torch
         from accelerate import PartialState
 
-        if config.use_cpu or not torch.cuda.is_available() or PartialState().num_processes > 1:
+        from sf_train.modeling import device_for
+
+        if device_for(config) == "cpu" or PartialState().num_processes > 1:
             return ScoreDPOTrainer
         from sf_train.errors import TrainConfigError
         from sf_train.fast.dpo import check_supported
