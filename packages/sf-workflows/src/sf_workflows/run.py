@@ -177,6 +177,14 @@ def runtime_bundle() -> bytes:
     return buf.getvalue()
 
 
+def _invalid(source: str, task: Task, operators: Sequence[str] | None, started: float) -> Outcome | None:
+    """The ``invalid`` outcome of a workflow the validator rejects, or None when it passes."""
+    report = validate_workflow(source, task.task_type, operators=operators, problem_text=task.generator_text)
+    if report.ok:
+        return None
+    return Outcome(status=OutcomeStatus.INVALID, error=report.message, duration=time.monotonic() - started)
+
+
 def build_job(
     source: str,
     task: Task,
@@ -339,14 +347,9 @@ async def run_workflow(
     """
     task = as_task(problem)
     started = time.monotonic()
-    if validate:
-        report = validate_workflow(
-            source, task.task_type, operators=operators, problem_text=task.generator_text
-        )
-        if not report.ok:
-            return Outcome(
-                status=OutcomeStatus.INVALID, error=report.message, duration=time.monotonic() - started
-            )
+    invalid = _invalid(source, task, operators, started) if validate else None
+    if invalid is not None:
+        return invalid
     if not _has_host_call(sandbox):
         if hasattr(sandbox, "node_host"):
             raise WorkflowConfigError(
@@ -486,14 +489,9 @@ async def run_workflow_unsafe(
 
     task = as_task(problem)
     started = time.monotonic()
-    if validate:
-        report = validate_workflow(
-            source, task.task_type, operators=operators, problem_text=task.generator_text
-        )
-        if not report.ok:
-            return Outcome(
-                status=OutcomeStatus.INVALID, error=report.message, duration=time.monotonic() - started
-            )
+    invalid = _invalid(source, task, operators, started) if validate else None
+    if invalid is not None:
+        return invalid
     state = _RunState(
         executor=executor, tag=tag, max_calls=max_llm_calls, pass_tag=_accepts_cache_tag(executor)
     )

@@ -241,9 +241,9 @@ class Supervisor:
         """Write the pool's preload files into the helper dir and import its modules (before the
         zygote is forked, so every job inherits them). Returns an error text, or None."""
         try:
+            os.makedirs(self.helper_dir, exist_ok=True)
             for name, data in spec.get("files", {}).items():
                 path = os.path.join(self.helper_dir, os.path.basename(name))
-                os.makedirs(self.helper_dir, exist_ok=True)
                 with open(path, "wb") as fh:
                     fh.write(unb64(data))
                 os.chmod(path, 0o644)
