@@ -107,7 +107,7 @@ def test_packing_shares_the_prompt_and_common_completion_prefix(tokenizer, train
         int(lens[i] + lens[3 + i]) - packed.shared[i] for i in range(3)
     )
     assert packed.targets.numel() == int(batch["completion_mask"].sum())
-    mask = packed.attention_mask[:, 0]
+    mask = packed.attention_mask()[:, 0]
     assert bool(mask.diagonal(dim1=1, dim2=2).all())  # every row, padding too, attends to itself
     # a rejected-suffix token sees the shared prefix but no token of the chosen completion
     i, lc, s = 0, int(lens[0]), packed.shared[0]

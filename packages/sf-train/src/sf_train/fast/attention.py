@@ -17,6 +17,7 @@ gradient checkpointing with a 4D mask).
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import warnings
 from collections.abc import Callable, Iterator
@@ -87,17 +88,22 @@ def flash_varlen_attention(
     :func:`reference_varlen_attention`."""
     if q.dtype not in (torch.float16, torch.bfloat16):
         return reference_varlen_attention(q, k, v, cu_q, cu_k, max_q, max_k, scale)
+    varlen_attn, causal, has_gqa = _varlen_api()
+    kwargs: dict[str, Any] = {"scale": scale, **causal}
+    if has_gqa:
+        kwargs["enable_gqa"] = q.shape[1] != k.shape[1]
+    return varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k, **kwargs)
+
+
+@functools.cache
+def _varlen_api() -> tuple[Callable[..., torch.Tensor], dict[str, Any], bool]:
+    """``varlen_attn``, its causal keyword(s) and whether it takes ``enable_gqa`` (read once: the
+    signature changed across torch versions, and this is called for every layer)."""
     from torch.nn.attention.varlen import varlen_attn
 
     params = inspect.signature(varlen_attn).parameters
-    kwargs: dict[str, Any] = {"scale": scale}
-    if "window_size" in params:
-        kwargs["window_size"] = (-1, 0)
-    else:
-        kwargs["is_causal"] = True
-    if "enable_gqa" in params:
-        kwargs["enable_gqa"] = q.shape[1] != k.shape[1]
-    return varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k, **kwargs)
+    causal = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+    return varlen_attn, causal, "enable_gqa" in params
 
 
 def varlen_attention(

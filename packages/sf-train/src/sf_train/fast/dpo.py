@@ -180,7 +180,7 @@ class SharedPrefixForward(torch.nn.Module):
                 ),
             )
         else:
-            mask = packed.attention_mask
+            mask = packed.attention_mask()
             if impl == "eager":
                 mask = torch.zeros(mask.shape, dtype=lm.dtype, device=mask.device).masked_fill(
                     ~mask, torch.finfo(lm.dtype).min

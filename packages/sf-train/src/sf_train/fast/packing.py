@@ -48,8 +48,6 @@ class PackedPairs:
     """[B, N] token ids (padding: the pair's last token, masked out)."""
     position_ids: torch.Tensor
     """[B, N] positions in the original sequences (0 on padding)."""
-    attention_mask: torch.Tensor
-    """[B, 1, N, N] bool, True = may attend. Padding attends only to itself (no empty softmax rows)."""
     src_row: torch.Tensor
     """[T] packed row of the hidden state that predicts each selected token."""
     src_pos: torch.Tensor
@@ -64,6 +62,27 @@ class PackedPairs:
     """Per row ``(lc, s, n)``: chosen part ``[0, lc)``, shared prefix ``[0, s)``, real length ``n``."""
     tokens: int
     """Real (unpadded) tokens in the packed rows."""
+
+    def attention_mask(self) -> torch.Tensor:
+        """[B, 1, N, N] bool, True = may attend (built on demand: the varlen layout needs none).
+
+        Causal inside each segment; rejected-suffix tokens also see the shared prefix; padding
+        attends only to itself (no empty softmax rows)."""
+        device = self.input_ids.device
+        pairs, width = self.input_ids.shape
+        seg = torch.full((pairs, width), 2, dtype=torch.long)  # 0 chosen/prefix, 1 rejected suffix, 2 padding
+        for i, (lc, _, n) in enumerate(self.segments):
+            seg[i, :lc], seg[i, lc:n] = 0, 1
+        seg_d, idx = seg.to(device), torch.arange(width, device=device)
+        shared_d = torch.tensor(self.shared, device=device)
+        q_seg, k_seg = seg_d[:, :, None], seg_d[:, None, :]
+        causal = idx[None, :, None] >= idx[None, None, :]
+        same = q_seg == k_seg
+        prefix = (q_seg == 1) & (idx[None, None, :] < shared_d[:, None, None])
+        allowed = causal & (
+            ((same | prefix) & (q_seg != 2)) | ((q_seg == 2) & (idx[None, :, None] == idx[None, None, :]))
+        )
+        return allowed[:, None]
 
 
 def _common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
@@ -103,7 +122,6 @@ def pack_pairs(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: to
     shared: list[int] = []
     seqs: list[torch.Tensor] = []
     poss: list[torch.Tensor] = []
-    segs: list[torch.Tensor] = []
     for i in range(pairs):
         lc, lr = int(lens[i]), int(lens[pairs + i])
         c, r = ids_cpu[i, :lc], ids_cpu[pairs + i, :lr]
@@ -111,15 +129,13 @@ def pack_pairs(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: to
         shared.append(s)
         seqs.append(torch.cat([c, r[s:]]))
         poss.append(torch.cat([torch.arange(lc), torch.arange(s, lr)]))
-        segs.append(torch.cat([torch.zeros(lc, dtype=torch.long), torch.ones(lr - s, dtype=torch.long)]))
     real = max(int(x.numel()) for x in seqs)
     width = -(-real // _ALIGN) * _ALIGN
     ids = torch.zeros(pairs, width, dtype=input_ids.dtype)
     pos = torch.zeros(pairs, width, dtype=torch.long)
-    seg = torch.full((pairs, width), 2, dtype=torch.long)  # 0 chosen/prefix, 1 rejected suffix, 2 padding
-    for i, (x, p, g) in enumerate(zip(seqs, poss, segs, strict=True)):
+    for i, (x, p) in enumerate(zip(seqs, poss, strict=True)):
         n = x.numel()
-        ids[i, :n], pos[i, :n], seg[i, :n] = x, p, g
+        ids[i, :n], pos[i, :n] = x, p
         ids[i, n:] = x[-1] if n else 0
 
     # Map every completion token of TRL's [2B, L-1] layout to the packed hidden state predicting it.
@@ -138,19 +154,9 @@ def pack_pairs(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: to
         src_pos.append(packed)
     targets = labels[:, 1:][label_mask]
 
-    seg_d, idx = seg.to(device), torch.arange(width, device=device)
-    shared_d = torch.tensor(shared, device=device)
-    q_seg, k_seg = seg_d[:, :, None], seg_d[:, None, :]
-    causal = idx[None, :, None] >= idx[None, None, :]
-    same = q_seg == k_seg
-    prefix = (q_seg == 1) & (idx[None, None, :] < shared_d[:, None, None])
-    allowed = causal & (
-        ((same | prefix) & (q_seg != 2)) | ((q_seg == 2) & (idx[None, :, None] == idx[None, None, :]))
-    )
     return PackedPairs(
         input_ids=ids.to(device),
         position_ids=pos.to(device),
-        attention_mask=allowed[:, None],
         src_row=torch.cat(src_row).to(device),
         src_pos=torch.cat(src_pos).to(device),
         targets=targets,
