@@ -8,19 +8,20 @@ Every sf error prints one ``error: …`` line, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from sf_sandbox._cli_root import handle_errors
-
 __all__ = ["bench", "main"]
 
+F = TypeVar("F", bound=Callable[..., Any])
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -39,10 +40,26 @@ def _exit_code(exc: BaseException) -> int | None:
     return None
 
 
-_handle_errors = handle_errors(
-    _exit_code, "interrupted: finished results are saved; rerun the same command to resume"
-)
-"""Turn sf errors into one ``error:`` line and the documented exit code."""
+def _handle_errors(fn: F) -> F:
+    """Turn sf errors into one ``error:`` line and the documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            click.echo(
+                "\ninterrupted: finished results are saved; rerun the same command to resume", err=True
+            )
+            raise click.exceptions.Exit(130) from None
+        except Exception as exc:
+            code = _exit_code(exc)
+            if code is None:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            raise click.exceptions.Exit(code) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={**_CONTEXT, "auto_envvar_prefix": "SF_BENCH"})

@@ -6,42 +6,12 @@ it is imported only when invoked, so ``sf --help`` stays fast and never imports 
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, TypeVar
 
 import click
 
 ENTRY_POINT_GROUP = "sf.commands"
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handle_errors(exit_code: Callable[[BaseException], int | None], interrupted: str) -> Callable[[F], F]:
-    """Decorator for the packages' click commands: Ctrl-C prints ``interrupted`` and exits 130; an
-    exception ``exit_code`` maps to a code prints one ``error:`` line and exits with it; any other
-    exception propagates (a bug: its traceback is wanted)."""
-
-    def decorate(fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except KeyboardInterrupt:
-                click.echo(f"\n{interrupted}", err=True)
-                raise click.exceptions.Exit(130) from None
-            except Exception as exc:
-                code = exit_code(exc)
-                if code is None:
-                    raise
-                click.echo(f"error: {exc}", err=True)
-                raise click.exceptions.Exit(code) from None
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
 
 
 def _entry_points() -> dict[str, EntryPoint]:

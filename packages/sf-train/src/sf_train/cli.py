@@ -9,17 +9,17 @@ Nothing heavy is imported until a command runs, so ``sf --help`` never imports t
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from sf_sandbox._cli_root import handle_errors
-
 __all__ = ["main", "train"]
 
+F = TypeVar("F", bound=Callable[..., Any])
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -36,10 +36,22 @@ def _exit_code(exc: BaseException) -> int | None:
     return None
 
 
-_handle_errors = handle_errors(
-    _exit_code, "interrupted: finished stages are saved; rerun the same command to resume"
-)
-"""Turn sf errors into one ``error:`` line and the documented exit code."""
+def _handle_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: finished stages are saved; rerun the same command to resume", err=True)
+            raise click.exceptions.Exit(130) from None
+        except Exception as exc:
+            code = _exit_code(exc)
+            if code is None:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            raise click.exceptions.Exit(code) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={**_CONTEXT, "auto_envvar_prefix": "SF_TRAIN"})
