@@ -101,23 +101,153 @@ def run_cmd(
 
 
 @sandbox.command("build-image")
-@click.option("--image", default="sf-sandbox:py3", show_default=True, help="Name of the image to build.")
+@click.option(
+    "--image",
+    default=None,
+    help="Name of the image to build (default sf-sandbox:py3; sf-sandbox:all with --languages all).",
+)
+@click.option(
+    "--languages",
+    default="python",
+    show_default=True,
+    help="Toolchains to add: 'all' (bash, c, cpp, javascript, go, java, rust) or a comma list.",
+)
 @click.option("--force", is_flag=True, help="Rebuild even if the image exists.")
 @click.option("--suite", default="bookworm", show_default=True, help="Debian suite for debootstrap.")
 @click.option("--mirror", default=None, help="Debian mirror (default: the one apt uses here).")
 @click.option("--base", default=None, help="Build FROM this local image (must have python3) instead.")
-def build_image_cmd(image: str, force: bool, suite: str, mirror: str | None, base: str | None) -> int:
-    """Build the default sandbox image locally, with no registry (debootstrap + docker import).
+def build_image_cmd(
+    image: str | None, languages: str, force: bool, suite: str, mirror: str | None, base: str | None
+) -> int:
+    """Build a sandbox image locally, with no registry (debootstrap + docker import).
 
-    Idempotent: an existing image is reused. Needs root and `debootstrap` (apt-get install
-    debootstrap), or --base with an image you already have.
+    \b
+    sf sandbox build-image                    Python only: sf-sandbox:py3 (small, the default)
+    sf sandbox build-image --languages all    + bash, C, C++, Node, Go, Java, Rust: sf-sandbox:all
+    sf sandbox build-image --languages c,go   a subset: sf-sandbox:c-go
+
+    Idempotent: an existing image is reused, and the rootfs is cached under ~/.cache/sf-sandbox.
+    Needs root and `debootstrap` (apt-get install debootstrap), or --base with an image you
+    already have (Python only).
     """
     from sf_sandbox.image import build_image
 
     build_image(
-        image, force=force, suite=suite, mirror=mirror, base=base, log=lambda m: click.echo(m, err=True)
+        image,
+        force=force,
+        suite=suite,
+        mirror=mirror,
+        base=base,
+        languages=languages,
+        log=lambda m: click.echo(m, err=True),
     )
     return 0
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option("--port", type=int, default=8080, show_default=True, help="TCP port (0: any free port).")
+@click.option("--pool-size", type=int, default=2, show_default=True, help="Warm containers = jobs at once.")
+@click.option(
+    "--max-queue", type=int, default=64, show_default=True, help="Jobs that may wait; past it: HTTP 429."
+)
+@click.option(
+    "--languages",
+    default=None,
+    help="Serve the image built with these languages ('all' → sf-sandbox:all); default Python only.",
+)
+@click.option("--image", default=None, help="Image to serve (overrides --languages).")
+@click.option("--runtime", default=None, help="Docker runtime, e.g. runsc (gVisor); see `sf sandbox doctor`.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Default job timeout (s).")
+@click.option(
+    "--max-timeout", type=float, default=60.0, show_default=True, help="Largest timeout a request may ask."
+)
+@click.option("--memory", type=int, default=512, show_default=True, help="Memory per container (MiB).")
+@click.option("--cpus", type=float, default=1.0, show_default=True, help="CPUs per container.")
+@click.option("--pids", type=int, default=128, show_default=True, help="Processes/threads per job.")
+@click.option("--output-bytes", type=int, default=1 << 20, show_default=True, help="Cap per stream.")
+@click.option(
+    "--max-body-bytes", type=int, default=16 << 20, show_default=True, help="Largest request body (413)."
+)
+@click.option("--max-batch", type=int, default=256, show_default=True, help="Most jobs per /v1/batch.")
+@click.option("--token", default=None, help="Bearer token clients must send (env SF_SANDBOX_SERVE_TOKEN).")
+@click.option(
+    "--insecure-no-token", "insecure", is_flag=True, help="Allow a non-loopback --host without a token."
+)
+@click.option(
+    "--drain-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="On SIGTERM, seconds in-flight jobs get before they are killed.",
+)
+def serve_cmd(
+    host: str,
+    port: int,
+    pool_size: int,
+    max_queue: int,
+    languages: str | None,
+    image: str | None,
+    runtime: str | None,
+    timeout: float,
+    max_timeout: float,
+    memory: int,
+    cpus: float,
+    pids: int,
+    output_bytes: int,
+    max_body_bytes: int,
+    max_batch: int,
+    token: str | None,
+    insecure: bool,
+    drain_timeout: float,
+) -> int:
+    """Serve the sandbox over HTTP (needs the extra: pip install "sf-sandbox[server]").
+
+    \b
+    Endpoints:
+      POST /run_code    SandboxFusion's request/reply: code, language, stdin, run_timeout,
+                        compile_timeout, files, fetch_files -> status, run_result, compile_result
+      POST /v1/run      one native job (source|argv, stdin, files, collect, env, limits) -> Result
+      POST /v1/batch    {"jobs": [...]} -> {"results": [...]} in order
+      GET  /health  /ready  /metrics (Prometheus)  /v1/info
+    \b
+    Example:
+      sf sandbox build-image --languages all
+      sf sandbox serve --languages all --pool-size 4 --port 8080
+      curl -s localhost:8080/run_code -d '{"code": "print(1)", "language": "python"}'
+
+    A full queue answers 429, a draining server 503, a body above --max-body-bytes 413. A client
+    that disconnects has its job killed. SIGTERM drains: in-flight jobs get --drain-timeout
+    seconds, then every container is removed.
+    """
+    from sf_sandbox import Limits
+    from sf_sandbox.server import ServeConfig, serve
+
+    if image is None and languages:
+        from sf_sandbox.image import image_for_languages
+        from sf_sandbox.languages import resolve_languages
+
+        image = image_for_languages(resolve_languages(languages))
+    if timeout > max_timeout:
+        from sf_sandbox import SandboxConfigError
+
+        raise SandboxConfigError(f"--timeout {timeout:g} is above --max-timeout {max_timeout:g}")
+    config = ServeConfig(
+        host=host,
+        port=port,
+        pool_size=pool_size,
+        max_queue=max_queue,
+        image=image,
+        runtime=runtime,
+        limits=Limits(timeout=timeout, memory_mb=memory, cpus=cpus, pids=pids, output_bytes=output_bytes),
+        max_timeout=max_timeout,
+        max_body_bytes=max_body_bytes,
+        max_batch=max_batch,
+        token=token,
+        insecure=insecure,
+        drain_timeout=drain_timeout,
+    )
+    return serve(config, log=lambda m: click.echo(m, err=True))
 
 
 @sandbox.command("doctor")

@@ -4,6 +4,11 @@ No registry is needed: the rootfs comes from a Debian mirror (apt's own source),
 is imported with ``docker import``. The result is cached twice: the image in the engine (a second
 ``build_image`` returns at once) and the rootfs tarball under ``~/.cache/sf-sandbox`` (a reset
 engine re-imports it in seconds). ``base=`` builds ``FROM`` any local image that has python3.
+
+``languages=`` adds toolchains from Debian packages (``languages.py`` lists them) to a second
+image, ``sf-sandbox:all`` for every language or ``sf-sandbox:<names>`` for a subset, built and
+cached the same way; the Python-only image stays the small default. The image's label
+``sf-sandbox.languages`` says what it holds.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from sf_sandbox.backends.docker import DEFAULT_IMAGE, LABEL, docker_client
 from sf_sandbox.errors import ImageBuildError
 
 IMAGE_REVISION = "1"
+LANGUAGES_LABEL = f"{LABEL}.languages"
+"""Image label: the comma-separated languages an image was built with (absent: Python only)."""
 """Bumped when the image's content changes, so an older cached image is rebuilt."""
 TRIM = (
     "usr/share/doc",
@@ -57,8 +64,35 @@ def default_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def image_status(image: str = DEFAULT_IMAGE) -> str:
-    """``current``, ``outdated`` or ``missing``."""
+def image_for_languages(languages: tuple[str, ...]) -> str:
+    """The image name ``build_image`` gives a language set (canonical names, see ``resolve_languages``)."""
+    from sf_sandbox.languages import PROFILES
+
+    if set(languages) <= {"python"}:
+        return DEFAULT_IMAGE
+    if set(languages) == set(PROFILES["all"]):
+        return "sf-sandbox:all"
+    return "sf-sandbox:" + "-".join(n for n in languages if n != "python")
+
+
+def image_languages(image: str) -> tuple[str, ...] | None:
+    """The languages ``image`` was built with (its label; ``("python",)`` without one), or None if missing.
+
+    Raises:
+        EngineUnavailableError: no engine.
+    """
+    import docker.errors
+
+    try:
+        img = docker_client().images.get(image)
+    except docker.errors.ImageNotFound:
+        return None
+    labels = (img.attrs.get("Config") or {}).get("Labels") or {}
+    return tuple(x for x in (labels.get(LANGUAGES_LABEL) or "python").split(",") if x)
+
+
+def image_status(image: str = DEFAULT_IMAGE, languages: tuple[str, ...] = ()) -> str:
+    """``current``, ``outdated`` or ``missing``; ``outdated`` too when it lacks one of ``languages``."""
     import docker.errors
 
     try:
@@ -66,48 +100,70 @@ def image_status(image: str = DEFAULT_IMAGE) -> str:
     except docker.errors.ImageNotFound:
         return "missing"
     labels = (img.attrs.get("Config") or {}).get("Labels") or {}
-    if labels.get(f"{LABEL}.image-revision") in (None, IMAGE_REVISION):
+    has = set((labels.get(LANGUAGES_LABEL) or "python").split(","))
+    if labels.get(f"{LABEL}.image-revision") in (None, IMAGE_REVISION) and set(languages) <= has:
         return "current"
     return "outdated"
 
 
 def build_image(
-    image: str = DEFAULT_IMAGE,
+    image: str | None = None,
     *,
     force: bool = False,
     suite: str = "bookworm",
     mirror: str | None = None,
     base: str | None = None,
+    languages: tuple[str, ...] | str = ("python",),
     log: Callable[[str], None] = print,
 ) -> str:
     """Make ``image`` exist in the engine; return ``"cached"`` or ``"built"``.
 
+    ``languages`` (a profile such as ``"all"``, a comma list, or canonical names) picks the
+    toolchains; ``image`` defaults to :func:`image_for_languages` of them.
+
     Raises:
         EngineUnavailableError: no engine.
+        SandboxConfigError: an unknown language, or ``base`` with languages besides Python.
         ImageBuildError: debootstrap missing or failing, not root, import failed.
     """
+    from sf_sandbox.errors import SandboxConfigError
+    from sf_sandbox.languages import debian_packages, resolve_languages
+
+    langs = resolve_languages(languages)
+    image = image or image_for_languages(langs)
     client = docker_client(timeout=600)
-    if not force and image_status(image) == "current":
+    if not force and image_status(image, langs) == "current":
         log(f"image {image} is present (cached); --force rebuilds it")
         return "cached"
     changes = [f"LABEL {LABEL}.image-revision={IMAGE_REVISION}", 'CMD ["python3"]', "WORKDIR /"]
+    if langs != ("python",):
+        changes.insert(1, f"LABEL {LANGUAGES_LABEL}={','.join(langs)}")
     if base:
+        if langs != ("python",):
+            raise SandboxConfigError("--base builds a Python-only image; drop --languages or --base")
         _build_from_base(client, image, base, log)
         return "built"
-    tarball = cache_dir() / f"rootfs-{suite}-r{IMAGE_REVISION}.tar"
+    suffix = "" if langs == ("python",) else "-" + "-".join(langs)
+    tarball = cache_dir() / f"rootfs-{suite}-r{IMAGE_REVISION}{suffix}.tar"
     if force or not tarball.exists():
-        _debootstrap(tarball, suite, mirror or default_mirror(), log)
+        _debootstrap(tarball, suite, mirror or default_mirror(), log, debian_packages(langs))
     repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
     log(f"importing {tarball} as {image}")
     try:
         client.api.import_image_from_file(str(tarball), repository=repo, tag=tag, changes=changes)
     except Exception as exc:
         raise ImageBuildError(f"docker import failed: {exc}") from None
-    _verify(image, log)
+    _verify(image, log, langs)
     return "built"
 
 
-def _debootstrap(tarball: Path, suite: str, mirror: str, log: Callable[[str], None]) -> None:
+def _debootstrap(
+    tarball: Path,
+    suite: str,
+    mirror: str,
+    log: Callable[[str], None],
+    packages: tuple[str, ...] = ("python3",),
+) -> None:
     tool = shutil.which("debootstrap")
     if tool is None:
         raise ImageBuildError(
@@ -121,9 +177,10 @@ def _debootstrap(tarball: Path, suite: str, mirror: str, log: Callable[[str], No
     tarball.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sf-rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
-        log(f"debootstrap {suite} from {mirror} (about a minute)")
+        minutes = "about a minute" if packages == ("python3",) else "several minutes: compilers and runtimes"
+        log(f"debootstrap {suite} from {mirror} with {', '.join(packages)} ({minutes})")
         proc = subprocess.run(
-            [tool, "--variant=minbase", "--include=python3", suite, str(root), mirror],
+            [tool, "--variant=minbase", "--include=" + ",".join(packages), suite, str(root), mirror],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -166,13 +223,24 @@ def _build_from_base(client: object, image: str, base: str, log: Callable[[str],
     _verify(image, log)
 
 
-def _verify(image: str, log: Callable[[str], None]) -> None:
+def _verify(image: str, log: Callable[[str], None], languages: tuple[str, ...] = ("python",)) -> None:
     from sf_sandbox import Job, Sandbox
+    from sf_sandbox.languages import LANGUAGES
 
+    probes = sorted({LANGUAGES[n].probe for n in languages if LANGUAGES[n].probe})
+    check = (
+        "import shutil, sys\n"
+        f"missing = [p for p in {probes!r} if shutil.which(p) is None]\n"
+        "print(sys.version.split()[0], *missing)"
+    )
     with Sandbox(image=image) as sb:
-        result = sb.run(Job(source="import sys; print(sys.version.split()[0])"))
-    if not result.ok:
+        result = sb.run(Job(source=check))
+    words = result.stdout.split()
+    if not result.ok or len(words) != 1:
         raise ImageBuildError(
             f"the new image cannot run a job: {result.status}: {result.error or result.stderr}"
+            if not result.ok
+            else f"the new image lacks {', '.join(words[1:])}"
         )
-    log(f"image {image} ready (python {result.stdout.strip()})")
+    extra = f"; {', '.join(n for n in languages if n != 'python')}" if languages != ("python",) else ""
+    log(f"image {image} ready (python {words[0]}{extra})")

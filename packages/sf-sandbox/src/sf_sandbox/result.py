@@ -23,6 +23,8 @@ class Status(StrEnum):
     """stdout or stderr passed its cap; the whole process tree was killed at once."""
     SANDBOX_ERROR = "sandbox_error"
     """The sandbox itself failed (engine gone, container died, job could not be set up)."""
+    COMPILE_ERROR = "compile_error"
+    """The compiler rejected the program (compiled languages, :mod:`sf_sandbox.languages`); it never ran."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
