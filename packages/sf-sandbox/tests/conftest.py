@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from sf_sandbox import Limits, Sandbox
+from sf_sandbox.server.testing import ServerProcess
 from sf_sandbox.testing import require_sandbox
 
 
@@ -25,3 +27,22 @@ def fresh_sandbox(docker_ready: None) -> Iterator[Sandbox]:
     """A single-container pool of the test's own, for tests that count replacements."""
     with Sandbox(limits=Limits(timeout=5), pool_size=1) as sb:
         yield sb
+
+
+@pytest.fixture
+def start_server(docker_ready: None) -> Iterator[Callable[..., ServerProcess]]:
+    """A factory: ``start_server("--pool-size", "1")`` → a running :class:`ServerProcess`; all are
+    stopped (SIGTERM, then SIGKILL) at the end of the test."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        server = ServerProcess(list(args), env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        try:
+            server.terminate(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()

@@ -134,7 +134,7 @@ def in_memory(argv):
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-    return ["/proc/self/fd/{}".format(fd)] + list(argv[1:]), (fd,)
+    return [f"/proc/self/fd/{fd}"] + list(argv[1:]), (fd,)
 
 
 def run_program(argv, env, timeout):

@@ -14,6 +14,7 @@ attach stream closes.
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -58,7 +59,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def serve(config: ServeConfig, log: Callable[[str], None] | None = None) -> int:
-    """Run the service until SIGTERM/SIGINT; return the exit code (0 after a clean shutdown).
+    """Run the service until SIGTERM/SIGINT; return the exit code (0 after SIGTERM, 130 after Ctrl-C).
 
     Raises:
         MissingDependencyError: starlette/uvicorn are not installed.
@@ -100,8 +101,11 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None) -> int:
         runner.close()
         await asyncio.get_running_loop().run_in_executor(None, sandbox.close)
 
+    stop_signals: list[int] = []
+
     class DrainingServer(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
+            stop_signals.append(sig)
             if not runner.draining:
                 runner.draining = True
                 say(
@@ -114,6 +118,7 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None) -> int:
                 except RuntimeError:
                     runner.cancel_all("the service shut down")
             super().handle_exit(sig, frame)
+            self._captured_signals.clear()  # we exit with a code, not by re-raising the signal
 
     uv_config = uvicorn.Config(
         service.app(lifespan=lifespan),
@@ -136,4 +141,4 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None) -> int:
         sandbox.close()
         sock.close()
     say("sf sandbox serve: stopped; containers removed")
-    return 0
+    return 130 if signal.SIGINT in stop_signals else 0

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -87,7 +87,7 @@ class Service:
         m.gauge("sf_sandbox_jobs_running", lambda: runner.running)
         m.gauge("sf_sandbox_jobs_inflight", lambda: runner.inflight)
         m.gauge("sf_sandbox_capacity", lambda: runner.capacity)
-        m.gauge("sf_sandbox_pool_replaced_total", lambda: runner.sandbox.replaced)
+        m.gauge("sf_sandbox_containers_replaced", lambda: runner.sandbox.replaced)
 
     # plumbing
     def _wrap(self, endpoint: str, handler: Handler, *, auth: bool = True) -> Handler:
@@ -115,6 +115,10 @@ class Service:
             return response
 
         return wrapped
+
+    def _count(self, endpoint: str, statuses: list[Status]) -> None:
+        for status in statuses:
+            self.metrics.inc("sf_sandbox_jobs_total", endpoint=endpoint, status=str(status))
 
     def _authorised(self, request: Request) -> bool:
         token = self.config.token
@@ -234,7 +238,9 @@ class Service:
             results = await self._run_watched(request, [job], "run_code")
         if results is None:
             return Response(status_code=499)
-        return JSONResponse(fusion_response(code_result(code_request, results[0])))
+        outcome = code_result(code_request, results[0])
+        self._count("run_code", [outcome.status])
+        return JSONResponse(fusion_response(outcome))
 
     async def run_native(self, request: Request) -> Response:
         try:
@@ -245,6 +251,7 @@ class Service:
             results = await self._run_watched(request, [job], "run")
         if results is None:
             return Response(status_code=499)
+        self._count("run", [results[0].status])
         return JSONResponse(results[0].to_json())
 
     async def batch(self, request: Request) -> Response:
@@ -271,6 +278,7 @@ class Service:
             results = await self._run_watched(request, jobs, "batch")
         if results is None:
             return Response(status_code=499)
+        self._count("batch", [r.status for r in results])
         return JSONResponse({"results": [r.to_json() for r in results]})
 
     def app(self, lifespan: Any = None) -> Starlette:
@@ -288,4 +296,4 @@ class Service:
         return Starlette(routes=routes, lifespan=lifespan)
 
 
-__all__ = ["ClientDisconnect", "Service", "Status"]
+__all__ = ["Service"]

@@ -157,7 +157,10 @@ class Runner:
             sandbox._release(worker)  # noqa: SLF001
 
     async def run(self, job: Job, endpoint: str) -> Result:
-        """Run ``job`` (already admitted); cancelling the awaiting task kills the job's container."""
+        """Run ``job`` (already admitted); cancelling the awaiting task kills the job's container.
+
+        Records latency and duration; the caller counts the outcome (``sf_sandbox_jobs_total``).
+        """
         ticket = _Ticket()
         with self._lock:
             self._tickets.add(ticket)
@@ -174,7 +177,6 @@ class Runner:
         finally:
             with self._lock:
                 self._tickets.discard(ticket)
-        self.metrics.inc("sf_sandbox_jobs_total", endpoint=endpoint, status=str(result.status))
         self.metrics.observe("sf_sandbox_job_latency_seconds", time.monotonic() - started, endpoint=endpoint)
         self.metrics.observe("sf_sandbox_job_duration_seconds", result.duration, endpoint=endpoint)
         return result

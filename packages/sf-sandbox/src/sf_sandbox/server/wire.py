@@ -258,7 +258,8 @@ def fusion_response(result: CodeResult) -> dict[str, Any]:
         status = "Success"
     else:
         status = "Failed"
-    message = "" if result.status is Status.OK else f"{result.status}: {result.error or ''}".rstrip(": ")
+    quiet = result.status in (Status.OK, Status.ERROR)  # SandboxFusion leaves the message empty
+    message = "" if quiet else f"{result.status}: {result.error or ''}".rstrip(": ")
     return {
         "status": status,
         "message": message,
