@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 
@@ -7,7 +8,7 @@ import pytest
 
 from sf_sandbox import Limits, Sandbox
 from sf_sandbox.server.testing import ServerProcess
-from sf_sandbox.testing import require_sandbox
+from sf_sandbox.testing import LocalDockerd, require_sandbox
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +47,30 @@ def start_server(docker_ready: None) -> Iterator[Callable[..., ServerProcess]]:
             server.terminate(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+@pytest.fixture(scope="session")
+def runsc_engine(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDockerd]:
+    """A Docker engine of our own (own socket, data root, exec root) with gVisor's runsc registered,
+    holding the default image; the shared engine is never reconfigured or restarted."""
+    import shutil
+    import tempfile
+
+    from sf_sandbox.gvisor import RUNSC_RUNTIME
+    from sf_sandbox.testing import LocalDockerd, save_image
+
+    if shutil.which("runsc") is None or shutil.which("dockerd") is None or os.geteuid() != 0:
+        pytest.fail(
+            "gVisor tests need root, dockerd and runsc (apt-get install runsc; scripts/setup.sh does)"
+        )
+    base = tempfile.mkdtemp(prefix="sfrunsc-", dir="/tmp")  # short: unix socket paths are limited
+    engine = LocalDockerd(base, daemon_config={"runtimes": {"runsc": RUNSC_RUNTIME}})
+    engine.start()
+    try:
+        tarball = save_image(str(tmp_path_factory.mktemp("img") / "py3.tar"))
+        engine.load_image(tarball)
+        os.unlink(tarball)
+        yield engine
+    finally:
+        engine.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -42,6 +42,11 @@ def sandbox() -> None:
 @click.option("--output-bytes", type=int, default=1 << 20, show_default=True, help="Cap per stream.")
 @click.option("--image", default=None, help="Any local image with python3 (default sf-sandbox:py3).")
 @click.option(
+    "--runtime",
+    default=None,
+    help="Docker runtime: runsc runs the job under gVisor (see `sf sandbox doctor`).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object (status, exit_code, stdout, ...)."
 )
 @click.option(UNSAFE_FLAG, "unsafe", is_flag=True, help="Run on the host with NO isolation (rlimits only).")
@@ -55,6 +60,7 @@ def run_cmd(
     pids: int,
     output_bytes: int,
     image: str | None,
+    runtime: str | None,
     as_json: bool,
     unsafe: bool,
 ) -> int:
@@ -79,7 +85,14 @@ def run_cmd(
     limits = Limits(timeout=timeout, memory_mb=memory, cpus=cpus, pids=pids, output_bytes=output_bytes)
     if unsafe:
         click.echo("WARNING: running on the host with NO isolation", err=True)
-    with Sandbox(image=image, limits=limits, backend=UNSAFE_BACKEND_NAME if unsafe else "docker") as sb:
+    if unsafe and runtime:
+        raise SandboxConfigError(f"--runtime applies to Docker containers; drop it or {UNSAFE_FLAG}")
+    backend = UNSAFE_BACKEND_NAME if unsafe else "docker"
+    if runtime:
+        from sf_sandbox.gvisor import require_runtime
+
+        require_runtime(runtime)
+    with Sandbox(image=image, limits=limits, backend=backend, runtime=runtime) as sb:
         result = sb.run(Job(source=source, stdin=stdin))
     if as_json:
         data = result.to_json()
@@ -252,12 +265,16 @@ def serve_cmd(
 
 @sandbox.command("doctor")
 @click.option("--image", default="sf-sandbox:py3", show_default=True)
-def doctor_cmd(image: str) -> int:
-    """Check everything the sandbox needs and say how to fix what is missing."""
+@click.option("--runtime", default=None, help="Also run the test job under this Docker runtime (runsc).")
+def doctor_cmd(image: str, runtime: str | None) -> int:
+    """Check everything the sandbox needs and say how to fix what is missing.
+
+    Also says whether gVisor (runsc) is available and, if not, how to enable it.
+    """
     from sf_sandbox.doctor import diagnose
 
     ok = True
-    for check in diagnose(image):
+    for check in diagnose(image, runtime):
         mark = "ok " if check.ok else "FAIL"
         click.echo(f"[{mark}] {check.name}: {check.detail}")
         if not check.ok:

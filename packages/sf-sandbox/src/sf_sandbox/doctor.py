@@ -15,8 +15,12 @@ class Check:
     fix: str = ""
 
 
-def diagnose(image: str) -> list[Check]:
-    """Run every check in order; later checks are skipped when an earlier one makes them moot."""
+def diagnose(image: str, runtime: str | None = None) -> list[Check]:
+    """Run every check in order; later checks are skipped when an earlier one makes them moot.
+
+    ``runtime`` (e.g. ``runsc``) runs the test job under that Docker runtime; gVisor's
+    availability is reported either way (informational unless asked for).
+    """
     checks: list[Check] = []
     try:
         import docker  # noqa: F401
@@ -84,11 +88,28 @@ def diagnose(image: str) -> list[Check]:
                 )
             )
         return checks
-    checks.append(Check(name="image", ok=True, detail=f"{image} present"))
+    from sf_sandbox.gvisor import check_runtime
+    from sf_sandbox.image import image_languages
+
+    gvisor = check_runtime(client)
+    checks.append(
+        Check(
+            name="gvisor (runsc)",
+            ok=gvisor.ok or runtime != "runsc",
+            detail=("usable: --runtime runsc; " if gvisor.ok else "optional, off: ")
+            + gvisor.detail
+            + ("" if gvisor.ok else f"; to enable: {gvisor.fix}"),
+            fix=gvisor.fix,
+        )
+    )
+    if runtime == "runsc" and not gvisor.ok:
+        return checks
+    langs = image_languages(image) or ("python",)
+    checks.append(Check(name="image", ok=True, detail=f"{image} present (languages: {', '.join(langs)})"))
     from sf_sandbox import Job, Limits, Sandbox
 
     try:
-        with Sandbox(image=image, limits=Limits(timeout=10)) as sb:
+        with Sandbox(image=image, limits=Limits(timeout=10), runtime=runtime) as sb:
             r = sb.run(
                 Job(
                     source="import os, socket\nprint(os.getuid())\n"
@@ -107,6 +128,7 @@ def diagnose(image: str) -> list[Check]:
             ok=good,
             detail=(
                 f"ran as uid {lines[0]}, network {'blocked' if lines[-1] == 'nonet' else 'REACHABLE'}"
+                + (f", runtime {runtime}" if runtime else "")
                 if r.ok
                 else f"{r.status}: {r.error or r.stderr[-300:]}"
             ),

@@ -195,9 +195,11 @@ class LocalDockerd:
     containers and ends the daemon, its containerd and their shims, by PID.
     """
 
-    def __init__(self, base: str) -> None:
-        """``base``: an empty directory (kept short: unix socket paths are limited to 107 bytes)."""
+    def __init__(self, base: str, daemon_config: dict[str, Any] | None = None) -> None:
+        """``base``: an empty directory (kept short: unix socket paths are limited to 107 bytes).
+        ``daemon_config``: the daemon.json it starts with (e.g. ``runtimes`` registering runsc)."""
         self.base = base
+        self.daemon_config = dict(daemon_config or {})
         self.sock = os.path.join(base, "docker.sock")
         self.host = f"unix://{self.sock}"
         self.exec_root = os.path.join(base, "x")
@@ -237,7 +239,7 @@ class LocalDockerd:
         os.makedirs(self.base, exist_ok=True)
         config = os.path.join(self.base, "daemon.json")
         with open(config, "w") as fh:
-            json.dump({}, fh)
+            json.dump(self.daemon_config, fh)
         log = open(os.path.join(self.base, "dockerd.log"), "ab")  # noqa: SIM115 - owned by the child
         # its own mount namespace (unshare execs dockerd: same pid): every mount the engine and its
         # containers make dies with the last of its processes, even after a SIGKILL

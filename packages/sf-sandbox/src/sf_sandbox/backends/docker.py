@@ -174,7 +174,8 @@ class DockerBackend(Backend):
 
     def __init__(self, image: str = DEFAULT_IMAGE, runtime: str | None = None) -> None:
         self.image = image
-        self.runtime = runtime
+        self.runtime = runtime or os.environ.get("SF_SANDBOX_RUNTIME") or None
+        """Docker runtime (``runsc`` for gVisor), else ``$SF_SANDBOX_RUNTIME``, else the engine's default."""
         self._client: Any = None
 
     @property
@@ -217,7 +218,9 @@ class DockerBackend(Backend):
             shm_size=f"{max(1, min(work_mb, 64))}m",
             mem_limit=f"{limits.memory_mb}m",
             memswap_limit=f"{limits.memory_mb}m",
-            pids_limit=limits.pids + 8,
+            # gVisor's sentry keeps ~60 host threads of its own plus per-task stubs in the container's pids
+            # cgroup; the job stays bounded by RLIMIT_NPROC (= limits.pids), which gVisor enforces
+            pids_limit=limits.pids + (8 if self.runtime != "runsc" else 256),
             nano_cpus=int(limits.cpus * 1e9),
             cap_drop=["ALL"],
             cap_add=SUPERVISOR_CAPS,

@@ -71,6 +71,7 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None) -> int:
 
     import uvicorn
 
+    from sf_sandbox.gvisor import require_runtime
     from sf_sandbox.image import image_languages
     from sf_sandbox.sandbox import Sandbox
     from sf_sandbox.server.app import Service
@@ -78,6 +79,7 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None) -> int:
     from sf_sandbox.server.runner import Runner
 
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    require_runtime(config.runtime)
     sock = _bind(config.host, config.port)
     image = config.image or "sf-sandbox:py3"
     sandbox = Sandbox(image=image, limits=config.limits, pool_size=config.pool_size, runtime=config.runtime)
