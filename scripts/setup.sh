@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian/Ubuntu machine (root) or a prepared one (any user):
 #   docker engine (installed and started if missing), debootstrap, uv, the workspace venv (.venv),
-#   CPU torch for sf-train, and the sandbox image (built offline, cached).
+#   CPU torch for sf-train, the sandbox images (built offline, cached): the small Python one and the
+#   all-languages one (bash, C, C++, Node, Go, Java, Rust), and gVisor's runsc (tests run it on an
+#   engine of their own; set SF_SETUP_RUNSC_ENGINE=1 to also register it with this machine's engine).
 # Sourced by scripts/main.sh and scripts/test.sh; safe to run again at any time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,6 +16,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; t
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+command -v runsc >/dev/null 2>&1 || missing+=(runsc)  # gVisor, Debian's package (sf sandbox --runtime runsc)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} (apt)"
   as_root apt-get update -qq
@@ -61,5 +64,35 @@ if [ -d packages/sf-train ]; then
     uv pip install --quiet --python .venv/bin/python "triton==3.6.0"
 fi
 
-# 6. the sandbox image (cached after the first build)
+# 6. the sandbox images (cached after the first build): Python only (the default), then every language
+#    (about 2 minutes and 1.6 GB the first time; SF_SETUP_LANGUAGES=0 skips it, and its tests then fail)
 .venv/bin/sf sandbox build-image >&2
+if [ "${SF_SETUP_LANGUAGES:-1}" != 0 ]; then
+  .venv/bin/sf sandbox build-image --languages all >&2
+fi
+
+# 7. opt-in: register runsc with this machine's Docker engine (needs an engine restart, so never by
+#    default: on a shared machine other jobs use that engine). Idempotent: no change, no restart.
+if [ "${SF_SETUP_RUNSC_ENGINE:-0}" = 1 ]; then
+  if .venv/bin/python - <<'PY'
+import json, sys
+from sf_sandbox.gvisor import DAEMON_JSON, merged_daemon_config
+current = json.loads(DAEMON_JSON.read_text()) if DAEMON_JSON.exists() else {}
+wanted = merged_daemon_config(current)
+if wanted == current:
+    sys.exit(1)  # already registered
+DAEMON_JSON.parent.mkdir(parents=True, exist_ok=True)
+DAEMON_JSON.write_text(json.dumps(wanted, indent=2) + "\n")
+PY
+  then
+    log "registered runsc in /etc/docker/daemon.json; restarting dockerd"
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
+      as_root systemctl restart docker
+    else
+      pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+      if [ -n "$pid" ]; then as_root kill "$pid"; while as_root kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; fi
+      as_root bash -c 'nohup setsid dockerd >/tmp/sf-dockerd.log 2>&1 &'
+    fi
+    for _ in $(seq 1 60); do docker info 2>/dev/null | grep -q runsc && break; sleep 1; done
+  fi
+fi

@@ -125,3 +125,15 @@ def test_unregistered_runtime_is_one_actionable_line(docker_ready: None, tmp_pat
         "error: Docker runtime 'no-such-runtime' is not usable"
     )
     assert "Traceback" not in run.stderr and "daemon.json" in run.stderr
+
+
+def test_daemon_json_merge_keeps_other_settings() -> None:
+    from sf_sandbox.gvisor import RUNSC_RUNTIME, merged_daemon_config
+
+    current = {"log-driver": "json-file", "runtimes": {"other": {"path": "/bin/other"}}}
+    merged = merged_daemon_config(current)
+    assert merged == {
+        "log-driver": "json-file",
+        "runtimes": {"other": {"path": "/bin/other"}, "runsc": RUNSC_RUNTIME},
+    }
+    assert merged_daemon_config(merged) == merged and current["runtimes"] == {"other": {"path": "/bin/other"}}

@@ -236,6 +236,8 @@ def test_overload_gives_429_and_the_queue_depth_shows(start_server: Callable[...
         assert status == 429 and headers["retry-after"] == "1" and "queue full" in body["error"]
         status, _, body = server.request("POST", "/v1/batch", {"jobs": [slow, slow]})
         assert status == 429
+        status, _, body = server.request("POST", "/v1/batch", {"jobs": [slow] * 4})  # can never fit: 400
+        assert status == 400 and "split the batch" in body["error"]
         assert [f.result()[2]["status"] for f in futures] == ["ok"] * 3
     assert server.metric("sf_sandbox_rejected_total", reason="queue_full") == 2
     assert server.request("POST", "/v1/run", {"source": "print(1)"})[2]["status"] == "ok"

@@ -261,7 +261,12 @@ class Service:
                 raise SandboxConfigError('a batch is {"jobs": [job, ...]}')
             if not data["jobs"]:
                 raise SandboxConfigError("a batch needs at least one job")
-            if len(data["jobs"]) > self.config.max_batch:
+            if len(data["jobs"]) > min(self.config.max_batch, self.config.capacity):
+                if len(data["jobs"]) <= self.config.max_batch:
+                    raise SandboxConfigError(
+                        f"{len(data['jobs'])} jobs can never fit this server's {self.config.capacity} places "
+                        "(pool + queue); split the batch"
+                    )
                 raise SandboxConfigError(
                     f"{len(data['jobs'])} jobs in one batch; "
                     f"this server takes at most {self.config.max_batch}"
