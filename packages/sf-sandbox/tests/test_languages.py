@@ -235,3 +235,25 @@ def test_sandboxfusion_client_on_every_language(start_server: Callable[..., Any]
 
     assert summary_run_code_result(bad, SummaryMapping(CompileFailed="CE")) == "CE"
     assert server.metric("sf_sandbox_jobs_total", endpoint="run_code", status="compile_error") == 1
+
+
+def test_build_image_cli_refuses_unknown_languages(capsys: pytest.CaptureFixture[str]) -> None:
+    from sf_sandbox.cli import main
+
+    assert main(["sandbox", "build-image", "--languages", "c,cobol"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown language 'cobol'") and "Traceback" not in err
+    assert main(["sandbox", "build-image", "--languages", "go", "--base", "python:3.12-slim"]) == 2
+    assert "--base builds a Python-only image" in capsys.readouterr().err
+
+
+def test_build_image_is_cached_with_its_languages(docker_ready: None) -> None:
+    from sf_sandbox.image import build_image, image_for_languages, image_languages, image_status
+
+    require_sandbox(IMAGE)
+    assert image_for_languages(("python",)) == "sf-sandbox:py3"
+    assert image_for_languages(tuple(LANGUAGES)) == IMAGE
+    assert image_for_languages(("python", "c", "go")) == "sf-sandbox:c-go"
+    assert image_languages(IMAGE) == tuple(LANGUAGES) and image_languages("sf-sandbox:py3") == ("python",)
+    assert image_status("sf-sandbox:py3", ("python", "go")) == "outdated"  # lacks go
+    assert build_image(languages="all", log=lambda _m: None) == "cached"

@@ -105,14 +105,14 @@ def test_sandboxfusion_reply_shape_files_and_fetch(shared_server: Any) -> None:
         "memory_limit_MB": 1024,
         "stdin": "",
         "files": {"in/data.txt": base64.b64encode(b"hello").decode()},
-        "fetch_files": ["out.txt", "missing.txt"],
+        "fetch_files": ["/work/out.txt", "missing.txt"],
     }
     reply = fusion_post(shared_server.url, payload)
     assert set(reply) == FUSION_REPLY_KEYS
     assert set(reply["run_result"]) == FUSION_COMMAND_KEYS
     assert reply["status"] == "Success" and reply["message"] == ""
     assert reply["run_result"]["status"] == "Finished" and reply["run_result"]["stdout"] == "done\n"
-    assert reply["files"] == {"out.txt": base64.b64encode(b"HELLO").decode()}
+    assert reply["files"] == {"/work/out.txt": base64.b64encode(b"HELLO").decode()}  # named as asked
 
 
 def test_sandboxfusion_validation_errors_are_422(shared_server: Any) -> None:

@@ -35,6 +35,7 @@ from sf_sandbox.server.metrics import Metrics
 from sf_sandbox.server.runner import Refused, Runner
 from sf_sandbox.server.wire import (
     FusionRequestError,
+    fetch_names,
     fusion_error,
     fusion_request,
     fusion_response,
@@ -240,7 +241,7 @@ class Service:
             return Response(status_code=499)
         outcome = code_result(code_request, results[0])
         self._count("run_code", [outcome.status])
-        return JSONResponse(fusion_response(outcome))
+        return JSONResponse(fusion_response(outcome, fetch_names(data)))
 
     async def run_native(self, request: Request) -> Response:
         try:

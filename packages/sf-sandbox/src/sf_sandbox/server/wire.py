@@ -244,8 +244,14 @@ def _command_result(phase: Phase | None) -> dict[str, Any] | None:
     }
 
 
-def fusion_response(result: CodeResult) -> dict[str, Any]:
-    """SandboxFusion's ``RunCodeResponse`` for ``result``.
+def fetch_names(data: dict[str, Any]) -> dict[str, str]:
+    """Work-dir-relative path → the spelling the request used in ``fetch_files`` (``/work/x`` stays so)."""
+    return {_relative(p, "fetch_files"): p for p in data.get("fetch_files") or [] if isinstance(p, str)}
+
+
+def fusion_response(result: CodeResult, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """SandboxFusion's ``RunCodeResponse`` for ``result``; ``files`` keyed as the request named them
+    (``names``, from :func:`fetch_names`).
 
     ``status`` is ``Success`` when every phase finished with return code 0, ``SandboxError`` when
     a phase could not run (ours, not the program's), else ``Failed``. ``message`` names our finer
@@ -266,7 +272,7 @@ def fusion_response(result: CodeResult) -> dict[str, Any]:
         "compile_result": _command_result(result.compile),
         "run_result": _command_result(result.run),
         "executor_pod_name": None,
-        "files": {k: base64.b64encode(v).decode() for k, v in result.files.items()},
+        "files": {(names or {}).get(k, k): base64.b64encode(v).decode() for k, v in result.files.items()},
     }
 
 
