@@ -8,58 +8,24 @@ Every sf error prints one ``error: …`` line, never a traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from sf_sandbox._cli_errors import handle_errors, run_group
+
 __all__ = ["bench", "main"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _exit_code(exc: BaseException) -> int | None:
-    """2 for config/data errors, 1 for other sf errors, None for foreign exceptions."""
-    from sf_bench.errors import BenchConfigError, BenchError, DataError
-
-    if isinstance(exc, BenchConfigError | DataError):
-        return 2
-    if isinstance(exc, BenchError):
-        return 1
-    names = [cls.__name__ for cls in type(exc).__mro__]
-    if "SandboxError" in names:
-        return 2 if any(n.endswith("ConfigError") for n in names) else 1
-    return None
-
-
-def _handle_errors(fn: F) -> F:
-    """Turn sf errors into one ``error:`` line and the documented exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except KeyboardInterrupt:
-            click.echo(
-                "\ninterrupted: finished results are saved; rerun the same command to resume", err=True
-            )
-            raise click.exceptions.Exit(130) from None
-        except Exception as exc:
-            code = _exit_code(exc)
-            if code is None:
-                raise
-            click.echo(f"error: {exc}", err=True)
-            raise click.exceptions.Exit(code) from None
-
-    return wrapper  # type: ignore[return-value]
+_handle_errors = handle_errors("interrupted: finished results are saved; rerun the same command to resume")
 
 
 @click.group(context_settings={**_CONTEXT, "auto_envvar_prefix": "SF_BENCH"})
@@ -565,14 +531,4 @@ def list_cmd(data_dir: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``sf bench`` as a program; return the exit code (see the module docstring)."""
-    try:
-        rv = bench.main(args=argv, prog_name="sf bench", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("interrupted", err=True)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    return rv if isinstance(rv, int) else 0
+    return run_group(bench, argv, "sf bench")
