@@ -156,7 +156,22 @@ def _default_out(system_name: str, split: str) -> Path:
     "--generator",
     "generator",
     default=None,
-    help="template:NAME | llm: a workflow generator (k workflows per problem, run in the sandbox).",
+    help="llm | template:NAME | file:PATH | aflow:PATH | module:function | path.py:function: "
+    "a workflow generator (k workflows per problem, run in the sandbox on the executor).",
+)
+@click.option(
+    "--generator-timeout",
+    type=float,
+    default=None,
+    help="Seconds one call of your --generator module:function may take [default: 600]; past it "
+    "that call's problems are recorded as errors.",
+)
+@click.option(
+    "--generator-batch",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Problems per call of your --generator module:function (1: a failure costs one problem).",
 )
 @click.option(
     "--generator-model",
@@ -253,6 +268,8 @@ def run_cmd(
     datasets: tuple[str, ...],
     solver: str | None,
     generator: str | None,
+    generator_timeout: float | None,
+    generator_batch: int,
     generator_model: str | None,
     executor_model: str | None,
     base_url: str | None,
@@ -286,6 +303,12 @@ def run_cmd(
       llm                    an LLM (--generator-model) writes them from ScoreFlow's prompt
       template:NAME          a shipped workflow: io, cot, cot_sc, medprompt, multipersona,
                              self_refine, scoreflow
+      file:PATH              pre-generated workflows: JSONL {"id" or "task_id", "workflow"}
+                             (several lines per id for --k > 1), or a folder of <id>.py files
+      aflow:PATH             an AFlow round folder (graph.py + prompt.py) or its graph.py,
+                             run through the AFlow adapter (see the README for what it supports)
+      module:function        your generator: generate(problems, k) -> k workflow sources per
+      path/to/file.py:name   problem, sync or async; no sf_bench import needed
 
     \b
     Examples:
@@ -294,6 +317,9 @@ def run_cmd(
       sf bench run gsm8k --split validate --solver ./solve.py:solve --timeout 60 --repeats 3
       sf bench run gsm8k --generator llm --generator-model M --executor-model M --base-url URL --k 8
       sf bench run math drop --generator template:scoreflow --repeats 3 --judge
+      sf bench run gsm8k --generator ./my_gen.py:generate --k 4 --base-url URL --executor-model M
+      sf bench run humaneval --generator file:workflows.jsonl --base-url URL --executor-model M
+      sf bench run math --generator aflow:AFlow/workspace/MATH/workflows/round_1 --base-url URL
 
     LLM keys come from the environment only (SF_EXECUTOR_API_KEY, SF_GENERATOR_API_KEY, else
     OPENAI_API_KEY); a local server needs just --base-url. One JSON line per (problem, sample)
@@ -315,18 +341,34 @@ def run_cmd(
     if limit is not None and limit < 0:
         raise BenchConfigError(f"--limit must be >= 0, got {limit}")
     _check_llm_flags(solver, generator, generator_model, judge, judge_model, names)
+    _check_generator_flags(generator, generator_timeout, generator_batch)
     if concurrency < 1:
         raise BenchConfigError(f"--concurrency must be >= 1, got {concurrency}")
     problems = {name: load(name, split, data_dir=data_dir, limit=limit) for name in names}
     endpoints, system, scorers = _build_system(
-        solver, generator, generator_model, executor_model, base_url, judge, judge_model, names, concurrency
+        solver,
+        generator,
+        generator_model,
+        executor_model,
+        base_url,
+        judge,
+        judge_model,
+        names,
+        concurrency,
+        generator_timeout=generator_timeout,
+        generator_batch=generator_batch,
     )
+
     if k is None:
         samples = getattr(system, "samples", None)
         if callable(samples):
             k = max(1, min(samples(ps) for ps in problems.values() if ps) if any(problems.values()) else 1)
         else:
             k = 1
+    check = getattr(system, "check_workflows", None)
+    if callable(check):  # file:PATH: short problems are an error now, unknown ids a warning
+        for line in check(problems, k):
+            click.echo(f"warning: {line}", err=True)
     out_dir = out if out is not None else _default_out(system.name, split)
     models = endpoints.models() if endpoints is not None else {}
     options = {"split": split, "data_dir": str(data_dir) if data_dir else None, "limit": limit, **models}
@@ -397,7 +439,8 @@ def _check_llm_flags(
         raise BenchConfigError(
             f"--solver {solver} and --generator {generator} are mutually exclusive: --solver names "
             "a system that answers directly (canonical, file:PATH, io, cot, cot-sc, module:function), "
-            "--generator one that writes workflows to run (llm, template:NAME); pass one of them"
+            "--generator one that writes workflows to run (llm, template:NAME, file:PATH, aflow:PATH, "
+            "module:function); pass one of them"
         )
     writes_workflows = (generator or "").strip().startswith("llm") or (solver or "").strip().startswith("llm")
     if generator_model is not None and not writes_workflows:
@@ -416,6 +459,26 @@ def _check_llm_flags(
             )
 
 
+def _check_generator_flags(generator: str | None, timeout: float | None, batch: int) -> None:
+    """``--generator-timeout``/``--generator-batch`` apply to a user generator only."""
+    from sf_bench.errors import BenchConfigError
+
+    name = (generator or "").strip().partition(":")[0]
+    user = generator is not None and name not in ("llm", "template", "file", "aflow")
+    if timeout is not None and not user:
+        raise BenchConfigError(
+            "--generator-timeout applies to your own --generator module:function or path.py:function"
+        )
+    if batch != 1 and not user:
+        raise BenchConfigError(
+            "--generator-batch applies to your own --generator module:function or path.py:function"
+        )
+    if timeout is not None and timeout <= 0:
+        raise BenchConfigError(f"--generator-timeout must be > 0 seconds, got {timeout:g}")
+    if batch < 1:
+        raise BenchConfigError(f"--generator-batch must be >= 1, got {batch}")
+
+
 def _build_system(
     solver: str | None,
     generator: str | None,
@@ -426,6 +489,9 @@ def _build_system(
     judge_model: str | None,
     names: list[str],
     pool_size: int,
+    *,
+    generator_timeout: float | None = None,
+    generator_batch: int = 1,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """``(endpoints, system, scorer overrides)`` for the run's flags.
 
@@ -451,7 +517,9 @@ def _build_system(
             base_url=base_url,
         )
     if generator is not None:
-        system = resolve_generator(generator, endpoints, pool_size=pool_size)
+        system = resolve_generator(
+            generator, endpoints, pool_size=pool_size, timeout=generator_timeout, batch_size=generator_batch
+        )
     else:
         system = resolve(solver or "canonical", endpoints, pool_size=pool_size)
     scorers: dict[str, Any] = {}
