@@ -594,6 +594,52 @@ def report_cmd(dirs: tuple[Path, ...], plot_path: Path | None, no_plot: bool, js
         click.echo(f"\nplot: {target}")
 
 
+# ---------------------------------------------------------------------------------- aflow-convert
+@bench.command("aflow-convert", context_settings=_CONTEXT)
+@click.argument("path", type=click.Path(path_type=Path), metavar="PATH")
+@click.option(
+    "--dataset",
+    required=True,
+    help="Dataset the graph will run on: humaneval, mbpp (code), gsm8k, math, drop, hotpotqa.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the workflow to this file [default: print it].",
+)
+@_handle_errors
+def aflow_convert_cmd(path: Path, dataset: str, out: Path | None) -> None:
+    """Print the workflow that --generator aflow:PATH runs for an AFlow graph.
+
+    PATH is an AFlow graph.py (its prompt.py beside it), its round_<N> folder, or a workspace
+    folder with <DATASET>/workflows/round_<N>/ (the highest round is taken). The result is one
+    self-contained workflow in ScoreFlow's shape: AFlow's operator interface on sf-workflows'
+    operators, the prompts, the graph, and a class Workflow calling it. Unsupported operators or
+    imports are one error line naming them (see sf-bench's README, "AFlow's workflows").
+
+    \b
+    Example:
+      sf bench aflow-convert AFlow/workspace/MATH/workflows/round_1 --dataset math
+    """
+    from sf_bench.datasets import DATASETS
+    from sf_bench.errors import BenchConfigError, BenchError
+    from sf_bench.systems.aflow import convert, find_graph
+
+    if dataset not in DATASETS:
+        raise BenchConfigError(f"unknown dataset {dataset!r}; choose from: {', '.join(DATASETS)}")
+    source = convert(find_graph(path, dataset), dataset)
+    if out is None:
+        click.echo(source, nl=False)
+        return
+    try:
+        out.write_text(source, encoding="utf-8")
+    except OSError as e:
+        raise BenchError(f"cannot write {out}: {e.strerror or e}") from e
+    click.echo(f"wrote {out}", err=True)
+
+
 # ---------------------------------------------------------------------------------- list
 @bench.command("list", context_settings=_CONTEXT)
 @click.option(
