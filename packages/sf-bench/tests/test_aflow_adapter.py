@@ -189,3 +189,37 @@ def test_unsupported_graphs_are_one_error_line(
     args = ["run", dataset, "--split", "validate", "--limit", "1", "--generator", f"aflow:{tmp_path}"]
     assert main([*args, "--base-url", "http://127.0.0.1:9/v1", "--out", str(out), "-q"]) == 2
     assert message in capsys.readouterr().err and not (out / f"{dataset}.jsonl").exists()
+
+
+PROGRAMMER_GRAPH = """
+import re
+from scripts.async_llm import create_llm_instance
+import workspace.GSM8K.workflows.template.operator as operator
+
+
+class Workflow:
+    def __init__(self, name, llm_config, dataset):
+        self.llm = create_llm_instance(llm_config)
+        self.programmer = operator.Programmer(self.llm)
+
+    async def __call__(self, problem: str):
+        result = await self.programmer(problem=problem, analysis="None")
+        direct = await self.llm("Answer with a number: " + problem)
+        assert re.search(r"\\d", direct)
+        return result["output"], self.llm.cost_manager.total_cost
+"""
+
+
+@pytest.mark.docker
+def test_programmer_runs_its_code_in_the_sandbox(
+    no_llm_env: None, oracle: Any, tmp_path: Path, docker_ready: None
+) -> None:
+    (tmp_path / "graph.py").write_text(PROGRAMMER_GRAPH)
+    problems = load("gsm8k", "validate", limit=2)
+    out = tmp_path / "out"
+    with ScriptedServer(oracle(problems)) as server:
+        args = ["run", "gsm8k", "--split", "validate", "--limit", "2", "--generator", f"aflow:{tmp_path}"]
+        assert main([*args, "--out", str(out), "--base-url", server.base_url, "-q"]) == 0
+    recs = [json.loads(x) for x in (out / "gsm8k.jsonl").read_text().splitlines()]
+    assert {r["problem_id"]: r["answer"] for r in recs} == {p.id: p.answers[0] for p in problems}
+    assert all(r["score"] == 1.0 and r["runs"][0]["metadata"]["llm_calls"] == 2 for r in recs)

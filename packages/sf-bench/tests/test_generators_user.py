@@ -58,6 +58,15 @@ async def ahangs(problems, k):
 
 def wrong_outer(problems, k):
     return [[COT] * k] * (len(problems) + 1)
+
+def gen_expr(problems, k):
+    return ((COT for _ in range(k)) for _ in problems)
+
+def exits(problems, k):
+    raise SystemExit(3)
+
+def nothing(problems, k):
+    return None
 """
 
 
@@ -89,7 +98,7 @@ def run(url: str, generator: str, out: Path, *extra: str) -> int:
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("name", ["good", "agood", "Gen"])
+@pytest.mark.parametrize("name", ["good", "agood", "Gen", "gen_expr"])
 def test_a_good_generator_scores_like_the_template(
     server: dict[str, Any], gens: Path, tmp_path: Path, docker_ready: None, name: str
 ) -> None:
@@ -152,13 +161,21 @@ def test_a_generator_that_never_returns_times_out(
     assert server["server"].chat_requests == 0
 
 
-def test_a_wrong_number_of_lists_fails_the_batch_not_the_run(
-    server: dict[str, Any], gens: Path, tmp_path: Path, docker_ready: None
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("wrong_outer", "returned 3 list(s) for 2 problem(s)"),
+        ("exits", "the generator raised SystemExit: 3"),
+        ("nothing", "the generator returned NoneType, expected a list of 2 list(s)"),
+    ],
+)
+def test_a_broken_batch_fails_its_problems_not_the_run(
+    server: dict[str, Any], gens: Path, tmp_path: Path, docker_ready: None, name: str, error: str
 ) -> None:
-    out = tmp_path / "outer"
-    assert run(server["url"], f"{gens}:wrong_outer", out, "--limit", "2", "--generator-batch", "2") == 0
+    out = tmp_path / name
+    assert run(server["url"], f"{gens}:{name}", out, "--limit", "2", "--generator-batch", "2") == 0
     recs = records(out)
-    assert all("returned 3 list(s) for 2 problem(s)" in r["error"] for r in recs.values())
+    assert len(recs) == 2 and all(error in r["error"] and r["score"] == 0.0 for r in recs.values())
 
 
 @pytest.mark.parametrize(
@@ -264,3 +281,9 @@ def test_a_bom_is_accepted_and_folder_duplicates_are_refused(tmp_path: Path) -> 
     (folder / "HumanEval_0.txt").write_text("b")
     with pytest.raises(DataError, match="are both workflows of HumanEval_0"):
         WorkflowFile(folder)
+
+
+def test_generation_shows_progress(server: dict[str, Any], gens: Path, tmp_path: Path, capsys: Any) -> None:
+    args = ["run", "gsm8k", "--split", "validate", "--limit", "2", "--generator", f"{gens}:nothing"]
+    assert main([*args, "--out", str(tmp_path / "o"), "--base-url", server["url"]]) == 0
+    assert "generating workflows: 2/2 problems" in capsys.readouterr().err

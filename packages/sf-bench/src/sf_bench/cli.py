@@ -138,6 +138,23 @@ class _Bar:
         self.stream.flush()
 
 
+def _generation_progress(stream: Any = None) -> Callable[[int, int], None]:
+    """``progress(done, total)`` of a generator: a line on stderr at most every 5 s, and at the end."""
+    out = stream or sys.stderr
+    last = [0.0]
+    t0 = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < 5.0:
+            return
+        last[0] = now
+        out.write(f"generating workflows: {done}/{total} problems  {now - t0:.1f}s\n")
+        out.flush()
+
+    return progress
+
+
 # ---------------------------------------------------------------------------------- run
 def _default_out(system_name: str, split: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", system_name).strip("-.")[:60] or "system"
@@ -365,6 +382,9 @@ def run_cmd(
             k = max(1, min(samples(ps) for ps in problems.values() if ps) if any(problems.values()) else 1)
         else:
             k = 1
+    generator_obj = getattr(system, "generator", None)
+    if not quiet and hasattr(generator_obj, "progress"):  # your generator: a line while it writes
+        generator_obj.progress = _generation_progress()
     check = getattr(system, "check_workflows", None)
     if callable(check):  # file:PATH: short problems are an error now, unknown ids a warning
         for line in check(problems, k):

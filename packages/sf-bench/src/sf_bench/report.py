@@ -447,6 +447,9 @@ def paired_comparisons(reports: Sequence[RunReport], baseline: int = 0) -> list[
             splits = (base.options.get("split"), rep.options.get("split"))
             if splits[0] != splits[1]:
                 notes.append(f"splits differ ({splits[0]} vs {splits[1]})")
+            a, b = base.summaries[name], rep.summaries[name]
+            if (a.k, a.repeats) != (b.k, b.repeats):
+                notes.append(f"k x repeats differ ({a.k}x{a.repeats} vs {b.k}x{b.repeats})")
             out.append(
                 compare(
                     name,

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sf_bench.errors import BenchConfigError
@@ -79,15 +79,24 @@ class UserGenerator:
         self.timeout = timeout
         self.batch_size = batch_size
         self.concurrency = max(1, concurrency)
+        self.progress: Callable[[int, int], None] | None = None
+        """Called with (problems done, problems asked) after each call returns (the CLI's line)."""
 
     async def generate(self, problems: Sequence[Problem], k: int) -> list[list[str]]:
         """``k`` sources (or failure markers) per problem, in order; never raises for ``fn``'s faults."""
         gate = asyncio.Semaphore(self.concurrency)
         batches = [list(problems[i : i + self.batch_size]) for i in range(0, len(problems), self.batch_size)]
 
+        done = 0
+
         async def one(batch: list[Problem]) -> list[list[str]]:
+            nonlocal done
             async with gate:
-                return await self._batch(batch, k)
+                result = await self._batch(batch, k)
+            done += len(batch)
+            if self.progress is not None:
+                self.progress(done, len(problems))
+            return result
 
         results = await asyncio.gather(*(one(b) for b in batches))
         return [sources for batch in results for sources in batch]
@@ -101,26 +110,40 @@ class UserGenerator:
                 returned = await _call_maybe_async(self.fn, list(batch), k)
         except TimeoutError:
             return all_failed(f"the generator did not return within --generator-timeout {self.timeout:g} s")
-        except Exception as exc:  # noqa: BLE001 - the generator's failure is these samples' result
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the generator's failure is these samples' result
             return all_failed(f"the generator raised {type(exc).__name__}: {exc}")
-        if isinstance(returned, str | bytes) or not isinstance(returned, Sequence):
+        listed = _as_list(returned)
+        if listed is None:
             return all_failed(
                 f"the generator returned {type(returned).__name__}, expected a list of {len(batch)} "
                 f"list(s) of {k} workflow source(s)"
             )
-        if len(returned) != len(batch):
+        if len(listed) != len(batch):
             return all_failed(
-                f"the generator returned {len(returned)} list(s) for {len(batch)} problem(s); "
+                f"the generator returned {len(listed)} list(s) for {len(batch)} problem(s); "
                 f"expected one list of {k} workflow source(s) per problem"
             )
-        return [_slots(problem, item, k) for problem, item in zip(batch, returned, strict=True)]
+        return [_slots(problem, item, k) for problem, item in zip(batch, listed, strict=True)]
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    """``value`` as a list when it is a sequence or another iterable (a generator expression...),
+    else None (a ``str``, ``bytes``, mapping or scalar is no list of workflows)."""
+    if isinstance(value, str | bytes | bytearray | Mapping) or not isinstance(value, Iterable):
+        return None
+    try:
+        return list(value)
+    except Exception:  # noqa: BLE001 - a broken iterable is a wrong return, like any other
+        return None
 
 
 def _slots(problem: Problem, item: Any, k: int) -> list[str]:
     """One problem's ``k`` slots from what the generator returned for it."""
-    if isinstance(item, str | bytes) or not isinstance(item, Sequence):
+    listed = _as_list(item)
+    if listed is None:
         reason = f"the generator returned {type(item).__name__} for {problem.id}, expected a list of {k} str"
         return [failed_source(reason)] * k
+    item = listed
     if len(item) != k:
         reason = f"the generator returned {len(item)} workflow(s) for {problem.id}, expected {k} (--k)"
         return [failed_source(reason)] * k
