@@ -223,3 +223,16 @@ def test_programmer_runs_its_code_in_the_sandbox(
     recs = [json.loads(x) for x in (out / "gsm8k.jsonl").read_text().splitlines()]
     assert {r["problem_id"]: r["answer"] for r in recs} == {p.id: p.answers[0] for p in problems}
     assert all(r["score"] == 1.0 and r["runs"][0]["metadata"]["llm_calls"] == 2 for r in recs)
+
+
+def test_a_workspace_takes_the_best_round_of_results_json(tmp_path: Path) -> None:
+    rounds = tmp_path / "GSM8K" / "workflows"
+    for n in (1, 2, 3):
+        (rounds / f"round_{n}").mkdir(parents=True)
+        (rounds / f"round_{n}" / "graph.py").write_text("class Workflow: ...\n")
+    assert find_graph(tmp_path, "gsm8k").parent.name == "round_3"  # no record: the highest round
+    scores = [{"round": 1, "score": 0.8}, {"round": 2, "score": 0.9}, {"round": 2, "score": 0.93}]
+    (rounds / "results.json").write_text(json.dumps([*scores, {"round": 3, "score": 0.85}]))
+    assert find_graph(tmp_path, "gsm8k").parent.name == "round_2"  # AFlow's best, by mean score
+    with pytest.raises(Exception, match="no graph.py for math"):
+        find_graph(tmp_path, "math")

@@ -199,6 +199,15 @@ def test_bad_generator_specs_are_one_error_line(
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
+def test_an_installed_module_is_imported_by_name(
+    server: dict[str, Any], gens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(gens.parent))
+    out = tmp_path / "module"
+    assert run(server["url"], "my_generators:nothing", out, "--limit", "2") == 0
+    assert all("returned NoneType" in r["error"] for r in records(out).values())
+
+
 def test_generator_options_need_a_user_generator(no_llm_env: None, capsys: Any) -> None:
     code = main(["run", "gsm8k", "--generator", "template:cot", "--generator-timeout", "5", "-q"])
     assert code == 2 and "--generator-timeout applies to your own" in capsys.readouterr().err

@@ -6,7 +6,8 @@ prompts it uses in ``prompt.py``, written against AFlow's MetaGPT-style operator
 
 - a ``graph.py`` (its ``prompt.py`` is read from the same folder), or a ``round_<N>`` folder;
 - or a workspace folder holding ``<DATASET>/workflows/round_<N>/graph.py``: each dataset of
-  the run gets its own dataset's highest round (dataset names matched case-insensitively).
+  the run gets its own dataset's best round by AFlow's ``workflows/results.json`` (the highest
+  mean ``score``), else its highest round (dataset names matched case-insensitively).
 
 :func:`convert` turns the graph into one self-contained workflow in ScoreFlow's shape
 (``sf bench aflow-convert`` prints it): the compatibility layer of
@@ -42,6 +43,7 @@ validator (their shape differs); the sandbox is the security boundary, as for ev
 from __future__ import annotations
 
 import ast
+import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -106,19 +108,41 @@ def find_graph(path: str | Path, dataset: str | None = None) -> Path:
         raise BenchConfigError(f"aflow:{path}: no graph.py there")
     wanted = AFLOW_DATASETS.get(dataset, dataset).lower()
     folders = [d for d in path.iterdir() if d.is_dir() and d.name.lower() == wanted]
-    rounds = []
+    rounds: dict[int, Path] = {}
+    scores: dict[int, list[float]] = {}
     for folder in folders:
         for d in (folder / "workflows").glob("round_*"):
             m = _ROUND.search(d.name)
             if m and (d / "graph.py").is_file():
-                rounds.append((int(m.group(1)), d / "graph.py"))
-    if not rounds:
-        name = AFLOW_DATASETS.get(dataset, dataset)
-        raise BenchConfigError(
-            f"aflow:{path}: no graph.py for {dataset} (looked for {path}/{name}/workflows/"
-            "round_<N>/graph.py; or pass a round folder)"
-        )
-    return max(rounds)[1]
+                rounds[int(m.group(1))] = d / "graph.py"
+        for round_, score in _results(folder / "workflows" / "results.json"):
+            scores.setdefault(round_, []).append(score)
+    scored = {r: sum(v) / len(v) for r, v in scores.items() if r in rounds}
+    if scored:  # AFlow's own record of its search: the round that scored best (ties: the later)
+        return rounds[max(scored, key=lambda r: (scored[r], r))]
+    if rounds:
+        return rounds[max(rounds)]
+    name = AFLOW_DATASETS.get(dataset, dataset)
+    raise BenchConfigError(
+        f"aflow:{path}: no graph.py for {dataset} (looked for {path}/{name}/workflows/"
+        "round_<N>/graph.py; or pass a round folder)"
+    )
+
+
+def _results(path: Path) -> list[tuple[int, float]]:
+    """``(round, score)`` entries of AFlow's ``results.json`` (none when absent or unreadable)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    out = []
+    for item in data if isinstance(data, list) else []:
+        if isinstance(item, dict):
+            try:
+                out.append((int(item["round"]), float(item["score"])))
+            except (KeyError, TypeError, ValueError):
+                continue
+    return out
 
 
 def _fail(graph: Path, line: int | None, message: str) -> BenchConfigError:
