@@ -88,7 +88,8 @@ _ROUND = re.compile(r"round_(\d+)$")
 
 def _runtime_source() -> str:
     text = resources.files("sf_bench.systems").joinpath("_aflow_runtime.py").read_text(encoding="utf-8")
-    return text.split('"""', 2)[2].lstrip("\n")  # without its module docstring
+    body = text.split('"""', 2)[2]  # without its module docstring and lint pragmas
+    return "\n".join(line for line in body.splitlines() if not line.startswith("# ruff:")).lstrip("\n") + "\n"
 
 
 def find_graph(path: str | Path, dataset: str | None = None) -> Path:
