@@ -262,6 +262,11 @@ def test_file_jsonl_and_folder_score_like_the_template(
             ":2: duplicate sample 0 of id 'a'",
         ),
         (b'{"id": "gsm8k-test-677", "workflow": "x"}\n', "has fewer than 1 workflow(s) for 1 of 2"),
+        (
+            b'{"id": "gsm8k-test-677", "workflow": "x"}\n'
+            b'{"id": "gsm8k-test-677", "dataset": "gsm8k", "workflow": "y"}\n',
+            "both name problem gsm8k-test-677",
+        ),
     ],
 )
 def test_bad_workflow_files_are_one_error_line(

@@ -200,6 +200,15 @@ class WorkflowFile:
                     return (ds, pid), found
         return None, []
 
+    def _aliases(self, problem: Problem) -> list[tuple[str | None, str]]:
+        """Every key of the file that names ``problem`` (more than one is a duplicate)."""
+        return [
+            (ds, pid)
+            for pid in self._keys(problem)
+            for ds in (problem.dataset, None)
+            if (ds, pid) in self._ordered
+        ]
+
     def samples(self, problems: Sequence[Problem]) -> int:
         """The smallest number of workflows any of ``problems`` has (the default ``--k``)."""
         return min((len(self._lookup(p)[1]) for p in problems), default=0)
@@ -209,7 +218,16 @@ class WorkflowFile:
 
         Raises:
             BenchConfigError: some have fewer (counted, a few named).
+            DataError: two ids of the file name the same problem (``Mbpp/2`` and ``2``).
         """
+        for p in problems:
+            aliases = self._aliases(p)
+            if len(aliases) > 1:
+                names = " and ".join(repr(pid if ds is None else f"{ds}:{pid}") for ds, pid in aliases)
+                raise DataError(
+                    f"{self.path}: {names} both name problem {p.id}: give its workflows under one id "
+                    "(several lines of one id are its samples)"
+                )
         short = [p.id for p in problems if len(self._lookup(p)[1]) < k]
         if short:
             missing = sum(1 for p in problems if not self._lookup(p)[1])
