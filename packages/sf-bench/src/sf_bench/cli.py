@@ -322,8 +322,10 @@ def run_cmd(
                              self_refine, scoreflow
       file:PATH              pre-generated workflows: JSONL {"id" or "task_id", "workflow"}
                              (several lines per id for --k > 1), or a folder of <id>.py files
-      aflow:PATH             an AFlow round folder (graph.py + prompt.py) or its graph.py,
-                             run through the AFlow adapter (see the README for what it supports)
+      aflow:PATH             AFlow's published workflow: a graph.py (+ prompt.py), its
+                             round_<N> folder or a workspace/ folder (each dataset's best
+                             round), run through the AFlow adapter (the README lists what it
+                             supports; sf bench aflow-convert shows the converted workflow)
       module:function        your generator: generate(problems, k) -> k workflow sources per
       path/to/file.py:name   problem, sync or async; no sf_bench import needed
 
