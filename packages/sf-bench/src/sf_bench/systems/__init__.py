@@ -46,7 +46,7 @@ from sf_bench.protocols import SolverSystem, System, WorkflowGenerator, as_syste
 if TYPE_CHECKING:
     from sf_bench.systems.baselines import Endpoints
 
-__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "GENERATORS", "load_attr", "resolve", "resolve_generator"]
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "GENERATORS", "resolve", "resolve_generator"]
 
 ENTRY_POINT_GROUP = "sf_bench.systems"
 
@@ -113,52 +113,36 @@ GENERATORS: dict[str, Factory] = {"template": _template, "llm": _llm}
 also takes ``file:PATH``, ``aflow:PATH`` and ``module:function``."""
 
 
-def load_attr(target: str, attr: str, spec: str, *, flag: str = "--solver") -> Any:
-    """Import ``target`` (an installed module, or a ``.py`` file by path) and return its ``attr``.
-
-    ``spec`` and ``flag`` only word the messages (``--solver mypkg.mod:solve``).
-
-    Raises:
-        BenchConfigError: no such file or module, or no such attribute; for ``--generator``
-            also a module that fails while importing (its error in one line).
-    """
-    try:
-        if target.endswith(".py") or "/" in target or "\\" in target:
-            path = Path(target).expanduser()
-            if not path.is_file():
-                raise BenchConfigError(f"{flag} {spec}: file {path} does not exist")
-            name = f"_sf_bench_user_{abs(hash(str(path.resolve())))}"
-            module_spec = importlib.util.spec_from_file_location(name, path)
-            if module_spec is None or module_spec.loader is None:
-                raise BenchConfigError(f"{flag} {spec}: cannot load {path} as Python")
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[name] = module
-            module_spec.loader.exec_module(module)
-        else:
-            try:
-                module = importlib.import_module(target)
-            except ModuleNotFoundError as e:
-                if e.name and target.startswith(e.name):
-                    hint = (
+def _load_attr(target: str, attr: str, spec: str, flag: str = "--solver") -> Any:
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target).expanduser()
+        if not path.is_file():
+            raise BenchConfigError(f"{flag} {spec}: file {path} does not exist")
+        name = f"_sf_bench_user_{abs(hash(str(path.resolve())))}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise BenchConfigError(f"{flag} {spec}: cannot load {path} as Python")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as e:
+            if e.name and target.startswith(e.name):
+                raise BenchConfigError(
+                    f"{flag} {spec}: no module {target!r}; "
+                    + (
                         "use canonical, file:PATH, module:attr or path.py:attr"
                         if flag == "--solver"
                         else "use llm, template:NAME, file:PATH, aflow:PATH, module:function or file.py:name"
                     )
-                    raise BenchConfigError(f"{flag} {spec}: no module {target!r}; {hint}") from e
-                raise
-    except BenchConfigError:
-        raise
-    except Exception as e:
-        if flag == "--solver":
+                ) from e
             raise
-        raise BenchConfigError(f"{flag} {spec}: importing {target} failed: {type(e).__name__}: {e}") from e
     try:
         return getattr(module, attr)
     except AttributeError:
         raise BenchConfigError(f"{flag} {spec}: {target} has no attribute {attr!r}") from None
-
-
-_load_attr = load_attr
 
 
 def _from_object(obj: Any, spec: str) -> System:

@@ -194,12 +194,19 @@ def user_generator_system(
         BenchConfigError: the module or file cannot be imported, lacks the name, or the name is
             not a generator; no executor endpoint.
     """
-    from sf_bench.systems import load_attr
+    from sf_bench.systems import _load_attr
     from sf_bench.systems.baselines import Endpoints
     from sf_bench.systems.template import SandboxRunner
 
     target, _, attr = spec.rpartition(":")
-    obj = load_attr(target, attr, spec, flag="--generator")
+    try:
+        obj = _load_attr(target, attr, spec, "--generator")
+    except BenchConfigError:
+        raise
+    except Exception as exc:  # the user's module failed while importing: one line, exit 2
+        raise BenchConfigError(
+            f"--generator {spec}: importing {target} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     generator = UserGenerator(
         _callable_of(obj, spec), name=spec, timeout=timeout, batch_size=batch_size, concurrency=pool_size
     )
