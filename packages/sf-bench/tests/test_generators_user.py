@@ -301,3 +301,19 @@ def test_generation_shows_progress(server: dict[str, Any], gens: Path, tmp_path:
     args = ["run", "gsm8k", "--split", "validate", "--limit", "2", "--generator", f"{gens}:nothing"]
     assert main([*args, "--out", str(tmp_path / "o"), "--base-url", server["url"]]) == 0
     assert "generating workflows: 2/2 problems" in capsys.readouterr().err
+
+
+def test_dataset_files_in_a_folder_keep_colliding_ids_apart(tmp_path: Path, make_problem: Any) -> None:
+    import asyncio
+
+    from sf_bench.systems.workflow_file import WorkflowFile
+
+    _jsonl(tmp_path / "drop.jsonl", [{"id": "2", "workflow": "class Workflow:  # drop\n    pass\n"}])
+    _jsonl(tmp_path / "mbpp.jsonl", [{"id": "2", "workflow": "class Workflow:  # mbpp\n    pass\n"}])
+    file = WorkflowFile(tmp_path)
+    drop, mbpp = make_problem("drop", "2"), make_problem("mbpp", "Mbpp/2")
+    file.check([drop], 1)
+    file.check([mbpp], 1)
+    (d,), (m,) = asyncio.run(file.generate([drop, mbpp], 1))
+    assert "# drop" in d and "# mbpp" in m
+    assert file.warnings({"drop": [drop], "mbpp": [mbpp]}, 1) == []

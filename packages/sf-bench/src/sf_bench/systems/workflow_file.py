@@ -9,7 +9,8 @@
   serves datasets whose ids could collide, e.g. DROP and MBPP numbers), ``cost`` (USD) and
   ``tokens`` that writing the workflow cost: they are charged to the generator (``gen $``,
   ``gen tok``). MBPP's ``Mbpp/<n>`` may be given as ``<n>``;
-- or a folder: every ``*.jsonl`` in it is read as above, and every other file is one
+- or a folder: every ``*.jsonl`` in it is read as above (``<dataset>.jsonl``, e.g.
+  ``mbpp.jsonl``, gives its lines that dataset unless they name one), and every other file is one
   problem's workflow, named after the problem id with each character outside
   ``[A-Za-z0-9_.-]`` replaced by ``_``, plus ``.py``, ``.txt`` or ``.workflow``
   (``HumanEval_0.py`` for ``HumanEval/0``, ``test_prealgebra_1291.json.py`` for MATH's
@@ -94,7 +95,7 @@ class WorkflowFile:
     def _add(self, key: tuple[str | None, str], item: tuple[int | None, str, float, int, str]) -> None:
         self._items.setdefault(key, []).append(item)
 
-    def _read_jsonl(self, file: Path) -> None:
+    def _read_jsonl(self, file: Path, default_dataset: str | None = None) -> None:
         try:
             data = file.read_bytes()
         except OSError as e:
@@ -132,7 +133,7 @@ class WorkflowFile:
                 tokens = int(rec.get("tokens", 0) or 0)
             except (TypeError, ValueError) as e:
                 raise DataError(f"{where}: cost/tokens must be numbers ({e})") from None
-            dataset = rec.get("dataset")
+            dataset = rec.get("dataset", default_dataset)
             if dataset is not None and not isinstance(dataset, str):
                 raise DataError(f"{where}: 'dataset' must be a string")
             self._add((dataset, str(pid)), (sample, rec[key], cost, tokens, where))
@@ -142,7 +143,9 @@ class WorkflowFile:
             if entry.name.startswith("."):
                 continue
             if entry.is_file() and entry.suffix == ".jsonl":
-                self._read_jsonl(entry)
+                from sf_bench.datasets import DATASETS
+
+                self._read_jsonl(entry, entry.stem if entry.stem in DATASETS else None)
             elif entry.is_file():
                 name = entry.name[: -len(entry.suffix)] if entry.suffix in _EXTENSIONS else entry.name
                 self._claim(name, entry)
