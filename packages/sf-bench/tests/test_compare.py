@@ -48,7 +48,9 @@ def test_unshared_problems_metrics_and_empty_runs() -> None:
     c = compare("drop", {"a": (1.0, 0.0), "b": (0.5, 0.0)}, {"b": (1.0, 0.0), "c": (0.0, 0.0)})
     assert (c.shared, c.only_baseline, c.only_run) == (1, 1, 1) and c.verdict == "too few problems"
     c = compare("drop", scores([1.0] * 5), scores([0.0] * 5), metrics=("official", "llm-judge"))
-    assert not c.significant and c.verdict == "not comparable (metric official vs llm-judge)"
+    assert (
+        not c.significant and c.verdict == "not comparable" and c.notes == ("metric official vs llm-judge",)
+    )
     c = compare("drop", scores([1.0]), {})
     assert c.shared == 0 and c.verdict == "no shared problems" and c.to_json()["difference"]["value"] is None
 

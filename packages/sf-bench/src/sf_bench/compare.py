@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sf_bench.records import Record
@@ -37,6 +38,7 @@ __all__ = [
     "EXACT_LIMIT",
     "PERMUTATIONS",
     "PairedComparison",
+    "Verdict",
     "compare",
     "paired_bootstrap",
     "permutation_p",
@@ -119,6 +121,21 @@ def paired_bootstrap(
     return est.value, est.low, est.high
 
 
+class Verdict(StrEnum):
+    """What a paired comparison concludes."""
+
+    SIGNIFICANT = "significant"
+    """The 95% interval of the difference excludes 0."""
+    NOT_SIGNIFICANT = "not significant"
+    """The interval contains 0: the data do not show a difference."""
+    NOT_COMPARABLE = "not comparable"
+    """The runs were scored with different metrics (``--judge`` on one side only)."""
+    TOO_FEW_PROBLEMS = "too few problems"
+    """Fewer than 2 shared problems."""
+    NO_SHARED_PROBLEMS = "no shared problems"
+    """The runs scored no problem in common (another split or --limit?)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PairedComparison:
     """Run ``run`` against ``baseline`` on one dataset (see the module docstring)."""
@@ -170,15 +187,15 @@ class PairedComparison:
         return self.low > 0.0 or self.high < 0.0
 
     @property
-    def verdict(self) -> str:
-        """``significant``, ``not significant``, or why there is no verdict."""
+    def verdict(self) -> Verdict:
+        """:class:`Verdict`: significant or not, or why there is none."""
         if self.shared == 0:
-            return "no shared problems"
+            return Verdict.NO_SHARED_PROBLEMS
         if self.metrics[0] != self.metrics[1]:
-            return f"not comparable (metric {self.metrics[0]} vs {self.metrics[1]})"
+            return Verdict.NOT_COMPARABLE
         if self.shared < 2:
-            return "too few problems"
-        return "significant" if self.significant else "not significant"
+            return Verdict.TOO_FEW_PROBLEMS
+        return Verdict.SIGNIFICANT if self.significant else Verdict.NOT_SIGNIFICANT
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (NaN as ``None``)."""
@@ -208,7 +225,7 @@ class PairedComparison:
             "metric_baseline": self.metrics[0],
             "metric_run": self.metrics[1],
             "significant": self.significant,
-            "verdict": self.verdict,
+            "verdict": str(self.verdict),
             "notes": list(self.notes),
         }
 
@@ -236,6 +253,8 @@ def compare(
         "metrics": metrics,
         "notes": tuple(notes),
     }
+    if metrics[0] != metrics[1]:
+        common["notes"] = (f"metric {metrics[0]} vs {metrics[1]}", *common["notes"])
     if not shared:
         return PairedComparison(**common)
     diffs = [run[p][0] - baseline[p][0] for p in shared]

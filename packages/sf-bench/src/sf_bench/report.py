@@ -493,7 +493,7 @@ def format_paired(comparisons: Sequence[Any]) -> str:
         )
         diff = "-" if math.isnan(c.difference) else f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]"
         perm = num(c.p_permutation) + ("" if c.permutation_exact or math.isnan(c.p_permutation) else "~")
-        verdict = c.verdict + (f"; {'; '.join(c.notes)}" if c.notes else "")
+        verdict = str(c.verdict) + (f" ({'; '.join(c.notes)})" if c.notes else "")
         rows.append(
             [
                 c.dataset,
