@@ -161,3 +161,22 @@ def test_report_option_errors(two_runs: tuple[Path, Path, list[str]], tmp_path: 
     assert main(["report", str(a), str(b), "--baseline", str(tmp_path), "--no-plot"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --baseline") and "Traceback" not in err
+
+
+def test_differences_between_the_runs_are_noted(
+    two_runs: tuple[Path, Path, list[str]], tmp_path: Path, capsys: Any
+) -> None:
+    a, _, _ = two_runs
+    c = tmp_path / "k2"
+    assert (
+        main(
+            ["run", "gsm8k", "--split", "validate", "--limit", "4", "--solver", "canonical", "--k", "2"]
+            + ["--out", str(c), "-q"]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["report", str(a), str(c), "--no-plot", "--stats-json", "-"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["shared"], row["only_baseline"], row["only_run"]) == (4, 6, 0)
+    assert row["notes"] == ["k x repeats differ (1x1 vs 2x1)"] and row["verdict"] == "not significant"
