@@ -48,8 +48,10 @@ __all__ = [
     "RunReport",
     "bootstrap_ci",
     "format_comparison",
+    "format_paired",
     "format_table",
     "load_run",
+    "paired_comparisons",
     "plot",
     "summarize",
 ]
@@ -355,6 +357,9 @@ class RunReport:
     label: str
     options: Mapping[str, Any]
     summaries: Mapping[str, DatasetSummary]
+    problems: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
+    """Per dataset, ``{problem id: (score, cost)}`` (:func:`sf_bench.compare.problem_scores`),
+    what the paired comparison of :func:`format_paired` works on."""
 
 
 def load_run(path: str | Path, label: str | None = None) -> RunReport:
@@ -382,7 +387,10 @@ def load_run(path: str | Path, label: str | None = None) -> RunReport:
     k = int(options.get("k", 0) or 0)
     repeats = int(options.get("repeats", 0) or 0)
     scoring = options.get("scoring") if isinstance(options.get("scoring"), dict) else {}
+    from sf_bench.compare import problem_scores
+
     summaries = {}
+    problems = {}
     for file in files:
         records = read_records(file)
         if not records:
@@ -392,7 +400,14 @@ def load_run(path: str | Path, label: str | None = None) -> RunReport:
         summaries[file.stem] = summarize(
             file.stem, records, k=kk, repeats=rep, metric=str(scoring.get(file.stem, "official"))
         )
-    return RunReport(path=path, label=label or path.name or str(path), options=options, summaries=summaries)
+        problems[file.stem] = problem_scores(records, kk)
+    return RunReport(
+        path=path,
+        label=label or path.name or str(path),
+        options=options,
+        summaries=summaries,
+        problems=problems,
+    )
 
 
 def _datasets(reports: Sequence[RunReport]) -> list[str]:
@@ -413,6 +428,94 @@ def format_comparison(reports: Sequence[RunReport]) -> str:
         blocks.append(f"{name}\n{_table(header, rows)}")
     notes = "".join(_scoring_note(list(rep.summaries.values()), rep.label) for rep in reports)
     return "\n\n".join(blocks) + (f"\n{notes}" if notes else "")
+
+
+def paired_comparisons(reports: Sequence[RunReport], baseline: int = 0) -> list[Any]:
+    """:class:`~sf_bench.compare.PairedComparison` of every other run against
+    ``reports[baseline]``, per dataset both hold (usual dataset order, then run order)."""
+    from sf_bench.compare import compare
+
+    base = reports[baseline]
+    out = []
+    for name in _datasets(reports):
+        if name not in base.summaries:
+            continue
+        for rep in reports:
+            if rep is base or name not in rep.summaries:
+                continue
+            notes = []
+            splits = (base.options.get("split"), rep.options.get("split"))
+            if splits[0] != splits[1]:
+                notes.append(f"splits differ ({splits[0]} vs {splits[1]})")
+            a, b = base.summaries[name], rep.summaries[name]
+            if (a.k, a.repeats) != (b.k, b.repeats):
+                notes.append(f"k x repeats differ ({a.k}x{a.repeats} vs {b.k}x{b.repeats})")
+            out.append(
+                compare(
+                    name,
+                    base.problems.get(name, {}),
+                    rep.problems.get(name, {}),
+                    labels=(base.label, rep.label),
+                    metrics=(base.summaries[name].metric, rep.summaries[name].metric),
+                    notes=notes,
+                )
+            )
+    return out
+
+
+def format_paired(comparisons: Sequence[Any]) -> str:
+    """The paired-statistics table of ``sf bench report A B…`` (empty string for none)."""
+    from sf_bench.compare import PERMUTATIONS
+
+    if not comparisons:
+        return ""
+    header = [
+        "dataset",
+        "run",
+        "shared",
+        "base",
+        "run score",
+        "diff [95% CI]",
+        "W/L/T",
+        "p sign",
+        "p perm",
+        "Δ $/problem",
+        "verdict",
+    ]
+
+    def num(x: float, fmt: str = ".3f") -> str:
+        return "-" if math.isnan(x) else format(x, fmt)
+
+    rows = []
+    for c in comparisons:
+        shared = f"{c.shared}" + (
+            f" (+{c.only_baseline}/+{c.only_run})" if c.only_baseline or c.only_run else ""
+        )
+        diff = "-" if math.isnan(c.difference) else f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]"
+        perm = num(c.p_permutation) + ("" if c.permutation_exact or math.isnan(c.p_permutation) else "~")
+        verdict = str(c.verdict) + (f" ({'; '.join(c.notes)})" if c.notes else "")
+        rows.append(
+            [
+                c.dataset,
+                c.run,
+                shared,
+                num(c.baseline_score),
+                num(c.run_score),
+                diff,
+                f"{c.wins}/{c.losses}/{c.ties}",
+                num(c.p_sign),
+                perm,
+                num(c.cost_difference, "+.4f"),
+                verdict,
+            ]
+        )
+    return (
+        f"paired: each run minus {comparisons[0].baseline}, over the problems both scored\n"
+        f"(diff: mean per-problem score difference with its 95% paired bootstrap CI, "
+        f"{BOOTSTRAP_RESAMPLES} resamples, seed 0; W/L/T: problems better/worse/equal;\n"
+        f" p sign: exact sign test; p perm: sign-flip permutation test, ~ = {PERMUTATIONS} random "
+        "flips; (+a/+b): problems only one run scored, left out)\n" + _table(header, rows)
+    )
 
 
 def plot(reports: Sequence[RunReport], path: str | Path) -> Path:
