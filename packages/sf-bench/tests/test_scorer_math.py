@@ -234,7 +234,17 @@ def test_gold_answers_score_one_on_full_and_math500(shared_data: Path, split: st
 
 # --- one rule for unboxed answers, whatever the form (issue 13) ----------------------------------
 
-_FORMS = ["3:2", "5.5", "\\frac{5\\pi}{4}", "\\sqrt{2}", "(1,2)", "12", "x^2+1", "\\text{(C)}", "-\\frac{3}{4}"]
+_FORMS = [
+    "3:2",
+    "5.5",
+    "\\frac{5\\pi}{4}",
+    "\\sqrt{2}",
+    "(1,2)",
+    "12",
+    "x^2+1",
+    "\\text{(C)}",
+    "-\\frac{3}{4}",
+]
 
 
 @pytest.mark.parametrize("gold", _FORMS)
