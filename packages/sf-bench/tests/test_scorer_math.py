@@ -325,4 +325,5 @@ def test_equiv_accepts_everything_is_equiv_accepts_on_every_gold() -> None:
 )
 def test_equiv_accepts_the_hendrycks_suite_positives(a: str, b: str) -> None:
     gold = b.replace("\\\\", "\\")
-    assert score(_problem(gold), "\\boxed{" + a + "}").value == 1.0
+    result = score(_problem(gold), "\\boxed{" + a + "}")
+    assert result.value == 1.0 and result.metrics["official"] == result.metrics["equiv"] == 1.0
