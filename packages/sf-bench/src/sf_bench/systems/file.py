@@ -38,6 +38,7 @@ file with ``--strict``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -202,8 +203,10 @@ def _answer(rec: dict[str, Any], text: str, where: str) -> Answer:
         input_tokens = int(rec.get("input_tokens", 0) or 0)
         output_tokens = int(rec.get("output_tokens", 0) or 0) or (tokens if not input_tokens else 0)
         cost = float(rec.get("cost", 0.0) or 0.0)
-    except (TypeError, ValueError) as e:
-        raise DataError(f"{where}: cost/tokens must be numbers ({e})") from None
+    except (TypeError, ValueError, OverflowError) as e:
+        raise DataError(f"{where}: cost/tokens must be finite numbers ({e})") from None
+    if not math.isfinite(cost) or min(cost, tokens, input_tokens, output_tokens) < 0:
+        raise DataError(f"{where}: cost/tokens must be finite numbers >= 0")
     metadata = rec.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise DataError(f"{where}: 'metadata' must be an object")
