@@ -178,7 +178,7 @@ def _default_out(system_name: str, split: str) -> Path:
     "--judge",
     is_flag=True,
     help="ScoreFlow's test-time protocol for math, drop, hotpotqa: LLM answer extraction + LLM "
-    "0/1 judge (metric 'llm-judge'; default: the official metrics).",
+    "0/1 judge (metric 'llm-judge'; default: each dataset's default metric, see --metric).",
 )
 @click.option(
     "--judge-model",
@@ -310,6 +310,7 @@ def run_cmd(
     Examples:
       sf bench run humaneval mbpp gsm8k math drop hotpotqa --solver canonical
       sf bench run humaneval --solver file:samples.jsonl --k 10 --out runs/codex
+      sf bench run gsm8k --solver file:answers.jsonl --metric gsm8k=official --strict
       sf bench run gsm8k --split validate --solver ./solve.py:solve --timeout 60 --repeats 3
       sf bench run gsm8k --generator llm --generator-model M --executor-model M --base-url URL --k 8
       sf bench run math drop --generator template:scoreflow --repeats 3 --judge
@@ -578,7 +579,8 @@ def report_cmd(dirs: tuple[Path, ...], plot_path: Path | None, no_plot: bool, js
       sf bench report runs/bench/canonical-test
       sf bench report runs/io runs/cot runs/scoreflow --plot compare.png
 
-    Columns: metric (official, or llm-judge for runs made with --judge), score (solve rate;
+    Columns: metric (official; numeric/equiv, the GSM8K/MATH defaults, with the official metric
+    in a note below; llm-judge for runs made with --judge), score (solve rate;
     mean F1 for DROP/HotpotQA; judge accuracy with llm-judge) with its 95% percentile-bootstrap
     confidence interval over problems (2,000 resamples, seed 0), pass@1 and pass@k (unbiased
     estimator), EM and F1, errors, the workflow generator's and the executor's cost in $
