@@ -211,7 +211,8 @@ def test_gsm8k_official_and_numeric_are_both_named_in_table_summary_and_run_json
     # sf bench report names the same metrics
     assert main(["report", str(out), str(strict), "--no-plot"]) == 0
     report = capsys.readouterr().out
-    assert "numeric" in report and "official" in report
+    assert f"{out}: metric numeric (value of the final number, not the official rule); official" in report
+    assert f"{strict}: metric official (grade-school-math's '#### ' string match); numeric" in report
     # resuming with another metric is refused, not mixed
     assert main(run_args("gsm8k", f"file:{path}", out, "--limit", "3", "--metric", "gsm8k=official")) == 2
     assert "scored gsm8k with the numeric metric, not official" in _err_lines(capsys)[0]

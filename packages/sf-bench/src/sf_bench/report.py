@@ -352,17 +352,19 @@ def format_table(summaries: Iterable[DatasetSummary]) -> str:
     return _table(_HEADER, rows) + _scoring_note(summaries) + _metrics_note(summaries)
 
 
-def _metrics_note(summaries: Sequence[DatasetSummary]) -> str:
+def _metrics_note(summaries: Sequence[DatasetSummary], labels: Sequence[str] | None = None) -> str:
     """Lines naming each non-official metric in use and the other metrics computed beside it,
     e.g. ``gsm8k: metric numeric (value of the final number, not the official rule); official
     (grade-school-math's '#### ' string match) = 0.420 [0.310, 0.530]`` (after a blank line),
-    or ``""`` when every dataset used ``official`` with nothing beside it."""
+    or ``""`` when every dataset used ``official`` with nothing beside it. ``labels`` (one per
+    summary, e.g. run folders) replace the dataset name at the start of each line."""
     lines = []
-    for s in summaries:
+    for i, s in enumerate(summaries):
         if s.metric == OFFICIAL and not s.other_metrics:
             continue
         what = DESCRIPTIONS.get((s.dataset, s.metric))
-        line = f"{s.dataset}: metric {s.metric}" + (f" ({what})" if what else "")
+        head = labels[i] if labels is not None else s.dataset
+        line = f"{head}: metric {s.metric}" + (f" ({what})" if what else "")
         beside = [
             f"{name}"
             + (f" ({DESCRIPTIONS[(s.dataset, name)]})" if (s.dataset, name) in DESCRIPTIONS else "")
@@ -456,7 +458,9 @@ def format_comparison(reports: Sequence[RunReport]) -> str:
             for rep in reports
             if name in rep.summaries
         ]
-        blocks.append(f"{name}\n{_table(header, rows)}")
+        runs = [rep for rep in reports if name in rep.summaries]
+        beside = _metrics_note([rep.summaries[name] for rep in runs], [rep.label for rep in runs])
+        blocks.append(f"{name}\n{_table(header, rows)}{beside}")
     notes = "".join(_scoring_note(list(rep.summaries.values()), rep.label) for rep in reports)
     return "\n\n".join(blocks) + (f"\n{notes}" if notes else "")
 
