@@ -66,6 +66,8 @@ def test_unboxed_answer_is_its_final_answer_span() -> None:
     assert extract_answer("so $x=2$ and the answer is $\\sqrt{2}$ metres.") == ("\\sqrt{2}", False)
     assert extract_answer("Final Answer: The final answer is $7$. I hope it is correct.") == ("7", False)
     assert extract_answer("  \n ") == ("", False)
+    assert extract_answer("**Answer:** \\frac{5\\pi}{4}") == ("\\frac{5\\pi}{4}", False)
+    assert extract_answer("The final answer is 12. I hope it is correct.") == ("12", False)
 
 
 # --- hendrycks/math modeling/math_equivalence_test.py, case by case -------------------------------

@@ -32,7 +32,8 @@ Extraction for ``equiv`` (one rule for every form of answer):
 
 - with a box: the content of the last ``\boxed{...}`` or ``\fbox{...}``, braces matched at any
   depth (``\boxed{\frac{\sqrt{3}}{2}}``); ``\boxed 5`` is accepted too;
-- with no box, the **final-answer span** of the last non-empty line: its last inline math
+- with no box, the **final-answer span** of the last non-empty line (markdown ``**`` and a
+  closing "I hope it is correct." of the Minerva format ignored): its last inline math
   (``$...$``, ``\(...\)``, ``\[...\]``) if it has any, else the text after its last word ``is`` or
   ``:`` plus a space ("The answer is 5.5.", "Answer: 3:2"), else the whole line; then one trailing period
   and surrounding ``$`` are dropped. "The answer is 5.5." gives ``5.5`` and "The answer is
@@ -201,6 +202,7 @@ def _unwrap(string: str) -> str:
 
 
 _INLINE_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]")
+_MINERVA_TAIL = re.compile(r"\s*I hope it is correct\.?\s*$", re.IGNORECASE)
 _LEAD = re.compile(r"\bis\b\s*|:\s+", re.IGNORECASE)
 
 
@@ -209,7 +211,7 @@ def final_answer_span(answer: str) -> str:
     lines = [line for line in answer.strip().splitlines() if line.strip()]
     if not lines:
         return ""
-    line = lines[-1].strip()
+    line = _MINERVA_TAIL.sub("", lines[-1].replace("**", "")).strip()
     maths = [next(g for g in m.groups() if g is not None) for m in _INLINE_MATH.finditer(line)]
     if maths:
         span = maths[-1]
