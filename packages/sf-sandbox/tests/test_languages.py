@@ -182,13 +182,21 @@ def test_compile_timeout_is_the_compile_phase(polyglot: Sandbox) -> None:
     assert r.compile is not None and r.compile.status is Status.TIMEOUT and "compile phase" in (r.error or "")
 
 
-def test_compiled_output_cap_and_files(polyglot: Sandbox) -> None:
+def test_compiled_output_cap_memory_and_files(polyglot: Sandbox) -> None:
     flood = '#include <stdio.h>\nint main(void) { for (;;) fputs("yyyyyyyy", stdout); }'
     r = run_code(polyglot, code("c", flood, run_timeout=10))
     assert (
         r.status is Status.OUTPUT_LIMIT
         and r.run is not None
         and len(r.run.stdout_bytes) == Limits().output_bytes
+    )
+    assert r.compile is not None and r.compile.status is Status.OK
+    hog = "#include <stdlib.h>\n#include <string.h>\n"
+    hog += "int main(void) { for (;;) memset(malloc(1 << 24), 1, 1 << 24); }"
+    r = run_code(polyglot, code("c", hog))
+    assert r.status is Status.MEMORY and r.run is not None and r.run.status is Status.MEMORY, (
+        r.status,
+        r.error,
     )
     assert r.compile is not None and r.compile.status is Status.OK
     prog = (
