@@ -265,3 +265,27 @@ def test_build_image_is_cached_with_its_languages(docker_ready: None) -> None:
     assert image_languages(IMAGE) == tuple(LANGUAGES) and image_languages("sf-sandbox:py3") == ("python",)
     assert image_status("sf-sandbox:py3", ("python", "go")) == "outdated"  # lacks go
     assert build_image(languages="all", log=lambda _m: None) == "cached"
+
+
+def test_cli_run_picks_the_language_from_the_suffix(
+    polyglot: Sandbox, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from sf_sandbox.cli import main
+
+    src = tmp_path / "add.cpp"
+    src.write_text(ECHO["cpp"])
+    assert main(["sandbox", "run", str(src), "--stdin", "40 2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["status"], data["language"], data["run"]["stdout"]) == ("ok", "cpp", "42\n")
+    assert data["compile"]["status"] == "ok"
+    bad = tmp_path / "Main.java"
+    bad.write_text(BROKEN["java"])
+    assert main(["sandbox", "run", str(bad)]) == 0  # the sandbox worked; the program did not compile
+    err = capsys.readouterr().err
+    assert "error:" in err and "[sandbox] java status=compile_error" in err
+    assert main(["sandbox", "run", str(src), "--language", "cobol"]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown language 'cobol'")
+    assert main(["sandbox", "run", str(src), "--image", "sf-sandbox:py3"]) == 1
+    assert "has no cpp toolchain: sf sandbox build-image --languages all" in capsys.readouterr().err

@@ -336,3 +336,16 @@ def test_serve_help_teaches() -> None:
     assert proc.returncode == 0
     for word in ("/run_code", "/v1/batch", "429", "--drain-timeout", "--runtime", "curl"):
         assert word in proc.stdout
+
+
+def test_serve_names_the_build_command_for_a_missing_image(docker_ready: None) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "sf_sandbox", "serve", "--port", "0", "--languages", "c,go"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().endswith(
+        "is not in the Docker engine: sf sandbox build-image --languages c,go"
+    )

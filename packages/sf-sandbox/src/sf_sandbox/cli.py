@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from sf_sandbox._cli_root import entry, main
+
+if TYPE_CHECKING:
+    from sf_sandbox.languages import Phase
+    from sf_sandbox.limits import Limits
 
 __all__ = ["sandbox", "main", "entry"]
 
@@ -42,6 +47,14 @@ def sandbox() -> None:
 @click.option("--output-bytes", type=int, default=1 << 20, show_default=True, help="Cap per stream.")
 @click.option("--image", default=None, help="Any local image with python3 (default sf-sandbox:py3).")
 @click.option(
+    "--language",
+    default=None,
+    help="python, bash, c, cpp, javascript, go, java, rust (default: FILE's suffix; image sf-sandbox:all).",
+)
+@click.option(
+    "--compile-timeout", type=float, default=10.0, show_default=True, help="Compile phase, seconds."
+)
+@click.option(
     "--runtime",
     default=None,
     help="Docker runtime: runsc runs the job under gVisor (see `sf sandbox doctor`).",
@@ -60,11 +73,16 @@ def run_cmd(
     pids: int,
     output_bytes: int,
     image: str | None,
+    language: str | None,
+    compile_timeout: float,
     runtime: str | None,
     as_json: bool,
     unsafe: bool,
 ) -> int:
-    """Run the Python program FILE in the sandbox.
+    """Run the program FILE in the sandbox: Python, or --language (else FILE's suffix: .c .cpp .go ...).
+
+    Compiled languages compile first (--compile-timeout), then run (--timeout); a rejected program
+    is status `compile_error`, and --json then carries `compile` and `run` phases.
 
     The exit code of `sf` says whether the sandbox worked (0) or not (1), not whether the program
     did: read `status` and `exit_code`. With --json, stdout/stderr are UTF-8 text with invalid
@@ -83,6 +101,13 @@ def run_cmd(
         raise SandboxConfigError("give --stdin or --stdin-file, not both")
     stdin = stdin_file.read_bytes() if stdin_file else (stdin_text or "").encode()
     limits = Limits(timeout=timeout, memory_mb=memory, cpus=cpus, pids=pids, output_bytes=output_bytes)
+    from sf_sandbox.languages import EXTENSIONS, get_language
+
+    lang = get_language(language or EXTENSIONS.get(file.suffix.lower(), "python")).name
+    if lang != "python":
+        if unsafe:
+            raise SandboxConfigError(f"{UNSAFE_FLAG} runs Python only; drop it to run {lang}")
+        return _run_code(source, lang, stdin, limits, compile_timeout, image, runtime, as_json)
     if unsafe:
         click.echo("WARNING: running on the host with NO isolation", err=True)
     if unsafe and runtime:
@@ -110,6 +135,85 @@ def run_cmd(
             f"duration={result.duration:.3f}s{trunc}{reason}",
             err=True,
         )
+    return 1 if result.status is Status.SANDBOX_ERROR else 0
+
+
+def _run_code(
+    source: str,
+    language: str,
+    stdin: bytes,
+    limits: Limits,
+    compile_timeout: float,
+    image: str | None,
+    runtime: str | None,
+    as_json: bool,
+) -> int:
+    """``sf sandbox run`` for a language other than Python: compile, run, print both phases."""
+    from sf_sandbox import Sandbox, Status
+    from sf_sandbox.errors import ImageNotFoundError
+    from sf_sandbox.image import build_hint, image_for_languages, image_languages
+    from sf_sandbox.languages import CodeRequest, run_code
+
+    if runtime:
+        from sf_sandbox.gvisor import require_runtime
+
+        require_runtime(runtime)
+    if image is None:
+        image = (
+            "sf-sandbox:all"
+            if image_languages("sf-sandbox:all")
+            else image_for_languages(("python", language))
+        )
+    has = image_languages(image)
+    if has is None:
+        raise ImageNotFoundError(f"image {image!r} is not in the Docker engine: {build_hint(image)}")
+    if language not in has:
+        raise ImageNotFoundError(
+            f"image {image!r} has no {language} toolchain: sf sandbox build-image --languages all"
+        )
+    request = CodeRequest(
+        code=source,
+        language=language,
+        stdin=stdin,
+        compile_timeout=compile_timeout,
+        run_timeout=limits.timeout,
+    )
+    with Sandbox(image=image, limits=limits, runtime=runtime) as sb:
+        result = run_code(sb, request)
+
+    def phase(p: Phase | None) -> dict[str, object] | None:
+        if p is None:
+            return None
+        return {
+            "status": str(p.status),
+            "exit_code": p.exit_code,
+            "stdout": p.stdout,
+            "stderr": p.stderr,
+            "duration": p.duration,
+        }
+
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "status": str(result.status),
+                    "language": result.language,
+                    "error": result.error,
+                    "compile": phase(result.compile),
+                    "run": phase(result.run),
+                }
+            )
+        )
+    else:
+        if result.compile is not None and result.compile.status is not Status.OK:
+            sys.stderr.buffer.write(result.compile.stdout_bytes + result.compile.stderr_bytes)
+        if result.run is not None:
+            sys.stdout.buffer.write(result.run.stdout_bytes)
+            sys.stdout.flush()
+            sys.stderr.buffer.write(result.run.stderr_bytes)
+        code = result.run.exit_code if result.run else (result.compile.exit_code if result.compile else None)
+        reason = f": {result.error}" if result.error else ""
+        click.echo(f"[sandbox] {language} status={result.status} exit_code={code}{reason}", err=True)
     return 1 if result.status is Status.SANDBOX_ERROR else 0
 
 

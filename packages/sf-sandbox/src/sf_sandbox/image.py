@@ -75,6 +75,16 @@ def image_for_languages(languages: tuple[str, ...]) -> str:
     return "sf-sandbox:" + "-".join(n for n in languages if n != "python")
 
 
+def build_hint(image: str) -> str:
+    """The command that builds ``image`` when it is one of ours (``sf-sandbox:all``, ``sf-sandbox:c-go``)."""
+    if image == DEFAULT_IMAGE:
+        return "sf sandbox build-image"
+    repo, _, tag = image.partition(":")
+    if repo == "sf-sandbox" and tag:
+        return f"sf sandbox build-image --languages {'all' if tag == 'all' else tag.replace('-', ',')}"
+    return "build or load it (it needs python3 on PATH)"
+
+
 def image_languages(image: str) -> tuple[str, ...] | None:
     """The languages ``image`` was built with (its label; ``("python",)`` without one), or None if missing.
 

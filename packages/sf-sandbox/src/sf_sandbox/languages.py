@@ -151,6 +151,23 @@ PROFILES: dict[str, tuple[str, ...]] = {
 """Named language sets for ``sf sandbox build-image --languages``."""
 
 
+EXTENSIONS = {
+    ".py": "python",
+    ".sh": "bash",
+    ".bash": "bash",
+    ".c": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".cxx": "cpp",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".go": "go",
+    ".java": "java",
+    ".rs": "rust",
+}
+"""File name suffix → language, for ``sf sandbox run FILE`` without ``--language``."""
+
+
 def get_language(name: str) -> Language:
     """The language called ``name`` (canonical or alias, case-insensitive).
 
@@ -461,6 +478,7 @@ async def arun_code(sandbox: Sandbox, request: CodeRequest) -> CodeResult:
 
 
 __all__ = [
+    "EXTENSIONS",
     "LANGUAGES",
     "PROFILES",
     "CodeRequest",

@@ -82,6 +82,12 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None) -> int:
     require_runtime(config.runtime)
     sock = _bind(config.host, config.port)
     image = config.image or "sf-sandbox:py3"
+    if image_languages(image) is None:
+        from sf_sandbox.errors import ImageNotFoundError
+        from sf_sandbox.image import build_hint
+
+        sock.close()
+        raise ImageNotFoundError(f"image {image!r} is not in the Docker engine: {build_hint(image)}")
     sandbox = Sandbox(image=image, limits=config.limits, pool_size=config.pool_size, runtime=config.runtime)
     runtime = f", runtime {config.runtime}" if config.runtime else ""
     say(f"sf sandbox serve: starting {config.pool_size} container(s) of {image}{runtime}")
