@@ -53,6 +53,28 @@ def test_greedy_output_equals_generate_with_the_adapter_applied(lora_model, toke
     assert stats.rows == 9 and stats.new_tokens == fast.new_tokens > 0 and stats.attention == "torch"
 
 
+@pytest.mark.parametrize("attention", ["torch"])
+def test_merged_projection_weights_give_the_same_greedy_output(lora_model, tokenizer, attention):
+    expected = HFWorkflowGenerator(lora_model, tokenizer, greedy()).generate_texts(PROMPTS, 1)
+    before = {n: p.detach().clone() for n, p in lora_model.named_parameters()}
+    fast = FastHFWorkflowGenerator(lora_model, tokenizer, greedy(), attention=attention, merge_weights=True)
+    got = fast.generate_texts(PROMPTS, 2)
+    assert fast.last_stats.merged  # every layer was merged (q, k, v, o, up carry the adapter)
+    assert [g[0] for g in expected] == [g[0] for g in got]
+    after = dict(lora_model.named_parameters())
+    assert all(torch.equal(after[n], p) for n, p in before.items())  # the model itself is untouched
+
+
+def test_layers_that_cannot_be_merged_keep_their_modules(tokenizer):
+    model = build_tiny_llama(tokenizer, hidden_size=64, num_heads=8, num_kv_heads=2, seed=3)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules=["q_proj"]))
+    model.eval()
+    expected = HFWorkflowGenerator(model, tokenizer, greedy()).generate_texts(PROMPTS, 1)
+    fast = FastHFWorkflowGenerator(model, tokenizer, greedy(), attention="torch", merge_weights=True)
+    assert [g[0] for g in fast.generate_texts(PROMPTS, 1)] == [g[0] for g in expected]
+    assert not fast.last_stats.merged
+
+
 def test_stop_string_cuts_where_generate_stops(lora_model, tokenizer):
     free = HFWorkflowGenerator(lora_model, tokenizer, greedy(stop=None)).generate_texts(PROMPTS, 1)
     text = free[0][0]
@@ -137,7 +159,8 @@ TRITON_SCRIPT = textwrap.dedent("""
     import torch
     from transformers.models.llama.modeling_llama import LlamaRMSNorm, apply_rotary_pos_emb
     from sf_train.fast.kernels import (
-        DecodeAttentionScratch, RMSNormFunction, SwiGLUFunction, decode_attention, rms_norm, rope_and_store)
+        DecodeAttentionScratch, RMSNormFunction, SwiGLUFunction, decode_attention, rms_norm, rope_and_store,
+        swiglu_split)
     torch.manual_seed(0)
 
     # decode attention: prefix cache shared by k rows (left padding), per-row cache up to slot, GQA
@@ -197,15 +220,27 @@ TRITON_SCRIPT = textwrap.dedent("""
     assert kg[:, :, :4].abs().sum() == 0 and kg[:, :, 5:].abs().sum() == 0
     print("ok rope")
 
-    # the whole decoder with the Triton step equals the torch step (greedy)
+    # SwiGLU of a fused [gate | up] projection output, rows strided
+    gu = torch.randn(5, 2 * 40)
+    want = torch.nn.functional.silu(gu[:, :40]) * gu[:, 40:]
+    torch.testing.assert_close(swiglu_split(gu), want)
+    print("ok swiglu_split")
+
+    # the whole decoder with the Triton step equals the torch step (greedy), merged weights too
+    from peft import LoraConfig, get_peft_model
     from sf_train.fast.decode import SharedPrefixDecoder
     from sf_train.testing import build_tiny_llama, build_tokenizer
     tok = build_tokenizer(["class Workflow: def __init__ graph review programmer"] * 10)
     model = build_tiny_llama(tok, seed=0)
     ids = [tok("class Workflow")["input_ids"], tok("graph review")["input_ids"]]
-    outs = [SharedPrefixDecoder(model, pad_token_id=tok.pad_token_id, attention=a).generate(
-        ids, 2, max_new_tokens=4, temperature=0.0, batch_size=4) for a in ("torch", "triton")]
-    assert outs[0] == outs[1], outs
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_(0, 0.3)
+    outs = [SharedPrefixDecoder(model, pad_token_id=tok.pad_token_id, attention=a, merge_weights=m).generate(
+        ids, 2, max_new_tokens=4, temperature=0.0, batch_size=4)
+        for a, m in (("torch", False), ("triton", False), ("triton", True))]
+    assert outs[0] == outs[1] == outs[2], outs
     print("ok decoder")
 """)
 
@@ -221,4 +256,4 @@ def test_triton_kernels_match_their_references():
         [sys.executable, "-c", TRITON_SCRIPT], env=env, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("ok ") == 5, done.stdout
+    assert done.stdout.count("ok ") == 6, done.stdout

@@ -201,9 +201,7 @@ class SharedPrefixForward(torch.nn.Module):
         keep_dtype = torch.is_autocast_enabled(device.type)
         with (
             split_attention(lm, impl == "sdpa"),
-            _patched_modules(
-                self._module_lists, self.fused, self.recompute_mlp, keep_dtype, self.fused_lora
-            ),
+            _patched_modules(self._module_lists, self.fused, self.recompute_mlp, keep_dtype, self.fused_lora),
         ):
             hidden = lm.base_model(use_cache=False, **call, **backbone_kwargs).last_hidden_state
         if layout is not None:

@@ -472,6 +472,32 @@ def _swiglu_backward_kernel(G, U, DH, DG, DU, n, BLOCK: tl.constexpr):
     tl.store(DG + offs, (dh * u * (sig + act * (1.0 - sig))).to(DG.dtype.element_ty), mask=mask)
 
 
+@triton.jit
+def _swiglu_split_kernel(GU, H, n_cols, stride_gu, stride_h, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < n_cols
+    g = tl.load(GU + row * stride_gu + cols, mask=mask, other=0.0)
+    u = tl.load(GU + row * stride_gu + n_cols + cols, mask=mask, other=0.0)
+    gf = g.to(tl.float32)
+    act = (gf * tl.sigmoid(gf)).to(g.dtype).to(tl.float32)
+    tl.store(H + row * stride_h + cols, (act * u.to(tl.float32)).to(H.dtype.element_ty), mask=mask)
+
+
+def swiglu_split(gate_up: torch.Tensor) -> torch.Tensor:
+    """``silu(g) * u`` of a ``[rows, 2I]`` tensor holding ``[g | u]`` per row (the output of one fused
+    gate/up projection), in one kernel, rounding like the eager ops; returns ``[rows, I]``."""
+    rows, width = gate_up.shape
+    n = width // 2
+    if gate_up.stride(1) != 1:
+        gate_up = gate_up.contiguous()
+    out = torch.empty(rows, n, dtype=gate_up.dtype, device=gate_up.device)
+    _swiglu_split_kernel[(rows, triton.cdiv(n, 1024))](
+        gate_up, out, n, gate_up.stride(0), out.stride(0), BLOCK=1024
+    )
+    return out
+
+
 def swiglu_forward(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     """``silu(gate) * up`` in one kernel, rounding like the eager ops."""
     gate, up = gate.contiguous(), up.contiguous()
