@@ -600,7 +600,15 @@ def attach_lora(model: Any, kind: str, device: torch.device) -> Any:
     return peft_model
 
 
-def run_generation(model: Any, tok: Any, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+def run_generation(
+    model: Any,
+    tok: Any,
+    args: argparse.Namespace,
+    device: torch.device,
+    result: dict[str, Any],
+    saved: Any = None,
+) -> dict[str, Any]:
+    """Fill ``result`` with the generation rows (``saved()`` after each), and return it."""
     from sf_train.generate.base import GenerationParams
     from sf_train.generate.fast_hf import FastHFWorkflowGenerator
     from sf_train.generate.hf import HFWorkflowGenerator
@@ -612,7 +620,7 @@ def run_generation(model: Any, tok: Any, args: argparse.Namespace, device: torch
     gen = torch.Generator().manual_seed(1)
     prompts = [words(gen, args.prompt_len, vocab) for _ in range(args.gen_prompts)]
     skip = set(args.skip.split(","))
-    result: dict[str, Any] = {"rows": [], "lora": args.gen_lora}
+    result.update(rows=[], lora=args.gen_lora)
     if "bound" not in skip:
         result["copy_bandwidth"] = copy_bandwidth(device)
         print(f"  copy bandwidth: {result['copy_bandwidth']}", flush=True)
@@ -678,6 +686,8 @@ def run_generation(model: Any, tok: Any, args: argparse.Namespace, device: torch
             traceback.print_exc()
             result["rows"].append(dict(name=getattr(fn, "label", "?"), error=f"{type(exc).__name__}: {exc}"))
             reset_peak(device)
+        if saved is not None:
+            saved()
 
     # correctness first: greedy fast vs generate on two prompts
     try:
@@ -1062,7 +1072,8 @@ def main(argv: list[str] | None = None) -> int:
     summarise(result)
     save()
     if "gen" not in skip:
-        result["generation"] = run_generation(model, tok, args, device)
+        result["generation"] = {}
+        run_generation(model, tok, args, device, result["generation"], save)
     print_table(result)
     save()
     if args.json:
