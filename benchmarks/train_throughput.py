@@ -90,9 +90,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gen-batch", type=int, default=64)
     p.add_argument(
         "--extra-gen",
-        default="unmerged,b128,greedy",
-        help="extra fast rows: unmerged (adapter applied by its modules), greedy, torch (attention), b128",
+        default="unmerged,sort,greedy,b128",
+        help="extra fast rows (levers off): unmerged (adapter applied by its modules), sort (top-p by a "
+        "vocabulary sort), greedy, torch (attention), b128 (batch 128, with the levers-off rows too)",
     )
+    p.add_argument("--profile-new-tokens", type=int, default=256, help="decode profile length")
     p.add_argument(
         "--gen-lora",
         default="all-linear",
@@ -107,7 +109,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--skip",
         default="",
-        help="comma list of parts to skip: check,stock,trl-best,fast,paper,gen,hf,bound",
+        help="comma list of parts to skip: check,stock,trl-best,fast,paper,gen,hf,bound,profile",
     )
     args = p.parse_args(argv)
     if args.tiny:
@@ -656,6 +658,7 @@ def run_generation(
                 capture_s=round(stats.capture_s, 3),
                 merge_s=round(stats.merge_s, 3),
                 merged_weights=stats.merged,
+                top_p_kernel=stats.top_p_kernel,
                 decode_s=round(stats.decode_s, 3),
                 steps=stats.steps,
                 graphs=stats.graphs,
@@ -724,43 +727,102 @@ def run_generation(
         attempt(hf_row)
 
     b64, n64 = args.gen_batch, args.gen_prompts
-    variants = [("sf-fast-generate", "auto", b64, n64, "auto", 0.2)]
+    base = dict(
+        attention="auto", batch=b64, n_prompts=n64, merge_weights="auto", top_p_kernel="auto", temp=0.2
+    )
+    variants = [("sf-fast-generate", base)]
     extra = set(args.extra_gen.split(","))
     if "unmerged" in extra:
-        variants.append(("sf-fast-generate, adapter unmerged", "auto", b64, n64, False, 0.2))
+        variants.append(("sf-fast-generate, adapter unmerged", dict(base, merge_weights=False)))
+    if "sort" in extra:
+        variants.append(("sf-fast-generate, top-p by sort", dict(base, top_p_kernel=False)))
     if "greedy" in extra:
-        variants.append(("sf-fast-generate, greedy (no top-p sort)", "auto", b64, n64, "auto", 0.0))
+        variants.append(("sf-fast-generate, greedy (no top-p)", dict(base, temp=0.0)))
     if "torch" in extra and device.type == "cuda":
-        variants.append(("sf-fast-generate torch-attention", "torch", b64, n64, "auto", 0.2))
+        variants.append(("sf-fast-generate torch-attention", dict(base, attention="torch")))
     if "b128" in extra:
-        variants.append(("sf-fast-generate batch 128", "auto", 2 * b64, 2 * n64, "auto", 0.2))
+        b128 = dict(base, batch=2 * b64, n_prompts=2 * n64)
+        variants.append(("sf-fast-generate batch 128", b128))
         if "unmerged" in extra:
-            variants.append(
-                ("sf-fast-generate batch 128, adapter unmerged", "auto", 2 * b64, 2 * n64, False, 0.2)
-            )
+            variants.append(("sf-fast-generate batch 128, adapter unmerged", dict(b128, merge_weights=False)))
+        if "sort" in extra:
+            variants.append(("sf-fast-generate batch 128, top-p by sort", dict(b128, top_p_kernel=False)))
     many = prompts + [words(gen, args.prompt_len, vocab) for _ in range(args.gen_prompts)]
-    for name, attention, batch, n_prompts, merge, temp in variants:
+    for name, spec in variants:
 
-        def fast_row(
-            name: str = name,
-            attention: str = attention,
-            batch: int = batch,
-            n_prompts: int = n_prompts,
-            merge: bool | str = merge,
-            temp: float = temp,
-        ) -> dict[str, Any]:
+        def fast_row(name: str = name, spec: dict[str, Any] = spec) -> dict[str, Any]:
             fast = FastHFWorkflowGenerator(
                 model,
                 tok,
-                params(args.gen_new_tokens, batch, temperature=temp),
-                attention=attention,
-                merge_weights=merge,
+                params(args.gen_new_tokens, spec["batch"], temperature=spec["temp"]),
+                attention=spec["attention"],
+                merge_weights=spec["merge_weights"],
+                top_p_kernel=spec["top_p_kernel"],
             )
-            return timed(name, fast, args.k, many[:n_prompts])
+            return timed(name, fast, args.k, many[: spec["n_prompts"]])
 
         fast_row.label = name  # type: ignore[attr-defined]
         attempt(fast_row)
+    if "profile" not in skip and device.type == "cuda":
+        try:
+            result["decode_profile"] = decode_profile(
+                FastHFWorkflowGenerator(model, tok, params(args.profile_new_tokens, b64)), prompts, args.k
+            )
+            print(f"  decode profile: {result['decode_profile']}", flush=True)
+        except Exception as exc:
+            traceback.print_exc()
+            result["decode_profile"] = dict(error=f"{type(exc).__name__}: {exc}")
+        if saved is not None:
+            saved()
     return result
+
+
+_KERNEL_KINDS = (
+    ("attention", ("_partial_kernel", "_merge_kernel")),
+    (
+        "top-p / sampling",
+        ("_top_p", "sort", "radix", "softmax", "exponential", "argmax", "masked_fill", "cumsum"),
+    ),
+    ("gemm", ("gemm", "gmma", "xmma", "cutlass", "nvjet", "cublas", "splitk")),
+    ("norm / rope / swiglu", ("_rms_norm", "_rope_store", "_swiglu")),
+)
+
+
+def decode_profile(generator: Any, prompts: list[str], k: int) -> dict[str, Any]:
+    """Device time per decode step by kernel kind (``torch.profiler`` over one whole fast call, CUDA
+    graph replays included) against the step's wall time: what the bound's gap is made of."""
+    from torch.profiler import ProfilerActivity, profile
+
+    generator.generate_texts(prompts, k)  # warm: Triton compilation, cuBLAS handles
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        generator.generate_texts(prompts, k)
+    stats = generator.last_stats
+    steps = max(1, stats.steps)
+    kinds: dict[str, float] = {}
+    top = []
+    for event in prof.key_averages():
+        us = getattr(event, "self_device_time_total", None)
+        if us is None:
+            us = getattr(event, "self_cuda_time_total", 0.0)
+        if not us:
+            continue
+        name = event.key
+        kind = next((k_ for k_, keys in _KERNEL_KINDS if any(w in name.lower() for w in keys)), "other")
+        kinds[kind] = kinds.get(kind, 0.0) + us
+        top.append((us, name))
+    top.sort(reverse=True)
+    wall_us = stats.decode_s * 1e6 / steps
+    return dict(
+        new_tokens=generator.params.max_new_tokens,
+        rows=stats.rows,
+        steps=steps,
+        wall_us_per_step=round(wall_us, 1),
+        kernel_us_per_step={
+            k_: round(v / steps, 1) for k_, v in sorted(kinds.items(), key=lambda kv: -kv[1])
+        },
+        idle_us_per_step=round(wall_us - sum(kinds.values()) / steps, 1),
+        top_kernels=[dict(name=n[:90], us_per_step=round(us / steps, 1)) for us, n in top[:12]],
+    )
 
 
 def lora_grads(model: Any) -> dict[str, torch.Tensor]:

@@ -117,6 +117,30 @@ def test_top_p_keeps_the_smallest_set_reaching_the_mass(lora_model, tokenizer):
     torch.testing.assert_close(counts, expected, atol=0.015, rtol=0)
 
 
+def test_top_p_by_threshold_samples_the_same_nucleus(lora_model, monkeypatch):
+    """The threshold path of the sampler keeps the sort's tokens with the same odds (the Triton cut
+    itself is checked against the sort in ``TRITON_SCRIPT``; here a torch stand-in gives the cut)."""
+    pytest.importorskip("triton")
+    from sf_train.fast import kernels
+
+    def cut(logits, top_p):
+        s, _ = torch.sort(logits, -1, descending=True)
+        probs = torch.softmax(s, -1)
+        keep = (probs.cumsum(-1) - probs) < top_p
+        return s.masked_fill(~keep, float("inf")).amin(-1)
+
+    monkeypatch.setattr(kernels, "top_p_threshold", cut)
+    decoder = SharedPrefixDecoder(lora_model, pad_token_id=0, attention="torch", top_p_kernel=True)
+    assert decoder._use_threshold_top_p()
+    probs = torch.tensor([0.1, 0.4, 0.2, 0.3])
+    logits = probs.log().repeat(20000, 1)
+    torch.manual_seed(0)
+    decoder._sampling = (1.0, 0.5)
+    counts = torch.bincount(decoder._sample(logits), minlength=4).float() / 20000
+    assert counts[0] == 0 and counts[2] == 0
+    assert counts[1] == pytest.approx(4 / 7, abs=0.015) and counts[3] == pytest.approx(3 / 7, abs=0.015)
+
+
 def test_sampling_is_seeded_and_the_k_samples_differ(lora_model, tokenizer):
     params = GenerationParams(max_new_tokens=12, temperature=1.0, top_p=0.95, stop=None, seed=7, batch_size=8)
     gen = FastHFWorkflowGenerator(lora_model, tokenizer, params, attention="torch")
@@ -160,7 +184,7 @@ TRITON_SCRIPT = textwrap.dedent("""
     from transformers.models.llama.modeling_llama import LlamaRMSNorm, apply_rotary_pos_emb
     from sf_train.fast.kernels import (
         DecodeAttentionScratch, RMSNormFunction, SwiGLUFunction, decode_attention, rms_norm, rope_and_store,
-        swiglu_split)
+        swiglu_split, top_p_threshold)
     torch.manual_seed(0)
 
     # decode attention: prefix cache shared by k rows (left padding), per-row cache up to slot, GQA
@@ -226,6 +250,15 @@ TRITON_SCRIPT = textwrap.dedent("""
     torch.testing.assert_close(swiglu_split(gu), want)
     print("ok swiglu_split")
 
+    # nucleus cut by bisection = the sort's cut (tie-free logits); tied tokens at the cut are all kept
+    from sf_train.fast.decode import _sort_top_p_keep
+    for scale, top_p in ((1.0, 0.95), (8.0, 0.9), (0.01, 0.5), (30.0, 0.95)):
+        logits = torch.randn(5, 3000) * scale
+        assert torch.equal(logits >= top_p_threshold(logits, top_p)[:, None], _sort_top_p_keep(logits, top_p))
+    tied = torch.tensor([[2.0, 2.0, 2.0, 0.0, -1.0]])
+    assert (tied >= top_p_threshold(tied, 0.5)[:, None]).tolist() == [[True, True, True, False, False]]
+    print("ok top_p")
+
     # the whole decoder with the Triton step equals the torch step (greedy), merged weights too
     from peft import LoraConfig, get_peft_model
     from sf_train.fast.decode import SharedPrefixDecoder
@@ -256,4 +289,4 @@ def test_triton_kernels_match_their_references():
         [sys.executable, "-c", TRITON_SCRIPT], env=env, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("ok ") == 6, done.stdout
+    assert done.stdout.count("ok ") == 7, done.stdout

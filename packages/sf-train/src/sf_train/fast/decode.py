@@ -19,9 +19,10 @@ prompt each carry their own copy of the prompt's K/V. This decoder:
 * captures one decode step (all layers, the LM head and top-p sampling) as a **CUDA graph** and
   replays it (one graph with Triton, one per bucket of 128 positions with torch);
 * samples like transformers (temperature, then top-p keeping the smallest set of most likely
-  tokens whose mass reaches ``top_p``; greedy at temperature 0) and stops a row at EOS or, checked
-  on the host every ``check_every`` steps, at the stop string (the row keeps exactly the tokens up
-  to the one that completes it, as transformers' ``stop_strings`` does).
+  tokens whose mass reaches ``top_p``, cut on CUDA by a Triton bisection instead of a sort of the
+  vocabulary, :func:`sf_train.fast.kernels.top_p_threshold`; greedy at temperature 0) and stops a
+  row at EOS or, checked on the host every ``check_every`` steps, at the stop string (the row keeps
+  exactly the tokens up to the one that completes it, as transformers' ``stop_strings`` does).
 
 Without merged weights the layers' own modules (norms, projections, MLP, rotary embedding) are
 called, so a PEFT LoRA adapter injected into them is applied as it is; either way the model's
@@ -102,6 +103,7 @@ class DecodeStats:
     attention: str = ""
     merged: bool = False
     merge_s: float = 0.0
+    top_p_kernel: bool = False
     chunks: list[float] = field(default_factory=list)
 
 
@@ -251,6 +253,10 @@ class SharedPrefixDecoder:
             in (a copy of the projection weights for the call: about 14 GiB for an 8B model).
             ``"auto"``: on CUDA when free memory exceeds that copy by 4 GiB; True forces it where
             the layers allow (else the modules are called); False: never.
+        top_p_kernel: Cut the nucleus with :func:`sf_train.fast.kernels.top_p_threshold` (bisection on
+            the logits, no sort over the vocabulary; ties at the cut are all kept) instead of a full
+            sort. ``"auto"``: on CUDA with Triton once it agrees with the sort on this device; True
+            also elsewhere (Triton's interpreter on CPU); False: always sort.
 
     Raises:
         ValueError: the model is not supported (see :func:`unsupported_reason`) or an unknown
@@ -268,6 +274,7 @@ class SharedPrefixDecoder:
         bucket: int = 128,
         check_every: int = 32,
         merge_weights: bool | str = "auto",
+        top_p_kernel: bool | str = "auto",
     ) -> None:
         reason = unsupported_reason(model)
         if reason is not None:
@@ -306,6 +313,7 @@ class SharedPrefixDecoder:
         if merge_weights not in (True, False, "auto"):
             raise ValueError(f"merge_weights must be True, False or 'auto' (got {merge_weights!r})")
         self.merge_weights = merge_weights
+        self.top_p_kernel = top_p_kernel
         self.stats = DecodeStats()
         self._sampling: tuple[float, float] = (1.0, 1.0)
 
@@ -366,12 +374,27 @@ class SharedPrefixDecoder:
             probs = torch.softmax(logits, -1)
             race = probs / torch.empty_like(probs).exponential_()
             return race.argmax(-1)
+        if self._use_threshold_top_p():
+            from sf_train.fast.kernels import top_p_threshold
+
+            cut = top_p_threshold(logits, top_p)
+            probs = torch.softmax(logits, -1).masked_fill_(logits < cut[:, None], 0.0)
+            return (probs / torch.empty_like(probs).exponential_()).argmax(-1)
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
         probs = torch.softmax(sorted_logits, -1)
         before = probs.cumsum(-1) - probs  # mass strictly more likely than each token
         probs = probs.masked_fill(before >= top_p, 0.0)
         choice = (probs / torch.empty_like(probs).exponential_()).argmax(-1, keepdim=True)
         return order.gather(-1, choice)[:, 0]
+
+    def _use_threshold_top_p(self) -> bool:
+        """The Triton nucleus cut (no vocabulary sort): forced by ``top_p_kernel=True``; with ``"auto"``
+        on CUDA once it agrees with the sort-based cut on this device (checked once per device)."""
+        if self.top_p_kernel is False or not _triton_ok():
+            return False
+        if self.top_p_kernel is True:
+            return True
+        return self.device.type == "cuda" and _top_p_kernel_works(self.device)
 
     def _norm(self, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         if self._fused_norm(module):
@@ -418,16 +441,19 @@ class SharedPrefixDecoder:
         q, k, v = torch.nn.functional.linear(h, m.qkv, m.qkv_bias).split(m.split, dim=-1)
         return q, k, v
 
-    def _o(self, lay: _Layout, i: int, attn: Any, o: torch.Tensor) -> torch.Tensor:
+    def _o(self, lay: _Layout, i: int, attn: Any, o: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``x + o_proj(o)`` (merged: the residual accumulated in the GEMM)."""
         if lay.merged is None:
-            return attn.o_proj(o)
+            return x + attn.o_proj(o)
         m = lay.merged[i]
-        return torch.nn.functional.linear(o, m.o, m.o_bias)
+        return _residual_linear(x, o, m.o, m.o_bias)
 
-    def _mlp(self, lay: _Layout, i: int, mlp: Any, x: torch.Tensor) -> torch.Tensor:
+    def _mlp(self, lay: _Layout, i: int, mlp: Any, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``x + mlp(h)`` (merged: fused gate/up, the residual accumulated in the down GEMM)."""
         if lay.merged is None:
-            return mlp(x)
+            return x + mlp(h)
         m = lay.merged[i]
+        x, residual = h, x
         gu = torch.nn.functional.linear(x, m.gate_up)
         if self.attention == "triton" and getattr(self.cfg, "hidden_act", None) in ("silu", "swish"):
             from sf_train.fast.kernels import swiglu_split
@@ -436,7 +462,7 @@ class SharedPrefixDecoder:
         else:
             n = gu.shape[-1] // 2
             h = mlp.act_fn(gu[..., :n]) * gu[..., n:]
-        return torch.nn.functional.linear(h, m.down)
+        return _residual_linear(residual, h, m.down, None)
 
     def _step_fused(self, lay: _Layout) -> torch.Tensor:
         """One decode step with the Triton kernels (norms, RoPE + cache write, attention); returns the
@@ -468,8 +494,8 @@ class SharedPrefixDecoder:
                 head_dim=dim,
             )
             o = self._attend_triton(lay, i, q)
-            x = x + self._o(lay, i, attn, o.reshape(rows, heads * dim))
-            x = x + self._mlp(lay, i, layer.mlp, self._norm(layer.post_attention_layernorm, x))
+            x = self._o(lay, i, attn, o.reshape(rows, heads * dim), x)
+            x = self._mlp(lay, i, layer.mlp, self._norm(layer.post_attention_layernorm, x), x)
         return self._norm(self.norm, x)
 
     def _step(self, lay: _Layout, width: int) -> None:
@@ -509,8 +535,8 @@ class SharedPrefixDecoder:
             lay.vg[i].index_copy_(2, lay.slot, v)
             q = q[:, :, 0]
             o = self._attend_torch(lay, i, q, width)
-            x = x + self._o(lay, i, attn, o.reshape(rows, 1, self.heads * self.head_dim))
-            x = x + self._mlp(lay, i, layer.mlp, layer.post_attention_layernorm(x))
+            x = self._o(lay, i, attn, o.reshape(rows, 1, self.heads * self.head_dim), x)
+            x = self._mlp(lay, i, layer.mlp, layer.post_attention_layernorm(x), x)
         return self.norm(x)[:, 0]
 
     def _run_step(self, lay: _Layout, step: int) -> None:
@@ -638,6 +664,8 @@ class SharedPrefixDecoder:
         window = _sliding_window(self.cfg)
         if window is not None and window < prefix_len + gen_len:
             raise ValueError(f"sliding window {window} < prompt + completion length {prefix_len + gen_len}")
+        if 0 < temperature and top_p < 1.0:
+            self.stats.top_p_kernel = self._use_threshold_top_p()
         want_merged = self._want_merged()
         lay = _Layout(self, groups, k, prefix_len, gen_len)
         if want_merged:
@@ -743,6 +771,45 @@ class SharedPrefixDecoder:
                 lay.done.index_fill_(0, idx, True)
                 done[idx.cpu()] = True
         return bool(done.all())
+
+
+def _residual_linear(
+    x: torch.Tensor, inp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """``x + inp Wᵀ (+ b)``, the residual accumulated by the GEMM (``addmm``: one kernel, one rounding)."""
+    out = torch.addmm(x.reshape(-1, x.shape[-1]), inp.reshape(-1, inp.shape[-1]), weight.t())
+    if bias is not None:
+        out += bias
+    return out.view(x.shape)
+
+
+_TOP_P_OK: dict[str, bool] = {}
+
+
+def _sort_top_p_keep(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = torch.softmax(sorted_logits, -1)
+    keep = (probs.cumsum(-1) - probs) < top_p
+    return torch.zeros_like(keep).scatter_(-1, order, keep)
+
+
+def _top_p_kernel_works(device: torch.device) -> bool:
+    """True when the Triton nucleus cut keeps exactly the sort's tokens on random (tie-free) logits."""
+    key = str(device)
+    if key not in _TOP_P_OK:
+        try:
+            from sf_train.fast.kernels import top_p_threshold
+
+            gen = torch.Generator(device=device).manual_seed(0)
+            ok = True
+            for scale, top_p in ((1.0, 0.95), (6.0, 0.9), (30.0, 0.95), (0.05, 0.5)):
+                logits = torch.randn(8, 50_000, device=device, generator=gen) * scale
+                got = logits >= top_p_threshold(logits, top_p)[:, None]
+                ok = ok and bool(torch.equal(got, _sort_top_p_keep(logits, top_p)))
+            _TOP_P_OK[key] = ok
+        except Exception:  # no Triton build for this device: keep the sort
+            _TOP_P_OK[key] = False
+    return _TOP_P_OK[key]
 
 
 def _rows_contiguous(t: torch.Tensor) -> torch.Tensor:

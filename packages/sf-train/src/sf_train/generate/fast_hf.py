@@ -34,6 +34,7 @@ class FastHFWorkflowGenerator(HFWorkflowGenerator):
         cuda_graphs: Replay decode steps as CUDA graphs (CUDA only).
         merge_weights: Decode with fused projection matrices with the adapter folded in
             (:class:`~sf_train.fast.decode.SharedPrefixDecoder`; ``"auto"``: on CUDA when memory allows).
+        top_p_kernel: Cut the top-p nucleus without sorting the vocabulary (``"auto"``: on CUDA).
 
     Attributes:
         fallback_reason: Why the last call used ``model.generate`` instead (None if it did not).
@@ -50,11 +51,13 @@ class FastHFWorkflowGenerator(HFWorkflowGenerator):
         attention: str = "auto",
         cuda_graphs: bool = True,
         merge_weights: bool | str = "auto",
+        top_p_kernel: bool | str = "auto",
     ) -> None:
         super().__init__(model, tokenizer, params, prompt_fn=prompt_fn)
         self.attention = attention
         self.cuda_graphs = cuda_graphs
         self.merge_weights = merge_weights
+        self.top_p_kernel = top_p_kernel
         self.fallback_reason: str | None = None
         self.last_stats: Any = None
 
@@ -74,6 +77,7 @@ class FastHFWorkflowGenerator(HFWorkflowGenerator):
             attention=self.attention,
             cuda_graphs=self.cuda_graphs,
             merge_weights=self.merge_weights,
+            top_p_kernel=self.top_p_kernel,
         )
 
         def decode(ids: list[int]) -> str:
