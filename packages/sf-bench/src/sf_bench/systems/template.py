@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -220,8 +221,8 @@ class WorkflowSystem(GeneratorSystem):
             **dict(answer.metadata.get("token_split", {})),
             "generator": pt + ct,
         }
-        return Answer(
-            text=answer.text,
+        return dataclasses.replace(
+            answer,
             cost=answer.cost + cost,
             input_tokens=answer.input_tokens + pt,
             output_tokens=answer.output_tokens + ct,
