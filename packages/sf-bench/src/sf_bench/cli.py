@@ -380,6 +380,12 @@ def run_cmd(
     used = "".join(f", {key.removesuffix('_model')} {value}" for key, value in models.items())
     click.echo(f"\n{system.name} on {split}, {k} sample(s) x {repeats} repeat(s){used}; results in {out_dir}")
     click.echo(format_table(summaries.values()))
+    attempts, failed = endpoints.failures() if endpoints is not None else (0, 0)
+    if attempts:
+        click.echo(
+            f"LLM endpoint: {attempts} HTTP attempt(s) failed (5xx, 429, dropped, timed out or malformed); "
+            f"{failed} call(s) still failed after the retries"
+        )
     line = _unscored_line(summaries)
     if line:
         click.echo(line, err=True)

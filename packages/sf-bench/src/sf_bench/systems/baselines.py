@@ -144,6 +144,13 @@ class Endpoints:
             out["judge_model"] = self._judge_used
         return out
 
+    def failures(self) -> tuple[int, int]:
+        """``(failed HTTP attempts, calls failed for good)`` over the endpoints created so far
+        (our failures: 5xx, 429, connection, timeout, malformed or empty replies)."""
+        llms = {id(x): x for x in [self._executor, *self._generators.values(), self._judge] if x is not None}
+        attempts = sum(int(getattr(x, "failed_attempts", 0)) for x in llms.values())
+        return attempts, sum(int(getattr(x, "failed_calls", 0)) for x in llms.values())
+
     async def aclose(self) -> None:
         """Close every endpoint created (HTTP clients of this event loop, response caches)."""
         for llm in [self._executor, *self._generators.values(), self._judge]:

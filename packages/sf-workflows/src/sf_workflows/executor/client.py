@@ -146,6 +146,10 @@ class Executor:
             cache = ResponseCache(directory / "responses.sqlite")
         self.cache = cache if self.config.use_cache else None
         self._usage = Usage()
+        self.failed_attempts = 0
+        """HTTP attempts that failed for our reasons so far (retried, or given up on)."""
+        self.failed_calls = 0
+        """Calls that failed for good after their retries (an :class:`ExecutorError` each)."""
         self._loops: dict[int, tuple[asyncio.AbstractEventLoop, _LoopState]] = {}
         self._warned_unpriced: set[str] = set()
 
@@ -310,6 +314,7 @@ class Executor:
         attempts = 0
 
         def before_sleep(retry_state: Any) -> None:
+            self.failed_attempts += 1
             exc = retry_state.outcome.exception() if retry_state.outcome is not None else None
             log.info(
                 "executor: %s; retry %d in %.2fs",
@@ -331,6 +336,9 @@ class Executor:
                     attempts += 1
                     return await self._attempt(state, request)
         except ExecutorError as exc:
+            if exc.retryable:
+                self.failed_attempts += 1
+            self.failed_calls += 1
             if exc.retryable and attempts > 1:
                 raise ExecutorError(
                     f"{exc} (gave up after {attempts} attempts)",
