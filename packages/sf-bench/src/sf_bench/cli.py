@@ -403,7 +403,7 @@ def _unscored_line(summaries: dict[str, Any]) -> str | None:
         for label, n in summary.failures.items():
             if label.startswith("infra:") or label == "sandbox_error":
                 causes[label.removeprefix("infra:").replace("sandbox_error", "sandbox")] += n
-    why = ", ".join(f"{cause} {n}" for cause, n in causes.most_common()) or "sandbox"
+    why = ", ".join(f"{cause} {n}" for cause, n in causes.most_common()) or "scorer"
     again = unscored - final
     tail = (
         f"rerun the same command to redo {'them' if not final else f'{again} of them'}"

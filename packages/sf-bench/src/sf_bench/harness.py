@@ -432,8 +432,10 @@ class Harness:
         try:
             result: Score = await score(problem, answer.text)
         except Exception as e:  # noqa: BLE001 - scoring infrastructure failed: redo on resume
+            cause = infra_cause(e)  # e.g. an LLM judge's endpoint
             return Run(
                 status=RecordStatus.SCORER_ERROR,
+                failure=f"infra:{cause}" if cause else None,
                 error=f"scorer failed: {type(e).__name__}: {e}"[:2000],
                 **common,
             )
