@@ -99,7 +99,9 @@ def test_an_iteration_against_an_endpoint_failing_20_percent_of_calls_gives_the_
         (s["score"], s["failure"]) for s in jsonl(b / "scores.jsonl")
     ]
     metrics = json.loads((b / "metrics.json").read_text())
-    assert metrics["infra_failed_samples"] == 0 and metrics["cost"]["executor_failed_attempts"] >= failed
+    said = metrics["cost"]["executor_failed_attempts"]
+    assert metrics["infra_failed_samples"] == 0
+    assert said == executor.failed_attempts >= failed, (said, executor.failed_attempts, failed, metrics)
     assert any("executor calls failed and were retried" in line for line in lines), lines
 
 
