@@ -1,10 +1,17 @@
 """Packages import only downward: sf-workflows → sf-sandbox; sf-bench → sf-workflows, sf-sandbox;
-sf-train → sf-bench, sf-workflows. The supervisor imports only the standard library."""
+sf-train → sf-bench, sf-workflows, sf-sandbox. The supervisor imports only the standard library.
+
+"Import" means every way Python code names a module to load: ``import``, ``from … import``, and any
+call whose first argument is a literal string or f-string naming one of our packages
+(``importlib.import_module("sf_bench…")``, ``__import__(…)``, or a helper that forwards the name to
+them), so a lazy or hidden arrow is seen too.
+"""
 
 from __future__ import annotations
 
 import ast
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,7 +23,19 @@ ALLOWED = {
 }
 
 
+def _literal_head(node: ast.expr) -> str | None:
+    """The module name a dynamic import's first argument spells out, as far as it is literal."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr) and node.values:
+        first = node.values[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            return first.value
+    return None
+
+
 def imported_modules(path: Path) -> set[str]:
+    """Every module name ``path`` imports, statically or through importlib/__import__."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -24,19 +43,51 @@ def imported_modules(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
+        elif isinstance(node, ast.Call) and node.args and (head := _literal_head(node.args[0])):
+            if head.split(".")[0] in ALLOWED:
+                names.add(head)
     return names
+
+
+def upward_imports(pkg: str, src: Path) -> list[str]:
+    """``path imports name`` for each import under ``src`` that package ``pkg`` may not make."""
+    bad = []
+    for path in sorted(src.rglob("*.py")):
+        for name in imported_modules(path):
+            top = name.split(".")[0]
+            if top in ALLOWED and top != pkg and top not in ALLOWED[pkg]:
+                bad.append(f"{path} imports {name}")
+    return bad
 
 
 def test_no_upward_imports() -> None:
     bad = []
-    for pkg, allowed in ALLOWED.items():
-        src = ROOT / "packages" / pkg.replace("_", "-") / "src" / pkg
-        for path in src.rglob("*.py"):
-            for name in imported_modules(path):
-                top = name.split(".")[0]
-                if top in ALLOWED and top != pkg and top not in allowed:
-                    bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    for pkg in ALLOWED:
+        bad += upward_imports(pkg, ROOT / "packages" / pkg.replace("_", "-") / "src" / pkg)
     assert not bad, "\n".join(bad)
+
+
+def test_a_planted_dynamic_import_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text('import importlib\nimportlib.import_module("sf_bench")\n')
+    (tmp_path / "b.py").write_text('from importlib import import_module\nimport_module(f"sf_bench.{x}")\n')
+    (tmp_path / "c.py").write_text('__import__("sf_train.loop")\n')
+    (tmp_path / "d.py").write_text('import importlib\nimportlib.import_module("sf_sandbox")\n')  # allowed
+    found = upward_imports("sf_workflows", tmp_path)
+    assert [line.rsplit(" imports ", 1)[1] for line in found] == ["sf_bench", "sf_bench.", "sf_train.loop"]
+
+
+def test_every_imported_sibling_is_a_declared_dependency() -> None:
+    for pkg, allowed in ALLOWED.items():
+        folder = ROOT / "packages" / pkg.replace("_", "-")
+        declared = tomllib.loads((folder / "pyproject.toml").read_text())["project"]["dependencies"]
+        dists = {d.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip() for d in declared}
+        used = {
+            name.split(".")[0]
+            for path in (folder / "src" / pkg).rglob("*.py")
+            for name in imported_modules(path)
+        } & set(allowed)
+        missing = sorted(u for u in used if u.replace("_", "-") not in dists)
+        assert not missing, f"{pkg} imports {missing} without declaring them in {folder}/pyproject.toml"
 
 
 def test_supervisor_is_stdlib_only() -> None:

@@ -119,7 +119,8 @@ def test_malformed_or_incomplete_answers_file_exit_2(
     assert main(["run", "gsm8k", "--solver", f"file:{bad}", "--out", str(tmp_path / "o1")]) == 2
     lines = _err_lines(capsys)
     assert len(lines) == 1 and f"{bad}:2: not valid JSON" in lines[0]
-    few = _answers(tmp_path / "few.jsonl", [{"id": "gsm8k-test-0", "answer": "1"}])
+    other = load("gsm8k", "validate")[5].id  # a problem of the split, not among the --limit 3
+    few = _answers(tmp_path / "few.jsonl", [{"id": other, "answer": "1"}])
     assert main(run_args("gsm8k", f"file:{few}", tmp_path / "o2", "--limit", "3")) == 2
     lines = _err_lines(capsys)
     assert len(lines) == 1 and "has fewer than 1 answer(s) for 3 of 3 gsm8k problems" in lines[0]

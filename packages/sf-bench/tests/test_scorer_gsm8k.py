@@ -1,4 +1,5 @@
-"""GSM8K scorer: the original release's rules (openai/grade-school-math, grade_school_math/dataset.py)."""
+"""GSM8K scorers: ``official`` (openai/grade-school-math, grade_school_math/dataset.py, quirks
+included) and the labelled value rule ``numeric`` (the default)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,25 @@ import pytest
 
 from sf_bench.datasets import load
 from sf_bench.scorers import text_scorer
-from sf_bench.scorers.gsm8k import extract_answer, extract_gold, score
+from sf_bench.scorers.gsm8k import (
+    INVALID_ANS,
+    extract_answer,
+    extract_gold,
+    official_extract,
+    score,
+    score_official,
+)
 from sf_bench.types import Problem, TaskType
 
 
 def _problem(answer: str) -> Problem:
     return Problem(
-        id="t", dataset="gsm8k", task_type=TaskType.MATH, prompt="q", reference="", answers=(answer,)
+        id="t",
+        dataset="gsm8k",
+        task_type=TaskType.MATH,
+        prompt="q",
+        reference="Work.\n#### " + answer,
+        answers=(answer,),
     )
 
 
@@ -35,6 +48,15 @@ def _problem(answer: str) -> Problem:
         ("from 2010-2015", "2015"),  # a hyphen between numbers is not a sign
         ("a loss of -$3.50", "-3.5"),
         ("no number at all", None),
+        # a fraction is one number, not its denominator
+        ("The probability is 3/4", "0.75"),
+        ("The probability is 3/4.", "0.75"),
+        ("so $\\frac{2}{3}$ of them", "2/3"),
+        ("-1/2 of a cup", "-0.5"),
+        ("#### 3/4", "0.75"),
+        ("#### 18.00", "18"),
+        ("born 10/12/2020, aged 7", "7"),  # a chained a/b/c (a date) is not a number
+        ("ratio 5/0, then 9", "9"),  # a/0 is skipped
     ],
 )
 def test_extraction(text: str, expected: str | None) -> None:
@@ -65,8 +87,8 @@ def test_gold_commas_are_removed() -> None:
 )
 def test_scoring(gold: str, answer: str, value: float) -> None:
     result = score(_problem(gold), answer)
-    assert result.value == value
-    assert result.metrics == {} and result.failure is None
+    assert result.value == value == result.metrics["numeric"]
+    assert set(result.metrics) == {"official", "numeric"} and result.failure is None
 
 
 def test_detail_is_the_extracted_number() -> None:
@@ -84,3 +106,57 @@ def test_gold_answers_score_one_on_validate_and_test() -> None:
 def test_gold_answers_score_one_on_full(shared_data: Path) -> None:
     for p in load("gsm8k", "full", data_dir=shared_data):
         assert score(p, p.reference).value == 1.0, p.id
+
+
+def _reference(pid: str) -> Problem:
+    return next(p for p in load("gsm8k", "test") if p.id == pid)
+
+
+# grade_school_math/dataset.py, case by case, written here as a reference: extract_answer, then
+# string equality with the gold's extract_answer (INVALID_ANS without a "#### " line).
+@pytest.mark.parametrize(
+    ("answer", "official", "numeric"),
+    [
+        ("#### 18", 1.0, 1.0),
+        ("Janet makes 18 dollars.\n#### 18", 1.0, 1.0),
+        ("#### 18.00", 0.0, 1.0),  # the official compares strings
+        ("#### 18.", 0.0, 1.0),  # a sentence period is part of the official match
+        ("The answer is 18.", 0.0, 1.0),  # no "#### ": invalid, officially
+        ("18", 0.0, 1.0),
+        ("####18", 0.0, 1.0),  # the official pattern needs exactly one space
+        ("####  18", 0.0, 1.0),
+        ("#### $18", 0.0, 1.0),  # "$" is not in the official class; numeric reads the last number
+        ("#### 1,8", 1.0, 0.0),  # commas removed officially: "18"; not a thousands separator for numeric
+        ("#### 18 and later #### 20", 1.0, 1.0),  # the first match
+        ("#### 20 then #### 18", 0.0, 0.0),
+        ("#### 180", 0.0, 0.0),
+        ("#### -18", 0.0, 0.0),
+        ("The total is 36/2 dollars", 0.0, 1.0),  # a fraction is one number
+        ("", 0.0, 0.0),
+    ],
+)
+def test_official_metric_reproduces_grade_school_math_and_numeric_is_labelled(
+    answer: str, official: float, numeric: float
+) -> None:
+    p = _reference("gsm8k-test-0")  # Janet's ducks, #### 18
+    assert p.answers == ("18",)
+    strict, default = score_official(p, answer), score(p, answer)
+    assert (strict.value, default.value) == (official, numeric)
+    assert strict.metrics == default.metrics == {"official": official, "numeric": numeric}
+    assert text_scorer("gsm8k").metric == "numeric"
+    assert text_scorer("gsm8k", "official").metric == "official"
+
+
+def test_official_extraction_is_the_release_rule() -> None:
+    assert official_extract("no hashes") == INVALID_ANS == "[invalid]"
+    assert official_extract("#### 1,000,000") == "1000000"
+    assert official_extract("#### 3.5.") == "3.5."
+    assert official_extract("x #### -,5") == "-5"
+    assert score_official(_reference("gsm8k-test-0"), "The answer is 18.").detail == INVALID_ANS
+
+
+def test_official_golds_score_one_on_every_split_problem() -> None:
+    for p in load("gsm8k", "validate") + load("gsm8k", "test"):
+        assert score_official(p, p.reference).value == 1.0, p.id
+        assert score_official(p, "#### " + p.answers[0]).value == 1.0, p.id
+        assert score_official(p, p.answers[0]).value == 0.0, p.id  # bare number: invalid officially

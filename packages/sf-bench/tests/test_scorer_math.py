@@ -11,7 +11,7 @@ import pytest
 from sf_bench.datasets import load
 from sf_bench.scorers import _symbolic, text_scorer
 from sf_bench.scorers._text import last_boxed_answer, last_boxed_only_string
-from sf_bench.scorers.math import extract_answer, is_equiv, score, strip_string
+from sf_bench.scorers.math import extract_answer, is_equiv, score, score_official, strip_string
 from sf_bench.types import Problem, TaskType
 
 
@@ -57,35 +57,43 @@ def test_last_box_only_string_keeps_the_command() -> None:
     assert last_boxed_only_string("x \\boxed{a{b}c} y") == "\\boxed{a{b}c}"
 
 
-def test_unboxed_answer_is_taken_whole() -> None:
+def test_unboxed_answer_is_its_final_answer_span() -> None:
     assert extract_answer("  $\\frac{1}{2}$ ") == ("\\frac{1}{2}", False)
     assert extract_answer("we get \\boxed{3}") == ("3", True)
+    assert extract_answer("Work...\nThe answer is 5.5.") == ("5.5", False)
+    assert extract_answer("The answer is \\frac{5\\pi}{4}.") == ("\\frac{5\\pi}{4}", False)
+    assert extract_answer("Answer: (C)") == ("(C)", False)
+    assert extract_answer("so $x=2$ and the answer is $\\sqrt{2}$ metres.") == ("\\sqrt{2}", False)
+    assert extract_answer("Final Answer: The final answer is $7$. I hope it is correct.") == ("7", False)
+    assert extract_answer("  \n ") == ("", False)
+    assert extract_answer("**Answer:** \\frac{5\\pi}{4}") == ("\\frac{5\\pi}{4}", False)
+    assert extract_answer("The final answer is 12. I hope it is correct.") == ("12", False)
 
 
 # --- hendrycks/math modeling/math_equivalence_test.py, case by case -------------------------------
 
 
-@pytest.mark.parametrize(
-    ("a", "b", "equal"),
-    [
-        ("\\tfrac{1}{2} + \\frac1{72}", "\\\\frac{1}{2} + 2/3", False),  # test_fractions
-        ("10, 4, -2", "4, 10, -2", False),  # test_order
-        ("10, 4, 2", "4, 12, 2", False),  # test_order2
-        ("\\tfrac{1}{2} +\\! \\frac1{72}", "\\\\dfrac{1}{2} +\\frac{1}{72}", True),  # test_dfrac
-        ("10\\text{ units}", "10 ", True),  # test_units
-        ("10\\text{ units}", "100 ", False),  # test_units2
-        ("10", "\\$10", True),  # test_dollars
-        ("\\left(x-2\\right)\\left(x+2\\right)", "(x-2)(x+2)", True),  # test_parentheses
-        ("0.1, 4, 2", "4, .1, 2", False),  # test_decimals
-        ("0.1", ".1", True),  # test_decimals2
-        ("10\\%", "10", True),  # test_percentage
-        ("10\\sqrt{3} + \\sqrt4", "10\\sqrt3 + \\sqrt{4}", True),  # test_sqrt
-        ("\\frac34i", "\\frac{3}{4}i", True),  # test_frac
-        ("\\tfrac83", "\\frac{8}{3}", True),  # test_tfrac
-        ("5x - 7y + 11z + 4 = 0", "x + y - z + 2 = 0", False),  # test_expression
-        ("1/2", "\\frac{1}{2}", True),  # test_half
-    ],
-)
+_HENDRYCKS = [
+    ("\\tfrac{1}{2} + \\frac1{72}", "\\\\frac{1}{2} + 2/3", False),  # test_fractions
+    ("10, 4, -2", "4, 10, -2", False),  # test_order
+    ("10, 4, 2", "4, 12, 2", False),  # test_order2
+    ("\\tfrac{1}{2} +\\! \\frac1{72}", "\\\\dfrac{1}{2} +\\frac{1}{72}", True),  # test_dfrac
+    ("10\\text{ units}", "10 ", True),  # test_units
+    ("10\\text{ units}", "100 ", False),  # test_units2
+    ("10", "\\$10", True),  # test_dollars
+    ("\\left(x-2\\right)\\left(x+2\\right)", "(x-2)(x+2)", True),  # test_parentheses
+    ("0.1, 4, 2", "4, .1, 2", False),  # test_decimals
+    ("0.1", ".1", True),  # test_decimals2
+    ("10\\%", "10", True),  # test_percentage
+    ("10\\sqrt{3} + \\sqrt4", "10\\sqrt3 + \\sqrt{4}", True),  # test_sqrt
+    ("\\frac34i", "\\frac{3}{4}i", True),  # test_frac
+    ("\\tfrac83", "\\frac{8}{3}", True),  # test_tfrac
+    ("5x - 7y + 11z + 4 = 0", "x + y - z + 2 = 0", False),  # test_expression
+    ("1/2", "\\frac{1}{2}", True),  # test_half
+]
+
+
+@pytest.mark.parametrize(("a", "b", "equal"), _HENDRYCKS)
 def test_hendrycks_is_equiv_suite(a: str, b: str, equal: bool) -> None:
     assert is_equiv(a, b) is equal
 
@@ -149,12 +157,15 @@ def test_wrong_answers_score_zero(gold: str, answer: str) -> None:
 
 
 def test_detail_and_metrics_say_what_decided() -> None:
+    # both named metrics' verdicts travel with every score (equiv = the value, official beside it)
     exact = score(_problem("135"), "\\boxed{135}")
-    assert exact.detail == "135" and exact.metrics == {"string_match": 1.0}
+    assert exact.detail == "135"
+    assert exact.metrics == {"string_match": 1.0, "equiv": 1.0, "official": 1.0}
     symbolic = score(_problem("\\frac{\\sqrt{2}}{2}"), "\\boxed{\\sqrt{2}/2}")
-    assert symbolic.metrics == {"string_match": 0.0, "symbolic": 1.0} and symbolic.detail == "\\sqrt{2}/2"
+    assert symbolic.metrics == {"string_match": 0.0, "symbolic": 1.0, "equiv": 1.0, "official": 0.0}
+    assert symbolic.detail == "\\sqrt{2}/2"
     wrong = score(_problem("2"), "\\boxed{3}")
-    assert wrong.metrics == {"string_match": 0.0, "symbolic": 0.0}
+    assert wrong.metrics == {"string_match": 0.0, "symbolic": 0.0, "equiv": 0.0, "official": 0.0}
 
 
 def test_symbolic_check_is_killed_at_its_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,3 +232,100 @@ def test_no_cross_matches_between_different_gold_answers() -> None:
 def test_gold_answers_score_one_on_full_and_math500(shared_data: Path, split: str) -> None:
     for p in load("math", split, data_dir=shared_data):
         assert score(p, p.reference).value == 1.0, p.id
+
+
+# --- one rule for unboxed answers, whatever the form (issue 13) ----------------------------------
+
+_FORMS = [
+    "3:2",
+    "5.5",
+    "\\frac{5\\pi}{4}",
+    "\\sqrt{2}",
+    "(1,2)",
+    "12",
+    "x^2+1",
+    "\\text{(C)}",
+    "-\\frac{3}{4}",
+]
+
+
+@pytest.mark.parametrize("gold", _FORMS)
+@pytest.mark.parametrize(
+    "template",
+    ["The answer is {}.", "Answer: {}", "The answer is ${}$.", "Work.\nSo the final answer is {}", "{}"],
+)
+def test_unboxed_answers_follow_one_rule_for_every_form(gold: str, template: str) -> None:
+    assert score(_problem(gold), template.format(gold)).value == 1.0
+    assert score(_problem(gold), template.format("\\boxed{" + gold + "}")).value == 1.0
+    other = "7.5" if gold != "7.5" else "1"
+    assert score(_problem(gold), template.format(other)).value == 0.0
+
+
+def test_unboxed_answer_must_be_the_final_statement() -> None:
+    assert score(_problem("5"), "The answer is 5. Let me double-check this.").value == 0.0
+    assert score(_problem("5"), "The answer is 5.\nI hope it is correct.").value == 0.0
+
+
+# --- the official metric: hendrycks/math eval_math_gpt.py exactly --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "official", "equiv"),
+    [
+        ("5", "\\boxed{5}", 1.0, 1.0),
+        ("5", "The answer is 5.", 0.0, 1.0),  # no box: remove_boxed(None) is None
+        ("5", "\\fbox{5}", 0.0, 1.0),  # remove_boxed accepts only \boxed{
+        ("5", "$\\boxed 5$", 0.0, 1.0),  # no braces after \boxed
+        ("1", "\\boxed{1} then \\fbox{2}", 1.0, 1.0),  # the last \boxed beats a later \fbox
+        ("\\frac{\\sqrt{3}}{2}", "\\boxed{\\sqrt{3}/2}", 0.0, 1.0),  # math-verify only
+        ("\\text{(C)}", "\\boxed{(C)}", 0.0, 1.0),  # \text{} unwrapped only by equiv
+        ("\\frac{1}{2}", "\\boxed{0.5}", 1.0, 1.0),  # is_equiv's own special case
+        ("10", "\\boxed{10\\text{ cm}}", 1.0, 1.0),  # is_equiv drops units after "\text{ "
+        ("135", "\\boxed{136}", 0.0, 0.0),
+    ],
+)
+def test_official_metric_is_hendrycks_and_equiv_is_labelled(
+    gold: str, answer: str, official: float, equiv: float
+) -> None:
+    p = _problem(gold)
+    default, strict = score(p, answer), score_official(p, answer)
+    assert (strict.value, default.value) == (official, equiv)
+    assert default.metrics["official"] == strict.metrics["official"] == official
+    assert default.metrics["equiv"] == strict.metrics["equiv"] == equiv
+    assert text_scorer("math").metric == "equiv" and text_scorer("math", "official").metric == "official"
+
+
+def _variants(gold: str) -> list[str]:
+    """Forms hendrycks' _strip_string normalises to the same string as ``gold``."""
+    out = [
+        gold.replace("\\frac", "\\dfrac"),
+        gold.replace("\\frac", "\\tfrac"),
+        " " + gold.replace(",", ", ") + " ",
+        "\\left(" + gold + "\\right)" if gold.startswith("(") else gold + "^\\circ",
+        gold + "\\%",
+        "\\$" + gold,
+        gold + "\\text{ units}",
+        "x = " + gold if "=" not in gold else gold,
+    ]
+    return [v for v in out if is_equiv(v, gold)]
+
+
+def test_equiv_accepts_everything_is_equiv_accepts_on_every_gold() -> None:
+    problems = load("math", "validate") + load("math", "test")
+    checked = 0
+    for p in problems:
+        for v in _variants(p.answers[0]):
+            for answer in ("\\boxed{" + v + "}", "so $\\boxed{" + v + "}$ and done"):
+                assert score_official(p, answer).value == 1.0, (p.id, answer)
+                assert score(p, answer).value == 1.0, (p.id, answer)
+                checked += 1
+    assert checked > 4 * len(problems)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [(a, b) for a, b, equal in _HENDRYCKS if equal], ids=lambda x: str(x)[:20]
+)
+def test_equiv_accepts_the_hendrycks_suite_positives(a: str, b: str) -> None:
+    gold = b.replace("\\\\", "\\")
+    result = score(_problem(gold), "\\boxed{" + a + "}")
+    assert result.value == 1.0 and result.metrics["official"] == result.metrics["equiv"] == 1.0

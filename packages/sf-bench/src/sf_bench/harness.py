@@ -234,9 +234,13 @@ class Harness:
         self.close_system = close_system
 
     def metric(self, dataset: str) -> str:
-        """The metric label of ``dataset``: ``official`` or the override's :func:`metric_name`."""
+        """The metric label of ``dataset``: the override's :func:`metric_name`, else the dataset's
+        default metric (``sf_bench.scorers.default_metric``: ``numeric`` for GSM8K, ``equiv`` for
+        MATH, ``official`` elsewhere)."""
+        from sf_bench.scorers import default_metric
+
         scorer = self.scorers.get(dataset)
-        return OFFICIAL if scorer is None else metric_name(scorer)
+        return default_metric(dataset) if scorer is None else metric_name(scorer)
 
     # ------------------------------------------------------------------ public API
     async def arun(self, datasets: Mapping[str, Sequence[Problem]]) -> dict[str, DatasetSummary]:
@@ -247,6 +251,7 @@ class Harness:
             SandboxError: code datasets need the sandbox and it cannot start.
         """
         from sf_bench.report import summarize
+        from sf_bench.scorers import metric_names
 
         if self.out_dir is not None:
             check_run_options(
@@ -257,6 +262,7 @@ class Harness:
                     "repeats": self.repeats,
                     "datasets": sorted(datasets),
                     "scoring": {name: self.metric(name) for name in sorted(datasets)},
+                    "metrics": {name: list(metric_names(name)) for name in sorted(datasets)},
                     **self.options,
                 },
             )

@@ -489,6 +489,10 @@ def group_by_problem(records: Iterable[Record]) -> dict[str, list[Record]]:
     return out
 
 
+_RENAMED = {"gsm8k": "numeric", "math": "equiv"}
+"""Datasets whose default metric was labelled ``official`` in run folders written before metrics
+were named (such folders have no ``metrics`` key in ``run.json``)."""
+
 RESUME_KEYS = ("split", "k", "repeats", "system", "executor_model", "judge_model")
 """``run.json`` options a resumed run must repeat (when both runs state them)."""
 
@@ -497,7 +501,8 @@ def check_run_options(path: Path, options: Mapping[str, Any]) -> None:
     """Write ``run.json`` with ``options``, or check that an existing one matches them.
 
     The keys in :data:`RESUME_KEYS` must match; ``scoring`` (dataset → metric label, e.g.
-    ``official`` or ``llm-judge``) must match for the datasets both runs score, and is merged.
+    ``official``, ``numeric`` or ``llm-judge``) must match for the datasets both runs score, and
+    is merged, as is ``metrics`` (dataset → every named metric it offers).
 
     Raises:
         BenchConfigError: the directory holds a run with different options.
@@ -518,17 +523,26 @@ def check_run_options(path: Path, options: Mapping[str, Any]) -> None:
             old_scoring = dict(old.get("scoring") or {})
             new_scoring = dict(options.get("scoring") or {})
             for name in sorted(set(old_scoring) & set(new_scoring)):
+                if "metrics" not in old and name in _RENAMED and old_scoring[name] == "official":
+                    raise BenchConfigError(
+                        f"{path.parent} scored {name} before its metrics were named: what it calls "
+                        f"'official' is an older {_RENAMED[name]} rule, not the official one; "
+                        "use another --out"
+                    )
                 if old_scoring[name] != new_scoring[name]:
                     raise BenchConfigError(
                         f"{path.parent} scored {name} with the {old_scoring[name]} metric, not "
-                        f"{new_scoring[name]}: use the same --judge setting to resume it, or another --out"
+                        f"{new_scoring[name]}: use the same --judge/--metric setting to resume it, or "
+                        "another --out"
                     )
             merged = dict(old)
             merged["datasets"] = sorted(set(old.get("datasets", [])) | set(options.get("datasets", [])))
             if old_scoring or new_scoring:
                 merged["scoring"] = {**old_scoring, **new_scoring}
+            if old.get("metrics") or options.get("metrics"):
+                merged["metrics"] = {**dict(old.get("metrics") or {}), **dict(options.get("metrics") or {})}
             for key, value in options.items():
-                if key not in ("datasets", "scoring"):
+                if key not in ("datasets", "scoring", "metrics"):
                     merged.setdefault(key, value)
         else:
             merged = dict(options)

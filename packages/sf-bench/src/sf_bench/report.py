@@ -12,9 +12,14 @@ Metrics per dataset (each record is one (problem, sample); its score is the mean
   drawn without replacement include one that passes on a run
   (:func:`~sf_bench.scorers.passk.pass_at_k_of_rates`; identical to the estimator for 0/1).
 - ``em``/``f1`` (DROP, HotpotQA): means of the scorer's metrics.
-- ``metric``: which scorer produced ``score``: ``official`` (the datasets' own metrics, the
-  default) or an override's label such as ``llm-judge`` (ScoreFlow's test-time protocol: score =
-  judge accuracy; EM/F1 stay the official ones, computed beside the judge).
+- ``metric``: which named metric produced ``score``: ``official`` only for the official
+  script's verdict; GSM8K's default is ``numeric`` (the value rule) and MATH's ``equiv``
+  (is_equiv or math-verify), with ``official`` beside them (``sf_bench.scorers.METRICS``); or an
+  override's label such as ``llm-judge`` (ScoreFlow's test-time protocol: score = judge
+  accuracy; EM/F1 stay the official ones, computed beside the judge).
+- ``other_metrics``: the dataset's other named metrics computed beside ``metric`` in the same
+  run (GSM8K ``official`` beside ``numeric``...), mean over problems; the table prints them
+  in a note below it, so a published number can always be the official one.
 - costs and tokens: ``gen $``/``gen tok`` are what the workflow generator spent writing the
   workflows (``metadata.cost_split``/``token_split`` of each run), ``exec $``/``exec tok``
   everything else the system spent (the executor running them; for a plain solver, all of its
@@ -39,6 +44,7 @@ from typing import Any
 
 from sf_bench.errors import BenchConfigError, DataError
 from sf_bench.records import Record, RecordStatus, group_by_problem, read_records
+from sf_bench.scorers import DESCRIPTIONS, OFFICIAL, default_metric, metric_names
 from sf_bench.scorers.passk import pass_at_k_of_rates
 
 __all__ = [
@@ -48,8 +54,10 @@ __all__ = [
     "RunReport",
     "bootstrap_ci",
     "format_comparison",
+    "format_paired",
     "format_table",
     "load_run",
+    "paired_comparisons",
     "plot",
     "summarize",
 ]
@@ -154,7 +162,10 @@ class DatasetSummary:
     latency: float = 0.0
     """Mean seconds per answer."""
     metric: str = "official"
-    """Which scorer gave ``score``: ``official`` or an override's label (``llm-judge``)."""
+    """Which named metric gave ``score``: ``official``, ``numeric``/``equiv`` (GSM8K/MATH
+    defaults) or an override's label (``llm-judge``)."""
+    other_metrics: Mapping[str, Estimate] = field(default_factory=dict)
+    """The dataset's other named metrics computed beside ``metric`` (e.g. GSM8K's ``official``)."""
     generator_cost: float = 0.0
     """US dollars the workflow generator spent (part of ``cost``)."""
     generator_tokens: int = 0
@@ -196,6 +207,7 @@ class DatasetSummary:
             "failures": dict(self.failures),
             "workflow_failures": self.workflow_failures,
             "metric": self.metric,
+            "other_metrics": {name: e.to_json() for name, e in self.other_metrics.items()},
             "cost": round(self.cost, 6),
             "generator_cost": round(self.generator_cost, 6),
             "executor_cost": round(self.executor_cost, 6),
@@ -241,6 +253,11 @@ def summarize(
         for kk in sorted({1, k, 10, 100}):
             if kk <= min(len(x) for x in rates):
                 pass_at[kk] = bootstrap_ci([pass_at_k_of_rates(x, kk) for x in rates])
+    others = {
+        name: bootstrap_ci([_mean_metric(rs, name) for rs in by_problem.values()])
+        for name in metric_names(dataset)
+        if name != metric and by_problem and any(name in run.metrics for run in runs)
+    }
     em = f1 = NAN
     if dataset in QA_DATASETS or any("f1" in run.metrics for run in runs):
         em = bootstrap_ci([sum(r.metrics.get("em", 0.0) for r in rs) / len(rs) for rs in by_problem.values()])
@@ -269,11 +286,17 @@ def summarize(
         tokens=sum(run.input_tokens + run.output_tokens for run in spent),
         latency=(math.fsum(run.latency for run in runs) / len(runs)) if runs else 0.0,
         metric=metric,
+        other_metrics=others,
         generator_cost=math.fsum(_split(run, "cost_split", float) for run in spent),
         generator_tokens=sum(_split(run, "token_split", int) for run in spent),
         scoring_cost=math.fsum(run.scoring_cost for run in spent),
         scoring_tokens=sum(run.scoring_tokens for run in spent),
     )
+
+
+def _mean_metric(records: Sequence[Record], name: str) -> float:
+    """Mean of ``metrics[name]`` over one problem's records (a record without it counts 0)."""
+    return sum(r.metrics.get(name, 0.0) for r in records) / len(records)
 
 
 def _split(run: Any, key: str, kind: type) -> Any:
@@ -359,13 +382,36 @@ def format_table(summaries: Iterable[DatasetSummary]) -> str:
     """
     summaries = list(summaries)
     rows = [_row(s, s.dataset) for s in summaries]
-    return _table(_HEADER, rows) + _scoring_note(summaries)
+    return _table(_HEADER, rows) + _scoring_note(summaries) + _metrics_note(summaries)
+
+
+def _metrics_note(summaries: Sequence[DatasetSummary], labels: Sequence[str] | None = None) -> str:
+    """Lines naming each non-official metric in use and the other metrics computed beside it,
+    e.g. ``gsm8k: metric numeric (value of the final number, not the official rule); official
+    (grade-school-math's '#### ' string match) = 0.420 [0.310, 0.530]`` (after a blank line),
+    or ``""`` when every dataset used ``official`` with nothing beside it. ``labels`` (one per
+    summary, e.g. run folders) replace the dataset name at the start of each line."""
+    lines = []
+    for i, s in enumerate(summaries):
+        if s.metric == OFFICIAL and not s.other_metrics:
+            continue
+        what = DESCRIPTIONS.get((s.dataset, s.metric))
+        head = labels[i] if labels is not None else s.dataset
+        line = f"{head}: metric {s.metric}" + (f" ({what})" if what else "")
+        beside = [
+            f"{name}"
+            + (f" ({DESCRIPTIONS[(s.dataset, name)]})" if (s.dataset, name) in DESCRIPTIONS else "")
+            + f" = {est.fmt()}"
+            for name, est in s.other_metrics.items()
+        ]
+        lines.append(line + ("; " + "; ".join(beside) if beside else ""))
+    return "\n\n" + "\n".join(lines) if lines else ""
 
 
 def _scoring_note(summaries: Sequence[DatasetSummary], label: str = "") -> str:
     """A line ``llm-judge scoring (math, drop): $X, N tokens (not in gen $/exec $)`` (with a
     leading newline) when some dataset was scored by a non-official metric, else ``""``."""
-    judged = [s for s in summaries if s.metric != "official"]
+    judged = [s for s in summaries if s.metric not in metric_names(s.dataset)]
     if not judged:
         return ""
     cost = math.fsum(s.scoring_cost for s in judged)
@@ -386,6 +432,9 @@ class RunReport:
     label: str
     options: Mapping[str, Any]
     summaries: Mapping[str, DatasetSummary]
+    problems: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
+    """Per dataset, ``{problem id: (score, cost)}`` (:func:`sf_bench.compare.problem_scores`),
+    what the paired comparison of :func:`format_paired` works on."""
 
 
 def load_run(path: str | Path, label: str | None = None) -> RunReport:
@@ -413,7 +462,10 @@ def load_run(path: str | Path, label: str | None = None) -> RunReport:
     k = int(options.get("k", 0) or 0)
     repeats = int(options.get("repeats", 0) or 0)
     scoring = options.get("scoring") if isinstance(options.get("scoring"), dict) else {}
+    from sf_bench.compare import problem_scores
+
     summaries = {}
+    problems = {}
     for file in files:
         records = read_records(file)
         if not records:
@@ -421,9 +473,20 @@ def load_run(path: str | Path, label: str | None = None) -> RunReport:
         kk = k or max(r.sample for r in records) + 1
         rep = repeats or max(len(r.runs) for r in records)
         summaries[file.stem] = summarize(
-            file.stem, records, k=kk, repeats=rep, metric=str(scoring.get(file.stem, "official"))
+            file.stem,
+            records,
+            k=kk,
+            repeats=rep,
+            metric=str(scoring.get(file.stem) or default_metric(file.stem)),
         )
-    return RunReport(path=path, label=label or path.name or str(path), options=options, summaries=summaries)
+        problems[file.stem] = problem_scores(records, kk)
+    return RunReport(
+        path=path,
+        label=label or path.name or str(path),
+        options=options,
+        summaries=summaries,
+        problems=problems,
+    )
 
 
 def _datasets(reports: Sequence[RunReport]) -> list[str]:
@@ -441,9 +504,99 @@ def format_comparison(reports: Sequence[RunReport]) -> str:
             for rep in reports
             if name in rep.summaries
         ]
-        blocks.append(f"{name}\n{_table(header, rows)}")
+        runs = [rep for rep in reports if name in rep.summaries]
+        beside = _metrics_note([rep.summaries[name] for rep in runs], [rep.label for rep in runs])
+        blocks.append(f"{name}\n{_table(header, rows)}{beside}")
     notes = "".join(_scoring_note(list(rep.summaries.values()), rep.label) for rep in reports)
     return "\n\n".join(blocks) + (f"\n{notes}" if notes else "")
+
+
+def paired_comparisons(reports: Sequence[RunReport], baseline: int = 0) -> list[Any]:
+    """:class:`~sf_bench.compare.PairedComparison` of every other run against
+    ``reports[baseline]``, per dataset both hold (usual dataset order, then run order)."""
+    from sf_bench.compare import compare
+
+    base = reports[baseline]
+    out = []
+    for name in _datasets(reports):
+        if name not in base.summaries:
+            continue
+        for rep in reports:
+            if rep is base or name not in rep.summaries:
+                continue
+            notes = []
+            splits = (base.options.get("split"), rep.options.get("split"))
+            if splits[0] != splits[1]:
+                notes.append(f"splits differ ({splits[0]} vs {splits[1]})")
+            a, b = base.summaries[name], rep.summaries[name]
+            if (a.k, a.repeats) != (b.k, b.repeats):
+                notes.append(f"k x repeats differ ({a.k}x{a.repeats} vs {b.k}x{b.repeats})")
+            out.append(
+                compare(
+                    name,
+                    base.problems.get(name, {}),
+                    rep.problems.get(name, {}),
+                    labels=(base.label, rep.label),
+                    metrics=(base.summaries[name].metric, rep.summaries[name].metric),
+                    notes=notes,
+                )
+            )
+    return out
+
+
+def format_paired(comparisons: Sequence[Any]) -> str:
+    """The paired-statistics table of ``sf bench report A B…`` (empty string for none)."""
+    from sf_bench.compare import PERMUTATIONS
+
+    if not comparisons:
+        return ""
+    header = [
+        "dataset",
+        "run",
+        "shared",
+        "base",
+        "run score",
+        "diff [95% CI]",
+        "W/L/T",
+        "p sign",
+        "p perm",
+        "Δ $/problem",
+        "verdict",
+    ]
+
+    def num(x: float, fmt: str = ".3f") -> str:
+        return "-" if math.isnan(x) else format(x, fmt)
+
+    rows = []
+    for c in comparisons:
+        shared = f"{c.shared}" + (
+            f" (+{c.only_baseline}/+{c.only_run})" if c.only_baseline or c.only_run else ""
+        )
+        diff = "-" if math.isnan(c.difference) else f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]"
+        perm = num(c.p_permutation) + ("" if c.permutation_exact or math.isnan(c.p_permutation) else "~")
+        verdict = str(c.verdict) + (f" ({'; '.join(c.notes)})" if c.notes else "")
+        rows.append(
+            [
+                c.dataset,
+                c.run,
+                shared,
+                num(c.baseline_score),
+                num(c.run_score),
+                diff,
+                f"{c.wins}/{c.losses}/{c.ties}",
+                num(c.p_sign),
+                perm,
+                num(c.cost_difference, "+.4f"),
+                verdict,
+            ]
+        )
+    return (
+        f"paired: each run minus {comparisons[0].baseline}, over the problems both scored\n"
+        f"(diff: mean per-problem score difference with its 95% paired bootstrap CI, "
+        f"{BOOTSTRAP_RESAMPLES} resamples, seed 0; W/L/T: problems better/worse/equal;\n"
+        f" p sign: exact sign test; p perm: sign-flip permutation test, ~ = {PERMUTATIONS} random "
+        "flips; (+a/+b): problems only one run scored, left out)\n" + _table(header, rows)
+    )
 
 
 def plot(reports: Sequence[RunReport], path: str | Path) -> Path:

@@ -11,6 +11,8 @@ from importlib.metadata import EntryPoint, entry_points
 
 import click
 
+from sf_sandbox._cli_errors import run_group
+
 ENTRY_POINT_GROUP = "sf.commands"
 
 
@@ -65,39 +67,9 @@ def cli() -> None:
     """
 
 
-def _is_config_error(exc: BaseException) -> bool:
-    return any(cls.__name__.endswith("ConfigError") for cls in type(exc).__mro__)
-
-
-def _is_ours(exc: BaseException) -> bool:
-    return any(
-        cls.__module__.split(".")[0].startswith("sf_")
-        for cls in type(exc).__mro__
-        if cls not in (Exception, BaseException)
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run ``sf``; return the exit code (0 ok, 1 failure, 2 usage/config error, 130 interrupted)."""
-    try:
-        rv = cli.main(args=argv, prog_name="sf", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        return 130
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except Exception as exc:
-        if _is_ours(exc):
-            click.echo(f"error: {exc}", err=True)
-            return 2 if _is_config_error(exc) else 1
-        raise
-    return rv if isinstance(rv, int) else 0
+    return run_group(cli, argv, "sf")
 
 
 def entry() -> None:

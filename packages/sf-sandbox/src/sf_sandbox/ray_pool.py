@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
-from sf_sandbox.errors import SandboxConfigError, SandboxError
+from sf_sandbox.errors import MissingDependencyError, SandboxConfigError, SandboxError
 from sf_sandbox.job import Job
 from sf_sandbox.limits import Limits
 from sf_sandbox.preload import Preload
@@ -78,10 +78,6 @@ __all__ = [
 Progress = Callable[[int, int], None]
 
 INSTALL_HINT = 'pip install "sf-sandbox[ray]"'
-
-
-class MissingDependencyError(SandboxError):
-    """An optional dependency (here: Ray) is not installed; the message gives the install line."""
 
 
 def require_ray() -> Any:

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 
 import click
 
-from sf_train.errors import TrainConfigError, TrainError
+from sf_sandbox._cli_errors import exit_code_for
 
 __all__ = ["run_entry_point"]
 
 
 def run_entry_point(command: click.Command, argv: Sequence[str] | None, prog: str) -> int:
-    """Run ``command``; return 0 (ok), 1 (a :class:`TrainError`), 2 (usage or config error), 130 (abort).
+    """Run ``command``; return 0 (ok), 1 (an sf error), 2 (usage or config error), 130 (abort).
 
     Errors of ours print one ``<prog>: error: …`` line on stderr, never a traceback.
     """
@@ -24,10 +24,10 @@ def run_entry_point(command: click.Command, argv: Sequence[str] | None, prog: st
     except click.ClickException as exc:
         exc.show()
         return 2
-    except TrainConfigError as exc:
+    except Exception as exc:
+        code = exit_code_for(exc)  # the house rule, sf_sandbox._cli_errors
+        if code is None:
+            raise
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except TrainError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
+        return code
     return 0

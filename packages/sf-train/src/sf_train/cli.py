@@ -9,49 +9,21 @@ Nothing heavy is imported until a command runs, so ``sf --help`` never imports t
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from sf_sandbox._cli_errors import handle_errors, run_group
+
 __all__ = ["main", "train"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _exit_code(exc: BaseException) -> int | None:
-    from sf_train.errors import TrainConfigError, TrainError
-
-    if isinstance(exc, TrainConfigError):
-        return 2
-    if isinstance(exc, TrainError):
-        return 1
-    names = [cls.__name__ for cls in type(exc).__mro__]
-    if any(n in names for n in ("SandboxError", "WorkflowError", "BenchError")):
-        return 2 if any(n.endswith("ConfigError") or n == "DataError" for n in names) else 1
-    return None
-
-
-def _handle_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted: finished stages are saved; rerun the same command to resume", err=True)
-            raise click.exceptions.Exit(130) from None
-        except Exception as exc:
-            code = _exit_code(exc)
-            if code is None:
-                raise
-            click.echo(f"error: {exc}", err=True)
-            raise click.exceptions.Exit(code) from None
-
-    return wrapper  # type: ignore[return-value]
+_handle_errors = handle_errors("interrupted: finished stages are saved; rerun the same command to resume")
 
 
 @click.group(context_settings={**_CONTEXT, "auto_envvar_prefix": "SF_TRAIN"})
@@ -270,20 +242,7 @@ def report_cmd(run_dir: Path, out: Path | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sf train`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    try:
-        rc = train.main(
-            args=list(argv) if argv is not None else None, prog_name="sf train", standalone_mode=False
-        )
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        return 130
-    except SystemExit as exc:  # argparse (TrlParser) exits 2 on a bad flag
-        return int(exc.code) if isinstance(exc.code, int) else 2
-    return rc if isinstance(rc, int) else 0
+    return run_group(train, argv, "sf train")
 
 
 if __name__ == "__main__":  # pragma: no cover

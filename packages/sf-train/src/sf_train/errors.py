@@ -2,22 +2,22 @@
 
 Every error a user can cause or fix is a :class:`TrainError` whose message says what to do.
 The CLI prints such errors as one line: exit code 2 for :class:`TrainConfigError` (and its
-subclasses), 1 for the others.
+subclasses, and the shared :class:`MissingDependencyError`), 1 for the others.
 """
 
 from __future__ import annotations
 
+from sf_sandbox.errors import MissingDependencyError, ScoreFlowError, UserError
 
-class TrainError(Exception):
+__all__ = ["MissingDependencyError", "MissingWeightsError", "StageError", "TrainConfigError", "TrainError"]
+
+
+class TrainError(ScoreFlowError):
     """Base class of every sf-train error."""
 
 
-class TrainConfigError(TrainError):
+class TrainConfigError(TrainError, UserError):
     """A user mistake: unknown field or objective, bad value, unreadable config file."""
-
-
-class MissingDependencyError(TrainConfigError):
-    """An optional dependency (an extra such as ``sf-train[vllm]``) is not installed."""
 
 
 class MissingWeightsError(TrainConfigError):

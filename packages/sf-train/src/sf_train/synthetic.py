@@ -206,15 +206,9 @@ def synthetic_command(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit code (0 ok, 2 usage error)."""
-    try:
-        synthetic_command.main(args=list(argv) if argv is not None else None, standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except TrainConfigError as exc:
-        print(f"sf_train.synthetic: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    from sf_train._entry import run_entry_point
+
+    return run_entry_point(synthetic_command, argv, "sf_train.synthetic")
 
 
 if __name__ == "__main__":

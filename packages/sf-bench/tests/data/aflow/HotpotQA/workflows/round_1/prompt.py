@@ -1,0 +1,6 @@
+# XXX_PROMPT = """
+#
+# Solve it.
+#
+# """
+
