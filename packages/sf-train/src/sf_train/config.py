@@ -373,6 +373,14 @@ class ScoreDPOConfig(DPOConfig):
         default=120.0,
         metadata=_help("Seconds per workflow run. [official: 120; 240 for code, get_scores.py]"),
     )
+    max_infra_failure_share: float = field(
+        default=0.05,
+        metadata=_help(
+            "Largest share of an iteration's workflows that our failures (the executor endpoint or the "
+            "sandbox, after retries) may leave unscored; those are left out of the pairs. Past it the "
+            "iteration stops with an error, and rerunning redoes only them. Ours."
+        ),
+    )
 
     # ---- scale-out on Ray -----------------------------------------------------------------
     ray_address: str | None = field(
@@ -477,6 +485,8 @@ class ScoreDPOConfig(DPOConfig):
             raise bad("limit", "must be at least 1, or None for all tasks")
         if self.max_regenerations < 0:
             raise bad("max_regenerations", "must be 0 or more")
+        if not 0.0 <= self.max_infra_failure_share <= 1.0:
+            raise bad("max_infra_failure_share", "must be in [0, 1]")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise bad("lora_dropout", "must be in [0, 1)")
         if self.temperature < 0.0:

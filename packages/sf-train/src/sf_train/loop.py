@@ -5,7 +5,8 @@ Run directory (``config.output_dir``)::
     config.json                 the config of the run (a resumed run must match its key fields)
     iter-<i>/samples.jsonl      generation: one line per task {task_id, prompt, completions[k]}
     iter-<i>/bench/             sf-bench records of every workflow run (resumable)
-    iter-<i>/scores.jsonl       one ScoredSample per workflow (score = mean of runs, failures 0)
+    iter-<i>/scores.jsonl       one ScoredSample per workflow (score = mean of runs, failures 0;
+                                ``infra`` set where the endpoint/sandbox left it unscored: unpaired)
     iter-<i>/pairs.jsonl        the N sampled pairs; pair_stats.json: how the pool was built
     iter-<i>/adapter/           the LoRA adapter after training iteration i
     iter-<i>/train.json         trainer log (loss per step, steps, seconds)
@@ -382,6 +383,7 @@ class _Loop:
         completions = {p.id: samples[p.id]["completions"] for p in problems}
         pool = self._ray_sandbox() if self.config.ray_address is not None else None
         start = time.perf_counter()
+        failed_before = int(getattr(self.executor, "failed_attempts", 0) or 0)
         results = asyncio.run(self._score_async(problems, completions, stage_dir, tag, pool))
         scored: list[ScoredSample] = []
         cost = {
@@ -389,6 +391,9 @@ class _Loop:
             "executor_input_tokens": 0.0,
             "executor_output_tokens": 0.0,
             "score_seconds": time.perf_counter() - start,
+            "executor_failed_attempts": float(
+                int(getattr(self.executor, "failed_attempts", 0) or 0) - failed_before
+            ),
         }
         for p in problems:
             for index, (text, result) in enumerate(zip(completions[p.id], results[p.id], strict=True)):
@@ -400,6 +405,7 @@ class _Loop:
                         completion=text,
                         score=result.score,
                         failure=result.failure,
+                        infra=result.infra,
                     )
                 )
                 cost["executor_usd"] += result.cost
@@ -436,6 +442,7 @@ class _Loop:
                 concurrency=max(containers, 1) * 2,
                 tag=tag,
                 timeout=cfg.workflow_timeout + 60.0,
+                max_infra_share=cfg.max_infra_failure_share,
             )
 
         if pool is not None:
@@ -601,13 +608,15 @@ class _Loop:
         stage_dir.mkdir(parents=True, exist_ok=True)
         samples, gen_cost = self._generate(stage_dir, problems, self.config.eval_k, adapter, seed)
         scored, score_cost = self._score(stage_dir, problems, samples, tag=name)
+        stats = pair_stats(scored)
         metrics = {
             "name": name,
             "adapter": str(adapter) if adapter else None,
             "tasks": len(problems),
             "samples": len(scored),
-            "mean_score": sum(s.score for s in scored) / len(scored) if scored else 0.0,
-            "failed_samples": sum(1 for s in scored if s.failure),
+            "mean_score": stats.mean_score,
+            "failed_samples": stats.failed_samples,
+            "infra_failed_samples": stats.infra_failed_samples,
             "cost": {**gen_cost, **score_cost},
         }
         _write_json(stage_dir / "metrics.json", metrics)
@@ -664,7 +673,14 @@ class _Loop:
                 pairs, stats = self._pairs(stage_dir, scored, i)
                 self.report(
                     f"iter-{i}: mean score {stats['mean_score']:.3f}, {stats['failed_samples']} failed, "
+                    f"{stats['infra_failed_samples']} unscored by endpoint/sandbox failures (not paired), "
                     f"{stats['pool_pairs']} pairs in the pool, {len(pairs)} sampled"
+                    + (
+                        f"; {int(score_cost.get('executor_failed_attempts', 0))} executor calls failed "
+                        "and were retried"
+                        if score_cost.get("executor_failed_attempts")
+                        else ""
+                    )
                 )
             self.state.wait_for_everyone()
             if not main:
