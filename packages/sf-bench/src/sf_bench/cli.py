@@ -186,6 +186,15 @@ def _default_out(system_name: str, split: str) -> Path:
     help="Model of --judge [default: the executor model, on the executor's endpoint].",
 )
 @click.option(
+    "--extract",
+    type=click.Choice(["ours", "scoreflow"]),
+    default=None,
+    help="ScoreFlow's optimisation-time scoring for gsm8k, math, drop, hotpotqa: the executor "
+    "extracts the final answer first, then the official scorer scores it (metrics "
+    "'f1+llm-extract', 'math+llm-extract', 'gsm8k+llm-extract'; not the official metric). "
+    "'scoreflow' uses ScoreFlow's own prompt from the checkout in SF_SCOREFLOW_SOURCE.",
+)
+@click.option(
     "--split",
     default="test",
     show_default=True,
@@ -269,6 +278,7 @@ def run_cmd(
     out: Path | None,
     quiet: bool,
     ray_address: str | None = None,
+    extract: str | None = None,
 ) -> None:
     """Run a solver or a workflow generator on DATASET... and print a summary table per dataset.
 
@@ -321,6 +331,9 @@ def run_cmd(
     endpoints, system, scorers = _build_system(
         solver, generator, generator_model, executor_model, base_url, judge, judge_model, names, concurrency
     )
+    if extract is not None:
+        endpoints, extracted = _extract_scorers(extract, judge, names, endpoints, executor_model, base_url)
+        scorers.update(extracted)
     if k is None:
         samples = getattr(system, "samples", None)
         if callable(samples):
@@ -414,6 +427,34 @@ def _check_llm_flags(
                 f"--judge applies to {', '.join(JUDGED_DATASETS)} (ScoreFlow's test-time protocol); "
                 f"none of {', '.join(names)} is judged: drop --judge"
             )
+
+
+def _extract_scorers(
+    style: str,
+    judge: bool,
+    names: list[str],
+    endpoints: Any,
+    executor_model: str | None,
+    base_url: str | None,
+) -> tuple[Any, dict[str, Any]]:
+    """``(endpoints, {dataset: LLMExtract})`` for ``--extract STYLE`` (see ``systems/extract.py``)."""
+    from sf_bench.errors import BenchConfigError
+    from sf_bench.systems.extract import EXTRACTED_DATASETS, extract_scorers
+
+    if judge:
+        raise BenchConfigError(
+            "--extract and --judge are exclusive (--judge extracts before judging already)"
+        )
+    if not any(name in EXTRACTED_DATASETS for name in names):
+        raise BenchConfigError(
+            f"--extract applies to {', '.join(EXTRACTED_DATASETS)}; "
+            f"none of {', '.join(names)} is: drop --extract"
+        )
+    if endpoints is None:
+        from sf_bench.systems.baselines import Endpoints
+
+        endpoints = Endpoints(executor_model=executor_model, base_url=base_url)
+    return endpoints, extract_scorers(names, endpoints.executor(), style=style)
 
 
 def _build_system(
