@@ -47,17 +47,26 @@ class SandboxRunner:
     harness scores 0.
     """
 
-    def __init__(self, executor: Any, sandbox: Any, *, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        executor: Any,
+        sandbox: Any,
+        *,
+        timeout: float = 120.0,
+        run_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.executor = executor
         self.sandbox = sandbox
         self.timeout = timeout
+        self.run_options = dict(run_options or {})
+        """Extra ``run_workflow`` arguments (e.g. the profile's ``operator_style``)."""
 
     async def run(self, source: str, problem: Any, *, tag: str = "0") -> dict[str, Any]:
         """Run ``source`` on ``problem``; return an answer mapping sf-bench accepts."""
         from sf_workflows import run_workflow
 
         outcome = await run_workflow(
-            source, problem, self.executor, self.sandbox, timeout=self.timeout, tag=tag
+            source, problem, self.executor, self.sandbox, timeout=self.timeout, tag=tag, **self.run_options
         )
         usage = outcome.usage
         return {
@@ -120,7 +129,7 @@ def _result(record: Any) -> SampleResult:
     return SampleResult(
         score=min(1.0, max(0.0, float(record.score))),
         failure=failure,
-        cost=float(record.cost),
+        cost=float(record.cost) + sum(float(getattr(r, "scoring_cost", 0.0)) for r in record.runs),
         input_tokens=sum(r.input_tokens for r in record.runs),
         output_tokens=sum(r.output_tokens for r in record.runs),
         runs=len(record.runs),
@@ -138,6 +147,7 @@ async def score_completions(
     concurrency: int = 4,
     tag: str = "",
     timeout: float | None = None,
+    scorers: Mapping[str, Any] | None = None,
 ) -> dict[str, list[SampleResult]]:
     """Run and score every completion ``runs`` times; return the results per problem id.
 
@@ -151,6 +161,8 @@ async def score_completions(
         concurrency: Workflow runs in flight.
         tag: Prefix of the executor cache tags (e.g. the iteration).
         timeout: Harness timeout per run in seconds (None: rely on the runner's own).
+        scorers: Scorer overrides for the harness (``{dataset: LLMExtract}`` for answer
+            extraction); their executor spend counts in each sample's ``cost``.
 
     Raises:
         StageError: scoring infrastructure (sandbox, scorer) kept failing after one retry.
@@ -169,7 +181,13 @@ async def score_completions(
     for _attempt in range(2):  # a scorer/sandbox failure is retried once (the harness redoes only those)
         try:
             harness = Harness(
-                system, k=k, repeats=runs, concurrency=concurrency, timeout=timeout, out_dir=out_dir
+                system,
+                k=k,
+                repeats=runs,
+                concurrency=concurrency,
+                timeout=timeout,
+                out_dir=out_dir,
+                scorers=scorers,
             )
         except BenchConfigError as exc:
             raise TrainConfigError(str(exc)) from exc
