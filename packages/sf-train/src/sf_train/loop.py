@@ -240,6 +240,9 @@ class _Loop:
                     "or the same settings to resume it"
                 )
         if self.state.is_main_process:
+            profile = self.profile.describe()
+            taken = ", ".join(f"{k}={v!r}" for k, v in profile["from_profile"].items())
+            self.report(f"profile {profile['name']}: {taken or 'no defaults taken'} (config.json lists them)")
             _write_json(
                 path,
                 {
