@@ -343,3 +343,19 @@ def test_prompt_names_exactly_the_validators_imports() -> None:
     sentence = re.search(r"do not import other modules than ([^.]+)\.", prompt.replace("\n", " ")).group(1)
     named = set(re.split(r",\s*|\s+or\s+", sentence.strip()))
     assert named == set(ALLOWED_IMPORTS)
+
+
+def test_validator_accepts_scoreflows_test_loop_call() -> None:
+    source = (
+        "class Workflow:\n    def __init__(self, config, problem):\n        self.problem = problem\n"
+        "        self.llm = create(config)\n"
+        "        self.code_generate = operator.CustomCodeGenerate(self.llm, self.problem)\n"
+        "        self.test = operator.Test(self.llm, self.problem)\n\n"
+        "    async def run_workflow(self):\n"
+        '        s = await self.code_generate(instruction="Write it.")\n'
+        "        s = await self.test(solution=s, test_loop=3)\n        return s\n"
+    )
+    report = validate_workflow(source, "code")
+    assert report.ok, report.message
+    bad = validate_workflow(source.replace("test_loop=3", "loops=3"), "code")
+    assert "unexpected keyword argument 'loops'" in bad.message
