@@ -193,6 +193,15 @@ def _default_out(system_name: str, split: str) -> Path:
     help="Model of --judge [default: the executor model, on the executor's endpoint].",
 )
 @click.option(
+    "--extract",
+    type=click.Choice(["ours", "scoreflow"]),
+    default=None,
+    help="ScoreFlow's optimisation-time scoring for gsm8k, math, drop, hotpotqa: the executor "
+    "extracts the final answer first, then the official scorer scores it (metrics "
+    "'f1+llm-extract', 'math+llm-extract', 'gsm8k+llm-extract'; not the official metric). "
+    "'scoreflow' uses ScoreFlow's own prompt from the checkout in SF_SCOREFLOW_SOURCE.",
+)
+@click.option(
     "--split",
     default="test",
     show_default=True,
@@ -296,6 +305,7 @@ def run_cmd(
     ray_address: str | None = None,
     metrics: tuple[str, ...] = (),
     strict: bool = False,
+    extract: str | None = None,
 ) -> None:
     """Run a solver or a workflow generator on DATASET... and print a summary table per dataset.
 
@@ -379,6 +389,9 @@ def run_cmd(
         generator_batch=generator_batch,
     )
     scorers = _metric_scorers(chosen, scorers)
+    if extract is not None:
+        endpoints, extracted = _extract_scorers(extract, judge, names, endpoints, executor_model, base_url)
+        scorers.update(extracted)
     if k is None:
         samples = getattr(system, "samples", None)
         if callable(samples):
@@ -578,6 +591,34 @@ def _check_generator_flags(generator: str | None, timeout: float | None, batch: 
         raise BenchConfigError(f"--generator-timeout must be > 0 seconds, got {timeout:g}")
     if batch < 1:
         raise BenchConfigError(f"--generator-batch must be >= 1, got {batch}")
+
+
+def _extract_scorers(
+    style: str,
+    judge: bool,
+    names: list[str],
+    endpoints: Any,
+    executor_model: str | None,
+    base_url: str | None,
+) -> tuple[Any, dict[str, Any]]:
+    """``(endpoints, {dataset: LLMExtract})`` for ``--extract STYLE`` (see ``systems/extract.py``)."""
+    from sf_bench.errors import BenchConfigError
+    from sf_bench.systems.extract import EXTRACTED_DATASETS, extract_scorers
+
+    if judge:
+        raise BenchConfigError(
+            "--extract and --judge are exclusive (--judge extracts before judging already)"
+        )
+    if not any(name in EXTRACTED_DATASETS for name in names):
+        raise BenchConfigError(
+            f"--extract applies to {', '.join(EXTRACTED_DATASETS)}; "
+            f"none of {', '.join(names)} is: drop --extract"
+        )
+    if endpoints is None:
+        from sf_bench.systems.baselines import Endpoints
+
+        endpoints = Endpoints(executor_model=executor_model, base_url=base_url)
+    return endpoints, extract_scorers(names, endpoints.executor(), style=style)
 
 
 def _build_system(

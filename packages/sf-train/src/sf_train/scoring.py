@@ -65,10 +65,19 @@ class SandboxRunner:
     ``sf_workflows.failures.InfrastructureError``, which the harness records as ``infra_error``.
     """
 
-    def __init__(self, executor: Any, sandbox: Any, *, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        executor: Any,
+        sandbox: Any,
+        *,
+        timeout: float = 120.0,
+        run_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.executor = executor
         self.sandbox = sandbox
         self.timeout = timeout
+        self.run_options = dict(run_options or {})
+        """Extra ``run_workflow`` arguments (e.g. the profile's ``operator_style``)."""
 
     async def run(self, source: str, problem: Any, *, tag: str = "0") -> dict[str, Any]:
         """Run ``source`` on ``problem``; return an answer mapping sf-bench accepts."""
@@ -76,7 +85,7 @@ class SandboxRunner:
         from sf_workflows.failures import raise_for_infra
 
         outcome = await run_workflow(
-            source, problem, self.executor, self.sandbox, timeout=self.timeout, tag=tag
+            source, problem, self.executor, self.sandbox, timeout=self.timeout, tag=tag, **self.run_options
         )
         raise_for_infra(outcome)
         usage = outcome.usage
@@ -158,7 +167,7 @@ def _result(record: Any) -> SampleResult:
         infra=infra,
         score=min(1.0, max(0.0, float(record.score))),
         failure=failure,
-        cost=float(record.cost),
+        cost=float(record.cost) + sum(float(getattr(r, "scoring_cost", 0.0)) for r in record.runs),
         input_tokens=sum(r.input_tokens for r in record.runs),
         output_tokens=sum(r.output_tokens for r in record.runs),
         runs=len(record.runs),
@@ -178,6 +187,7 @@ async def score_completions(
     timeout: float | None = None,
     max_infra_share: float = 0.05,
     infra_rounds: int = INFRA_ROUNDS,
+    scorers: Mapping[str, Any] | None = None,
 ) -> dict[str, list[SampleResult]]:
     """Run and score every completion ``runs`` times; return the results per problem id.
 
@@ -195,6 +205,8 @@ async def score_completions(
             (returned with ``infra`` set); past it :class:`InfraFailureError` is raised.
         infra_rounds: Harness passes while records failed for our reasons (each pass redoes
             only those).
+        scorers: Scorer overrides for the harness (``{dataset: LLMExtract}`` for answer
+            extraction); their executor spend counts in each sample's ``cost``.
 
     Raises:
         InfraFailureError: more than ``max_infra_share`` of the workflows are still unscored by
@@ -218,7 +230,13 @@ async def score_completions(
     ):  # each pass redoes only the records that failed for our reasons
         try:
             harness = Harness(
-                system, k=k, repeats=runs, concurrency=concurrency, timeout=timeout, out_dir=out_dir
+                system,
+                k=k,
+                repeats=runs,
+                concurrency=concurrency,
+                timeout=timeout,
+                out_dir=out_dir,
+                scorers=scorers,
             )
         except BenchConfigError as exc:
             raise TrainConfigError(str(exc)) from exc

@@ -250,11 +250,13 @@ def build_job(
     grace: float = JOB_GRACE_S,
     tag: str = "0",
     runtime_preloaded: bool = False,
+    operator_style: Any = None,
 ) -> Any:
     """The sandbox job that runs ``source`` on ``task`` (see ``operators/_bootstrap.py``).
 
     ``runtime_preloaded``: the sandbox's jobs start with the runtime imported
     (:func:`runtime_preload`), so the job does not carry the runtime zip.
+    ``operator_style``: an ``OperatorStyle`` (``None``: ours) the operators use in the job.
 
     The spec's ``host`` entry (the run's cache ``tag`` and call limit) is read by a remote node's
     :class:`~sf_workflows.remote.WorkflowHost` from the job as the driver built it; the job
@@ -275,6 +277,8 @@ def build_job(
         "pipelined": pipelined,
         "host": {"tag": tag, "max_llm_calls": max_llm_calls},
     }
+    if operator_style is not None:
+        spec["operator_style"] = operator_style.to_json()
     base = base_limits if isinstance(base_limits, Limits) else Limits()
     limits = dataclasses.replace(
         base,
@@ -385,6 +389,7 @@ async def run_workflow(
     tag: str = "0",
     pipelined: bool = True,
     grace: float = JOB_GRACE_S,
+    operator_style: Any = None,
 ) -> Outcome:
     """Run one workflow on one problem inside the sandbox; never raises for the workflow's faults.
 
@@ -408,6 +413,8 @@ async def run_workflow(
             from the cache; a different one (for example the repeat index) samples anew.
         pipelined: Overlap concurrent operator calls (see ``operators/_channel.py``).
         grace: Extra seconds for the sandbox job beyond ``timeout`` (start-up, writing the result).
+        operator_style: The operators' prompts and behaviour (an ``OperatorStyle``;
+            ``None``: ours). ``sf_workflows.generator.scoreflow.operator_style`` gives ScoreFlow's.
 
     Returns:
         An :class:`~sf_workflows.Outcome`: ``ok`` with the answer, or a failure status with the
@@ -452,6 +459,7 @@ async def run_workflow(
             grace=grace,
             tag=tag,
             runtime_preloaded=_runtime_preloaded(sandbox),
+            operator_style=operator_style,
         )
         result = await sandbox.arun(job)
         remote = (getattr(result, "host_data", None) or {}).get(HOST_CALL)
@@ -547,6 +555,7 @@ async def run_workflow_unsafe(
     code_runner: Callable[[dict, float], Any] | None = None,
     code_timeout: float = 10.0,
     tag: str = "0",
+    operator_style: Any = None,
 ) -> Outcome:
     """Run a workflow **in this process, without isolation** — the way AFlow and ScoreFlow do.
 
@@ -576,6 +585,7 @@ async def run_workflow_unsafe(
         public_tests=task.public_tests,
         run_code=code_runner,
         code_timeout=code_timeout,
+        **({} if operator_style is None else {"style": operator_style}),
     )
     token = activate(ctx)
     try:
