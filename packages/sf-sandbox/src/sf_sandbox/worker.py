@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import queue
 import threading
 import time
 from dataclasses import replace
@@ -13,7 +14,7 @@ from typing import Any
 from sf_sandbox._protocol import FrameDecoder, encode
 from sf_sandbox.backends.base import Backend, Connection
 from sf_sandbox.errors import SandboxConfigError, SandboxError, SupervisorError
-from sf_sandbox.hostcalls import HostCalls
+from sf_sandbox.hostcalls import HostCalls, Lane
 from sf_sandbox.job import Job
 from sf_sandbox.limits import Limits
 from sf_sandbox.preload import Preload
@@ -22,12 +23,23 @@ from sf_sandbox.result import Result, Status
 START_TIMEOUT = 60.0
 GRACE = 15.0
 """Seconds past a job's timeout before the host gives up on the supervisor and kills the box."""
+OUTBOX_FRAMES = 1024
+"""Frames waiting for the writer. The supervisor keeps at most ``host_calls_in_flight`` calls of
+its job with the host, so only a misbehaving supervisor fills this; it is then killed."""
+SETUP_FAILURES = 2
+"""Consecutive jobs failing set-up after which a slot is replaced even if it did not say tainted."""
 
 _ids = itertools.count(1)
 
 
 class Worker:
-    """Owns one supervisor. Runs one job at a time; ``tainted`` means: replace me."""
+    """Owns one supervisor. Runs one job at a time; ``tainted`` means: replace me.
+
+    Threads: the backend's reader calls ``_on_data`` and never blocks (host calls are queued on
+    :class:`HostCalls`, every frame to the supervisor goes through one writer thread and a bounded
+    queue); the writer is the only thread that writes to the connection; ``run`` waits on an event
+    and never on the engine (a kill is sent from a thread of its own).
+    """
 
     def __init__(
         self, backend: Backend, limits: Limits, hostcalls: HostCalls, preload: Preload | None = None
@@ -41,14 +53,20 @@ class Worker:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._current: tuple[int, threading.Event, list[dict[str, Any]]] | None = None
+        self._lane: Lane | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._hello: dict[str, Any] = {}
+        self._outbox: queue.Queue[bytes | None] = queue.Queue(OUTBOX_FRAMES)
+        self.setup_failures = 0
+        """Consecutive jobs of this slot whose set-up failed."""
         self.conn: Connection
         self.conn, config = backend.start(limits, self._on_data, self._on_close)
         if preload is not None:
             config["preload"] = preload.to_config()
+        self._writer = threading.Thread(target=self._write, name=f"sf-writer-{self.conn.label}", daemon=True)
         try:
             self.conn.send(encode(config))
+            self._writer.start()
             if not self._ready.wait(START_TIMEOUT) or self._closed.is_set() and not self._ready.is_set():
                 raise SupervisorError(
                     f"sandbox supervisor did not start in {self.conn.label}: "
@@ -57,6 +75,7 @@ class Worker:
             if self._hello.get("error"):
                 raise SandboxConfigError(f"sandbox {self.conn.label}: {self._hello['error']}")
         except BaseException:
+            self._outbox.put_nowait(None)
             self.conn.close()
             raise
 
@@ -92,27 +111,52 @@ class Worker:
     def _fail(self, reason: str) -> None:
         self.tainted = True
         self.taint_reason = reason
-        self.conn.kill()
+        self._kill_soon()
+
+    def _kill_soon(self) -> None:
+        """Kill the container from a thread of its own: an engine that hangs never holds us."""
+        threading.Thread(target=self.conn.kill, name=f"sf-kill-{self.conn.label}", daemon=True).start()
+
+    # the one writer
+    def _send(self, data: bytes) -> None:
+        """Queue ``data`` for the writer without blocking; a full queue means a broken peer."""
+        try:
+            self._outbox.put_nowait(data)
+        except queue.Full:
+            self._fail("the supervisor stopped reading")
+
+    def _write(self) -> None:
+        while True:
+            data = self._outbox.get()
+            if data is None:
+                return
+            try:
+                self.conn.send(data)
+            except OSError:
+                pass  # the reader sees the end of the stream and reports it
 
     def _hostcall(self, frame: dict[str, Any]) -> None:
-        job_id, call, call_id = frame.get("id"), frame.get("call"), frame.get("call_id")
+        job_id, call = frame.get("id"), frame.get("call")
+        req = frame.get("req")
+        with self._lock:
+            current, lane = self._current, self._lane
+        if current is None or job_id != current[0] or lane is None or not isinstance(req, dict):
+            return  # a finished job's call: nothing of it runs
+        call_id = req.get("call_id")
 
         def reply(payload: dict[str, Any]) -> None:
-            try:
-                self.conn.send(
-                    encode(
-                        {"op": "hostcall_result", "id": job_id, "call": call, "call_id": call_id, **payload}
-                    )
-                )
-            except OSError:
-                pass
+            self._send(
+                encode({"op": "hostcall_result", "id": job_id, "call": call, "call_id": call_id, **payload})
+            )
 
         self.hostcalls.dispatch(
-            str(frame.get("name")),
-            list(frame.get("args") or []),
-            dict(frame.get("kwargs") or {}),
+            str(req.get("name")),
+            list(req.get("args") or []),
+            dict(req.get("kwargs") or {}),
             self._loop,
             reply,
+            lane=lane,
+            size=int(frame.get("size") or 0),
         )
 
     # running a job
@@ -141,8 +185,10 @@ class Worker:
         done = threading.Event()
         box: list[dict[str, Any]] = []
         self._loop = loop
+        lane = self.hostcalls.open_lane(limits.host_calls_in_flight, limits.host_call_bytes)
         with self._lock:
             self._current = (job_id, done, box)
+            self._lane = lane
         request = {
             "op": "run",
             "id": job_id,
@@ -159,21 +205,21 @@ class Worker:
                 "file_size": limits.file_size_mb * 1024 * 1024,
                 "files_out_bytes": limits.files_out_bytes,
                 "host_calls": limits.host_calls,
+                "host_calls_in_flight": limits.host_calls_in_flight,
+                "host_call_bytes": limits.host_call_bytes,
                 "pids": self.limits.pids,
             },
         }
         started = time.monotonic()
-        try:
-            self.conn.send(encode(request))
-        except OSError as exc:
-            self.tainted = True
-            return Result(status=Status.SANDBOX_ERROR, error=f"cannot reach the sandbox: {exc}", id=job.id)
+        self._send(encode(request))
         finished = done.wait(limits.timeout + GRACE)
         with self._lock:
             self._current = None
+            self._lane = None
+        self.hostcalls.close_lane(lane)  # nothing of this job runs from now on
         if not finished or not box:
             self.tainted = True
-            self.conn.kill()
+            self._kill_soon()
             why = "did not answer in time" if not finished else "died"
             diag = self.conn.diagnostics().strip().splitlines()[-3:]
             return Result(
@@ -188,6 +234,10 @@ class Worker:
         if frame.get("tainted"):
             self.tainted = True
             self.taint_reason = str(frame.get("taint") or "")
+        self.setup_failures = self.setup_failures + 1 if frame.get("setup_failed") else 0
+        if self.setup_failures >= SETUP_FAILURES:
+            self.tainted = True
+            self.taint_reason = f"{self.setup_failures} jobs in a row failed set-up"
         try:
             status = Status(frame.get("status"))
         except ValueError:
@@ -210,10 +260,13 @@ class Worker:
         )
 
     def close(self) -> None:
+        """Ask the supervisor to stop, then remove the container (waits for the engine)."""
         try:
-            self.conn.send(encode({"op": "shutdown"}))
-        except OSError:
+            self._outbox.put_nowait(encode({"op": "shutdown"}))
+            self._outbox.put_nowait(None)
+        except queue.Full:
             pass
+        self._writer.join(timeout=5)
         self.conn.close()
 
 

@@ -139,13 +139,18 @@ class DockerConnection(Connection):
             pass
 
     def close(self) -> None:
+        """Remove the container (force), retrying while the engine is busy, then drop the socket."""
         if self._closed:
             return
         self._closed = True
-        try:
-            self.container.remove(force=True)
-        except Exception:
-            pass
+        for attempt in range(3):
+            try:
+                self.container.remove(force=True)
+                break
+            except Exception as exc:
+                if getattr(exc, "status_code", None) == 404:
+                    break  # already gone
+                time.sleep(0.5 * (attempt + 1))
         try:
             self._raw.close()
         except OSError:
