@@ -181,11 +181,13 @@ class HostCalls:
         if inspect.iscoroutinefunction(call.fn):
             loop = call.loop
             target = loop if loop is not None and loop.is_running() else self._private_loop()
-            try:
-                fut = asyncio.run_coroutine_threadsafe(call.fn(*call.args, **call.kwargs), target)
-            except BaseException as exc:  # noqa: BLE001 - e.g. wrong arguments: reported to the job
-                self._finish(lane, call, exc=exc)
-                return
+
+            async def guarded() -> Any:
+                if lane.closed:  # the job ended before the loop got to this call
+                    raise asyncio.CancelledError
+                return await call.fn(*call.args, **call.kwargs)
+
+            fut = asyncio.run_coroutine_threadsafe(guarded(), target)
             call.future = fut
 
             def done(f: concurrent.futures.Future[Any]) -> None:
@@ -199,6 +201,9 @@ class HostCalls:
             return
 
         def run() -> None:
+            if lane.closed:  # the job ended before a thread got to this call: it never runs
+                self._finish(lane, call, thread=True)
+                return
             try:
                 value = call.fn(*call.args, **call.kwargs)
             except BaseException as exc:  # noqa: BLE001 - reported to the job

@@ -104,8 +104,19 @@ class Outbox:
     def put(self, data, tag=None):
         # type: (bytes, object) -> None
         if data:
-            self.items.append([memoryview(data), tag])
+            self.items.append([memoryview(data), tag, False])
             self.size += len(data)
+
+    def drop(self, tag):
+        # type: (object) -> None
+        """Forget the items tagged ``tag`` that have not begun to leave."""
+        keep = collections.deque()  # type: collections.deque
+        for item in self.items:
+            if item[1] == tag and not item[2]:
+                self.size -= len(item[0])
+            else:
+                keep.append(item)
+        self.items = keep
 
     def write(self, writer):
         # type: (Callable[[memoryview], int]) -> List[object]
@@ -122,6 +133,7 @@ class Outbox:
                 break
             self.size -= n
             item[0] = item[0][n:]
+            item[2] = True
             if len(item[0]):
                 break  # partial write: the descriptor is full
             self.items.popleft()
@@ -784,7 +796,13 @@ class Relay:
             len(raw),
         )
         body = head.encode() + raw + b"}"
-        self.chan.queue(HEADER.pack(len(body)) + body)
+        self.chan.out.put(HEADER.pack(len(body)) + body, "hostcall")
+
+    def stop(self):
+        # type: () -> None
+        """The job is over: forward nothing more of it (calls not yet sent to the host are dropped)."""
+        self.reading = False
+        self.chan.out.drop("hostcall")
 
     def refuse_oversized(self, n):
         # type: (int) -> None
@@ -831,7 +849,7 @@ class Relay:
             done = self.to_job.clear()
         for call in done:
             self.release(call)
-        if done:
+        if done and self.reading:
             self.parse()  # slots freed: requests already buffered may go now
 
     def release(self, call):
@@ -977,6 +995,8 @@ class JobRun:
     def kill(self, reason):
         # type: (Optional[str]) -> None
         """SIGKILL every process of the job; the first reason given is the one reported."""
+        if self.relay is not None:
+            self.relay.stop()
         stray = self.sup.sweep(self.pid)
         self.stray = self.stray or stray
         if reason is None and stray:
