@@ -172,7 +172,12 @@ def test_queued_arguments_are_held_to_the_byte_budget(docker_ready: None, gauge:
 
 def test_large_call_and_unknown_name_flood_cannot_wedge_the_relay(docker_ready: None) -> None:
     with Sandbox(host_calls={"echo": lambda x: x}, pool_size=1) as sb:
-        src = PIPE + "send('echo', 'x' * (12 << 20))\nwhile True:\n    send('nope', 1)\n"
+        # 12 MiB of raw UTF-8 that JSON's default encoding would triple, then a flood of calls
+        # to a name the host does not have (each answered by the host's reader itself)
+        src = PIPE + (
+            "d = json.dumps({'name': 'echo', 'args': ['\u00e9' * (6 << 20)]}, ensure_ascii=False).encode()\n"
+            "os.write(fd, H.pack(len(d)) + d)\nwhile True:\n    send('nope', 1)\n"
+        )
         t0 = time.monotonic()
         r = sb.run(Job(source=src, limits=Limits(timeout=3)))
         assert time.monotonic() - t0 < 10
