@@ -12,12 +12,17 @@ time:
 * enforces the wall-clock timeout itself (a client-side timeout cannot kill a process in a
   container);
 * at the end of every job kills *every* process left (``kill(-1, SIGKILL)`` from PID 1 reaches
-  setsid'd and double-forked processes too), reaps them, collects the requested files and wipes
-  every writable place (work dir, /tmp, /dev/shm) as the job's uid;
+  setsid'd and double-forked processes too), reaps them, collects the requested files (as the
+  job's uid), wipes every writable place (work dir, /tmp, /dev/shm) and restores each one's own
+  owner, mode, xattrs and times;
 * reports ``tainted`` when something may have survived (stray processes, SysV IPC objects, a
-  failed wipe), and the host then replaces the container;
-* relays host calls: the job writes frames on fd 3 (``SF_HOST_FD``) and the supervisor forwards
-  them to the host and the answers back. Nothing else crosses.
+  failed wipe, a failed set-up), and the host then replaces the container;
+* relays host calls (``Relay``): the job writes frames on fd 3 (``SF_HOST_FD``) and the
+  supervisor forwards them to the host and the answers back, within the job's caps. Nothing
+  else crosses, and nothing here ever blocks on the host: the wall-clock limit holds whatever
+  the host does.
+
+One job is a ``JobRun``: spawn, feed, then drain/enforce rounds, kill, collect, wipe, report.
 
 In ``local`` mode (the opt-in unsafe backend) there is no uid switch and the kill walks the
 supervisor's descendants instead, using PR_SET_CHILD_SUBREAPER so orphans are found.
@@ -610,34 +615,11 @@ class Supervisor:
                 chunks.append(chunk)
             os.close(spec_fd)
             job = json.loads(b"".join(chunks).decode())
-            os.umask(0o022)
             work = self.work
-            os.makedirs(work, exist_ok=True)
-            os.chdir(work)
-            fsize = int(job.get("file_size", 64 << 20))
-            for rel, content in job.get("files", {}).items():
-                path = os.path.join(work, rel)
-                parent = os.path.dirname(path)
-                if parent:
-                    os.makedirs(parent, exist_ok=True)
-                with open(path, "wb") as fh:
-                    fh.write(unb64(content))
             source = job.get("source")
-            if source is not None:
-                with open(os.path.join(work, "main.py"), "w", encoding="utf-8", errors="surrogatepass") as fh:
-                    fh.write(source)
-            if self.tmp != "/tmp":
-                os.makedirs(self.tmp, exist_ok=True)
-            stdin = unb64(job.get("stdin", ""))
-            mfd = os.memfd_create("stdin", 0) if hasattr(os, "memfd_create") else None
-            if mfd is None:
-                rfd, wfd = os.pipe()
-                os.write(wfd, stdin)
-                os.close(wfd)
-                mfd = rfd
-            else:
-                os.write(mfd, stdin)
-                os.lseek(mfd, 0, os.SEEK_SET)
+            write_inputs(job, work, self.tmp)
+            fsize = int(job.get("file_size", 64 << 20))
+            mfd = stdin_fd(unb64(job.get("stdin", "")))
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in (mfd, out_w, err_w, host_fd, setup_w)]
             for target, fd in enumerate(high):
                 os.dup2(fd, target)
@@ -674,6 +656,41 @@ class Supervisor:
         os.write(4, SETUP_OK)
         os.close(4)
         run_source(source, job.get("args", []), env, work)
+
+
+def write_inputs(job, work, tmp):  # pragma: no cover - runs in the child
+    # type: (Dict[str, Any], str, str) -> None
+    """Write the job's files and source into the work dir (as the job's uid)."""
+    os.umask(0o022)
+    os.makedirs(work, exist_ok=True)
+    os.chdir(work)
+    for rel, content in job.get("files", {}).items():
+        path = os.path.join(work, rel)
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(unb64(content))
+    source = job.get("source")
+    if source is not None:
+        with open(os.path.join(work, "main.py"), "w", encoding="utf-8", errors="surrogatepass") as fh:
+            fh.write(source)
+    if tmp != "/tmp":
+        os.makedirs(tmp, exist_ok=True)
+
+
+def stdin_fd(stdin):  # pragma: no cover - runs in the child
+    # type: (bytes) -> int
+    """A descriptor that reads ``stdin``: a memfd (seekable), or a pipe where there is none."""
+    mfd = os.memfd_create("stdin", 0) if hasattr(os, "memfd_create") else None
+    if mfd is None:
+        rfd, wfd = os.pipe()
+        os.write(wfd, stdin)
+        os.close(wfd)
+        return rfd
+    os.write(mfd, stdin)
+    os.lseek(mfd, 0, os.SEEK_SET)
+    return mfd
 
 
 # The host-call relay ----------------------------------------------------------------------------
