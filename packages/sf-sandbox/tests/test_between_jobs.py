@@ -16,7 +16,6 @@ from types import ModuleType
 import pytest
 
 from sf_sandbox import Job, Limits, Sandbox, Status
-from sf_sandbox.backends.seccomp import profile
 
 # The work dir's own metadata and that of the other writable dirs, as a job sees it.
 META = (
@@ -220,6 +219,8 @@ def test_threads_subprocesses_and_ipc_still_work_under_the_profile(sandbox: Sand
 
 
 def test_every_container_runs_under_our_profile(fresh_sandbox: Sandbox) -> None:
+    from sf_sandbox.backends.seccomp import profile
+
     fresh_sandbox.run(Job(source="pass"))
     worker = fresh_sandbox._idle[0]
     opts = worker.conn.container.attrs["HostConfig"]["SecurityOpt"]  # type: ignore[attr-defined]

@@ -170,21 +170,6 @@ def test_queued_arguments_are_held_to_the_byte_budget(docker_ready: None, gauge:
     assert gauge.started == 2
 
 
-def test_large_call_and_unknown_name_flood_cannot_wedge_the_relay(docker_ready: None) -> None:
-    with Sandbox(host_calls={"echo": lambda x: x}, pool_size=1) as sb:
-        # 12 MiB of raw UTF-8 that JSON's default encoding would triple, then a flood of calls
-        # to a name the host does not have (each answered by the host's reader itself)
-        src = PIPE + (
-            "d = json.dumps({'name': 'echo', 'args': ['\u00e9' * (6 << 20)]}, ensure_ascii=False).encode()\n"
-            "os.write(fd, H.pack(len(d)) + d)\nwhile True:\n    send('nope', 1)\n"
-        )
-        t0 = time.monotonic()
-        r = sb.run(Job(source=src, limits=Limits(timeout=3)))
-        assert time.monotonic() - t0 < 10
-        assert r.status is Status.TIMEOUT and r.duration < 5, (r.status, r.error, r.duration)
-        assert sb.run(Job(source="print('next')")).stdout == "next\n"
-
-
 def test_replies_larger_than_the_job_reads(docker_ready: None, gauge: Gauge) -> None:
     def blob(n: int) -> str:
         gauge.enter()
@@ -349,3 +334,55 @@ def test_host_never_waits_on_a_kill_that_cannot_finish(
     ours = {conn.container.id for conn in backend.conns}  # type: ignore[attr-defined]
     left = docker_client().containers.list(all=True, filters={"label": [f"{LABEL}=1"]})
     assert not [c.short_id for c in left if c.id in ours], "a container was left behind"
+
+
+class FrameSizes:
+    """Watches the byte stream from a supervisor and keeps the size of the largest frame."""
+
+    def __init__(self) -> None:
+        self.largest = 0
+        self._skip = 0
+        self._head = b""
+
+    def feed(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            if self._skip:
+                n = min(self._skip, len(view))
+                self._skip -= n
+                view = view[n:]
+                continue
+            need = 4 - len(self._head)
+            self._head += bytes(view[:need])
+            view = view[need:]
+            if len(self._head) == 4:
+                self._skip = int.from_bytes(self._head, "big")
+                self.largest = max(self.largest, self._skip)
+                self._head = b""
+
+
+def test_large_call_and_unknown_name_flood_cannot_wedge_the_relay(docker_ready: None) -> None:
+    sizes = FrameSizes()
+
+    def watch(conn: Any, on_data: Callable[[bytes], None]) -> Callable[[bytes], None]:
+        def feed(chunk: bytes) -> None:
+            sizes.feed(chunk)
+            on_data(chunk)
+
+        return feed
+
+    backend = FaultyBackend(watch)
+    with Sandbox(backend=backend, host_calls={"echo": lambda x: len(x)}, pool_size=1) as sb:
+        # 12 MiB of raw UTF-8 that JSON's default encoding would triple, then a flood of calls
+        # to a name the host does not have (each answered by the host's reader itself)
+        src = PIPE + (
+            "d = json.dumps({'name': 'echo', 'args': ['\\u00e9' * (6 << 20)]}, ensure_ascii=False).encode()\n"
+            "os.write(fd, H.pack(len(d)) + d)\nwhile True:\n    send('nope', 1)\n"
+        )
+        t0 = time.monotonic()
+        r = sb.run(Job(source=src, limits=Limits(timeout=3, host_calls=10**9)))
+        assert time.monotonic() - t0 < 10
+        assert r.status is Status.TIMEOUT and r.duration < 5, (r.status, r.error, r.duration)
+        # the call crossed as the job's own 12 MiB, not re-encoded to 36 MiB
+        assert (12 << 20) < sizes.largest < (13 << 20), sizes.largest
+        assert sb.run(Job(source="print('next')")).stdout == "next\n"
