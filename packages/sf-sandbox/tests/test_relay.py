@@ -153,7 +153,7 @@ def test_async_host_calls_are_under_the_same_cap(docker_ready: None, gauge: Gaug
 def test_queued_arguments_are_held_to_the_byte_budget(docker_ready: None, gauge: Gauge) -> None:
     def hold(blob: str) -> int:
         gauge.enter()
-        time.sleep(0.3)
+        time.sleep(3)  # longer than the job needs to send all four, even on a loaded machine
         gauge.leave()
         return len(blob)
 
@@ -201,7 +201,7 @@ def test_oversized_frames_get_an_answer(docker_ready: None, attack: str) -> None
         r = sb.run(Job(source=PIPE + attack, limits=Limits(timeout=20)))
         assert r.ok, (r.status, r.error, r.stderr[-300:])
         assert "refused" in r.stdout and "limit" in r.stdout, r.stdout
-        assert r.duration < 5
+        assert r.duration < 10  # building 100 MB of JSON in the job is most of it
         assert sb.run(Job(source="print('next')")).stdout == "next\n"
 
 
@@ -215,7 +215,9 @@ def test_a_large_reply_is_forwarded_as_soon_as_ready(docker_ready: None) -> None
         )
         r = sb.run(Job(source=src, limits=Limits(timeout=30)))
     assert r.ok, (r.status, r.stderr)
-    assert float(r.stdout) < 0.5, f"4 MiB reply took {r.stdout.strip()} s"
+    # ~0.04 s on an idle 2-core machine (benchmarks/sandbox_throughput.py); 19 s before the fix.
+    # The bound leaves room for a loaded CI box.
+    assert float(r.stdout) < 1.0, f"4 MiB reply took {r.stdout.strip()} s"
 
 
 def nest(depth: int) -> Any:

@@ -257,21 +257,34 @@ class HostCalls:
 
 
 def _answer(name: str, value: Any, exc: BaseException | None) -> dict[str, Any]:
-    """The reply for a finished call: its value when it is JSON within the limits, else an error."""
+    """The reply for a finished call: its value, or the error it raised.
+
+    Values nested deeper than ``MAX_DEPTH`` become an error here; whether the value is JSON at
+    all, and no larger than ``MAX_REPLY``, is checked when the reply is encoded (``reply_body``).
+    """
     if exc is not None:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     if too_deep(value, MAX_DEPTH):
-        return {
-            "ok": False,
-            "error": f"host function {name!r} returned a value nested deeper than {MAX_DEPTH}",
-        }
+        error = f"host function {name!r} returned a value nested deeper than {MAX_DEPTH} levels"
+        return {"ok": False, "error": error}
+    return {"ok": True, "value": value, "name": name}
+
+
+def reply_body(payload: dict[str, Any], call_id: Any) -> bytes:
+    """The job-ready JSON of a reply (``{"ok", "value", "error", "call_id"}``), encoded once.
+
+    A value that is not JSON, or whose JSON passes ``MAX_REPLY`` bytes, becomes an error reply.
+    """
+    name = payload.get("name", "host function")
+    body = {"ok": payload.get("ok"), "value": payload.get("value"), "error": payload.get("error")}
+    body["call_id"] = call_id
     try:
-        size = len(json.dumps(value))
+        data = json.dumps(body, separators=(",", ":")).encode()
     except (TypeError, ValueError, RecursionError, OverflowError) as err:
-        return {"ok": False, "error": f"host function {name!r} returned a non-JSON value: {err}"}
-    if size > MAX_REPLY:
-        return {
-            "ok": False,
-            "error": f"host function {name!r} returned {size} bytes of JSON; the limit is {MAX_REPLY}",
-        }
-    return {"ok": True, "value": value}
+        return reply_body(
+            {"ok": False, "error": f"host function {name!r} returned a non-JSON value: {err}"}, call_id
+        )
+    if len(data) > MAX_REPLY:
+        error = f"host function {name!r} returned {len(data)} bytes of JSON; the limit is {MAX_REPLY}"
+        return reply_body({"ok": False, "error": error}, call_id)
+    return data

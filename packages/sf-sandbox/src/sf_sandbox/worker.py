@@ -11,10 +11,10 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from sf_sandbox._protocol import FrameDecoder, encode
+from sf_sandbox._protocol import HEADER, FrameDecoder, encode
 from sf_sandbox.backends.base import Backend, Connection
 from sf_sandbox.errors import SandboxConfigError, SandboxError, SupervisorError
-from sf_sandbox.hostcalls import HostCalls, Lane
+from sf_sandbox.hostcalls import HostCalls, Lane, reply_body
 from sf_sandbox.job import Job
 from sf_sandbox.limits import Limits
 from sf_sandbox.preload import Preload
@@ -56,7 +56,7 @@ class Worker:
         self._lane: Lane | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._hello: dict[str, Any] = {}
-        self._outbox: queue.Queue[bytes | None] = queue.Queue(OUTBOX_FRAMES)
+        self._outbox: queue.Queue[tuple[bytes, ...] | None] = queue.Queue(OUTBOX_FRAMES)
         self.setup_failures = 0
         """Consecutive jobs of this slot whose set-up failed."""
         self.conn: Connection
@@ -118,20 +118,22 @@ class Worker:
         threading.Thread(target=self.conn.kill, name=f"sf-kill-{self.conn.label}", daemon=True).start()
 
     # the one writer
-    def _send(self, data: bytes) -> None:
-        """Queue ``data`` for the writer without blocking; a full queue means a broken peer."""
+    def _send(self, *chunks: bytes) -> None:
+        """Queue ``chunks`` (sent back to back) for the writer without blocking; a full queue
+        means a broken peer."""
         try:
-            self._outbox.put_nowait(data)
+            self._outbox.put_nowait(chunks)
         except queue.Full:
             self._fail("the supervisor stopped reading")
 
     def _write(self) -> None:
         while True:
-            data = self._outbox.get()
-            if data is None:
+            chunks = self._outbox.get()
+            if chunks is None:
                 return
             try:
-                self.conn.send(data)
+                for data in chunks:
+                    self.conn.send(data)
             except OSError:
                 pass  # the reader sees the end of the stream and reports it
 
@@ -145,9 +147,11 @@ class Worker:
         call_id = req.get("call_id")
 
         def reply(payload: dict[str, Any]) -> None:
-            self._send(
-                encode({"op": "hostcall_result", "id": job_id, "call": call, "call_id": call_id, **payload})
-            )
+            # a small routing frame, then the job-ready reply as a raw frame the supervisor
+            # forwards without decoding it (one JSON encoding in all)
+            body = reply_body(payload, call_id)
+            head = encode({"op": "hostcall_result", "id": job_id, "call": call, "body": len(body)})
+            self._send(head + HEADER.pack(len(body)), body)
 
         self.hostcalls.dispatch(
             str(req.get("name")),
@@ -262,7 +266,7 @@ class Worker:
     def close(self) -> None:
         """Ask the supervisor to stop, then remove the container (waits for the engine)."""
         try:
-            self._outbox.put_nowait(encode({"op": "shutdown"}))
+            self._outbox.put_nowait((encode({"op": "shutdown"}),))
             self._outbox.put_nowait(None)
         except queue.Full:
             pass

@@ -40,13 +40,14 @@ def available():
 
 
 def _read_exact(fd, n):
-    data = b""
-    while len(data) < n:
-        chunk = os.read(fd, n - len(data))
+    chunks, got = [], 0
+    while got < n:
+        chunk = os.read(fd, n - got)
         if not chunk:
             raise HostCallError("host-call channel closed")
-        data += chunk
-    return data
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def _refusal(fd):

@@ -167,6 +167,7 @@ class Channel:
         self.wfd = wfd
         self.buf = b""
         self.eof = False
+        self.head = None  # type: Optional[Dict[str, Any]]  # a frame whose raw body comes next
         self.out = Outbox()
         os.set_blocking(wfd, False)
 
@@ -208,6 +209,8 @@ class Channel:
 
     def _parse(self):
         # type: () -> List[Dict[str, Any]]
+        """Whole frames from the buffer. A frame with ``body`` is followed by a raw frame, kept
+        undecoded as its ``raw`` bytes (a host-call reply, forwarded to the job as it is)."""
         frames = []
         while len(self.buf) >= 4:
             (n,) = HEADER.unpack_from(self.buf)
@@ -215,8 +218,18 @@ class Channel:
                 raise ValueError("frame too large")
             if len(self.buf) < 4 + n:
                 break
-            frames.append(json.loads(self.buf[4 : 4 + n].decode()))
+            data = self.buf[4 : 4 + n]
             self.buf = self.buf[4 + n :]
+            if self.head is not None:
+                self.head["raw"] = data
+                frames.append(self.head)
+                self.head = None
+                continue
+            msg = json.loads(data.decode())
+            if "body" in msg:
+                self.head = msg
+            else:
+                frames.append(msg)
         return frames
 
     def recv_blocking(self):
@@ -453,6 +466,10 @@ class Supervisor:
             self.discard(child)
             return None
         host_sup.setblocking(False)
+        try:  # a large reply then reaches the job in a few writes, not a poll round per 200 KB
+            host_sup.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        except OSError:
+            pass
         return child
 
     def discard(self, child):
@@ -847,8 +864,10 @@ class Relay:
         if not self.writing:
             self.release(call)
             return
-        payload = {k: msg.get(k) for k in ("ok", "value", "error", "call_id")}
-        self.to_job.put(frame(payload), call)
+        raw = msg.get("raw")
+        if raw is None:  # a reply the host encoded as one frame
+            raw = json.dumps({k: msg.get(k) for k in ("ok", "value", "error", "call_id")}).encode()
+        self.to_job.put(HEADER.pack(len(raw)) + raw, call)
 
     def answer(self, payload, call_id=None):
         # type: (Dict[str, Any], Any) -> None
