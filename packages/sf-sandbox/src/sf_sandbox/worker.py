@@ -35,10 +35,11 @@ _ids = itertools.count(1)
 class Worker:
     """Owns one supervisor. Runs one job at a time; ``tainted`` means: replace me.
 
-    Threads: the backend's reader calls ``_on_data`` and never blocks (host calls are queued on
-    :class:`HostCalls`, every frame to the supervisor goes through one writer thread and a bounded
-    queue); the writer is the only thread that writes to the connection; ``run`` waits on an event
-    and never on the engine (a kill is sent from a thread of its own).
+    Threads: the backend's reader calls ``_on_data`` and never blocks: host calls are queued on
+    :class:`HostCalls`, and the frames the reader itself answers go to a bounded queue that a
+    writer thread sends. Other threads (``run``, host-call threads) send under the same lock and
+    empty the queue as they go, so a frame never waits for a thread hand-off. ``run`` waits on an
+    event and never on the engine (a kill is sent from a thread of its own).
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._hello: dict[str, Any] = {}
         self._outbox: queue.Queue[tuple[bytes, ...] | None] = queue.Queue(OUTBOX_FRAMES)
+        self._send_lock = threading.Lock()
         self.setup_failures = 0
         """Consecutive jobs of this slot whose set-up failed."""
         self.conn: Connection
@@ -117,25 +119,49 @@ class Worker:
         """Kill the container from a thread of its own: an engine that hangs never holds us."""
         threading.Thread(target=self.conn.kill, name=f"sf-kill-{self.conn.label}", daemon=True).start()
 
-    # the one writer
+    # sending: the reader only queues; any other thread may send under the lock
     def _send(self, *chunks: bytes) -> None:
-        """Queue ``chunks`` (sent back to back) for the writer without blocking; a full queue
-        means a broken peer."""
+        """Queue ``chunks`` (sent back to back) for the writer thread. Never blocks: this is
+        what the reader uses. A full queue means a peer that stopped reading: it is killed."""
         try:
             self._outbox.put_nowait(chunks)
         except queue.Full:
             self._fail("the supervisor stopped reading")
 
+    def _send_now(self, *chunks: bytes) -> None:
+        """Send ``chunks`` from this (non-reader) thread, then whatever is queued; may block on
+        the connection, so the reader never calls it. Saves a thread hand-off per frame."""
+        with self._send_lock:
+            self._emit(chunks)
+            self._drain_queue()
+
+    def _emit(self, chunks: tuple[bytes, ...]) -> None:
+        try:
+            for data in chunks:
+                self.conn.send(data)
+        except OSError:
+            pass  # the reader sees the end of the stream and reports it
+
+    def _drain_queue(self) -> None:
+        while True:
+            try:
+                chunks = self._outbox.get_nowait()
+            except queue.Empty:
+                return
+            if chunks is None:  # the writer's stop mark: leave it for the writer
+                self._outbox.put_nowait(None)
+                return
+            self._emit(chunks)
+
     def _write(self) -> None:
+        """The writer thread: sends what the reader queued (frames queued by others too)."""
         while True:
             chunks = self._outbox.get()
             if chunks is None:
                 return
-            try:
-                for data in chunks:
-                    self.conn.send(data)
-            except OSError:
-                pass  # the reader sees the end of the stream and reports it
+            with self._send_lock:
+                self._emit(chunks)
+                self._drain_queue()
 
     def _hostcall(self, frame: dict[str, Any]) -> None:
         job_id, call = frame.get("id"), frame.get("call")
@@ -145,13 +171,17 @@ class Worker:
         if current is None or job_id != current[0] or lane is None or not isinstance(req, dict):
             return  # a finished job's call: nothing of it runs
         call_id = req.get("call_id")
+        reader = threading.current_thread()  # _hostcall runs on the connection's reader
 
         def reply(payload: dict[str, Any]) -> None:
             # a small routing frame, then the job-ready reply as a raw frame the supervisor
             # forwards without decoding it (one JSON encoding in all)
             body = reply_body(payload, call_id)
             head = encode({"op": "hostcall_result", "id": job_id, "call": call, "body": len(body)})
-            self._send(head + HEADER.pack(len(body)), body)
+            if threading.current_thread() is reader:
+                self._send(head + HEADER.pack(len(body)), body)  # never block the reader
+            else:
+                self._send_now(head + HEADER.pack(len(body)), body)
 
         self.hostcalls.dispatch(
             str(req.get("name")),
@@ -215,7 +245,7 @@ class Worker:
             },
         }
         started = time.monotonic()
-        self._send(encode(request))
+        self._send_now(encode(request))
         finished = done.wait(limits.timeout + GRACE)
         with self._lock:
             self._current = None
