@@ -389,3 +389,32 @@ def test_large_call_and_unknown_name_flood_cannot_wedge_the_relay(docker_ready: 
         # the call crossed as the job's own 12 MiB, not re-encoded to 36 MiB
         assert (12 << 20) < sizes.largest < (13 << 20), sizes.largest
         assert sb.run(Job(source="print('next')")).stdout == "next\n"
+
+
+def test_jobs_take_turns_for_the_shared_host_threads() -> None:
+    """With every host thread busy, the next free one goes to the job that waited, not to the
+    job with the longest queue (round robin across lanes)."""
+    from sf_sandbox.hostcalls import HostCalls
+
+    order: list[str] = []
+    gate = threading.Event()
+    done = threading.Semaphore(0)
+
+    def work(tag: str) -> str:
+        gate.wait(10)
+        order.append(tag)
+        return tag
+
+    calls = HostCalls({"work": work}, max_workers=1)
+    try:
+        hog = calls.open_lane(in_flight=8, byte_budget=1 << 20)
+        other = calls.open_lane(in_flight=8, byte_budget=1 << 20)
+        for i in range(5):
+            calls.dispatch("work", [f"hog{i}"], {}, None, lambda _r: done.release(), lane=hog)
+        calls.dispatch("work", ["other"], {}, None, lambda _r: done.release(), lane=other)
+        gate.set()
+        for _ in range(6):
+            assert done.acquire(timeout=10)
+    finally:
+        calls.close()
+    assert order.index("other") == 1, order  # right after the call that held the thread

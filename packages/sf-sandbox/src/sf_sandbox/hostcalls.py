@@ -63,6 +63,8 @@ class Lane:
     closed: bool = False
     started: int = 0
     """Calls of this job that began to run (for tests and accounting)."""
+    served: int = -1
+    """When this lane last got a call started (the scheduler's tick); -1 before its first."""
 
 
 class HostCalls:
@@ -82,6 +84,7 @@ class HostCalls:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._max_workers = max_workers
         self._threads_busy = 0
+        self._tick = 0
         self._ready: deque[Lane] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
@@ -151,28 +154,26 @@ class HostCalls:
         return None
 
     def _pump(self) -> None:
-        """Start queued calls while caps allow, taking lanes in turn (round robin)."""
+        """Start queued calls while the caps allow. The next call comes from the lane served
+        longest ago (round robin across jobs), so a job with a long queue cannot starve one
+        that waited; an ``async`` call needs no thread and starts even when all are busy."""
         starts: list[_Call] = []
         with self._lock:
-            rounds = len(self._ready)
-            while self._ready and rounds > 0:
-                rounds -= 1
-                lane = self._ready.popleft()
-                if lane.closed or not lane.queued or len(lane.running) >= lane.in_flight:
-                    continue  # re-queued when one of its calls finishes
-                call = lane.queued[0]
-                sync = not inspect.iscoroutinefunction(call.fn)
-                if sync and self._threads_busy >= self._max_workers:
-                    self._ready.appendleft(lane)
+            while True:
+                self._ready = deque(lane for lane in self._ready if not lane.closed and lane.queued)
+                open_lanes = [lane for lane in self._ready if len(lane.running) < lane.in_flight]
+                if self._threads_busy >= self._max_workers:
+                    open_lanes = [lane for lane in open_lanes if _is_async(lane.queued[0].fn)]
+                if not open_lanes:
                     break
-                lane.queued.popleft()
+                lane = min(open_lanes, key=lambda lane: lane.served)
+                call = lane.queued.popleft()
                 lane.running.add(call)
                 lane.started += 1
-                self._threads_busy += sync
+                self._tick += 1
+                lane.served = self._tick
+                self._threads_busy += not _is_async(call.fn)
                 starts.append(call)
-                if lane.queued:
-                    self._ready.append(lane)
-                    rounds += 1
         for call in starts:
             self._start(call)
 
@@ -254,6 +255,10 @@ class HostCalls:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._loop = None
+
+
+def _is_async(fn: HostFunction) -> bool:
+    return inspect.iscoroutinefunction(fn)
 
 
 def _answer(name: str, value: Any, exc: BaseException | None) -> dict[str, Any]:
