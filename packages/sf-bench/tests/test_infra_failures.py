@@ -199,3 +199,16 @@ def test_a_run_against_an_endpoint_failing_20_percent_of_calls_scores_as_a_healt
     assert faulty == healthy and failed > 0
     said = re.search(r"LLM endpoint: (\d+) HTTP attempt\(s\) failed", capsys.readouterr().out)
     assert said is not None and int(said.group(1)) >= failed  # (a loaded machine may time out more)
+
+
+def test_a_generator_endpoint_down_past_the_retries_is_one_line_saying_to_rerun(
+    llm_env: dict[str, Any], oracle: Any, tmp_path: Path, run_args: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    problems = load("gsm8k", "validate", limit=1)
+    llm_env["script"] = oracle(problems)
+    server: ScriptedServer = llm_env["server"]
+    server.fail(503, 7, retry_after=0)  # the generator's one call and its 6 retries
+    assert main(run_args("gsm8k", "llm", tmp_path / "run", "--limit", "1")) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "HTTP 503" in err[0] and server.base_url in err[0], err
+    assert "our failure, not the system's: rerun the same command" in err[0]

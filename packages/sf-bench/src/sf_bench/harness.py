@@ -346,8 +346,14 @@ class Harness:
             except BenchError:
                 raise
             except Exception as e:
+                ours = infra_cause(e) is not None  # e.g. a workflow generator's endpoint
+                hint = (
+                    "; it is our failure, not the system's: rerun the same command once it is back"
+                    if ours
+                    else ""
+                )
                 raise BenchError(
-                    f"system {self.system.name} failed to prepare {name}: {type(e).__name__}: {e}"
+                    f"system {self.system.name} failed to prepare {name}: {type(e).__name__}: {e}{hint}"
                 ) from e
             score = await self._scorer_for(name, todo)
             new = await self._answer_all(name, pending, score, store)
