@@ -81,15 +81,36 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--prompt-len", type=int, default=512)
     p.add_argument("--completion-len", type=int, default=384)
     p.add_argument("--lora-r", type=int, default=16)
-    p.add_argument("--micro", default="2,4,1", help="pairs per forward of the fast trainer, comma-separated")
+    p.add_argument("--micro", default="4,2", help="pairs per forward of the fast trainer, comma-separated")
     p.add_argument("--ref-batch", type=int, default=16, help="pairs per forward of the reference pass")
     p.add_argument("--gen-prompts", type=int, default=8)
     p.add_argument("--k", type=int, default=8)
     p.add_argument("--gen-new-tokens", type=int, default=1000)
     p.add_argument("--hf-new-tokens", type=int, default=128)
     p.add_argument("--gen-batch", type=int, default=64)
-    p.add_argument("--extra-gen", default="torch,b128", help="extra fast rows: torch attention, batch 128")
-    p.add_argument("--skip", default="", help="comma list of parts to skip: check,stock,fast,gen,hf")
+    p.add_argument(
+        "--extra-gen",
+        default="unmerged,sort,greedy,b128",
+        help="extra fast rows (levers off): unmerged (adapter applied by its modules), sort (top-p by a "
+        "vocabulary sort), greedy, torch (attention), b128 (batch 128, with the levers-off rows too)",
+    )
+    p.add_argument("--profile-new-tokens", type=int, default=256, help="decode profile length")
+    p.add_argument(
+        "--gen-lora",
+        default="all-linear",
+        choices=["none", "paper", "all-linear"],
+        help="adapter on the generation model (the loop samples with the current one)",
+    )
+    p.add_argument(
+        "--fast-variants",
+        default="4:fused_lora=0;4:recompute_mlp=0",
+        help="extra fast rows, ';'-separated 'MICRO:option=0|1,...' (levers switched off or on)",
+    )
+    p.add_argument(
+        "--skip",
+        default="",
+        help="comma list of parts to skip: check,stock,trl-best,fast,paper,gen,hf,bound,profile",
+    )
     args = p.parse_args(argv)
     if args.tiny:
         for name, value in dict(
@@ -163,12 +184,25 @@ def make_pairs(n: int, args: argparse.Namespace, vocab: int) -> list[dict[str, A
     return rows
 
 
-def lora_config(r: int) -> Any:
+PAPER_LORA = dict(r=8, alpha=16, targets=["q_proj", "v_proj"])  # ScoreFlow's (and the loop's) default
+
+
+def lora_config(r: int, alpha: int | None = None, targets: Any = "all-linear") -> Any:
     from peft import LoraConfig
 
     return LoraConfig(
-        r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+        r=r,
+        lora_alpha=alpha or 2 * r,
+        lora_dropout=0.0,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
     )
+
+
+def lora_label(lora: dict[str, Any]) -> str:
+    targets = lora["targets"]
+    where = targets if isinstance(targets, str) else "+".join(targets)
+    return f"r={lora['r']}, alpha={lora['alpha']}, {where}"
 
 
 def perturb_lora(model: Any, device: torch.device) -> None:
@@ -272,7 +306,37 @@ def release(trainer: Any) -> Any:
 # ---- the parts ----------------------------------------------------------------------------------
 
 
-def run_stock(
+_HASH_SECONDS: list[float] = []
+
+
+@contextlib.contextmanager
+def trl_model_hash(measure: bool) -> Any:
+    """TRL's precompute hashes every weight of the model on the CPU (``hash_module``) to key its cache.
+
+    ``measure``: time the real hash (once per run, reported as ``ref_hash_s``); otherwise replace it
+    by a fresh random key (the same cost would only repeat; a fresh key also means no cache hit).
+    """
+    import uuid
+
+    import trl.trainer.dpo_trainer as dpo_module
+
+    real = dpo_module.hash_module
+
+    def timed(module: Any) -> str:
+        start = time.perf_counter()
+        try:
+            return real(module)
+        finally:
+            _HASH_SECONDS.append(time.perf_counter() - start)
+
+    dpo_module.hash_module = timed if measure else (lambda module: uuid.uuid4().hex)
+    try:
+        yield
+    finally:
+        dpo_module.hash_module = real
+
+
+def run_trl(
     model: Any,
     tok: Any,
     pairs: list[dict[str, Any]],
@@ -280,40 +344,89 @@ def run_stock(
     device: torch.device,
     out: str,
     tokens_per_step: int,
+    *,
+    precompute: bool,
+    ckpt: bool,
+    micro: int,
+    lora: dict[str, Any],
+    label: str,
+    setup_baseline: float | None = None,
 ) -> tuple[dict[str, Any], Any]:
+    """One TRL 1.16 ``DPOTrainer`` row.
+
+    With ``precompute`` (``precompute_ref_log_probs=True``, ``precompute_ref_batch_size`` = ours)
+    the constructor scores every pair once; like our own reference pass its cost is charged per step
+    at its warm rate: after training, TRL's own ``_precompute_ref_logps`` runs again over the same
+    pairs (under a fresh cache key) and ``ref_s_per_step`` = its seconds × pairs per step / pairs.
+    The cold first pass is ``ref_cold_s`` = constructor seconds − those of the constructor without
+    precompute on the same pairs (``setup_baseline``) − the model hash TRL takes first (``ref_hash_s``,
+    timed in the first precompute row; later rows use a random key instead, see :func:`trl_model_hash`).
+    """
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
     plain = [{k: v for k, v in r.items() if not k.endswith("_score")} for r in pairs]
     cfg = DPOConfig(
         **common_args(args, device, out),
-        per_device_train_batch_size=args.pairs_per_step,
-        gradient_checkpointing=True,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=args.pairs_per_step // micro,
+        gradient_checkpointing=ckpt,
+        precompute_ref_log_probs=precompute,
+        precompute_ref_batch_size=args.ref_batch if precompute else None,
     )
     reset_peak(device)
+    measure_hash = precompute and not _HASH_SECONDS
     start = time.perf_counter()
-    trainer = DPOTrainer(
-        model,
-        args=cfg,
-        train_dataset=Dataset.from_list(plain),
-        processing_class=tok,
-        peft_config=lora_config(args.lora_r),
-    )
+    with trl_model_hash(measure_hash) if precompute else contextlib.nullcontext():
+        trainer = DPOTrainer(
+            model,
+            args=cfg,
+            train_dataset=Dataset.from_list(plain),
+            processing_class=tok,
+            peft_config=lora_config(lora["r"], lora["alpha"], lora["targets"]),
+        )
     setup = time.perf_counter() - start
     row: dict[str, Any] = dict(
-        name="trl-dpo (stock, grad ckpt, ref forward every step)", setup_s=round(setup, 2)
+        name=label,
+        setting="main" if lora["targets"] == "all-linear" else "paper",
+        lora=lora_label(lora),
+        trainer="trl",
+        precompute_ref_log_probs=precompute,
+        gradient_checkpointing=ckpt,
+        micro=micro,
+        setup_s=round(setup, 2),
     )
     try:
         perturb_lora(trainer.model, device)
-        row["loss_check"] = loss_on(
-            trainer, [trainer.train_dataset[i] for i in range(args.pairs_per_step)], device
-        )
+        check = [trainer.train_dataset[i] for i in range(args.pairs_per_step)]
+        row["loss_check"] = loss_on(trainer, check, device)
         timer = step_timer(device)
         trainer.add_callback(timer)
         trainer.train()
         row.update(step_stats(timer.times, args.warmup, tokens_per_step))
-        row["effective_step_s"] = row["step_s"]
+        row["train_step_s"] = row["step_s"]
         row["peak_gib"] = peak_gib(device)
+        if precompute:
+            n = len(trainer.train_dataset)
+            hashed = _HASH_SECONDS[-1] if measure_hash else 0.0
+            if measure_hash:
+                row["ref_hash_s"] = round(hashed, 2)
+            if setup_baseline is not None:
+                row["ref_cold_s"] = round(setup - setup_baseline - hashed, 3)
+            fresh = trainer.train_dataset.remove_columns(["ref_chosen_logps", "ref_rejected_logps"])
+            trainer._precompute_model_hash = f"warm-pass-{time.time_ns()}"
+            sync(device)
+            t0 = time.perf_counter()
+            trainer._precompute_ref_logps(fresh, "warm", args.ref_batch)
+            sync(device)
+            warm = time.perf_counter() - t0
+            row["ref_s"], row["ref_pairs"] = round(warm, 3), n
+            row["ref_s_per_step"] = round(warm * args.pairs_per_step / n, 4)
+            row["effective_step_s"] = round(row["step_s"] + row["ref_s_per_step"], 4)
+            row["tokens_per_s"] = round(tokens_per_step / row["effective_step_s"], 1)
+        else:
+            row["effective_step_s"] = row["step_s"]
+        row["peak_gib"] = max(row["peak_gib"] or 0, peak_gib(device) or 0) or None
     finally:
         model = release(trainer)
         del trainer
@@ -330,10 +443,16 @@ def run_fast(
     out: str,
     tokens_per_step: int,
     micro: int,
+    *,
+    lora: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Any]:
     from datasets import Dataset
 
     from sf_train import ScoreDPOConfig
+
+    lora = lora or dict(r=args.lora_r, alpha=2 * args.lora_r, targets="all-linear")
+    options = options or {}
     from sf_train.fast import FastScoreDPOTrainer
 
     cfg = ScoreDPOConfig(
@@ -351,11 +470,17 @@ def run_fast(
         args=cfg,
         train_dataset=Dataset.from_list(pairs),
         processing_class=tok,
-        peft_config=lora_config(args.lora_r),
+        peft_config=lora_config(lora["r"], lora["alpha"], lora["targets"]),
+        **options,
     )
     setup = time.perf_counter() - start
     row: dict[str, Any] = dict(
         name=f"sf-fast-score-dpo mb={micro}",
+        setting="main" if lora["targets"] == "all-linear" else "paper",
+        lora=lora_label(lora),
+        trainer="sf-fast",
+        micro=micro,
+        options=options,
         setup_s=round(setup, 2),
         ref_s=round(trainer.ref_seconds, 3),
         ref_pairs=trainer.ref_pairs,
@@ -385,17 +510,23 @@ def run_fast(
         row["peak_gib"] = peak_gib(device)
         fwd = trainer._forward
         row["paths"] = dict(
-            fused_kernels=fwd.fused, varlen_attention=fwd.varlen, recompute_mlp=fwd.recompute_mlp
+            fused_kernels=fwd.fused,
+            varlen_attention=fwd.varlen,
+            recompute_mlp=fwd.recompute_mlp,
+            fused_lora=fwd.fused_lora,
         )
         used = [
             label
             for label, on in (
                 ("varlen", fwd.varlen),
-                ("fused", fwd.fused),
+                ("fused norm/swiglu", fwd.fused),
+                ("fused LoRA", fwd.fused_lora),
                 ("mlp recompute", fwd.recompute_mlp),
             )
             if on
         ]
+        if row["setting"] == "paper":
+            used.append(f"LoRA {row['lora']}")
         row["name"] = (
             f"sf-fast-score-dpo mb={micro} (ref once, shared prefix, {', '.join(used + ['no ckpt'])})"
         )
@@ -406,18 +537,95 @@ def run_fast(
     return row, model
 
 
-def run_generation(model: Any, tok: Any, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+def copy_bandwidth(device: torch.device, gib: float = 2.0) -> dict[str, Any] | None:
+    """Device-to-device copy of a ``gib`` GiB random buffer: (bytes read + written) / median seconds."""
+    if device.type != "cuda":
+        return None
+    n = int(gib * GIB) // 2
+    src = torch.randn(n, dtype=torch.bfloat16, device=device)
+    dst = torch.empty_like(src)
+    for _ in range(3):
+        dst.copy_(src)
+    times = []
+    for _ in range(20):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        dst.copy_(src)
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b) / 1e3)
+    sec = statistics.median(times)
+    del src, dst
+    reset_peak(device)
+    return dict(bytes_per_copy=4 * n, median_s=round(sec, 6), gb_per_s=round(4 * n / sec / 1e9, 1))
+
+
+def decode_bound(
+    model: Any, rows: int, groups: int, prefix: int, new_tokens: int, gb_per_s: float
+) -> dict[str, Any]:
+    """Memory-bandwidth bound of the decode phase: every step reads every weight once (all parameters
+    but the input embedding, whose rows are gathered) and the K/V it attends to (each prompt's K/V once
+    per step, shared by its k rows, plus each row's generated K/V), at the measured copy bandwidth."""
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    embed = lm.get_input_embeddings().weight
+    weights = sum(p.numel() * p.element_size() for p in lm.parameters() if p is not embed)
+    if lm.get_output_embeddings().weight is embed:
+        weights += embed.numel() * embed.element_size()
+    cfg = lm.config.get_text_config()
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    kv_token = cfg.num_hidden_layers * 2 * cfg.num_key_value_heads * head_dim * embed.element_size()
+    steps = new_tokens - 1
+    kv = kv_token * (steps * groups * prefix + rows * steps * (steps + 1) / 2)
+    total = steps * weights + kv
+    seconds = total / (gb_per_s * 1e9)
+    return dict(
+        weight_bytes=weights,
+        kv_bytes_per_token=kv_token,
+        mean_kv_bytes_per_step=round(kv / steps),
+        mean_bytes_per_step=round(total / steps),
+        step_s=round(seconds / steps, 6),
+        tokens_per_s=round(rows * steps / seconds, 1),
+    )
+
+
+def attach_lora(model: Any, kind: str, device: torch.device) -> Any:
+    """The generation model: the bare base (``none``) or the base with a non-zero LoRA adapter, as the
+    loop samples with the current adapter (``all-linear``: r=16 everywhere; ``paper``: r=8 on q, v)."""
+    if kind == "none":
+        return model
+    from peft import get_peft_model
+
+    lora = PAPER_LORA if kind == "paper" else dict(r=16, alpha=32, targets="all-linear")
+    peft_model = get_peft_model(model, lora_config(lora["r"], lora["alpha"], lora["targets"]))
+    peft_model.to(next(model.parameters()).dtype)
+    perturb_lora(peft_model, device)
+    return peft_model
+
+
+def run_generation(
+    model: Any,
+    tok: Any,
+    args: argparse.Namespace,
+    device: torch.device,
+    result: dict[str, Any],
+    saved: Any = None,
+) -> dict[str, Any]:
+    """Fill ``result`` with the generation rows (``saved()`` after each), and return it."""
     from sf_train.generate.base import GenerationParams
     from sf_train.generate.fast_hf import FastHFWorkflowGenerator
     from sf_train.generate.hf import HFWorkflowGenerator
 
     model.eval()
     model.config.use_cache = True
+    model = attach_lora(model, args.gen_lora, device)
     vocab = model.config.vocab_size
     gen = torch.Generator().manual_seed(1)
     prompts = [words(gen, args.prompt_len, vocab) for _ in range(args.gen_prompts)]
     skip = set(args.skip.split(","))
-    result: dict[str, Any] = {"rows": []}
+    result.update(rows=[], lora=args.gen_lora)
+    if "bound" not in skip:
+        result["copy_bandwidth"] = copy_bandwidth(device)
+        print(f"  copy bandwidth: {result['copy_bandwidth']}", flush=True)
 
     def params(new: int, batch: int, temperature: float = 0.2) -> GenerationParams:
         return GenerationParams(
@@ -448,11 +656,26 @@ def run_generation(model: Any, tok: Any, args: argparse.Namespace, device: torch
             row.update(
                 prefill_s=round(stats.prefill_s, 3),
                 capture_s=round(stats.capture_s, 3),
+                merge_s=round(stats.merge_s, 3),
+                merged_weights=stats.merged,
+                top_p_kernel=stats.top_p_kernel,
                 decode_s=round(stats.decode_s, 3),
+                steps=stats.steps,
                 graphs=stats.graphs,
                 attention=stats.attention,
                 decode_tokens_per_s=round(new / stats.decode_s, 1) if stats.decode_s else None,
             )
+            bw = (result.get("copy_bandwidth") or {}).get("gb_per_s")
+            if bw and stats.decode_s:
+                groups = max(1, generator.params.batch_size // k)
+                bound = decode_bound(
+                    model, groups * k, groups, args.prompt_len, generator.params.max_new_tokens, bw
+                )
+                row["bound"] = bound
+                # row-steps per second against the bound's (finished rows still occupy their slot)
+                achieved = groups * k * stats.steps / stats.decode_s
+                row["decode_row_steps_per_s"] = round(achieved, 1)
+                row["of_bound"] = round(achieved / bound["tokens_per_s"], 3)
             if getattr(generator, "fallback_reason", None):
                 row["fallback_reason"] = generator.fallback_reason
         assert len(texts) == len(subset) and all(len(t) == k for t in texts)
@@ -466,6 +689,8 @@ def run_generation(model: Any, tok: Any, args: argparse.Namespace, device: torch
             traceback.print_exc()
             result["rows"].append(dict(name=getattr(fn, "label", "?"), error=f"{type(exc).__name__}: {exc}"))
             reset_peak(device)
+        if saved is not None:
+            saved()
 
     # correctness first: greedy fast vs generate on two prompts
     try:
@@ -501,26 +726,103 @@ def run_generation(model: Any, tok: Any, args: argparse.Namespace, device: torch
         hf_row.label = "transformers-generate"  # type: ignore[attr-defined]
         attempt(hf_row)
 
-    variants = [("sf-fast-generate", "auto", args.gen_batch, args.gen_prompts)]
+    b64, n64 = args.gen_batch, args.gen_prompts
+    base = dict(
+        attention="auto", batch=b64, n_prompts=n64, merge_weights="auto", top_p_kernel="auto", temp=0.2
+    )
+    variants = [("sf-fast-generate", base)]
     extra = set(args.extra_gen.split(","))
+    if "unmerged" in extra:
+        variants.append(("sf-fast-generate, adapter unmerged", dict(base, merge_weights=False)))
+    if "sort" in extra:
+        variants.append(("sf-fast-generate, top-p by sort", dict(base, top_p_kernel=False)))
+    if "greedy" in extra:
+        variants.append(("sf-fast-generate, greedy (no top-p)", dict(base, temp=0.0)))
     if "torch" in extra and device.type == "cuda":
-        variants.append(("sf-fast-generate torch-attention", "torch", args.gen_batch, args.gen_prompts))
+        variants.append(("sf-fast-generate torch-attention", dict(base, attention="torch")))
     if "b128" in extra:
-        variants.append(("sf-fast-generate batch 128", "auto", 2 * args.gen_batch, 2 * args.gen_prompts))
+        b128 = dict(base, batch=2 * b64, n_prompts=2 * n64)
+        variants.append(("sf-fast-generate batch 128", b128))
+        if "unmerged" in extra:
+            variants.append(("sf-fast-generate batch 128, adapter unmerged", dict(b128, merge_weights=False)))
+        if "sort" in extra:
+            variants.append(("sf-fast-generate batch 128, top-p by sort", dict(b128, top_p_kernel=False)))
     many = prompts + [words(gen, args.prompt_len, vocab) for _ in range(args.gen_prompts)]
-    for name, attention, batch, n_prompts in variants:
+    for name, spec in variants:
 
-        def fast_row(
-            name: str = name, attention: str = attention, batch: int = batch, n_prompts: int = n_prompts
-        ) -> dict[str, Any]:
+        def fast_row(name: str = name, spec: dict[str, Any] = spec) -> dict[str, Any]:
             fast = FastHFWorkflowGenerator(
-                model, tok, params(args.gen_new_tokens, batch), attention=attention
+                model,
+                tok,
+                params(args.gen_new_tokens, spec["batch"], temperature=spec["temp"]),
+                attention=spec["attention"],
+                merge_weights=spec["merge_weights"],
+                top_p_kernel=spec["top_p_kernel"],
             )
-            return timed(name, fast, args.k, many[:n_prompts])
+            return timed(name, fast, args.k, many[: spec["n_prompts"]])
 
         fast_row.label = name  # type: ignore[attr-defined]
         attempt(fast_row)
+    if "profile" not in skip and device.type == "cuda":
+        try:
+            result["decode_profile"] = decode_profile(
+                FastHFWorkflowGenerator(model, tok, params(args.profile_new_tokens, b64)), prompts, args.k
+            )
+            print(f"  decode profile: {result['decode_profile']}", flush=True)
+        except Exception as exc:
+            traceback.print_exc()
+            result["decode_profile"] = dict(error=f"{type(exc).__name__}: {exc}")
+        if saved is not None:
+            saved()
     return result
+
+
+_KERNEL_KINDS = (
+    ("attention", ("_partial_kernel", "_merge_kernel")),
+    (
+        "top-p / sampling",
+        ("_top_p", "sort", "radix", "softmax", "exponential", "argmax", "masked_fill", "cumsum"),
+    ),
+    ("gemm", ("gemm", "gmma", "xmma", "cutlass", "nvjet", "cublas", "splitk")),
+    ("norm / rope / swiglu", ("_rms_norm", "_rope_store", "_swiglu")),
+)
+
+
+def decode_profile(generator: Any, prompts: list[str], k: int) -> dict[str, Any]:
+    """Device time per decode step by kernel kind (``torch.profiler`` over one whole fast call, CUDA
+    graph replays included) against the step's wall time: what the bound's gap is made of."""
+    from torch.profiler import ProfilerActivity, profile
+
+    generator.generate_texts(prompts, k)  # warm: Triton compilation, cuBLAS handles
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        generator.generate_texts(prompts, k)
+    stats = generator.last_stats
+    steps = max(1, stats.steps)
+    kinds: dict[str, float] = {}
+    top = []
+    for event in prof.key_averages():
+        us = getattr(event, "self_device_time_total", None)
+        if us is None:
+            us = getattr(event, "self_cuda_time_total", 0.0)
+        if not us:
+            continue
+        name = event.key
+        kind = next((k_ for k_, keys in _KERNEL_KINDS if any(w in name.lower() for w in keys)), "other")
+        kinds[kind] = kinds.get(kind, 0.0) + us
+        top.append((us, name))
+    top.sort(reverse=True)
+    wall_us = stats.decode_s * 1e6 / steps
+    return dict(
+        new_tokens=generator.params.max_new_tokens,
+        rows=stats.rows,
+        steps=steps,
+        wall_us_per_step=round(wall_us, 1),
+        kernel_us_per_step={
+            k_: round(v / steps, 1) for k_, v in sorted(kinds.items(), key=lambda kv: -kv[1])
+        },
+        idle_us_per_step=round(wall_us - sum(kinds.values()) / steps, 1),
+        top_kernels=[dict(name=n[:90], us_per_step=round(us / steps, 1)) for us, n in top[:12]],
+    )
 
 
 def lora_grads(model: Any) -> dict[str, torch.Tensor]:
@@ -594,6 +896,7 @@ def run_fp32_check(args: argparse.Namespace, device: torch.device) -> dict[str, 
             same_grad_names=sorted(grads_s) == sorted(grads_f),
             worst_grad_rel_diff=worst,
             fused_kernels=bool(fast._forward.fused),
+            fused_lora=bool(fast._forward.fused_lora),
         )
         model = release(fast)
         del fast
@@ -613,6 +916,32 @@ def run_fp32_check(args: argparse.Namespace, device: torch.device) -> dict[str, 
     return out
 
 
+def summarise(result: dict[str, Any]) -> None:
+    """Per setting: the best TRL row, the best fast row within 40 GiB, and their ratio of tokens/s."""
+    result["summary"] = {}
+    for setting in ("main", "paper"):
+        ok = [r for r in result["train"] if "error" not in r and r.get("setting") == setting]
+        trl = [r for r in ok if r.get("trainer") == "trl"]
+        fast = [r for r in ok if r.get("trainer") == "sf-fast" and (r["peak_gib"] or 0) <= 40]
+        if not trl or not fast:
+            continue
+        best_trl = max(trl, key=lambda r: r["tokens_per_s"])
+        default = next((r for r in trl if not r["precompute_ref_log_probs"]), None)
+        best = max(fast, key=lambda r: r["tokens_per_s"])
+        result["summary"][setting] = dict(
+            best_trl=best_trl["name"],
+            best_fast=best["name"],
+            speedup_vs_best_trl=round(best["tokens_per_s"] / best_trl["tokens_per_s"], 3),
+            speedup_vs_trl_default=None
+            if default is None
+            else round(best["tokens_per_s"] / default["tokens_per_s"], 3),
+            loss_check_abs_diff=round(abs(best["loss_check"] - best_trl["loss_check"]), 6),
+        )
+    main = result["summary"].get("main")
+    if main:
+        result["speedup"] = main["speedup_vs_best_trl"]
+
+
 def versions() -> dict[str, Any]:
     import importlib.metadata as md
 
@@ -629,35 +958,50 @@ def versions() -> dict[str, Any]:
 
 def print_table(result: dict[str, Any]) -> None:
     print("\nTraining (4 pairs per step, tokens = 4 x (prompt+chosen + prompt+rejected))")
-    print(f"{'trainer':62} {'step s':>8} {'eff. s':>8} {'tok/s':>9} {'peak GiB':>9} {'loss@1,0':>9}")
-    for r in result["train"]:
-        if "error" in r:
-            print(f"{r['name'][:62]:62} ERROR {r['error'][:80]}")
+    head = f"{'trainer':88} {'step s':>7} {'ref s':>7} {'eff. s':>7} {'tok/s':>7} {'GiB':>6} {'loss@1,0':>9}"
+    for setting in ("main", "paper"):
+        rows = [r for r in result["train"] if r.get("setting", "main") == setting]
+        if not rows:
             continue
-        print(
-            f"{r['name'][:62]:62} {r.get('train_step_s', r['step_s']):8.3f} {r['effective_step_s']:8.3f} "
-            f"{r['tokens_per_s']:9.0f} {str(r['peak_gib']):>9} {r['loss_check']:9.5f}"
-        )
-    if result.get("speedup") is not None:
-        print(f"best fast / stock tokens/s: {result['speedup']:.2f}x")
+        lora = next((r["lora"] for r in rows if "lora" in r), "")
+        print(f"-- LoRA {lora}")
+        print(head)
+        for r in rows:
+            if "error" in r:
+                print(f"{r['name'][:88]:88} ERROR {r['error'][:80]}")
+                continue
+            ref = r.get("ref_s_per_step")
+            print(
+                f"{r['name'][:88]:88} {r.get('train_step_s', r['step_s']):7.3f} "
+                f"{'-' if ref is None else f'{ref:.3f}':>7} {r['effective_step_s']:7.3f} "
+                f"{r['tokens_per_s']:7.0f} {str(r['peak_gib']):>6} {r['loss_check']:9.5f}"
+            )
+        summary = (result.get("summary") or {}).get(setting)
+        if summary:
+            print(
+                f"best fast (<= 40 GiB) / best TRL tokens/s: {summary['speedup_vs_best_trl']:.2f}x "
+                f"(vs TRL default: {summary['speedup_vs_trl_default']}x)"
+            )
     gen = result.get("generation") or {}
     if gen.get("rows"):
+        bw = (gen.get("copy_bandwidth") or {}).get("gb_per_s")
         print(
             f"\nGeneration (k={result['setup']['k']}, prompt {result['setup']['prompt_len']}, "
-            "temperature 0.2, top-p 0.95)"
+            f"temperature 0.2, top-p 0.95, adapter: {gen.get('lora')}; copy bandwidth {bw} GB/s)"
         )
         print(
-            f"{'generator':46} {'rows':>5} {'new tok':>8} {'s':>8} {'tok/s':>8} "
-            f"{'decode tok/s':>12} {'GiB':>6}"
+            f"{'generator':48} {'rows':>5} {'new tok':>8} {'s':>7} {'tok/s':>7} "
+            f"{'decode tok/s':>12} {'bound':>7} {'of bound':>8} {'GiB':>6}"
         )
         for r in gen["rows"]:
             if "error" in r:
-                print(f"{r['name'][:46]:46} ERROR {r['error'][:80]}")
+                print(f"{r['name'][:48]:48} ERROR {r['error'][:80]}")
                 continue
+            bound = (r.get("bound") or {}).get("tokens_per_s", "")
             print(
-                f"{r['name'][:46]:46} {r['rows']:5d} {r['new_tokens']:8d} {r['seconds']:8.2f} "
-                f"{r['tokens_per_s']:8.0f} {str(r.get('decode_tokens_per_s', '')):>12} "
-                f"{str(r['peak_gib']):>6}"
+                f"{r['name'][:48]:48} {r['rows']:5d} {r['new_tokens']:8d} {r['seconds']:7.2f} "
+                f"{r['tokens_per_s']:7.0f} {str(r.get('decode_tokens_per_s', '')):>12} "
+                f"{str(bound):>7} {str(r.get('of_bound', '')):>8} {str(r['peak_gib']):>6}"
             )
     if gen.get("greedy_check"):
         print(f"greedy check vs generate (bf16): {gen['greedy_check']}")
@@ -680,6 +1024,13 @@ def main(argv: list[str] | None = None) -> int:
         hidden=config.hidden_size,
         vocab=config.vocab_size,
         lora=f"r={args.lora_r}, alpha={2 * args.lora_r}, dropout 0, all-linear",
+        paper_lora=lora_label(PAPER_LORA),
+        trl_notes=(
+            "TRL 1.16's padding_free is disabled upstream (DPOTrainer warns 'padding_free=True is "
+            "temporarily unavailable after a refactor' and falls back to padding), so no padding-free "
+            "TRL row exists; precompute rows use precompute_ref_batch_size = ref_batch, like the fast "
+            "trainer's reference pass"
+        ),
         pairs_per_step=args.pairs_per_step,
         prompt_len=args.prompt_len,
         completion_len=args.completion_len,
@@ -708,38 +1059,86 @@ def main(argv: list[str] | None = None) -> int:
     tokens_per_step = args.pairs_per_step * 2 * (args.prompt_len + args.completion_len)
     result["setup"]["tokens_per_step"] = tokens_per_step
 
-    with tempfile.TemporaryDirectory() as out:
-        if "stock" not in skip:
+    def save() -> None:
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+    main_lora = dict(r=args.lora_r, alpha=2 * args.lora_r, targets="all-linear")
+    paper_lora = dict(PAPER_LORA) if not args.tiny else dict(PAPER_LORA, r=4, alpha=8)
+    baseline: dict[str, float] = {}
+
+    def trl_row(label: str, lora: dict[str, Any], precompute: bool, ckpt: bool, micros: list[int]) -> None:
+        nonlocal model
+        for micro in micros:  # the first micro-batch that fits
             try:
-                row, model = run_stock(model, tok, pairs, args, device, out, tokens_per_step)
+                row, model = run_trl(
+                    model,
+                    tok,
+                    pairs,
+                    args,
+                    device,
+                    out,
+                    tokens_per_step,
+                    precompute=precompute,
+                    ckpt=ckpt,
+                    micro=micro,
+                    lora=lora,
+                    label=label + (f", {micro} pairs/forward" if micro != args.pairs_per_step else ""),
+                    setup_baseline=baseline.get(lora_label(lora)),
+                )
             except Exception as exc:
                 traceback.print_exc()
-                row = dict(name="trl-dpo (stock)", error=f"{type(exc).__name__}: {exc}")
+                row = dict(name=label, micro=micro, error=f"{type(exc).__name__}: {exc}")
+                reset_peak(device)
+            if not precompute and "error" not in row:
+                baseline[lora_label(lora)] = row["setup_s"]
             result["train"].append(row)
             print(f"  {row}", flush=True)
+            save()
+            if "error" not in row:
+                return
+
+    def fast_row(micro: int, lora: dict[str, Any], options: dict[str, Any]) -> None:
+        nonlocal model
+        try:
+            row, model = run_fast(
+                model, tok, pairs, args, device, out, tokens_per_step, micro, lora=lora, options=options
+            )
+        except Exception as exc:
+            traceback.print_exc()
+            row = dict(name=f"sf-fast-score-dpo mb={micro} {options}", error=f"{type(exc).__name__}: {exc}")
+            reset_peak(device)
+        result["train"].append(row)
+        print(f"  {row}", flush=True)
+        save()
+
+    trl_micros = [args.pairs_per_step] + [m for m in (2, 1) if m < args.pairs_per_step]
+    with tempfile.TemporaryDirectory() as out:
+        if "stock" not in skip:
+            trl_row("trl-dpo default (grad ckpt, ref forward every step)", main_lora, False, True, [4])
+        if "trl-best" not in skip:
+            trl_row("trl-dpo precompute_ref_log_probs, grad ckpt", main_lora, True, True, [4])
+            trl_row("trl-dpo precompute_ref_log_probs, no grad ckpt", main_lora, True, False, trl_micros)
         if "fast" not in skip:
             for micro in (int(m) for m in args.micro.split(",") if m):
-                try:
-                    row, model = run_fast(model, tok, pairs, args, device, out, tokens_per_step, micro)
-                except Exception as exc:
-                    traceback.print_exc()
-                    row = dict(name=f"sf-fast-score-dpo mb={micro}", error=f"{type(exc).__name__}: {exc}")
-                    reset_peak(device)
-                result["train"].append(row)
-                print(f"  {row}", flush=True)
-    ok = [r for r in result["train"] if "error" not in r]
-    stock = next((r for r in ok if r["name"].startswith("trl-dpo")), None)
-    fast = [r for r in ok if r["name"].startswith("sf-fast") and (r["peak_gib"] or 0) <= 40]
-    if stock and fast:
-        best = max(fast, key=lambda r: r["tokens_per_s"])
-        result["speedup"] = round(best["tokens_per_s"] / stock["tokens_per_s"], 3)
-        result["loss_check_abs_diff"] = round(abs(best["loss_check"] - stock["loss_check"]), 6)
+                fast_row(micro, main_lora, {})
+            for spec in filter(None, args.fast_variants.split(";")):
+                micro_s, _, opts = spec.partition(":")
+                options = {k: v == "1" for k, v in (o.split("=") for o in opts.split(",") if o)}
+                fast_row(int(micro_s), main_lora, options)
+        if "paper" not in skip:
+            trl_row("trl-dpo default (grad ckpt, ref forward every step)", paper_lora, False, True, [4])
+            trl_row("trl-dpo precompute_ref_log_probs, no grad ckpt", paper_lora, True, False, trl_micros)
+            fast_row(args.pairs_per_step, paper_lora, {})
+    summarise(result)
+    save()
     if "gen" not in skip:
-        result["generation"] = run_generation(model, tok, args, device)
+        result["generation"] = {}
+        run_generation(model, tok, args, device, result["generation"], save)
     print_table(result)
+    save()
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
 

@@ -289,3 +289,14 @@ def test_cli_run_picks_the_language_from_the_suffix(
     assert capsys.readouterr().err.startswith("error: unknown language 'cobol'")
     assert main(["sandbox", "run", str(src), "--image", "sf-sandbox:py3"]) == 1
     assert "has no cpp toolchain: sf sandbox build-image --languages all" in capsys.readouterr().err
+
+
+def test_a_program_that_kills_its_driver_is_its_own_error(polyglot: Sandbox) -> None:
+    """Nothing a job does may read as sandbox_error (a harness redoes those)."""
+    prog = "#include <signal.h>\n#include <unistd.h>\nint main(void) { kill(getppid(), SIGKILL); pause(); }"
+    r = run_code(polyglot, code("c", prog))
+    assert r.status is Status.ERROR and r.run is not None and r.run.status is Status.ERROR, (
+        r.status,
+        r.error,
+    )
+    assert r.compile is not None and r.compile.status is Status.OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 
 import docker
@@ -51,11 +52,12 @@ def test_jobs_cannot_change_the_preloaded_files(preloaded):
 
 def test_a_module_that_fails_to_import_refuses_the_pool_and_leaves_no_container(docker_ready):
     client = docker.from_env()
-    before = {c.id for c in client.containers.list(all=True, filters={"label": "sf-sandbox=1"})}
+    mine = {"label": f"sf-sandbox.owner-pid={os.getpid()}"}  # others may share the engine
+    before = {c.id for c in client.containers.list(all=True, filters=mine)}
     with pytest.raises(SandboxConfigError, match="preload failed: ModuleNotFoundError: .*no_such_module"):
         with Sandbox(pool_size=1, preload=Preload(modules=("no_such_module",))):
             pass
-    after = {c.id for c in client.containers.list(all=True, filters={"label": "sf-sandbox=1"})}
+    after = {c.id for c in client.containers.list(all=True, filters=mine)}
     assert after <= before
     client.close()
 

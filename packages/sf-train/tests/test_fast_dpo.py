@@ -60,6 +60,7 @@ LAYOUTS = {
     "varlen": {"varlen_attention": True},  # on CPU: the flat layout with the reference varlen kernel
     "recompute-mlp": {"recompute_mlp": True},
     "varlen+recompute-mlp": {"varlen_attention": True, "recompute_mlp": True},
+    "peft-lora-forward": {"fused_lora": False},  # every layout above runs the fused LoRA projections
 }
 
 
@@ -91,6 +92,18 @@ def make_trl(tokenizer, train_kwargs, **cfg):
 
 def lora_grads(model):
     return {n.replace(".default", ""): p.grad.clone() for n, p in model.named_parameters() if "lora_" in n}
+
+
+def _node_names(tensor):
+    seen, todo, names = set(), [tensor.grad_fn], set()
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        todo.extend(next_fn for next_fn, _ in node.next_functions)
+    return names
 
 
 def test_packing_shares_the_prompt_and_common_completion_prefix(tokenizer, train_kwargs):
@@ -134,6 +147,8 @@ def test_loss_and_lora_gradients_equal_trl_dpo_at_one_zero(tokenizer, train_kwar
     ):
         assert fast._metrics["train"][key] == pytest.approx(trl_trainer._metrics["train"][key], abs=2e-5), key
 
+    fused_nodes = _node_names(loss_fast) & {"LoRALinearFunctionBackward"}
+    assert bool(fused_nodes) == (layout != "peft-lora-forward")
     loss_fast.backward()
     loss_trl.backward()
     g_fast, g_trl = lora_grads(fast.model), lora_grads(trl_trainer.model)

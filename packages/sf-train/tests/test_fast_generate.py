@@ -53,6 +53,28 @@ def test_greedy_output_equals_generate_with_the_adapter_applied(lora_model, toke
     assert stats.rows == 9 and stats.new_tokens == fast.new_tokens > 0 and stats.attention == "torch"
 
 
+@pytest.mark.parametrize("attention", ["torch"])
+def test_merged_projection_weights_give_the_same_greedy_output(lora_model, tokenizer, attention):
+    expected = HFWorkflowGenerator(lora_model, tokenizer, greedy()).generate_texts(PROMPTS, 1)
+    before = {n: p.detach().clone() for n, p in lora_model.named_parameters()}
+    fast = FastHFWorkflowGenerator(lora_model, tokenizer, greedy(), attention=attention, merge_weights=True)
+    got = fast.generate_texts(PROMPTS, 2)
+    assert fast.last_stats.merged  # every layer was merged (q, k, v, o, up carry the adapter)
+    assert [g[0] for g in expected] == [g[0] for g in got]
+    after = dict(lora_model.named_parameters())
+    assert all(torch.equal(after[n], p) for n, p in before.items())  # the model itself is untouched
+
+
+def test_layers_that_cannot_be_merged_keep_their_modules(tokenizer):
+    model = build_tiny_llama(tokenizer, hidden_size=64, num_heads=8, num_kv_heads=2, seed=3)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules=["q_proj"]))
+    model.eval()
+    expected = HFWorkflowGenerator(model, tokenizer, greedy()).generate_texts(PROMPTS, 1)
+    fast = FastHFWorkflowGenerator(model, tokenizer, greedy(), attention="torch", merge_weights=True)
+    assert [g[0] for g in fast.generate_texts(PROMPTS, 1)] == [g[0] for g in expected]
+    assert not fast.last_stats.merged
+
+
 def test_stop_string_cuts_where_generate_stops(lora_model, tokenizer):
     free = HFWorkflowGenerator(lora_model, tokenizer, greedy(stop=None)).generate_texts(PROMPTS, 1)
     text = free[0][0]
@@ -93,6 +115,30 @@ def test_top_p_keeps_the_smallest_set_reaching_the_mass(lora_model, tokenizer):
     counts = torch.bincount(decoder._sample(logits), minlength=4).float() / 20000
     expected = probs.sqrt() / probs.sqrt().sum()
     torch.testing.assert_close(counts, expected, atol=0.015, rtol=0)
+
+
+def test_top_p_by_threshold_samples_the_same_nucleus(lora_model, monkeypatch):
+    """The threshold path of the sampler keeps the sort's tokens with the same odds (the Triton cut
+    itself is checked against the sort in ``TRITON_SCRIPT``; here a torch stand-in gives the cut)."""
+    pytest.importorskip("triton")
+    from sf_train.fast import kernels
+
+    def cut(logits, top_p):
+        s, _ = torch.sort(logits, -1, descending=True)
+        probs = torch.softmax(s, -1)
+        keep = (probs.cumsum(-1) - probs) < top_p
+        return s.masked_fill(~keep, float("inf")).amin(-1)
+
+    monkeypatch.setattr(kernels, "top_p_threshold", cut)
+    decoder = SharedPrefixDecoder(lora_model, pad_token_id=0, attention="torch", top_p_kernel=True)
+    assert decoder._use_threshold_top_p()
+    probs = torch.tensor([0.1, 0.4, 0.2, 0.3])
+    logits = probs.log().repeat(20000, 1)
+    torch.manual_seed(0)
+    decoder._sampling = (1.0, 0.5)
+    counts = torch.bincount(decoder._sample(logits), minlength=4).float() / 20000
+    assert counts[0] == 0 and counts[2] == 0
+    assert counts[1] == pytest.approx(4 / 7, abs=0.015) and counts[3] == pytest.approx(3 / 7, abs=0.015)
 
 
 def test_sampling_is_seeded_and_the_k_samples_differ(lora_model, tokenizer):
@@ -137,7 +183,8 @@ TRITON_SCRIPT = textwrap.dedent("""
     import torch
     from transformers.models.llama.modeling_llama import LlamaRMSNorm, apply_rotary_pos_emb
     from sf_train.fast.kernels import (
-        DecodeAttentionScratch, RMSNormFunction, SwiGLUFunction, decode_attention, rms_norm, rope_and_store)
+        DecodeAttentionScratch, RMSNormFunction, SwiGLUFunction, decode_attention, rms_norm, rope_and_store,
+        swiglu_split, top_p_threshold)
     torch.manual_seed(0)
 
     # decode attention: prefix cache shared by k rows (left padding), per-row cache up to slot, GQA
@@ -197,15 +244,36 @@ TRITON_SCRIPT = textwrap.dedent("""
     assert kg[:, :, :4].abs().sum() == 0 and kg[:, :, 5:].abs().sum() == 0
     print("ok rope")
 
-    # the whole decoder with the Triton step equals the torch step (greedy)
+    # SwiGLU of a fused [gate | up] projection output, rows strided
+    gu = torch.randn(5, 2 * 40)
+    want = torch.nn.functional.silu(gu[:, :40]) * gu[:, 40:]
+    torch.testing.assert_close(swiglu_split(gu), want)
+    print("ok swiglu_split")
+
+    # nucleus cut by bisection = the sort's cut (tie-free logits); tied tokens at the cut are all kept
+    from sf_train.fast.decode import _sort_top_p_keep
+    for scale, top_p in ((1.0, 0.95), (8.0, 0.9), (0.01, 0.5), (30.0, 0.95)):
+        logits = torch.randn(5, 3000) * scale
+        assert torch.equal(logits >= top_p_threshold(logits, top_p)[:, None], _sort_top_p_keep(logits, top_p))
+    tied = torch.tensor([[2.0, 2.0, 2.0, 0.0, -1.0]])
+    assert (tied >= top_p_threshold(tied, 0.5)[:, None]).tolist() == [[True, True, True, False, False]]
+    print("ok top_p")
+
+    # the whole decoder with the Triton step equals the torch step (greedy), merged weights too
+    from peft import LoraConfig, get_peft_model
     from sf_train.fast.decode import SharedPrefixDecoder
     from sf_train.testing import build_tiny_llama, build_tokenizer
     tok = build_tokenizer(["class Workflow: def __init__ graph review programmer"] * 10)
     model = build_tiny_llama(tok, seed=0)
     ids = [tok("class Workflow")["input_ids"], tok("graph review")["input_ids"]]
-    outs = [SharedPrefixDecoder(model, pad_token_id=tok.pad_token_id, attention=a).generate(
-        ids, 2, max_new_tokens=4, temperature=0.0, batch_size=4) for a in ("torch", "triton")]
-    assert outs[0] == outs[1], outs
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_(0, 0.3)
+    outs = [SharedPrefixDecoder(model, pad_token_id=tok.pad_token_id, attention=a, merge_weights=m).generate(
+        ids, 2, max_new_tokens=4, temperature=0.0, batch_size=4)
+        for a, m in (("torch", False), ("triton", False), ("triton", True))]
+    assert outs[0] == outs[1] == outs[2], outs
     print("ok decoder")
 """)
 
@@ -221,4 +289,4 @@ def test_triton_kernels_match_their_references():
         [sys.executable, "-c", TRITON_SCRIPT], env=env, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("ok ") == 5, done.stdout
+    assert done.stdout.count("ok ") == 7, done.stdout

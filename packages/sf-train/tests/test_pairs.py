@@ -55,6 +55,19 @@ def test_failed_workflows_count_as_zero_and_stay_in_the_pool():
     assert stats.mean_score == pytest.approx(1.6 / 5)
 
 
+def test_samples_our_failures_left_unscored_are_never_paired_but_counted():
+    from dataclasses import replace
+
+    group = samples("t", [0.0, 0.5, 1.0], failures={0: "infra:endpoint: HTTP 500"})
+    group[0] = replace(group[0], infra="infra:endpoint: HTTP 500")  # the endpoint failed, not the workflow
+    pairs = build_pairs(group)
+    assert {(p.chosen_index, p.rejected_index) for p in pairs} == {(2, 1)}
+    stats = pair_stats(group)
+    assert (stats.samples, stats.infra_failed_samples, stats.failed_samples, stats.pool_pairs) == (3, 1, 0, 1)
+    assert stats.mean_score == pytest.approx(0.75)  # over the scored samples only
+    assert ScoredSample.from_dict({k: v for k, v in group[1].to_dict().items() if k != "infra"}) == group[1]
+
+
 @pytest.mark.parametrize("bad", [float("nan"), -0.1, 1.5])
 def test_scores_outside_unit_interval_are_errors_not_dropped(bad):
     with pytest.raises(TrainError, match="scores must be in"):

@@ -258,7 +258,7 @@ def test_batch_goes_on_past_failures_in_order(sandbox: Any, math_task: Task) -> 
         OutcomeStatus.OK,
         OutcomeStatus.ERROR,
         OutcomeStatus.TIMEOUT,
-        OutcomeStatus.INVALID,
+        OutcomeStatus.NO_WORKFLOW,  # "not python" holds no workflow at all
         OutcomeStatus.OK,
     ]
     assert outcomes[0].answer == outcomes[4].answer == "The answer is 42"

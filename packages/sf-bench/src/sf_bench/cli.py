@@ -1,8 +1,10 @@
 """``sf bench …`` (also ``python -m sf_bench``): run, report, list.
 
-Exit codes: 0 ok; 1 run failure (sandbox unavailable, results not writable, answers left
-unscored); 2 usage or configuration error (unknown dataset, bad option, malformed data or
-answers file); 130 interrupted (Ctrl-C; finished results are on disk, rerun to resume).
+Exit codes: 0 ok; 1 run failure (sandbox unavailable, results not writable); 2 usage or
+configuration error (unknown dataset, bad option, malformed data or answers file); 3 some
+samples were left unscored by our failures (the LLM endpoint or the sandbox failed past the
+retries: rerun the same command to redo them); 130 interrupted (Ctrl-C; finished results are on
+disk, rerun to resume).
 Every sf error prints one ``error: …`` line, never a traceback.
 """
 
@@ -12,6 +14,8 @@ import json
 import re
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +61,12 @@ class _Bar:
         self.dataset = ""
         self.total = self.done = self.new = 0
         self.score = 0.0
-        self.errors = 0
+        self.errors = self.infra = 0
         self.t0 = self.last = 0.0
 
     def start(self, dataset: str, total: int, done: int) -> None:
         self.dataset, self.total, self.done, self.new = dataset, total, done, 0
-        self.score, self.errors = 0.0, 0
+        self.score, self.errors, self.infra = 0.0, 0, 0
         self.t0 = self.last = time.monotonic()
         if done:
             self._line(f"{dataset}: resuming, {done}/{total} already done", final=True)
@@ -70,10 +74,13 @@ class _Bar:
 
     def advance(self, dataset: str, record: Any) -> None:
         self.done += 1
-        self.new += 1
-        self.score += record.score
-        if record.error:
-            self.errors += 1
+        if record.infrastructure:  # ours: not a score, not in the mean
+            self.infra += 1
+        else:
+            self.new += 1
+            self.score += record.score
+            if record.error:
+                self.errors += 1
         self._draw()
 
     def finish(self, dataset: str) -> None:
@@ -91,7 +98,9 @@ class _Bar:
         mean = self.score / self.new if self.new else 0.0
         text = (
             f"{self.dataset:<9} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
-            f"  score {mean:.3f}  errors {self.errors}  {rate:.1f}/s"
+            f"  score {mean:.3f}  errors {self.errors}"
+            + (f"  infra {self.infra}" if self.infra else "")
+            + f"  {rate:.1f}/s"
             + (f"  eta {eta:.0f}s" if rate and not final else f"  {now - self.t0:.1f}s")
         )
         self._line(text, final=final)
@@ -182,6 +191,15 @@ def _default_out(system_name: str, split: str) -> Path:
     "--judge-model",
     default=None,
     help="Model of --judge [default: the executor model, on the executor's endpoint].",
+)
+@click.option(
+    "--extract",
+    type=click.Choice(["ours", "scoreflow"]),
+    default=None,
+    help="ScoreFlow's optimisation-time scoring for gsm8k, math, drop, hotpotqa: the executor "
+    "extracts the final answer first, then the official scorer scores it (metrics "
+    "'f1+llm-extract', 'math+llm-extract', 'gsm8k+llm-extract'; not the official metric). "
+    "'scoreflow' uses ScoreFlow's own prompt from the checkout in SF_SCOREFLOW_SOURCE.",
 )
 @click.option(
     "--split",
@@ -287,6 +305,7 @@ def run_cmd(
     ray_address: str | None = None,
     metrics: tuple[str, ...] = (),
     strict: bool = False,
+    extract: str | None = None,
 ) -> None:
     """Run a solver or a workflow generator on DATASET... and print a summary table per dataset.
 
@@ -370,6 +389,9 @@ def run_cmd(
         generator_batch=generator_batch,
     )
     scorers = _metric_scorers(chosen, scorers)
+    if extract is not None:
+        endpoints, extracted = _extract_scorers(extract, judge, names, endpoints, executor_model, base_url)
+        scorers.update(extracted)
     if k is None:
         samples = getattr(system, "samples", None)
         if callable(samples):
@@ -435,14 +457,41 @@ def run_cmd(
     used = "".join(f", {key.removesuffix('_model')} {value}" for key, value in models.items())
     click.echo(f"\n{system.name} on {split}, {k} sample(s) x {repeats} repeat(s){used}; results in {out_dir}")
     click.echo(format_table(summaries.values()))
-    unscored = sum(s.scorer_errors for s in summaries.values())
-    if unscored:
+    attempts, failed = endpoints.failures() if endpoints is not None else (0, 0)
+    if attempts:
         click.echo(
-            f"error: {unscored} answer(s) could not be scored (sandbox failure); rerun the same "
-            "command to retry them",
-            err=True,
+            f"LLM endpoint: {attempts} HTTP attempt(s) failed (5xx, 429, dropped, timed out or malformed); "
+            f"{failed} call(s) still failed after the retries"
         )
-        raise click.exceptions.Exit(1)
+    line = _unscored_line(summaries)
+    if line:
+        click.echo(line, err=True)
+        raise click.exceptions.Exit(3)
+
+
+def _unscored_line(summaries: dict[str, Any]) -> str | None:
+    """The one ``error:`` line of a run that our failures left incomplete (exit 3), or None."""
+    unscored = sum(s.infra_records for s in summaries.values())
+    if not unscored:
+        return None
+    final = sum(s.infra_final for s in summaries.values())
+    causes: Counter[str] = Counter()
+    for summary in summaries.values():
+        for label, n in summary.failures.items():
+            if label.startswith("infra:") or label == "sandbox_error":
+                causes[label.removeprefix("infra:").replace("sandbox_error", "sandbox")] += n
+    why = ", ".join(f"{cause} {n}" for cause, n in causes.most_common()) or "scorer"
+    again = unscored - final
+    tail = (
+        f"rerun the same command to redo {'them' if not final else f'{again} of them'}"
+        if again
+        else "none is redone again"
+    )
+    gave_up = f"; {final} gave up after repeated sandbox failures (see their error)" if final else ""
+    return (
+        f"error: {unscored} sample(s) not scored: the LLM endpoint or the sandbox failed past the "
+        f"retries (failed runs: {why}); they are left out of the scores{gave_up}; {tail}"
+    )
 
 
 def _parse_metrics(specs: tuple[str, ...], names: list[str]) -> dict[str, str]:
@@ -542,6 +591,34 @@ def _check_generator_flags(generator: str | None, timeout: float | None, batch: 
         raise BenchConfigError(f"--generator-timeout must be > 0 seconds, got {timeout:g}")
     if batch < 1:
         raise BenchConfigError(f"--generator-batch must be >= 1, got {batch}")
+
+
+def _extract_scorers(
+    style: str,
+    judge: bool,
+    names: list[str],
+    endpoints: Any,
+    executor_model: str | None,
+    base_url: str | None,
+) -> tuple[Any, dict[str, Any]]:
+    """``(endpoints, {dataset: LLMExtract})`` for ``--extract STYLE`` (see ``systems/extract.py``)."""
+    from sf_bench.errors import BenchConfigError
+    from sf_bench.systems.extract import EXTRACTED_DATASETS, extract_scorers
+
+    if judge:
+        raise BenchConfigError(
+            "--extract and --judge are exclusive (--judge extracts before judging already)"
+        )
+    if not any(name in EXTRACTED_DATASETS for name in names):
+        raise BenchConfigError(
+            f"--extract applies to {', '.join(EXTRACTED_DATASETS)}; "
+            f"none of {', '.join(names)} is: drop --extract"
+        )
+    if endpoints is None:
+        from sf_bench.systems.baselines import Endpoints
+
+        endpoints = Endpoints(executor_model=executor_model, base_url=base_url)
+    return endpoints, extract_scorers(names, endpoints.executor(), style=style)
 
 
 def _build_system(

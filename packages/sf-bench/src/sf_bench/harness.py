@@ -19,10 +19,22 @@ At the end of :meth:`Harness.arun` the harness closes the system (its ``aclose()
 if it has one: the sandbox pool and LLM clients a workflow system owns), unless
 ``close_system=False``.
 
-Failures are data, not crashes: a system that raises gets ``solver_error``, one that does not
-answer within ``timeout`` gets ``solver_timeout`` (both score 0), and the batch goes on. Only a
-results file that cannot be written stops the run (:class:`~sf_bench.errors.BenchError`); every
-record written before stays on disk.
+Failures are data, not crashes, and of two kinds (``sf_workflows.failures`` defines them):
+
+- *the system's own*: a system that raises gets ``solver_error``, one that does not answer
+  within ``timeout`` gets ``solver_timeout``, and an answer that says it is a failed attempt
+  (:attr:`~sf_bench.protocols.Answer.failure`, e.g. ``workflow:invalid``) is recorded with that
+  failure without being scored; all score 0;
+- *ours*: an exception whose ``infrastructure`` attribute names a cause (``endpoint``,
+  ``sandbox``; sf-workflows' ``ExecutorError`` and ``InfrastructureError`` carry it), or one of
+  the ``openai`` client's connection, timeout, 429 and 5xx errors, gives ``infra_error``
+  (``failure`` ``infra:<cause>``); a code scorer whose sandbox failed gives ``scorer_error``.
+  Neither is a score: summaries leave them out of scores and intervals and count them apart,
+  and resume redoes them (a sample whose sandbox failed ``sandbox_redo_cap`` times is not
+  redone again).
+
+The batch goes on past both. Only a results file that cannot be written stops the run
+(:class:`~sf_bench.errors.BenchError`); every record written before stays on disk.
 
 Timeouts can only interrupt a system at an ``await``: an ``async def`` that blocks the event
 loop (``time.sleep``, a busy loop) stalls the run; a sync solver runs in a daemon thread that
@@ -33,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -41,14 +54,22 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sf_bench.errors import BenchConfigError, BenchError
 from sf_bench.protocols import System, aclose, as_answer, as_system
-from sf_bench.records import Record, RecordStatus, RecordStore, Run, check_run_options, now
+from sf_bench.records import (
+    SANDBOX_REDO_CAP,
+    Record,
+    RecordStatus,
+    RecordStore,
+    Run,
+    check_run_options,
+    now,
+)
 from sf_bench.types import Problem, Score, TaskType
 
 if TYPE_CHECKING:
     from sf_bench.report import DatasetSummary
     from sf_bench.scorers.code import CodeScorer
 
-__all__ = ["OFFICIAL", "Harness", "Progress", "evaluate", "metric_name"]
+__all__ = ["OFFICIAL", "Harness", "Progress", "evaluate", "infra_cause", "metric_name"]
 
 OFFICIAL = "official"
 """Metric label of the datasets' own scorers (the default)."""
@@ -155,6 +176,8 @@ class Harness:
             judge's spend) are recorded per run apart from the system's cost.
         close_system: close the system (``aclose()``/``close()``, if it has one) at the end
             of :meth:`arun`; pass False to run the same system again.
+        sandbox_redo_cap: attempts of one (problem, sample) failing in the sandbox after which
+            resume stops redoing it (its last failure stays recorded, not scored).
 
     Raises:
         BenchConfigError: bad option values.
@@ -176,6 +199,7 @@ class Harness:
         runner: Any = None,
         scorers: Mapping[str, Any] | None = None,
         close_system: bool = True,
+        sandbox_redo_cap: int = SANDBOX_REDO_CAP,
     ) -> None:
         """See the class docstring."""
         if k < 1:
@@ -188,6 +212,9 @@ class Harness:
             raise BenchConfigError(f"--timeout must be > 0 seconds, got {timeout}")
         if test_timeout is not None and test_timeout <= 0:
             raise BenchConfigError(f"--test-timeout must be > 0 seconds, got {test_timeout}")
+        if sandbox_redo_cap < 1:
+            raise BenchConfigError(f"sandbox_redo_cap must be >= 1, got {sandbox_redo_cap}")
+        self.sandbox_redo_cap = sandbox_redo_cap
         self.system: System = as_system(system, runner)
         self.k = k
         self.repeats = repeats
@@ -319,8 +346,14 @@ class Harness:
             except BenchError:
                 raise
             except Exception as e:
+                ours = infra_cause(e) is not None  # e.g. a workflow generator's endpoint
+                hint = (
+                    "; it is our failure, not the system's: rerun the same command once it is back"
+                    if ours
+                    else ""
+                )
                 raise BenchError(
-                    f"system {self.system.name} failed to prepare {name}: {type(e).__name__}: {e}"
+                    f"system {self.system.name} failed to prepare {name}: {type(e).__name__}: {e}{hint}"
                 ) from e
             score = await self._scorer_for(name, todo)
             new = await self._answer_all(name, pending, score, store)
@@ -343,6 +376,9 @@ class Harness:
             record = Record(
                 dataset=name, problem_id=problem.id, sample=sample, runs=tuple(runs), finished_at=now()
             )
+            if record.sandbox_failure and store is not None:
+                attempt = store.sandbox_attempts.get(record.key, 0) + 1
+                record = dataclasses.replace(record, attempt=attempt, final=attempt >= self.sandbox_redo_cap)
             if writer is not None:
                 await writer.put(record)
             new.append(record)
@@ -373,6 +409,14 @@ class Harness:
                     raw = await self.system.answer(problem, sample)
                 answer = as_answer(raw)
             except Exception as e:  # noqa: BLE001 - the system's failure is this run's result
+                cause = infra_cause(e)
+                if cause is not None:  # ours (endpoint, sandbox): not a score, redone on resume
+                    return Run(
+                        status=RecordStatus.INFRA_ERROR,
+                        failure=f"infra:{cause}",
+                        error=f"{type(e).__name__}: {e}"[:2000],
+                        latency=time.perf_counter() - start,
+                    )
                 if isinstance(e, TimeoutError) and deadline.expired():
                     return Run(
                         status=RecordStatus.SOLVER_TIMEOUT,
@@ -395,11 +439,15 @@ class Harness:
             "latency": latency,
             "metadata": answer.metadata,
         }
+        if answer.failure is not None:  # a failed attempt of the system's own: 0, nothing to score
+            return Run(status=RecordStatus.SCORED, failure=answer.failure, error=answer.error, **common)
         try:
             result: Score = await score(problem, answer.text)
         except Exception as e:  # noqa: BLE001 - scoring infrastructure failed: redo on resume
+            cause = infra_cause(e)  # e.g. an LLM judge's endpoint
             return Run(
                 status=RecordStatus.SCORER_ERROR,
+                failure=f"infra:{cause}" if cause else None,
                 error=f"scorer failed: {type(e).__name__}: {e}"[:2000],
                 **common,
             )
@@ -421,6 +469,33 @@ class Harness:
             scoring_tokens=int(getattr(result, "tokens", 0) or 0),
             **common,
         )
+
+
+def infra_cause(exc: BaseException | None) -> str | None:
+    """The cause (``endpoint``, ``sandbox``) when ``exc`` or an exception in its ``__cause__`` /
+    ``__context__`` chain is our failure, else ``None`` (the system's own).
+
+    Structural, so the harness needs no sf_workflows: an ``infrastructure`` attribute holding
+    the cause (True means ``endpoint``), or the ``openai`` client's connection and timeout
+    errors and its 429/5xx status errors (``endpoint``).
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        mark = getattr(exc, "infrastructure", None)
+        if mark is True:
+            return "endpoint"
+        if isinstance(mark, str) and mark:
+            return str(mark)
+        mro = type(exc).__mro__
+        if any(c.__module__.split(".")[0] == "openai" for c in mro):
+            status = getattr(exc, "status_code", None)
+            if {c.__name__ for c in mro} & {"APIConnectionError", "APITimeoutError"} or (
+                isinstance(status, int) and (status == 429 or status >= 500)
+            ):
+                return "endpoint"
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _awaiting(fn: Callable[[Problem, str], Any]) -> Callable[[Problem, str], Awaitable[Score]]:

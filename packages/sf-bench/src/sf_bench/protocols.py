@@ -20,6 +20,7 @@ normalises them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import os
@@ -66,6 +67,13 @@ class Answer:
     """Completion tokens spent producing it."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     """Anything JSON-serialisable worth keeping in the record (workflow source, model, ...)."""
+    failure: str | None = None
+    """Set when this answer is a failed attempt of the system's own (a workflow that was not in
+    the reply, was invalid, raised, timed out...: ``workflow:<reason>``, see
+    ``sf_workflows.failures``): the run scores 0 with this failure, without being scored. Our
+    failures (endpoint, sandbox) are raised instead, never returned as an answer."""
+    error: str | None = None
+    """Why the attempt failed (kept in the record with :attr:`failure`)."""
 
     @property
     def tokens(self) -> int:
@@ -211,12 +219,15 @@ def as_answer(value: Any) -> Answer:
     if tokens and not (input_tokens or output_tokens):
         output_tokens = tokens
     metadata = get("metadata", None) or {}
+    failure, error = get("failure", None), get("error", None)
     return Answer(
         text=text,
         cost=float(get("cost", 0.0) or 0.0),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         metadata=dict(metadata),
+        failure=str(failure) if failure else None,
+        error=str(error) if error else None,
     )
 
 
@@ -364,13 +375,7 @@ class GeneratorSystem:
         """Run workflow number ``sample`` of ``problem``; its source goes into the metadata."""
         source = self._sources[problem.id][sample]
         answer = as_answer(await self.runner.run(source, problem))
-        return Answer(
-            text=answer.text,
-            cost=answer.cost,
-            input_tokens=answer.input_tokens,
-            output_tokens=answer.output_tokens,
-            metadata={**answer.metadata, "workflow": source},
-        )
+        return dataclasses.replace(answer, metadata={**answer.metadata, "workflow": source})
 
     async def aclose(self) -> None:
         """Close the generator, then the runner, where they have ``aclose()``/``close()``."""

@@ -30,7 +30,16 @@ from typing import Any
 
 from sf_bench.errors import BenchConfigError, BenchError, DataError
 
-__all__ = ["Record", "RecordStatus", "RecordStore", "ResultsWriteError", "Run", "read_records"]
+__all__ = [
+    "INFRA_STATUSES",
+    "SANDBOX_REDO_CAP",
+    "Record",
+    "RecordStatus",
+    "RecordStore",
+    "ResultsWriteError",
+    "Run",
+    "read_records",
+]
 
 
 class ResultsWriteError(BenchError):
@@ -54,10 +63,24 @@ class RecordStatus(StrEnum):
     SCORER_ERROR = "scorer_error"
     """Scoring itself failed (e.g. the sandbox engine died): not the system's fault, so the
     record is redone when the run is resumed."""
+    INFRA_ERROR = "infra_error"
+    """Our machinery failed while the system answered (its LLM endpoint: 5xx, 429 past retries,
+    refused or reset connection, the HTTP call's own timeout, a malformed or empty reply; or its
+    sandbox): not a score. Left out of scores and confidence intervals, counted apart and redone
+    when the run is resumed (a sample whose sandbox failed :data:`SANDBOX_REDO_CAP` times is
+    not redone again)."""
 
+
+INFRA_STATUSES = frozenset({RecordStatus.INFRA_ERROR, RecordStatus.SCORER_ERROR})
+"""Statuses that are our failures, never a score (see ``sf_workflows.failures``)."""
+
+SANDBOX_REDO_CAP = 3
+"""Attempts of one (problem, sample) whose every failure was the sandbox's, after which resume
+stops redoing it: a job able to make its own sandbox fail would otherwise make a run loop."""
 
 _STATUS_ORDER = (
     RecordStatus.SCORER_ERROR,
+    RecordStatus.INFRA_ERROR,
     RecordStatus.SOLVER_TIMEOUT,
     RecordStatus.SOLVER_ERROR,
     RecordStatus.SCORED,
@@ -76,8 +99,11 @@ class Run:
     metrics: Mapping[str, float] = field(default_factory=dict)
     """Secondary metrics from the scorer (``em``, ``f1``, ...)."""
     failure: str | None = None
-    """Scorer's failure kind (``assertion``, ``exception:TypeError``, ``timeout``, ...) or, for a
-    failed run, ``solver_error``/``solver_timeout``."""
+    """Why the run scored 0 or was not scored: the scorer's kind (``assertion``,
+    ``exception:TypeError``, ``timeout``, ...); the system's own failure
+    (``solver_error``/``solver_timeout``, or a workflow's ``workflow:<reason>``: ``invalid``,
+    ``exception``, ``timeout``, ``bad_return``, ``call_limit``, ``no_workflow``...); or ours,
+    ``infra:endpoint``/``infra:sandbox`` (status ``infra_error``, no score)."""
     detail: str | None = None
     """Scorer's explanation (extracted answer, failing assert...)."""
     error: str | None = None
@@ -156,10 +182,28 @@ class Record:
     runs: tuple[Run, ...]
     finished_at: float = 0.0
     """Unix time when the record was written."""
+    attempt: int = 1
+    """How many records of this (problem, sample) whose sandbox failed are in the file, this one
+    included (1 for a first try; see :data:`SANDBOX_REDO_CAP`)."""
+    final: bool = False
+    """A failure of ours that resume does not redo any more: the sandbox failed on this sample
+    at the cap-th attempt. Still not a score."""
+
+    @property
+    def infrastructure(self) -> bool:
+        """True when a run failed for our reasons (:data:`INFRA_STATUSES`): not a score."""
+        return self.status in INFRA_STATUSES
+
+    @property
+    def sandbox_failure(self) -> bool:
+        """True when the record is ours and every infrastructure failure in it is the sandbox's."""
+        bad = [r for r in self.runs if r.status in INFRA_STATUSES]
+        return bool(bad) and all(r.failure in ("infra:sandbox", "sandbox_error") for r in bad)
 
     @property
     def status(self) -> RecordStatus:
-        """The most serious status among the runs (scorer error > timeout > error > scored)."""
+        """The most serious status among the runs (scorer error > infra error > timeout > error >
+        scored)."""
         statuses = {r.status for r in self.runs}
         return next(s for s in _STATUS_ORDER if s in statuses) if statuses else RecordStatus.SCORER_ERROR
 
@@ -232,6 +276,10 @@ class Record:
             "finished_at": round(self.finished_at, 3),
             "runs": [r.to_json() for r in self.runs],
         }
+        if self.attempt > 1:
+            out["attempt"] = self.attempt
+        if self.final:
+            out["final"] = True
         return out
 
     @classmethod
@@ -250,6 +298,8 @@ class Record:
             sample=int(data["sample"]),
             runs=tuple(Run.from_json(r) for r in runs),
             finished_at=_float(data.get("finished_at", 0.0)),
+            attempt=int(data.get("attempt", 1)),
+            final=bool(data.get("final", False)),
         )
 
 
@@ -327,13 +377,16 @@ class RecordStore:
         self.path = Path(path)
         self.written = 0
         """Records appended by this store (not counting those loaded)."""
+        self.sandbox_attempts: dict[tuple[str, int], int] = {}
+        """(problem_id, sample) -> attempts so far whose sandbox failed (filled by :meth:`load`)."""
         self._loaded = 0
 
     def load(self) -> dict[tuple[str, int], Record]:
         """Create the file if needed, drop a torn last line, return the finished records.
 
-        Records whose status is ``scorer_error`` are not returned (they are redone); when a key
-        occurs more than once the last record wins.
+        Records of our failures (``scorer_error``, ``infra_error``) are not returned: they are
+        redone, except a :attr:`Record.final` one (kept as it is). When a key
+        occurs more than once the last record wins. :attr:`sandbox_attempts` is filled.
 
         Raises:
             BenchError: the directory or file cannot be created or written (message says why).
@@ -362,8 +415,13 @@ class RecordStore:
                 f"cannot write results to {self.path}: {e.strerror or e}; choose another --out"
             ) from e
         done: dict[tuple[str, int], Record] = {}
+        self.sandbox_attempts = {}
         for record in records:
-            if record.status is RecordStatus.SCORER_ERROR:
+            if record.sandbox_failure:
+                self.sandbox_attempts[record.key] = max(
+                    record.attempt, self.sandbox_attempts.get(record.key, 0) + 1
+                )
+            if record.infrastructure and not record.final:
                 done.pop(record.key, None)
             else:
                 done[record.key] = record

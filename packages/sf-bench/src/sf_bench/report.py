@@ -139,8 +139,23 @@ class DatasetSummary:
     solver_timeouts: int = 0
     scorer_errors: int = 0
     """Runs whose scoring failed (redone on resume)."""
+    infra_errors: int = 0
+    """Runs that failed for our reasons while the system answered (endpoint, sandbox)."""
+    infra_records: int = 0
+    """Samples (records) left unscored by our failures (``scorer_error`` or ``infra_error``):
+    not in ``score`` or its interval; a rerun redoes them, except ``infra_final`` ones."""
+    infra_final: int = 0
+    """Of ``infra_records``, those not redone any more (the sandbox failed at the cap)."""
     failures: Mapping[str, int] = field(default_factory=dict)
-    """Failure kinds over runs (``assertion``, ``timeout``, ``solver_error``...)."""
+    """Failure kinds over runs (``assertion``, ``timeout``, ``solver_error``,
+    ``workflow:<reason>``, ``infra:<cause>``...)."""
+
+    @property
+    def workflow_failures(self) -> dict[str, int]:
+        """The system's own workflow failures by reason (``invalid``, ``exception``, ``timeout``,
+        ``bad_return``, ``call_limit``, ``no_workflow``...), most frequent first."""
+        return {k.removeprefix("workflow:"): v for k, v in self.failures.items() if k.startswith("workflow:")}
+
     cost: float = 0.0
     """Total US dollars the system spent (generator + executor)."""
     tokens: int = 0
@@ -186,7 +201,11 @@ class DatasetSummary:
             "solver_errors": self.solver_errors,
             "solver_timeouts": self.solver_timeouts,
             "scorer_errors": self.scorer_errors,
+            "infra_errors": self.infra_errors,
+            "infra_records": self.infra_records,
+            "infra_final": self.infra_final,
             "failures": dict(self.failures),
+            "workflow_failures": self.workflow_failures,
             "metric": self.metric,
             "other_metrics": {name: e.to_json() for name, e in self.other_metrics.items()},
             "cost": round(self.cost, 6),
@@ -217,11 +236,14 @@ def summarize(
     scores are all 0/1 (a judge), DROP and HotpotQA get pass@k too.
     """
     wanted = set(problem_ids) if problem_ids is not None else None
-    kept = [r for r in records if r.sample < k and (wanted is None or r.problem_id in wanted)]
+    every = [r for r in records if r.sample < k and (wanted is None or r.problem_id in wanted)]
+    ours = [r for r in every if r.infrastructure]  # never a score: left out of scores and CIs
+    kept = [r for r in every if not r.infrastructure]
     by_problem = group_by_problem(kept)
     per_problem = [sum(r.score for r in rs) / len(rs) for rs in by_problem.values()]
     runs = [run for r in kept for run in r.runs]
-    failures = Counter(run.failure for run in runs if run.failure)
+    spent = [run for r in every for run in r.runs]
+    failures = Counter(run.failure for run in spent if run.failure)
     pass_at: dict[int, Estimate] = {}
     binary = dataset in BINARY_DATASETS or (
         (dataset not in QA_DATASETS or metric != "official") and all(run.score in (0.0, 1.0) for run in runs)
@@ -255,17 +277,20 @@ def summarize(
         f1=f1,
         solver_errors=sum(1 for run in runs if run.status is RecordStatus.SOLVER_ERROR),
         solver_timeouts=sum(1 for run in runs if run.status is RecordStatus.SOLVER_TIMEOUT),
-        scorer_errors=sum(1 for run in runs if run.status is RecordStatus.SCORER_ERROR),
+        scorer_errors=sum(1 for run in spent if run.status is RecordStatus.SCORER_ERROR),
+        infra_errors=sum(1 for run in spent if run.status is RecordStatus.INFRA_ERROR),
+        infra_records=len(ours),
+        infra_final=sum(1 for r in ours if r.final),
         failures=dict(failures.most_common()),
-        cost=math.fsum(run.cost for run in runs),
-        tokens=sum(run.input_tokens + run.output_tokens for run in runs),
+        cost=math.fsum(run.cost for run in spent),
+        tokens=sum(run.input_tokens + run.output_tokens for run in spent),
         latency=(math.fsum(run.latency for run in runs) / len(runs)) if runs else 0.0,
         metric=metric,
         other_metrics=others,
-        generator_cost=math.fsum(_split(run, "cost_split", float) for run in runs),
-        generator_tokens=sum(_split(run, "token_split", int) for run in runs),
-        scoring_cost=math.fsum(run.scoring_cost for run in runs),
-        scoring_tokens=sum(run.scoring_tokens for run in runs),
+        generator_cost=math.fsum(_split(run, "cost_split", float) for run in spent),
+        generator_tokens=sum(_split(run, "token_split", int) for run in spent),
+        scoring_cost=math.fsum(run.scoring_cost for run in spent),
+        scoring_tokens=sum(run.scoring_tokens for run in spent),
     )
 
 
@@ -301,7 +326,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def _row(s: DatasetSummary, first: str) -> list[str]:
     pass_k = max((kk for kk in s.pass_at if kk > 1), default=None)
-    errors = s.solver_errors + s.solver_timeouts + s.scorer_errors
+    errors = s.solver_errors + s.solver_timeouts
+    failed = ", ".join(f"{reason} {n}" for reason, n in s.workflow_failures.items()) or "-"
     problems = f"{s.problems}/{s.expected}" if s.expected else str(s.problems)
     return [
         first,
@@ -314,6 +340,8 @@ def _row(s: DatasetSummary, first: str) -> list[str]:
         s.em.fmt(ci=False),
         s.f1.fmt(ci=False),
         str(errors),
+        failed,
+        str(s.infra_records),
         f"{s.generator_cost:.4f}",
         f"{s.executor_cost:.4f}",
         str(s.generator_tokens),
@@ -333,6 +361,8 @@ _HEADER = [
     "EM",
     "F1",
     "errors",
+    "failures",
+    "infra",
     "gen $",
     "exec $",
     "gen tok",
@@ -347,7 +377,8 @@ def format_table(summaries: Iterable[DatasetSummary]) -> str:
 
     ``score`` is the solve rate (HumanEval, MBPP, GSM8K, MATH) or mean F1 (DROP, HotpotQA) with
     the ``official`` metric, judge accuracy with ``llm-judge``; ``errors`` counts runs where the
-    system raised or timed out or scoring failed.
+    system raised or timed out; ``failures`` the workflows' own failures by reason (each scores
+    0); ``infra`` the samples our failures left unscored (endpoint, sandbox; not in the score).
     """
     summaries = list(summaries)
     rows = [_row(s, s.dataset) for s in summaries]

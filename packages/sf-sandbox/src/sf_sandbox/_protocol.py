@@ -8,6 +8,23 @@ from typing import Any
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
+MAX_DEPTH = 100
+"""Deepest nesting of lists/dicts in a host call's arguments or reply (the supervisor's limit too)."""
+MAX_REPLY = 32 * 1024 * 1024
+"""Largest JSON reply a host function may return to a job; a bigger one becomes an error."""
+
+
+def too_deep(obj: Any, limit: int) -> bool:
+    """True when lists/dicts in ``obj`` nest deeper than ``limit`` (iterative: any depth is safe)."""
+    stack: list[tuple[Any, int]] = [(obj, 1)] if isinstance(obj, list | dict) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, list | dict):
+                stack.append((child, depth + 1))
+    return False
 
 
 def encode(obj: dict[str, Any]) -> bytes:
@@ -17,7 +34,11 @@ def encode(obj: dict[str, Any]) -> bytes:
 
 
 class FrameDecoder:
-    """Turns a byte stream into frames; raises ValueError on a corrupt stream."""
+    """Turns a byte stream into frames; raises ValueError on a corrupt stream.
+
+    A frame whose JSON cannot be decoded within the interpreter's recursion limit is skipped and
+    stands as ``{"op": "undecodable"}`` (the stream itself is still in step).
+    """
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -31,7 +52,10 @@ class FrameDecoder:
                 raise ValueError(f"frame of {n} bytes exceeds the {MAX_FRAME}-byte limit")
             if len(self._buf) < 4 + n:
                 break
-            frames.append(json.loads(bytes(self._buf[4 : 4 + n])))
+            try:
+                frames.append(json.loads(bytes(self._buf[4 : 4 + n])))
+            except RecursionError:
+                frames.append({"op": "undecodable"})
             del self._buf[: 4 + n]
         return frames
 

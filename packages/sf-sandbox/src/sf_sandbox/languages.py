@@ -401,11 +401,11 @@ def code_result(request: CodeRequest, result: Result) -> CodeResult:
         exit_code = run_entry.get("exit_code")
         duration = float(run_entry.get("duration") or 0.0)
         error = result.error if authoritative else run_entry.get("error")
-    else:  # killed while running (output cap, memory, the overall wall clock)
-        status = result.status if authoritative else Status.SANDBOX_ERROR
+    else:  # killed while running (output cap, memory, the overall wall clock), or it ended its driver
+        status = result.status if authoritative else Status.ERROR  # the program's doing, never ours
         exit_code = result.exit_code
         duration = max(0.0, result.duration - compile_phase.duration)
-        error = result.error or "the program's phase did not report"
+        error = result.error or "the program's phase did not report (did the program kill its driver?)"
     run_phase = replace(whole, status=status, exit_code=exit_code, duration=duration, error=error)
     return CodeResult(
         status=status,

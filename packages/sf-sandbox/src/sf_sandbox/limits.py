@@ -35,6 +35,13 @@ class Limits:
     """Cap on the total size of the files collected after the job."""
     host_calls: int = 10_000
     """Most host calls one job may make; further calls fail inside the job."""
+    host_calls_in_flight: int = 8
+    """Most host calls of one job with the host at once, sync and async alike. Further calls wait
+    inside the job (the supervisor reads them as replies are read), so one job cannot hold every
+    host thread; jobs take turns for the shared threads."""
+    host_call_bytes: int = 32 * MiB
+    """Budget for the request bytes of one job's calls in flight; a call past it fails inside the
+    job with ``HostCallError`` saying so (the host never holds more of a job's arguments)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -46,10 +53,13 @@ class Limits:
             "file_size_mb": self.file_size_mb >= 1,
             "files_out_bytes": self.files_out_bytes >= 0,
             "host_calls": self.host_calls >= 0,
+            "host_calls_in_flight": self.host_calls_in_flight >= 1,
+            "host_call_bytes": self.host_call_bytes >= 1024,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise SandboxConfigError(
                 f"invalid limits: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)} "
-                "(timeout > 0, memory_mb >= 16, cpus > 0, pids >= 4, sizes >= 1)"
+                "(timeout > 0, memory_mb >= 16, cpus > 0, pids >= 4, sizes >= 1, host_calls_in_flight >= 1, "
+                "host_call_bytes >= 1024)"
             )

@@ -18,11 +18,13 @@ class Status(StrEnum):
     TIMEOUT = "timeout"
     """The wall-clock limit passed; the whole process tree was killed."""
     MEMORY = "memory"
-    """The memory limit was hit (the kernel's OOM killer ended the job, or MemoryError)."""
+    """The cgroup's OOM killer ended the job (read from the kernel's counter, never from the job's
+    output: a Python ``MemoryError`` the job raises is ``error``)."""
     OUTPUT_LIMIT = "output_limit"
     """stdout or stderr passed its cap; the whole process tree was killed at once."""
     SANDBOX_ERROR = "sandbox_error"
-    """The sandbox itself failed (engine gone, container died, job could not be set up)."""
+    """The sandbox itself failed (engine gone, container died, job could not be set up). Only our
+    failures: nothing a job's code does yields it, so a harness may safely redo these."""
     COMPILE_ERROR = "compile_error"
     """The compiler rejected the program (compiled languages, :mod:`sf_sandbox.languages`); it never ran."""
 

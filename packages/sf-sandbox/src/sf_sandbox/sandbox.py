@@ -90,6 +90,7 @@ class Sandbox:
         self._closed = False
         self._threads = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="sf-job")
         self._replacing: list[threading.Thread] = []
+        self._closing: list[threading.Thread] = []
         self.replaced = 0
         """How many containers were replaced because they might be tainted."""
 
@@ -155,8 +156,11 @@ class Sandbox:
             self._closed = True
             idle, self._idle = self._idle, []
             replacing = list(self._replacing)
+            closing = list(self._closing)
             self._cond.notify_all()
         for thread in replacing:  # a container still starting is closed by _put once it is up
+            thread.join(timeout=120)
+        for thread in closing:  # tainted containers being removed: none may be left behind
             thread.join(timeout=120)
         threads = [threading.Thread(target=w.close) for w in idle]
         for t in threads:
@@ -205,7 +209,10 @@ class Sandbox:
             self._put(worker)
             return
         self.replaced += 1
-        threading.Thread(target=worker.close, daemon=True).start()
+        closer = threading.Thread(target=worker.close, daemon=True)
+        with self._cond:
+            self._closing = [t for t in self._closing if t.is_alive()] + [closer]
+        closer.start()
 
         def replace() -> None:
             try:

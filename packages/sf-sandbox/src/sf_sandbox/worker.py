@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import queue
 import threading
 import time
 from dataclasses import replace
 from typing import Any
 
-from sf_sandbox._protocol import FrameDecoder, encode
+from sf_sandbox._protocol import HEADER, FrameDecoder, encode
 from sf_sandbox.backends.base import Backend, Connection
 from sf_sandbox.errors import SandboxConfigError, SandboxError, SupervisorError
-from sf_sandbox.hostcalls import HostCalls
+from sf_sandbox.hostcalls import HostCalls, Lane, reply_body
 from sf_sandbox.job import Job
 from sf_sandbox.limits import Limits
 from sf_sandbox.preload import Preload
@@ -22,12 +23,24 @@ from sf_sandbox.result import Result, Status
 START_TIMEOUT = 60.0
 GRACE = 15.0
 """Seconds past a job's timeout before the host gives up on the supervisor and kills the box."""
+OUTBOX_FRAMES = 1024
+"""Frames waiting for the writer. The supervisor keeps at most ``host_calls_in_flight`` calls of
+its job with the host, so only a misbehaving supervisor fills this; it is then killed."""
+SETUP_FAILURES = 2
+"""Consecutive jobs failing set-up after which a slot is replaced even if it did not say tainted."""
 
 _ids = itertools.count(1)
 
 
 class Worker:
-    """Owns one supervisor. Runs one job at a time; ``tainted`` means: replace me."""
+    """Owns one supervisor. Runs one job at a time; ``tainted`` means: replace me.
+
+    Threads: the backend's reader calls ``_on_data`` and never blocks: host calls are queued on
+    :class:`HostCalls`, and the frames the reader itself answers go to a bounded queue that a
+    writer thread sends. Other threads (``run``, host-call threads) send under the same lock and
+    empty the queue as they go, so a frame never waits for a thread hand-off. ``run`` waits on an
+    event and never on the engine (a kill is sent from a thread of its own).
+    """
 
     def __init__(
         self, backend: Backend, limits: Limits, hostcalls: HostCalls, preload: Preload | None = None
@@ -41,14 +54,21 @@ class Worker:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._current: tuple[int, threading.Event, list[dict[str, Any]]] | None = None
+        self._lane: Lane | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._hello: dict[str, Any] = {}
+        self._outbox: queue.Queue[tuple[bytes, ...] | None] = queue.Queue(OUTBOX_FRAMES)
+        self._send_lock = threading.Lock()
+        self.setup_failures = 0
+        """Consecutive jobs of this slot whose set-up failed."""
         self.conn: Connection
         self.conn, config = backend.start(limits, self._on_data, self._on_close)
         if preload is not None:
             config["preload"] = preload.to_config()
+        self._writer = threading.Thread(target=self._write, name=f"sf-writer-{self.conn.label}", daemon=True)
         try:
             self.conn.send(encode(config))
+            self._writer.start()
             if not self._ready.wait(START_TIMEOUT) or self._closed.is_set() and not self._ready.is_set():
                 raise SupervisorError(
                     f"sandbox supervisor did not start in {self.conn.label}: "
@@ -57,6 +77,7 @@ class Worker:
             if self._hello.get("error"):
                 raise SandboxConfigError(f"sandbox {self.conn.label}: {self._hello['error']}")
         except BaseException:
+            self._outbox.put_nowait(None)
             self.conn.close()
             raise
 
@@ -92,27 +113,84 @@ class Worker:
     def _fail(self, reason: str) -> None:
         self.tainted = True
         self.taint_reason = reason
-        self.conn.kill()
+        self._kill_soon()
+
+    def _kill_soon(self) -> None:
+        """Kill the container from a thread of its own: an engine that hangs never holds us."""
+        threading.Thread(target=self.conn.kill, name=f"sf-kill-{self.conn.label}", daemon=True).start()
+
+    # sending: the reader only queues; any other thread may send under the lock
+    def _send(self, *chunks: bytes) -> None:
+        """Queue ``chunks`` (sent back to back) for the writer thread. Never blocks: this is
+        what the reader uses. A full queue means a peer that stopped reading: it is killed."""
+        try:
+            self._outbox.put_nowait(chunks)
+        except queue.Full:
+            self._fail("the supervisor stopped reading")
+
+    def _send_now(self, *chunks: bytes) -> None:
+        """Send ``chunks`` from this (non-reader) thread, then whatever is queued; may block on
+        the connection, so the reader never calls it. Saves a thread hand-off per frame."""
+        with self._send_lock:
+            self._emit(chunks)
+            self._drain_queue()
+
+    def _emit(self, chunks: tuple[bytes, ...]) -> None:
+        try:
+            for data in chunks:
+                self.conn.send(data)
+        except OSError:
+            pass  # the reader sees the end of the stream and reports it
+
+    def _drain_queue(self) -> None:
+        while True:
+            try:
+                chunks = self._outbox.get_nowait()
+            except queue.Empty:
+                return
+            if chunks is None:  # the writer's stop mark: leave it for the writer
+                self._outbox.put_nowait(None)
+                return
+            self._emit(chunks)
+
+    def _write(self) -> None:
+        """The writer thread: sends what the reader queued (frames queued by others too)."""
+        while True:
+            chunks = self._outbox.get()
+            if chunks is None:
+                return
+            with self._send_lock:
+                self._emit(chunks)
+                self._drain_queue()
 
     def _hostcall(self, frame: dict[str, Any]) -> None:
-        job_id, call, call_id = frame.get("id"), frame.get("call"), frame.get("call_id")
+        job_id, call = frame.get("id"), frame.get("call")
+        req = frame.get("req")
+        with self._lock:
+            current, lane = self._current, self._lane
+        if current is None or job_id != current[0] or lane is None or not isinstance(req, dict):
+            return  # a finished job's call: nothing of it runs
+        call_id = req.get("call_id")
+        reader = threading.current_thread()  # _hostcall runs on the connection's reader
 
         def reply(payload: dict[str, Any]) -> None:
-            try:
-                self.conn.send(
-                    encode(
-                        {"op": "hostcall_result", "id": job_id, "call": call, "call_id": call_id, **payload}
-                    )
-                )
-            except OSError:
-                pass
+            # a small routing frame, then the job-ready reply as a raw frame the supervisor
+            # forwards without decoding it (one JSON encoding in all)
+            body = reply_body(payload, call_id)
+            head = encode({"op": "hostcall_result", "id": job_id, "call": call, "body": len(body)})
+            if threading.current_thread() is reader:
+                self._send(head + HEADER.pack(len(body)), body)  # never block the reader
+            else:
+                self._send_now(head + HEADER.pack(len(body)), body)
 
         self.hostcalls.dispatch(
-            str(frame.get("name")),
-            list(frame.get("args") or []),
-            dict(frame.get("kwargs") or {}),
+            str(req.get("name")),
+            list(req.get("args") or []),
+            dict(req.get("kwargs") or {}),
             self._loop,
             reply,
+            lane=lane,
+            size=int(frame.get("size") or 0),
         )
 
     # running a job
@@ -141,8 +219,10 @@ class Worker:
         done = threading.Event()
         box: list[dict[str, Any]] = []
         self._loop = loop
+        lane = self.hostcalls.open_lane(limits.host_calls_in_flight, limits.host_call_bytes)
         with self._lock:
             self._current = (job_id, done, box)
+            self._lane = lane
         request = {
             "op": "run",
             "id": job_id,
@@ -159,21 +239,21 @@ class Worker:
                 "file_size": limits.file_size_mb * 1024 * 1024,
                 "files_out_bytes": limits.files_out_bytes,
                 "host_calls": limits.host_calls,
+                "host_calls_in_flight": limits.host_calls_in_flight,
+                "host_call_bytes": limits.host_call_bytes,
                 "pids": self.limits.pids,
             },
         }
         started = time.monotonic()
-        try:
-            self.conn.send(encode(request))
-        except OSError as exc:
-            self.tainted = True
-            return Result(status=Status.SANDBOX_ERROR, error=f"cannot reach the sandbox: {exc}", id=job.id)
+        self._send_now(encode(request))
         finished = done.wait(limits.timeout + GRACE)
         with self._lock:
             self._current = None
+            self._lane = None
+        self.hostcalls.close_lane(lane)  # nothing of this job runs from now on
         if not finished or not box:
             self.tainted = True
-            self.conn.kill()
+            self._kill_soon()
             why = "did not answer in time" if not finished else "died"
             diag = self.conn.diagnostics().strip().splitlines()[-3:]
             return Result(
@@ -188,6 +268,10 @@ class Worker:
         if frame.get("tainted"):
             self.tainted = True
             self.taint_reason = str(frame.get("taint") or "")
+        self.setup_failures = self.setup_failures + 1 if frame.get("setup_failed") else 0
+        if self.setup_failures >= SETUP_FAILURES:
+            self.tainted = True
+            self.taint_reason = f"{self.setup_failures} jobs in a row failed set-up"
         try:
             status = Status(frame.get("status"))
         except ValueError:
@@ -210,10 +294,13 @@ class Worker:
         )
 
     def close(self) -> None:
+        """Ask the supervisor to stop, then remove the container (waits for the engine)."""
         try:
-            self.conn.send(encode({"op": "shutdown"}))
-        except OSError:
+            self._outbox.put_nowait((encode({"op": "shutdown"}),))
+            self._outbox.put_nowait(None)
+        except queue.Full:
             pass
+        self._writer.join(timeout=5)
         self.conn.close()
 
 

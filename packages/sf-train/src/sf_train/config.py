@@ -8,6 +8,10 @@ Defaults mirror the official ScoreFlow run (Gen-Verse/ScoreFlow@2492563838f7; se
 `SCOREFLOW.md` §1.4 and §2.2 in the project notes). Where a default comes from there, its help
 text says ``[official: …]`` with the source file. Defaults that are ours say so.
 
+Fields whose help ends in ``[default from the profile; …]`` default to ``None`` and are filled
+from ``profile`` ("ours" or "scoreflow", per dataset; `sf_train.profiles`) when the config is
+built; ``config.from_profile`` lists the values a profile supplied.
+
 Parameters, grouped:
 
 > Loop
@@ -54,6 +58,7 @@ from trl import DPOConfig
 
 from sf_train.errors import TrainConfigError
 from sf_train.pairs import resolve_gap_fn, resolve_weight_fn
+from sf_train.profiles import EXTRACTED_DATASETS, PROFILE_FIELDS, PROFILES, profile_default, profile_help
 
 __all__ = ["GenerationBackend", "Objective", "ScoreDPOConfig", "TrainLauncher"]
 
@@ -144,9 +149,30 @@ class ScoreDPOConfig(DPOConfig):
     )
 
     # ---- loop ----------------------------------------------------------------------------
-    iterations: int = field(
-        default=3,
-        metadata=_help("M: optimisation iterations (generate → score → pairs → train). [official seed: 3]"),
+    profile: str = field(
+        default="ours",
+        metadata={
+            "help": "Named set of defaults for the fields below marked [default from the profile]: "
+            "'ours' (this project's loop, as always) or 'scoreflow' (Gen-Verse/ScoreFlow as "
+            "published: its generator and operator prompts read from scoreflow_source, validity "
+            "filters, LLM answer extraction, per-dataset N and timeouts, no BOS in training). "
+            "A field you set yourself wins over the profile.",
+            "choices": list(PROFILES),
+        },
+    )
+    scoreflow_source: str | None = field(
+        default=None,
+        metadata=_help(
+            "Your checkout of https://github.com/Gen-Verse/ScoreFlow (commit 2492563838f7), read "
+            "for the scoreflow profile's prompts; None = $SF_SCOREFLOW_SOURCE. ScoreFlow publishes "
+            "no license, so its text is not shipped with sf-train."
+        ),
+    )
+    iterations: int | None = field(
+        default=None,
+        metadata=_help(
+            "M: optimisation iterations (generate → score → pairs → train). " + profile_help("iterations")
+        ),
     )
     k: int = field(
         default=8,
@@ -214,10 +240,11 @@ class ScoreDPOConfig(DPOConfig):
             "'module:function'. [official: cube, ScoreFlow evaluate.py]"
         ),
     )
-    num_pairs: int = field(
-        default=2000,
+    num_pairs: int | None = field(
+        default=None,
         metadata=_help(
-            "N: pairs drawn with replacement per iteration. [official: 2000; 600 for HumanEval, evaluate.py]"
+            "N: pairs drawn with replacement per iteration (ScoreFlow evaluate.py: 600 for HumanEval, "
+            "else 2000). " + profile_help("num_pairs")
         ),
     )
     pair_seed: int | None = field(
@@ -314,11 +341,69 @@ class ScoreDPOConfig(DPOConfig):
     generation_batch_size: int = field(
         default=64, metadata=_help("Sequences per transformers `generate` call (hf backend). Ours.")
     )
-    max_regenerations: int = field(
-        default=0,
+    max_regenerations: int | None = field(
+        default=None,
         metadata=_help(
-            "Resample a workflow that fails sf-workflows validation up to this many times before it is "
-            "scored as a failure (0). [official: up to 500 rounds, generate.py; ours: 0, failures count 0]"
+            "Resample a workflow that fails sf-workflows validation or a validity filter up to this "
+            "many times before it counts as a failure (ScoreFlow generate.py: up to 500 rounds). "
+            + profile_help("max_regenerations")
+        ),
+    )
+    generator_prompt: str | None = field(
+        default=None,
+        metadata={
+            "help": "Generator prompt: 'ours' (sf_workflows.build_generator_prompt) or 'scoreflow' "
+            "(ScoreFlow's START_PORMPT + task + END_PROMPT, byte for byte, from scoreflow_source). "
+            "Both are fed to the generator as a raw string, no chat template, as ScoreFlow does. "
+            + profile_help("generator_prompt"),
+            "choices": ["ours", "scoreflow"],
+        },
+    )
+    operator_prompts: str | None = field(
+        default=None,
+        metadata={
+            "help": "Operator prompts and behaviour: 'ours' or 'scoreflow' (ScoreFlow's op_prompt.py "
+            "texts from scoreflow_source, the system message 'You are a helpful assistant.', Test's "
+            "10/6 rounds then regeneration, Programmer's 30 s). " + profile_help("operator_prompts"),
+            "choices": ["ours", "scoreflow"],
+        },
+    )
+    validity_filters: bool | None = field(
+        default=None,
+        metadata=_help(
+            "Reject generated workflows too similar to the template (sim_threshold) or containing a "
+            "banned substring before scoring; rejections go to iter-N/rejections.jsonl with their "
+            "reason, are resampled (max_regenerations), and never enter scoring or pairs. "
+            + profile_help("validity_filters")
+        ),
+    )
+    sim_threshold: float | None = field(
+        default=None,
+        metadata=_help(
+            "validity_filters: reject when run_workflow is at least this similar (difflib ratio) to the "
+            "template's (> 1 disables). " + profile_help("sim_threshold")
+        ),
+    )
+    banned_substrings: list[str] | None = field(
+        default=None,
+        metadata=_help(
+            "validity_filters: substrings no generated workflow may contain. "
+            + profile_help("banned_substrings")
+        ),
+    )
+    answer_extraction: bool | None = field(
+        default=None,
+        metadata=_help(
+            "Score gsm8k/math/drop/hotpotqa answers after an executor LLM extracts the final answer "
+            "(metrics f1+llm-extract, math+llm-extract, gsm8k+llm-extract; not the official metric; "
+            "its cost is executor spend). " + profile_help("answer_extraction")
+        ),
+    )
+    train_bos_token: bool | None = field(
+        default=None,
+        metadata=_help(
+            "Tokenize training prompts with the tokenizer's BOS token (ScoreFlow's trainer adds none). "
+            + profile_help("train_bos_token")
         ),
     )
     vllm_tensor_parallel_size: int = field(
@@ -369,9 +454,20 @@ class ScoreDPOConfig(DPOConfig):
             "choices": ["docker", "local-unsafe-no-isolation"],
         },
     )
-    workflow_timeout: float = field(
-        default=120.0,
-        metadata=_help("Seconds per workflow run. [official: 120; 240 for code, get_scores.py]"),
+    workflow_timeout: float | None = field(
+        default=None,
+        metadata=_help(
+            "Seconds per workflow run (ScoreFlow conditions.py TIME_LIMIT: 120; 240 for code). "
+            + profile_help("workflow_timeout")
+        ),
+    )
+    max_infra_failure_share: float = field(
+        default=0.05,
+        metadata=_help(
+            "Largest share of an iteration's workflows that our failures (the executor endpoint or the "
+            "sandbox, after retries) may leave unscored; those are left out of the pairs. Past it the "
+            "iteration stops with an error, and rerunning redoes only them. Ours."
+        ),
     )
 
     # ---- scale-out on Ray -----------------------------------------------------------------
@@ -411,6 +507,7 @@ class ScoreDPOConfig(DPOConfig):
     )
 
     def __post_init__(self) -> None:
+        self._apply_profile()
         if isinstance(self.lora_target_modules, str):
             self.lora_target_modules = [m for m in self.lora_target_modules.split(",") if m]
         if self.eval_split == "":
@@ -421,6 +518,23 @@ class ScoreDPOConfig(DPOConfig):
             self.bf16 = not self.fp16 and not self.use_cpu and torch.cuda.is_available()
         super().__post_init__()
         self._validate()
+
+    def _apply_profile(self) -> None:
+        """Fill every profile-governed field left ``None`` from ``profile`` for ``dataset``;
+        ``from_profile`` records which fields came from the profile, with their values."""
+        if self.profile not in PROFILES:
+            raise TrainConfigError(
+                f"config field `profile`: must be one of {', '.join(PROFILES)} (got {self.profile!r})"
+            )
+        if isinstance(self.banned_substrings, str):
+            self.banned_substrings = [self.banned_substrings]
+        taken: dict[str, Any] = dict(getattr(self, "from_profile", {}) or {})
+        for name in PROFILE_FIELDS:
+            if getattr(self, name) is None:
+                value = profile_default(self.profile, name, self.dataset)
+                setattr(self, name, value)
+                taken[name] = value
+        self.from_profile = taken
 
     def _validate(self) -> None:
         def bad(name: str, why: str) -> TrainConfigError:
@@ -477,6 +591,14 @@ class ScoreDPOConfig(DPOConfig):
             raise bad("limit", "must be at least 1, or None for all tasks")
         if self.max_regenerations < 0:
             raise bad("max_regenerations", "must be 0 or more")
+        if not 0.0 <= self.max_infra_failure_share <= 1.0:
+            raise bad("max_infra_failure_share", "must be in [0, 1]")
+        if self.workflow_timeout <= 0:
+            raise bad("workflow_timeout", "must be > 0 seconds")
+        if self.sim_threshold is not None and not 0.0 < self.sim_threshold:
+            raise bad("sim_threshold", "must be > 0 (values above 1 disable the similarity filter)")
+        if self.answer_extraction and self.dataset not in EXTRACTED_DATASETS:
+            raise bad("answer_extraction", f"applies to {', '.join(EXTRACTED_DATASETS)} only")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise bad("lora_dropout", "must be in [0, 1)")
         if self.temperature < 0.0:

@@ -127,17 +127,27 @@ def demo_prompt(problem: Any) -> str:
 
 
 def respond(request: Any) -> str:
-    """The scripted executor: one gold word per skill in the instruction, then filler words."""
+    """The scripted executor: one gold word per skill in the instruction, then filler words.
+
+    Works with both operator styles (ours: ``instruction\n\nproblem``; scoreflow:
+    ``instruction + problem`` after a system message): skills and the task number are read
+    from the whole user message. A message that already holds code words is an answer
+    extraction request (``answer_extraction``): the reply is those words, in order, as an
+    exact extractor would give them.
+    """
     messages = request.get("messages", [])
     text = str(messages[-1].get("content", "")) if messages else ""
-    instruction, _, problem = text.partition("\n\n")
+    tokens = text.replace("?", " ").replace(".", " ").replace('"', " ").split()
+    found = [t for t in tokens if t in WORDS or t == FILLER]
+    if found:
+        return " ".join(found[-len(SKILLS) :])
     task = None
-    for token in problem.replace("?", " ").split():
+    for token in tokens:
         if token.isdigit():
             task = int(token)
     if task is None:
         return FILLER
-    hits = sum(1 for skill in SKILLS if skill in instruction)
+    hits = sum(1 for skill in SKILLS if skill in text)
     words = gold_words(task)
     return " ".join(words[:hits] + [FILLER] * (len(words) - hits))
 

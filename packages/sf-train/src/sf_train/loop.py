@@ -5,7 +5,8 @@ Run directory (``config.output_dir``)::
     config.json                 the config of the run (a resumed run must match its key fields)
     iter-<i>/samples.jsonl      generation: one line per task {task_id, prompt, completions[k]}
     iter-<i>/bench/             sf-bench records of every workflow run (resumable)
-    iter-<i>/scores.jsonl       one ScoredSample per workflow (score = mean of runs, failures 0)
+    iter-<i>/scores.jsonl       one ScoredSample per workflow (score = mean of runs, failures 0;
+                                ``infra`` set where the endpoint/sandbox left it unscored: unpaired)
     iter-<i>/pairs.jsonl        the N sampled pairs; pair_stats.json: how the pool was built
     iter-<i>/adapter/           the LoRA adapter after training iteration i
     iter-<i>/train.json         trainer log (loss per step, steps, seconds)
@@ -69,6 +70,9 @@ __all__ = ["LoopResult", "Reporter", "run_loop"]
 Reporter = Callable[[str], None]
 """Receives one progress line at a time."""
 
+REJECTED_PREFIX = "rejected: "
+"""``ScoredSample.failure`` of a workflow the validity filters rejected (never scored or paired)."""
+
 _KEY_FIELDS = (
     "model_name_or_path",
     "dataset",
@@ -90,6 +94,12 @@ _KEY_FIELDS = (
     "top_p",
     "max_new_tokens",
     "limit",
+    "profile",
+    "generator_prompt",
+    "operator_prompts",
+    "validity_filters",
+    "answer_extraction",
+    "train_bos_token",
 )
 """Fields a resumed run must share with the run it continues."""
 
@@ -199,7 +209,10 @@ class _Loop:
         self._owns_ray = False
         self._base_model = model
         self.tokenizer = tokenizer
-        self.prompt_fn = prompt_fn or _default_prompt_fn()
+        from sf_train.profiles import RunProfile
+
+        self.profile = RunProfile(config, self.dataset)
+        self.prompt_fn = prompt_fn or self.profile.prompt
         self.model: Any = None
         self._generator: Any = None
         self._adapter_loaded: Path | None | str = "none-yet"
@@ -228,7 +241,17 @@ class _Loop:
                     "or the same settings to resume it"
                 )
         if self.state.is_main_process:
-            _write_json(path, {"key_fields": current, "config": json.loads(self.config.to_json_string())})
+            profile = self.profile.describe()
+            taken = ", ".join(f"{k}={v!r}" for k, v in profile["from_profile"].items())
+            self.report(f"profile {profile['name']}: {taken or 'no defaults taken'} (config.json lists them)")
+            _write_json(
+                path,
+                {
+                    "key_fields": current,
+                    "profile": self.profile.describe(),
+                    "config": json.loads(self.config.to_json_string()),
+                },
+            )
 
     @property
     def executor(self) -> Any:
@@ -321,12 +344,17 @@ class _Loop:
                 chunk = todo[at : at + per_call]
                 prompts = [self.prompt_fn(p) for p in chunk]
                 generator.params = _with_seed(generator.params, seed * 1_000_003 + problems.index(chunk[0]))
-                texts = self._regenerate_invalid(
-                    generator, chunk, prompts, generator.generate_texts(prompts, k)
+                texts, rejected = self._regenerate_invalid(
+                    generator, chunk, prompts, generator.generate_texts(prompts, k), stage_dir
                 )
                 rows = [
-                    {"task_id": p.id, "prompt": prompt, "completions": group}
-                    for p, prompt, group in zip(chunk, prompts, texts, strict=True)
+                    {
+                        "task_id": p.id,
+                        "prompt": prompt,
+                        "completions": group,
+                        **({"rejected": rejected[i]} if rejected.get(i) else {}),
+                    }
+                    for i, (p, prompt, group) in enumerate(zip(chunk, prompts, texts, strict=True))
                 ]
                 _append_jsonl(path, rows)
                 done.update({r["task_id"]: r for r in rows})
@@ -336,35 +364,57 @@ class _Loop:
         return done, cost
 
     def _regenerate_invalid(
-        self, generator: Any, problems: Sequence[Any], prompts: list[str], texts: list[list[str]]
-    ) -> list[list[str]]:
+        self,
+        generator: Any,
+        problems: Sequence[Any],
+        prompts: list[str],
+        texts: list[list[str]],
+        stage_dir: Path,
+    ) -> tuple[list[list[str]], dict[int, dict[str, dict[str, str]]]]:
+        """Resample what fails validation or a validity filter, up to ``max_regenerations``
+        rounds. Every filter rejection goes to ``stage_dir/rejections.jsonl`` (task, sample,
+        round, reason); returns the texts and the rejections still standing, per chunk index
+        and sample index (those are not scored and never enter pairs)."""
         rounds = self.config.max_regenerations
-        if rounds <= 0:
-            return texts
         from sf_workflows import as_task, parse_workflow, validate_workflow
         from sf_workflows.errors import WorkflowParseError
 
-        def valid(text: str, problem: Any) -> bool:
+        def verdict(text: str, problem: Any) -> tuple[bool, Any]:
+            rejection = self.profile.reject(text)
+            if rejection is not None:
+                return False, rejection
+            if rounds <= 0:
+                return True, None
             try:
                 source = parse_workflow(text)
             except WorkflowParseError:
-                return False
+                return False, None
             task = as_task(problem)
-            return validate_workflow(source, task.task_type, problem_text=task.generator_text).ok
+            return validate_workflow(source, task.task_type, problem_text=task.generator_text).ok, None
 
-        for _ in range(rounds):
-            bad = [
-                (i, j)
-                for i, group in enumerate(texts)
-                for j, t in enumerate(group)
-                if not valid(t, problems[i])
-            ]
-            if not bad:
+        log: list[dict[str, Any]] = []
+        standing: dict[int, dict[str, dict[str, str]]] = {}
+        for round_ in range(rounds + 1):
+            bad = []
+            standing = {}
+            for i, group in enumerate(texts):
+                for j, t in enumerate(group):
+                    ok, rejection = verdict(t, problems[i])
+                    if rejection is not None:
+                        standing.setdefault(i, {})[str(j)] = rejection.to_dict()
+                        log.append(
+                            {"task_id": problems[i].id, "sample": j, "round": round_, **rejection.to_dict()}
+                        )
+                    if not ok:
+                        bad.append((i, j))
+            if not bad or round_ == rounds:
                 break
             again = generator.generate_texts([prompts[i] for i, _ in bad], 1)
             for (i, j), (text,) in zip(bad, again, strict=True):
                 texts[i][j] = text
-        return texts
+        if log:
+            _append_jsonl(stage_dir / "rejections.jsonl", log)
+        return texts, standing
 
     def _score(
         self, stage_dir: Path, problems: Sequence[Any], samples: dict[str, dict[str, Any]], tag: str
@@ -379,9 +429,14 @@ class _Loop:
             f"{stage_dir.name}: running and scoring {expected} workflows × "
             f"{self.config.runs_per_workflow} runs in the sandbox"
         )
-        completions = {p.id: samples[p.id]["completions"] for p in problems}
+        rejected = {p.id: samples[p.id].get("rejected") or {} for p in problems}
+        completions = {  # a rejected sample is not run: "" fails parsing at once (score 0, no cost)
+            p.id: ["" if str(j) in rejected[p.id] else t for j, t in enumerate(samples[p.id]["completions"])]
+            for p in problems
+        }
         pool = self._ray_sandbox() if self.config.ray_address is not None else None
         start = time.perf_counter()
+        failed_before = int(getattr(self.executor, "failed_attempts", 0) or 0)
         results = asyncio.run(self._score_async(problems, completions, stage_dir, tag, pool))
         scored: list[ScoredSample] = []
         cost = {
@@ -389,17 +444,25 @@ class _Loop:
             "executor_input_tokens": 0.0,
             "executor_output_tokens": 0.0,
             "score_seconds": time.perf_counter() - start,
+            "executor_failed_attempts": float(
+                int(getattr(self.executor, "failed_attempts", 0) or 0) - failed_before
+            ),
         }
         for p in problems:
-            for index, (text, result) in enumerate(zip(completions[p.id], results[p.id], strict=True)):
+            texts = samples[p.id]["completions"]
+            for index, (text, result) in enumerate(zip(texts, results[p.id], strict=True)):
+                rejection = rejected[p.id].get(str(index))
                 scored.append(
                     ScoredSample(
                         task_id=p.id,
                         index=index,
                         prompt=samples[p.id]["prompt"],
                         completion=text,
-                        score=result.score,
-                        failure=result.failure,
+                        score=0.0 if rejection else result.score,
+                        failure=f"{REJECTED_PREFIX}{rejection['reason']}: {rejection['detail']}"
+                        if rejection
+                        else result.failure,
+                        infra=None if rejection else result.infra,
                     )
                 )
                 cost["executor_usd"] += result.cost
@@ -425,7 +488,10 @@ class _Loop:
         cfg = self.config
 
         async def score(sandbox: Any, containers: int) -> Any:
-            runner = SandboxRunner(self.executor, sandbox, timeout=cfg.workflow_timeout)
+            options = (
+                {} if self.profile.operator_style is None else {"operator_style": self.profile.operator_style}
+            )
+            runner = SandboxRunner(self.executor, sandbox, timeout=cfg.workflow_timeout, run_options=options)
             return await score_completions(
                 problems,
                 completions,
@@ -436,6 +502,8 @@ class _Loop:
                 concurrency=max(containers, 1) * 2,
                 tag=tag,
                 timeout=cfg.workflow_timeout + 60.0,
+                max_infra_share=cfg.max_infra_failure_share,
+                scorers=self.profile.scorers(self.executor),
             )
 
         if pool is not None:
@@ -535,7 +603,7 @@ class _Loop:
 
     def _pairs(self, stage_dir: Path, scored: list[ScoredSample], iteration: int) -> tuple[list[Pair], dict]:
         cfg = self.config
-        pool = build_pairs(scored)
+        pool = build_pairs(s for s in scored if not (s.failure or "").startswith(REJECTED_PREFIX))
         pairs = sample_pairs(pool, cfg.num_pairs, gap_fn=cfg.gap_fn, seed=cfg.effective_pair_seed + iteration)
         stats = asdict(pair_stats(scored))
         stats["sampled_pairs"] = len(pairs)
@@ -572,9 +640,11 @@ class _Loop:
             return info
         self._ensure_model(previous_adapter)
         self.report(f"{stage_dir.name}: training ({self.config.objective}) on {len(pairs)} pairs")
+        from sf_train.profiles import training_tokenizer
+
         result = train_objective(
             self.model,
-            self.tokenizer,
+            training_tokenizer(self.tokenizer, bos=bool(self.config.train_bos_token)),
             self.config,
             samples=scored,
             pairs=pairs,
@@ -601,13 +671,15 @@ class _Loop:
         stage_dir.mkdir(parents=True, exist_ok=True)
         samples, gen_cost = self._generate(stage_dir, problems, self.config.eval_k, adapter, seed)
         scored, score_cost = self._score(stage_dir, problems, samples, tag=name)
+        stats = pair_stats(scored)
         metrics = {
             "name": name,
             "adapter": str(adapter) if adapter else None,
             "tasks": len(problems),
             "samples": len(scored),
-            "mean_score": sum(s.score for s in scored) / len(scored) if scored else 0.0,
-            "failed_samples": sum(1 for s in scored if s.failure),
+            "mean_score": stats.mean_score,
+            "failed_samples": stats.failed_samples,
+            "infra_failed_samples": stats.infra_failed_samples,
             "cost": {**gen_cost, **score_cost},
         }
         _write_json(stage_dir / "metrics.json", metrics)
@@ -664,7 +736,14 @@ class _Loop:
                 pairs, stats = self._pairs(stage_dir, scored, i)
                 self.report(
                     f"iter-{i}: mean score {stats['mean_score']:.3f}, {stats['failed_samples']} failed, "
+                    f"{stats['infra_failed_samples']} unscored by endpoint/sandbox failures (not paired), "
                     f"{stats['pool_pairs']} pairs in the pool, {len(pairs)} sampled"
+                    + (
+                        f"; {int(score_cost.get('executor_failed_attempts', 0))} executor calls failed "
+                        "and were retried"
+                        if score_cost.get("executor_failed_attempts")
+                        else ""
+                    )
                 )
             self.state.wait_for_everyone()
             if not main:
@@ -741,12 +820,6 @@ def _with_seed(params: Any, seed: int) -> Any:
     return dataclasses.replace(params, seed=seed)
 
 
-def _default_prompt_fn() -> Callable[[Any], str]:
-    from sf_workflows import build_generator_prompt
-
-    return build_generator_prompt
-
-
 def _default_executor(config: ScoreDPOConfig, out: Path) -> Any:
     from sf_workflows import Executor, ExecutorConfig
     from sf_workflows.errors import WorkflowConfigError
@@ -802,7 +875,8 @@ def run_loop(
         model: A base causal LM already in memory; default: loaded from
             ``config.model_name_or_path`` (local files only).
         tokenizer: Its tokenizer; default: loaded alongside.
-        prompt_fn: Problem → generator prompt; default: ``sf_workflows.build_generator_prompt``.
+        prompt_fn: Problem → generator prompt; default: the profile's (``generator_prompt``:
+            ``sf_workflows.build_generator_prompt``, or ScoreFlow's byte for byte).
         dataset_name: sf-bench dataset name that selects the scorer (default ``config.dataset``).
         reporter: Receives progress lines (default: stderr with a timestamp).
         eval_each_iteration: Also evaluate the eval tasks with the adapter at the start of every

@@ -5,8 +5,10 @@ For each task, every pair of its scored workflows with *different* scores become
 **with replacement** with probability proportional to ``d(s_w, s_l)``, by default
 ``(s_w − s_l)^3`` (Gen-Verse/ScoreFlow@2492563838f7 ``evaluate.py:118-165``).
 
-A workflow that failed (did not parse, did not validate, crashed, timed out) must be recorded
-with score 0 by the caller; nothing is dropped here. Every sample passed in is accounted for in
+A workflow that failed by its own fault (did not parse, did not validate, crashed, timed out)
+must be recorded with score 0 by the caller and is paired like any other. A sample that *our*
+failures left unscored (the executor endpoint or the sandbox failed: ``ScoredSample.infra``) is
+never paired: it is no evidence about the workflow. Every sample passed in is accounted for in
 :class:`PairStats`, and a score outside [0, 1] (or NaN) is an error, never silently skipped.
 
 This module is pure Python (no torch), so it is cheap to import and test.
@@ -107,6 +109,9 @@ class ScoredSample:
     """The raw generator output (incl. ``<graph>…</graph>``), which is the DPO completion."""
     score: float
     failure: str | None = None
+    infra: str | None = None
+    """Set (to the reason) when our failure left the sample unscored (``infra:endpoint``,
+    ``infra:sandbox``): its ``score`` means nothing and it is never paired."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the loop's ``scores.jsonl`` rows)."""
@@ -149,12 +154,15 @@ class PairStats:
     tasks: int
     samples: int
     failed_samples: int
-    """Samples with a failure recorded (they are in the pool with score 0)."""
+    """Samples that failed by their own fault (they are in the pool with score 0)."""
     tasks_without_pairs: int
     """Tasks whose samples all have the same score, so they give no pair."""
     pool_pairs: int
     """Pairs with different scores, pooled over tasks, before sampling."""
     mean_score: float
+    """Mean over the scored samples (those with ``infra`` set are left out)."""
+    infra_failed_samples: int = 0
+    """Samples our failures (endpoint, sandbox) left unscored: left out of the pool."""
 
 
 def _check_score(sample: ScoredSample) -> None:
@@ -167,8 +175,11 @@ def _check_score(sample: ScoredSample) -> None:
 
 
 def _by_task(samples: Iterable[ScoredSample]) -> dict[str, list[ScoredSample]]:
+    """The scored samples per task (samples with ``infra`` set are left out)."""
     tasks: dict[str, list[ScoredSample]] = defaultdict(list)
     for sample in samples:
+        if sample.infra is not None:
+            continue
         _check_score(sample)
         tasks[sample.task_id].append(sample)
     return tasks
@@ -176,6 +187,8 @@ def _by_task(samples: Iterable[ScoredSample]) -> dict[str, list[ScoredSample]]:
 
 def build_pairs(samples: Iterable[ScoredSample]) -> list[Pair]:
     """Every (winner, loser) pair of each task's samples whose scores differ, pooled over tasks.
+
+    Samples our failures left unscored (``infra`` set) are never paired.
 
     Order is deterministic: tasks in first-seen order; within a task, samples sorted by
     (score descending, index), and pairs (i, j) with i before j.
@@ -209,16 +222,17 @@ def build_pairs(samples: Iterable[ScoredSample]) -> list[Pair]:
 
 def pair_stats(samples: Sequence[ScoredSample]) -> PairStats:
     """Count tasks, samples, failures and poolable pairs (see :class:`PairStats`)."""
-    tasks = _by_task(samples)
     pool = build_pairs(samples)
     with_pairs = {p.task_id for p in pool}
+    scored = [s for s in samples if s.infra is None]
     return PairStats(
-        tasks=len(tasks),
+        tasks=len({s.task_id for s in samples}),
         samples=len(samples),
-        failed_samples=sum(1 for s in samples if s.failure is not None),
-        tasks_without_pairs=len(tasks) - len(with_pairs),
+        failed_samples=sum(1 for s in scored if s.failure is not None),
+        tasks_without_pairs=len({s.task_id for s in samples}) - len(with_pairs),
         pool_pairs=len(pool),
-        mean_score=(sum(s.score for s in samples) / len(samples)) if samples else 0.0,
+        mean_score=(sum(s.score for s in scored) / len(scored)) if scored else 0.0,
+        infra_failed_samples=len(samples) - len(scored),
     )
 
 

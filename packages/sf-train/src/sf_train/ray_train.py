@@ -126,7 +126,9 @@ def _train_worker(payload: dict[str, Any]) -> None:
         fields["use_cpu"] = True
     config = ScoreDPOConfig(**fields)
     stage_dir = Path(payload["stage_dir"])
-    tokenizer = load_tokenizer(config)
+    from sf_train.profiles import training_tokenizer
+
+    tokenizer = training_tokenizer(load_tokenizer(config), bos=bool(config.train_bos_token))
     model = attach_lora(load_base_model(config), config, payload["previous_adapter"])
     scored = [ScoredSample.from_dict(r) for r in _read_jsonl(stage_dir / "scores.jsonl")]
     pairs = [Pair.from_dict(r) for r in _read_jsonl(stage_dir / "pairs.jsonl")]

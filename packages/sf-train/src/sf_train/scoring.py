@@ -5,7 +5,14 @@ own problem in the sandbox (``sf_workflows.run_workflow``; operator calls go to 
 on the host), ``runs`` times; sf-bench's harness scores every answer with the dataset's
 official scorer and keeps every record in ``out_dir/<dataset>.jsonl`` (resumable). A
 workflow that does not parse, fails validation, crashes or times out gets score 0 and its
-reason is kept (``failure``): nothing drops out.
+reason is kept (``failure``, ``workflow:<reason>``): nothing drops out.
+
+Our failures are another matter (``sf_workflows.failures``): a run whose executor endpoint or
+sandbox failed past the retries is an ``infra_error``/``scorer_error`` record, never a 0. They
+are redone within the stage (``infra_rounds`` harness passes); what still fails is returned
+with :attr:`SampleResult.infra` set, so the loop leaves it out of the pairs, unless more than
+``max_infra_share`` of the workflows failed so: then :class:`InfraFailureError` stops the stage,
+and rerunning redoes just those records (the harness's resume).
 
 Each run of the same workflow uses its own executor cache tag, so the runs are independent
 calls (as the official run's three executions are) while a resumed run replays them from the
@@ -22,7 +29,14 @@ from typing import Any
 
 from sf_train.errors import StageError, TrainConfigError
 
-__all__ = ["CompletionSystem", "SampleResult", "SandboxRunner", "score_completions"]
+__all__ = ["CompletionSystem", "InfraFailureError", "SampleResult", "SandboxRunner", "score_completions"]
+
+INFRA_ROUNDS = 3
+"""Harness passes over a stage's records while some failed for our reasons."""
+
+
+class InfraFailureError(StageError):
+    """Too many workflows of a stage were left unscored by our failures (endpoint, sandbox)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,30 +52,47 @@ class SampleResult:
     input_tokens: int
     output_tokens: int
     runs: int
+    infra: str | None = None
+    """Set when our failure (endpoint, sandbox) left the workflow unscored: why, e.g.
+    ``infra:endpoint: ExecutorError: ...``. Such a sample is never paired."""
 
 
 class SandboxRunner:
     """sf-bench's ``WorkflowRunner`` over ``sf_workflows.run_workflow`` (one entered sandbox).
 
-    A workflow that fails returns an empty answer with the failure in its metadata, which the
-    harness scores 0.
+    A workflow that fails by its own fault returns an empty answer whose ``failure`` the harness
+    records with score 0; a run our machinery failed (``llm_error``, ``sandbox_error``) raises
+    ``sf_workflows.failures.InfrastructureError``, which the harness records as ``infra_error``.
     """
 
-    def __init__(self, executor: Any, sandbox: Any, *, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        executor: Any,
+        sandbox: Any,
+        *,
+        timeout: float = 120.0,
+        run_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.executor = executor
         self.sandbox = sandbox
         self.timeout = timeout
+        self.run_options = dict(run_options or {})
+        """Extra ``run_workflow`` arguments (e.g. the profile's ``operator_style``)."""
 
     async def run(self, source: str, problem: Any, *, tag: str = "0") -> dict[str, Any]:
         """Run ``source`` on ``problem``; return an answer mapping sf-bench accepts."""
         from sf_workflows import run_workflow
+        from sf_workflows.failures import raise_for_infra
 
         outcome = await run_workflow(
-            source, problem, self.executor, self.sandbox, timeout=self.timeout, tag=tag
+            source, problem, self.executor, self.sandbox, timeout=self.timeout, tag=tag, **self.run_options
         )
+        raise_for_infra(outcome)
         usage = outcome.usage
         return {
             "answer": outcome.answer if outcome.ok and outcome.answer is not None else "",
+            "failure": outcome.failure,
+            "error": outcome.error,
             "cost": usage.cost,
             "input_tokens": usage.prompt_tokens,
             "output_tokens": usage.completion_tokens,
@@ -76,7 +107,8 @@ class CompletionSystem:
     """An sf-bench ``System`` that serves already generated completions.
 
     ``answer(problem, sample)`` parses completion ``sample`` of ``problem`` and runs it; a
-    completion without a workflow raises (the harness records ``solver_error``, score 0).
+    completion without a workflow is the generator's own failure, ``workflow:no_workflow``
+    (score 0, nothing is run).
     """
 
     name = "sf-train"
@@ -94,17 +126,26 @@ class CompletionSystem:
 
     async def answer(self, problem: Any, sample: int) -> Any:
         """Run completion ``sample`` of ``problem`` (each call is a new run with its own tag)."""
-        from sf_workflows import parse_workflow
+        from sf_workflows import WorkflowParseError, parse_workflow
 
         run = self._calls[(problem.id, sample)]
         self._calls[(problem.id, sample)] += 1
-        source = parse_workflow(self.completions[problem.id][sample])  # WorkflowParseError -> solver_error
+        try:
+            source = parse_workflow(self.completions[problem.id][sample])
+        except WorkflowParseError as exc:
+            return {
+                "answer": "",
+                "failure": "workflow:no_workflow",
+                "error": f"no workflow in the reply: {exc}",
+            }
         # a failed workflow comes back as an empty answer (scored 0) with its status in the
         # metadata, so the executor cost it spent before failing is still counted
         return await self.runner.run(source, problem, tag=f"{self.tag}:{sample}:{run}")
 
 
 def _run_failure(run: Any) -> str | None:
+    if run.failure and str(run.failure).startswith("workflow:"):
+        return f"{run.failure}: {run.error or ''}".strip().rstrip(":")
     if str(run.status) != "scored":
         return run.error or run.failure or str(run.status)
     status = (run.metadata or {}).get("status")
@@ -117,10 +158,16 @@ def _result(record: Any) -> SampleResult:
     failure = next((f for f in (_run_failure(r) for r in record.runs) if f), None)
     if failure is not None:
         failure = failure[:500]
+    infra = None
+    if record.infrastructure:
+        bad = next(r for r in record.runs if r.status in ("infra_error", "scorer_error"))
+        label = bad.failure if str(bad.failure or "").startswith("infra:") else "infra:sandbox"
+        infra = f"{label}: {bad.error or ''}".strip().rstrip(":")[:500]
     return SampleResult(
+        infra=infra,
         score=min(1.0, max(0.0, float(record.score))),
         failure=failure,
-        cost=float(record.cost),
+        cost=float(record.cost) + sum(float(getattr(r, "scoring_cost", 0.0)) for r in record.runs),
         input_tokens=sum(r.input_tokens for r in record.runs),
         output_tokens=sum(r.output_tokens for r in record.runs),
         runs=len(record.runs),
@@ -138,6 +185,9 @@ async def score_completions(
     concurrency: int = 4,
     tag: str = "",
     timeout: float | None = None,
+    max_infra_share: float = 0.05,
+    infra_rounds: int = INFRA_ROUNDS,
+    scorers: Mapping[str, Any] | None = None,
 ) -> dict[str, list[SampleResult]]:
     """Run and score every completion ``runs`` times; return the results per problem id.
 
@@ -151,14 +201,23 @@ async def score_completions(
         concurrency: Workflow runs in flight.
         tag: Prefix of the executor cache tags (e.g. the iteration).
         timeout: Harness timeout per run in seconds (None: rely on the runner's own).
+        max_infra_share: Largest share of the workflows our failures may leave unscored
+            (returned with ``infra`` set); past it :class:`InfraFailureError` is raised.
+        infra_rounds: Harness passes while records failed for our reasons (each pass redoes
+            only those).
+        scorers: Scorer overrides for the harness (``{dataset: LLMExtract}`` for answer
+            extraction); their executor spend counts in each sample's ``cost``.
 
     Raises:
-        StageError: scoring infrastructure (sandbox, scorer) kept failing after one retry.
+        InfraFailureError: more than ``max_infra_share`` of the workflows are still unscored by
+            our failures after ``infra_rounds`` passes; the records on disk are kept, and a
+            rerun redoes only the failed ones.
+        StageError: a completion count or record is missing.
         TrainConfigError: a bad harness option.
     """
     from sf_bench.errors import BenchConfigError
     from sf_bench.harness import Harness
-    from sf_bench.records import RecordStatus, read_records
+    from sf_bench.records import read_records
 
     ks = {len(c) for c in completions.values()}
     if len(ks) != 1:
@@ -166,23 +225,33 @@ async def score_completions(
     k = ks.pop()
     system = CompletionSystem(completions, runner, tag=tag)
     latest: dict[tuple[str, int], Any] = {}
-    for _attempt in range(2):  # a scorer/sandbox failure is retried once (the harness redoes only those)
+    for _round in range(
+        max(1, infra_rounds)
+    ):  # each pass redoes only the records that failed for our reasons
         try:
             harness = Harness(
-                system, k=k, repeats=runs, concurrency=concurrency, timeout=timeout, out_dir=out_dir
+                system,
+                k=k,
+                repeats=runs,
+                concurrency=concurrency,
+                timeout=timeout,
+                out_dir=out_dir,
+                scorers=scorers,
             )
         except BenchConfigError as exc:
             raise TrainConfigError(str(exc)) from exc
         await harness.arun({dataset: list(problems)})
         latest = {r.key: r for r in read_records(Path(out_dir) / f"{dataset}.jsonl")}  # later lines win
-        if not any(r.status == RecordStatus.SCORER_ERROR for r in latest.values()):
+        if not any(r.infrastructure and not r.final for r in latest.values()):
             break
-    broken = [r for r in latest.values() if r.status == RecordStatus.SCORER_ERROR]
-    if broken:
-        raise StageError(
-            f"{len(broken)} workflow runs could not be scored (sandbox or scorer failure, "
-            f"e.g. {broken[0].error}); "
-            "fix the cause and rerun: finished records are kept and only these are redone"
+    broken = [r for r in latest.values() if r.infrastructure]
+    total = len(problems) * k
+    if broken and len(broken) > max_infra_share * total:
+        raise InfraFailureError(
+            f"{len(broken)} of {total} workflows ({len(broken) / total:.0%}) could not be scored because the "
+            f"executor endpoint or the sandbox failed past the retries (e.g. {broken[0].error}), more than "
+            f"max_infra_failure_share {max_infra_share:.0%}: the iteration stops; rerun the same command "
+            "once the endpoint is back (finished records are kept and only these are redone)"
         )
     out: dict[str, list[SampleResult]] = {}
     for problem in problems:

@@ -36,10 +36,24 @@ class ExecutorError(WorkflowError):
 
     Attributes:
         status_code: The HTTP status when there was one.
-        retryable: Whether the failure was of a kind that retries (429, 5xx, connection).
+        retryable: Whether the failure was of a kind that retries (429, 5xx, connection
+            refused or reset, the request's own timeout, a malformed or empty reply).
+        infrastructure: ``"endpoint"`` for those retryable kinds (our failure, never a score:
+            see :mod:`sf_workflows.failures`), else ``None`` (a rejected key, an unknown model,
+            a bad request: the caller's configuration).
+        retry_after: Seconds the endpoint asked to wait (``Retry-After``), when it said.
     """
 
-    def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.status_code = status_code
         self.retryable = retryable
+        self.infrastructure: str | None = "endpoint" if retryable else None
+        self.retry_after = retry_after

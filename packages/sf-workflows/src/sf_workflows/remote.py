@@ -53,6 +53,7 @@ def run_facts(state: _RunState) -> dict[str, Any]:
         "usage": state.usage.to_dict(),
         "over_limit": state.over_limit,
         "llm_error": state.llm_error,
+        "waited": round(state.waited(), 3),
     }
 
 
@@ -63,6 +64,7 @@ def absorb_facts(state: _RunState, facts: Mapping[str, Any]) -> None:
     state.over_limit = bool(facts.get("over_limit", False))
     error = facts.get("llm_error")
     state.llm_error = str(error) if error is not None else None
+    state.remote_waited = float(facts.get("waited", 0.0) or 0.0)
 
 
 def _run_spec(job: Any) -> dict[str, Any] | None:
@@ -109,7 +111,9 @@ class WorkflowHost:
         state = _RUNS.pop(spec["token"], None) if spec is not None else None
         if state is None:
             return result
-        return dataclasses.replace(result, host_data={**result.host_data, HOST_CALL: run_facts(state)})
+        facts = run_facts(state)
+        state.cancel_pending()  # nothing of a finished run keeps calling the endpoint
+        return dataclasses.replace(result, host_data={**result.host_data, HOST_CALL: facts})
 
     def close(self) -> None:
         """Close the executor's response cache, if it has one (the node's pool is stopping)."""

@@ -20,6 +20,7 @@ import inspect
 import io
 import json
 import marshal
+import re
 import secrets
 import time
 import zipfile
@@ -51,6 +52,11 @@ _PARAMS = frozenset({"temperature", "max_tokens", "top_p", "stop", "seed"})
 """Chat parameters a workflow may set per call; others are dropped."""
 JOB_GRACE_S = 5.0
 """Default seconds the sandbox job may run past the workflow timeout (start-up, result writing)."""
+STALL_SHARE = 0.5
+"""A workflow that times out while one of its executor calls has waited for at least this share
+of the workflow's timeout timed out because of the endpoint (hung or too slow): ``llm_error``,
+ours, not the workflow's ``timeout``."""
+_WORKFLOW_CLASS = re.compile(r"\bclass\s+Workflow\b")
 
 
 @dataclass
@@ -64,6 +70,26 @@ class _RunState:
     seen: Counter[str] = field(default_factory=Counter)
     over_limit: bool = False
     llm_error: str | None = None
+    pending: dict[int, tuple[float, asyncio.Task[Any] | None]] = field(default_factory=dict)
+    """Executor calls in flight: call number -> (monotonic start, the host-call task)."""
+    cancelled_wait: float = 0.0
+    """Longest wait of an executor call cancelled before it was answered (the run's timeout)."""
+    remote_waited: float = 0.0
+    """:meth:`waited` as a remote node reported it (:mod:`sf_workflows.remote`)."""
+
+    def waited(self) -> float:
+        """Seconds of the longest unanswered executor call: the oldest one in flight, or one
+        cancelled while waiting (0 when none)."""
+        now = time.monotonic()
+        oldest = max((now - started for started, _ in self.pending.values()), default=0.0)
+        return max(oldest, self.cancelled_wait, self.remote_waited)
+
+    def cancel_pending(self) -> None:
+        """Cancel the executor calls still in flight (their run is over)."""
+        for _, task in self.pending.values():
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        self.pending.clear()
 
 
 _RUNS: dict[str, _RunState] = {}
@@ -90,13 +116,25 @@ async def _serve_llm(state: _RunState, messages: Any, params: Any) -> str:
     occurrence = state.seen[key]
     state.seen[key] += 1
     extra = {"cache_tag": f"{state.tag}#{occurrence}"} if state.pass_tag else {}
+    number = state.calls
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # pragma: no cover - always called from a coroutine
+        task = None
+    began = time.monotonic()
+    state.pending[number] = (began, task)
     try:
         completion = await state.executor.complete(messages, **params, **extra)
+    except asyncio.CancelledError:
+        state.cancelled_wait = max(state.cancelled_wait, time.monotonic() - began)
+        raise
     except WorkflowConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - the executor failed: not the workflow's fault
         state.llm_error = f"{type(exc).__name__}: {exc}"
         raise
+    finally:
+        state.pending.pop(number, None)
     state.usage = state.usage + Usage.of(completion)
     return completion.text
 
@@ -109,6 +147,10 @@ async def _llm_host_call(token: str, rid: int, messages: Any, params: Any = None
         return {"rid": rid, "error": "unknown or finished workflow run"}
     try:
         return {"rid": rid, "text": await _serve_llm(state, messages, params)}
+    except asyncio.CancelledError:
+        # the run is over (its job ended, or the loop is closing): nobody reads this reply, and
+        # ending normally keeps sf-sandbox from reporting the cancellation as a traceback
+        return {"rid": rid, "error": "cancelled: the workflow run is over", "final": True}
     except Exception as exc:  # noqa: BLE001 - reported to the workflow
         return {"rid": rid, "error": f"{type(exc).__name__}: {exc}", "final": state.over_limit}
 
@@ -178,7 +220,16 @@ def runtime_bundle() -> bytes:
 
 
 def _invalid(source: str, task: Task, operators: Sequence[str] | None, started: float) -> Outcome | None:
-    """The ``invalid`` outcome of a workflow the validator rejects, or None when it passes."""
+    """The ``no_workflow`` outcome of a source without ``class Workflow`` (a generator reply with
+    no workflow in it), the ``invalid`` outcome of one the validator rejects, or None when it
+    passes."""
+    if not _WORKFLOW_CLASS.search(source):
+        return Outcome(
+            status=OutcomeStatus.NO_WORKFLOW,
+            error="no workflow in the reply: it defines no `class Workflow` "
+            "(expected a <graph> block or fenced Python code holding one)",
+            duration=time.monotonic() - started,
+        )
     report = validate_workflow(source, task.task_type, operators=operators, problem_text=task.generator_text)
     if report.ok:
         return None
@@ -199,11 +250,13 @@ def build_job(
     grace: float = JOB_GRACE_S,
     tag: str = "0",
     runtime_preloaded: bool = False,
+    operator_style: Any = None,
 ) -> Any:
     """The sandbox job that runs ``source`` on ``task`` (see ``operators/_bootstrap.py``).
 
     ``runtime_preloaded``: the sandbox's jobs start with the runtime imported
     (:func:`runtime_preload`), so the job does not carry the runtime zip.
+    ``operator_style``: an ``OperatorStyle`` (``None``: ours) the operators use in the job.
 
     The spec's ``host`` entry (the run's cache ``tag`` and call limit) is read by a remote node's
     :class:`~sf_workflows.remote.WorkflowHost` from the job as the driver built it; the job
@@ -224,6 +277,8 @@ def build_job(
         "pipelined": pipelined,
         "host": {"tag": tag, "max_llm_calls": max_llm_calls},
     }
+    if operator_style is not None:
+        spec["operator_style"] = operator_style.to_json()
     base = base_limits if isinstance(base_limits, Limits) else Limits()
     limits = dataclasses.replace(
         base,
@@ -247,8 +302,28 @@ def _tail(text: str, n: int = 2000) -> str:
     return text[-n:] if len(text) > n else text
 
 
+def _stalled(outcome: Outcome, state: _RunState, timeout: float, waited: float) -> Outcome:
+    """``outcome``, or ``llm_error`` when it is a ``timeout`` during which an executor call had
+    waited ``waited`` >= :data:`STALL_SHARE` of ``timeout`` seconds (the endpoint hung)."""
+    if outcome.status is not OutcomeStatus.TIMEOUT or waited < STALL_SHARE * timeout:
+        return outcome
+    where = getattr(state.executor, "base_url", None) or getattr(state.executor, "model", None)
+    at = f" {where}" if where else ""
+    return dataclasses.replace(
+        outcome,
+        status=OutcomeStatus.LLM_ERROR,
+        error=f"executor failed: the executor endpoint{at} left a call unanswered for {waited:.1f} s "
+        f"when the workflow's {timeout:g} s timeout hit (the endpoint hung or is too slow)",
+    )
+
+
 def _outcome_from(result: Any, state: _RunState, started: float, timeout: float) -> Outcome:
     """Map the sandbox result and the host-side run state to an :class:`Outcome`."""
+    waited = state.waited()
+    return _stalled(_raw_outcome(result, state, started, timeout), state, timeout, waited)
+
+
+def _raw_outcome(result: Any, state: _RunState, started: float, timeout: float) -> Outcome:
     from sf_sandbox import Status
 
     common: dict[str, Any] = {
@@ -314,6 +389,7 @@ async def run_workflow(
     tag: str = "0",
     pipelined: bool = True,
     grace: float = JOB_GRACE_S,
+    operator_style: Any = None,
 ) -> Outcome:
     """Run one workflow on one problem inside the sandbox; never raises for the workflow's faults.
 
@@ -337,6 +413,8 @@ async def run_workflow(
             from the cache; a different one (for example the repeat index) samples anew.
         pipelined: Overlap concurrent operator calls (see ``operators/_channel.py``).
         grace: Extra seconds for the sandbox job beyond ``timeout`` (start-up, writing the result).
+        operator_style: The operators' prompts and behaviour (an ``OperatorStyle``;
+            ``None``: ours). ``sf_workflows.generator.scoreflow.operator_style`` gives ScoreFlow's.
 
     Returns:
         An :class:`~sf_workflows.Outcome`: ``ok`` with the answer, or a failure status with the
@@ -381,16 +459,18 @@ async def run_workflow(
             grace=grace,
             tag=tag,
             runtime_preloaded=_runtime_preloaded(sandbox),
+            operator_style=operator_style,
         )
         result = await sandbox.arun(job)
+        remote = (getattr(result, "host_data", None) or {}).get(HOST_CALL)
+        if remote is not None:  # served on a remote node (sf_workflows.remote): its accounting counts
+            from sf_workflows.remote import absorb_facts
+
+            absorb_facts(state, remote)
+        return _outcome_from(result, state, started, timeout)
     finally:
         _RUNS.pop(token, None)
-    remote = (getattr(result, "host_data", None) or {}).get(HOST_CALL)
-    if remote is not None:  # served on a remote node (sf_workflows.remote): its accounting counts
-        from sf_workflows.remote import absorb_facts
-
-        absorb_facts(state, remote)
-    return _outcome_from(result, state, started, timeout)
+        state.cancel_pending()  # nothing of a finished run keeps calling the endpoint
 
 
 async def run_workflows(
@@ -475,6 +555,7 @@ async def run_workflow_unsafe(
     code_runner: Callable[[dict, float], Any] | None = None,
     code_timeout: float = 10.0,
     tag: str = "0",
+    operator_style: Any = None,
 ) -> Outcome:
     """Run a workflow **in this process, without isolation** — the way AFlow and ScoreFlow do.
 
@@ -504,12 +585,21 @@ async def run_workflow_unsafe(
         public_tests=task.public_tests,
         run_code=code_runner,
         code_timeout=code_timeout,
+        **({} if operator_style is None else {"style": operator_style}),
     )
     token = activate(ctx)
     try:
         inner = await execute(source, llm, task.workflow_input(), timeout, operator_module)
     finally:
         deactivate(token)
+    waited = state.waited()
+    state.cancel_pending()
+    return _stalled(_unsafe_outcome(inner, state, started, max_llm_calls), state, timeout, waited)
+
+
+def _unsafe_outcome(
+    inner: Mapping[str, Any], state: _RunState, started: float, max_llm_calls: int
+) -> Outcome:
     common: dict[str, Any] = {"usage": state.usage, "duration": time.monotonic() - started}
     if state.llm_error is not None:
         return Outcome(status=OutcomeStatus.LLM_ERROR, error=f"executor failed: {state.llm_error}", **common)

@@ -3,20 +3,27 @@
 - :class:`Script`: scripted replies (rules matched on the last user message, or a queue).
 - :class:`ScriptedLLM`: an in-process :class:`~sf_workflows.protocols.LLM`.
 - :class:`ScriptedServer`: a real OpenAI-compatible HTTP server on localhost (stdlib
-  ``http.server`` in a thread) with scripted replies, a fixed latency and failure injection, so
+  ``http.server`` in a thread) with scripted replies, a fixed latency and fault injection
+  (:class:`Fault`: error statuses with or without ``Retry-After``, connections reset mid-body,
+  hangs, empty ``choices``, non-JSON 200 bodies, slow drips; queued or at a random rate), so
   tests drive the real ``openai`` client over real HTTP.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
+import socket
+import struct
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from sf_workflows.protocols import Completion, Message
@@ -121,10 +128,28 @@ class ScriptedLLM:
         )
 
 
+class Fault(StrEnum):
+    """A way the scripted server misbehaves on one chat request."""
+
+    STATUS = "status"
+    """An HTTP error status (500 by default; 429 with or without ``Retry-After``)."""
+    RESET = "reset"
+    """Headers and half of the body, then the connection is reset (TCP RST)."""
+    HANG = "hang"
+    """Never answers (until ``hang_seconds`` pass or the server stops), then closes."""
+    EMPTY_CHOICES = "empty_choices"
+    """A 200 JSON reply whose ``choices`` list is empty."""
+    NON_JSON = "non_json"
+    """A 200 reply whose body is an HTML page."""
+    DRIP = "drip"
+    """The right reply, sent a few bytes at a time over ``drip_seconds``."""
+
+
 @dataclass
 class _Failure:
-    status: int
-    retry_after: float | None
+    fault: Fault
+    status: int = 500
+    retry_after: float | None = None
 
 
 class ScriptedServer:
@@ -136,9 +161,15 @@ class ScriptedServer:
         with ScriptedServer(Script([("step by step", "42")]), latency=0.05) as server:
             executor = Executor(ExecutorConfig(base_url=server.base_url, model="m"))
 
+    Faults queued with :meth:`fail`/:meth:`inject` answer the next requests; with
+    ``failure_rate`` every other request fails with that probability (seeded: ``seed``) by one
+    of ``random_faults``, drawn uniformly.
+
     Attributes:
         requests: Every chat request received (parsed JSON), including failed ones.
         latency: Seconds each successful reply is delayed (simulates the model).
+        faults_served: How many requests each :class:`Fault` answered (statuses as
+            ``status:<code>``).
     """
 
     def __init__(
@@ -148,10 +179,22 @@ class ScriptedServer:
         latency: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        failure_rate: float = 0.0,
+        random_faults: Sequence[Fault | str] = (Fault.STATUS,),
+        seed: int = 0,
+        hang_seconds: float = 30.0,
+        drip_seconds: float = 2.0,
     ):
         self.responder = _as_responder(script)
         self.latency = latency
         self.requests: list[dict[str, Any]] = []
+        self.failure_rate = failure_rate
+        self.random_faults = tuple(Fault(f) for f in random_faults)
+        self.hang_seconds = hang_seconds
+        self.drip_seconds = drip_seconds
+        self.faults_served: Counter[str] = Counter()
+        self._rng = random.Random(seed)
+        self._released = threading.Event()
         self._failures: deque[_Failure] = deque()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
@@ -166,8 +209,21 @@ class ScriptedServer:
 
     def fail(self, status: int, times: int = 1, *, retry_after: float | None = None) -> None:
         """Answer the next ``times`` chat requests with HTTP ``status`` (e.g. 429, 500)."""
+        self.inject(Fault.STATUS, times, status=status, retry_after=retry_after)
+
+    def inject(
+        self, fault: Fault | str, times: int = 1, *, status: int = 500, retry_after: float | None = None
+    ) -> None:
+        """Answer the next ``times`` chat requests with ``fault`` (``status``/``retry_after``
+        apply to :attr:`Fault.STATUS`)."""
         with self._lock:
-            self._failures.extend(_Failure(status, retry_after) for _ in range(times))
+            self._failures.extend(_Failure(Fault(fault), status, retry_after) for _ in range(times))
+
+    @property
+    def failed_requests(self) -> int:
+        """Chat requests answered with a fault so far."""
+        with self._lock:
+            return sum(self.faults_served.values())
 
     @property
     def chat_requests(self) -> int:
@@ -188,7 +244,8 @@ class ScriptedServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving and close the socket (hung requests are let go)."""
+        self._released.set()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()
@@ -201,11 +258,21 @@ class ScriptedServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _handle_chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _next_failure(self, body: dict[str, Any]) -> _Failure | None:
         with self._lock:
             self.requests.append(body)
             failure = self._failures.popleft() if self._failures else None
-        if failure is not None:
+            if failure is None and self.failure_rate and self._rng.random() < self.failure_rate:
+                failure = _Failure(self._rng.choice(self.random_faults))
+            if failure is not None:
+                name = f"status:{failure.status}" if failure.fault is Fault.STATUS else str(failure.fault)
+                self.faults_served[name] += 1
+        return failure
+
+    def _handle_chat(
+        self, body: dict[str, Any], failure: _Failure | None = None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if failure is not None and failure.fault is Fault.STATUS:
             headers = {"retry-after": f"{failure.retry_after:g}"} if failure.retry_after is not None else {}
             kind = "rate_limit_exceeded" if failure.status == 429 else "server_error"
             return (
@@ -235,6 +302,8 @@ class ScriptedServer:
             ],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
         }
+        if failure is not None and failure.fault is Fault.EMPTY_CHOICES:
+            reply["choices"] = []
         return 200, reply, {}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -246,15 +315,47 @@ class ScriptedServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 pass
 
-            def _send(self, status: int, payload: dict[str, Any], headers: Mapping[str, str] = {}) -> None:
+            def _send(
+                self,
+                status: int,
+                payload: dict[str, Any],
+                headers: Mapping[str, str] = {},
+                fault: Fault | None = None,
+            ) -> None:
                 data = json.dumps(payload).encode()
+                kind = "application/json"
+                if fault is Fault.NON_JSON:
+                    data, kind = b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", kind)
                 self.send_header("content-length", str(len(data)))
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(data)
+                if fault is Fault.RESET:
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self._reset()
+                elif fault is Fault.DRIP:
+                    self._drip(data)
+                else:
+                    self.wfile.write(data)
+
+            def _reset(self) -> None:
+                """Close with a TCP RST (SO_LINGER 0) instead of an orderly FIN."""
+                self.close_connection = True
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+
+            def _drip(self, data: bytes) -> None:
+                pieces = max(1, min(len(data), 20))
+                step = -(-len(data) // pieces)
+                pause = server.drip_seconds / pieces
+                for at in range(0, len(data), step):
+                    if server._released.wait(pause):
+                        break
+                    self.wfile.write(data[at : at + step])
+                    self.wfile.flush()
 
             def do_GET(self) -> None:  # noqa: N802 - stdlib naming
                 if self.path.rstrip("/").endswith("/models"):
@@ -273,8 +374,13 @@ class ScriptedServer:
                 except ValueError:
                     self._send(400, {"error": {"message": "body is not JSON"}})
                     return
-                status, payload, headers = server._handle_chat(body)
-                self._send(status, payload, headers)
+                failure = server._next_failure(body)
+                if failure is not None and failure.fault is Fault.HANG:
+                    server._released.wait(server.hang_seconds)  # bounded: stop() lets it go
+                    self.close_connection = True
+                    return
+                status, payload, headers = server._handle_chat(body, failure)
+                self._send(status, payload, headers, failure.fault if failure is not None else None)
 
         return Handler
 
@@ -314,6 +420,7 @@ def answer_script(answer: str = "42", *, code: str | Responder | None = None, le
 
 
 __all__ = [
+    "Fault",
     "Responder",
     "Script",
     "ScriptedLLM",
@@ -321,4 +428,67 @@ __all__ = [
     "answer_script",
     "count_tokens",
     "last_user_message",
+    "write_fake_scoreflow_checkout",
 ]
+
+
+FAKE_SCOREFLOW_TEMPLATE = """class Workflow:
+    def __init__(self, config, problem) -> None:
+        self.problem = problem
+        self.llm = create(config)
+        self.custom = operator.Custom(self.llm, self.problem)
+
+    async def run_workflow(self):
+        solution = await self.custom(instruction="Solve it step by step.")
+        return solution"""
+
+
+def write_fake_scoreflow_checkout(root: str | Path, directory: str = "MATH") -> Path:
+    """Write a directory laid out like a Gen-Verse/ScoreFlow checkout, with made-up strings.
+
+    For tests of :mod:`sf_workflows.generator.scoreflow` that must not depend on ScoreFlow's
+    own (unlicensed) text: the files hold ScoreFlow's names (``START_PORMPT``, ``TEMP_AVOID``,
+    ``SC_ENSEMBLE_PROMPT``...) with placeholder values, so loading them with ``verify=True``
+    fails the digest check and ``verify=False`` loads them. Returns ``root``.
+    """
+    base = Path(root) / "ScoreFlow" / "scripts" / directory
+    base.mkdir(parents=True, exist_ok=True)
+    conditions = {
+        "PYTHON_START": "import asyncio\nimport ScoreFlow.scripts.X.operator as operator\n\n",
+        "PYTHON_END": "\n\n    async def __call__(self):\n        return await self.run_workflow()",
+        "START_PORMPT": "<<start: make a graph from this template>>\n<graph>\n"
+        + FAKE_SCOREFLOW_TEMPLATE
+        + "\n</graph>\nProblem: ",
+        "END_PROMPT": "\n<<end: graph follows>>",
+        "TEMP_AVOID": FAKE_SCOREFLOW_TEMPLATE,
+        "NO_EXCEPTION_LIST": [".split(' ')", "int("],
+        "TIME_LIMIT": 120,
+        "TIME_LIMIT_TEST": 60,
+        "sim_threshold": 0.75,
+    }
+    prompts = {
+        "SC_ENSEMBLE_PROMPT": "[ens] {problem} || {solutions} [/ens]",
+        "REVIEW_PROMPT": "[rev] {problem} || {solution} [/rev]",
+        "PYTHON_CODE_VERIFIER_PROMPT": "[prog] {problem} || {analysis} || {feedback} [/prog]",
+        "ANSWER_GENERATION_PROMPT": "[ans] {input} [/ans]",
+        "REFLECTION_ON_PUBLIC_TEST_PROMPT": "[refl] {problem} || {solution} || {exec_pass} || "
+        "{test_fail} || {entry_point} [/refl]",
+        "CustomCodeGenerate_PROMPT": " [code-note]",
+    }
+    (base / "conditions.py").write_text(
+        "".join(f"{k} = {v!r}\n" for k, v in conditions.items()), encoding="utf-8"
+    )
+    (base / "op_prompt.py").write_text(
+        "".join(f"{k} = {v!r}\n" for k, v in prompts.items()), encoding="utf-8"
+    )
+    (base / "operator.py").write_text(
+        "class Programmer:\n    async def exec_code(self, code, timeout=30):\n        pass\n\n"
+        "class Test:\n    async def __call__(self, solution, test_loop: int = 10):\n        pass\n",
+        encoding="utf-8",
+    )
+    (base / "extraction.py").write_text(
+        "class Workflow:\n    async def __call__(self, question, context):\n"
+        '        prompt = "[extract] " + question + " || " + context\n        return prompt\n',
+        encoding="utf-8",
+    )
+    return Path(root)

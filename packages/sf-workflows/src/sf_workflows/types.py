@@ -144,10 +144,14 @@ _USAGE_FIELDS = tuple(Usage.__dataclass_fields__)
 
 
 class OutcomeStatus(StrEnum):
-    """How a workflow run ended. Every status but ``ok`` means no answer (score 0)."""
+    """How a workflow run ended. Every status but ``ok`` means no answer. ``llm_error`` and
+    ``sandbox_error`` are our failures (never a score); the others are the workflow's own
+    (score 0); see :mod:`sf_workflows.failures`."""
 
     OK = "ok"
     """``run_workflow`` returned a string."""
+    NO_WORKFLOW = "no_workflow"
+    """The source (a generator's reply) holds no workflow at all: no ``class Workflow``."""
     INVALID = "invalid"
     """The source failed parsing or validation; it was not run."""
     ERROR = "error"
@@ -188,6 +192,21 @@ class Outcome:
     def ok(self) -> bool:
         """True when the workflow returned an answer."""
         return self.status is OutcomeStatus.OK
+
+    @property
+    def failure(self) -> str | None:
+        """The failure label (``workflow:<reason>`` or ``infra:<cause>``; None when ``ok``),
+        see :func:`sf_workflows.failures.failure_label`."""
+        from sf_workflows.failures import failure_label
+
+        return failure_label(self.status)
+
+    @property
+    def infrastructure(self) -> bool:
+        """True when the run failed for our reasons (endpoint, sandbox): not a score."""
+        from sf_workflows.failures import FailureKind, failure_kind
+
+        return failure_kind(self.status) is FailureKind.INFRA
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for JSON."""

@@ -224,7 +224,7 @@ def classify(result: Result, nonce: str) -> Score:
             return Score(value=1.0)
         return Score(value=0.0, failure=kind, detail=detail or None)
     if status is Status.TIMEOUT:
-        return Score(value=0.0, failure="timeout", detail=f"tests ran past {result.duration:.1f} s")
+        return Score(value=0.0, failure="timeout", detail="tests did not finish within the time limit")
     if status is Status.MEMORY:
         return Score(value=0.0, failure="memory", detail=result.error or "memory limit hit")
     if status is Status.OUTPUT_LIMIT:  # the program's own output goes to /dev/null: only tampering gets here

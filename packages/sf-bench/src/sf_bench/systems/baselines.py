@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sf_bench.errors import BenchConfigError, BenchError
+from sf_bench.errors import BenchConfigError
 from sf_bench.protocols import Answer
 from sf_bench.types import Problem
 
@@ -144,6 +144,13 @@ class Endpoints:
             out["judge_model"] = self._judge_used
         return out
 
+    def failures(self) -> tuple[int, int]:
+        """``(failed HTTP attempts, calls failed for good)`` over the endpoints created so far
+        (our failures: 5xx, 429, connection, timeout, malformed or empty replies)."""
+        llms = {id(x): x for x in [self._executor, *self._generators.values(), self._judge] if x is not None}
+        attempts = sum(int(getattr(x, "failed_attempts", 0)) for x in llms.values())
+        return attempts, sum(int(getattr(x, "failed_calls", 0)) for x in llms.values())
+
     async def aclose(self) -> None:
         """Close every endpoint created (HTTP clients of this event loop, response caches)."""
         for llm in [self._executor, *self._generators.values(), self._judge]:
@@ -155,12 +162,14 @@ def outcome_answer(outcome: Any, **metadata: Any) -> Answer:
     """An :class:`Answer` from an ``sf_workflows.Outcome``.
 
     A workflow's own failure (invalid, exception, timeout, bad return...) gives an empty answer
-    (score 0) with the status and reason in the metadata; an executor or sandbox failure raises,
-    so the record is an error to redo rather than a wrong answer.
+    (score 0) whose ``failure`` is the reason (``workflow:<reason>``), also in the metadata; an
+    executor or sandbox failure raises ``sf_workflows.failures.InfrastructureError``, so the
+    record is ours (``infra_error``) to redo rather than a wrong answer.
     """
+    from sf_workflows.failures import raise_for_infra
+
     status = str(outcome.status)
-    if status in ("llm_error", "sandbox_error"):
-        raise BenchError(f"workflow run failed ({status}): {outcome.error}")
+    raise_for_infra(outcome)
     usage = outcome.usage
     meta = {
         "workflow_status": status,
@@ -178,6 +187,8 @@ def outcome_answer(outcome: Any, **metadata: Any) -> Answer:
         input_tokens=usage.prompt_tokens,
         output_tokens=usage.completion_tokens,
         metadata=meta,
+        failure=outcome.failure,
+        error=outcome.error,
     )
 
 

@@ -72,6 +72,9 @@ class LLMWorkflowGenerator:
         """(prompt, completion) tokens spent writing each (problem id, slot)."""
         self.invalid: dict[tuple[str, int], list[str]] = {}
         """Validation messages of rejected samples, per (problem id, slot)."""
+        self.rejected: list[dict[str, Any]] = []
+        """Every rejected sample in order: ``{"problem_id", "slot", "round", "reason", "reply"}``
+        (the system saves them beside the records, ``<dataset>/rejected.jsonl``)."""
 
     async def _one(self, problem: Problem, slot: int) -> str:
         from sf_workflows import (
@@ -102,8 +105,8 @@ class LLMWorkflowGenerator:
             text = completion.text if "</graph>" in completion.text else completion.text + "</graph>"
             try:
                 source = parse_workflow(text)
-            except WorkflowParseError as exc:
-                source, reason = text, str(exc)
+            except WorkflowParseError as exc:  # the run reports it as "no workflow in the reply"
+                source, reason = text, f"no workflow in the reply: {exc}"
             else:
                 report = validate_workflow(
                     source, task.task_type, operators=allowed, problem_text=task.generator_text
@@ -112,6 +115,9 @@ class LLMWorkflowGenerator:
                     return source
                 reason = report.message
             self.invalid.setdefault((problem.id, slot), []).append(reason)
+            self.rejected.append(
+                {"problem_id": problem.id, "slot": slot, "round": round_, "reason": reason, "reply": text}
+            )
             last = source
             if self.on_invalid == "score0":
                 break

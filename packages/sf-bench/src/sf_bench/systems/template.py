@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -145,6 +146,8 @@ class WorkflowSystem(GeneratorSystem):
     """
 
     USAGE_FILE = "generator_usage.jsonl"
+    REJECTED_FILE = "rejected.jsonl"
+    """Generator samples rejected (no workflow, invalid) and resampled, one JSON line each."""
 
     def __init__(self, generator: Any, runner: SandboxRunner, *, name: str):
         super().__init__(generator, runner, name=name)
@@ -189,7 +192,13 @@ class WorkflowSystem(GeneratorSystem):
                     except (ValueError, KeyError, TypeError):
                         continue  # a torn last line: that spend is not known any more
         before = self._generated()
-        await super().prepare(problems, k, state_dir)
+        rejected_before = len(getattr(self.generator, "rejected", ()))
+        try:
+            await super().prepare(problems, k, state_dir)
+        finally:
+            rejected = list(getattr(self.generator, "rejected", ()))[rejected_before:]
+            if state_dir is not None and rejected:
+                _append_lines(state_dir / self.REJECTED_FILE, rejected)
         new = {key: value for key, value in self._generated().items() if before.get(key) != value}
         self._usage.update(new)
         if path is not None and new:
@@ -225,8 +234,8 @@ class WorkflowSystem(GeneratorSystem):
             **dict(answer.metadata.get("token_split", {})),
             "generator": pt + ct,
         }
-        return Answer(
-            text=answer.text,
+        return dataclasses.replace(
+            answer,
             cost=answer.cost + cost,
             input_tokens=answer.input_tokens + pt,
             output_tokens=answer.output_tokens + ct,
@@ -236,6 +245,22 @@ class WorkflowSystem(GeneratorSystem):
     def close(self) -> None:
         """Stop the runner's sandbox (sync; :meth:`aclose` also closes the LLM clients)."""
         self.runner.close()  # type: ignore[attr-defined]
+
+
+def _append_lines(path: Path, rows: Sequence[Any]) -> None:
+    """Append JSON lines to ``path`` (fsynced).
+
+    Raises:
+        BenchError: the file cannot be written.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            f.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise BenchError(f"cannot save rejected generator samples to {path}: {e.strerror or e}") from e
 
 
 def template_system(

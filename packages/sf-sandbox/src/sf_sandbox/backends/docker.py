@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sf_sandbox.backends import seccomp
 from sf_sandbox.backends.base import Backend, Connection
 from sf_sandbox.errors import EngineUnavailableError, ImageNotFoundError, SandboxError
 from sf_sandbox.limits import Limits
@@ -139,13 +140,18 @@ class DockerConnection(Connection):
             pass
 
     def close(self) -> None:
+        """Remove the container (force), retrying while the engine is busy, then drop the socket."""
         if self._closed:
             return
         self._closed = True
-        try:
-            self.container.remove(force=True)
-        except Exception:
-            pass
+        for attempt in range(3):
+            try:
+                self.container.remove(force=True)
+                break
+            except Exception as exc:
+                if getattr(exc, "status_code", None) == 404:
+                    break  # already gone
+                time.sleep(0.5 * (attempt + 1))
         try:
             self._raw.close()
         except OSError:
@@ -164,7 +170,8 @@ class DockerBackend(Backend):
 
     Every container: ``--network none``, read-only root, tmpfs ``/work`` (owned by the job uid,
     mode 0700), ``/tmp`` and ``/sf``, all capabilities dropped but
-    SETUID/SETGID/KILL/DAC_OVERRIDE/FOWNER for PID 1, ``no-new-privileges``, memory (= memory+swap),
+    SETUID/SETGID/KILL/DAC_OVERRIDE/FOWNER for PID 1, ``no-new-privileges``, our seccomp profile
+    (``backends/seccomp.py``: io_uring and other kernel surface denied), memory (= memory+swap),
     pids and CPU limits, logging driver ``none``.
     Jobs run as a per-container random uid >= 100000 with no capabilities at all.
     """
@@ -224,7 +231,7 @@ class DockerBackend(Backend):
             nano_cpus=int(limits.cpus * 1e9),
             cap_drop=["ALL"],
             cap_add=SUPERVISOR_CAPS,
-            security_opt=["no-new-privileges"],
+            security_opt=["no-new-privileges", seccomp.security_opt()],
             ulimits=[Ulimit(name="nofile", soft=1024, hard=1024)],
             log_config=LogConfig(type="none"),
             **({"runtime": self.runtime} if self.runtime else {}),

@@ -5,18 +5,22 @@
 
 ``call`` sends ``name``, ``args`` and ``kwargs`` (JSON-serialisable) to the supervisor, which
 forwards them to the function the host registered under ``name`` and returns its JSON result.
-It raises :class:`HostCallError` when the function raised, is unknown, or the job's host-call
-budget is spent. Calls are serialised per process (thread-safe); child processes of the job
-must not share the channel.
+It raises :class:`HostCallError` when the function raised, is unknown, the job's host-call
+budget is spent, or the request is refused (over 16 MiB, nested deeper than 100 levels, past the
+job's byte budget for calls in flight). Calls are serialised per process (thread-safe); child
+processes of the job must not share the channel.
 
 Wire format, for runtimes that pipeline calls (e.g. an asyncio workflow runtime): each request
 is a 4-byte big-endian length + JSON ``{"name", "args", "kwargs", "call_id"?}`` written to fd
 ``SF_HOST_FD``; each reply is framed the same way, ``{"ok", "value"|"error", "call_id"}``, with
 the request's ``call_id`` echoed. Replies to pipelined requests may come back in any order.
+At most ``Limits.host_calls_in_flight`` calls of a job are with the host at once; the supervisor
+reads further requests only as replies are read, so a runtime that pipelines simply waits.
 """
 
 import json
 import os
+import select
 import struct
 import threading
 
@@ -36,13 +40,25 @@ def available():
 
 
 def _read_exact(fd, n):
-    data = b""
-    while len(data) < n:
-        chunk = os.read(fd, n - len(data))
+    chunks, got = [], 0
+    while got < n:
+        chunk = os.read(fd, n - got)
         if not chunk:
             raise HostCallError("host-call channel closed")
-        data += chunk
-    return data
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _refusal(fd):
+    """The reply already sent for a request the supervisor refused, or None."""
+    try:
+        if not select.select([fd], [], [], 5.0)[0]:
+            return None
+        (n,) = _HEADER.unpack(_read_exact(fd, 4))
+        return json.loads(_read_exact(fd, n).decode())
+    except (OSError, ValueError, HostCallError):
+        return None
 
 
 def call(name, *args, **kwargs):
@@ -58,10 +74,18 @@ def call(name, *args, **kwargs):
         try:
             while view:
                 view = view[os.write(fd, view) :]
-            (n,) = _HEADER.unpack(_read_exact(fd, 4))
-            reply = json.loads(_read_exact(fd, n).decode())
         except OSError as exc:
-            raise HostCallError("host-call channel failed: %s" % exc) from None
+            # the supervisor refused the request from its header and shut the channel: its
+            # answer (why) is waiting to be read
+            reply = _refusal(fd)
+            if reply is None:
+                raise HostCallError("host-call channel failed: %s" % exc) from None
+        else:
+            try:
+                (n,) = _HEADER.unpack(_read_exact(fd, 4))
+                reply = json.loads(_read_exact(fd, n).decode())
+            except OSError as exc:
+                raise HostCallError("host-call channel failed: %s" % exc) from None
     if not reply.get("ok"):
         raise HostCallError(reply.get("error") or "host call failed")
     return reply.get("value")

@@ -12,12 +12,17 @@ time:
 * enforces the wall-clock timeout itself (a client-side timeout cannot kill a process in a
   container);
 * at the end of every job kills *every* process left (``kill(-1, SIGKILL)`` from PID 1 reaches
-  setsid'd and double-forked processes too), reaps them, collects the requested files and wipes
-  every writable place (work dir, /tmp, /dev/shm) as the job's uid;
+  setsid'd and double-forked processes too), reaps them, collects the requested files (as the
+  job's uid), wipes every writable place (work dir, /tmp, /dev/shm) and restores each one's own
+  owner, mode, xattrs and times;
 * reports ``tainted`` when something may have survived (stray processes, SysV IPC objects, a
-  failed wipe), and the host then replaces the container;
-* relays host calls: the job writes frames on fd 3 (``SF_HOST_FD``) and the supervisor forwards
-  them to the host and the answers back. Nothing else crosses.
+  failed wipe, a failed set-up), and the host then replaces the container;
+* relays host calls (``Relay``): the job writes frames on fd 3 (``SF_HOST_FD``) and the
+  supervisor forwards them to the host and the answers back, within the job's caps. Nothing
+  else crosses, and nothing here ever blocks on the host: the wall-clock limit holds whatever
+  the host does.
+
+One job is a ``JobRun``: spawn, feed, then drain/enforce rounds, kill, collect, wipe, report.
 
 In ``local`` mode (the opt-in unsafe backend) there is no uid switch and the kill walks the
 supervisor's descendants instead, using PR_SET_CHILD_SUBREAPER so orphans are found.
@@ -26,6 +31,7 @@ supervisor's descendants instead, using PR_SET_CHILD_SUBREAPER so orphans are fo
 import atexit
 import base64
 import builtins
+import collections
 import errno
 import fcntl
 import io
@@ -35,12 +41,14 @@ import resource
 import select
 import signal
 import socket
+import stat
 import struct
 import sys
 import threading
 import time
 import traceback
 import types
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple  # noqa: F401 (type comments)
 
 # Everything a job's interpreter usually needs is imported once here, before any fork, so each
 # job starts warm (this is what makes a forked job ~10x cheaper than a fresh ``python3``).
@@ -77,33 +85,117 @@ for _name in WARM_MODULES:
 HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
 MAX_HOST_FRAME = 16 * 1024 * 1024
+"""Largest host-call request a job may send; a bigger one is refused from its header."""
+MAX_DEPTH = 100
+"""Deepest nesting of lists/dicts in a host call's arguments (the host checks replies the same way)."""
 WRITABLE_DIRS = ("/work", "/tmp", "/dev/shm")
 SETUP_OK = b"\x00ok"
 
 # Frame I/O on the host channel ------------------------------------------------------------------
 
 
+class Outbox:
+    """Bytes waiting for a non-blocking descriptor, written in order and never blocking.
+
+    Each item carries a tag; ``write`` returns the tags of the items it finished, so a caller
+    learns when a whole frame has left (the relay frees a call's slot only then).
+    """
+
+    def __init__(self):
+        # type: () -> None
+        self.items = collections.deque()  # type: collections.deque
+        self.size = 0
+
+    def put(self, data, tag=None):
+        # type: (bytes, object) -> None
+        if data:
+            self.items.append([memoryview(data), tag, False])
+            self.size += len(data)
+
+    def drop(self, tag):
+        # type: (object) -> None
+        """Forget the items tagged ``tag`` that have not begun to leave."""
+        keep = collections.deque()  # type: collections.deque
+        for item in self.items:
+            if item[1] == tag and not item[2]:
+                self.size -= len(item[0])
+            else:
+                keep.append(item)
+        self.items = keep
+
+    def write(self, writer):
+        # type: (Callable[[memoryview], int]) -> List[object]
+        """Write what ``writer`` takes now; return the tags of the items fully written.
+
+        ``writer`` raises BlockingIOError when the descriptor is full; other OSErrors propagate.
+        """
+        done = []  # type: List[object]
+        while self.items:
+            item = self.items[0]
+            try:
+                n = writer(item[0])
+            except (BlockingIOError, InterruptedError):
+                break
+            self.size -= n
+            item[0] = item[0][n:]
+            item[2] = True
+            if len(item[0]):
+                break  # partial write: the descriptor is full
+            self.items.popleft()
+            done.append(item[1])
+        return done
+
+    def clear(self):
+        # type: () -> List[object]
+        tags = [item[1] for item in self.items]
+        self.items.clear()
+        self.size = 0
+        return tags
+
+
 class Channel:
-    """Blocking writer / incremental reader of length-prefixed JSON frames on two fds."""
+    """Frames to and from the host: an incremental reader and a never-blocking writer.
+
+    Frames queued with ``queue`` leave when ``flush`` is called with the descriptor writable, so
+    the job loop keeps enforcing limits however slowly the host reads. ``send`` (between jobs)
+    waits until its frame is written.
+    """
 
     def __init__(self, rfd, wfd):
+        # type: (int, int) -> None
         self.rfd = rfd
         self.wfd = wfd
-        self.buf = b""
+        self.buf = bytearray()
         self.eof = False
+        self.head = None  # type: Optional[Dict[str, Any]]  # a frame whose raw body comes next
+        self.out = Outbox()
+        os.set_blocking(wfd, False)
+
+    def queue(self, data):
+        # type: (bytes) -> None
+        """Queue one encoded frame (``frame()``)."""
+        self.out.put(data)
+
+    def flush(self):
+        # type: () -> bool
+        """Write what the descriptor takes now; True when nothing is left."""
+        self.out.write(lambda view: os.write(self.wfd, view))
+        return not self.out.items
 
     def send(self, obj):
-        data = json.dumps(obj, separators=(",", ":")).encode()
-        data = HEADER.pack(len(data)) + data
-        view = memoryview(data)
-        while view:
+        # type: (Dict[str, Any]) -> None
+        """Write ``obj`` (after everything queued), waiting for the host to take it."""
+        self.queue(frame(obj))
+        poller = select.poll()
+        poller.register(self.wfd, select.POLLOUT)
+        while not self.flush():
             try:
-                n = os.write(self.wfd, view)
+                poller.poll()
             except InterruptedError:
-                continue
-            view = view[n:]
+                pass
 
     def feed(self):
+        # type: () -> List[Dict[str, Any]]
         """Read what is available (call when poll says readable). Returns parsed frames."""
         try:
             chunk = os.read(self.rfd, 1 << 20)
@@ -116,18 +208,36 @@ class Channel:
         return self._parse()
 
     def _parse(self):
+        # type: () -> List[Dict[str, Any]]
+        """Whole frames from the buffer. A frame with ``body`` is followed by a raw frame, kept
+        undecoded as ``raw`` (its 4-byte header included: a host-call reply exactly as the job
+        reads it, forwarded without a copy into a new frame)."""
         frames = []
-        while len(self.buf) >= 4:
-            (n,) = HEADER.unpack_from(self.buf)
+        buf, pos = self.buf, 0
+        while len(buf) - pos >= 4:
+            (n,) = HEADER.unpack_from(buf, pos)
             if n > MAX_FRAME:
                 raise ValueError("frame too large")
-            if len(self.buf) < 4 + n:
+            if len(buf) - pos < 4 + n:
                 break
-            frames.append(json.loads(self.buf[4 : 4 + n].decode()))
-            self.buf = self.buf[4 + n :]
+            start, pos = pos, pos + 4 + n
+            if self.head is not None:
+                with memoryview(buf) as view:
+                    self.head["raw"] = view[start:pos].tobytes()  # one copy
+                frames.append(self.head)
+                self.head = None
+                continue
+            msg = json.loads(buf[start + 4 : pos].decode())
+            if "body" in msg:
+                self.head = msg
+            else:
+                frames.append(msg)
+        if pos:
+            del buf[:pos]
         return frames
 
     def recv_blocking(self):
+        # type: () -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]]]
         while True:
             frames = self._parse()
             if frames:
@@ -138,11 +248,35 @@ class Channel:
             self.buf += chunk
 
 
+def frame(obj):
+    # type: (Dict[str, Any]) -> bytes
+    """One length-prefixed JSON frame."""
+    data = json.dumps(obj, separators=(",", ":")).encode()
+    return HEADER.pack(len(data)) + data
+
+
+def too_deep(obj, limit):
+    # type: (Any, int) -> bool
+    """True when lists/dicts in ``obj`` nest deeper than ``limit`` (iterative: any depth)."""
+    stack = [(obj, 1)] if isinstance(obj, (list, dict)) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, (list, dict)):
+                stack.append((child, depth + 1))
+    return False
+
+
 def b64(data):
+    # type: (bytes) -> str
     return base64.b64encode(data).decode()
 
 
 def unb64(text):
+    # type: (str) -> bytes
     return base64.b64decode(text.encode()) if text else b""
 
 
@@ -150,6 +284,7 @@ def unb64(text):
 
 
 def read_counter(path, key):
+    # type: (str, str) -> Optional[int]
     try:
         with open(path) as fh:
             for line in fh:
@@ -161,10 +296,16 @@ def read_counter(path, key):
     return None
 
 
-def oom_kills():
-    """The container cgroup's OOM-kill counter (cgroup v2, then v1), or None if unreadable."""
-    for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
-        value = read_counter(path, "oom_kill")
+def oom_kills(root="/sys/fs/cgroup"):
+    # type: (str) -> Optional[int]
+    """The container cgroup's OOM-kill counter, or None when the kernel keeps none.
+
+    cgroup v2: ``oom_kill`` in ``memory.events``; cgroup v1: ``oom_kill`` in
+    ``memory/memory.oom_control`` (kernels >= 4.13). Only the kernel writes these: a job cannot
+    make its result ``memory`` by what it prints or how it dies.
+    """
+    for rel in ("memory.events", "memory/memory.oom_control"):
+        value = read_counter(os.path.join(root, rel), "oom_kill")
         if value is not None:
             return value
     return None
@@ -231,6 +372,10 @@ class Supervisor:
             with open(os.path.join(self.helper_dir, name), "w") as fh:
                 fh.write(source)
             os.chmod(os.path.join(self.helper_dir, name), 0o644)
+        if not self.container:
+            for top in self.writable:
+                os.makedirs(top, 0o700, exist_ok=True)
+        self.tops = snapshot_tops(self.writable)  # restored after every job (reset_top)
         self.preload_error = self.preload(config.get("preload") or {})
         self.exited = {}  # pid -> wait status, for children reaped while sweeping
         self.pending = []  # frames received while a job ran that belong to the main loop
@@ -325,6 +470,10 @@ class Supervisor:
             self.discard(child)
             return None
         host_sup.setblocking(False)
+        try:  # a large reply then reaches the job in a few writes, not a poll round per 200 KB
+            host_sup.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        except OSError:
+            pass
         return child
 
     def discard(self, child):
@@ -337,299 +486,9 @@ class Supervisor:
 
     # one job
     def run_job(self, msg):
-        job = msg["job"]
-        timeout = float(job.get("timeout", 10))
-        cap = int(job.get("output_bytes", 1 << 20))
-        max_calls = int(job.get("host_calls", 0))
-        oom_before = oom_kills() if self.container else None
-
-        if self.zpid is None:
-            return {
-                "status": "sandbox_error",
-                "error": "supervisor: the job forker is gone",
-                "tainted": True,
-                "taint": "zygote gone",
-            }
-        start = time.monotonic()
-        child = self.prespawned
-        self.prespawned = None
-        if child is None or child["pid"] in self.exited:
-            if child is not None:
-                self.discard(child)
-            child = self.spawn()
-        t_fork = time.monotonic() - start
-        setup_msg = None
-        if child is None:
-            return {
-                "status": "sandbox_error",
-                "error": "supervisor: the job forker died",
-                "tainted": True,
-                "taint": "zygote gone",
-            }
-        pid, out_r, err_r, setup_r, host_sup = (
-            child[k] for k in ("pid", "out_r", "err_r", "setup_r", "host")
-        )
-        spec_w = child["spec_w"]
-        try:
-            view = memoryview(json.dumps(job).encode())
-            while view:
-                view = view[os.write(spec_w, view) :]
-        except OSError:
-            pass  # the child died before reading: its setup pipe says why
-        finally:
-            os.close(spec_w)
-        setup_msg = setup_msg or self.read_setup(setup_r)
-        t_setup = time.monotonic() - start
-        os.close(setup_r)
-
-        streams = {out_r: bytearray(), err_r: bytearray()}
-        truncated = {out_r: False, err_r: False}
-        open_fds = {out_r, err_r}
-        for fd in open_fds:
-            os.set_blocking(fd, False)
-        host_in = b""
-        host_out = b""
-        host_open = True
-        calls = 0
-        status = None
-        kill_reason = None
-        exit_status = None
-        deadline = start + timeout
-        killed_at = None
-        main_done_at = None
-
-        poller = select.poll()
-        poller.register(out_r, select.POLLIN)
-        poller.register(err_r, select.POLLIN)
-        poller.register(host_sup.fileno(), select.POLLIN)
-        poller.register(self.wake_r, select.POLLIN)
-        poller.register(self.chan.rfd, select.POLLIN)
-        if self.zsock is not None:
-            poller.register(self.zsock.fileno(), select.POLLIN)
-
-        if setup_msg is not None:
-            kill_reason = "setup"
-            self.sweep(pid)
-            killed_at = time.monotonic()
-
-        while True:
-            # reap
-            exit_status = self.reap(pid, exit_status)
-            now = time.monotonic()
-            if exit_status is not None and main_done_at is None:
-                main_done_at = now
-                if killed_at is None:
-                    # main process finished: whatever it left behind is killed now
-                    stray = self.sweep(pid)
-                    if stray:
-                        kill_reason = kill_reason or "stray"
-                    killed_at = now
-            if killed_at is None and now >= deadline:
-                kill_reason = "timeout"
-                self.sweep(pid)
-                killed_at = now
-            if killed_at is not None and not open_fds and exit_status is not None:
-                break
-            if killed_at is not None and now - killed_at > 2.0:
-                # something holds a pipe open after every kill: give up on it, taint the box
-                kill_reason = kill_reason or "stuck"
-                self.sweep(pid)
-                if now - killed_at > 5.0:
-                    break
-            wait = 0.5 if killed_at is not None else max(0.0, min(deadline - now, 1.0))
-            try:
-                events = poller.poll(int(wait * 1000) + 1)
-            except InterruptedError:
-                continue
-            for fd, _ev in events:
-                if self.zsock is not None and fd == self.zsock.fileno():
-                    self.drain_zygote()
-                    continue
-                if fd == self.wake_r:
-                    try:
-                        os.read(self.wake_r, 4096)
-                    except OSError:
-                        pass
-                elif fd in streams:
-                    try:
-                        chunk = os.read(fd, 1 << 16)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        chunk = b""
-                    if not chunk:
-                        poller.unregister(fd)
-                        open_fds.discard(fd)
-                        os.close(fd)
-                        continue
-                    buf = streams[fd]
-                    room = cap - len(buf)
-                    if room > 0:
-                        buf += chunk[:room]
-                    if len(chunk) > room:
-                        truncated[fd] = True
-                        if killed_at is None:
-                            kill_reason = "output_limit"
-                            self.sweep(pid)
-                            killed_at = time.monotonic()
-                elif fd == self.chan.rfd:
-                    for frame in self.chan.feed():
-                        if frame.get("op") == "hostcall_result" and frame.get("id") == msg.get("id"):
-                            payload = {k: frame.get(k) for k in ("ok", "value", "error", "call_id")}
-                            data = json.dumps(payload).encode()
-                            host_out += HEADER.pack(len(data)) + data
-                        elif frame.get("op") == "hostcall_result":
-                            pass
-                        else:
-                            self.pending.append(frame)
-                    if self.chan.eof:
-                        self.sweep(pid)
-                        raise SystemExit(0)
-                elif host_open and fd == host_sup.fileno():
-                    try:
-                        chunk = host_sup.recv(1 << 16)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        chunk = b""
-                    if not chunk:
-                        host_open = False
-                        poller.unregister(fd)
-                        continue
-                    host_in += chunk
-                    while len(host_in) >= 4:
-                        (n,) = HEADER.unpack_from(host_in)
-                        if n > MAX_HOST_FRAME:
-                            host_open = False
-                            poller.unregister(fd)
-                            host_in = b""
-                            break
-                        if len(host_in) < 4 + n:
-                            break
-                        raw, host_in = host_in[4 : 4 + n], host_in[4 + n :]
-                        calls += 1
-                        try:
-                            req = json.loads(raw.decode())
-                            name = req["name"]
-                            args = req.get("args", [])
-                            kwargs = req.get("kwargs", {})
-                            if (
-                                not isinstance(name, str)
-                                or not isinstance(args, list)
-                                or not isinstance(kwargs, dict)
-                            ):
-                                raise ValueError("bad request shape")
-                        except Exception as exc:
-                            err = json.dumps({"ok": False, "error": "malformed host call: %s" % exc}).encode()
-                            host_out += HEADER.pack(len(err)) + err
-                            continue
-                        if calls > max_calls:
-                            err = json.dumps(
-                                {
-                                    "ok": False,
-                                    "error": "host call limit (%d) reached" % max_calls,
-                                    "call_id": req.get("call_id"),
-                                }
-                            ).encode()
-                            host_out += HEADER.pack(len(err)) + err
-                            continue
-                        self.chan.send(
-                            {
-                                "op": "hostcall",
-                                "id": msg.get("id"),
-                                "call": calls,
-                                "name": name,
-                                "args": args,
-                                "kwargs": kwargs,
-                                "call_id": req.get("call_id"),
-                            }
-                        )
-            if host_out and host_open:
-                try:
-                    sent = host_sup.send(host_out)
-                    host_out = host_out[sent:]
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    host_out = b""
-        duration = time.monotonic() - start
-        t_end = time.monotonic()
-        host_sup.close()
-        for fd in list(open_fds):
-            os.close(fd)
-        if exit_status is None:
-            exit_status = self.reap(pid, None, block=True)
-        stray = self.sweep(pid)
-
-        code = None
-        if exit_status is not None:
-            code = (
-                os.waitstatus_to_exitcode(exit_status)
-                if hasattr(os, "waitstatus_to_exitcode")
-                else (
-                    -os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else os.WEXITSTATUS(exit_status)
-                )
-            )
-        stderr = bytes(streams[err_r])
-        memory = False
-        if self.container:
-            oom_after = oom_kills()
-            if oom_before is not None and oom_after is not None and oom_after > oom_before:
-                memory = True
-            elif oom_before is None and code == -9 and kill_reason is None:
-                memory = True
-        tail = stderr.rstrip().rsplit(b"\n", 1)[-1]
-        if code == 1 and tail.startswith(b"MemoryError"):
-            memory = True
-
-        if setup_msg is not None:
-            status, error = "sandbox_error", setup_msg
-        elif kill_reason == "timeout":
-            status, error = "timeout", "wall-clock limit of %gs reached" % timeout
-        elif kill_reason == "output_limit" or truncated[out_r] or truncated[err_r]:
-            status, error = "output_limit", "output passed the %d-byte cap" % cap
-        elif memory:
-            status, error = "memory", "memory limit reached"
-        elif code == 0:
-            status, error = "ok", None
-        else:
-            status, error = "error", None
-            if code is not None and code < 0:
-                error = "killed by signal %d" % -code
-
-        t_pre = time.monotonic()
-        files, file_errors, wiped = self.collect_and_wipe(job)
-        t_wipe = time.monotonic()
-        taint = []
-        if memory:
-            taint.append("memory")
-        if stray or kill_reason in ("stray", "stuck", "timeout", "output_limit"):
-            taint.append(kill_reason or "stray processes")
-        if not wiped:
-            taint.append("wipe failed")
-        if self.container and ipc_objects():
-            taint.append("ipc objects left")
-        return {
-            "status": status,
-            "exit_code": code,
-            "stdout": b64(bytes(streams[out_r])),
-            "stderr": b64(stderr),
-            "stdout_truncated": truncated[out_r],
-            "stderr_truncated": truncated[err_r],
-            "duration": duration,
-            "files": files,
-            "file_errors": file_errors,
-            "error": error,
-            "tainted": bool(taint),
-            "taint": ", ".join(t for t in taint if t),
-            "phases_ms": [
-                round(t_fork * 1000, 3),
-                round(t_setup * 1000, 3),
-                round((t_pre - t_end) * 1000, 3),
-                round((t_wipe - t_pre) * 1000, 3),
-                round((time.monotonic() - t_wipe) * 1000, 3),
-            ],
-        }
+        # type: (Dict[str, Any]) -> Dict[str, Any]
+        """Run one job (see ``JobRun`` for the steps) and return its result frame."""
+        return JobRun(self, msg).run()
 
     def read_setup(self, fd):
         data = b""
@@ -777,34 +636,11 @@ class Supervisor:
                 chunks.append(chunk)
             os.close(spec_fd)
             job = json.loads(b"".join(chunks).decode())
-            os.umask(0o022)
             work = self.work
-            os.makedirs(work, exist_ok=True)
-            os.chdir(work)
-            fsize = int(job.get("file_size", 64 << 20))
-            for rel, content in job.get("files", {}).items():
-                path = os.path.join(work, rel)
-                parent = os.path.dirname(path)
-                if parent:
-                    os.makedirs(parent, exist_ok=True)
-                with open(path, "wb") as fh:
-                    fh.write(unb64(content))
             source = job.get("source")
-            if source is not None:
-                with open(os.path.join(work, "main.py"), "w", encoding="utf-8", errors="surrogatepass") as fh:
-                    fh.write(source)
-            if self.tmp != "/tmp":
-                os.makedirs(self.tmp, exist_ok=True)
-            stdin = unb64(job.get("stdin", ""))
-            mfd = os.memfd_create("stdin", 0) if hasattr(os, "memfd_create") else None
-            if mfd is None:
-                rfd, wfd = os.pipe()
-                os.write(wfd, stdin)
-                os.close(wfd)
-                mfd = rfd
-            else:
-                os.write(mfd, stdin)
-                os.lseek(mfd, 0, os.SEEK_SET)
+            write_inputs(job, work, self.tmp)
+            fsize = int(job.get("file_size", 64 << 20))
+            mfd = stdin_fd(unb64(job.get("stdin", "")))
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in (mfd, out_w, err_w, host_fd, setup_w)]
             for target, fd in enumerate(high):
                 os.dup2(fd, target)
@@ -841,6 +677,577 @@ class Supervisor:
         os.write(4, SETUP_OK)
         os.close(4)
         run_source(source, job.get("args", []), env, work)
+
+
+def write_inputs(job, work, tmp):  # pragma: no cover - runs in the child
+    # type: (Dict[str, Any], str, str) -> None
+    """Write the job's files and source into the work dir (as the job's uid)."""
+    os.umask(0o022)
+    os.makedirs(work, exist_ok=True)
+    os.chdir(work)
+    for rel, content in job.get("files", {}).items():
+        path = os.path.join(work, rel)
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(unb64(content))
+    source = job.get("source")
+    if source is not None:
+        with open(os.path.join(work, "main.py"), "w", encoding="utf-8", errors="surrogatepass") as fh:
+            fh.write(source)
+    if tmp != "/tmp":
+        os.makedirs(tmp, exist_ok=True)
+
+
+def stdin_fd(stdin):  # pragma: no cover - runs in the child
+    # type: (bytes) -> int
+    """A descriptor that reads ``stdin``: a memfd (seekable), or a pipe where there is none."""
+    mfd = os.memfd_create("stdin", 0) if hasattr(os, "memfd_create") else None
+    if mfd is None:
+        rfd, wfd = os.pipe()
+        os.write(wfd, stdin)
+        os.close(wfd)
+        return rfd
+    os.write(mfd, stdin)
+    os.lseek(mfd, 0, os.SEEK_SET)
+    return mfd
+
+
+# The host-call relay ----------------------------------------------------------------------------
+
+
+class Relay:
+    """Host calls of one job: the job's socket on one side, the host channel on the other.
+
+    Invariants, each enforced here before anything reaches the host:
+
+    * at most ``in_flight`` calls of the job are forwarded and unanswered; a call's slot is
+      freed only once its reply has been written to the job, so a job that stops reading its
+      replies stops its own calls, never the supervisor (the socket is simply not read);
+    * the frames of calls in flight total at most ``budget`` bytes; a call past it is answered
+      with an error at once;
+    * a frame over ``MAX_HOST_FRAME`` is refused from its header (never read, never re-encoded):
+      the job gets an error and its channel is shut;
+    * a request is forwarded as the job's own bytes (no re-encoding, so no growth), after its
+      shape and nesting depth (``MAX_DEPTH``) are checked;
+    * nothing here blocks: the loop polls, reads and writes what is ready.
+    """
+
+    def __init__(self, sock, job_id, job, chan):
+        # type: (socket.socket, Any, Dict[str, Any], Channel) -> None
+        self.sock = sock
+        self.job_id = job_id
+        self.chan = chan
+        self.max_calls = int(job.get("host_calls", 0))
+        self.cap = max(1, int(job.get("host_calls_in_flight", 4)))
+        self.budget = int(job.get("host_call_bytes", 32 << 20))
+        self.calls = 0
+        self.sizes = {}  # type: Dict[int, int]  # call number -> request bytes, until answered
+        self.in_flight_bytes = 0
+        self.inbuf = bytearray()
+        self.to_job = Outbox()
+        self.reading = True
+        self.writing = True
+
+    # polling
+    def wants_read(self):
+        # type: () -> bool
+        return self.reading and len(self.sizes) < self.cap and self.to_job.size < (1 << 20)
+
+    def wants_write(self):
+        # type: () -> bool
+        return self.writing and bool(self.to_job.items)
+
+    # job -> host
+    def on_readable(self):
+        # type: () -> None
+        try:
+            chunk = self.sock.recv(1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.reading = False
+            return
+        self.inbuf += chunk
+        self.parse()
+
+    def parse(self):
+        # type: () -> None
+        while self.reading and len(self.sizes) < self.cap and len(self.inbuf) >= 4:
+            (n,) = HEADER.unpack_from(self.inbuf)
+            if n > MAX_HOST_FRAME:
+                self.refuse_oversized(n)
+                return
+            if len(self.inbuf) < 4 + n:
+                return
+            raw = bytes(self.inbuf[4 : 4 + n])
+            del self.inbuf[: 4 + n]
+            self.request(raw)
+
+    def request(self, raw):
+        # type: (bytes) -> None
+        self.calls += 1
+        try:
+            req = json.loads(raw.decode("utf-8", "surrogatepass"))
+            if not isinstance(req, dict):
+                raise ValueError("a request is a JSON object")
+            if (
+                not isinstance(req.get("name"), str)
+                or not isinstance(req.get("args", []), list)
+                or not isinstance(req.get("kwargs", {}), dict)
+            ):
+                raise ValueError("bad request shape")
+        except (ValueError, RecursionError) as exc:
+            if isinstance(exc, RecursionError):
+                exc = ValueError("arguments nest deeper than %d levels" % MAX_DEPTH)
+            self.answer({"ok": False, "error": "malformed host call: %s" % exc})
+            return
+        call_id = req.get("call_id")
+        if too_deep(req, MAX_DEPTH + 2):  # the request object and its args list are two levels
+            self.answer(
+                {"ok": False, "error": "host call arguments nest deeper than %d levels" % MAX_DEPTH},
+                call_id,
+            )
+            return
+        if self.calls > self.max_calls:
+            self.answer({"ok": False, "error": "host call limit (%d) reached" % self.max_calls}, call_id)
+            return
+        if self.in_flight_bytes + len(raw) > self.budget:
+            self.answer(
+                {
+                    "ok": False,
+                    "error": "host call refused: its %d bytes of arguments would pass the job's "
+                    "budget of %d bytes for calls in flight (Limits.host_call_bytes); "
+                    "wait for replies or send less" % (len(raw), self.budget),
+                },
+                call_id,
+            )
+            return
+        self.sizes[self.calls] = len(raw)
+        self.in_flight_bytes += len(raw)
+        head = '{"op":"hostcall","id":%s,"call":%d,"size":%d,"req":' % (
+            json.dumps(self.job_id),
+            self.calls,
+            len(raw),
+        )
+        body = head.encode() + raw + b"}"
+        self.chan.out.put(HEADER.pack(len(body)) + body, "hostcall")
+
+    def stop(self):
+        # type: () -> None
+        """The job is over: forward nothing more of it (calls not yet sent to the host are dropped)."""
+        self.reading = False
+        self.chan.out.drop("hostcall")
+
+    def refuse_oversized(self, n):
+        # type: (int) -> None
+        self.answer(
+            {
+                "ok": False,
+                "error": "host call of %d bytes refused: the limit is %d bytes per call; "
+                "this job's host-call channel is now closed" % (n, MAX_HOST_FRAME),
+            }
+        )
+        self.reading = False
+        self.inbuf = bytearray()
+        try:
+            self.sock.shutdown(socket.SHUT_RD)  # the job's pending write fails (EPIPE), never hangs
+        except OSError:
+            pass
+
+    # host -> job
+    def on_reply(self, msg):
+        # type: (Dict[str, Any]) -> None
+        """A ``hostcall_result`` from the host; replies to unknown or finished calls are dropped."""
+        call = msg.get("call")
+        if msg.get("id") != self.job_id or not isinstance(call, int) or call not in self.sizes:
+            return
+        if not self.writing:
+            self.release(call)
+            return
+        raw = msg.get("raw")  # the job's frame, header included
+        if raw is None:  # a reply the host encoded as one frame
+            raw = frame({k: msg.get(k) for k in ("ok", "value", "error", "call_id")})
+        self.to_job.put(raw, call)
+
+    def answer(self, payload, call_id=None):
+        # type: (Dict[str, Any], Any) -> None
+        """A reply the supervisor gives itself (refusals); it holds no slot."""
+        payload = dict(payload)
+        payload["call_id"] = call_id
+        self.to_job.put(frame(payload))
+
+    def on_writable(self):
+        # type: () -> None
+        try:
+            done = self.to_job.write(self.sock.send)
+        except OSError:  # the job closed its end: nothing more can reach it
+            self.writing = False
+            done = self.to_job.clear()
+        for call in done:
+            self.release(call)
+        if done and self.reading:
+            self.parse()  # slots freed: requests already buffered may go now
+
+    def release(self, call):
+        # type: (object) -> None
+        if call is not None and call in self.sizes:
+            self.in_flight_bytes -= self.sizes.pop(call)  # type: ignore[call-overload]
+
+    def close(self):
+        # type: () -> None
+        self.sock.close()
+
+
+# One job, step by step --------------------------------------------------------------------------
+
+
+class JobRun:
+    """One job from fork to report. ``run`` calls the steps in order:
+
+    spawn -> feed -> (drain, enforce)* -> end_io -> collect -> wipe -> report
+
+    * ``spawn``: a pre-forked (or freshly forked) child of the zygote, privileges already dropped;
+    * ``feed``: the job spec to the child, then its setup verdict;
+    * ``drain``: one poll round: stdout/stderr into capped buffers, host calls relayed (``Relay``),
+      frames to the host written as far as the host takes them; never blocks past the deadline;
+    * ``enforce``: the main process's exit, the wall-clock deadline, output caps, stuck pipes;
+      each ends in ``kill``;
+    * ``kill``: SIGKILL every process of the job (``Supervisor.sweep``);
+    * ``collect``: the requested files, read as the job's uid;
+    * ``wipe``: empty every writable dir and restore its own metadata (``reset_top``);
+    * ``report``: the status (decided from facts the job cannot forge) and the result frame.
+    """
+
+    def __init__(self, sup, msg):
+        # type: (Supervisor, Dict[str, Any]) -> None
+        self.sup = sup
+        self.id = msg.get("id")
+        self.job = msg["job"]  # type: Dict[str, Any]
+        self.timeout = float(self.job.get("timeout", 10))
+        self.cap = int(self.job.get("output_bytes", 1 << 20))
+        self.oom_before = oom_kills() if sup.container else None
+        self.start = time.monotonic()
+        self.deadline = self.start + self.timeout
+        self.child = None  # type: Optional[Dict[str, Any]]
+        self.pid = -1
+        self.setup_msg = None  # type: Optional[str]
+        self.streams = {}  # type: Dict[int, bytearray]
+        self.truncated = {}  # type: Dict[int, bool]
+        self.open_fds = set()  # type: Set[int]
+        self.relay = None  # type: Optional[Relay]
+        self.kill_reason = None  # type: Optional[str]
+        self.killed_at = None  # type: Optional[float]
+        self.exit_status = None  # type: Optional[int]
+        self.stray = False
+        self.marks = {"fork": 0.0, "setup": 0.0, "end": 0.0, "collect": 0.0, "wipe": 0.0}
+
+    def run(self):
+        # type: () -> Dict[str, Any]
+        failed = self.spawn()
+        if failed is not None:
+            return failed
+        self.feed()
+        while True:
+            self.enforce()
+            if self.finished():
+                break
+            self.drain()
+        self.end_io()
+        files, file_errors, collected = self.collect()
+        wiped = self.wipe() and collected
+        return self.report(files, file_errors, wiped)
+
+    # spawn / feed
+    def spawn(self):
+        # type: () -> Optional[Dict[str, Any]]
+        """Take the pre-forked child (or fork one); a result frame when that is impossible."""
+        sup = self.sup
+        if sup.zpid is None:
+            return gone("supervisor: the job forker is gone")
+        child, sup.prespawned = sup.prespawned, None
+        if child is None or child["pid"] in sup.exited:
+            if child is not None:
+                sup.discard(child)
+            child = sup.spawn()
+        self.marks["fork"] = time.monotonic()
+        if child is None:
+            return gone("supervisor: the job forker died")
+        self.child = child
+        self.pid = child["pid"]
+        for key in ("out_r", "err_r"):
+            fd = child[key]
+            os.set_blocking(fd, False)
+            self.streams[fd] = bytearray()
+            self.truncated[fd] = False
+            self.open_fds.add(fd)
+        self.relay = Relay(child["host"], self.id, self.job, sup.chan)
+        return None
+
+    def feed(self):
+        # type: () -> None
+        """Write the spec to the child and read its setup verdict (kill it if setup failed)."""
+        assert self.child is not None
+        spec_w = self.child["spec_w"]
+        try:
+            view = memoryview(json.dumps(self.job).encode())
+            while view:
+                view = view[os.write(spec_w, view) :]
+        except OSError:
+            pass  # the child died before reading: its setup pipe says why
+        finally:
+            os.close(spec_w)
+        self.setup_msg = self.sup.read_setup(self.child["setup_r"])
+        os.close(self.child["setup_r"])
+        self.marks["setup"] = time.monotonic()
+        if self.setup_msg is not None:
+            self.kill("setup")
+
+    # the loop
+    def finished(self):
+        # type: () -> bool
+        if self.killed_at is None:
+            return False
+        if not self.open_fds and self.exit_status is not None:
+            return True
+        return time.monotonic() - self.killed_at > 5.0  # a pipe held open after every kill
+
+    def enforce(self):
+        # type: () -> None
+        """Apply every rule that ends a job; each ends in ``kill``."""
+        if self.exit_status is None:
+            self.exit_status = self.sup.reap(self.pid, None)
+            if self.exit_status is not None and self.killed_at is None:
+                self.kill(None)  # main process finished: whatever it left behind dies now
+        else:
+            self.sup.reap_all()
+        now = time.monotonic()
+        if self.killed_at is None and now >= self.deadline:
+            self.kill("timeout")
+        if self.killed_at is None and any(self.truncated.values()):
+            self.kill("output_limit")
+        if self.killed_at is not None and now - self.killed_at > 2.0:
+            self.kill("stuck")  # something holds a pipe open after every kill: taint the box
+
+    def kill(self, reason):
+        # type: (Optional[str]) -> None
+        """SIGKILL every process of the job; the first reason given is the one reported."""
+        if self.relay is not None:
+            self.relay.stop()
+        stray = self.sup.sweep(self.pid)
+        self.stray = self.stray or stray
+        if reason is None and stray:
+            reason = "stray"
+        self.kill_reason = self.kill_reason or reason
+        if self.killed_at is None:
+            self.killed_at = time.monotonic()
+
+    def wait_ms(self):
+        # type: () -> int
+        if self.killed_at is not None:
+            return 500
+        return int(max(0.0, min(self.deadline - time.monotonic(), 1.0)) * 1000) + 1
+
+    def drain(self):
+        # type: () -> None
+        """One poll round over every descriptor of the job and the host channel."""
+        sup, relay = self.sup, self.relay
+        assert relay is not None
+        poller = select.poll()
+        for fd in self.open_fds:
+            poller.register(fd, select.POLLIN)
+        if sup.zsock is not None:
+            poller.register(sup.zsock.fileno(), select.POLLIN)
+        poller.register(sup.wake_r, select.POLLIN)
+        poller.register(sup.chan.rfd, select.POLLIN)
+        if sup.chan.out.items:
+            poller.register(sup.chan.wfd, select.POLLOUT)
+        sock_mask = (select.POLLIN if relay.wants_read() else 0) | (
+            select.POLLOUT if relay.wants_write() else 0
+        )
+        if sock_mask:
+            poller.register(relay.sock.fileno(), sock_mask)
+        try:
+            events = poller.poll(self.wait_ms())
+        except InterruptedError:
+            return
+        for fd, ev in events:
+            if sup.zsock is not None and fd == sup.zsock.fileno():
+                sup.drain_zygote()
+            elif fd == sup.wake_r:
+                try:
+                    os.read(sup.wake_r, 4096)
+                except OSError:
+                    pass
+            elif fd in self.open_fds:
+                self.read_output(fd)
+            elif fd == sup.chan.rfd:
+                self.from_host(ev)
+            elif fd == sup.chan.wfd:
+                sup.chan.flush()
+            elif fd == relay.sock.fileno():
+                if ev & (select.POLLIN | select.POLLHUP | select.POLLERR) and relay.wants_read():
+                    relay.on_readable()
+                if ev & (select.POLLOUT | select.POLLERR):
+                    relay.on_writable()
+        if sup.chan.out.items:
+            sup.chan.flush()  # host-bound frames the relay queued this round
+        if relay.wants_write():
+            relay.on_writable()
+
+    def read_output(self, fd):
+        # type: (int) -> None
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.open_fds.discard(fd)
+            os.close(fd)
+            return
+        buf = self.streams[fd]
+        room = self.cap - len(buf)
+        if room > 0:
+            buf += chunk[:room]
+        if len(chunk) > room:
+            self.truncated[fd] = True
+            if self.killed_at is None:
+                self.kill("output_limit")
+
+    def from_host(self, ev):
+        # type: (int) -> None
+        sup = self.sup
+        if not ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+            return
+        for msg in sup.chan.feed():
+            if msg.get("op") == "hostcall_result":
+                assert self.relay is not None
+                self.relay.on_reply(msg)  # stale answers (an earlier job's) are dropped there
+            else:
+                sup.pending.append(msg)
+        if sup.chan.eof:
+            self.kill("host gone")
+            raise SystemExit(0)
+
+    def end_io(self):
+        # type: () -> None
+        """Close the job's descriptors; make sure the main process is reaped and all is dead."""
+        self.marks["end"] = time.monotonic()
+        assert self.relay is not None
+        self.relay.close()
+        for fd in list(self.open_fds):
+            os.close(fd)
+        self.open_fds.clear()
+        if self.exit_status is None:
+            self.exit_status = self.sup.reap(self.pid, None, block=True)
+        self.stray = self.sup.sweep(self.pid) or self.stray
+
+    # after the job
+    def collect(self):
+        # type: () -> Tuple[Dict[str, str], List[str], bool]
+        files, errors, ok = collect_files(self.sup, self.job)
+        self.marks["collect"] = time.monotonic()
+        return files, errors, ok
+
+    def wipe(self):
+        # type: () -> bool
+        ok = True
+        for top in self.sup.writable:
+            ok = wipe_tree(top) and ok
+            ok = reset_top(top, self.sup.tops.get(top)) and ok
+        self.marks["wipe"] = time.monotonic()
+        return ok
+
+    def exit_code(self):
+        # type: () -> Optional[int]
+        status = self.exit_status
+        if status is None:
+            return None
+        if status == -1:
+            return -1
+        if hasattr(os, "waitstatus_to_exitcode"):
+            return os.waitstatus_to_exitcode(status)
+        return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+    def oom_killed(self):
+        # type: () -> bool
+        """The cgroup's OOM killer struck during this job (the kernel's counter, never job text)."""
+        if not self.sup.container or self.oom_before is None:
+            return False
+        after = oom_kills()
+        return after is not None and after > self.oom_before
+
+    def verdict(self, code, memory):
+        # type: (Optional[int], bool) -> Tuple[str, Optional[str]]
+        if self.setup_msg is not None:
+            return "sandbox_error", self.setup_msg
+        if self.exit_status == -1:
+            return "sandbox_error", "supervisor: the job forker died during the job"
+        if self.kill_reason == "timeout":
+            return "timeout", "wall-clock limit of %gs reached" % self.timeout
+        if self.kill_reason == "output_limit" or any(self.truncated.values()):
+            return "output_limit", "output passed the %d-byte cap" % self.cap
+        if memory:
+            return "memory", "memory limit reached (the cgroup's OOM killer ended the job)"
+        if code == 0:
+            return "ok", None
+        if code is not None and code < 0:
+            return "error", "killed by signal %d" % -code
+        return "error", None
+
+    def report(self, files, file_errors, wiped):
+        # type: (Dict[str, str], List[str], bool) -> Dict[str, Any]
+        code = self.exit_code()
+        memory = self.oom_killed()
+        status, error = self.verdict(code, memory)
+        exec_failed = self.setup_msg is not None and self.setup_msg.startswith("cannot execute")
+        taint = []
+        if self.setup_msg is not None and not exec_failed:
+            taint.append("setup failed")
+        if self.exit_status == -1:
+            taint.append("zygote gone")
+        if memory:
+            taint.append("memory")
+        if self.stray or self.kill_reason in ("stray", "stuck", "timeout", "output_limit"):
+            taint.append(self.kill_reason or "stray processes")
+        if not wiped:
+            taint.append("wipe failed")
+        if self.sup.container and ipc_objects():
+            taint.append("ipc objects left")
+        out_r, err_r = self.child["out_r"], self.child["err_r"]  # type: ignore[index]
+        m = self.marks
+        return {
+            "status": status,
+            "exit_code": code,
+            "stdout": b64(bytes(self.streams[out_r])),
+            "stderr": b64(bytes(self.streams[err_r])),
+            "stdout_truncated": self.truncated[out_r],
+            "stderr_truncated": self.truncated[err_r],
+            "duration": m["end"] - self.start,
+            "files": files,
+            "file_errors": file_errors,
+            "error": error,
+            "setup_failed": self.setup_msg is not None,
+            "tainted": bool(taint),
+            "taint": ", ".join(t for t in taint if t),
+            "phases_ms": [
+                round((m["fork"] - self.start) * 1000, 3),
+                round((m["setup"] - self.start) * 1000, 3),
+                round((m["collect"] - m["end"]) * 1000, 3),
+                round((m["wipe"] - m["collect"]) * 1000, 3),
+                round((time.monotonic() - m["wipe"]) * 1000, 3),
+            ],
+        }
+
+
+def gone(error):
+    # type: (str) -> Dict[str, Any]
+    return {"status": "sandbox_error", "error": error, "tainted": True, "taint": "zygote gone"}
 
 
 def run_source(source, args, env, work):  # pragma: no cover - runs in the child
@@ -904,19 +1311,19 @@ def run_source(source, args, env, work):  # pragma: no cover - runs in the child
     os._exit(code & 0xFF if code >= 0 else 1)
 
 
-def collect_and_wipe(self, job):
-    """Read the collected files, then wipe every writable dir; all job processes are dead by now.
+# After the job: collect, wipe, reset ------------------------------------------------------------
+
+
+def collect_files(sup, job):
+    # type: (Supervisor, Dict[str, Any]) -> Tuple[Dict[str, str], List[str], bool]
+    """Read the collected files; all job processes are dead by now. Returns files, errors, ok.
 
     Collection runs in a child that drops to the job's uid, so a symlink the job left cannot make
-    the supervisor read what the job could not. Wiping needs no such care (it never follows links)
-    and is done by the supervisor itself (CAP_DAC_OVERRIDE/CAP_FOWNER), saving a fork per job.
+    the supervisor read what the job could not.
     """
     collect = job.get("collect", [])
     if not collect:
-        ok = True
-        for top in self.writable:
-            ok = wipe(top, any_owner=True) and ok
-        return {}, [], ok
+        return {}, [], True
     limit = int(job.get("files_out_bytes", 8 << 20))
     r, w = os.pipe()
     try:
@@ -924,41 +1331,22 @@ def collect_and_wipe(self, job):
     except OSError:
         os.close(r)
         os.close(w)
-        return {}, ["cannot fork the cleaner"], False
+        return {}, ["cannot fork the collector"], False
     if pid == 0:  # pragma: no cover - runs in the child
         try:
             os.close(r)
-            if self.container:
+            if sup.container:
                 os.setgroups([])
-                os.setgid(self.uid)
-                os.setuid(self.uid)
-            files, errors, total = {}, [], 0
-            for rel in collect:
-                path = os.path.join(self.work, rel)
-                try:
-                    if os.path.islink(path) or not os.path.isfile(path):
-                        continue
-                    size = os.path.getsize(path)
-                    if total + size > limit:
-                        errors.append("%s: skipped, collected files passed %d bytes" % (rel, limit))
-                        continue
-                    with open(path, "rb") as fh:
-                        data = fh.read(limit - total + 1)
-                    total += len(data)
-                    files[rel] = b64(data)
-                except OSError as exc:
-                    errors.append("%s: %s" % (rel, exc.strerror))
-            ok = True
-            for top in self.writable:
-                ok = wipe(top) and ok
-            payload = json.dumps({"files": files, "errors": errors, "ok": ok}).encode()
+                os.setgid(sup.uid)
+                os.setuid(sup.uid)
+            payload = json.dumps(read_files(sup.work, collect, limit)).encode()
             view = memoryview(payload)
             while view:
                 view = view[os.write(w, view) :]
         finally:
             os._exit(0)
     os.close(w)
-    data = b""
+    chunks = []
     while True:
         try:
             chunk = os.read(r, 1 << 20)
@@ -966,58 +1354,195 @@ def collect_and_wipe(self, job):
             continue
         if not chunk:
             break
-        data += chunk
+        chunks.append(chunk)
     os.close(r)
     while True:
         try:
-            os.waitpid(pid, 0)  # the cleaner must be gone before the next job looks around
+            os.waitpid(pid, 0)  # the collector must be gone before the next job looks around
             break
         except InterruptedError:
             continue
         except ChildProcessError:
             break
-    self.reap_all()
+    sup.reap_all()
     try:
-        out = json.loads(data.decode())
+        out = json.loads(b"".join(chunks).decode())
     except ValueError:
-        return {}, ["cleaner failed"], False
-    return out["files"], out["errors"], out["ok"]
+        return {}, ["collector failed"], False
+    return out["files"], out["errors"], True
 
 
-Supervisor.collect_and_wipe = collect_and_wipe
+def read_files(work, collect, limit):  # pragma: no cover - runs in the collector
+    # type: (str, List[str], int) -> Dict[str, Any]
+    files, errors, total = {}, [], 0
+    for rel in collect:
+        path = os.path.join(work, rel)
+        try:
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            size = os.path.getsize(path)
+            if total + size > limit:
+                errors.append("%s: skipped, collected files passed %d bytes" % (rel, limit))
+                continue
+            with open(path, "rb") as fh:
+                data = fh.read(limit - total + 1)
+            total += len(data)
+            files[rel] = b64(data)
+        except OSError as exc:
+            errors.append("%s: %s" % (rel, exc.strerror))
+    return {"files": files, "errors": errors}
 
 
-def wipe(top, any_owner=False):
-    """Remove everything below ``top`` (never following links); True when it is all gone.
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
-    ``any_owner`` False keeps entries owned by another uid (what Docker placed there)."""
+
+def open_dir(name, dir_fd=None):
+    # type: (str, Optional[int]) -> int
+    """Open a directory without following a link; chmod it open first if the job closed it."""
     try:
-        entries = os.listdir(top)
+        return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+    except PermissionError:
+        os.chmod(name, 0o700, dir_fd=dir_fd)  # we lstat'd it: a directory, and every job process is dead
+        return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+
+
+def wipe_tree(top):
+    # type: (str) -> bool
+    """Remove everything below ``top``; True when it is all gone.
+
+    Iterative and relative to directory descriptors, holding one descriptor at a time, so no
+    depth (a job may leave 10,000 nested directories), path length or open-files limit stops it;
+    never follows a link. The caller has killed every process of the job.
+    """
+    try:
+        fd = os.open(top, DIR_FLAGS)
     except FileNotFoundError:
         return True
     except OSError:
         return False
     ok = True
-    me = os.getuid()
-    for name in entries:
-        path = os.path.join(top, name)
+    stack = []  # type: List[Tuple[str, List[str]]]  # (name of the dir we are in, entries left in its parent)
+    todo = listdir(fd)
+    try:
+        while True:
+            sub = None
+            while todo:
+                name = todo.pop()
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    sub = name
+                    break
+                try:
+                    os.unlink(name, dir_fd=fd)
+                except OSError as exc:
+                    ok = ok and exc.errno == errno.ENOENT
+            if sub is not None:
+                try:
+                    child = open_dir(sub, fd)
+                except OSError:
+                    ok = False
+                    continue
+                os.close(fd)
+                fd = child
+                stack.append((sub, todo))
+                todo = listdir(fd)
+                continue
+            if not stack:
+                break
+            name, todo = stack.pop()
+            parent = os.open("..", DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            try:
+                os.rmdir(name, dir_fd=fd)
+            except OSError as exc:
+                ok = ok and exc.errno == errno.ENOENT
+    except OSError:
+        ok = False
+    finally:
+        os.close(fd)
+    return ok
+
+
+def listdir(fd):
+    # type: (int) -> List[str]
+    try:
+        return os.listdir(fd)
+    except OSError:
+        return []
+
+
+class TopDir:
+    """What a writable top directory looked like when the container started."""
+
+    def __init__(self, path):
+        # type: (str) -> None
+        st = os.lstat(path)
+        self.mode = stat.S_IMODE(st.st_mode)
+        self.uid = st.st_uid
+        self.gid = st.st_gid
+        self.times = (st.st_atime_ns, st.st_mtime_ns)
+        self.xattrs = {}  # type: Dict[str, bytes]
+        for name in list_xattrs(path):
+            try:
+                self.xattrs[name] = os.getxattr(path, name, follow_symlinks=False)
+            except OSError:
+                pass
+
+
+def snapshot_tops(paths):
+    # type: (Sequence[str]) -> Dict[str, TopDir]
+    tops = {}
+    for path in paths:
         try:
-            st = os.lstat(path)
+            tops[path] = TopDir(path)
         except OSError:
-            continue
-        if st.st_uid != me and not any_owner:
-            continue  # not the job's (e.g. files Docker placed); the job could not have changed them
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                if not any_owner:
-                    os.chmod(path, 0o700)
-                ok = wipe(path, any_owner) and ok
-                os.rmdir(path)
-            else:
-                os.unlink(path)
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
+            pass
+    return tops
+
+
+def list_xattrs(path):
+    # type: (str) -> List[str]
+    try:
+        return os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return []
+
+
+def reset_top(path, was):
+    # type: (str, Optional[TopDir]) -> bool
+    """Give ``path`` back its start-up owner, mode, extended attributes (ACLs too) and times.
+
+    A job owns its work dir and may chmod it, set user xattrs or ACLs on it and choose its
+    mtime; emptying the dir keeps all of that, so without this a job could break the slot for
+    every later job (mode 0500) or pass them data. False when any of it could not be restored.
+    """
+    if was is None:
+        return True
+    ok = True
+    try:
+        st = os.lstat(path)
+        if (st.st_uid, st.st_gid) != (was.uid, was.gid):
+            os.chown(path, was.uid, was.gid)
+        os.chmod(path, was.mode)
+        for name in list_xattrs(path):
+            if name not in was.xattrs:
+                try:
+                    os.removexattr(path, name, follow_symlinks=False)
+                except OSError:
+                    ok = False
+        for name, value in was.xattrs.items():
+            try:
+                if os.getxattr(path, name, follow_symlinks=False) != value:
+                    os.setxattr(path, name, value, follow_symlinks=False)
+            except OSError:
                 ok = False
+        os.utime(path, ns=was.times, follow_symlinks=False)
+    except OSError:
+        ok = False
     return ok
 
 
@@ -1116,7 +1641,19 @@ def zygote(sup, sock):  # pragma: no cover - runs in the zygote
             sock.send(json.dumps({"exited": got, "status": status}).encode())
 
 
+def widen_pipes(fds, size=1 << 20):
+    # type: (Sequence[int], int) -> None
+    """Give the host channel's pipes 1 MiB (if they are pipes): a large host-call reply then
+    crosses in a few wake-ups instead of one per 64 KiB."""
+    for fd in fds:
+        try:
+            fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+        except OSError:
+            pass
+
+
 def main():
+    widen_pipes((0, 1))
     chan = Channel(0, 1)
     config, rest = chan.recv_blocking()
     if config is None:

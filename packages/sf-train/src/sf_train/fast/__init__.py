@@ -1,9 +1,11 @@
 """The GPU speed path of sf-train (see the "GPU speed" section of the package README).
 
 * :class:`FastScoreDPOTrainer` (``sf_train.fast.dpo``): Score-DPO with reference log-probs
-  computed once, one shared-prefix packed sequence per pair and no gradient checkpointing.
+  computed once, one shared-prefix packed sequence per pair, fused LoRA projections
+  (``sf_train.fast.lora``) and no gradient checkpointing.
 * :class:`SharedPrefixDecoder` (``sf_train.fast.decode``): k-sample decoding with one prefix
-  KV cache per prompt, GQA-aware attention that never repeats K/V, and CUDA graphs; used by
+  KV cache per prompt, GQA-aware attention that never repeats K/V, merged projection weights,
+  a sort-free top-p cut and CUDA graphs; used by
   :class:`sf_train.generate.fast_hf.FastHFWorkflowGenerator`.
 
 Names load lazily: importing this package does not import torch.

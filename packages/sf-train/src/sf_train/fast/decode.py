@@ -11,18 +11,25 @@ prompt each carry their own copy of the prompt's K/V. This decoder:
 * computes attention GQA-aware (queries grouped per KV head, K/V never repeated), in fp32
   softmax, either with a Triton flash-decoding kernel (:mod:`sf_train.fast.kernels`; reads only
   the filled part of the cache) or with torch matmuls over fixed-size buckets of the cache;
+* decodes with **merged, fused projection weights** when memory allows (``merge_weights``): per
+  layer one ``[q | k | v]`` and one ``[gate | up]`` matrix with the LoRA adapter folded in
+  (``W + scaling · B A``, computed in float32), built at the start of each call from the live
+  weights, so a decode step runs 4 GEMMs per layer instead of 7 base GEMMs plus 4 LoRA kernels per
+  projection (the LoRA products are launch-bound at decode batch sizes);
 * captures one decode step (all layers, the LM head and top-p sampling) as a **CUDA graph** and
   replays it (one graph with Triton, one per bucket of 128 positions with torch);
 * samples like transformers (temperature, then top-p keeping the smallest set of most likely
-  tokens whose mass reaches ``top_p``; greedy at temperature 0) and stops a row at EOS or, checked
-  on the host every ``check_every`` steps, at the stop string (the row keeps exactly the tokens up
-  to the one that completes it, as transformers' ``stop_strings`` does).
+  tokens whose mass reaches ``top_p``, cut on CUDA by a Triton bisection instead of a sort of the
+  vocabulary, :func:`sf_train.fast.kernels.top_p_threshold`; greedy at temperature 0) and stops a
+  row at EOS or, checked on the host every ``check_every`` steps, at the stop string (the row keeps
+  exactly the tokens up to the one that completes it, as transformers' ``stop_strings`` does).
 
-The layers' own modules (norms, projections, MLP, rotary embedding) are called, so a PEFT LoRA
-adapter injected into them is applied as it is (nothing is merged), and updated weights are seen
-without re-capturing. Supported: Llama, Mistral (no sliding window in reach), Qwen2, Qwen3 decoder
-stacks; :func:`unsupported_reason` says why another model is not (callers fall back to
-``generate``). On CPU the same step runs eagerly (what the tests check against ``generate``).
+Without merged weights the layers' own modules (norms, projections, MLP, rotary embedding) are
+called, so a PEFT LoRA adapter injected into them is applied as it is; either way the model's
+weights are never modified, and each call sees the current adapter. Supported: Llama, Mistral (no
+sliding window in reach), Qwen2, Qwen3 decoder stacks; :func:`unsupported_reason` says why another
+model is not (callers fall back to ``generate``). On CPU the same step runs eagerly (what the tests
+check against ``generate``).
 """
 
 from __future__ import annotations
@@ -94,7 +101,98 @@ class DecodeStats:
     new_tokens: int = 0
     rows: int = 0
     attention: str = ""
+    merged: bool = False
+    merge_s: float = 0.0
+    top_p_kernel: bool = False
     chunks: list[float] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _MergedLayer:
+    """One decoder layer's projections as fused matrices with any LoRA adapter folded in."""
+
+    qkv: torch.Tensor
+    qkv_bias: torch.Tensor | None
+    o: torch.Tensor
+    o_bias: torch.Tensor | None
+    gate_up: torch.Tensor
+    down: torch.Tensor
+    split: tuple[int, int, int]
+
+
+def _effective_linear(layer: Any, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """(weight, bias) that ``layer`` applies: a plain ``nn.Linear``'s own, or a PEFT LoRA ``Linear``'s
+    base weight plus ``scaling · B A`` of its one active plain adapter; None when it is anything else
+    (several adapters, DoRA, dropout, a quantised base, a merged-then-disabled adapter)."""
+    if type(layer) is torch.nn.Linear:
+        return layer.weight, layer.bias
+    try:
+        from peft.tuners.lora import Linear as LoraLinear
+    except ImportError:  # pragma: no cover - peft is a dependency
+        return None
+    if not isinstance(layer, LoraLinear) or getattr(layer, "fan_in_fan_out", False):
+        return None
+    base = layer.get_base_layer()
+    if type(base) is not torch.nn.Linear:
+        return None
+    if layer.disable_adapters:
+        return None if layer.merged else (base.weight, base.bias)
+    if layer.merged:
+        return None
+    active = [name for name in layer.active_adapters if name in layer.lora_A]
+    if not active:
+        return base.weight, base.bias
+    if len(active) != 1:
+        return None
+    name = active[0]
+    if not isinstance(layer.lora_dropout[name], torch.nn.Identity):
+        return None
+    if getattr(layer, "use_dora", {}).get(name, False) or getattr(layer, "lora_bias", {}).get(name, False):
+        return None
+    a, b = layer.lora_A[name], layer.lora_B[name]
+    if any(type(m) is not torch.nn.Linear or m.bias is not None for m in (a, b)):
+        return None
+    delta = (b.weight.float() @ a.weight.float()).mul_(float(layer.scaling[name]))
+    return (base.weight.float() + delta).to(dtype), base.bias
+
+
+def _merge_layer(layer: Any, dtype: torch.dtype) -> _MergedLayer | None:
+    attn, mlp = layer.self_attn, layer.mlp
+    if not all(hasattr(mlp, a) for a in ("gate_proj", "up_proj", "down_proj", "act_fn")):
+        return None
+    parts = [_effective_linear(m, dtype) for m in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj)]
+    mlp_parts = [_effective_linear(m, dtype) for m in (mlp.gate_proj, mlp.up_proj, mlp.down_proj)]
+    if any(p is None for p in parts + mlp_parts):
+        return None
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = parts  # type: ignore[misc]
+    (wg, bg), (wu, bu), (wd, bd) = mlp_parts  # type: ignore[misc]
+    if bg is not None or bu is not None or bd is not None:
+        return None
+    qkv_bias = None
+    if any(b is not None for b in (bq, bk, bv)):
+        pairs = ((wq, bq), (wk, bk), (wv, bv))
+        qkv_bias = torch.cat([w.new_zeros(w.shape[0]) if b is None else b.to(dtype) for w, b in pairs])
+    return _MergedLayer(
+        qkv=torch.cat([wq.to(dtype), wk.to(dtype), wv.to(dtype)]),
+        qkv_bias=qkv_bias,
+        o=wo.to(dtype),
+        o_bias=None if bo is None else bo.to(dtype),
+        gate_up=torch.cat([wg.to(dtype), wu.to(dtype)]),
+        down=wd.to(dtype),
+        split=(wq.shape[0], wk.shape[0], wv.shape[0]),
+    )
+
+
+def _merged_bytes(layers: Sequence[Any]) -> int:
+    total = 0
+    for layer in layers:
+        attn, mlp = layer.self_attn, layer.mlp
+        projections = (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj)
+        for m in (*projections, mlp.gate_proj, mlp.up_proj, mlp.down_proj):
+            weight = getattr(getattr(m, "get_base_layer", lambda m=m: m)(), "weight", None)
+            if weight is not None:
+                total += weight.numel() * weight.element_size()
+    return total
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -137,6 +235,7 @@ class _Layout:
             )
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self.pool: Any = None
+        self.merged: list[_MergedLayer] | None = None
 
 
 class SharedPrefixDecoder:
@@ -150,6 +249,14 @@ class SharedPrefixDecoder:
         cuda_graphs: Capture decode steps as CUDA graphs (CUDA only).
         bucket: Cache positions per graph for the torch attention (it reads whole buckets).
         check_every: Steps between host checks for EOS-everywhere and the stop string.
+        merge_weights: Decode with fused ``[q|k|v]`` / ``[gate|up]`` matrices with the adapter folded
+            in (a copy of the projection weights for the call: about 14 GiB for an 8B model).
+            ``"auto"``: on CUDA when free memory exceeds that copy by 4 GiB; True forces it where
+            the layers allow (else the modules are called); False: never.
+        top_p_kernel: Cut the nucleus with :func:`sf_train.fast.kernels.top_p_threshold` (bisection on
+            the logits, no sort over the vocabulary; ties at the cut are all kept) instead of a full
+            sort. ``"auto"``: on CUDA with Triton once it agrees with the sort on this device; True
+            also elsewhere (Triton's interpreter on CPU); False: always sort.
 
     Raises:
         ValueError: the model is not supported (see :func:`unsupported_reason`) or an unknown
@@ -166,6 +273,8 @@ class SharedPrefixDecoder:
         cuda_graphs: bool = True,
         bucket: int = 128,
         check_every: int = 32,
+        merge_weights: bool | str = "auto",
+        top_p_kernel: bool | str = "auto",
     ) -> None:
         reason = unsupported_reason(model)
         if reason is not None:
@@ -201,6 +310,10 @@ class SharedPrefixDecoder:
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
         self.bucket = bucket
         self.check_every = max(1, check_every)
+        if merge_weights not in (True, False, "auto"):
+            raise ValueError(f"merge_weights must be True, False or 'auto' (got {merge_weights!r})")
+        self.merge_weights = merge_weights
+        self.top_p_kernel = top_p_kernel
         self.stats = DecodeStats()
         self._sampling: tuple[float, float] = (1.0, 1.0)
 
@@ -261,12 +374,27 @@ class SharedPrefixDecoder:
             probs = torch.softmax(logits, -1)
             race = probs / torch.empty_like(probs).exponential_()
             return race.argmax(-1)
+        if self._use_threshold_top_p():
+            from sf_train.fast.kernels import top_p_threshold
+
+            cut = top_p_threshold(logits, top_p)
+            probs = torch.softmax(logits, -1).masked_fill_(logits < cut[:, None], 0.0)
+            return (probs / torch.empty_like(probs).exponential_()).argmax(-1)
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
         probs = torch.softmax(sorted_logits, -1)
         before = probs.cumsum(-1) - probs  # mass strictly more likely than each token
         probs = probs.masked_fill(before >= top_p, 0.0)
         choice = (probs / torch.empty_like(probs).exponential_()).argmax(-1, keepdim=True)
         return order.gather(-1, choice)[:, 0]
+
+    def _use_threshold_top_p(self) -> bool:
+        """The Triton nucleus cut (no vocabulary sort): forced by ``top_p_kernel=True``; with ``"auto"``
+        on CUDA once it agrees with the sort-based cut on this device (checked once per device)."""
+        if self.top_p_kernel is False or not _triton_ok():
+            return False
+        if self.top_p_kernel is True:
+            return True
+        return self.device.type == "cuda" and _top_p_kernel_works(self.device)
 
     def _norm(self, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         if self._fused_norm(module):
@@ -284,6 +412,58 @@ class SharedPrefixDecoder:
             and getattr(module, "weight", None) is not None
         )
 
+    def _want_merged(self) -> bool:
+        if self.merge_weights is False:
+            return False
+        if self.merge_weights == "auto":
+            if self.device.type != "cuda":
+                return False
+            free, _ = torch.cuda.mem_get_info(self.device)
+            return free > _merged_bytes(self.layers) + 4 * 1024**3
+        return True
+
+    def _merge(self) -> list[_MergedLayer] | None:
+        """Fused, adapter-folded projection matrices of every layer (None if a layer cannot be merged)."""
+        merged = []
+        for layer in self.layers:
+            m = _merge_layer(layer, self.dtype)
+            if m is None:
+                return None
+            merged.append(m)
+        return merged
+
+    def _qkv(
+        self, lay: _Layout, i: int, attn: Any, h: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if lay.merged is None:
+            return attn.q_proj(h), attn.k_proj(h), attn.v_proj(h)
+        m = lay.merged[i]
+        q, k, v = torch.nn.functional.linear(h, m.qkv, m.qkv_bias).split(m.split, dim=-1)
+        return q, k, v
+
+    def _o(self, lay: _Layout, i: int, attn: Any, o: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``x + o_proj(o)`` (merged: the residual accumulated in the GEMM)."""
+        if lay.merged is None:
+            return x + attn.o_proj(o)
+        m = lay.merged[i]
+        return _residual_linear(x, o, m.o, m.o_bias)
+
+    def _mlp(self, lay: _Layout, i: int, mlp: Any, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``x + mlp(h)`` (merged: fused gate/up, the residual accumulated in the down GEMM)."""
+        if lay.merged is None:
+            return x + mlp(h)
+        m = lay.merged[i]
+        x, residual = h, x
+        gu = torch.nn.functional.linear(x, m.gate_up)
+        if self.attention == "triton" and getattr(self.cfg, "hidden_act", None) in ("silu", "swish"):
+            from sf_train.fast.kernels import swiglu_split
+
+            h = swiglu_split(gu.reshape(-1, gu.shape[-1])).view(*gu.shape[:-1], gu.shape[-1] // 2)
+        else:
+            n = gu.shape[-1] // 2
+            h = mlp.act_fn(gu[..., :n]) * gu[..., n:]
+        return _residual_linear(residual, h, m.down, None)
+
     def _step_fused(self, lay: _Layout) -> torch.Tensor:
         """One decode step with the Triton kernels (norms, RoPE + cache write, attention); returns the
         last hidden state [B, hidden]."""
@@ -296,14 +476,14 @@ class SharedPrefixDecoder:
         for i, layer in enumerate(self.layers):
             attn = layer.self_attn
             h = self._norm(layer.input_layernorm, x)
-            q, k, v = attn.q_proj(h), attn.k_proj(h), attn.v_proj(h)
+            q, k, v = self._qkv(lay, i, attn, h)
             if self.qk_norm:
-                q = attn.q_norm(q.view(rows, heads, dim)).reshape(rows, heads * dim)
-                k = attn.k_norm(k.view(rows, kv_heads, dim)).reshape(rows, kv_heads * dim)
+                q = attn.q_norm(q.reshape(rows, heads, dim)).reshape(rows, heads * dim)
+                k = attn.k_norm(k.reshape(rows, kv_heads, dim)).reshape(rows, kv_heads * dim)
             q = rope_and_store(
-                q.contiguous(),
-                k.contiguous(),
-                v.contiguous(),
+                _rows_contiguous(q),
+                _rows_contiguous(k),
+                _rows_contiguous(v),
                 cos,
                 sin,
                 lay.kg[i],
@@ -314,8 +494,8 @@ class SharedPrefixDecoder:
                 head_dim=dim,
             )
             o = self._attend_triton(lay, i, q)
-            x = x + attn.o_proj(o.reshape(rows, heads * dim))
-            x = x + layer.mlp(self._norm(layer.post_attention_layernorm, x))
+            x = self._o(lay, i, attn, o.reshape(rows, heads * dim), x)
+            x = self._mlp(lay, i, layer.mlp, self._norm(layer.post_attention_layernorm, x), x)
         return self._norm(self.norm, x)
 
     def _step(self, lay: _Layout, width: int) -> None:
@@ -342,9 +522,10 @@ class SharedPrefixDecoder:
         for i, layer in enumerate(self.layers):
             attn = layer.self_attn
             h = layer.input_layernorm(x)
-            q = attn.q_proj(h).view(rows, 1, self.heads, self.head_dim)
-            k = attn.k_proj(h).view(rows, 1, self.kv_heads, self.head_dim)
-            v = attn.v_proj(h).view(rows, 1, self.kv_heads, self.head_dim)
+            q, k, v = self._qkv(lay, i, attn, h)
+            q = q.reshape(rows, 1, self.heads, self.head_dim)
+            k = k.reshape(rows, 1, self.kv_heads, self.head_dim)
+            v = v.reshape(rows, 1, self.kv_heads, self.head_dim)
             if self.qk_norm:
                 q, k = attn.q_norm(q), attn.k_norm(k)
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [B, heads, 1, D]
@@ -354,8 +535,8 @@ class SharedPrefixDecoder:
             lay.vg[i].index_copy_(2, lay.slot, v)
             q = q[:, :, 0]
             o = self._attend_torch(lay, i, q, width)
-            x = x + attn.o_proj(o.reshape(rows, 1, self.heads * self.head_dim))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            x = self._o(lay, i, attn, o.reshape(rows, 1, self.heads * self.head_dim), x)
+            x = self._mlp(lay, i, layer.mlp, layer.post_attention_layernorm(x), x)
         return self.norm(x)[:, 0]
 
     def _run_step(self, lay: _Layout, step: int) -> None:
@@ -483,7 +664,17 @@ class SharedPrefixDecoder:
         window = _sliding_window(self.cfg)
         if window is not None and window < prefix_len + gen_len:
             raise ValueError(f"sliding window {window} < prompt + completion length {prefix_len + gen_len}")
+        if 0 < temperature and top_p < 1.0:
+            self.stats.top_p_kernel = self._use_threshold_top_p()
+        want_merged = self._want_merged()
         lay = _Layout(self, groups, k, prefix_len, gen_len)
+        if want_merged:
+            self._sync()
+            start = time.perf_counter()
+            lay.merged = self._merge()
+            self._sync()
+            self.stats.merge_s = time.perf_counter() - start
+            self.stats.merged = lay.merged is not None
         was_training = self.lm.training
         self.lm.eval()
         results: list[list[list[int]]] = []
@@ -580,6 +771,50 @@ class SharedPrefixDecoder:
                 lay.done.index_fill_(0, idx, True)
                 done[idx.cpu()] = True
         return bool(done.all())
+
+
+def _residual_linear(
+    x: torch.Tensor, inp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """``x + inp Wᵀ (+ b)``, the residual accumulated by the GEMM (``addmm``: one kernel, one rounding)."""
+    out = torch.addmm(x.reshape(-1, x.shape[-1]), inp.reshape(-1, inp.shape[-1]), weight.t())
+    if bias is not None:
+        out += bias
+    return out.view(x.shape)
+
+
+_TOP_P_OK: dict[str, bool] = {}
+
+
+def _sort_top_p_keep(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = torch.softmax(sorted_logits, -1)
+    keep = (probs.cumsum(-1) - probs) < top_p
+    return torch.zeros_like(keep).scatter_(-1, order, keep)
+
+
+def _top_p_kernel_works(device: torch.device) -> bool:
+    """True when the Triton nucleus cut keeps exactly the sort's tokens on random (tie-free) logits."""
+    key = str(device)
+    if key not in _TOP_P_OK:
+        try:
+            from sf_train.fast.kernels import top_p_threshold
+
+            gen = torch.Generator(device=device).manual_seed(0)
+            ok = True
+            for scale, top_p in ((1.0, 0.95), (6.0, 0.9), (30.0, 0.95), (0.05, 0.5)):
+                logits = torch.randn(8, 50_000, device=device, generator=gen) * scale
+                got = logits >= top_p_threshold(logits, top_p)[:, None]
+                ok = ok and bool(torch.equal(got, _sort_top_p_keep(logits, top_p)))
+            _TOP_P_OK[key] = ok
+        except Exception:  # no Triton build for this device: keep the sort
+            _TOP_P_OK[key] = False
+    return _TOP_P_OK[key]
+
+
+def _rows_contiguous(t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself when its rows are contiguous (a column slice of a fused projection), else a copy."""
+    return t if t.dim() == 2 and t.stride(-1) == 1 else t.contiguous()
 
 
 def _pow2_at_least_16(n: int) -> bool:

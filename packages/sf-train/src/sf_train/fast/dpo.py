@@ -22,6 +22,10 @@ weighting, called with a different forward):
   (``trl.kernels.ChunkedLogProbFunction``): the ``[tokens, 128k]`` fp32 logits are never built.
 * **Fused kernels** on CUDA with Triton (checked against the eager modules at first use,
   :func:`fused_kernels_work`): RMSNorm and SwiGLU with their own backward.
+* **Fused LoRA projections** (:mod:`sf_train.fast.lora`): each LoRA linear layer is one autograd
+  node that accumulates ``scaling · (x Aᵀ) Bᵀ`` into the base GEMM's output in place (and the
+  LoRA input gradient into the base one), instead of PEFT's separate scale and add passes over
+  every ``[tokens, out]`` output (``fused_lora=False`` keeps PEFT's forward).
 * **Less kept for backward**: the MLP's ``silu(g)·u`` is recomputed in backward
   (:mod:`sf_train.fast.mlp`), the widest activation of the layer.
 * **No gradient checkpointing**: an 8B-shaped model with 4 pairs of 512+384+384 tokens per
@@ -125,6 +129,7 @@ class SharedPrefixForward(torch.nn.Module):
         fused: bool | None = None,
         varlen: bool | None = None,
         recompute_mlp: bool | None = None,
+        fused_lora: bool = True,
     ) -> None:
         super().__init__()
         object.__setattr__(self, "target", target)  # not a submodule: no second parameter registration
@@ -132,6 +137,7 @@ class SharedPrefixForward(torch.nn.Module):
         self.fused = fused
         self.varlen = varlen
         self.recompute_mlp = recompute_mlp
+        self.fused_lora = fused_lora
         self.last_packed: PackedPairs | None = None
         object.__setattr__(self, "_modules_of", None)
         object.__setattr__(self, "_module_lists", ([], [], []))
@@ -195,7 +201,7 @@ class SharedPrefixForward(torch.nn.Module):
         keep_dtype = torch.is_autocast_enabled(device.type)
         with (
             split_attention(lm, impl == "sdpa"),
-            _patched_modules(self._module_lists, self.fused, self.recompute_mlp, keep_dtype),
+            _patched_modules(self._module_lists, self.fused, self.recompute_mlp, keep_dtype, self.fused_lora),
         ):
             hidden = lm.base_model(use_cache=False, **call, **backbone_kwargs).last_hidden_state
         if layout is not None:
@@ -327,10 +333,16 @@ def _classify_modules(lm: Any) -> tuple[list[Any], list[Any], list[Any]]:
 
 @contextlib.contextmanager
 def _patched_modules(
-    modules: tuple[list[Any], list[Any], list[Any]], fused: bool, recompute_mlp: bool, keep_dtype: bool
+    modules: tuple[list[Any], list[Any], list[Any]],
+    fused: bool,
+    recompute_mlp: bool,
+    keep_dtype: bool,
+    fused_lora: bool = False,
 ) -> Iterator[None]:
     """While active: fused RMSNorm/SwiGLU forwards (``fused``), MLPs that recompute their SwiGLU output
-    in backward instead of keeping it (``recompute_mlp``, :mod:`sf_train.fast.mlp`), and LoRA layers
+    in backward instead of keeping it (``recompute_mlp``, :mod:`sf_train.fast.mlp`), LoRA linear
+    layers as one node with the LoRA term accumulated into the base GEMM (``fused_lora``,
+    :mod:`sf_train.fast.lora`; layers it cannot reproduce keep PEFT's forward), and LoRA layers
     that do not cast their input to the adapter's float32 (``keep_dtype``, under autocast, where the
     matmul casts anyway: same values, but no float32 and bf16 copies of every LoRA input, one of them
     kept for backward)."""
@@ -346,6 +358,15 @@ def _patched_modules(
         for module in mlps:
             if "forward" not in module.__dict__:
                 module.forward = functools.partial(mlp_forward, module)
+                patched.append(module)
+    if fused_lora:
+        from peft.tuners.lora import Linear as LoraLinear
+
+        from sf_train.fast.lora import fused_lora_forward
+
+        for module in tuners:
+            if isinstance(module, LoraLinear) and "forward" not in module.__dict__:
+                module.forward = functools.partial(fused_lora_forward, module)
                 patched.append(module)
     casts = []
     if keep_dtype:
@@ -392,6 +413,7 @@ class FastScoreDPOTrainer(ScoreDPOTrainer):
         *,
         varlen_attention: bool | None = None,
         recompute_mlp: bool | None = None,
+        fused_lora: bool = True,
         **kwargs: Any,
     ) -> None:
         if ref_model is not None:
@@ -409,7 +431,9 @@ class FastScoreDPOTrainer(ScoreDPOTrainer):
             args.precompute_ref_log_probs = False  # ours below; TRL's would hash all 8B weights first
         else:
             self._ref_batch_size = 8
-        self._forward = SharedPrefixForward(varlen=varlen_attention, recompute_mlp=recompute_mlp)
+        self._forward = SharedPrefixForward(
+            varlen=varlen_attention, recompute_mlp=recompute_mlp, fused_lora=fused_lora
+        )
         self._train_outputs = _ALL_OUTPUTS
         self.ref_seconds = 0.0
         self.ref_pairs = 0

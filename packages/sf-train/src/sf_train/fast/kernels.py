@@ -13,6 +13,12 @@ Each (group or sequence, kv head, split) program writes a partial softmax (max, 
 values) and a second kernel merges the splits. Scores and softmax are fp32; the value product
 takes the cache dtype (what flash attention does).
 
+``top_p_threshold`` finds each row's nucleus (top-p) cut without sorting the vocabulary: the
+smallest set of most likely tokens whose mass reaches ``top_p`` is ``{logit >= t}`` for the
+largest logit value ``t`` whose tail mass reaches it, found by bisection over the order-preserving
+integer keys of the float32 logits (at most 32 passes over the row, which stays in L2), so
+sampling a 128k vocabulary costs a few row passes instead of a segmented radix sort.
+
 ``rms_norm`` (one kernel instead of eight for transformers' ``LlamaRMSNorm``) and
 ``rope_and_store`` (rotary embedding of q and k, and the write of k and v into the generated
 cache at ``slot``: one kernel instead of fifteen) cut the launches of a decode step; both round
@@ -39,6 +45,8 @@ __all__ = [
     "rope_and_store",
     "swiglu_forward",
     "swiglu_grad",
+    "swiglu_split",
+    "top_p_threshold",
 ]
 
 _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
@@ -470,6 +478,92 @@ def _swiglu_backward_kernel(G, U, DH, DG, DU, n, BLOCK: tl.constexpr):
     act = g * sig
     tl.store(DU + offs, (dh * act).to(DU.dtype.element_ty), mask=mask)
     tl.store(DG + offs, (dh * u * (sig + act * (1.0 - sig))).to(DG.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _swiglu_split_kernel(GU, H, n_cols, stride_gu, stride_h, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < n_cols
+    g = tl.load(GU + row * stride_gu + cols, mask=mask, other=0.0)
+    u = tl.load(GU + row * stride_gu + n_cols + cols, mask=mask, other=0.0)
+    gf = g.to(tl.float32)
+    act = (gf * tl.sigmoid(gf)).to(g.dtype).to(tl.float32)
+    tl.store(H + row * stride_h + cols, (act * u.to(tl.float32)).to(H.dtype.element_ty), mask=mask)
+
+
+def swiglu_split(gate_up: torch.Tensor) -> torch.Tensor:
+    """``silu(g) * u`` of a ``[rows, 2I]`` tensor holding ``[g | u]`` per row (the output of one fused
+    gate/up projection), in one kernel, rounding like the eager ops; returns ``[rows, I]``."""
+    rows, width = gate_up.shape
+    n = width // 2
+    if gate_up.stride(1) != 1:
+        gate_up = gate_up.contiguous()
+    out = torch.empty(rows, n, dtype=gate_up.dtype, device=gate_up.device)
+    _swiglu_split_kernel[(rows, triton.cdiv(n, 1024))](
+        gate_up, out, n, gate_up.stride(0), out.stride(0), BLOCK=1024
+    )
+    return out
+
+
+@triton.jit
+def _float_key(x):
+    """Order-preserving int32 key of float32 values (negative floats have their magnitude bits flipped)."""
+    bits = x.to(tl.int32, bitcast=True)
+    return tl.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+
+
+@triton.jit
+def _tail_mass(base, n, m, key, BLOCK: tl.constexpr):
+    total = tl.zeros([BLOCK], tl.float32)
+    for start in range(0, n, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
+        x = tl.load(base + offs, mask=offs < n, other=float("-inf"))
+        total += tl.where((_float_key(x) >= key) & (offs < n), tl.exp(x - m), 0.0)
+    return tl.sum(total, 0)
+
+
+@triton.jit
+def _top_p_threshold_kernel(L, OUT, n, stride, top_p, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    base = L + row * stride
+    mx = tl.full([BLOCK], float("-inf"), tl.float32)
+    mn = tl.full([BLOCK], float("inf"), tl.float32)
+    for start in range(0, n, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
+        ok = offs < n
+        x = tl.load(base + offs, mask=ok, other=float("-inf"))
+        mx = tl.maximum(mx, x)
+        mn = tl.minimum(mn, tl.where(ok, x, float("inf")))
+    m = tl.max(mx, 0)
+    lo = _float_key(tl.min(mn, 0)).to(tl.int64)
+    hi = _float_key(m).to(tl.int64)
+    target = top_p * _tail_mass(base, n, m, lo.to(tl.int32), BLOCK)
+    # invariant: the tail mass at key lo reaches the target; the answer is the largest such key <= hi
+    while lo < hi:
+        mid = lo + (hi - lo + 1) // 2
+        if _tail_mass(base, n, m, mid.to(tl.int32), BLOCK) >= target:
+            lo = mid
+        else:
+            hi = mid - 1
+    key = lo.to(tl.int32)
+    bits = tl.where(key < 0, key ^ 0x7FFFFFFF, key)
+    tl.store(OUT + row, bits.to(tl.float32, bitcast=True))
+
+
+def top_p_threshold(logits: torch.Tensor, top_p: float, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Per row of float32 ``logits`` [R, V], the cut ``t`` such that ``logits >= t`` is the smallest set
+    of most likely tokens whose softmax mass reaches ``top_p`` (ties at the cut all kept).
+
+    One program per row; rows may be strided (last dim contiguous). Returns ``out`` ([R] float32).
+    """
+    rows, n = logits.shape
+    if logits.stride(1) != 1:
+        logits = logits.contiguous()
+    if out is None:
+        out = torch.empty(rows, dtype=torch.float32, device=logits.device)
+    _top_p_threshold_kernel[(rows,)](logits, out, n, logits.stride(0), float(top_p), BLOCK=2048, num_warps=8)
+    return out
 
 
 def swiglu_forward(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:

@@ -10,9 +10,10 @@ values per layer kept alive (an 8B-shaped model: 28 KiB per token per layer, abo
 the activations).
 
 Same arithmetic as PEFT's ``Linear`` under autocast: ``base(h) + lora_B(lora_A(h)) · scaling``
-with bf16 products and float32 adapter gradients. Used only for a single active, non-merged,
-plain LoRA adapter without dropout (:func:`lora_parts`); anything else keeps the module's own
-forward.
+with bf16 products and float32 adapter gradients, the LoRA term accumulated into the base product
+in place (``addmm_``, as :mod:`sf_train.fast.lora` does for the other projections). Used only
+for a single active, non-merged, plain LoRA adapter without dropout (:func:`lora_parts`);
+anything else keeps the module's own forward.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class SwiGLUDownLoRA(torch.autograd.Function):
         a_c, b_c = lora_a.to(dtype), lora_b.to(dtype)
         out = torch.nn.functional.linear(h, weight.to(dtype), None if bias is None else bias.to(dtype))
         ha = h @ a_c.t()
-        out = out + (ha @ b_c.t()) * scaling
+        out.view(-1, out.shape[-1]).addmm_(ha.view(-1, ha.shape[-1]), b_c.t(), alpha=scaling)
         ctx.save_for_backward(gate, up, weight, ha, a_c, b_c)
         ctx.scaling, ctx.fused = scaling, fused
         ctx.param_dtypes = (lora_a.dtype, lora_b.dtype)
@@ -126,11 +127,12 @@ class SwiGLUDownLoRA(torch.autograd.Function):
         grad = grad.to(ha.dtype)
         g2 = grad.reshape(-1, grad.shape[-1])
         d_b = (g2.t() @ ha.reshape(-1, ha.shape[-1])) * s  # [out, r]
-        d_ha = (grad @ b_c) * s  # [.., r]
+        d_ha = (grad @ b_c).mul_(s)  # [.., r]
         h = swiglu(gate, up, ctx.fused)  # recomputed: never kept between forward and backward
         d_a = d_ha.reshape(-1, d_ha.shape[-1]).t() @ h.reshape(-1, h.shape[-1])  # [r, in]
         del h
-        d_h = grad @ weight.to(grad.dtype) + d_ha @ a_c
+        d_h = grad @ weight.to(grad.dtype)
+        d_h.view(-1, d_h.shape[-1]).addmm_(d_ha.reshape(-1, d_ha.shape[-1]), a_c)
         d_gate, d_up = swiglu_backward(gate, up, d_h, ctx.fused)
         d_bias = g2.sum(0) if ctx.bias_needs_grad else None
         da_dtype, db_dtype = ctx.param_dtypes

@@ -26,12 +26,15 @@ class FastHFWorkflowGenerator(HFWorkflowGenerator):
     """Sample workflows with the shared-prefix decoder (CUDA graphs on GPU).
 
     Args:
-        model: A causal LM or ``PeftModel`` (its active adapter is used, nothing is merged).
+        model: A causal LM or ``PeftModel`` (its active adapter is used; its weights are never modified).
         tokenizer: Its tokenizer.
         params: Sampling settings (official defaults); ``batch_size`` is rows per decode batch.
         prompt_fn: Problem → prompt, for :meth:`generate`.
         attention: ``"auto"`` (Triton on CUDA when installed), ``"triton"`` or ``"torch"``.
         cuda_graphs: Replay decode steps as CUDA graphs (CUDA only).
+        merge_weights: Decode with fused projection matrices with the adapter folded in
+            (:class:`~sf_train.fast.decode.SharedPrefixDecoder`; ``"auto"``: on CUDA when memory allows).
+        top_p_kernel: Cut the top-p nucleus without sorting the vocabulary (``"auto"``: on CUDA).
 
     Attributes:
         fallback_reason: Why the last call used ``model.generate`` instead (None if it did not).
@@ -47,10 +50,14 @@ class FastHFWorkflowGenerator(HFWorkflowGenerator):
         prompt_fn: Callable[[Any], str] | None = None,
         attention: str = "auto",
         cuda_graphs: bool = True,
+        merge_weights: bool | str = "auto",
+        top_p_kernel: bool | str = "auto",
     ) -> None:
         super().__init__(model, tokenizer, params, prompt_fn=prompt_fn)
         self.attention = attention
         self.cuda_graphs = cuda_graphs
+        self.merge_weights = merge_weights
+        self.top_p_kernel = top_p_kernel
         self.fallback_reason: str | None = None
         self.last_stats: Any = None
 
@@ -69,6 +76,8 @@ class FastHFWorkflowGenerator(HFWorkflowGenerator):
             eos_token_id=tok.eos_token_id,
             attention=self.attention,
             cuda_graphs=self.cuda_graphs,
+            merge_weights=self.merge_weights,
+            top_p_kernel=self.top_p_kernel,
         )
 
         def decode(ids: list[int]) -> str:

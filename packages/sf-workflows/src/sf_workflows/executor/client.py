@@ -68,12 +68,13 @@ class ExecutorConfig:
     concurrency: int = 16
     """Most requests in flight at once."""
     max_retries: int = 6
-    """Retries of a rate-limited (429), 5xx, timed-out or dropped request."""
+    """Retries of a rate-limited (429), 5xx, timed-out, dropped, malformed or empty reply."""
     retry_base_delay: float = 1.0
     """First backoff in seconds (doubles each retry, with jitter; a Retry-After header wins)."""
     retry_max_delay: float = 60.0
-    request_timeout: float = 120.0
-    """Seconds one HTTP request may take."""
+    request_timeout: float = 60.0
+    """Seconds one HTTP request may take, reply body included (a slow drip is cut off too); its
+    own limit, apart from the workflow's timeout. Past it the request is retried."""
     cache_dir: str | None = None
     """Response cache directory (``None`` = ``$SF_WORKFLOWS_CACHE_DIR`` or ``~/.cache/sf-workflows``)."""
     use_cache: bool = True
@@ -145,6 +146,10 @@ class Executor:
             cache = ResponseCache(directory / "responses.sqlite")
         self.cache = cache if self.config.use_cache else None
         self._usage = Usage()
+        self.failed_attempts = 0
+        """HTTP attempts that failed for our reasons so far (retried, or given up on)."""
+        self.failed_calls = 0
+        """Calls that failed for good after their retries (an :class:`ExecutorError` each)."""
         self._loops: dict[int, tuple[asyncio.AbstractEventLoop, _LoopState]] = {}
         self._warned_unpriced: set[str] = set()
 
@@ -221,8 +226,13 @@ class Executor:
         Returns:
             The reply with tokens and cost.
 
+        A reply is cached only once it is a well-formed completion: a failed, malformed or
+        empty reply is never stored, so a rerun asks again.
+
         Raises:
-            ExecutorError: the endpoint failed (after retries for retryable failures).
+            ExecutorError: the endpoint failed (after retries for retryable failures); its
+                message names the endpoint, and ``infrastructure`` is ``"endpoint"`` for our
+                failures (see :mod:`sf_workflows.failures`).
             WorkflowConfigError: malformed ``messages`` or ``params``.
         """
         request = self.build_request(messages, params)
@@ -291,36 +301,108 @@ class Executor:
         return completion
 
     async def _fetch(self, state: _LoopState, request: dict[str, Any]) -> Completion:
+        """Send ``request``, retrying our failures (:func:`_attempt_error` says which) with
+        exponential backoff and jitter, or the endpoint's ``Retry-After``; tenacity runs the loop.
+
+        Raises:
+            ExecutorError: the last attempt's error; a retryable one says how many attempts
+                were made (``gave up after N attempts``).
+        """
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+        cfg = self.config
+        attempts = 0
+
+        def before_sleep(retry_state: Any) -> None:
+            self.failed_attempts += 1
+            exc = retry_state.outcome.exception() if retry_state.outcome is not None else None
+            log.info(
+                "executor: %s; retry %d in %.2fs",
+                exc,
+                retry_state.attempt_number,
+                retry_state.next_action.sleep if retry_state.next_action else 0.0,
+            )
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(cfg.max_retries + 1),
+            wait=lambda retry_state: _backoff(cfg, retry_state),
+            retry=retry_if_exception(lambda exc: isinstance(exc, ExecutorError) and exc.retryable),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    return await self._attempt(state, request)
+        except ExecutorError as exc:
+            if exc.retryable:
+                self.failed_attempts += 1
+            self.failed_calls += 1
+            if exc.retryable and attempts > 1:
+                raise ExecutorError(
+                    f"{exc} (gave up after {attempts} attempts)",
+                    status_code=exc.status_code,
+                    retryable=True,
+                    retry_after=exc.retry_after,
+                ) from exc.__cause__
+            raise
+        raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+    async def _attempt(self, state: _LoopState, request: dict[str, Any]) -> Completion:
+        """One HTTP request within ``request_timeout`` (the whole call, body included).
+
+        Raises:
+            ExecutorError: the endpoint failed; ``retryable`` for our failures (5xx, 429,
+                connection, timeout, malformed or empty reply).
+        """
         import openai
 
         cfg = self.config
-        attempt = 0
-        while True:
+        where = self.base_url or "the OpenAI API"
+        async with state.semaphore:
             try:
-                async with state.semaphore:
+                async with asyncio.timeout(cfg.request_timeout):
                     response = await state.client.chat.completions.create(**request)
-                break
-            except (
-                openai.APIConnectionError,
-                openai.APIStatusError,
-            ) as exc:  # timeouts are connection errors
-                status = getattr(exc, "status_code", None)
-                retryable = status is None or status in (408, 409, 429) or status >= 500
-                if not retryable:
-                    raise ExecutorError(_describe(exc, self.base_url, cfg.model), status_code=status) from exc
-                if attempt >= cfg.max_retries:
-                    raise ExecutorError(
-                        f"{_describe(exc, self.base_url, cfg.model)} (gave up after {attempt + 1} attempts)",
-                        status_code=status,
-                        retryable=True,
-                    ) from exc
-                delay = _retry_after(exc) or min(cfg.retry_max_delay, cfg.retry_base_delay * 2**attempt)
-                delay = min(cfg.retry_max_delay, delay) * (0.75 + 0.5 * random.random())
-                log.info("executor: %s; retry %d in %.2fs", type(exc).__name__, attempt + 1, delay)
-                attempt += 1
-                await asyncio.sleep(delay)
-        choice = response.choices[0] if response.choices else None
-        text = (choice.message.content if choice is not None and choice.message is not None else None) or ""
+            except TimeoutError as exc:
+                raise ExecutorError(
+                    f"the executor endpoint {where} did not answer within {cfg.request_timeout:g} s "
+                    "(the request's own timeout, request_timeout)",
+                    retryable=True,
+                ) from exc
+            except (openai.APIConnectionError, openai.APIStatusError) as exc:  # incl. its timeouts
+                raise _attempt_error(exc, self.base_url, cfg.model) from exc
+            except (ValueError, openai.APIResponseValidationError) as exc:  # a body that is not JSON
+                raise ExecutorError(
+                    f"the executor endpoint {where} sent a reply that is not JSON "
+                    f"({type(exc).__name__}: {str(exc)[:200]})",
+                    retryable=True,
+                ) from exc
+        return self._completion(response, request, where)
+
+    def _completion(self, response: Any, request: dict[str, Any], where: str) -> Completion:
+        """The :class:`Completion` of a parsed reply.
+
+        Raises:
+            ExecutorError: (retryable) the reply is not a chat completion, has no choices, or
+                its first choice has no message content.
+        """
+        choices = getattr(response, "choices", None)
+        if not isinstance(choices, list):
+            shown = str(response)[:120] if isinstance(response, str) else type(response).__name__
+            raise ExecutorError(
+                f"the executor endpoint {where} sent a reply that is not a chat completion: {shown!r}",
+                retryable=True,
+            )
+        if not choices:
+            raise ExecutorError(f"the executor endpoint {where} sent a reply with no choices", retryable=True)
+        message = getattr(choices[0], "message", None)
+        text = getattr(message, "content", None)
+        if not isinstance(text, str):
+            raise ExecutorError(
+                f"the executor endpoint {where} sent a reply whose first choice has no message content",
+                retryable=True,
+            )
         usage = getattr(response, "usage", None)
         pt = int(getattr(usage, "prompt_tokens", 0) or 0)
         ct = int(getattr(usage, "completion_tokens", 0) or 0)
@@ -346,6 +428,29 @@ class Executor:
         if self.cache is not None:
             self.cache.close()
             self.cache = None
+
+
+def _backoff(cfg: ExecutorConfig, retry_state: Any) -> float:
+    """Seconds before the next attempt: the endpoint's ``Retry-After`` when it sent one, else
+    ``retry_base_delay * 2**(n-1)``; capped at ``retry_max_delay``, with ±25% jitter."""
+    exc = retry_state.outcome.exception() if retry_state.outcome is not None else None
+    asked = getattr(exc, "retry_after", None)
+    n = retry_state.attempt_number
+    delay = asked if asked is not None else cfg.retry_base_delay * 2 ** (n - 1)
+    return min(cfg.retry_max_delay, delay) * (0.75 + 0.5 * random.random())
+
+
+def _attempt_error(exc: Exception, base_url: str | None, model: str) -> ExecutorError:
+    """Our :class:`ExecutorError` for one failed attempt: 408, 409, 429, 5xx, connection errors
+    and timeouts are retryable (ours); other statuses are the caller's configuration."""
+    status = getattr(exc, "status_code", None)
+    retryable = status is None or status in (408, 409, 429) or status >= 500
+    return ExecutorError(
+        _describe(exc, base_url, model),
+        status_code=status,
+        retryable=retryable,
+        retry_after=_retry_after(exc),
+    )
 
 
 def _retry_after(exc: Exception) -> float | None:

@@ -11,9 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from sf_workflows.errors import WorkflowConfigError
-from sf_workflows.generator.validate import DEFAULT_OPERATORS
+from sf_workflows.generator.validate import ALLOWED_IMPORTS, DEFAULT_OPERATORS
 from sf_workflows.operators import OPERATORS
 from sf_workflows.types import TASK_TYPES, as_task
+
+IMPORTS_SENTENCE = ", ".join(sorted(ALLOWED_IMPORTS)[:-1]) + " or " + sorted(ALLOWED_IMPORTS)[-1]
+"""The modules the prompt says a workflow may import: exactly the validator's allowlist."""
 
 TASK_LABELS = {"math": "Problem", "qa": "Question", "code": "Task"}
 
@@ -104,17 +107,34 @@ def operator_catalogue(operators: Sequence[str]) -> str:
     return "\n".join(parts)
 
 
-def build_generator_prompt(problem: Any, operators: Sequence[str] | None = None) -> str:
+def build_generator_prompt(
+    problem: Any, operators: Sequence[str] | None = None, *, official: Any = None
+) -> str:
     """The prompt asking a generator for one workflow for ``problem``.
 
     Args:
         problem: A :class:`~sf_workflows.Task` or duck-typed problem. For QA only the question
             is shown (no context passages), as ScoreFlow does.
         operators: Operator names to offer (default: ScoreFlow's set for the task type).
+        official: ScoreFlow's strings for the dataset
+            (:func:`sf_workflows.generator.scoreflow.load_official`): the prompt is then
+            ScoreFlow's, byte for byte (``START_PORMPT + task text + END_PROMPT``), and
+            ``operators`` must be ``None`` (ScoreFlow's prompt fixes its operator set).
 
     Returns:
         Plain text ending with the line after which the generator writes ``<graph>…</graph>``.
+
+    Raises:
+        WorkflowConfigError: unknown operators, or ``operators`` given with ``official``.
     """
+    if official is not None:
+        from sf_workflows.generator.scoreflow import generator_prompt
+
+        if operators is not None:
+            raise WorkflowConfigError(
+                "ScoreFlow's generator prompt fixes its operators; do not pass operators"
+            )
+        return generator_prompt(official, problem)
     task = as_task(problem)
     names = resolve_operators(task.task_type, operators)
     template = template_source(task.task_type, names)
@@ -122,7 +142,7 @@ def build_generator_prompt(problem: Any, operators: Sequence[str] | None = None)
         "**Base your graph on the template and make sure it runs without errors.** Do NOT import "
         "operator or create: they are already provided. Use only the operators listed above, called "
         "exactly in their format; do not load other operators and do not import other modules than "
-        "asyncio, re, math, json or typing.",
+        f"{IMPORTS_SENTENCE}.",
         "**Using several operators at the right points improves results.** Consider Python loops (for, "
         "list comprehensions) to generate several solutions to ensemble, and control flow (if/else, "
         "loops) for a richer graph.",

@@ -1,7 +1,12 @@
 """Static checks of workflow source, with messages a generator can learn from.
 
-The sandbox is the security boundary; validation exists to give early, specific feedback
-(and to save a sandbox run on hopeless code). Checks: it parses; it defines ``class Workflow``
+**Validation is advice; the sandbox is the security boundary.** Validation exists to give
+early, specific feedback (and to save a sandbox run on hopeless code); a determined workflow
+can reach anything Python reaches at run time (``m = asyncio.base_events; m.os``), and only
+the sandbox contains that. What the checks do catch statically: attribute paths from an
+imported module to a module outside the allowlist (``asyncio.base_events.os`` reaches ``os``)
+and ``from asyncio import base_events``-style imports of such modules, resolved against the
+real standard-library modules. Checks: it parses; it defines ``class Workflow``
 with ``__init__(self, config, problem)`` and ``async def run_workflow(self)`` that returns;
 it uses only known operators allowed for the task, called with valid arguments; it imports only
 allowlisted modules and not ``operator``/``create`` (they are provided); it uses no
@@ -11,12 +16,15 @@ allowlisted modules and not ``operator``/``create`` (they are provided); it uses
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import re
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sf_workflows.operators import OPERATORS
+from sf_workflows.operators._workflow import strip_scoreflow_imports
 
 DEFAULT_OPERATORS: dict[str, tuple[str, ...]] = {
     "math": ("Custom", "Programmer", "ScEnsemble", "Review"),
@@ -158,6 +166,101 @@ def _operator_ref(node: ast.AST) -> str | None:
     return None
 
 
+def _module_root(value: object) -> str | None:
+    name = getattr(value, "__name__", None) if isinstance(value, types.ModuleType) else None
+    return name.split(".")[0] if isinstance(name, str) else None
+
+
+def _module_bindings(tree: ast.Module) -> dict[str, types.ModuleType]:
+    """Local names bound to allowlisted modules (``import re``, ``import json as j``,
+    ``from asyncio import events``) plus ``asyncio``, which every workflow gets."""
+    bound: dict[str, types.ModuleType] = {"asyncio": importlib.import_module("asyncio")}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                root = alias.name.split(".")[0]
+                if root in ALLOWED_IMPORTS:
+                    try:
+                        if alias.asname:
+                            bound[alias.asname] = importlib.import_module(alias.name)
+                        else:
+                            bound[root] = importlib.import_module(root)
+                    except ImportError:
+                        continue
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            if node.module.split(".")[0] not in ALLOWED_IMPORTS:
+                continue
+            try:
+                module = importlib.import_module(node.module)
+            except ImportError:
+                continue
+            for alias in node.names:
+                value = getattr(module, alias.name, None)
+                if isinstance(value, types.ModuleType):
+                    bound[alias.asname or alias.name] = value
+    return bound
+
+
+def _attribute_chain(node: ast.Attribute) -> tuple[str, list[str]] | None:
+    attrs: list[str] = []
+    current: ast.expr = node
+    while isinstance(current, ast.Attribute):
+        attrs.append(current.attr)
+        current = current.value
+    if not isinstance(current, ast.Name):
+        return None
+    return current.id, attrs[::-1]
+
+
+def _check_module_paths(tree: ast.Module, issues: list[Issue]) -> None:
+    """Flag ``mod.a.b`` paths and ``from mod import x`` that reach a non-allowlisted module."""
+    bound = _module_bindings(tree)
+    seen: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            if node.module.split(".")[0] not in ALLOWED_IMPORTS:
+                continue
+            try:
+                module = importlib.import_module(node.module)
+            except ImportError:
+                continue
+            for alias in node.names:
+                root = _module_root(getattr(module, alias.name, None))
+                if root is not None and root not in ALLOWED_IMPORTS:
+                    issues.append(
+                        Issue(
+                            f"from {node.module} import {alias.name} reaches module {root!r}, which "
+                            "workflows may not use",
+                            node.lineno,
+                        )
+                    )
+        if not isinstance(node, ast.Attribute) or id(node) in seen:
+            continue
+        chain = _attribute_chain(node)
+        if chain is None or chain[0] not in bound:
+            continue
+        # mark the inner attribute nodes of this chain so each path is reported once
+        inner: ast.expr = node.value
+        while isinstance(inner, ast.Attribute):
+            seen.add(id(inner))
+            inner = inner.value
+        value: object = bound[chain[0]]
+        path = chain[0]
+        for attr in chain[1]:
+            if attr.startswith("__"):
+                break
+            value = getattr(value, attr, None)
+            path += f".{attr}"
+            root = _module_root(value)
+            if root is not None and root not in ALLOWED_IMPORTS:
+                issues.append(
+                    Issue(f"{path} reaches module {root!r}, which workflows may not use", node.lineno)
+                )
+                break
+            if value is None:
+                break
+
+
 def validate_workflow(
     source: str,
     task_type: str | None = None,
@@ -189,9 +292,10 @@ def validate_workflow(
             issues=(Issue(f"the workflow is {len(source)} characters, over {MAX_SOURCE_CHARS}"),)
         )
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(strip_scoreflow_imports(source))
     except SyntaxError as exc:
         return ValidationReport(issues=(Issue(f"syntax error: {exc.msg}", exc.lineno),))
+    _check_module_paths(tree, issues)
 
     workflow: ast.ClassDef | None = None
     for node in tree.body:

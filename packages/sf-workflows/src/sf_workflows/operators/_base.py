@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from . import _context
+from ._style import OperatorStyle, xml_format_note
+
+SCOREFLOW_TASK_PREFIX = "You have the following task: "
+"""What ScoreFlow's code operators put before a code problem's prompt."""
 
 _UNSET: Any = object()
 
@@ -18,6 +23,12 @@ def problem_text(problem: Any) -> str:
     if isinstance(problem, Mapping) and isinstance(problem.get("prompt"), str):
         return problem["prompt"]
     return "" if problem is None else str(problem)
+
+
+def format_arg(value: Any) -> str:
+    """A non-string argument as ScoreFlow's ``str.format`` shows it (``format(value, "")``,
+    i.e. ``str(value)`` for lists and numbers); strings unchanged."""
+    return value if isinstance(value, str) else format(value, "")
 
 
 def require_str(op: str, arg: str, value: Any) -> str:
@@ -74,14 +85,41 @@ class Operator:
             return self.problem["entry_point"]
         return _context.current().entry_point
 
+    @property
+    def style(self) -> OperatorStyle:
+        """The running workflow's operator style (prompts and behaviour; ``ours`` by default)."""
+        return _context.current().style
+
     async def _ask(self, prompt: str, **params: Any) -> str:
-        """One LLM call with ``prompt`` as the user message; returns the reply text."""
+        """One LLM call with ``prompt`` as the user message, after the style's system message
+        when it has one (ScoreFlow's "You are a helpful assistant."); returns the reply text."""
         if self.llm is None:
             raise RuntimeError(f"{self.name}: no LLM (construct it as operator.{self.name}(llm, problem))")
         params = {k: v for k, v in params.items() if v is not None}
-        reply = await self.llm.complete([{"role": "user", "content": prompt}], **params)
+        system = self.style.system_message
+        messages = [{"role": "system", "content": system}] if system is not None else []
+        messages.append({"role": "user", "content": prompt})
+        reply = await self.llm.complete(messages, **params)
         text = getattr(reply, "text", reply)
         return text if isinstance(text, str) else str(text)
+
+    @property
+    def scoreflow_problem(self) -> str:
+        """The problem as ScoreFlow's operators show it: the text, or for a code problem
+        ``"You have the following task: " + prompt`` (ScoreFlow ``scripts/HumanEval/operator.py``)."""
+        if isinstance(self.problem, Mapping):
+            return SCOREFLOW_TASK_PREFIX + self.problem_text
+        return self.problem_text
+
+    async def _ask_fields(self, prompt: str, fields: tuple[str, ...]) -> dict[str, str]:
+        """ScoreFlow's ``xml_fill``: ``prompt`` plus MetaGPT's response-format note, then the
+        first ``<field>…</field>`` of each field (stripped); a missing field is ``""``."""
+        reply = await self._ask(prompt + xml_format_note(fields))
+        out: dict[str, str] = {}
+        for name in fields:
+            match = re.search(rf"<{name}>(.*?)</{name}>", reply, re.DOTALL)
+            out[name] = match.group(1).strip() if match else ""
+        return out
 
     async def __call__(self, *args: Any, **kwargs: Any) -> str:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -2,7 +2,8 @@
 
 The host sends, as files of the job: this package zipped (``sfw_runtime.zip``) and the job
 description (``sfw_job.json``: workflow source, problem, task type, entry point, public tests,
-timeouts, the run token). The job's source puts the zip on ``sys.path`` and calls :func:`main`,
+timeouts, the operator style, the run token). The job's source puts the zip on ``sys.path``
+and calls :func:`main`,
 which runs the workflow and writes ``sfw_result.json`` (collected by the host). LLM calls go to
 the host as host calls ``sf_workflows_llm(token, rid, messages, params)`` (see ``_channel.py``);
 the container has no network and no key.
@@ -21,6 +22,7 @@ from typing import Any
 from ._channel import Channel
 from ._context import RunContext, activate
 from ._runner import run_harness
+from ._style import OperatorStyle
 from ._workflow import execute
 
 HOST_CALL = "sf_workflows_llm"
@@ -100,6 +102,7 @@ def main(job_path: str = "sfw_job.json", result_path: str = "sfw_result.json") -
         public_tests=tuple(job.get("public_tests", ())),
         run_code=run_harness,
         code_timeout=float(job.get("code_timeout", 10.0)),
+        style=OperatorStyle.from_json(job.get("operator_style")),
     )
 
     async def _main() -> dict[str, Any]:

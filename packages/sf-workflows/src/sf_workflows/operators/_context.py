@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._style import OURS, OperatorStyle
+
 CodeRunner = Callable[[dict, float], Awaitable[dict]]
 """``await run_code(request, timeout)`` runs the code harness (see ``_harness.py``) on ``request``
 and returns its JSON reply. Inside the sandbox it starts a child process; on the host it sends a
@@ -37,6 +39,8 @@ class RunContext:
     """How Programmer and Test execute code; ``None`` means they cannot (they then say so)."""
     code_timeout: float = 10.0
     """Seconds one code execution may take (Programmer attempt, one Test round)."""
+    style: OperatorStyle = OURS
+    """Which prompts and behaviour the operators use (``ours`` or ``scoreflow``)."""
 
 
 _CURRENT: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("sf_workflows_run", default=None)

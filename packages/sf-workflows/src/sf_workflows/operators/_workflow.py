@@ -9,11 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import traceback
 import typing
 from typing import Any
 
 WORKFLOW_FILENAME = "<workflow>"
+
+_SCOREFLOW_IMPORTS = re.compile(
+    r"^[ \t]*(?:import ScoreFlow\.scripts\.\w+\.operator as operator"
+    r"|from metagpt\.provider\.llm_provider_registry import create_llm_instance as create)[ \t]*$",
+    re.MULTILINE,
+)
+
+
+def strip_scoreflow_imports(source: str) -> str:
+    """The source with the two imports of ScoreFlow's workflow files blanked out.
+
+    ScoreFlow writes each workflow as ``PYTHON_START + class + PYTHON_END``, where
+    ``PYTHON_START`` imports ``ScoreFlow.scripts.<DS>.operator as operator`` and MetaGPT's
+    ``create_llm_instance as create``. Both names are provided here (our operators and
+    ``create``), so those exact lines become empty lines (line numbers stay the same); every
+    other import is kept and checked as usual. ``PYTHON_END``'s ``async def __call__`` wrapper
+    is ordinary code and runs as it is.
+    """
+    return _SCOREFLOW_IMPORTS.sub("", source)
 
 
 def workflow_globals(operator_module: Any) -> dict[str, Any]:
@@ -56,7 +76,7 @@ async def execute(
         operator_module: The module bound to the name ``operator``.
     """
     try:
-        code = compile(source, WORKFLOW_FILENAME, "exec")
+        code = compile(strip_scoreflow_imports(source), WORKFLOW_FILENAME, "exec")
         namespace = workflow_globals(operator_module)
         exec(code, namespace)
         cls = namespace.get("Workflow")

@@ -29,6 +29,10 @@ class AnswerGenerate(Operator):
     async def __call__(self, *, temperature: float | None = None) -> str:
         """Returns ``thought + "\\n So we have the final results: " + answer``; when the reply
         lacks the tags, the whole reply stands in for the thought and the answer is empty."""
+        if self.style.scoreflow:  # ScoreFlow: xml_fill over (thought, answer); a missing tag is ""
+            template = self.style.prompt("ANSWER_GENERATION_PROMPT")
+            fields = await self._ask_fields(template.format(input=self.problem_text), ("thought", "answer"))
+            return fields["thought"] + SEPARATOR + fields["answer"]
         reply = await self._ask(PROMPT.format(input=self.problem_text), temperature=temperature)
         thought = extract_tag(reply, "thought")
         answer = extract_tag(reply, "answer")

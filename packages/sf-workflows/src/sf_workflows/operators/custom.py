@@ -5,7 +5,8 @@ from __future__ import annotations
 from ._base import Operator, require_str
 
 PROMPT = "{instruction}\n\n{problem}"
-"""ScoreFlow concatenates instruction and problem with no separator; a blank line is added here."""
+"""Ours: a blank line between instruction and problem. The ``scoreflow`` style concatenates
+them with no separator (``instruction + problem``), as ScoreFlow does."""
 
 
 class Custom(Operator):
@@ -33,6 +34,8 @@ class Custom(Operator):
             TypeError: ``instruction`` is not a string.
         """
         require_str("custom", "instruction", instruction)
+        if self.style.scoreflow:
+            return await self._ask(instruction + self.scoreflow_problem, temperature=temperature)
         prompt = (
             PROMPT.format(instruction=instruction, problem=self.problem_text)
             if instruction

@@ -33,6 +33,10 @@ class CustomCodeGenerate(Operator):
         """
         require_str("code_generate", "instruction", instruction)
         entry = self.entry_point or "solution"
+        if self.style.scoreflow:  # instruction + "You have the following task: " + prompt + note
+            note = self.style.prompt("CustomCodeGenerate_PROMPT")
+            reply = await self._ask(instruction + self.scoreflow_problem + note, temperature=temperature)
+            return extract_code(reply, entry)
         reply = await self._ask(
             PROMPT.format(instruction=instruction, problem=self.problem_text, entry_point=entry),
             temperature=temperature,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Operator, require_str
+from ._base import Operator, format_arg
 from ._context import current
 from ._text import extract_code
 
@@ -30,6 +30,15 @@ Write corrected code.
 """
 
 OUTPUT = "After executing the following code:\n```python\n{code}\n```\nthe output of solve() is: {output}"
+SCOREFLOW_OUTPUT = (
+    "After executing the following code written by llm agent.\n{code}\nWe have the following output: {output}"
+)
+"""ScoreFlow's Programmer result text (``scripts/MATH/operator.py``)."""
+SCOREFLOW_FEEDBACK = (
+    "\nThe result of the error from the code you wrote in the previous round:\n"
+    "Code: {code}\n\nStatus: {status}, {output}"
+)
+"""ScoreFlow's feedback after a failed attempt."""
 FAILED = "Executing code failed {attempts} times. Last code:\n```python\n{code}\n```\nLast error: {error}"
 
 
@@ -49,8 +58,11 @@ class Programmer(Operator):
         super().__init__(llm, *args, **kwargs)
         self.max_attempts = max(1, int(max_attempts))
 
-    async def __call__(self, analysis: str = "None") -> str:
+    async def __call__(self, analysis: Any = "None") -> str:
         """Up to ``max_attempts`` (3) write-and-run rounds, each seeing the previous error.
+
+        ``analysis`` may be any value: a non-string (a list of earlier outputs, say) is shown
+        as ScoreFlow's ``str.format`` shows it (``str(value)``).
 
         The code runs in a child process inside the sandbox with the run's code timeout; it
         never runs in the host's Python.
@@ -60,15 +72,16 @@ class Programmer(Operator):
             A failing program does not raise: the workflow decides what to do with the text.
 
         Raises:
-            TypeError: ``analysis`` is not a string.
             RuntimeError: the run has no code runner.
         """
-        require_str("programmer", "analysis", analysis)
+        analysis = format_arg(analysis)
         ctx = current()
         if ctx.run_code is None:
             raise RuntimeError(
                 "programmer: this run has no sandboxed code runner, so code cannot be executed"
             )
+        if self.style.scoreflow:
+            return await self._scoreflow(analysis)
         feedback, code, error = "", "", ""
         for _ in range(self.max_attempts):
             reply = await self._ask(
@@ -82,3 +95,34 @@ class Programmer(Operator):
             error = str(result.get("error") or "unknown error")
             feedback = FEEDBACK.format(code=code, error=error)
         return FAILED.format(attempts=self.max_attempts, code=code, error=error)
+
+    async def _scoreflow(self, analysis: str) -> str:
+        """ScoreFlow's Programmer: its prompt and texts, 3 attempts of at most
+        ``style.programmer_timeout`` (30 s) each. Differences: the code runs in a child process
+        of the sandbox (not ``exec`` on the host), and an error reads ``Execution error: <the
+        exception>`` without ScoreFlow's host traceback; tenacity's 3 retries of the whole call
+        on an exception are not repeated (a failing LLM call is the endpoint's failure here)."""
+        ctx = current()
+        style = self.style
+        timeout = style.programmer_timeout or ctx.code_timeout
+        template = style.prompt("PYTHON_CODE_VERIFIER_PROMPT")
+        feedback, code, output = "", "", ""
+        for _ in range(max(1, style.programmer_attempts)):
+            reply = await self._ask(
+                template.format(problem=self.problem_text, analysis=analysis, feedback=feedback)
+            )
+            code = extract_code(reply, "solve") if reply.strip() else ""
+            if not code:
+                return "No code generated"
+            request = {"mode": "solve", "code": code, "test_timeout": timeout, "output_cap": 65536}
+            result = await ctx.run_code(request, 2 * timeout + 2)
+            if result.get("ok"):
+                output = str(result.get("output", ""))
+                return SCOREFLOW_OUTPUT.format(code=code, output=output)
+            error = str(result.get("error") or "unknown error")
+            status, output = (
+                "Error",
+                ("Code execution timed out" if error.startswith("timeout") else f"Execution error: {error}"),
+            )
+            feedback = SCOREFLOW_FEEDBACK.format(code=code, status=status, output=output)
+        return SCOREFLOW_OUTPUT.format(code=code, output=output)

@@ -46,6 +46,15 @@ class Review(Operator):
             TypeError: ``pre_solution`` is not a string.
         """
         require_str("review", "pre_solution", pre_solution)
+        if self.style.scoreflow:  # ScoreFlow: "" when the tag is missing; code tasks ask for final_code
+            template = self.style.prompt("REVIEW_PROMPT")
+            if current().task_type == "code":
+                prompt = template.format(
+                    problem=self.problem_text, entry_point=self.entry_point, solution=pre_solution
+                )
+                return (await self._ask_fields(prompt, ("thought", "final_code")))["final_code"]
+            prompt = template.format(problem=self.problem_text, solution=pre_solution)
+            return (await self._ask_fields(prompt, ("thought", "revised_solution")))["revised_solution"]
         reply = await self._ask(PROMPT.format(problem=self.problem_text, solution=pre_solution))
         revised = extract_tag(reply, "revised_solution")
         if not revised:

@@ -51,6 +51,8 @@ class ScEnsemble(Operator):
             raise ValueError("sc_ensemble: 'solutions' is empty; pass at least one solution")
         if len(items) > MAX_SOLUTIONS:
             raise ValueError(f"sc_ensemble: at most {MAX_SOLUTIONS} solutions, got {len(items)}")
+        if self.style.scoreflow:
+            return await self._scoreflow(solutions, items)
         if len(items) == 1:
             return items[0]
         letters = string.ascii_uppercase
@@ -59,3 +61,18 @@ class ScEnsemble(Operator):
         letter = (extract_tag(reply, "solution_letter") or "").strip().strip(".():").upper()[:1]
         index = letters.find(letter) if letter else -1
         return items[index] if 0 <= index < len(items) else items[0]
+
+    async def _scoreflow(self, solutions: Sequence[str], items: list[str]) -> str:
+        """ScoreFlow's ScEnsemble: always one call (also for one solution), solutions listed as
+        ``"A: \\n<solution>\\n\\n\\n"``, and an invalid letter raises ``KeyError`` as there
+        (the run then fails and scores 0)."""
+        listing = "".join(f"{chr(65 + i)}: \n{s}\n\n\n" for i, s in enumerate(items))
+        prompt = self.style.prompt("SC_ENSEMBLE_PROMPT").format(
+            problem=self.scoreflow_problem, solutions=listing
+        )
+        letter = (await self._ask_fields(prompt, ("thought", "solution_letter")))["solution_letter"]
+        letter = letter.strip().upper()
+        index = ord(letter) - 65 if len(letter) == 1 else -1
+        if not 0 <= index < len(items):
+            raise KeyError(f"sc_ensemble: the LLM chose {letter!r}, not one of the solutions' letters")
+        return solutions[index]

@@ -25,6 +25,8 @@ Failures:
 Reply with your reflection, then the complete fixed code in one ```python block."""
 
 MAX_FAILURES_SHOWN = 3
+SCOREFLOW_REGENERATE_INSTRUCTION = "Can you analyze this problem step by step and generate the code?"
+"""The instruction ScoreFlow's Test regenerates with after its last failed round."""
 
 
 def _describe(result: dict) -> tuple[int, str]:
@@ -51,12 +53,88 @@ class Test(Operator):
     )
     example = "solution = await self.test(solution=solution)"
 
-    def __init__(self, llm: Any = None, *args: Any, test_loop: int = 3, **kwargs: Any):
+    def __init__(self, llm: Any = None, *args: Any, test_loop: int | None = None, **kwargs: Any):
         super().__init__(llm, *args, **kwargs)
-        self.test_loop = max(1, int(test_loop))
+        self.test_loop = None if test_loop is None else max(1, int(test_loop))
 
-    async def __call__(self, solution: str) -> str:
-        """Run the public tests; on failure ask the LLM for a fix, up to ``test_loop`` (3) times.
+    def _rounds(self, test_loop: Any) -> int:
+        """The repair rounds of one call: the call's ``test_loop``, the constructor's, the style's.
+
+        Raises:
+            TypeError: ``test_loop`` is not an int.
+        """
+        if test_loop is not None:
+            if isinstance(test_loop, bool) or not isinstance(test_loop, int):
+                raise TypeError(f"test: argument 'test_loop' must be an int, got {type(test_loop).__name__}")
+            return max(0, test_loop)
+        return self.test_loop if self.test_loop is not None else self.style.test_loop
+
+    async def _scoreflow(
+        self, solution: str, rounds: int, tests: list[str], entry: str, timeout: float
+    ) -> str:
+        """ScoreFlow's Test: ``rounds`` x (run the public tests; on failure ask for a reflection
+        and a fix with ``REFLECTION_ON_PUBLIC_TEST_PROMPT``), run once more, and if it still
+        fails regenerate from scratch with ``code_generate(instruction="Can you analyze this
+        problem step by step and generate the code?")``. Differences: the tests run in a child
+        process of the sandbox (ScoreFlow ``exec``s them in its own globals), and a failing test
+        is described by its statement and error, without ScoreFlow's host traceback."""
+        from .custom_code_generate import CustomCodeGenerate
+
+        ctx = current()
+        template = self.style.prompt("REFLECTION_ON_PUBLIC_TEST_PROMPT")
+
+        async def run(code: str) -> dict:
+            request = {
+                "mode": "tests",
+                "code": code,
+                "tests": tests,
+                "entry_point": entry,
+                "test_timeout": ctx.code_timeout,
+            }
+            return await ctx.run_code(request, timeout)
+
+        for _ in range(rounds):
+            result = await run(solution)
+            if result.get("ok"):
+                return solution
+            if result.get("error"):
+                exec_pass = f"executed unsuccessfully, error: \n {result['error']}"
+                test_fail = "executed unsucessfully"
+            else:
+                exec_pass = "executed successfully"
+                test_fail = str(
+                    [
+                        {
+                            "test_fail_case": {
+                                "test_case": r["test"],
+                                "error_type": "AssertionError",
+                                "error_message": r.get("error") or "",
+                            }
+                        }
+                        for r in result.get("results") or []
+                        if not r.get("passed")
+                    ]
+                )
+            prompt = template.format(
+                problem=self.scoreflow_problem,
+                solution=solution,
+                exec_pass=exec_pass,
+                test_fail=test_fail,
+                entry_point=entry,
+            )
+            solution = extract_code(await self._ask(prompt), None)
+        if (await run(solution)).get("ok"):
+            return solution
+        regenerate = CustomCodeGenerate(self.llm, problem=self.problem)
+        return await regenerate(instruction=SCOREFLOW_REGENERATE_INSTRUCTION)
+
+    async def __call__(self, solution: str, test_loop: int | None = None) -> str:
+        """Run the public tests; on failure ask the LLM for a fix, up to ``test_loop`` times.
+
+        ``test_loop`` (as in ScoreFlow's ``self.test(solution=..., test_loop=3)``) overrides the
+        rounds for this call; by default the constructor's, else the style's (ours: 3; the
+        ``scoreflow`` style: 10 on HumanEval, 6 on MBPP, then a fresh ``code_generate`` if the
+        last version still fails, as ScoreFlow does).
 
         Only the public tests of the problem (``*_public_test.jsonl``) are used; the hidden
         tests that score the answer are never visible to the workflow (AFlow issue #41). With
@@ -71,6 +149,7 @@ class Test(Operator):
             RuntimeError: the run has no code runner.
         """
         require_str("test", "solution", solution)
+        rounds = self._rounds(test_loop)
         ctx = current()
         tests = list(ctx.public_tests)
         if not tests:
@@ -81,7 +160,9 @@ class Test(Operator):
         timeout = ctx.code_timeout * (len(tests) + 2) + 2
         best: tuple[int, str] = (-1, solution)
         code = solution
-        for round_ in range(self.test_loop + 1):
+        if self.style.scoreflow:
+            return await self._scoreflow(solution, rounds, tests, entry, timeout)
+        for round_ in range(rounds + 1):
             request = {
                 "mode": "tests",
                 "code": code,
@@ -95,7 +176,7 @@ class Test(Operator):
             passed, failures = _describe(result)
             if passed > best[0]:
                 best = (passed, code)
-            if round_ == self.test_loop:
+            if round_ == rounds:
                 break
             reply = await self._ask(
                 PROMPT.format(entry_point=entry, problem=self.problem_text, solution=code, failures=failures)
