@@ -31,8 +31,6 @@ RUNSC_GAPS = {
     "test_security.py::test_host_environment_secrets_are_not_visible": "gVisor lets the job (uid >= 100000, "
     "no caps) read /proc/1/environ, /proc/1/maps and list /proc/1/fd of the root supervisor, which runc "
     "forbids (/proc/1/mem and kill(1) stay denied)",
-    "test_security.py::test_sysv_ipc_object_taints_the_container": "gVisor has no /proc/sysvipc, so the "
-    "supervisor's IPC check counts 0 and a SysV object a job leaves does not taint the container",
     "test_security.py::test_fork_bomb": "contained, but as sandbox_error: on the ptrace platform every task "
     "has host-side threads in the container's pids cgroup, so the sentry panics ('error initializing first "
     "thread: resource temporarily unavailable'); with a larger pids limit the forked interpreters pass the "
