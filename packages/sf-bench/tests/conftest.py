@@ -224,3 +224,10 @@ def no_llm_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(f"{prefix}_{suffix}", raising=False)
     monkeypatch.delenv("SF_WORKFLOWS_PRICES", raising=False)
     monkeypatch.setenv("SF_WORKFLOWS_CACHE_DIR", str(tmp_path / "llm-cache"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the engine (through a fixture) carry the ``docker`` marker."""
+    from sf_sandbox.testing import mark_docker_tests
+
+    mark_docker_tests(items)

@@ -74,3 +74,10 @@ def runsc_engine(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) -
     finally:
         engine.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the engine (through a fixture) carry the ``docker`` marker."""
+    from sf_sandbox.testing import mark_docker_tests
+
+    mark_docker_tests(items)

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
-import time
 
 from sf_sandbox import Job, Limits, Sandbox, Status
 from sf_sandbox.backends.local_unsafe import UNSAFE_BACKEND_NAME
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie awaiting its reaper counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_unsafe_backend_runs_and_kills_double_forked_children(tmp_path) -> None:
@@ -14,17 +22,18 @@ def test_unsafe_backend_runs_and_kills_double_forked_children(tmp_path) -> None:
     src = (
         "import os, time\n"
         "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
-        f"        while True:\n            open({str(marker)!r}, 'w').write('x'); time.sleep(0.02)\n"
+        f"        open({str(marker)!r}, 'w').write(str(os.getpid()))\n"
+        "        while True:\n            time.sleep(0.02)\n"
         "    os._exit(0)\n"
-        "time.sleep(0.3)\nprint('done')\n"
+        f"while not os.path.exists({str(marker)!r}):\n    time.sleep(0.01)\n"
+        "print('done')\n"
     )
     with Sandbox(backend=UNSAFE_BACKEND_NAME, limits=Limits(timeout=5)) as sb:
         r = sb.run(Job(source=src))
         assert r.ok and r.stdout == "done\n"
-        assert marker.exists()
-        marker.unlink()
-        time.sleep(0.2)  # give a surviving daemon time to re-create the marker
-        assert not marker.exists()
+        daemon = int(marker.read_text())
+        # run() returns only after the whole tree is killed: the double-forked daemon is gone now
+        assert not _alive(daemon), f"daemon {daemon} survived its job"
         r = sb.run(Job(source="while True: pass", limits=Limits(timeout=0.5)))
         assert r.status is Status.TIMEOUT
         r = sb.run(Job(source="import os\nprint(os.getcwd())"))

@@ -190,8 +190,9 @@ def test_sysv_ipc_object_taints_the_container(fresh_sandbox: Sandbox) -> None:
 
 def test_host_is_unaffected(sb: Sandbox) -> None:
     before = set(os.listdir("/tmp"))
-    sb.run(Job(source="open('/tmp/from_job', 'w').write('x')"))
-    assert "from_job" not in set(os.listdir("/tmp")) - before
+    r = sb.run(Job(source="open('/tmp/from_job', 'w').write('x')\nprint(open('/tmp/from_job').read())"))
+    assert r.ok and r.stdout == "x\n", r  # the job wrote its own /tmp ...
+    assert "from_job" not in set(os.listdir("/tmp")) - before  # ... and the host's is untouched
 
 
 def test_killed_job_processes_do_not_burn_cpu_after_timeout(sb: Sandbox) -> None:

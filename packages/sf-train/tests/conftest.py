@@ -77,3 +77,10 @@ def ray_cluster():
     require_ray_cluster()
     with shared_ray_cluster() as cluster:
         yield cluster
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the engine (through a fixture) carry the ``docker`` marker."""
+    from sf_sandbox.testing import mark_docker_tests
+
+    mark_docker_tests(items)

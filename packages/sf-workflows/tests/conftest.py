@@ -78,3 +78,10 @@ def qa_task() -> Task:
         prompt="Context: Ann has a red car.\nQuestion: What colour is Ann's car?",
         question="What colour is Ann's car?",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the engine (through a fixture) carry the ``docker`` marker."""
+    from sf_sandbox.testing import mark_docker_tests
+
+    mark_docker_tests(items)

@@ -37,6 +37,24 @@ def require_sandbox(image: str = DEFAULT_IMAGE) -> None:
     pytest.skip(f"sandbox unavailable: {problem}")
 
 
+DOCKER_FIXTURES = frozenset(
+    {"docker_ready", "sandbox", "fresh_sandbox", "start_server", "runsc_engine", "code_scorer"}
+    | {"require_docker", "ray_cluster"}
+)
+"""Fixture names of the sf test suites that start or need the Docker engine."""
+
+
+def mark_docker_tests(items: list, fixtures: frozenset = DOCKER_FIXTURES) -> None:
+    """Give the ``docker`` marker to every collected test that uses one of ``fixtures``, directly
+    or through another fixture (call it from ``pytest_collection_modifyitems``), so
+    ``pytest -m "not docker"`` selects exactly the tests that run without an engine."""
+    import pytest
+
+    for item in items:
+        if set(getattr(item, "fixturenames", ())) & fixtures:
+            item.add_marker(pytest.mark.docker)
+
+
 # ------------------------------------------------------------------------------------------------
 # A multi-node Ray cluster on one machine, each node with its own Docker engine (sf_sandbox.ray_pool).
 # Everything listens on loopback or on unix sockets; teardown kills only the PIDs started here.
