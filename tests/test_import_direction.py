@@ -110,3 +110,58 @@ def test_sf_help_does_not_import_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("HEAVY []"), out
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Our modules → the modules of ours each imports (anywhere in it, lazily too)."""
+    files: dict[str, Path] = {}
+    for pkg in ALLOWED:
+        src = ROOT / "packages" / pkg.replace("_", "-") / "src"
+        for path in (src / pkg).rglob("*.py"):
+            parts = path.relative_to(src).with_suffix("").parts
+            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+
+    def ours(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join([*parts, base] if base else parts)
+                targets.add(base)
+                targets.update(f"{base}.{alias.name}" for alias in node.names)
+        # a module importing its own package (``from sf_x import errors`` in sf_x.y) is not a circle
+        graph[module] = {
+            t for name in targets if (t := ours(name)) and t != module and not module.startswith(t + ".")
+        }
+    return graph
+
+
+def test_no_import_cycles_between_modules() -> None:
+    graph = _module_imports()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles: list[list[str]] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for dep in sorted(graph[module]):
+            if state.get(dep) == 1:
+                cycles.append([*path[path.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep, [*path, dep])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)

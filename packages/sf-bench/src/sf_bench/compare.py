@@ -115,7 +115,7 @@ def paired_bootstrap(
 ) -> tuple[float, float, float]:
     """``(mean, low, high)``: the mean difference and its 95% percentile-bootstrap interval
     (problems resampled with replacement; NaNs for no data, the point for one problem)."""
-    from sf_bench.report import BOOTSTRAP_RESAMPLES, bootstrap_ci
+    from sf_bench.estimate import BOOTSTRAP_RESAMPLES, bootstrap_ci
 
     est = bootstrap_ci(list(diffs), resamples=resamples or BOOTSTRAP_RESAMPLES, seed=seed)
     return est.value, est.low, est.high

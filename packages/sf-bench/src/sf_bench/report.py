@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from sf_bench.errors import BenchConfigError, DataError
+from sf_bench.estimate import BOOTSTRAP_RESAMPLES, NAN, Estimate, bootstrap_ci
 from sf_bench.records import Record, RecordStatus, group_by_problem, read_records
 from sf_bench.scorers import DESCRIPTIONS, OFFICIAL, default_metric, metric_names
 from sf_bench.scorers.passk import pass_at_k_of_rates
@@ -62,7 +63,6 @@ __all__ = [
     "summarize",
 ]
 
-BOOTSTRAP_RESAMPLES = 2000
 CODE_DATASETS = frozenset({"humaneval", "mbpp"})
 BINARY_DATASETS = frozenset({"humaneval", "mbpp", "gsm8k", "math"})
 QA_DATASETS = frozenset({"drop", "hotpotqa"})
@@ -72,49 +72,6 @@ _ORDER = ("humaneval", "mbpp", "gsm8k", "math", "drop", "hotpotqa")
 def _ordered(names: list[str]) -> list[str]:
     """Datasets in the usual order (code, math, QA), unknown names after, alphabetically."""
     return sorted(names, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Estimate:
-    """A mean with its 95% bootstrap confidence interval (``nan`` when there is no data)."""
-
-    value: float
-    low: float
-    high: float
-
-    def to_json(self) -> dict[str, float | None]:
-        """``{"value", "low", "high"}`` with ``None`` for NaN."""
-        return {
-            k: (None if math.isnan(v) else round(v, 6))
-            for k, v in (("value", self.value), ("low", self.low), ("high", self.high))
-        }
-
-    def fmt(self, ci: bool = True) -> str:
-        """``0.812 [0.760, 0.858]`` (or ``-``)."""
-        if math.isnan(self.value):
-            return "-"
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]" if ci else f"{self.value:.3f}"
-
-
-NAN = Estimate(value=math.nan, low=math.nan, high=math.nan)
-
-
-def bootstrap_ci(values: Sequence[float], *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> Estimate:
-    """Mean of ``values`` with a 95% percentile-bootstrap interval (resampling the values)."""
-    n = len(values)
-    if n == 0:
-        return NAN
-    mean = math.fsum(values) / n
-    if n == 1:
-        return Estimate(value=mean, low=mean, high=mean)
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    arr = np.asarray(values, dtype=float)
-    idx = rng.integers(0, n, size=(resamples, n))
-    means = arr[idx].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return Estimate(value=mean, low=float(low), high=float(high))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

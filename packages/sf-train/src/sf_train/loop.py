@@ -56,7 +56,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,10 @@ from typing import Any
 from sf_train.config import GenerationBackend, ScoreDPOConfig, TrainLauncher
 from sf_train.errors import TrainConfigError
 from sf_train.pairs import Pair, ScoredSample, build_pairs, pair_stats, sample_pairs
+from sf_train.run_files import append_jsonl as _append_jsonl
+from sf_train.run_files import read_jsonl as _read_jsonl
+from sf_train.run_files import write_json as _write_json
+from sf_train.run_files import write_jsonl as _write_jsonl
 
 __all__ = ["LoopResult", "Reporter", "run_loop"]
 
@@ -125,46 +129,6 @@ class LoopResult:
 
 # ---------------------------------------------------------------------------------------------
 # small file helpers
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Lines of a JSONL file; a torn last line (a kill while appending) is ignored."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-def _append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    if not data:
-        return
-    # a torn last line from a kill must not glue onto the next record
-    if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-        data = "\n" + data
-    with path.open("a", encoding="utf-8") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -114,10 +114,11 @@ def _train_worker(payload: dict[str, Any]) -> None:
     from ray import train
 
     from sf_train.config import ScoreDPOConfig
-    from sf_train.loop import _read_jsonl, _write_json
     from sf_train.modeling import attach_lora, load_base_model, load_tokenizer, save_adapter
     from sf_train.objectives import train_info, train_objective
     from sf_train.pairs import Pair, ScoredSample
+    from sf_train.run_files import read_jsonl as _read_jsonl
+    from sf_train.run_files import write_json as _write_json
 
     context = train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()

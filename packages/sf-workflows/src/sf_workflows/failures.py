@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from sf_workflows.errors import WorkflowError
-from sf_workflows.types import OutcomeStatus
+from sf_workflows.status import OutcomeStatus
 
 __all__ = [
     "INFRA_PREFIX",

@@ -35,7 +35,7 @@ from typing import Any
 
 from sf_workflows.errors import WorkflowConfigError
 from sf_workflows.executor.client import Executor, ExecutorConfig
-from sf_workflows.run import _JOB_FILE, _RUNS, HOST_CALL, _accepts_cache_tag, _RunState, host_calls
+from sf_workflows.llm_calls import _JOB_FILE, _RUNS, HOST_CALL, _accepts_cache_tag, _RunState, host_calls
 from sf_workflows.types import Usage
 
 __all__ = ["RemoteHost", "WorkflowHost", "remote_host"]

@@ -16,7 +16,6 @@ import asyncio
 import dataclasses
 import functools
 import importlib.util
-import inspect
 import io
 import json
 import marshal
@@ -24,22 +23,27 @@ import re
 import secrets
 import time
 import zipfile
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from sf_workflows.errors import WorkflowConfigError, WorkflowError
-from sf_workflows.executor.cache import request_key
+from sf_workflows.errors import WorkflowConfigError
 from sf_workflows.generator.validate import validate_workflow
-from sf_workflows.types import Outcome, OutcomeStatus, Task, Usage, as_task
+from sf_workflows.llm_calls import (
+    _JOB_FILE,
+    _RUNS,
+    HOST_CALL,
+    _accepts_cache_tag,
+    _RunState,
+    _serve_llm,
+    host_calls,
+)
+from sf_workflows.types import Outcome, OutcomeStatus, Task, as_task
 
-HOST_CALL = "sf_workflows_llm"
 RUNTIME_PACKAGE = "sfw_operators"
 """Name of the operator package inside the sandbox (``sf_workflows.operators``, zipped)."""
 _RESULT_FILE = "sfw_result.json"
-_JOB_FILE = "sfw_job.json"
 _ZIP_FILE = "sfw_runtime.zip"
 _BOOT = (
     "import os, sys\n"
@@ -48,8 +52,6 @@ _BOOT = (
     f"from {RUNTIME_PACKAGE}._bootstrap import main\n"
     f"main({_JOB_FILE!r}, {_RESULT_FILE!r})\n"
 )
-_PARAMS = frozenset({"temperature", "max_tokens", "top_p", "stop", "seed"})
-"""Chat parameters a workflow may set per call; others are dropped."""
 JOB_GRACE_S = 5.0
 """Default seconds the sandbox job may run past the workflow timeout (start-up, result writing)."""
 STALL_SHARE = 0.5
@@ -57,107 +59,6 @@ STALL_SHARE = 0.5
 of the workflow's timeout timed out because of the endpoint (hung or too slow): ``llm_error``,
 ours, not the workflow's ``timeout``."""
 _WORKFLOW_CLASS = re.compile(r"\bclass\s+Workflow\b")
-
-
-@dataclass
-class _RunState:
-    executor: Any
-    tag: str
-    max_calls: int
-    pass_tag: bool
-    calls: int = 0
-    usage: Usage = field(default_factory=Usage)
-    seen: Counter[str] = field(default_factory=Counter)
-    over_limit: bool = False
-    llm_error: str | None = None
-    pending: dict[int, tuple[float, asyncio.Task[Any] | None]] = field(default_factory=dict)
-    """Executor calls in flight: call number -> (monotonic start, the host-call task)."""
-    cancelled_wait: float = 0.0
-    """Longest wait of an executor call cancelled before it was answered (the run's timeout)."""
-    remote_waited: float = 0.0
-    """:meth:`waited` as a remote node reported it (:mod:`sf_workflows.remote`)."""
-
-    def waited(self) -> float:
-        """Seconds of the longest unanswered executor call: the oldest one in flight, or one
-        cancelled while waiting (0 when none)."""
-        now = time.monotonic()
-        oldest = max((now - started for started, _ in self.pending.values()), default=0.0)
-        return max(oldest, self.cancelled_wait, self.remote_waited)
-
-    def cancel_pending(self) -> None:
-        """Cancel the executor calls still in flight (their run is over)."""
-        for _, task in self.pending.values():
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-        self.pending.clear()
-
-
-_RUNS: dict[str, _RunState] = {}
-
-
-def _accepts_cache_tag(llm: Any) -> bool:
-    try:
-        params = inspect.signature(llm.complete).parameters
-    except (TypeError, ValueError, AttributeError):
-        return False
-    return "cache_tag" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
-async def _serve_llm(state: _RunState, messages: Any, params: Any) -> str:
-    """One LLM call for a run: limits, per-run occurrence numbering for the cache, accounting."""
-    if state.calls >= state.max_calls:
-        state.over_limit = True
-        raise WorkflowError(f"LLM call limit reached ({state.max_calls} calls per workflow run)")
-    state.calls += 1
-    if not isinstance(messages, list) or not messages:
-        raise WorkflowError("messages must be a non-empty list of {'role', 'content'} objects")
-    params = {k: v for k, v in (params or {}).items() if k in _PARAMS and v is not None}
-    key = request_key({"messages": messages, "params": params})
-    occurrence = state.seen[key]
-    state.seen[key] += 1
-    extra = {"cache_tag": f"{state.tag}#{occurrence}"} if state.pass_tag else {}
-    number = state.calls
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:  # pragma: no cover - always called from a coroutine
-        task = None
-    began = time.monotonic()
-    state.pending[number] = (began, task)
-    try:
-        completion = await state.executor.complete(messages, **params, **extra)
-    except asyncio.CancelledError:
-        state.cancelled_wait = max(state.cancelled_wait, time.monotonic() - began)
-        raise
-    except WorkflowConfigError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the executor failed: not the workflow's fault
-        state.llm_error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        state.pending.pop(number, None)
-    state.usage = state.usage + Usage.of(completion)
-    return completion.text
-
-
-async def _llm_host_call(token: str, rid: int, messages: Any, params: Any = None) -> dict[str, Any]:
-    """The ``sf_workflows_llm`` host call. Never raises: errors go back as ``{"rid", "error"}``
-    so the in-sandbox channel can match them to their request."""
-    state = _RUNS.get(token) if isinstance(token, str) else None
-    if state is None:
-        return {"rid": rid, "error": "unknown or finished workflow run"}
-    try:
-        return {"rid": rid, "text": await _serve_llm(state, messages, params)}
-    except asyncio.CancelledError:
-        # the run is over (its job ended, or the loop is closing): nobody reads this reply, and
-        # ending normally keeps sf-sandbox from reporting the cancellation as a traceback
-        return {"rid": rid, "error": "cancelled: the workflow run is over", "final": True}
-    except Exception as exc:  # noqa: BLE001 - reported to the workflow
-        return {"rid": rid, "error": f"{type(exc).__name__}: {exc}", "final": state.over_limit}
-
-
-def host_calls() -> dict[str, Callable[..., Any]]:
-    """The host calls a sandbox must expose for :func:`run_workflow`."""
-    return {HOST_CALL: _llm_host_call}
 
 
 def runtime_preload() -> Any:

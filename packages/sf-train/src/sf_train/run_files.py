@@ -1,0 +1,61 @@
+"""The loop's run-directory files: atomic JSON and JSONL writes, and kill-tolerant JSONL reads.
+
+Every stage of :mod:`sf_train.loop` (and the Ray Train worker, :mod:`sf_train.ray_train`) reads
+and writes its hand-off files through these four functions, so a run directory from any launcher
+resumes the same way. Contract: a write either lands whole or leaves the previous file (``write_*``
+go through a temporary file and ``rename``); an append is fsynced and never glues onto a torn last
+line; a read ignores a torn last line (a kill while appending).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["append_jsonl", "read_jsonl", "write_json", "write_jsonl"]
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented, key-sorted JSON, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Lines of a JSONL file; a torn last line (a kill while appending) is ignored."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Append ``rows`` as JSON lines, fsynced; nothing is written for no rows."""
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if not data:
+        return
+    # a torn last line from a kill must not glue onto the next record
+    if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+        data = "\n" + data
+    with path.open("a", encoding="utf-8") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Replace ``path`` with ``rows`` as JSON lines, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(path)
