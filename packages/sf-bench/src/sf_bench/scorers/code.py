@@ -197,8 +197,12 @@ def make_source(program: str, *, guard: bool = False) -> str:
     return _DRIVER % {"program": repr(program), "max": _DETAIL_MAX, "guard": bool(guard)}
 
 
-def classify(result: Result, nonce: str) -> Score:
-    """Turn a sandbox :class:`~sf_sandbox.Result` of a driver job into a :class:`Score`."""
+def classify(result: Result, nonce: str, limit: float | None = None) -> Score:
+    """Turn a sandbox :class:`~sf_sandbox.Result` of a driver job into a :class:`Score`.
+
+    ``limit`` is the job's wall-clock limit, named in a timeout's detail (the configured value,
+    not the measured duration, so records of one run agree wherever it ran).
+    """
     from sf_sandbox import Status
 
     verdict: list[Any] | None = None
@@ -224,7 +228,8 @@ def classify(result: Result, nonce: str) -> Score:
             return Score(value=1.0)
         return Score(value=0.0, failure=kind, detail=detail or None)
     if status is Status.TIMEOUT:
-        return Score(value=0.0, failure="timeout", detail="tests did not finish within the time limit")
+        within = f"the {limit:.1f} s limit" if limit is not None else "the time limit"
+        return Score(value=0.0, failure="timeout", detail=f"tests did not finish within {within}")
     if status is Status.MEMORY:
         return Score(value=0.0, failure="memory", detail=result.error or "memory limit hit")
     if status is Status.OUTPUT_LIMIT:  # the program's own output goes to /dev/null: only tampering gets here
@@ -361,12 +366,12 @@ class CodeScorer:
             return []
         jobs, nonces = zip(*(self.build_job(p, a) for p, a in items), strict=True)
         results = self.sandbox.run_many(list(jobs), concurrency=self.concurrency, progress=progress)
-        scores = [classify(r, n) for r, n in zip(results, nonces, strict=True)]
+        scores = [classify(r, n, j.limits.timeout) for r, n, j in zip(results, nonces, jobs, strict=True)]
         retry = [i for i, s in enumerate(scores) if s.failure == "sandbox_error"]
         if retry:
             again = self.sandbox.run_many([jobs[i] for i in retry], concurrency=self.concurrency)
             for i, result in zip(retry, again, strict=True):
-                scores[i] = classify(result, nonces[i])
+                scores[i] = classify(result, nonces[i], jobs[i].limits.timeout)
         return scores
 
     async def ascore_many(self, items: Sequence[tuple[Problem, str]]) -> list[Score]:
@@ -376,26 +381,26 @@ class CodeScorer:
         jobs, nonces = zip(*(self.build_job(p, a) for p, a in items), strict=True)
         sandbox = self.sandbox
         results = await sandbox.arun_many(list(jobs), concurrency=self.concurrency)
-        scores = [classify(r, n) for r, n in zip(results, nonces, strict=True)]
+        scores = [classify(r, n, j.limits.timeout) for r, n, j in zip(results, nonces, jobs, strict=True)]
         retry = [i for i, s in enumerate(scores) if s.failure == "sandbox_error"]
         if retry:
             again = await sandbox.arun_many([jobs[i] for i in retry], concurrency=self.concurrency)
             for i, result in zip(retry, again, strict=True):
-                scores[i] = classify(result, nonces[i])
+                scores[i] = classify(result, nonces[i], jobs[i].limits.timeout)
         return scores
 
     async def __call__(self, problem: Problem, answer: str) -> Score:
         """Score one answer (``Sandbox.arun``; same single retry)."""
         job, nonce = self.build_job(problem, answer)
-        score = classify(await self.sandbox.arun(job), nonce)
+        score = classify(await self.sandbox.arun(job), nonce, job.limits.timeout)
         if score.failure == "sandbox_error":
-            score = classify(await self.sandbox.arun(job), nonce)
+            score = classify(await self.sandbox.arun(job), nonce, job.limits.timeout)
         return score
 
     def score(self, problem: Problem, answer: str) -> Score:
         """Score one answer synchronously (same single retry)."""
         job, nonce = self.build_job(problem, answer)
-        score = classify(self.sandbox.run(job), nonce)
+        score = classify(self.sandbox.run(job), nonce, job.limits.timeout)
         if score.failure == "sandbox_error":
-            score = classify(self.sandbox.run(job), nonce)
+            score = classify(self.sandbox.run(job), nonce, job.limits.timeout)
         return score
