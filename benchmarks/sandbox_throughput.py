@@ -271,6 +271,13 @@ def compare(args: argparse.Namespace) -> None:
     print_table([f"median of {args.rounds} alternating runs", "before", "after", "after ÷ before"], table)
     print(f"before = {args.against}; after = this checkout")
     print(f"machine: {machine()}")
+    if args.json:
+        medians = {
+            key: {label: statistics.median(f[key] for f in runs[label]) for label in runs}
+            for key in runs["after"][0]
+        }
+        doc = {"before": str(args.against), "rounds": args.rounds, "machine": machine(), "runs": runs}
+        Path(args.json).write_text(json.dumps({**doc, "medians": medians}, indent=2) + "\n")
 
 
 def main() -> None:
