@@ -171,6 +171,18 @@ def _module_root(value: object) -> str | None:
     return name.split(".")[0] if isinstance(name, str) else None
 
 
+def _allowed_from_module(node: ast.AST) -> types.ModuleType | None:
+    """The module an absolute ``from X import …`` names, when X is allowlisted and importable."""
+    if not (isinstance(node, ast.ImportFrom) and not node.level and node.module):
+        return None
+    if node.module.split(".")[0] not in ALLOWED_IMPORTS:
+        return None
+    try:
+        return importlib.import_module(node.module)
+    except ImportError:
+        return None
+
+
 def _module_bindings(tree: ast.Module) -> dict[str, types.ModuleType]:
     """Local names bound to allowlisted modules (``import re``, ``import json as j``,
     ``from asyncio import events``) plus ``asyncio``, which every workflow gets."""
@@ -187,13 +199,7 @@ def _module_bindings(tree: ast.Module) -> dict[str, types.ModuleType]:
                             bound[root] = importlib.import_module(root)
                     except ImportError:
                         continue
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            if node.module.split(".")[0] not in ALLOWED_IMPORTS:
-                continue
-            try:
-                module = importlib.import_module(node.module)
-            except ImportError:
-                continue
+        elif (module := _allowed_from_module(node)) is not None:
             for alias in node.names:
                 value = getattr(module, alias.name, None)
                 if isinstance(value, types.ModuleType):
@@ -217,13 +223,7 @@ def _check_module_paths(tree: ast.Module, issues: list[Issue]) -> None:
     bound = _module_bindings(tree)
     seen: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            if node.module.split(".")[0] not in ALLOWED_IMPORTS:
-                continue
-            try:
-                module = importlib.import_module(node.module)
-            except ImportError:
-                continue
+        if (module := _allowed_from_module(node)) is not None:
             for alias in node.names:
                 root = _module_root(getattr(module, alias.name, None))
                 if root is not None and root not in ALLOWED_IMPORTS:

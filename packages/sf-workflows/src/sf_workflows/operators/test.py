@@ -84,14 +84,7 @@ class Test(Operator):
         template = self.style.prompt("REFLECTION_ON_PUBLIC_TEST_PROMPT")
 
         async def run(code: str) -> dict:
-            request = {
-                "mode": "tests",
-                "code": code,
-                "tests": tests,
-                "entry_point": entry,
-                "test_timeout": ctx.code_timeout,
-            }
-            return await ctx.run_code(request, timeout)
+            return await _run_tests(ctx, code, tests, entry, timeout)
 
         for _ in range(rounds):
             result = await run(solution)
@@ -163,14 +156,7 @@ class Test(Operator):
         if self.style.scoreflow:
             return await self._scoreflow(solution, rounds, tests, entry, timeout)
         for round_ in range(rounds + 1):
-            request = {
-                "mode": "tests",
-                "code": code,
-                "tests": tests,
-                "entry_point": entry,
-                "test_timeout": ctx.code_timeout,
-            }
-            result = await ctx.run_code(request, timeout)
+            result = await _run_tests(ctx, code, tests, entry, timeout)
             if result.get("ok"):
                 return code
             passed, failures = _describe(result)
@@ -183,3 +169,15 @@ class Test(Operator):
             )
             code = extract_code(reply, entry)
         return best[1]
+
+
+async def _run_tests(ctx: Any, code: str, tests: Any, entry: Any, timeout: float) -> dict:
+    """Run ``code`` against ``tests`` in the sandbox (each test within the run's code timeout)."""
+    request = {
+        "mode": "tests",
+        "code": code,
+        "tests": tests,
+        "entry_point": entry,
+        "test_timeout": ctx.code_timeout,
+    }
+    return await ctx.run_code(request, timeout)
