@@ -90,10 +90,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gen-batch", type=int, default=64)
     p.add_argument(
         "--extra-gen",
-        default="unmerged,sort,greedy,b128",
-        help="extra fast rows (levers off): unmerged (adapter applied by its modules), sort (top-p by a "
-        "vocabulary sort), greedy, torch (attention), b128 (batch 128, with the levers-off rows too)",
+        default="previous,single,merge,gemm-residual,one-split,unmerged,sort,greedy,b128",
+        help="extra fast rows (levers off): previous (the decoder before these levers), single (top-p cut by "
+        "one program per row), merge (attention merge as its own launch), gemm-residual (residual adds in "
+        "the o/down GEMMs, not the norms), one-split (the generated cache in one attention split), "
+        "unmerged (adapter applied by its modules), sort (top-p by a vocabulary sort), greedy, torch "
+        "(attention), b128 (batch 128, with the previous/unmerged/sort/greedy rows too)",
     )
+    p.add_argument("--step-profile", default="64,128", help="batches whose single decode step is profiled")
     p.add_argument("--profile-new-tokens", type=int, default=256, help="decode profile length")
     p.add_argument(
         "--gen-lora",
@@ -659,6 +663,8 @@ def run_generation(
                 merge_s=round(stats.merge_s, 3),
                 merged_weights=stats.merged,
                 top_p_kernel=stats.top_p_kernel,
+                sampler=stats.sampler,
+                residual_norm=stats.residual_norm,
                 decode_s=round(stats.decode_s, 3),
                 steps=stats.steps,
                 graphs=stats.graphs,
@@ -727,11 +733,50 @@ def run_generation(
         attempt(hf_row)
 
     b64, n64 = args.gen_batch, args.gen_prompts
-    base = dict(
-        attention="auto", batch=b64, n_prompts=n64, merge_weights="auto", top_p_kernel="auto", temp=0.2
+    base: dict[str, Any] = dict(
+        attention="auto",
+        batch=b64,
+        n_prompts=n64,
+        merge_weights="auto",
+        top_p_kernel="auto",
+        temp=0.2,
+        options={},
+    )
+    previous = dict(
+        base,
+        top_p_kernel="single",
+        options=dict(residual_norm=False, attention_options=dict(fused_merge=False)),
     )
     variants = [("sf-fast-generate", base)]
     extra = set(args.extra_gen.split(","))
+    if "previous" in extra:
+        label = "sf-fast-generate, previous decoder (1-program top-p, merge launch, residual in GEMM)"
+        variants.append((label, previous))
+    if "single" in extra:
+        variants.append(
+            ("sf-fast-generate, top-p cut by one program per row", dict(base, top_p_kernel="single"))
+        )
+    if "merge" in extra:
+        variants.append(
+            (
+                "sf-fast-generate, attention merge as its own launch",
+                dict(base, options=dict(attention_options=dict(fused_merge=False))),
+            )
+        )
+    if "gemm-residual" in extra:
+        variants.append(
+            (
+                "sf-fast-generate, residual adds in the o/down GEMMs",
+                dict(base, options=dict(residual_norm=False)),
+            )
+        )
+    if "one-split" in extra:
+        variants.append(
+            (
+                "sf-fast-generate, generated cache in one attention split",
+                dict(base, options=dict(attention_options=dict(split_gen=1 << 20))),
+            )
+        )
     if "unmerged" in extra:
         variants.append(("sf-fast-generate, adapter unmerged", dict(base, merge_weights=False)))
     if "sort" in extra:
@@ -743,11 +788,37 @@ def run_generation(
     if "b128" in extra:
         b128 = dict(base, batch=2 * b64, n_prompts=2 * n64)
         variants.append(("sf-fast-generate batch 128", b128))
+        if "previous" in extra:
+            variants.append(
+                (
+                    "sf-fast-generate batch 128, previous decoder",
+                    dict(previous, batch=2 * b64, n_prompts=2 * n64),
+                )
+            )
         if "unmerged" in extra:
             variants.append(("sf-fast-generate batch 128, adapter unmerged", dict(b128, merge_weights=False)))
         if "sort" in extra:
             variants.append(("sf-fast-generate batch 128, top-p by sort", dict(b128, top_p_kernel=False)))
+        if "greedy" in extra:
+            variants.append(("sf-fast-generate batch 128, greedy (no top-p)", dict(b128, temp=0.0)))
     many = prompts + [words(gen, args.prompt_len, vocab) for _ in range(args.gen_prompts)]
+    if "profile" not in skip and device.type == "cuda":
+        bw = (result.get("copy_bandwidth") or {}).get("gb_per_s")
+        result["read_bandwidth"] = read_bandwidth(device)
+        result["gemm_bandwidth"] = gemm_bandwidth(
+            model, device, [int(b) for b in args.step_profile.split(",") if b]
+        )
+        result["step_profile"] = []
+        for batch in (int(b) for b in args.step_profile.split(",") if b):
+            try:
+                prof = step_profile(model, tok, many, args, batch, bw)
+            except Exception as exc:
+                traceback.print_exc()
+                prof = dict(batch=batch, error=f"{type(exc).__name__}: {exc}")
+            result["step_profile"].append(prof)
+            print(f"  step profile: {prof}", flush=True)
+            if saved is not None:
+                saved()
     for name, spec in variants:
 
         def fast_row(name: str = name, spec: dict[str, Any] = spec) -> dict[str, Any]:
@@ -758,71 +829,181 @@ def run_generation(
                 attention=spec["attention"],
                 merge_weights=spec["merge_weights"],
                 top_p_kernel=spec["top_p_kernel"],
+                decoder_options=spec["options"],
             )
-            return timed(name, fast, args.k, many[: spec["n_prompts"]])
+            row = timed(name, fast, args.k, many[: spec["n_prompts"]])
+            row["decoder_options"] = spec["options"]
+            return row
 
         fast_row.label = name  # type: ignore[attr-defined]
         attempt(fast_row)
-    if "profile" not in skip and device.type == "cuda":
-        try:
-            result["decode_profile"] = decode_profile(
-                FastHFWorkflowGenerator(model, tok, params(args.profile_new_tokens, b64)), prompts, args.k
-            )
-            print(f"  decode profile: {result['decode_profile']}", flush=True)
-        except Exception as exc:
-            traceback.print_exc()
-            result["decode_profile"] = dict(error=f"{type(exc).__name__}: {exc}")
-        if saved is not None:
-            saved()
     return result
 
 
+def read_bandwidth(device: torch.device, gib: float = 2.0) -> dict[str, Any]:
+    """A reduction over a ``gib`` GiB random bf16 buffer: bytes read / median seconds (what a GEMM
+    streaming its weights can reach at best; the copy's figure counts a write too)."""
+    src = torch.randn(int(gib * GIB) // 2, dtype=torch.bfloat16, device=device)
+    times = []
+    for i in range(23):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        src.sum(dtype=torch.float32)
+        b.record()
+        b.synchronize()
+        if i >= 3:
+            times.append(a.elapsed_time(b) / 1e3)
+    sec = statistics.median(times)
+    nbytes = src.numel() * 2
+    del src
+    reset_peak(device)
+    return dict(bytes=nbytes, median_s=round(sec, 6), gb_per_s=round(nbytes / sec / 1e9, 1))
+
+
+def gemm_bandwidth(model: Any, device: torch.device, batches: list[int]) -> list[dict[str, Any]]:
+    """Each decode GEMM shape of the merged step through cuBLAS (``F.linear``), at each batch: median
+    of 20 calls over 4 weight copies in turn (so no call finds its weight in L2), as GB/s of weight."""
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    cfg = lm.config.get_text_config()
+    h, inter, vocab = cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size
+    head_dim = getattr(cfg, "head_dim", None) or h // cfg.num_attention_heads
+    qkv = (cfg.num_attention_heads + 2 * cfg.num_key_value_heads) * head_dim
+    shapes = dict(
+        qkv=(qkv, h), o=(h, cfg.num_attention_heads * head_dim), gate_up=(2 * inter, h), down=(h, inter)
+    )
+    shapes["lm_head"] = (vocab, h)
+    rows = []
+    for name, (n, k) in shapes.items():
+        ws = [torch.randn(n, k, dtype=torch.bfloat16, device=device) for _ in range(4)]
+        for m in batches:
+            x = torch.randn(m, k, dtype=torch.bfloat16, device=device)
+            for w in ws:
+                torch.nn.functional.linear(x, w)
+            times = []
+            for i in range(20):
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                a.record()
+                torch.nn.functional.linear(x, ws[i % 4])
+                b.record()
+                b.synchronize()
+                times.append(a.elapsed_time(b) / 1e3)
+            sec = statistics.median(times)
+            rows.append(
+                dict(
+                    gemm=name,
+                    m=m,
+                    n=n,
+                    k=k,
+                    us=round(sec * 1e6, 1),
+                    weight_gb_per_s=round(n * k * 2 / sec / 1e9, 1),
+                )
+            )
+        del ws
+    reset_peak(device)
+    return rows
+
+
 _KERNEL_KINDS = (
-    ("attention", ("_partial_kernel", "_merge_kernel")),
+    ("attention", ("_partial_kernel", "_merge_kernel", "_gen_final_kernel")),
     (
-        "top-p / sampling",
-        ("_top_p", "sort", "radix", "softmax", "exponential", "argmax", "masked_fill", "cumsum"),
+        "sampling",
+        (
+            "_top_p",
+            "_stats_kernel",
+            "_pass_kernel",
+            "_race_kernel",
+            "_pick_kernel",
+            "sort",
+            "radix",
+            "softmax",
+            "exponential",
+            "argmax",
+            "masked_fill",
+            "cumsum",
+            "distribution",
+        ),
     ),
     ("gemm", ("gemm", "gmma", "xmma", "cutlass", "nvjet", "cublas", "splitk")),
-    ("norm / rope / swiglu", ("_rms_norm", "_rope_store", "_swiglu")),
+    ("norm / rope / swiglu", ("_rms_norm", "_add_rms_norm", "_rope_store", "_swiglu")),
 )
 
 
-def decode_profile(generator: Any, prompts: list[str], k: int) -> dict[str, Any]:
-    """Device time per decode step by kernel kind (``torch.profiler`` over one whole fast call, CUDA
-    graph replays included) against the step's wall time: what the bound's gap is made of."""
+def step_profile(
+    model: Any, tok: Any, prompts: list[str], args: argparse.Namespace, batch: int, bw: float | None
+) -> dict[str, Any]:
+    """One captured decode step (the default decoder, temperature 0.2, top-p 0.95) replayed at three
+    cache positions: its time against the bandwidth bound at that context, and at the middle one
+    the device time per kernel kind (``torch.profiler`` over 10 graph replays, nothing else)."""
     from torch.profiler import ProfilerActivity, profile
 
-    generator.generate_texts(prompts, k)  # warm: Triton compilation, cuBLAS handles
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        generator.generate_texts(prompts, k)
-    stats = generator.last_stats
-    steps = max(1, stats.steps)
-    kinds: dict[str, float] = {}
-    top = []
-    for event in prof.key_averages():
-        us = getattr(event, "self_device_time_total", None)
-        if us is None:
-            us = getattr(event, "self_cuda_time_total", 0.0)
-        if not us:
-            continue
-        name = event.key
-        kind = next((k_ for k_, keys in _KERNEL_KINDS if any(w in name.lower() for w in keys)), "other")
-        kinds[kind] = kinds.get(kind, 0.0) + us
-        top.append((us, name))
-    top.sort(reverse=True)
-    wall_us = stats.decode_s * 1e6 / steps
-    return dict(
-        new_tokens=generator.params.max_new_tokens,
-        rows=stats.rows,
-        steps=steps,
-        wall_us_per_step=round(wall_us, 1),
-        kernel_us_per_step={
-            k_: round(v / steps, 1) for k_, v in sorted(kinds.items(), key=lambda kv: -kv[1])
-        },
-        idle_us_per_step=round(wall_us - sum(kinds.values()) / steps, 1),
-        top_kernels=[dict(name=n[:90], us_per_step=round(us / steps, 1)) for us, n in top[:12]],
-    )
+    from sf_train.fast.decode import SharedPrefixDecoder
+
+    k = args.k
+    groups = batch // k
+    new = args.gen_new_tokens
+    decoder = SharedPrefixDecoder(model, pad_token_id=tok.pad_token_id, eos_token_id=None)
+    out: dict[str, Any] = dict(batch=batch, rows=groups * k, prefix=args.prompt_len)
+
+    def chunk(lay: Any, chunk_prompts: Any, max_new: int, stop: Any, decode: Any) -> list[list[int]]:
+        decoder._prefill(lay, chunk_prompts)
+        decoder._run_step(lay, 0)  # captures the graph
+        graph = lay.graphs[lay.gen_len]
+        times = []
+        for slot in (0, (new - 24) // 2, new - 24):
+            lay.slot.fill_(slot)
+            for _ in range(3):
+                graph.replay()
+            lay.slot.fill_(slot)
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            for _ in range(20):
+                graph.replay()
+            b.record()
+            b.synchronize()
+            step_s = a.elapsed_time(b) / 1e3 / 20
+            ctx = slot + 10
+            row = dict(gen_slot=slot, step_us=round(step_s * 1e6, 1))
+            if bw:
+                bound = decode_bound(model, groups * k, groups, args.prompt_len, 2, bw)
+                kv = bound["kv_bytes_per_token"] * (groups * args.prompt_len + groups * k * (ctx + 1))
+                bound_s = (bound["weight_bytes"] + kv) / (bw * 1e9)
+                row.update(bound_us=round(bound_s * 1e6, 1), of_bound=round(bound_s / step_s, 3))
+            times.append(row)
+        lay.slot.fill_((new - 24) // 2)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(10):
+                graph.replay()
+            torch.cuda.synchronize()
+        kinds: dict[str, float] = {}
+        top = []
+        for event in prof.key_averages():
+            us = getattr(event, "self_device_time_total", None) or getattr(event, "self_cuda_time_total", 0.0)
+            if not us:
+                continue
+            kind = next(
+                (k_ for k_, keys in _KERNEL_KINDS if any(w in event.key.lower() for w in keys)), "other"
+            )
+            kinds[kind] = kinds.get(kind, 0.0) + us / 10
+            top.append((us / 10, event.key, event.count // 10))
+        top.sort(reverse=True)
+        mid = times[1]["step_us"]
+        out.update(
+            at_slots=times,
+            kernel_us_per_step={k_: round(v, 1) for k_, v in sorted(kinds.items(), key=lambda kv: -kv[1])},
+            gaps_us_per_step=round(mid - sum(kinds.values()), 1),
+            kernels_per_step=sum(c for _, _, c in top),
+            top_kernels=[dict(name=n[:90], us_per_step=round(us, 1), calls=c) for us, n, c in top[:14]],
+            sampler=decoder._method,
+            residual_norm=decoder._res_norm,
+        )
+        return [[] for _ in range(lay.rows)]
+
+    decoder._generate_chunk = chunk  # type: ignore[method-assign]
+    ids = [tok(p)["input_ids"] for p in prompts[:groups]]
+    decoder.generate(ids, k, max_new_tokens=new, temperature=0.2, top_p=0.95, batch_size=batch)
+    reset_peak(torch.device("cuda"))
+    return out
 
 
 def lora_grads(model: Any) -> dict[str, torch.Tensor]:

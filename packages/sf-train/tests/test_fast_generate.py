@@ -118,7 +118,7 @@ def test_top_p_keeps_the_smallest_set_reaching_the_mass(lora_model, tokenizer):
 
 
 def test_top_p_by_threshold_samples_the_same_nucleus(lora_model, monkeypatch):
-    """The threshold path of the sampler keeps the sort's tokens with the same odds (the Triton cut
+    """The one-program threshold path keeps the sort's tokens with the same odds (the Triton cut
     itself is checked against the sort in ``TRITON_SCRIPT``; here a torch stand-in gives the cut)."""
     pytest.importorskip("triton")
     from sf_train.fast import kernels
@@ -130,8 +130,10 @@ def test_top_p_by_threshold_samples_the_same_nucleus(lora_model, monkeypatch):
         return s.masked_fill(~keep, float("inf")).amin(-1)
 
     monkeypatch.setattr(kernels, "top_p_threshold", cut)
-    decoder = SharedPrefixDecoder(lora_model, pad_token_id=0, attention="torch", top_p_kernel=True)
-    assert decoder._use_threshold_top_p()
+    from sf_train.fast.sampling import resolve_method
+
+    decoder = SharedPrefixDecoder(lora_model, pad_token_id=0, attention="torch", top_p_kernel="single")
+    assert resolve_method("single", decoder.device, 1.0, 0.5) == "single"
     probs = torch.tensor([0.1, 0.4, 0.2, 0.3])
     logits = probs.log().repeat(20000, 1)
     torch.manual_seed(0)
@@ -251,13 +253,65 @@ TRITON_SCRIPT = textwrap.dedent("""
     print("ok swiglu_split")
 
     # nucleus cut by bisection = the sort's cut (tie-free logits); tied tokens at the cut are all kept
-    from sf_train.fast.decode import _sort_top_p_keep
+    from sf_train.fast.sampling import sort_top_p_keep
+    from sf_train.fast.sampling_kernels import sample_rows, top_p_cut
     for scale, top_p in ((1.0, 0.95), (8.0, 0.9), (0.01, 0.5), (30.0, 0.95)):
-        logits = torch.randn(5, 3000) * scale
-        assert torch.equal(logits >= top_p_threshold(logits, top_p)[:, None], _sort_top_p_keep(logits, top_p))
+        logits = torch.randn(3, 3000) * scale
+        keep = sort_top_p_keep(logits, top_p)
+        assert torch.equal(logits >= top_p_threshold(logits, top_p)[:, None], keep)
+        assert torch.equal(logits >= top_p_cut(logits, top_p)[:, None], keep)  # split over the vocabulary
+    cold = sort_top_p_keep(logits / 0.5, 0.9)
+    assert torch.equal(logits / 0.5 >= top_p_cut(logits, 0.9, 0.5)[:, None], cold)
     tied = torch.tensor([[2.0, 2.0, 2.0, 0.0, -1.0]])
     assert (tied >= top_p_threshold(tied, 0.5)[:, None]).tolist() == [[True, True, True, False, False]]
+    assert (tied >= top_p_cut(tied, 0.5)[:, None]).tolist() == [[True, True, True, False, False]]
     print("ok top_p")
+
+    # split sampler: only the nucleus (.4 .3 | .2 .1 at top_p .5), the race's odds (temperature 2:
+    # p ∝ p^(1/2)), the same seed (and slot) gives the same draw
+    probs = torch.tensor([0.1, 0.4, 0.2, 0.3])
+    seed = torch.tensor([11])
+    got = sample_rows(probs.log().repeat(60, 1), temperature=1.0, top_p=0.5, seed=seed)
+    assert set(got.tolist()) == {1, 3}, got
+    logits = probs.log().repeat(600, 1)
+    got = sample_rows(logits, temperature=2.0, top_p=1.0, seed=seed)
+    counts = torch.bincount(got, minlength=4) / 600
+    assert (counts - probs.sqrt() / probs.sqrt().sum()).abs().max() < 0.06, counts
+    assert torch.equal(got, sample_rows(logits, temperature=2.0, top_p=1.0, seed=seed))
+    slot = torch.tensor([3])
+    assert not torch.equal(got, sample_rows(logits, temperature=2.0, top_p=1.0, seed=seed, slot=slot))
+    print("ok split sampler")
+
+    # decode attention merged by the last program (gen splits of 32, or one of 128), poisoned scratch
+    from sf_train.fast.kernels import add_rms_norm
+    g, k, hkv, rep, D, P, T = 2, 3, 2, 4, 32, 40, 70
+    B, H = g * k, hkv * rep
+    q = torch.randn(B, H, D); kp, vp = torch.randn(g, hkv, P, D), torch.randn(g, hkv, P, D)
+    kg, vg = torch.randn(B, hkv, T, D), torch.randn(B, hkv, T, D)
+    start = torch.tensor([5, 0], dtype=torch.int32)
+    for slot_v in (0, 37, 69):
+        slot = torch.tensor([slot_v])
+        ref = torch.empty(B, H, D, dtype=torch.float64)
+        for b in range(B):
+            for h in range(H):
+                gi, j = b // k, h // rep
+                keys = torch.cat([kp[gi, j, int(start[gi]):], kg[b, j, : slot_v + 1]]).double()
+                vals = torch.cat([vp[gi, j, int(start[gi]):], vg[b, j, : slot_v + 1]]).double()
+                ref[b, h] = torch.softmax(keys @ q[b, h].double() * D ** -0.5, 0) @ vals
+        for fused, split_gen in ((True, 32), (True, 128), (False, 32))[: 3 if slot_v == 37 else 2]:
+            sc = DecodeAttentionScratch(batch=B, heads=H, head_dim=D, prefix_len=P, gen_len=T,
+                                        device=torch.device("cpu"), split_prefix=16, split_gen=split_gen,
+                                        block_n=16, fused_merge=fused)
+            for t in (sc.m, sc.l, sc.acc):
+                t.fill_(float("nan"))
+            out = torch.full((B, H, D), float("nan"))
+            decode_attention(q, kp, vp, start, kg, vg, slot, k=k, scale=D ** -0.5, scratch=sc, out=out)
+            err = ((out.double() - ref).norm() / ref.norm()).item()
+            assert err < 1e-5, (slot_v, fused, split_gen, err)
+    x, d, w = torch.randn(5, 48), torch.randn(5, 48), torch.randn(48)
+    total, normed = add_rms_norm(x, d, w, 1e-5)
+    assert torch.equal(total, x + d) and torch.equal(normed, rms_norm(x + d, w, 1e-5))
+    print("ok fused merge, add_rms_norm")
 
     # the whole decoder with the Triton step equals the torch step (greedy), merged weights too
     from peft import LoraConfig, get_peft_model
@@ -270,10 +324,16 @@ TRITON_SCRIPT = textwrap.dedent("""
     for name, param in model.named_parameters():
         if "lora_B" in name:
             param.data.normal_(0, 0.3)
-    outs = [SharedPrefixDecoder(model, pad_token_id=tok.pad_token_id, attention=a, merge_weights=m).generate(
-        ids, 2, max_new_tokens=4, temperature=0.0, batch_size=4)
-        for a, m in (("torch", False), ("triton", False), ("triton", True))]
-    assert outs[0] == outs[1] == outs[2], outs
+    outs = [SharedPrefixDecoder(model, pad_token_id=tok.pad_token_id, attention=a, merge_weights=m,
+                                residual_norm=r).generate(ids, 2, max_new_tokens=4, temperature=0.0,
+                                                          batch_size=4)
+        for a, m, r in (("torch", False, False), ("triton", False, False), ("triton", True, False),
+                        ("triton", True, True))]
+    assert outs[0] == outs[1] == outs[2] == outs[3], outs
+    dec = SharedPrefixDecoder(model, pad_token_id=tok.pad_token_id, attention="triton", top_p_kernel=True)
+    sampled = [dec.generate(ids, 2, max_new_tokens=3, temperature=1.0, top_p=0.9, batch_size=4, seed=5)
+               for _ in range(2)]
+    assert sampled[0] == sampled[1] and dec.stats.sampler == "split", (sampled, dec.stats)
     print("ok decoder")
 """)
 
@@ -289,4 +349,4 @@ def test_triton_kernels_match_their_references():
         [sys.executable, "-c", TRITON_SCRIPT], env=env, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("ok ") == 7, done.stdout
+    assert done.stdout.count("ok ") == 9, done.stdout

@@ -13,11 +13,8 @@ Each (group or sequence, kv head, split) program writes a partial softmax (max, 
 values) and a second kernel merges the splits. Scores and softmax are fp32; the value product
 takes the cache dtype (what flash attention does).
 
-``top_p_threshold`` finds each row's nucleus (top-p) cut without sorting the vocabulary: the
-smallest set of most likely tokens whose mass reaches ``top_p`` is ``{logit >= t}`` for the
-largest logit value ``t`` whose tail mass reaches it, found by bisection over the order-preserving
-integer keys of the float32 logits (at most 32 passes over the row, which stays in L2), so
-sampling a 128k vocabulary costs a few row passes instead of a segmented radix sort.
+``top_p_threshold`` (the one-program-per-row nucleus cut) lives in
+:mod:`sf_train.fast.sampling_kernels` with the split-vocabulary sampler; it is re-exported here.
 
 ``rms_norm`` (one kernel instead of eight for transformers' ``LlamaRMSNorm``) and
 ``rope_and_store`` (rotary embedding of q and k, and the write of k and v into the generated
@@ -36,8 +33,11 @@ import torch
 import triton
 import triton.language as tl
 
+from sf_train.fast.sampling_kernels import top_p_threshold
+
 __all__ = [
     "DecodeAttentionScratch",
+    "add_rms_norm",
     "RMSNormFunction",
     "SwiGLUFunction",
     "decode_attention",
@@ -75,6 +75,43 @@ def _attend_block(q, kbase, vbase, n, valid, sk_t, d, scale, m_i, l_i, acc, IEEE
 
 
 @triton.jit
+def _attend_split(
+    q,
+    kbase,
+    vbase,
+    sid,
+    lo,
+    hi,
+    sk_t,
+    d,
+    scale,
+    M_PAD: tl.constexpr,
+    D: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    SPLIT: tl.constexpr,
+    INTERPRET: tl.constexpr,
+    IEEE: tl.constexpr,
+):
+    """Online-softmax state (max, sum, weighted values) of ``q`` over keys ``[lo, hi)`` of split ``sid``."""
+    start = tl.maximum(sid * SPLIT, lo)
+    end = tl.minimum(sid * SPLIT + SPLIT, hi)
+    m_i = tl.full([M_PAD], float("-inf"), tl.float32)
+    l_i = tl.zeros([M_PAD], tl.float32)
+    acc = tl.zeros([M_PAD, D], tl.float32)
+    if INTERPRET:  # the interpreter cannot loop over device-valued bounds: fixed trip count, masked
+        for it in range(0, SPLIT, BLOCK_N):
+            n = sid * SPLIT + it + tl.arange(0, BLOCK_N)
+            valid = (n >= start) & (n < end)
+            m_i, l_i, acc = _attend_block(q, kbase, vbase, n, valid, sk_t, d, scale, m_i, l_i, acc, IEEE)
+    else:  # read only the valid part of the split
+        for n0 in range(start, end, BLOCK_N):
+            n = n0 + tl.arange(0, BLOCK_N)
+            valid = n < end
+            m_i, l_i, acc = _attend_block(q, kbase, vbase, n, valid, sk_t, d, scale, m_i, l_i, acc, IEEE)
+    return m_i, l_i, acc
+
+
+@triton.jit
 def _partial_kernel(
     Q,
     K,
@@ -91,6 +128,7 @@ def _partial_kernel(
     sk_t,
     n_keys,
     split_base,
+    first_split,
     n_splits_total,
     scale,
     HKV: tl.constexpr,
@@ -106,7 +144,7 @@ def _partial_kernel(
     IEEE: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    sid = tl.program_id(1)
+    sid = tl.program_id(1) + first_split
     grp = pid // HKV
     j = pid % HKV
     r = tl.arange(0, M_PAD)
@@ -123,27 +161,86 @@ def _partial_kernel(
         hi = n_keys
     d = tl.arange(0, D)
     q = tl.load(Q + b[:, None] * sq_b + h[:, None] * sq_h + d[None, :], mask=row_ok[:, None], other=0.0)
-    start = tl.maximum(sid * SPLIT, lo)
-    end = tl.minimum(sid * SPLIT + SPLIT, hi)
-    m_i = tl.full([M_PAD], float("-inf"), tl.float32)
-    l_i = tl.zeros([M_PAD], tl.float32)
-    acc = tl.zeros([M_PAD, D], tl.float32)
     kbase = K + grp * sk_n + j * sk_h
     vbase = V + grp * sk_n + j * sk_h
-    if INTERPRET:  # the interpreter cannot loop over device-valued bounds: fixed trip count, masked
-        for it in range(0, SPLIT, BLOCK_N):
-            n = sid * SPLIT + it + tl.arange(0, BLOCK_N)
-            valid = (n >= start) & (n < end)
-            m_i, l_i, acc = _attend_block(q, kbase, vbase, n, valid, sk_t, d, scale, m_i, l_i, acc, IEEE)
-    else:  # read only the valid part of the split
-        for n0 in range(start, end, BLOCK_N):
-            n = n0 + tl.arange(0, BLOCK_N)
-            valid = n < end
-            m_i, l_i, acc = _attend_block(q, kbase, vbase, n, valid, sk_t, d, scale, m_i, l_i, acc, IEEE)
+    m_i, l_i, acc = _attend_split(
+        q, kbase, vbase, sid, lo, hi, sk_t, d, scale, M_PAD, D, BLOCK_N, SPLIT, INTERPRET, IEEE
+    )
     o = (b * (HKV * REP) + h) * n_splits_total + split_base + sid
     tl.store(MP + o, m_i, mask=row_ok)
     tl.store(LP + o, l_i, mask=row_ok)
     tl.store(ACC + o[:, None] * D + d[None, :], acc, mask=row_ok[:, None])
+
+
+@triton.jit
+def _gen_final_kernel(
+    Q,
+    K,
+    V,
+    SLOT,
+    MP,
+    LP,
+    ACC,
+    OUT,
+    sq_b,
+    sq_h,
+    sk_n,
+    sk_h,
+    sk_t,
+    skip,
+    n_splits_total,
+    scale,
+    HKV: tl.constexpr,
+    REP: tl.constexpr,
+    M_PAD: tl.constexpr,
+    D: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    SPLIT: tl.constexpr,
+    S_PAD: tl.constexpr,
+    INTERPRET: tl.constexpr,
+    IEEE: tl.constexpr,
+):
+    """Generated split 0 of one (sequence, kv head), merged with every other split's partial
+    (prefix and later generated splits, written by an earlier launch; ``skip`` is split 0's own slot)
+    straight into the output: no separate merge launch."""
+    pid = tl.program_id(0)
+    b = pid // HKV
+    j = pid % HKV
+    r = tl.arange(0, M_PAD)
+    row_ok = r < REP
+    h = j * REP + r
+    d = tl.arange(0, D)
+    q = tl.load(Q + b * sq_b + h[:, None] * sq_h + d[None, :], mask=row_ok[:, None], other=0.0)
+    kbase = K + b * sk_n + j * sk_h
+    vbase = V + b * sk_n + j * sk_h
+    hi = tl.load(SLOT) + 1
+    m_g, l_g, acc = _attend_split(
+        q, kbase, vbase, 0, 0, hi, sk_t, d, scale, M_PAD, D, BLOCK_N, SPLIT, INTERPRET, IEEE
+    )
+    s = tl.arange(0, S_PAD)
+    ok = row_ok[:, None] & ((s < n_splits_total) & (s != skip))[None, :]
+    o = (b * (HKV * REP) + h)[:, None] * n_splits_total + s[None, :]
+    mp = tl.load(MP + o, mask=ok, other=float("-inf"))
+    lp = tl.load(LP + o, mask=ok, other=0.0)
+    top = tl.maximum(tl.max(mp, 1), m_g)
+    w = tl.where(mp > float("-inf"), tl.exp(mp - top[:, None]), 0.0)
+    wg = tl.where(m_g > float("-inf"), tl.exp(m_g - top), 0.0)
+    den = tl.sum(lp * w, 1) + l_g * wg
+    num = acc * wg[:, None]
+    for si in range(0, n_splits_total):
+        ws = tl.sum(tl.where(s[None, :] == si, w, 0.0), 1)  # zero for split 0's own slot and padding
+        part = tl.load(
+            ACC + ((b * (HKV * REP) + h) * n_splits_total + si)[:, None] * D + d[None, :],
+            mask=row_ok[:, None] & (si != skip),
+            other=0.0,
+        )
+        num += part * ws[:, None]
+    out = num / den[:, None]
+    tl.store(
+        OUT + (b * (HKV * REP) + h)[:, None] * D + d[None, :],
+        out.to(OUT.dtype.element_ty),
+        mask=row_ok[:, None],
+    )
 
 
 @triton.jit
@@ -174,6 +271,10 @@ class DecodeAttentionScratch:
         heads: Query heads ``H``; head_dim ``D`` (a power of two, ≥ 16).
         prefix_len: Prefix cache length ``P``; gen_len: generated cache length ``T``.
         device: Where the buffers live.
+        split_prefix, split_gen: Keys per split of the prefix and the generated cache.
+        block_n: Keys per inner block.
+        fused_merge: The program of generated split 0 merges every split into the output (two or
+            three launches per layer); False: a separate merge launch (three).
     """
 
     def __init__(
@@ -188,8 +289,10 @@ class DecodeAttentionScratch:
         split_prefix: int = 128,
         split_gen: int = 256,
         block_n: int = 32,
+        fused_merge: bool = True,
     ) -> None:
         self.split_prefix, self.split_gen, self.block_n = split_prefix, split_gen, block_n
+        self.fused_merge = fused_merge
         self.n_prefix = -(-prefix_len // split_prefix)
         self.n_gen = -(-gen_len // split_gen)
         self.n_splits = self.n_prefix + self.n_gen
@@ -247,6 +350,7 @@ def decode_attention(
         kp.stride(2),
         kp.shape[2],
         0,
+        0,
         s.n_splits,
         scale,
         ROWS=k * rep,
@@ -255,31 +359,61 @@ def decode_attention(
         IS_GEN=False,
         **common,
     )
-    _partial_kernel[(batch * hkv, s.n_gen)](
+    first_gen = 1 if s.fused_merge else 0
+    if s.n_gen > first_gen:
+        _partial_kernel[(batch * hkv, s.n_gen - first_gen)](
+            q,
+            kg,
+            vg,
+            prefix_start,
+            slot,
+            s.m,
+            s.l,
+            s.acc,
+            q.stride(0),
+            q.stride(1),
+            kg.stride(0),
+            kg.stride(1),
+            kg.stride(2),
+            kg.shape[2],
+            s.n_prefix,
+            first_gen,
+            s.n_splits,
+            scale,
+            ROWS=rep,
+            M_PAD=max(16, _pow2(rep)),
+            SPLIT=s.split_gen,
+            IS_GEN=True,
+            **common,
+        )
+    if not s.fused_merge:
+        _merge_kernel[(batch * heads,)](
+            s.m, s.l, s.acc, out, s.n_splits, S_PAD=max(2, _pow2(s.n_splits)), D=dim
+        )
+        return out
+    del common["KS"]
+    _gen_final_kernel[(batch * hkv,)](
         q,
         kg,
         vg,
-        prefix_start,
         slot,
         s.m,
         s.l,
         s.acc,
+        out,
         q.stride(0),
         q.stride(1),
         kg.stride(0),
         kg.stride(1),
         kg.stride(2),
-        kg.shape[2],
         s.n_prefix,
         s.n_splits,
         scale,
-        ROWS=rep,
         M_PAD=max(16, _pow2(rep)),
         SPLIT=s.split_gen,
-        IS_GEN=True,
+        S_PAD=max(2, _pow2(s.n_splits)),
         **common,
     )
-    _merge_kernel[(batch * heads,)](s.m, s.l, s.acc, out, s.n_splits, S_PAD=max(2, _pow2(s.n_splits)), D=dim)
     return out
 
 
@@ -328,6 +462,43 @@ def _rms_forward(x2: torch.Tensor, weight: torch.Tensor, eps: float) -> tuple[to
         num_warps=8 if cols >= 2048 else 4,
     )
     return y, rstd
+
+
+@triton.jit
+def _add_rms_norm_kernel(X, D, W, XO, Y, n_cols, eps, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < n_cols
+    x = tl.load(X + row * n_cols + cols, mask=mask, other=0.0)
+    dx = tl.load(D + row * n_cols + cols, mask=mask, other=0.0)
+    s = (x.to(tl.float32) + dx.to(tl.float32)).to(x.dtype)
+    tl.store(XO + row * n_cols + cols, s, mask=mask)
+    sf = s.to(tl.float32)
+    rstd = tl.rsqrt(tl.sum(sf * sf, 0) / n_cols + eps)
+    normed = (sf * rstd).to(x.dtype).to(tl.float32)
+    w = tl.load(W + cols, mask=mask, other=0.0).to(tl.float32)
+    tl.store(Y + row * n_cols + cols, (w * normed).to(Y.dtype.element_ty), mask=mask)
+
+
+def add_rms_norm(
+    x: torch.Tensor, delta: torch.Tensor, weight: torch.Tensor, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``s = x + delta`` (rounded to x's dtype, as the eager add) and ``rms_norm(s)``, in one kernel.
+
+    Args:
+        x, delta: [rows, n] contiguous, same dtype. weight: [n]. eps: the norm's epsilon.
+
+    Returns:
+        ``(s, normed)``, both new tensors.
+    """
+    rows, n = x.shape
+    x, delta = x.contiguous(), delta.contiguous()
+    total = torch.empty_like(x)
+    y = torch.empty(x.shape, dtype=torch.promote_types(x.dtype, weight.dtype), device=x.device)
+    _add_rms_norm_kernel[(rows,)](
+        x, delta, weight, total, y, n, eps, BLOCK=_pow2(n), num_warps=8 if n >= 2048 else 4
+    )
+    return total, y
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -503,66 +674,6 @@ def swiglu_split(gate_up: torch.Tensor) -> torch.Tensor:
     _swiglu_split_kernel[(rows, triton.cdiv(n, 1024))](
         gate_up, out, n, gate_up.stride(0), out.stride(0), BLOCK=1024
     )
-    return out
-
-
-@triton.jit
-def _float_key(x):
-    """Order-preserving int32 key of float32 values (negative floats have their magnitude bits flipped)."""
-    bits = x.to(tl.int32, bitcast=True)
-    return tl.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
-
-
-@triton.jit
-def _tail_mass(base, n, m, key, BLOCK: tl.constexpr):
-    total = tl.zeros([BLOCK], tl.float32)
-    for start in range(0, n, BLOCK):
-        offs = start + tl.arange(0, BLOCK)
-        x = tl.load(base + offs, mask=offs < n, other=float("-inf"))
-        total += tl.where((_float_key(x) >= key) & (offs < n), tl.exp(x - m), 0.0)
-    return tl.sum(total, 0)
-
-
-@triton.jit
-def _top_p_threshold_kernel(L, OUT, n, stride, top_p, BLOCK: tl.constexpr):
-    row = tl.program_id(0)
-    base = L + row * stride
-    mx = tl.full([BLOCK], float("-inf"), tl.float32)
-    mn = tl.full([BLOCK], float("inf"), tl.float32)
-    for start in range(0, n, BLOCK):
-        offs = start + tl.arange(0, BLOCK)
-        ok = offs < n
-        x = tl.load(base + offs, mask=ok, other=float("-inf"))
-        mx = tl.maximum(mx, x)
-        mn = tl.minimum(mn, tl.where(ok, x, float("inf")))
-    m = tl.max(mx, 0)
-    lo = _float_key(tl.min(mn, 0)).to(tl.int64)
-    hi = _float_key(m).to(tl.int64)
-    target = top_p * _tail_mass(base, n, m, lo.to(tl.int32), BLOCK)
-    # invariant: the tail mass at key lo reaches the target; the answer is the largest such key <= hi
-    while lo < hi:
-        mid = lo + (hi - lo + 1) // 2
-        if _tail_mass(base, n, m, mid.to(tl.int32), BLOCK) >= target:
-            lo = mid
-        else:
-            hi = mid - 1
-    key = lo.to(tl.int32)
-    bits = tl.where(key < 0, key ^ 0x7FFFFFFF, key)
-    tl.store(OUT + row, bits.to(tl.float32, bitcast=True))
-
-
-def top_p_threshold(logits: torch.Tensor, top_p: float, out: torch.Tensor | None = None) -> torch.Tensor:
-    """Per row of float32 ``logits`` [R, V], the cut ``t`` such that ``logits >= t`` is the smallest set
-    of most likely tokens whose softmax mass reaches ``top_p`` (ties at the cut all kept).
-
-    One program per row; rows may be strided (last dim contiguous). Returns ``out`` ([R] float32).
-    """
-    rows, n = logits.shape
-    if logits.stride(1) != 1:
-        logits = logits.contiguous()
-    if out is None:
-        out = torch.empty(rows, dtype=torch.float32, device=logits.device)
-    _top_p_threshold_kernel[(rows,)](logits, out, n, logits.stride(0), float(top_p), BLOCK=2048, num_warps=8)
     return out
 
 

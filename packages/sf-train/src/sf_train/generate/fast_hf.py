@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sf_train.generate.base import GenerationParams
@@ -34,7 +34,10 @@ class FastHFWorkflowGenerator(HFWorkflowGenerator):
         cuda_graphs: Replay decode steps as CUDA graphs (CUDA only).
         merge_weights: Decode with fused projection matrices with the adapter folded in
             (:class:`~sf_train.fast.decode.SharedPrefixDecoder`; ``"auto"``: on CUDA when memory allows).
-        top_p_kernel: Cut the top-p nucleus without sorting the vocabulary (``"auto"``: on CUDA).
+        top_p_kernel: How to sample (``"auto"``: on CUDA the split-vocabulary Triton sampler, no
+            sort; see :mod:`sf_train.fast.sampling`).
+        decoder_options: Further keyword arguments of the decoder (``residual_norm``,
+            ``attention_options``), for measuring its levers.
 
     Attributes:
         fallback_reason: Why the last call used ``model.generate`` instead (None if it did not).
@@ -52,12 +55,14 @@ class FastHFWorkflowGenerator(HFWorkflowGenerator):
         cuda_graphs: bool = True,
         merge_weights: bool | str = "auto",
         top_p_kernel: bool | str = "auto",
+        decoder_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(model, tokenizer, params, prompt_fn=prompt_fn)
         self.attention = attention
         self.cuda_graphs = cuda_graphs
         self.merge_weights = merge_weights
         self.top_p_kernel = top_p_kernel
+        self.decoder_options = dict(decoder_options or {})
         self.fallback_reason: str | None = None
         self.last_stats: Any = None
 
@@ -78,6 +83,7 @@ class FastHFWorkflowGenerator(HFWorkflowGenerator):
             cuda_graphs=self.cuda_graphs,
             merge_weights=self.merge_weights,
             top_p_kernel=self.top_p_kernel,
+            **self.decoder_options,
         )
 
         def decode(ids: list[int]) -> str:
