@@ -90,10 +90,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gen-batch", type=int, default=64)
     p.add_argument(
         "--extra-gen",
-        default="previous,single,merge,gemm-residual,one-split,unmerged,sort,greedy,b128",
+        default="previous,single,merge,gemm-residual,splits,unmerged,sort,greedy,b128",
         help="extra fast rows (levers off): previous (the decoder before these levers), single (top-p cut by "
         "one program per row), merge (attention merge as its own launch), gemm-residual (residual adds in "
-        "the o/down GEMMs, not the norms), one-split (the generated cache in one attention split), "
+        "the o/down GEMMs, not the norms), splits (the generated cache in splits of 256), "
         "unmerged (adapter applied by its modules), sort (top-p by a vocabulary sort), greedy, torch "
         "(attention), b128 (batch 128, with the previous/unmerged/sort/greedy rows too)",
     )
@@ -745,7 +745,7 @@ def run_generation(
     previous = dict(
         base,
         top_p_kernel="single",
-        options=dict(residual_norm=False, attention_options=dict(fused_merge=False)),
+        options=dict(residual_norm=False, attention_options=dict(fused_merge=False, split_gen=256)),
     )
     variants = [("sf-fast-generate", base)]
     extra = set(args.extra_gen.split(","))
@@ -770,11 +770,11 @@ def run_generation(
                 dict(base, options=dict(residual_norm=False)),
             )
         )
-    if "one-split" in extra:
+    if "splits" in extra:
         variants.append(
             (
-                "sf-fast-generate, generated cache in one attention split",
-                dict(base, options=dict(attention_options=dict(split_gen=1 << 20))),
+                "sf-fast-generate, generated cache in attention splits of 256",
+                dict(base, options=dict(attention_options=dict(split_gen=256))),
             )
         )
     if "unmerged" in extra:
@@ -805,9 +805,6 @@ def run_generation(
     if "profile" not in skip and device.type == "cuda":
         bw = (result.get("copy_bandwidth") or {}).get("gb_per_s")
         result["read_bandwidth"] = read_bandwidth(device)
-        result["gemm_bandwidth"] = gemm_bandwidth(
-            model, device, [int(b) for b in args.step_profile.split(",") if b]
-        )
         result["step_profile"] = []
         for batch in (int(b) for b in args.step_profile.split(",") if b):
             try:
@@ -860,49 +857,6 @@ def read_bandwidth(device: torch.device, gib: float = 2.0) -> dict[str, Any]:
     return dict(bytes=nbytes, median_s=round(sec, 6), gb_per_s=round(nbytes / sec / 1e9, 1))
 
 
-def gemm_bandwidth(model: Any, device: torch.device, batches: list[int]) -> list[dict[str, Any]]:
-    """Each decode GEMM shape of the merged step through cuBLAS (``F.linear``), at each batch: median
-    of 20 calls over 4 weight copies in turn (so no call finds its weight in L2), as GB/s of weight."""
-    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-    cfg = lm.config.get_text_config()
-    h, inter, vocab = cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size
-    head_dim = getattr(cfg, "head_dim", None) or h // cfg.num_attention_heads
-    qkv = (cfg.num_attention_heads + 2 * cfg.num_key_value_heads) * head_dim
-    shapes = dict(
-        qkv=(qkv, h), o=(h, cfg.num_attention_heads * head_dim), gate_up=(2 * inter, h), down=(h, inter)
-    )
-    shapes["lm_head"] = (vocab, h)
-    rows = []
-    for name, (n, k) in shapes.items():
-        ws = [torch.randn(n, k, dtype=torch.bfloat16, device=device) for _ in range(4)]
-        for m in batches:
-            x = torch.randn(m, k, dtype=torch.bfloat16, device=device)
-            for w in ws:
-                torch.nn.functional.linear(x, w)
-            times = []
-            for i in range(20):
-                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                a.record()
-                torch.nn.functional.linear(x, ws[i % 4])
-                b.record()
-                b.synchronize()
-                times.append(a.elapsed_time(b) / 1e3)
-            sec = statistics.median(times)
-            rows.append(
-                dict(
-                    gemm=name,
-                    m=m,
-                    n=n,
-                    k=k,
-                    us=round(sec * 1e6, 1),
-                    weight_gb_per_s=round(n * k * 2 / sec / 1e9, 1),
-                )
-            )
-        del ws
-    reset_peak(device)
-    return rows
-
-
 _KERNEL_KINDS = (
     ("attention", ("_partial_kernel", "_merge_kernel", "_gen_final_kernel")),
     (
@@ -910,7 +864,9 @@ _KERNEL_KINDS = (
         (
             "_top_p",
             "_stats_kernel",
-            "_pass_kernel",
+            "_count_kernel",
+            "_compact_kernel",
+            "_cut_kernel",
             "_race_kernel",
             "_pick_kernel",
             "sort",

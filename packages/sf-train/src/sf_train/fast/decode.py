@@ -79,7 +79,9 @@ class SharedPrefixDecoder:
             kernel (``x + Δ`` rounded to bf16, as the model's own add does) instead of accumulating
             it in the o / down GEMM (one rounding). ``"auto"``: on (see the module docstring).
         attention_options: Keyword arguments for :class:`sf_train.fast.kernels.DecodeAttentionScratch`
-            (``split_prefix``, ``split_gen``, ``block_n``, ``fused_merge``); None: its defaults.
+            (``split_prefix``, ``split_gen``, ``block_n``, ``fused_merge``); by default the generated
+            cache is one split, attended and merged with the prefix's splits by one program per
+            (row, KV head): two launches per layer.
 
     Raises:
         ValueError: the model is not supported (see :func:`unsupported_reason`) or an unknown

@@ -57,6 +57,7 @@ class Layout:
         if dec.attention == "triton":
             from sf_train.fast.kernels import DecodeAttentionScratch
 
+            options = {"split_gen": gen_len, **dec.attention_options}  # default: one generated split
             self.scratch = DecodeAttentionScratch(
                 batch=self.rows,
                 heads=dec.heads,
@@ -64,7 +65,7 @@ class Layout:
                 prefix_len=prefix_len,
                 gen_len=gen_len,
                 device=device,
-                **dec.attention_options,
+                **options,
             )
         self.seed = torch.zeros(1, dtype=torch.long, device=device)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}

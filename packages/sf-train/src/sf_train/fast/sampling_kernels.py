@@ -8,33 +8,34 @@ the cut are all kept).
 
 * :func:`top_p_threshold`: one program per row, bisection (up to 32 passes over the row). Few
   programs when rows are few (64 rows on a 132-multiprocessor GPU), so it is latency-bound.
-* :func:`sample_rows`: **split over the vocabulary**: every row is cut into ``S`` chunks, one
-  program per (row, chunk), and the search is K-ary (``K = 16`` keys per pass, 8 passes instead
-  of 32; after the first passes only the few tokens inside the interval are compared), each pass
-  one launch whose programs first reduce the previous pass's per-chunk tail masses (in a fixed
-  order: deterministic) and then count their own chunk. The last launch draws
-  the token by the Gumbel-max form of the exponential race transformers' sampling is equivalent
-  to (``argmax_{x ≥ t} x/T − log E``, ``E ~ Exp(1)`` from Triton's Philox, seeded from the
-  device so one CUDA graph serves every step), per chunk, and a one-program-per-row kernel picks
-  the best chunk. It reads the LM head's bf16 logits directly (no float32 copy, no softmax pass).
+* :func:`sample_rows`: **split over the vocabulary** where it can be: every row is cut into ``S``
+  chunks, one program per (row, chunk), for the row's maximum, then for its candidates: the tokens
+  at or above ``max + log((1 − top_p) / V) − 1`` (together, the others hold less than
+  ``1 − top_p`` of the mass, so every nucleus token is one), written compactly in vocabulary order
+  (deterministic: each chunk's offset is the count of the chunks before it). The bisection then
+  runs over the candidates only, one program per row: a few hundred values for a peaked
+  distribution, at worst the whole row. The last launch draws the token by the Gumbel-max form of
+  the exponential race that transformers' sampling is equivalent to (``argmax_{x ≥ t} x/T − log E``,
+  ``E ~ Exp(1)`` from Triton's Philox, seeded from the device so one CUDA graph serves every
+  step), per chunk, and a one-program-per-row kernel picks the best chunk. It reads the LM head's
+  bf16 logits as they are (no float32 copy, no softmax pass).
 
 The kernels run under ``TRITON_INTERPRET=1`` on CPU tensors too (the tests).
 """
 
 from __future__ import annotations
 
+import math
+import os
+
 import torch
 import triton
 import triton.language as tl
 
-__all__ = ["SAMPLE_K", "SAMPLE_ROUNDS", "sample_rows", "top_p_cut", "top_p_threshold"]
+__all__ = ["sample_rows", "top_p_cut", "top_p_threshold"]
 
-SAMPLE_K = 16
-"""Candidate keys per search pass of :func:`sample_rows`."""
-SAMPLE_ROUNDS = 8
-"""Search passes: ``SAMPLE_K ** SAMPLE_ROUNDS >= 2**32`` keys, so the last one leaves a single key."""
 _BLOCK = 256
-_SEED_STRIDE = 1_000_003
+_INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 @triton.jit
@@ -144,89 +145,113 @@ def _row_max(MAX, row, S, S_PAD: tl.constexpr):
 
 
 @triton.jit
-def _narrow(LO, HI, PART, row, r, R, S, top_p, K: tl.constexpr, S_PAD: tl.constexpr):
-    """The interval ``[lo, hi]`` after pass ``r`` (its keys ``lo + j·step`` and their tail masses)."""
-    lo = tl.load(LO + r * R + row)
-    hi = tl.load(HI + r * R + row)
-    si = tl.arange(0, S_PAD)
-    j = tl.arange(0, K)
-    ok = si < S
-    part = tl.load(PART + ((r * R + row) * S + si[:, None]) * K + j[None, :], mask=ok[:, None], other=0.0)
-    tails = tl.sum(part, 0)
-    first = tl.load(PART + (row * S + si) * K, mask=ok, other=0.0)  # pass 0, key lo = the row's minimum
-    target = top_p * tl.sum(first, 0)
-    step = (hi - lo + K) // K
-    good = (tails >= target) & (lo + j * step <= hi)
-    best = tl.max(tl.where(good, j, 0), 0).to(tl.int64)
-    new_lo = lo + best * step
-    new_hi = tl.minimum(hi, new_lo + step - 1)
-    return new_lo, new_hi
-
-
-@triton.jit
-def _pass_kernel(
+def _count_kernel(
     L,
     MAX,
-    MIN,
-    LO,
-    HI,
-    PART,
+    COUNT,
+    ZP,
     n,
     stride,
     temperature,
-    top_p,
-    r,
-    R,
+    log_floor,
     S,
-    FIRST: tl.constexpr,
-    K: tl.constexpr,
     CHUNK: tl.constexpr,
     BLOCK: tl.constexpr,
     S_PAD: tl.constexpr,
 ):
+    """Per chunk: the tokens at or above the row's floor (candidates) and ``Σ exp(x − max)``."""
     row = tl.program_id(0)
     s = tl.program_id(1)
     m = _row_max(MAX, row, S, S_PAD)
-    if FIRST:
-        si = tl.arange(0, S_PAD)
-        mn = tl.min(tl.load(MIN + row * S + si, mask=si < S, other=float("inf")), 0)
-        lo = _float_key(mn).to(tl.int64)
-        hi = _float_key(m).to(tl.int64)
-    else:
-        lo, hi = _narrow(LO, HI, PART, row, r - 1, R, S, top_p, K, S_PAD)
-    if s == 0:
-        tl.store(LO + r * R + row, lo)
-        tl.store(HI + r * R + row, hi)
-    step = (hi - lo + K) // K
-    j = tl.arange(0, K)
-    keys = tl.minimum(lo + j * step, hi).to(tl.int32)  # keys past hi are never chosen
-    lo32 = lo.to(tl.int32)
-    hi32 = hi.to(tl.int32)
+    floor = m + log_floor
     c0, c1 = _chunk_bounds(s, n, CHUNK)
-    above = tl.zeros([BLOCK], tl.float32)  # keys past hi count for every candidate
-    inside = tl.zeros([BLOCK, K], tl.float32)  # keys in [lo, hi] are compared with each candidate
+    count = tl.zeros([BLOCK], tl.int32)
+    z = tl.zeros([BLOCK], tl.float32)
     for start in range(0, CHUNK, BLOCK):
         offs = c0 + start + tl.arange(0, BLOCK)
         ok = offs < c1
         x = _scaled(L + row * stride, offs, ok, temperature)
-        e = tl.where(ok, tl.exp(x - m), 0.0)
-        kx = _float_key(x)
-        above += tl.where(ok & (kx > hi32), e, 0.0)
-        live = ok & (kx >= lo32) & (kx <= hi32)
-        if tl.max(live.to(tl.int32), 0) > 0:  # after the first passes most blocks hold no candidate
-            hit = live[:, None] & (kx[:, None] >= keys[None, :])
-            inside += tl.where(hit, e[:, None], 0.0)
-    acc = tl.sum(inside, 0) + tl.sum(above, 0)
-    tl.store(PART + ((r * R + row) * S + s) * K + j, acc)
+        count += (ok & (x >= floor)).to(tl.int32)
+        z += tl.where(ok, tl.exp(x - m), 0.0)
+    tl.store(COUNT + row * S + s, tl.sum(count, 0))
+    tl.store(ZP + row * S + s, tl.sum(z, 0))
+
+
+@triton.jit
+def _compact_kernel(
+    L,
+    MAX,
+    COUNT,
+    CAND,
+    n,
+    stride,
+    temperature,
+    log_floor,
+    S,
+    CHUNK: tl.constexpr,
+    BLOCK: tl.constexpr,
+    S_PAD: tl.constexpr,
+):
+    """Write each row's candidates, chunk by chunk in vocabulary order, to ``CAND[row, :]``."""
+    row = tl.program_id(0)
+    s = tl.program_id(1)
+    m = _row_max(MAX, row, S, S_PAD)
+    floor = m + log_floor
+    si = tl.arange(0, S_PAD)
+    at = tl.sum(tl.load(COUNT + row * S + si, mask=si < s, other=0), 0)
+    c0, c1 = _chunk_bounds(s, n, CHUNK)
+    for start in range(0, CHUNK, BLOCK):
+        offs = c0 + start + tl.arange(0, BLOCK)
+        ok = offs < c1
+        x = _scaled(L + row * stride, offs, ok, temperature)
+        keep = ok & (x >= floor)
+        pos = at + tl.cumsum(keep.to(tl.int32), 0) - 1
+        tl.store(CAND + row * n + pos, x, mask=keep)
+        at += tl.sum(keep.to(tl.int32), 0)
+
+
+@triton.jit
+def _cand_tail(base, span, n_cand, m, key, BLOCK: tl.constexpr):
+    total = tl.zeros([BLOCK], tl.float32)
+    for start in range(0, span, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
+        ok = offs < n_cand
+        x = tl.load(base + offs, mask=ok, other=float("-inf"))
+        total += tl.where((_float_key(x) >= key) & ok, tl.exp(x - m), 0.0)
+    return tl.sum(total, 0)
+
+
+@triton.jit
+def _cut_kernel(
+    CAND, MAX, COUNT, ZP, CUT, n, top_p, S, BLOCK: tl.constexpr, S_PAD: tl.constexpr, INTERPRET: tl.constexpr
+):
+    """Bisection over the row's candidates only (every token of the nucleus is one of them)."""
+    row = tl.program_id(0)
+    m = _row_max(MAX, row, S, S_PAD)
+    si = tl.arange(0, S_PAD)
+    n_cand = tl.sum(tl.load(COUNT + row * S + si, mask=si < S, other=0), 0)
+    target = top_p * tl.sum(tl.load(ZP + row * S + si, mask=si < S, other=0.0), 0)
+    base = CAND + row * n
+    span = n if INTERPRET else n_cand  # the interpreter cannot loop to a device value
+    mn = tl.full([BLOCK], float("inf"), tl.float32)
+    for start in range(0, span, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
+        mn = tl.minimum(mn, tl.load(base + offs, mask=offs < n_cand, other=float("inf")))
+    lo = _float_key(tl.min(mn, 0)).to(tl.int64)
+    hi = _float_key(m).to(tl.int64)
+    # invariant: the tail mass at key lo reaches the target; the answer is the largest such key <= hi
+    while lo < hi:
+        mid = lo + (hi - lo + 1) // 2
+        if _cand_tail(base, span, n_cand, m, mid.to(tl.int32), BLOCK) >= target:
+            lo = mid
+        else:
+            hi = mid - 1
+    tl.store(CUT + row, _key_float(lo.to(tl.int32)))
 
 
 @triton.jit
 def _race_kernel(
     L,
-    MAX,
-    LO,
-    HI,
-    PART,
     CUT,
     BEST,
     BEST_I,
@@ -235,26 +260,18 @@ def _race_kernel(
     n,
     stride,
     temperature,
-    top_p,
-    R,
     S,
-    ROUNDS: tl.constexpr,
     NUCLEUS: tl.constexpr,
     HAS_SLOT: tl.constexpr,
-    K: tl.constexpr,
     CHUNK: tl.constexpr,
     BLOCK: tl.constexpr,
-    S_PAD: tl.constexpr,
 ):
     row = tl.program_id(0)
     s = tl.program_id(1)
     if NUCLEUS:
-        cut_key, _ = _narrow(LO, HI, PART, row, ROUNDS - 1, R, S, top_p, K, S_PAD)
-        cut = _key_float(cut_key.to(tl.int32))
+        cut = tl.load(CUT + row)
     else:
         cut = float("-inf")
-    if s == 0:
-        tl.store(CUT + row, cut)
     seed = tl.load(SEED)
     if HAS_SLOT:
         seed = seed + (tl.load(SLOT) + 1) * 1_000_003
@@ -331,12 +348,8 @@ def sample_rows(
     s, chunk = _chunks(rows, n)
     s_pad = max(2, _pow2(s))
     nucleus = top_p < 1.0
-    k, passes = SAMPLE_K, SAMPLE_ROUNDS
     mx = torch.empty(rows, s, dtype=torch.float32, device=device)
     mn = torch.empty_like(mx)
-    lo = torch.empty(passes, rows, dtype=torch.int64, device=device)
-    hi = torch.empty_like(lo)
-    part = torch.empty(passes, rows, s, k, dtype=torch.float32, device=device)
     best = torch.empty(rows, s, dtype=torch.float32, device=device)
     best_i = torch.empty(rows, s, dtype=torch.int32, device=device)
     if out is None:
@@ -345,53 +358,49 @@ def sample_rows(
         cut = torch.empty(rows, dtype=torch.float32, device=device)
     grid = (rows, s)
     temp = float(temperature)
-    _stats_kernel[grid](logits, mx, mn, n, logits.stride(0), temp, s, CHUNK=chunk, BLOCK=1024)
+    stride = logits.stride(0)
+    _stats_kernel[grid](logits, mx, mn, n, stride, temp, s, CHUNK=chunk, BLOCK=1024)
     if nucleus:
-        for r in range(passes):
-            _pass_kernel[grid](
-                logits,
-                mx,
-                mn,
-                lo,
-                hi,
-                part,
-                n,
-                logits.stride(0),
-                temp,
-                float(top_p),
-                r,
-                rows,
-                s,
-                FIRST=r == 0,
-                K=k,
-                CHUNK=chunk,
-                BLOCK=_BLOCK,
-                S_PAD=s_pad,
-            )
+        # every token below max + log((1 - top_p) / V) - 1 lies outside the nucleus: together they
+        # hold less than 1 - top_p of the mass (the most likely token alone has exp(0) = 1)
+        log_floor = math.log((1.0 - top_p) / n) - 1.0
+        count = torch.empty(rows, s, dtype=torch.int32, device=device)
+        zp = torch.empty(rows, s, dtype=torch.float32, device=device)
+        cand = torch.empty(rows, n, dtype=torch.float32, device=device)
+        consts = dict(CHUNK=chunk, BLOCK=1024, S_PAD=s_pad)
+        _count_kernel[grid](logits, mx, count, zp, n, stride, temp, log_floor, s, **consts)
+        _compact_kernel[grid](logits, mx, count, cand, n, stride, temp, log_floor, s, **consts)
+        _cut_kernel[(rows,)](
+            cand,
+            mx,
+            count,
+            zp,
+            cut,
+            n,
+            float(top_p),
+            s,
+            BLOCK=256,
+            S_PAD=s_pad,
+            INTERPRET=_INTERPRET,
+            num_warps=4,
+        )
+    else:
+        cut.fill_(float("-inf"))
     _race_kernel[grid](
         logits,
-        mx,
-        lo,
-        hi,
-        part,
         cut,
         best,
         best_i,
         seed,
         seed if slot is None else slot,
         n,
-        logits.stride(0),
+        stride,
         temp,
-        float(top_p),
-        rows,
         s,
-        ROUNDS=passes,
         NUCLEUS=nucleus,
         HAS_SLOT=slot is not None,
-        K=k,
         CHUNK=chunk,
         BLOCK=1024,
-        S_PAD=s_pad,
     )
     _pick_kernel[(rows,)](best, best_i, out, s, S_PAD=s_pad)
     return out
