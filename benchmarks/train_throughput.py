@@ -749,6 +749,8 @@ def run_generation(
     )
     variants = [("sf-fast-generate", base)]
     extra = set(args.extra_gen.split(","))
+    if device.type != "cuda":  # rows that force a Triton kernel need a GPU (or TRITON_INTERPRET=1)
+        extra -= {"previous", "single"}
     if "previous" in extra:
         label = "sf-fast-generate, previous decoder (1-program top-p, merge launch, residual in GEMM)"
         variants.append((label, previous))
