@@ -178,7 +178,16 @@ class SandboxSettings:
         """Settings from ``"runtime=runsc,pool_size=8,limits.timeout=5"`` or a JSON object.
 
         Raises:
-            SandboxConfigError: a part without ``=``, bad JSON, or what :meth:`from_mapping` raises.
+            SandboxConfigError: what :meth:`parse_text` and :meth:`from_mapping` raise.
+        """
+        return cls.from_mapping(cls.parse_text(text), base=base)
+
+    @staticmethod
+    def parse_text(text: str) -> dict[str, Any]:
+        """The mapping ``"runtime=runsc,limits.timeout=5"`` (or a JSON object) spells, unparsed.
+
+        Raises:
+            SandboxConfigError: a part without ``=``, or bad JSON.
         """
         text = text.strip()
         if text.startswith("{"):
@@ -186,8 +195,10 @@ class SandboxSettings:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise SandboxConfigError(f"sandbox settings {text!r}: not valid JSON ({exc.msg})") from None
-            return cls.from_mapping(data, base=base)
-        pairs: dict[str, str] = {}
+            if not isinstance(data, dict):
+                raise SandboxConfigError(f"sandbox settings {text!r}: a JSON object is needed")
+            return data
+        pairs: dict[str, Any] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, sep, value = part.partition("=")
             if not sep or not key.strip():
@@ -195,7 +206,7 @@ class SandboxSettings:
                     f"sandbox setting {part!r}: write NAME=VALUE (e.g. runtime=runsc,limits.timeout=5)"
                 )
             pairs[key.strip()] = value.strip()
-        return cls.from_mapping(pairs, base=base)
+        return pairs
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict that :meth:`from_mapping` reads back (``preload`` left out: it is code)."""
