@@ -208,6 +208,18 @@ class SandboxSettings:
             pairs[key.strip()] = value.strip()
         return pairs
 
+    def changes(self, base: SandboxSettings | None = None) -> dict[str, Any]:
+        """The part of :meth:`to_dict` that differs from ``base`` (default: the defaults); limits
+        as the changed ``limits.NAME`` entries. :meth:`from_mapping` over ``base`` reads it back."""
+        start = (base if base is not None else SandboxSettings()).to_dict()
+        out: dict[str, Any] = {}
+        for key, value in self.to_dict().items():
+            if key == "limits":
+                out.update({f"limits.{k}": v for k, v in value.items() if start["limits"][k] != v})
+            elif start[key] != value:
+                out[key] = value
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict that :meth:`from_mapping` reads back (``preload`` left out: it is code)."""
         out: dict[str, Any] = {}

@@ -542,6 +542,7 @@ class ScoreDPOConfig(DPOConfig):
         Raises:
             TrainConfigError: a bad section, or a setting given both ways with two values.
         """
+        import dataclasses
         from dataclasses import fields as dc_fields
 
         from sf_sandbox.errors import SandboxConfigError
@@ -564,8 +565,11 @@ class ScoreDPOConfig(DPOConfig):
             settings = SandboxSettings.from_mapping(mapping, base=SandboxSettings(**flat))
         except SandboxConfigError as exc:
             raise TrainConfigError(f"config field `sandbox`: {exc}") from None
+        if settings.pool_size is None:  # `pool_size: null`: the flat field's default
+            settings = dataclasses.replace(settings, pool_size=defaults["sandbox_pool_size"])
         for key, name in self._SANDBOX_FLAT.items():
-            setattr(self, name, getattr(settings, key))
+            if getattr(settings, key) is not None:
+                setattr(self, name, getattr(settings, key))
         self.sandbox = settings.to_dict() if mapping else None
         self.sandbox_settings = settings
         """The run's sandbox settings (this machine's pool; the Ray pools use ``ray_pool_size``)."""
