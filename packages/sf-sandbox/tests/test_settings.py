@@ -17,12 +17,12 @@ from sf_sandbox.backends.registry import (
     UNSAFE_BACKEND_NAME,
     backend_names,
     get_backend,
-    make_backend,
     register_backend,
 )
 from sf_sandbox.cli_options import sandbox_options
 from sf_sandbox.pool import Pool
 from sf_sandbox.ray_pool import RayPool
+from sf_sandbox.sandbox import make_backend
 from sf_sandbox.settings import SandboxSettings
 
 
@@ -244,9 +244,7 @@ def test_a_settings_value_from_the_cli_runs_a_real_job(docker_ready: None, tmp_p
 
     prog = tmp_path / "p.py"
     prog.write_text("import os\nprint(os.getuid() != 0)")
-    code = main(
-        ["sandbox", "run", str(prog), "--runtime", "runc", "--image", "sf-sandbox:py3", "--timeout", "5"]
-    )
+    code = main(["sandbox", "run", str(prog), "--image", "sf-sandbox:py3", "--timeout", "5", "--pids", "64"])
     assert code == 0
     with Sandbox.from_settings(SandboxSettings(runtime="runc", limits=Limits(timeout=5), pool_size=1)) as sb:
         result = sb.run(Job(source="print(6 * 7)"))

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
 from sf_sandbox.backends.base import Backend
-from sf_sandbox.backends.registry import make_backend
+from sf_sandbox.backends.registry import get_backend
 from sf_sandbox.errors import SandboxConfigError, SandboxError
 from sf_sandbox.hostcalls import HostCalls, HostFunction
 from sf_sandbox.job import Job
@@ -21,6 +21,28 @@ from sf_sandbox.settings import SandboxSettings
 from sf_sandbox.worker import Worker, with_id
 
 __all__ = ["Progress", "Sandbox", "make_backend"]
+
+
+def make_backend(
+    backend: str | Backend | SandboxSettings, image: str | None = None, runtime: str | None = None
+) -> Backend:
+    """A ready :class:`~sf_sandbox.backends.base.Backend` from settings, a name, or a backend.
+
+    ``make_backend(settings)`` is the path every pool takes; ``make_backend(name, image,
+    runtime)`` is the older spelling (it builds the settings). A ``Backend`` instance comes back
+    as it is.
+
+    Raises:
+        SandboxConfigError: unknown name, or a runtime for a backend that takes none.
+    """
+    if isinstance(backend, Backend):
+        return backend
+    settings = (
+        backend
+        if isinstance(backend, SandboxSettings)
+        else SandboxSettings(backend=backend, image=image, runtime=runtime)
+    )
+    return get_backend(settings.backend).factory(settings)
 
 
 class Sandbox(PoolBase):

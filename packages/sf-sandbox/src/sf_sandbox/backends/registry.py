@@ -1,8 +1,8 @@
 """The backend registry: a backend name (``docker``, the unsafe local one, yours) → its factory.
 
 Every way of opening a sandbox (``Sandbox``, ``RayPool``'s nodes, the CLIs, config files) names
-its backend in :class:`~sf_sandbox.settings.SandboxSettings`; :func:`make_backend` looks the name
-up here. Adding a backend is one :func:`register_backend` call (see the package README, "Add a
+its backend in :class:`~sf_sandbox.settings.SandboxSettings`; :func:`sf_sandbox.sandbox.make_backend`
+looks the name up here. Adding a backend is one :func:`register_backend` call (see the package README, "Add a
 sandbox backend"). Factories import their backend module when called, so this module is light.
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from sf_sandbox.backends.names import DOCKER, UNSAFE_BACKEND_NAME
 from sf_sandbox.errors import SandboxConfigError
 
 if TYPE_CHECKING:
     from sf_sandbox.backends.base import Backend
-    from sf_sandbox.settings import SandboxSettings
 
 __all__ = [
     "DOCKER",
@@ -25,16 +25,13 @@ __all__ = [
     "BackendSpec",
     "backend_names",
     "get_backend",
-    "make_backend",
     "register_backend",
 ]
 
-DOCKER = "docker"
-UNSAFE_BACKEND_NAME = "local-unsafe-no-isolation"
-"""The name of the backend with no isolation at all (spelled out, so nobody picks it by accident)."""
-
-BackendFactory = Callable[["SandboxSettings"], "Backend"]
-"""Builds a backend from the pool's settings (it reads the fields it understands: image, runtime, …)."""
+BackendFactory = Callable[[Any], "Backend"]
+"""Builds a backend from the pool's :class:`~sf_sandbox.settings.SandboxSettings` (it reads the
+fields it understands: image, runtime, …). Typed ``Any`` here so that this module does not import
+the settings module, which imports it to check backend names."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,38 +90,13 @@ def get_backend(name: str) -> BackendSpec:
     return spec
 
 
-def make_backend(
-    backend: str | Backend | SandboxSettings, image: str | None = None, runtime: str | None = None
-) -> Backend:
-    """A ready :class:`~sf_sandbox.backends.base.Backend` from settings, a name, or a backend.
-
-    ``make_backend(settings)`` is the path every pool takes; ``make_backend(name, image,
-    runtime)`` is the older spelling (it builds the settings). A ``Backend`` instance comes back
-    as it is.
-
-    Raises:
-        SandboxConfigError: unknown name, or a runtime for a backend that takes none.
-    """
-    from sf_sandbox.backends.base import Backend
-    from sf_sandbox.settings import SandboxSettings
-
-    if isinstance(backend, Backend):
-        return backend
-    settings = (
-        backend
-        if isinstance(backend, SandboxSettings)
-        else SandboxSettings(backend=backend, image=image, runtime=runtime)
-    )
-    return get_backend(settings.backend).factory(settings)
-
-
-def _docker(settings: SandboxSettings) -> Backend:
+def _docker(settings: Any) -> Backend:
     from sf_sandbox.backends.docker import DEFAULT_IMAGE, DockerBackend
 
     return DockerBackend(settings.image or DEFAULT_IMAGE, runtime=settings.runtime)
 
 
-def _local_unsafe(settings: SandboxSettings) -> Backend:
+def _local_unsafe(settings: Any) -> Backend:
     from sf_sandbox.backends.local_unsafe import LocalUnsafeBackend
 
     return LocalUnsafeBackend()
