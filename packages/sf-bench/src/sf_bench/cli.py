@@ -17,11 +17,15 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sf_sandbox._cli_errors import handle_errors, run_group
+from sf_sandbox.cli_options import sandbox_options
+
+if TYPE_CHECKING:
+    from sf_sandbox.settings import SandboxSettings
 
 __all__ = ["bench", "main"]
 
@@ -281,6 +285,7 @@ def _default_out(system_name: str, split: str) -> Path:
     "problem of the split, more samples for some problems than k) instead of warning.",
 )
 @_handle_errors
+@sandbox_options(exclude=("pool_size",))
 def run_cmd(
     datasets: tuple[str, ...],
     solver: str | None,
@@ -306,6 +311,7 @@ def run_cmd(
     metrics: tuple[str, ...] = (),
     strict: bool = False,
     extract: str | None = None,
+    sandbox: SandboxSettings | None = None,
 ) -> None:
     """Run a solver or a workflow generator on DATASET... and print a summary table per dataset.
 
@@ -387,6 +393,7 @@ def run_cmd(
         concurrency,
         generator_timeout=generator_timeout,
         generator_batch=generator_batch,
+        sandbox=sandbox,
     )
     scorers = _metric_scorers(chosen, scorers)
     if extract is not None:
@@ -420,7 +427,7 @@ def run_cmd(
         from sf_bench.scaleout import ray_code_scorer  # --ray: code answers are tested on the cluster
 
         code_scorer, ray_pool = ray_code_scorer(
-            ray_address, concurrency=concurrency, test_timeout=test_timeout
+            ray_address, concurrency=concurrency, test_timeout=test_timeout, settings=sandbox
         )
     try:
         harness = Harness(
@@ -435,6 +442,7 @@ def run_cmd(
             progress=None if quiet else _Bar(),
             options=options,
             scorers=scorers,
+            sandbox=sandbox,
         )
     except BaseException:
         if ray_pool is not None:
@@ -634,6 +642,7 @@ def _build_system(
     *,
     generator_timeout: float | None = None,
     generator_batch: int = 1,
+    sandbox: SandboxSettings | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """``(endpoints, system, scorer overrides)`` for the run's flags.
 
@@ -660,10 +669,15 @@ def _build_system(
         )
     if generator is not None:
         system = resolve_generator(
-            generator, endpoints, pool_size=pool_size, timeout=generator_timeout, batch_size=generator_batch
+            generator,
+            endpoints,
+            pool_size=pool_size,
+            timeout=generator_timeout,
+            batch_size=generator_batch,
+            sandbox=sandbox,
         )
     else:
-        system = resolve(solver or "canonical", endpoints, pool_size=pool_size)
+        system = resolve(solver or "canonical", endpoints, pool_size=pool_size, sandbox=sandbox)
     scorers: dict[str, Any] = {}
     if judge:
         from sf_bench.systems.judge import judge_scorers

@@ -68,6 +68,7 @@ from sf_bench.types import Problem, Score, TaskType
 if TYPE_CHECKING:
     from sf_bench.report import DatasetSummary
     from sf_bench.scorers.code import CodeScorer
+    from sf_sandbox.settings import SandboxSettings
 
 __all__ = ["OFFICIAL", "Harness", "Progress", "evaluate", "infra_cause", "metric_name"]
 
@@ -178,6 +179,8 @@ class Harness:
             of :meth:`arun`; pass False to run the same system again.
         sandbox_redo_cap: attempts of one (problem, sample) failing in the sandbox after which
             resume stops redoing it (its last failure stays recorded, not scored).
+        sandbox: how the default code scorer opens its sandbox (backend, image, runtime;
+            its size is ``concurrency`` and its timeout ``test_timeout``).
 
     Raises:
         BenchConfigError: bad option values.
@@ -200,6 +203,7 @@ class Harness:
         scorers: Mapping[str, Any] | None = None,
         close_system: bool = True,
         sandbox_redo_cap: int = SANDBOX_REDO_CAP,
+        sandbox: SandboxSettings | None = None,
     ) -> None:
         """See the class docstring."""
         if k < 1:
@@ -224,6 +228,7 @@ class Harness:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
         self.options = dict(options or {})
+        self.sandbox = sandbox
         self._code_scorer = code_scorer
         self._owns_code_scorer = code_scorer is None
         self._sem: asyncio.Semaphore | None = None
@@ -299,7 +304,9 @@ class Harness:
             from sf_bench.scorers.code import DEFAULT_TIMEOUT, CodeScorer
 
             self._code_scorer = CodeScorer(
-                timeout=self.test_timeout or DEFAULT_TIMEOUT, concurrency=self.concurrency
+                timeout=self.test_timeout or DEFAULT_TIMEOUT,
+                concurrency=self.concurrency,
+                settings=self.sandbox,
             )
         scorer = self._code_scorer
         await asyncio.get_running_loop().run_in_executor(None, scorer.start)

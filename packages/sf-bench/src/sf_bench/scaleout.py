@@ -16,11 +16,12 @@ text datasets are scored on the driver as always. Needs ``pip install "sf-bench[
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sf_bench.scorers.code import CodeScorer
     from sf_sandbox.ray_pool import RayPool
+    from sf_sandbox.settings import SandboxSettings
 
 __all__ = ["ray_code_scorer"]
 
@@ -32,6 +33,7 @@ def ray_code_scorer(
     test_timeout: float | None = None,
     pool_size: int | None = None,
     image: str | None = None,
+    settings: SandboxSettings | None = None,
 ) -> tuple[CodeScorer, RayPool]:
     """A code scorer whose sandbox is a started :class:`~sf_sandbox.ray_pool.RayPool`.
 
@@ -44,17 +46,20 @@ def ray_code_scorer(
         concurrency: the harness's ``--concurrency`` (jobs the scorer asks for at once).
         test_timeout: seconds one answer's tests may run (``None``: the scorer's default).
         pool_size: containers per node (``None``: each node's CPU count).
-        image: sandbox image, present on every node.
+        image: sandbox image, present on every node (default: ``settings.image``).
+        settings: how every node's pool is opened (image, runtime, limits; docker backend).
 
     Raises:
         BenchConfigError: an empty address.
         MissingDependencyError: Ray is not installed (``pip install "sf-bench[ray]"``).
         SandboxError: the cluster cannot be joined or no node can start a pool.
     """
+    from dataclasses import replace
+
     from sf_bench.errors import BenchConfigError
     from sf_bench.scorers.code import DEFAULT_TIMEOUT, CodeScorer
-    from sf_sandbox import Limits
     from sf_sandbox.ray_pool import MissingDependencyError, RayPool, require_ray
+    from sf_sandbox.settings import SandboxSettings
 
     if not address.strip():
         raise BenchConfigError("--ray needs 'auto' or the head's HOST:PORT")
@@ -63,12 +68,13 @@ def ray_code_scorer(
     except MissingDependencyError:
         raise MissingDependencyError('--ray needs Ray: pip install "sf-bench[ray]"') from None
     timeout = test_timeout or DEFAULT_TIMEOUT
+    base = settings if settings is not None else SandboxSettings()
     pool = RayPool(
+        base,
         address=address.strip(),
         image=image,
         pool_size=pool_size,
-        limits=Limits(timeout=timeout, memory_mb=512),
+        limits=replace(base.limits, timeout=timeout),
     )
     pool.start()
-    scorer: Any = pool  # a RayPool has the Sandbox surface CodeScorer uses
-    return CodeScorer(scorer, timeout=timeout, concurrency=concurrency), pool
+    return CodeScorer(pool, timeout=timeout, concurrency=concurrency, settings=pool.settings), pool

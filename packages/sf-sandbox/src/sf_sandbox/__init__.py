@@ -29,9 +29,11 @@ if TYPE_CHECKING:
     )
     from sf_sandbox.job import Job
     from sf_sandbox.limits import Limits
+    from sf_sandbox.pool import Pool
     from sf_sandbox.preload import Preload
     from sf_sandbox.result import Result, Status
     from sf_sandbox.sandbox import Sandbox
+    from sf_sandbox.settings import SandboxSettings
 
 DEFAULT_IMAGE = "sf-sandbox:py3"
 
@@ -47,10 +49,12 @@ _LAZY = {
     "UserError": "sf_sandbox.errors",
     "Job": "sf_sandbox.job",
     "Limits": "sf_sandbox.limits",
+    "Pool": "sf_sandbox.pool",
     "Preload": "sf_sandbox.preload",
     "Result": "sf_sandbox.result",
     "Status": "sf_sandbox.result",
     "Sandbox": "sf_sandbox.sandbox",
+    "SandboxSettings": "sf_sandbox.settings",
 }
 
 __all__ = [
@@ -61,11 +65,13 @@ __all__ = [
     "Job",
     "Limits",
     "MissingDependencyError",
+    "Pool",
     "Preload",
     "Result",
     "Sandbox",
     "SandboxConfigError",
     "SandboxError",
+    "SandboxSettings",
     "ScoreFlowError",
     "Status",
     "SupervisorError",

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 import click
 
 from sf_sandbox._cli_root import entry, main
+from sf_sandbox.cli_options import sandbox_options
+from sf_sandbox.settings import SandboxSettings
 
 if TYPE_CHECKING:
     from sf_sandbox.languages import Phase
-    from sf_sandbox.limits import Limits
 
 __all__ = ["sandbox", "main", "entry"]
 
@@ -40,12 +41,6 @@ def sandbox() -> None:
     default=None,
     help="File whose bytes are fed to standard input.",
 )
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Wall-clock seconds.")
-@click.option("--memory", type=int, default=512, show_default=True, help="Memory limit in MiB (no swap).")
-@click.option("--cpus", type=float, default=1.0, show_default=True)
-@click.option("--pids", type=int, default=128, show_default=True, help="Process/thread limit.")
-@click.option("--output-bytes", type=int, default=1 << 20, show_default=True, help="Cap per stream.")
-@click.option("--image", default=None, help="Any local image with python3 (default sf-sandbox:py3).")
 @click.option(
     "--language",
     default=None,
@@ -55,29 +50,27 @@ def sandbox() -> None:
     "--compile-timeout", type=float, default=10.0, show_default=True, help="Compile phase, seconds."
 )
 @click.option(
-    "--runtime",
-    default=None,
-    help="Docker runtime: runsc runs the job under gVisor (see `sf sandbox doctor`).",
-)
-@click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object (status, exit_code, stdout, ...)."
 )
 @click.option(UNSAFE_FLAG, "unsafe", is_flag=True, help="Run on the host with NO isolation (rlimits only).")
+@sandbox_options(
+    exclude=("pool_size",),
+    limits=("timeout", "memory_mb", "cpus", "pids", "output_bytes"),
+    help={
+        "image": "Any local image with python3 (default sf-sandbox:py3).",
+        "runtime": "Docker runtime: runc (default) or runsc, which runs the job under gVisor "
+        "(see `sf sandbox doctor`).",
+    },
+)
 def run_cmd(
     file: Path,
     stdin_text: str | None,
     stdin_file: Path | None,
-    timeout: float,
-    memory: int,
-    cpus: float,
-    pids: int,
-    output_bytes: int,
-    image: str | None,
     language: str | None,
     compile_timeout: float,
-    runtime: str | None,
     as_json: bool,
     unsafe: bool,
+    sandbox: SandboxSettings,
 ) -> int:
     """Run the program FILE in the sandbox: Python, or --language (else FILE's suffix: .c .cpp .go ...).
 
@@ -90,8 +83,8 @@ def run_cmd(
     `exit_code` is the negative signal number when the program was killed (-9 after a timeout,
     memory or output-limit kill).
     """
-    from sf_sandbox import Job, Limits, Sandbox, SandboxConfigError, Status
-    from sf_sandbox.backends.local_unsafe import UNSAFE_BACKEND_NAME
+    from sf_sandbox import Job, Sandbox, SandboxConfigError, Status
+    from sf_sandbox.backends.registry import UNSAFE_BACKEND_NAME
 
     try:
         source = file.read_text(encoding="utf-8")
@@ -100,24 +93,25 @@ def run_cmd(
     if stdin_text is not None and stdin_file is not None:
         raise SandboxConfigError("give --stdin or --stdin-file, not both")
     stdin = stdin_file.read_bytes() if stdin_file else (stdin_text or "").encode()
-    limits = Limits(timeout=timeout, memory_mb=memory, cpus=cpus, pids=pids, output_bytes=output_bytes)
     from sf_sandbox.languages import EXTENSIONS, get_language
 
+    unsafe = unsafe or sandbox.backend == UNSAFE_BACKEND_NAME
     lang = get_language(language or EXTENSIONS.get(file.suffix.lower(), "python")).name
     if lang != "python":
         if unsafe:
             raise SandboxConfigError(f"{UNSAFE_FLAG} runs Python only; drop it to run {lang}")
-        return _run_code(source, lang, stdin, limits, compile_timeout, image, runtime, as_json)
+        return _run_code(source, lang, stdin, sandbox, compile_timeout, as_json)
     if unsafe:
         click.echo("WARNING: running on the host with NO isolation", err=True)
-    if unsafe and runtime:
+    if unsafe and sandbox.runtime:
         raise SandboxConfigError(f"--runtime applies to Docker containers; drop it or {UNSAFE_FLAG}")
-    backend = UNSAFE_BACKEND_NAME if unsafe else "docker"
-    if runtime:
+    if unsafe:
+        sandbox = sandbox.merge(backend=UNSAFE_BACKEND_NAME)
+    if sandbox.runtime:
         from sf_sandbox.gvisor import require_runtime
 
-        require_runtime(runtime)
-    with Sandbox(image=image, limits=limits, backend=backend, runtime=runtime) as sb:
+        require_runtime(sandbox.runtime)
+    with Sandbox.from_settings(sandbox) as sb:
         result = sb.run(Job(source=source, stdin=stdin))
     if as_json:
         data = result.to_json()
@@ -142,10 +136,8 @@ def _run_code(
     source: str,
     language: str,
     stdin: bytes,
-    limits: Limits,
+    settings: SandboxSettings,
     compile_timeout: float,
-    image: str | None,
-    runtime: str | None,
     as_json: bool,
 ) -> int:
     """``sf sandbox run`` for a language other than Python: compile, run, print both phases."""
@@ -154,10 +146,11 @@ def _run_code(
     from sf_sandbox.image import build_hint, image_for_languages, image_languages
     from sf_sandbox.languages import CodeRequest, run_code
 
-    if runtime:
+    if settings.runtime:
         from sf_sandbox.gvisor import require_runtime
 
-        require_runtime(runtime)
+        require_runtime(settings.runtime)
+    image = settings.image
     if image is None:
         image = (
             "sf-sandbox:all"
@@ -176,9 +169,9 @@ def _run_code(
         language=language,
         stdin=stdin,
         compile_timeout=compile_timeout,
-        run_timeout=limits.timeout,
+        run_timeout=settings.limits.timeout,
     )
-    with Sandbox(image=image, limits=limits, runtime=runtime) as sb:
+    with Sandbox.from_settings(settings.merge(image=image)) as sb:
         result = run_code(sb, request)
 
     def phase(p: Phase | None) -> dict[str, object] | None:
@@ -273,16 +266,21 @@ def build_image_cmd(
     default=None,
     help="Serve the image built with these languages ('all' → sf-sandbox:all); default Python only.",
 )
-@click.option("--image", default=None, help="Image to serve (overrides --languages).")
-@click.option("--runtime", default=None, help="Docker runtime, e.g. runsc (gVisor); see `sf sandbox doctor`.")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Default job timeout (s).")
+@sandbox_options(
+    exclude=("pool_size", "backend"),
+    limits=("timeout", "memory_mb", "cpus", "pids", "output_bytes"),
+    help={
+        "image": "Image to serve (overrides --languages).",
+        "runtime": "Docker runtime: runc (default) or runsc (gVisor); see `sf sandbox doctor`.",
+        "timeout": "Default job timeout (s).",
+        "memory_mb": "Memory per container (MiB).",
+        "cpus": "CPUs per container.",
+        "pids": "Processes/threads per job.",
+    },
+)
 @click.option(
     "--max-timeout", type=float, default=60.0, show_default=True, help="Largest timeout a request may ask."
 )
-@click.option("--memory", type=int, default=512, show_default=True, help="Memory per container (MiB).")
-@click.option("--cpus", type=float, default=1.0, show_default=True, help="CPUs per container.")
-@click.option("--pids", type=int, default=128, show_default=True, help="Processes/threads per job.")
-@click.option("--output-bytes", type=int, default=1 << 20, show_default=True, help="Cap per stream.")
 @click.option(
     "--max-body-bytes", type=int, default=16 << 20, show_default=True, help="Largest request body (413)."
 )
@@ -304,19 +302,13 @@ def serve_cmd(
     pool_size: int,
     max_queue: int,
     languages: str | None,
-    image: str | None,
-    runtime: str | None,
-    timeout: float,
     max_timeout: float,
-    memory: int,
-    cpus: float,
-    pids: int,
-    output_bytes: int,
     max_body_bytes: int,
     max_batch: int,
     token: str | None,
     insecure: bool,
     drain_timeout: float,
+    sandbox: SandboxSettings,
 ) -> int:
     """Serve the sandbox over HTTP (needs the extra: pip install "sf-sandbox[server]").
 
@@ -337,9 +329,9 @@ def serve_cmd(
     that disconnects has its job killed. SIGTERM drains: in-flight jobs get --drain-timeout
     seconds, then every container is removed.
     """
-    from sf_sandbox import Limits
     from sf_sandbox.server import ServeConfig, serve
 
+    image, timeout = sandbox.image, sandbox.limits.timeout
     if image is None and languages:
         from sf_sandbox.image import image_for_languages
         from sf_sandbox.languages import resolve_languages
@@ -355,8 +347,8 @@ def serve_cmd(
         pool_size=pool_size,
         max_queue=max_queue,
         image=image,
-        runtime=runtime,
-        limits=Limits(timeout=timeout, memory_mb=memory, cpus=cpus, pids=pids, output_bytes=output_bytes),
+        runtime=sandbox.runtime,
+        limits=sandbox.limits,
         max_timeout=max_timeout,
         max_body_bytes=max_body_bytes,
         max_batch=max_batch,
@@ -368,9 +360,12 @@ def serve_cmd(
 
 
 @sandbox.command("doctor")
-@click.option("--image", default="sf-sandbox:py3", show_default=True)
-@click.option("--runtime", default=None, help="Also run the test job under this Docker runtime (runsc).")
-def doctor_cmd(image: str, runtime: str | None) -> int:
+@sandbox_options(
+    exclude=("pool_size", "backend"),
+    defaults=SandboxSettings(image="sf-sandbox:py3"),
+    help={"image": "Image to check.", "runtime": "Also run the test job under this Docker runtime (runsc)."},
+)
+def doctor_cmd(sandbox: SandboxSettings) -> int:
     """Check everything the sandbox needs and say how to fix what is missing.
 
     Also says whether gVisor (runsc) is available and, if not, how to enable it.
@@ -378,7 +373,7 @@ def doctor_cmd(image: str, runtime: str | None) -> int:
     from sf_sandbox.doctor import diagnose
 
     ok = True
-    for check in diagnose(image, runtime):
+    for check in diagnose(sandbox.image or "sf-sandbox:py3", sandbox.runtime):
         mark = "ok " if check.ok else "FAIL"
         click.echo(f"[{mark}] {check.name}: {check.detail}")
         if not check.ok:
@@ -401,12 +396,12 @@ def gc_cmd(remove_all: bool) -> int:
 
 
 @sandbox.command("demo")
-@click.option("--image", default=None, help="Image to use (default sf-sandbox:py3).")
-def demo_cmd(image: str | None) -> int:
+@sandbox_options(exclude=("pool_size", "backend"), defaults=SandboxSettings(pool_size=2))
+def demo_cmd(sandbox: SandboxSettings) -> int:
     """Score a few real programs, well-behaved and hostile, and print what happened to each."""
     from sf_sandbox.demo import run_demo
 
-    return run_demo(image, echo=click.echo)
+    return run_demo(sandbox, echo=click.echo)
 
 
 if __name__ == "__main__":  # pragma: no cover

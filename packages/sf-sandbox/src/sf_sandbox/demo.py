@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sf_sandbox.job import Job
 from sf_sandbox.limits import Limits
 from sf_sandbox.sandbox import Sandbox
+from sf_sandbox.settings import SandboxSettings
 
 PROGRAMS: list[tuple[str, str, str]] = [
     ("correct solution", "ok", "def add(a, b):\n    return a + b\nassert add(2, 3) == 5\nprint('passed')"),
@@ -38,11 +39,17 @@ PROGRAMS: list[tuple[str, str, str]] = [
 ]
 
 
-def run_demo(image: str | None, echo: Callable[[str], None] = print) -> int:
-    """Run the demo programs at concurrency 2; return 0 when every status is the expected one."""
+def run_demo(sandbox: SandboxSettings | str | None = None, echo: Callable[[str], None] = print) -> int:
+    """Run the demo programs at concurrency 2; return 0 when every status is the expected one.
+
+    ``sandbox``: the pool's settings, or just its image (``None``: the default image).
+    """
     jobs = [Job(source=src, id=name, limits=Limits(timeout=3)) for name, _, src in PROGRAMS]
+    settings = (
+        sandbox if isinstance(sandbox, SandboxSettings) else SandboxSettings(image=sandbox, pool_size=2)
+    )
     t0 = time.monotonic()
-    with Sandbox(image=image, pool_size=2) as sb:
+    with Sandbox.from_settings(settings) as sb:
         results = sb.run_many(jobs, concurrency=2)
     echo(f"{'program':32} {'expected':13} {'status':13} {'time':>7}  output")
     bad = 0

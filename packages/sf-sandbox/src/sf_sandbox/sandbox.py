@@ -4,47 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
+from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
 from sf_sandbox.backends.base import Backend
+from sf_sandbox.backends.registry import get_backend
 from sf_sandbox.errors import SandboxConfigError, SandboxError
 from sf_sandbox.hostcalls import HostCalls, HostFunction
 from sf_sandbox.job import Job
 from sf_sandbox.limits import Limits
+from sf_sandbox.pool import PoolBase, Progress, check_job, progress_reporter
 from sf_sandbox.preload import Preload
 from sf_sandbox.result import Result, Status
+from sf_sandbox.settings import SandboxSettings
 from sf_sandbox.worker import Worker, with_id
 
-Progress = Callable[[int, int], None]
+__all__ = ["Progress", "Sandbox", "make_backend"]
 
 
-def make_backend(backend: str | Backend, image: str | None, runtime: str | None = None) -> Backend:
-    """Resolve a backend name (``docker`` or the unsafe one, spelled out) to a Backend.
+def make_backend(
+    backend: str | Backend | SandboxSettings, image: str | None = None, runtime: str | None = None
+) -> Backend:
+    """A ready :class:`~sf_sandbox.backends.base.Backend` from settings, a name, or a backend.
+
+    ``make_backend(settings)`` is the path every pool takes; ``make_backend(name, image,
+    runtime)`` is the older spelling (it builds the settings). A ``Backend`` instance comes back
+    as it is.
 
     Raises:
-        SandboxConfigError: unknown name.
+        SandboxConfigError: unknown name, or a runtime for a backend that takes none.
     """
     if isinstance(backend, Backend):
         return backend
-    from sf_sandbox.backends.docker import DEFAULT_IMAGE, DockerBackend
-    from sf_sandbox.backends.local_unsafe import UNSAFE_BACKEND_NAME, LocalUnsafeBackend
-
-    if backend == "docker":
-        return DockerBackend(image or DEFAULT_IMAGE, runtime=runtime)
-    if backend == UNSAFE_BACKEND_NAME:
-        return LocalUnsafeBackend()
-    raise SandboxConfigError(
-        f"unknown sandbox backend {backend!r}: use 'docker' (default) or, with no isolation at all, "
-        f"{UNSAFE_BACKEND_NAME!r}"
+    settings = (
+        backend
+        if isinstance(backend, SandboxSettings)
+        else SandboxSettings(backend=backend, image=image, runtime=runtime)
     )
+    return get_backend(settings.backend).factory(settings)
 
 
-class Sandbox:
+class Sandbox(PoolBase):
     """A pool of warm sandbox containers that run :class:`Job` s and return :class:`Result` s.
 
     Containers start when the sandbox is entered (``pool_size`` of them, in parallel) and grow on
@@ -63,26 +64,43 @@ class Sandbox:
 
     def __init__(
         self,
+        settings: SandboxSettings | None = None,
         *,
         image: str | None = None,
         limits: Limits | None = None,
-        pool_size: int = 1,
+        pool_size: int | None = None,
         host_calls: Mapping[str, HostFunction] | None = None,
-        backend: str | Backend = "docker",
+        backend: str | Backend | None = None,
         runtime: str | None = None,
         preload: Preload | None = None,
     ) -> None:
-        if pool_size < 1:
-            raise SandboxConfigError("pool_size must be >= 1")
-        if preload is not None and not isinstance(preload, Preload):
-            raise SandboxConfigError("preload must be an sf_sandbox.Preload")
-        self.limits = limits or Limits()
-        self.preload = preload
+        """Open (not yet start) a pool as ``settings`` say; the keywords given override them.
+
+        ``Sandbox(image=..., pool_size=...)`` and ``Sandbox(settings=SandboxSettings(...))`` are
+        the same pool. ``backend`` may also be a ready :class:`~sf_sandbox.backends.base.Backend`
+        (then ``settings.backend`` is not used). ``host_calls`` are not settings: they are
+        functions of this process.
+
+        Raises:
+            SandboxConfigError: invalid settings (see :class:`~sf_sandbox.settings.SandboxSettings`).
+        """
+        base = settings if settings is not None else SandboxSettings()
+        if not isinstance(base, SandboxSettings):
+            raise SandboxConfigError(
+                f"settings must be an sf_sandbox.SandboxSettings, got {type(base).__name__}"
+            )
+        named = backend if isinstance(backend, str) else None
+        self.settings = base.merge(
+            image=image, limits=limits, pool_size=pool_size, backend=named, runtime=runtime, preload=preload
+        )
+        """How this pool was opened (:class:`~sf_sandbox.settings.SandboxSettings`)."""
+        self.limits = self.settings.limits
+        self.preload = self.settings.preload
         """Trusted code every job starts with imported (:class:`~sf_sandbox.preload.Preload`), or None."""
-        self.backend = make_backend(backend, image, runtime)
+        self.backend = backend if isinstance(backend, Backend) else make_backend(self.settings)
         self.hostcalls = HostCalls(host_calls)
-        self._pool_size = pool_size
-        self._max = pool_size
+        self._pool_size = self.settings.pool_size or 1
+        self._max = self._pool_size
         self._cond = threading.Condition()
         self._idle: list[Worker] = []
         self._count = 0
@@ -94,23 +112,14 @@ class Sandbox:
         self.replaced = 0
         """How many containers were replaced because they might be tainted."""
 
-    # lifecycle
-    def __enter__(self) -> Self:
-        self.start()
-        return self
+    @classmethod
+    def from_settings(
+        cls, settings: SandboxSettings, *, host_calls: Mapping[str, HostFunction] | None = None
+    ) -> Self:
+        """The pool ``settings`` describe, with ``host_calls`` (see :meth:`__init__`)."""
+        return cls(settings, host_calls=host_calls)
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        await asyncio.get_running_loop().run_in_executor(None, self.start)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.close)
-
+    # lifecycle (entering starts, leaving closes: sf_sandbox.pool.PoolBase)
     def start(self) -> None:
         """Check the backend and warm ``pool_size`` containers. Idempotent."""
         if self._started:
@@ -235,8 +244,7 @@ class Sandbox:
 
     # running
     def _run(self, job: Job, loop: asyncio.AbstractEventLoop | None = None) -> Result:
-        if not isinstance(job, Job):
-            raise SandboxConfigError(f"expected a sf_sandbox.Job, got {type(job).__name__}")
+        check_job(job)
         try:
             worker = self._acquire()
         except SandboxError as exc:
@@ -265,7 +273,7 @@ class Sandbox:
         """
         jobs = list(jobs)
         conc = self._concurrency(concurrency, len(jobs))
-        report = _progress(progress, len(jobs))
+        report = progress_reporter(progress, len(jobs))
         results: list[Result | None] = [None] * len(jobs)
         done = 0
         lock = threading.Lock()
@@ -293,7 +301,7 @@ class Sandbox:
         """Async :meth:`run_many` (input order kept)."""
         jobs = list(jobs)
         conc = self._concurrency(concurrency, len(jobs))
-        report = _progress(progress, len(jobs))
+        report = progress_reporter(progress, len(jobs))
         sem = asyncio.Semaphore(conc)
         done = 0
 
@@ -318,28 +326,6 @@ class Sandbox:
         if self._started and n:
             self._warm(conc)
         return conc
-
-
-def _progress(progress: bool | Progress, total: int) -> Callable[..., None]:
-    if callable(progress):
-
-        def call(done: int, final: bool = False) -> None:
-            if not final:
-                progress(done, total)
-
-        return call
-    if not progress or total < 2:
-        return lambda done, final=False: None
-    last = [0.0]
-
-    def show(done: int, final: bool = False) -> None:
-        now = time.monotonic()
-        if final or now - last[0] > 0.5 or done == total:
-            last[0] = now
-            end = "\n" if final else ""
-            print(f"\rsandbox: {done}/{total} jobs", end=end, file=sys.stderr, flush=True)
-
-    return show
 
 
 def __getattr__(name: str) -> Any:  # pragma: no cover

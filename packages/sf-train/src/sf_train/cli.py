@@ -12,11 +12,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sf_sandbox._cli_errors import handle_errors, run_group
+from sf_sandbox.cli_options import sandbox_options
+
+if TYPE_CHECKING:
+    from sf_sandbox.settings import SandboxSettings
 
 __all__ = ["main", "train"]
 
@@ -163,16 +167,10 @@ def _print_summary(result: Any) -> None:
     help="cuda: generation and training on the GPU with the fast paths (fast-hf decoder, "
     "FastScoreDPOTrainer), same float32 model and settings.",
 )
-@click.option(
-    "--sandbox-backend",
-    type=click.Choice(["docker", "local-unsafe-no-isolation"]),
-    default="docker",
-    show_default=True,
-    help="Where the demo's workflows run; the unsafe one is for machines without Docker (no isolation).",
-)
 @_handle_errors
+@sandbox_options(exclude=("pool_size",))
 def demo_cmd(
-    output_dir: Path, objective: str, iterations: int, seed: int, device: str, sandbox_backend: str
+    output_dir: Path, objective: str, iterations: int, seed: int, device: str, sandbox: SandboxSettings
 ) -> None:
     """The whole loop on CPU in a few minutes: tiny Llama, real sandbox, scripted executor.
 
@@ -200,7 +198,8 @@ def demo_cmd(
         seed=seed,
         reporter=report,
         use_cpu=device == "cpu",
-        sandbox_backend=sandbox_backend,
+        sandbox_backend=sandbox.backend,
+        **({"sandbox": sandbox.changes()} if sandbox.changes() else {}),
     )
     _print_summary(result)
     click.echo(f"plot: {Path(result.output_dir) / 'report.png'}")

@@ -34,8 +34,9 @@ Parameters, grouped:
 
 > Executor and sandbox
     executor_model ("gpt-4o-mini"), executor_base_url, executor_api_key_env, executor_temperature (0),
-    executor_concurrency, executor_cache_dir, sandbox_image, sandbox_pool_size, sandbox_backend
-    ("docker"), workflow_timeout.
+    executor_concurrency, executor_cache_dir, sandbox (the sandbox section: backend, image,
+    runtime, pool_size, limits, as `sf_sandbox.SandboxSettings`), sandbox_image,
+    sandbox_pool_size, sandbox_backend (its older flat spellings), workflow_timeout.
 
 > Scale-out on Ray (``sf-train[ray]``; docs/scale-out.md)
     ray_address (None; "auto", "HOST:PORT" or "local": workflows run in the sandbox pools of the
@@ -454,6 +455,17 @@ class ScoreDPOConfig(DPOConfig):
             "choices": ["docker", "local-unsafe-no-isolation"],
         },
     )
+    sandbox: dict[str, Any] | str | None = field(
+        default=None,
+        metadata=_help(
+            "The sandbox section (sf_sandbox.SandboxSettings): backend, image, runtime (runsc: "
+            "gVisor), pool_size, limits (a mapping of sf_sandbox.Limits fields). YAML: `sandbox: "
+            "{runtime: runsc, limits: {memory_mb: 1024}}`; flag: `--sandbox runtime=runsc,"
+            "limits.memory_mb=1024` (or a JSON object). sandbox_image, sandbox_pool_size and "
+            "sandbox_backend are the same settings (a value given both ways must agree). "
+            "pool_size is this machine's pool; ray_pool_size sizes the Ray nodes' pools."
+        ),
+    )
     workflow_timeout: float | None = field(
         default=None,
         metadata=_help(
@@ -518,6 +530,49 @@ class ScoreDPOConfig(DPOConfig):
             self.bf16 = not self.fp16 and not self.use_cpu and torch.cuda.is_available()
         super().__post_init__()
         self._validate()
+        self._resolve_sandbox()
+
+    _SANDBOX_FLAT = {"backend": "sandbox_backend", "image": "sandbox_image", "pool_size": "sandbox_pool_size"}
+    """The flat fields that spell a setting of the ``sandbox`` section (kept for old configs)."""
+
+    def _resolve_sandbox(self) -> None:
+        """Merge the ``sandbox`` section and the flat ``sandbox_*`` fields into one
+        :class:`~sf_sandbox.settings.SandboxSettings` (``sandbox_settings``); both views agree after.
+
+        Raises:
+            TrainConfigError: a bad section, or a setting given both ways with two values.
+        """
+        import dataclasses
+        from dataclasses import fields as dc_fields
+
+        from sf_sandbox.errors import SandboxConfigError
+        from sf_sandbox.settings import SandboxSettings
+
+        section = self.sandbox
+        defaults = {f.name: f.default for f in dc_fields(self) if f.name in self._SANDBOX_FLAT.values()}
+        try:
+            mapping = SandboxSettings.parse_text(section) if isinstance(section, str) else dict(section or {})
+            typed = SandboxSettings.from_mapping(mapping)
+            given = {str(k).partition(".")[0] for k in mapping}
+            flat = {key: getattr(self, name) for key, name in self._SANDBOX_FLAT.items()}
+            for key, name in self._SANDBOX_FLAT.items():
+                value = getattr(typed, key)
+                if key in given and flat[key] != defaults[name] and flat[key] != value:
+                    raise TrainConfigError(
+                        f"config field `sandbox`: {key} is {value!r} but {name} is {flat[key]!r}; "
+                        "set it in one place"
+                    )
+            settings = SandboxSettings.from_mapping(mapping, base=SandboxSettings(**flat))
+        except SandboxConfigError as exc:
+            raise TrainConfigError(f"config field `sandbox`: {exc}") from None
+        if settings.pool_size is None:  # `pool_size: null`: the flat field's default
+            settings = dataclasses.replace(settings, pool_size=defaults["sandbox_pool_size"])
+        for key, name in self._SANDBOX_FLAT.items():
+            if getattr(settings, key) is not None:
+                setattr(self, name, getattr(settings, key))
+        self.sandbox = settings.to_dict() if mapping else None
+        self.sandbox_settings = settings
+        """The run's sandbox settings (this machine's pool; the Ray pools use ``ray_pool_size``)."""
 
     def _apply_profile(self) -> None:
         """Fill every profile-governed field left ``None`` from ``profile`` for ``dataset``;
@@ -567,8 +622,6 @@ class ScoreDPOConfig(DPOConfig):
             raise bad("ray_pool_size", "must be at least 1, or None for each node's CPU count")
         if self.ray_train_cpus_per_worker < 0:
             raise bad("ray_train_cpus_per_worker", "must be >= 0")
-        if self.sandbox_backend not in ("docker", "local-unsafe-no-isolation"):
-            raise bad("sandbox_backend", "must be 'docker' or 'local-unsafe-no-isolation'")
         if self.reference not in ("base", "previous"):
             raise bad("reference", "must be 'base' or 'previous'")
         for name in (

@@ -59,7 +59,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_train.config import GenerationBackend, ScoreDPOConfig, TrainLauncher
 from sf_train.errors import TrainConfigError
@@ -68,6 +68,10 @@ from sf_train.run_files import append_jsonl as _append_jsonl
 from sf_train.run_files import read_jsonl as _read_jsonl
 from sf_train.run_files import write_json as _write_json
 from sf_train.run_files import write_jsonl as _write_jsonl
+
+if TYPE_CHECKING:
+    from sf_sandbox.pool import Pool
+    from sf_sandbox.ray_pool import RayPool
 
 __all__ = ["LoopResult", "Reporter", "run_loop"]
 
@@ -442,7 +446,7 @@ class _Loop:
         completions: dict[str, list[str]],
         stage_dir: Path,
         tag: str,
-        pool: Any = None,
+        pool: RayPool | None = None,
     ) -> Any:
         """Run and score every completion: on ``pool`` (the run's RayPool) when given, else in a
         sandbox pool of this machine opened for the stage."""
@@ -451,7 +455,7 @@ class _Loop:
 
         cfg = self.config
 
-        async def score(sandbox: Any, containers: int) -> Any:
+        async def score(sandbox: Pool, containers: int) -> Any:
             options = (
                 {} if self.profile.operator_style is None else {"operator_style": self.profile.operator_style}
             )
@@ -472,9 +476,7 @@ class _Loop:
 
         if pool is not None:
             return await score(pool, sum(n.pool_size for n in pool.nodes if not n.lost))
-        async with open_sandbox(
-            image=cfg.sandbox_image, pool_size=cfg.sandbox_pool_size, backend=cfg.sandbox_backend
-        ) as sandbox:
+        async with open_sandbox(cfg.sandbox_settings) as sandbox:
             return await score(sandbox, cfg.sandbox_pool_size)
 
     # --- Ray (ray_address, train_launcher: ray) ------------------------------------------------
@@ -503,16 +505,15 @@ class _Loop:
         """The run's started RayPool: one warm pool per node, each node answering its jobs'
         operator calls with its own executor."""
         if self._ray_pool is None:
-            from sf_sandbox import Limits
+            import dataclasses
+
             from sf_sandbox.ray_pool import RayPool
             from sf_workflows import remote_host, runtime_preload
 
             self._connect_ray()
             cfg = self.config
-            pool = RayPool(
-                image=cfg.sandbox_image,
-                pool_size=cfg.ray_pool_size,
-                limits=Limits(),
+            pool = RayPool(  # the nodes run docker whatever sandbox_backend says (as always)
+                dataclasses.replace(cfg.sandbox_settings, backend="docker", pool_size=cfg.ray_pool_size),
                 node_host=remote_host(self._node_executor()),
                 preload=runtime_preload(),
             )

@@ -25,9 +25,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_train.errors import StageError, TrainConfigError
+
+if TYPE_CHECKING:
+    from sf_sandbox.pool import Pool
 
 __all__ = ["CompletionSystem", "InfraFailureError", "SampleResult", "SandboxRunner", "score_completions"]
 
@@ -68,7 +71,7 @@ class SandboxRunner:
     def __init__(
         self,
         executor: Any,
-        sandbox: Any,
+        sandbox: Pool,
         *,
         timeout: float = 120.0,
         run_options: Mapping[str, Any] | None = None,

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sf_sandbox._cli_errors import run_group
+from sf_sandbox.cli_options import sandbox_options
 from sf_workflows.errors import WorkflowConfigError
+
+if TYPE_CHECKING:
+    from sf_sandbox.settings import SandboxSettings
 
 TASK_TYPES = ("code", "math", "qa")
 
@@ -100,7 +104,7 @@ def validate(
     default=None,
     help='JSON price file {"model": {"input": usd_per_mtok, "output": usd_per_mtok}}.',
 )
-@click.option("--image", default=None, help="Sandbox image (default sf-sandbox:py3).")
+@sandbox_options(exclude=("pool_size",))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def run(
@@ -117,8 +121,8 @@ def run(
     no_validate: bool,
     no_cache: bool,
     prices: Path | None,
-    image: str | None,
     as_json: bool,
+    sandbox: SandboxSettings,
 ) -> None:
     """Run the workflow in FILE on one problem, inside the sandbox, and show the outcome.
 
@@ -139,13 +143,13 @@ def run(
     )
 
     async def go() -> Any:
-        async with open_sandbox(image=image) as sandbox:
+        async with open_sandbox(sandbox) as pool:
             try:
                 return await run_workflow(
                     source,
                     problem,
                     executor,
-                    sandbox,
+                    pool,
                     timeout=timeout,
                     validate=not no_validate,
                     max_llm_calls=max_llm_calls,

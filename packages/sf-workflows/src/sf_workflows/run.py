@@ -26,7 +26,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_workflows.errors import WorkflowConfigError
 from sf_workflows.generator.validate import validate_workflow
@@ -40,6 +40,11 @@ from sf_workflows.llm_calls import (
     host_calls,
 )
 from sf_workflows.types import Outcome, OutcomeStatus, Task, as_task
+
+if TYPE_CHECKING:
+    from sf_sandbox import Sandbox
+    from sf_sandbox.pool import Pool
+    from sf_sandbox.settings import SandboxSettings
 
 RUNTIME_PACKAGE = "sfw_operators"
 """Name of the operator package inside the sandbox (``sf_workflows.operators``, zipped)."""
@@ -71,25 +76,28 @@ def runtime_preload() -> Any:
     )
 
 
-def open_sandbox(**kwargs: Any) -> Any:
-    """A ``sf_sandbox.Sandbox`` with the workflow host calls added to ``kwargs["host_calls"]``
-    and, unless ``preload`` is given, the operator runtime preloaded (:func:`runtime_preload`).
+def open_sandbox(settings: SandboxSettings | None = None, **kwargs: Any) -> Sandbox:
+    """A ``sf_sandbox.Sandbox`` opened as ``settings`` say, with the workflow host calls added to
+    ``kwargs["host_calls"]`` and, unless a preload is given (in ``settings`` or ``preload=``),
+    the operator runtime preloaded (:func:`runtime_preload`).
 
-    Enter it (``with``/``async with``) before use. Other keyword arguments go to ``Sandbox``.
+    Enter it (``with``/``async with``) before use. Other keyword arguments go to ``Sandbox``
+    (they override ``settings``).
     """
     from sf_sandbox import Sandbox
 
     calls = {**dict(kwargs.pop("host_calls", None) or {}), **host_calls()}
-    kwargs.setdefault("preload", runtime_preload())
-    return Sandbox(host_calls=calls, **kwargs)
+    if settings is None or settings.preload is None:
+        kwargs.setdefault("preload", runtime_preload())
+    return Sandbox(settings, host_calls=calls, **kwargs)
 
 
-def _runtime_preloaded(sandbox: Any) -> bool:
+def _runtime_preloaded(sandbox: Pool) -> bool:
     preload = getattr(sandbox, "preload", None)
     return f"{RUNTIME_PACKAGE}._bootstrap" in getattr(preload, "modules", ())
 
 
-def _has_host_call(sandbox: Any) -> bool:
+def _has_host_call(sandbox: Pool) -> bool:
     if hasattr(sandbox, "node_host"):  # a pool whose host calls are answered on other machines (RayPool)
         from sf_workflows.remote import RemoteHost
 
@@ -279,7 +287,7 @@ async def run_workflow(
     source: str,
     problem: Any,
     executor: Any,
-    sandbox: Any,
+    sandbox: Pool,
     *,
     timeout: float = 120.0,
     validate: bool = True,
@@ -300,8 +308,8 @@ async def run_workflow(
             ``prompt`` and ``extras`` (sf-bench's ``Problem``).
         executor: The LLM answering operator calls (:class:`~sf_workflows.Executor`, a
             :class:`~sf_workflows.testing.ScriptedLLM`, ...). It runs on the host.
-        sandbox: An entered ``sf_sandbox.Sandbox`` exposing :func:`host_calls`
-            (:func:`open_sandbox` makes one).
+        sandbox: An entered ``sf_sandbox.pool.Pool`` (a ``Sandbox`` or a ``RayPool``) exposing
+            :func:`host_calls` (:func:`open_sandbox` makes one).
         timeout: Seconds ``run_workflow`` may take. Awaiting past it ends as ``timeout``; code
             that blocks without awaiting is killed by the sandbox ``grace`` seconds later.
         validate: Check the source first (:func:`~sf_workflows.validate_workflow`); an invalid
@@ -377,7 +385,7 @@ async def run_workflow(
 async def run_workflows(
     items: Iterable[tuple[str, Any]],
     executor: Any,
-    sandbox: Any,
+    sandbox: Pool,
     *,
     concurrency: int = 4,
     progress: Callable[[int, int], None] | None = None,
@@ -403,7 +411,7 @@ async def run_workflows(
     return list(await asyncio.gather(*(one(s, p) for s, p in pairs)))
 
 
-def sandbox_code_runner(sandbox: Any) -> Callable[[dict, float], Any]:
+def sandbox_code_runner(sandbox: Pool) -> Callable[[dict, float], Any]:
     """A code runner for :func:`run_workflow_unsafe` that runs the harness as a sandbox job, so
     Programmer and Test code stays out of the host even when the workflow itself does not."""
     from sf_sandbox import Job, Limits

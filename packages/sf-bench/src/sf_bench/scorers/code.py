@@ -63,7 +63,9 @@ from sf_bench.errors import BenchConfigError
 from sf_bench.types import Problem, Score, TaskType
 
 if TYPE_CHECKING:
-    from sf_sandbox import Job, Limits, Result, Sandbox
+    from sf_sandbox import Job, Limits, Result
+    from sf_sandbox.pool import Pool
+    from sf_sandbox.settings import SandboxSettings
 
 __all__ = ["DEFAULT_TIMEOUT", "CodeScorer", "build_program", "classify"]
 
@@ -261,52 +263,60 @@ class CodeScorer:
             scores = scorer.score_many([(problem, answer), ...])
 
     Args:
-        sandbox: a running sandbox to use instead of starting one.
+        sandbox: a running pool (``Sandbox``, ``RayPool``: any ``sf_sandbox.pool.Pool``) to use
+            instead of starting one.
         timeout: seconds per problem unless ``problem.extras["timeout"]`` says otherwise.
-        concurrency: pool size and number of jobs in flight.
-        memory_mb: memory per sandbox container (when this scorer starts the sandbox).
-        image: sandbox image (default: sf-sandbox's default image).
+        concurrency: pool size (unless ``settings`` set one) and number of jobs in flight.
+        memory_mb: memory per sandbox container (when this scorer starts the sandbox);
+            ``None``: ``settings.limits.memory_mb`` (512 MiB by default).
+        image: sandbox image (default: ``settings.image``, else sf-sandbox's default image).
+        settings: how this scorer opens its sandbox (backend, image, runtime, limits); the
+            job timeout is always ``timeout``.
     """
 
     def __init__(
         self,
-        sandbox: Sandbox | None = None,
+        sandbox: Pool | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
         concurrency: int = 2,
-        memory_mb: int = 512,
+        memory_mb: int | None = None,
         image: str | None = None,
+        settings: SandboxSettings | None = None,
     ) -> None:
         """See the class docstring."""
         if timeout <= 0:
             raise BenchConfigError(f"test timeout must be > 0 seconds, got {timeout}")
         if concurrency < 1:
             raise BenchConfigError(f"concurrency must be >= 1, got {concurrency}")
+        from sf_sandbox.settings import SandboxSettings
+
+        base = settings if settings is not None else SandboxSettings()
         self.timeout = timeout
         self.concurrency = concurrency
-        self.memory_mb = memory_mb
-        self.image = image
+        self.memory_mb = memory_mb if memory_mb is not None else base.limits.memory_mb
+        self.image = image or base.image
+        self.settings = base.merge(
+            image=self.image,
+            pool_size=base.pool_size or concurrency,
+            limits=replace(base.limits, timeout=timeout, memory_mb=self.memory_mb),
+        )
+        """The settings of the sandbox this scorer starts (when it is not given one)."""
         self._sandbox = sandbox
         self._owned = sandbox is None
         self._limits: dict[float, Limits] = {}
 
     @property
-    def sandbox(self) -> Sandbox:
+    def sandbox(self) -> Pool:
         """The sandbox, started on first access.
 
         Raises:
             SandboxError: the engine or image is not available (its message says what to do).
         """
         if self._sandbox is None:
-            from sf_sandbox import Limits, Sandbox
+            from sf_sandbox import Sandbox
 
-            kwargs: dict[str, Any] = {
-                "limits": Limits(timeout=self.timeout, memory_mb=self.memory_mb),
-                "pool_size": self.concurrency,
-            }
-            if self.image:
-                kwargs["image"] = self.image
-            sandbox = Sandbox(**kwargs)
+            sandbox = Sandbox.from_settings(self.settings)
             enter = getattr(sandbox, "__enter__", None)
             self._sandbox = enter() if enter is not None else sandbox
         return self._sandbox

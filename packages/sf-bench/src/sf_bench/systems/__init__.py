@@ -45,16 +45,22 @@ from sf_bench.protocols import SolverSystem, System, WorkflowGenerator, as_syste
 
 if TYPE_CHECKING:
     from sf_bench.systems.baselines import Endpoints
+    from sf_sandbox.settings import SandboxSettings
 
 __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "GENERATORS", "resolve", "resolve_generator"]
 
 ENTRY_POINT_GROUP = "sf_bench.systems"
 
-Factory = Callable[[str | None, "Endpoints | None", int], System]
-"""A built-in factory: ``(text after NAME:, endpoints, sandbox pool size) -> System``."""
+Factory = Callable[..., System]
+"""A built-in factory: ``(text after NAME:, endpoints, sandbox pool size, sandbox settings) -> System``."""
 
 
-def _canonical(arg: str | None, endpoints: Endpoints | None = None, pool_size: int = 2) -> System:
+def _canonical(
+    arg: str | None,
+    endpoints: Endpoints | None = None,
+    pool_size: int = 2,
+    sandbox: SandboxSettings | None = None,
+) -> System:
     from sf_bench.systems.canonical import CanonicalSystem
 
     if arg:
@@ -62,7 +68,12 @@ def _canonical(arg: str | None, endpoints: Endpoints | None = None, pool_size: i
     return CanonicalSystem()
 
 
-def _file(arg: str | None, endpoints: Endpoints | None = None, pool_size: int = 2) -> System:
+def _file(
+    arg: str | None,
+    endpoints: Endpoints | None = None,
+    pool_size: int = 2,
+    sandbox: SandboxSettings | None = None,
+) -> System:
     from sf_bench.systems.file import FileSystem
 
     if not arg:
@@ -71,7 +82,12 @@ def _file(arg: str | None, endpoints: Endpoints | None = None, pool_size: int = 
 
 
 def _baseline(name: str) -> Factory:
-    def make(arg: str | None, endpoints: Endpoints | None = None, pool_size: int = 2) -> System:
+    def make(
+        arg: str | None,
+        endpoints: Endpoints | None = None,
+        pool_size: int = 2,
+        sandbox: SandboxSettings | None = None,
+    ) -> System:
         from sf_bench.systems.baselines import BaselineSolver, Endpoints
 
         if arg:
@@ -84,16 +100,26 @@ def _baseline(name: str) -> Factory:
     return make
 
 
-def _template(arg: str | None, endpoints: Endpoints | None = None, pool_size: int = 2) -> System:
+def _template(
+    arg: str | None,
+    endpoints: Endpoints | None = None,
+    pool_size: int = 2,
+    sandbox: SandboxSettings | None = None,
+) -> System:
     from sf_bench.systems.template import template_system
 
-    return template_system(arg, endpoints, pool_size=pool_size)
+    return template_system(arg, endpoints, pool_size=pool_size, sandbox=sandbox)
 
 
-def _llm(arg: str | None, endpoints: Endpoints | None = None, pool_size: int = 2) -> System:
+def _llm(
+    arg: str | None,
+    endpoints: Endpoints | None = None,
+    pool_size: int = 2,
+    sandbox: SandboxSettings | None = None,
+) -> System:
     from sf_bench.systems.llm_generator import llm_system
 
-    return llm_system(arg or None, endpoints, pool_size=pool_size)
+    return llm_system(arg or None, endpoints, pool_size=pool_size, sandbox=sandbox)
 
 
 BUILTIN: dict[str, Factory] = {
@@ -106,7 +132,7 @@ BUILTIN: dict[str, Factory] = {
     "llm": _llm,
 }
 """Built-in system factories by name; each takes the text after ``NAME:`` (or None), the run's
-endpoints and the sandbox pool size."""
+endpoints, the sandbox pool size and the sandbox settings."""
 
 GENERATORS: dict[str, Factory] = {"template": _template, "llm": _llm}
 """The built-in ``--generator`` factories (``template:NAME``, ``llm``); :func:`resolve_generator`
@@ -161,13 +187,20 @@ def _from_object(obj: Any, spec: str) -> System:
     return system
 
 
-def resolve(spec: str, endpoints: Endpoints | None = None, *, pool_size: int = 2) -> System:
+def resolve(
+    spec: str,
+    endpoints: Endpoints | None = None,
+    *,
+    pool_size: int = 2,
+    sandbox: SandboxSettings | None = None,
+) -> System:
     """Build the system a ``--solver`` spec names (see the module docstring).
 
     Args:
         spec: The ``--solver`` value.
         endpoints: The run's LLM endpoints (built-in LLM systems; default: the environment).
         pool_size: Sandbox containers for systems that run workflows.
+        sandbox: How their sandbox pool is opened (backend, image, runtime, limits).
 
     Raises:
         BenchConfigError: unknown name, missing file, an object that is not a system, or an
@@ -177,7 +210,7 @@ def resolve(spec: str, endpoints: Endpoints | None = None, *, pool_size: int = 2
     spec = spec.strip()
     name, sep, arg = spec.partition(":")
     if name in BUILTIN:
-        return BUILTIN[name](arg if sep else None, endpoints, pool_size)
+        return BUILTIN[name](arg if sep else None, endpoints, pool_size, sandbox)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:
             factory = ep.load()
@@ -199,6 +232,7 @@ def resolve_generator(
     pool_size: int = 2,
     timeout: float | None = None,
     batch_size: int = 1,
+    sandbox: SandboxSettings | None = None,
 ) -> System:
     """Build the system a ``--generator`` spec names.
 
@@ -208,8 +242,8 @@ def resolve_generator(
     ``aflow:PATH`` (an AFlow ``graph.py`` + ``prompt.py``, :mod:`sf_bench.systems.aflow`), or
     ``module:function`` / ``path/to/file.py:name`` (your generator,
     :mod:`sf_bench.systems.user_generator`; ``timeout`` and ``batch_size`` apply to it). Every
-    workflow runs in a sandbox pool of ``pool_size`` through ``sf_workflows.run_workflow`` on
-    ``endpoints.executor()``.
+    workflow runs in a sandbox pool of ``pool_size`` (opened as ``sandbox`` says) through
+    ``sf_workflows.run_workflow`` on ``endpoints.executor()``.
 
     Raises:
         BenchConfigError: unknown generator or template, a bad file or module, or no
@@ -221,15 +255,15 @@ def resolve_generator(
     if name == "llm" and sep:
         raise BenchConfigError("--generator llm takes no argument: name the model with --generator-model")
     if name in GENERATORS:
-        return GENERATORS[name](arg if sep else None, endpoints, pool_size)
+        return GENERATORS[name](arg if sep else None, endpoints, pool_size, sandbox)
     if name == "file":
         from sf_bench.systems.workflow_file import file_generator_system
 
-        return file_generator_system(arg, endpoints, pool_size=pool_size)
+        return file_generator_system(arg, endpoints, pool_size=pool_size, sandbox=sandbox)
     if name == "aflow":
         from sf_bench.systems.aflow import aflow_system
 
-        return aflow_system(arg, endpoints, pool_size=pool_size)
+        return aflow_system(arg, endpoints, pool_size=pool_size, sandbox=sandbox)
     if sep and arg and name:
         from sf_bench.systems.user_generator import DEFAULT_TIMEOUT, user_generator_system
 
@@ -237,6 +271,7 @@ def resolve_generator(
             spec,
             endpoints,
             pool_size=pool_size,
+            sandbox=sandbox,
             timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
             batch_size=batch_size,
         )

@@ -49,11 +49,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench.errors import BenchConfigError
 from sf_bench.systems.generated import GeneratedWorkflowSystem
 from sf_bench.types import Problem
+
+if TYPE_CHECKING:
+    from sf_sandbox.settings import SandboxSettings
 
 __all__ = ["AFLOW_DATASETS", "SUPPORTED_OPERATORS", "AFlowGenerator", "aflow_system", "convert", "find_graph"]
 
@@ -356,7 +359,9 @@ class AFlowSystem(GeneratedWorkflowSystem):
         return []
 
 
-def aflow_system(path: str | None, endpoints: Any = None, *, pool_size: int = 2) -> AFlowSystem:
+def aflow_system(
+    path: str | None, endpoints: Any = None, *, pool_size: int = 2, sandbox: SandboxSettings | None = None
+) -> AFlowSystem:
     """The system behind ``--generator aflow:PATH`` (see the module docstring).
 
     Raises:
@@ -373,5 +378,5 @@ def aflow_system(path: str | None, endpoints: Any = None, *, pool_size: int = 2)
     if not Path(path).expanduser().exists():
         raise BenchConfigError(f"--generator aflow:{path}: no such file or folder")
     executor = (endpoints or Endpoints()).executor()
-    runner = SandboxRunner(executor, pool_size=pool_size, validate=False)
+    runner = SandboxRunner(executor, pool_size=pool_size, validate=False, sandbox=sandbox)
     return AFlowSystem(AFlowGenerator(path), runner, name=f"aflow:{path}")

@@ -16,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench.errors import BenchConfigError
 from sf_bench.systems.baselines import Endpoints
 from sf_bench.systems.template import SandboxRunner, WorkflowSystem
 from sf_bench.types import Problem
+
+if TYPE_CHECKING:
+    from sf_sandbox.settings import SandboxSettings
 
 ON_INVALID = ("resample", "score0")
 
@@ -141,7 +144,11 @@ class LLMWorkflowGenerator:
 
 
 def llm_system(
-    model: str | None, endpoints: Endpoints | None = None, *, pool_size: int = 2
+    model: str | None,
+    endpoints: Endpoints | None = None,
+    *,
+    pool_size: int = 2,
+    sandbox: SandboxSettings | None = None,
 ) -> WorkflowSystem:
     """The system behind ``--generator llm`` / ``--solver llm[:MODEL]`` (see the module docstring).
 
@@ -150,6 +157,7 @@ def llm_system(
             ``SF_GENERATOR_MODEL``, else gpt-4o-mini).
         endpoints: Where the generator and the executor come from (default: the environment).
         pool_size: Sandbox containers running workflows at once.
+        sandbox: How the sandbox pool is opened (backend, image, runtime, limits).
 
     ``SF_GENERATOR_ON_INVALID`` (``resample``/``score0``) and ``SF_GENERATOR_MAX_ROUNDS`` tune
     invalid handling.
@@ -166,5 +174,5 @@ def llm_system(
     generator = LLMWorkflowGenerator(
         generator_llm, on_invalid=os.environ.get("SF_GENERATOR_ON_INVALID", "resample"), max_rounds=rounds
     )
-    runner = SandboxRunner(endpoints.executor(), pool_size=pool_size)
+    runner = SandboxRunner(endpoints.executor(), pool_size=pool_size, sandbox=sandbox)
     return WorkflowSystem(generator, runner, name=f"llm:{generator_llm.model}")

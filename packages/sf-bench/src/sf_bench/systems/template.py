@@ -20,12 +20,15 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench.errors import BenchConfigError, BenchError
 from sf_bench.protocols import Answer, GeneratorSystem, aclose
 from sf_bench.systems.baselines import Endpoints, executor_from_env, outcome_answer
 from sf_bench.types import Problem
+
+if TYPE_CHECKING:
+    from sf_sandbox.settings import SandboxSettings
 
 
 class TemplateGenerator:
@@ -68,12 +71,16 @@ class SandboxRunner:
         operators: Sequence[str] | None = None,
         max_llm_calls: int = 50,
         validate: bool = True,
+        sandbox: SandboxSettings | None = None,
     ):
         """``validate=False`` skips ScoreFlow's static workflow checks (the AFlow adapter's
-        converted graphs have another shape); the sandbox still contains every run."""
+        converted graphs have another shape); the sandbox still contains every run.
+        ``sandbox``: how the pool is opened (backend, image, runtime, limits); its size is
+        ``pool_size``."""
         self.executor = executor if executor is not None else executor_from_env()
         self.validate = validate
         self.pool_size = pool_size
+        self.settings = sandbox
         self.timeout = timeout
         self.operators = list(operators) if operators is not None else None
         self.max_llm_calls = max_llm_calls
@@ -89,7 +96,7 @@ class SandboxRunner:
             if self._sandbox is None:
                 from sf_workflows import open_sandbox
 
-                sandbox = open_sandbox(pool_size=self.pool_size)
+                sandbox = open_sandbox(self.settings, pool_size=self.pool_size)
                 await asyncio.get_running_loop().run_in_executor(None, sandbox.start)
                 self._sandbox = sandbox
                 atexit.register(self.close)
@@ -264,7 +271,11 @@ def _append_lines(path: Path, rows: Sequence[Any]) -> None:
 
 
 def template_system(
-    name: str | None, endpoints: Endpoints | None = None, *, pool_size: int = 2
+    name: str | None,
+    endpoints: Endpoints | None = None,
+    *,
+    pool_size: int = 2,
+    sandbox: SandboxSettings | None = None,
 ) -> WorkflowSystem:
     """The system behind ``--generator template:NAME`` (and ``--solver template:NAME``).
 
@@ -272,6 +283,7 @@ def template_system(
         name: A shipped workflow (``io``, ``cot``, ``cot_sc``, ``scoreflow``...).
         endpoints: Where the executor comes from (default: the environment).
         pool_size: Sandbox containers running workflows at once.
+        sandbox: How the sandbox pool is opened (backend, image, runtime, limits).
 
     Raises:
         BenchConfigError: no or unknown NAME, or no executor endpoint.
@@ -284,5 +296,7 @@ def template_system(
     generator = TemplateGenerator(name)
     executor = (endpoints or Endpoints()).executor()
     return WorkflowSystem(
-        generator, SandboxRunner(executor, pool_size=pool_size), name=f"template:{generator.template}"
+        generator,
+        SandboxRunner(executor, pool_size=pool_size, sandbox=sandbox),
+        name=f"template:{generator.template}",
     )

@@ -32,12 +32,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench.errors import BenchConfigError
 from sf_bench.protocols import _call_maybe_async
 from sf_bench.systems.generated import GeneratedWorkflowSystem, failed_source, normalize_source
 from sf_bench.types import Problem
+
+if TYPE_CHECKING:
+    from sf_sandbox.settings import SandboxSettings
 
 __all__ = ["DEFAULT_TIMEOUT", "UserGenerator", "user_generator_system"]
 
@@ -182,6 +185,7 @@ def user_generator_system(
     endpoints: Any = None,
     *,
     pool_size: int = 2,
+    sandbox: SandboxSettings | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     batch_size: int = 1,
 ) -> GeneratedWorkflowSystem:
@@ -211,4 +215,6 @@ def user_generator_system(
         _callable_of(obj, spec), name=spec, timeout=timeout, batch_size=batch_size, concurrency=pool_size
     )
     executor = (endpoints or Endpoints()).executor()
-    return GeneratedWorkflowSystem(generator, SandboxRunner(executor, pool_size=pool_size), name=spec)
+    return GeneratedWorkflowSystem(
+        generator, SandboxRunner(executor, pool_size=pool_size, sandbox=sandbox), name=spec
+    )

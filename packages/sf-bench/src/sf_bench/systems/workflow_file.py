@@ -33,11 +33,14 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench.errors import BenchConfigError, DataError
 from sf_bench.systems.generated import GeneratedWorkflowSystem, normalize_source
 from sf_bench.types import Problem
+
+if TYPE_CHECKING:
+    from sf_sandbox.settings import SandboxSettings
 
 __all__ = ["WorkflowFile", "file_generator_system", "safe_name"]
 
@@ -317,7 +320,7 @@ class FileWorkflowSystem(GeneratedWorkflowSystem):
 
 
 def file_generator_system(
-    path: str | None, endpoints: Any = None, *, pool_size: int = 2
+    path: str | None, endpoints: Any = None, *, pool_size: int = 2, sandbox: SandboxSettings | None = None
 ) -> FileWorkflowSystem:
     """The system behind ``--generator file:PATH`` (see the module docstring).
 
@@ -332,4 +335,6 @@ def file_generator_system(
         raise BenchConfigError("--generator file:PATH needs a path, e.g. --generator file:workflows.jsonl")
     generator = WorkflowFile(path)
     executor = (endpoints or Endpoints()).executor()
-    return FileWorkflowSystem(generator, SandboxRunner(executor, pool_size=pool_size), name=f"file:{path}")
+    return FileWorkflowSystem(
+        generator, SandboxRunner(executor, pool_size=pool_size, sandbox=sandbox), name=f"file:{path}"
+    )

@@ -15,10 +15,11 @@ import threading
 from collections.abc import Callable
 
 from sf_sandbox.backends.base import Backend, Connection
+from sf_sandbox.backends.names import UNSAFE_BACKEND_NAME
 from sf_sandbox.limits import Limits
 from sf_sandbox.supervisor import BOOTSTRAP, bootstrap_payload, helper_sources
 
-UNSAFE_BACKEND_NAME = "local-unsafe-no-isolation"
+__all__ = ["UNSAFE_BACKEND_NAME", "LocalConnection", "LocalUnsafeBackend"]
 
 
 class LocalConnection(Connection):
