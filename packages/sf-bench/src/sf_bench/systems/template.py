@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sf_bench.errors import BenchConfigError, BenchError
+from sf_bench.jsonl import append_objects, read_objects
 from sf_bench.protocols import Answer, GeneratorSystem, aclose
 from sf_bench.systems.baselines import Endpoints, executor_from_env, outcome_answer
 from sf_bench.types import Problem
@@ -179,18 +180,16 @@ class WorkflowSystem(GeneratorSystem):
         """
         path = state_dir / self.USAGE_FILE if state_dir is not None else None
         if path is not None and path.exists():
-            with path.open("rb") as f:
-                for raw in f:
-                    try:
-                        entry = json.loads(raw)
-                        key = (str(entry["problem_id"]), int(entry["slot"]))
-                        self._usage[key] = (
-                            float(entry["cost"]),
-                            int(entry.get("prompt_tokens", 0)),
-                            int(entry.get("completion_tokens", 0)),
-                        )
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a torn last line: that spend is not known any more
+            for _, entry in read_objects(path, skip_bad=True):  # a torn line is skipped
+                try:
+                    key = (str(entry["problem_id"]), int(entry["slot"]))
+                    self._usage[key] = (
+                        float(entry["cost"]),
+                        int(entry.get("prompt_tokens", 0)),
+                        int(entry.get("completion_tokens", 0)),
+                    )
+                except (ValueError, KeyError, TypeError):
+                    continue  # that spend is not known any more
         before = self._generated()
         rejected_before = len(getattr(self.generator, "rejected", ()))
         try:
@@ -255,10 +254,7 @@ def _append_lines(path: Path, rows: Sequence[Any]) -> None:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as f:
-            f.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-            f.flush()
-            os.fsync(f.fileno())
+        append_objects(path, rows)
     except OSError as e:
         raise BenchError(f"cannot save rejected generator samples to {path}: {e.strerror or e}") from e
 
