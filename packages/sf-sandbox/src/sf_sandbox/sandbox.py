@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -330,14 +328,14 @@ def _progress(progress: bool | Progress, total: int) -> Callable[..., None]:
         return call
     if not progress or total < 2:
         return lambda done, final=False: None
-    last = [0.0]
+    from sf_sandbox.progress import ProgressBar
+
+    bar = ProgressBar("sandbox", total, unit="jobs")
 
     def show(done: int, final: bool = False) -> None:
-        now = time.monotonic()
-        if final or now - last[0] > 0.5 or done == total:
-            last[0] = now
-            end = "\n" if final else ""
-            print(f"\rsandbox: {done}/{total} jobs", end=end, file=sys.stderr, flush=True)
+        bar.update(done)
+        if final:
+            bar.close()
 
     return show
 

@@ -398,16 +398,26 @@ async def run_workflows(
     sandbox: Any,  # TODO(settings): Pool
     *,
     concurrency: int = 4,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = None,
     **options: Any,
 ) -> list[Outcome]:
     """Run ``(source, problem)`` pairs with at most ``concurrency`` at once; results in input order.
 
     A failing workflow never stops the batch. ``options`` go to :func:`run_workflow`.
+    ``progress``: a callback ``(done, total)`` after each run, or True for a progress bar on
+    stderr (:class:`sf_sandbox.progress.ProgressBar`).
     """
     pairs = list(items)
     gate = asyncio.Semaphore(max(1, concurrency))
     done = 0
+    bar = None
+    if progress is True:
+        from sf_sandbox.progress import ProgressBar
+
+        bar = ProgressBar("workflows", len(pairs), unit="runs")
+        progress = _drawer(bar)
+    elif progress is False:
+        progress = None
 
     async def one(source: str, problem: Any) -> Outcome:
         nonlocal done
@@ -418,7 +428,20 @@ async def run_workflows(
             progress(done, len(pairs))
         return outcome
 
-    return list(await asyncio.gather(*(one(s, p) for s, p in pairs)))
+    try:
+        return list(await asyncio.gather(*(one(s, p) for s, p in pairs)))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _drawer(bar: Any) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback drawing on ``bar`` (a ``ProgressBar``)."""
+
+    def draw(done: int, total: int) -> None:
+        bar.update(done)
+
+    return draw
 
 
 def sandbox_code_runner(
