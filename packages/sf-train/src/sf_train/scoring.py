@@ -25,9 +25,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_train.errors import StageError, TrainConfigError
+
+if TYPE_CHECKING:
+    from sf_workflows.protocols import LLM
 
 __all__ = ["CompletionSystem", "InfraFailureError", "SampleResult", "SandboxRunner", "score_completions"]
 
@@ -67,8 +70,8 @@ class SandboxRunner:
 
     def __init__(
         self,
-        executor: Any,
-        sandbox: Any,
+        executor: LLM,
+        sandbox: Any,  # TODO(settings): Pool
         *,
         timeout: float = 120.0,
         run_options: Mapping[str, Any] | None = None,

@@ -219,7 +219,7 @@ def host_calls() -> WorkflowHostCalls:
     return WorkflowHostCalls()
 
 
-def host_calls_of(sandbox: Any) -> WorkflowHostCalls | None:
+def host_calls_of(sandbox: Any) -> WorkflowHostCalls | None:  # TODO(settings): Pool
     """The :class:`WorkflowHostCalls` whose :data:`HOST_CALL` ``sandbox`` exposes, or None.
 
     ``sandbox`` is an ``sf_sandbox.Sandbox`` (its ``hostcalls.functions`` holds the bound

@@ -16,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench.errors import BenchConfigError
 from sf_bench.systems.baselines import Endpoints
 from sf_bench.systems.template import SandboxRunner, WorkflowSystem
 from sf_bench.types import Problem
+
+if TYPE_CHECKING:
+    from sf_workflows.protocols import LLM
 
 ON_INVALID = ("resample", "score0")
 
@@ -31,7 +34,7 @@ class LLMWorkflowGenerator:
 
     def __init__(
         self,
-        llm: Any,
+        llm: LLM,
         *,
         operators: Sequence[str] | None = None,
         on_invalid: str = "resample",

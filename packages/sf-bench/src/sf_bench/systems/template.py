@@ -20,13 +20,17 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench.errors import BenchConfigError, BenchError
 from sf_bench.jsonl import append_objects, read_objects
 from sf_bench.protocols import Answer, GeneratorSystem, aclose
 from sf_bench.systems.baselines import Endpoints, executor_from_env, outcome_answer
 from sf_bench.types import Problem
+
+if TYPE_CHECKING:
+    from sf_bench.protocols import WorkflowGenerator
+    from sf_workflows.protocols import LLM
 
 
 class TemplateGenerator:
@@ -62,7 +66,7 @@ class SandboxRunner:
 
     def __init__(
         self,
-        executor: Any | None = None,
+        executor: LLM | None = None,
         *,
         pool_size: int = 2,
         timeout: float = 120.0,
@@ -150,7 +154,7 @@ class WorkflowSystem(GeneratorSystem):
     REJECTED_FILE = "rejected.jsonl"
     """Generator samples rejected (no workflow, invalid) and resampled, one JSON line each."""
 
-    def __init__(self, generator: Any, runner: SandboxRunner, *, name: str):
+    def __init__(self, generator: WorkflowGenerator, runner: SandboxRunner, *, name: str):
         super().__init__(generator, runner, name=name)
         self._charged: set[tuple[str, int]] = set()
         self._usage: dict[tuple[str, int], tuple[float, int, int]] = {}
