@@ -254,7 +254,7 @@ def test_file_jsonl_and_folder_score_like_the_template(
     ("content", "message"),
     [
         (b'{"id": "gsm8k-test-677", "workflow": "x"}\n{"id": 1\n', ":2: not valid JSON"),
-        (b'{"id": "gsm8k-test-677", "workflow": "caf\xe9"}\n', ":1: not UTF-8 text (byte 0xe9"),
+        (b'{"id": "gsm8k-test-677", "workflow": "caf\xe9"}\n', ":1: not UTF-8 (byte 0xe9 at column"),
         (b'{"workflow": "x"}\n', ":1: needs an id"),
         (b'{"id": "a", "workflow": 3}\n', ":1: needs the workflow source as a string"),
         (

@@ -77,7 +77,7 @@ def test_torn_last_line_is_dropped_and_truncated(tmp_path: Path) -> None:
 def test_malformed_complete_line_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "gsm8k.jsonl"
     path.write_text(json.dumps(_record("p1").to_json()) + "\n{not json}\n")
-    with pytest.raises(DataError, match=r"gsm8k.jsonl:2: not a valid sf-bench record"):
+    with pytest.raises(DataError, match=r"gsm8k.jsonl:2: not valid JSON .*; fix or delete that line"):
         RecordStore(path).load()
     path.write_text(
         json.dumps({"dataset": "x", "problem_id": "p", "sample": 0, "runs": [{"status": "bogus"}]}) + "\n"

@@ -333,7 +333,7 @@ def test_bad_pairs_file_is_one_line_exit_2(tmp_path, capsys):
         json.dumps({"prompt": "p", "chosen": "a", "rejected": "b", "chosen_score": 1.5, "rejected_score": 0})
         + "\n"
     )
-    with pytest.raises(TrainConfigError, match="line 1: `chosen_score` must be a number in"):
+    with pytest.raises(TrainConfigError, match=":1: `chosen_score` must be a number in"):
         read_pairs(bad)
     code = main(["--pairs", str(bad), "--model", str(tmp_path), "--output", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()

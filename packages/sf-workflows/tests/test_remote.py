@@ -31,14 +31,26 @@ pytestmark = pytest.mark.docker
 
 
 class NodeLike:
-    """A pool whose host side is a node host, as on a RayPool node (``node_host`` marks it so)."""
+    """A pool whose host side is a node host, as on a RayPool node (``node_host`` marks it so):
+    the node's own sandbox exposes the node host's host calls, as ``RayPool``'s node actor builds it."""
 
     def __init__(self, factory: RemoteHost, sandbox: Any) -> None:
+        from sf_sandbox import Sandbox
+
         self.node_host = factory
         self.host = factory()
-        self.sandbox = sandbox
+        self.sandbox = Sandbox(
+            pool_size=1, limits=sandbox.limits, preload=sandbox.preload, host_calls=self.host.host_calls()
+        )
         self.limits = sandbox.limits
         self.results: list[Any] = []
+
+    def __enter__(self) -> NodeLike:
+        self.sandbox.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.sandbox.__exit__(*exc)
 
     async def arun(self, job: Any) -> Any:
         self.host.job_started(job)
@@ -58,9 +70,9 @@ def test_the_nodes_executor_answers_and_the_accounting_comes_back(sandbox: Any, 
     import asyncio
 
     node_llm = ScriptedLLM(answer_script("42"), cost_per_token=0.001)
-    node = NodeLike(remote_host(node_llm), sandbox)
     source = get_template("scoreflow", "math")
-    remote = asyncio.run(run_workflow(source, math_task, Unused(), node, tag="t"))
+    with NodeLike(remote_host(node_llm), sandbox) as node:
+        remote = asyncio.run(run_workflow(source, math_task, Unused(), node, tag="t"))
     local = asyncio.run(
         run_workflow(
             source, math_task, ScriptedLLM(answer_script("42"), cost_per_token=0.001), sandbox, tag="t"
@@ -79,8 +91,8 @@ def test_an_executor_failure_on_the_node_is_an_llm_error(sandbox: Any, math_task
     def broken(request: Any) -> str:
         raise ConnectionError("endpoint down")
 
-    node = NodeLike(remote_host(ScriptedLLM(broken)), sandbox)
-    outcome = asyncio.run(run_workflow(get_template("scoreflow", "math"), math_task, Unused(), node))
+    with NodeLike(remote_host(ScriptedLLM(broken)), sandbox) as node:
+        outcome = asyncio.run(run_workflow(get_template("scoreflow", "math"), math_task, Unused(), node))
     assert outcome.status is OutcomeStatus.LLM_ERROR and "endpoint down" in (outcome.error or "")
 
 

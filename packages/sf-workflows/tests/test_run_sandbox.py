@@ -321,3 +321,31 @@ def test_duck_typed_problem_is_accepted(sandbox: Any) -> None:
     assert outcome.ok and "def add" in outcome.answer
     assert any("assert candidate(1, 1) == 2" in r["messages"][0]["content"] for r in llm.requests)
     assert all("hidden" not in r["messages"][0]["content"] for r in llm.requests)
+
+
+def test_two_sandboxes_do_not_see_each_others_runs(sandbox: Any, math_task: Task) -> None:
+    """Each sandbox's host-call object owns its run table: a run registers on the sandbox it was
+    given, the other sandbox's host call refuses its token, and nothing stays after the run."""
+    from sf_workflows.llm_calls import host_calls_of
+    from sf_workflows.protocols import Completion
+
+    other = open_sandbox(pool_size=1)
+    mine, theirs = host_calls_of(sandbox), host_calls_of(other)
+    assert mine is not None and theirs is not None and mine is not theirs
+    seen: list[tuple[frozenset[str], frozenset[str], dict[str, Any]]] = []
+
+    class Probe:
+        async def complete(self, messages: Any, **params: Any) -> Completion:
+            (token,) = mine.tokens()
+            refused = await theirs.serve(token, 7, [{"role": "user", "content": "x"}])
+            seen.append((mine.tokens(), theirs.tokens(), refused))
+            return Completion(text="The answer is 42")
+
+    with other:
+        outcome = run(get_template("cot", "math"), math_task, Probe(), sandbox)
+    assert outcome.ok and seen
+    for here, there, refused in seen:
+        assert len(here) == 1 and not there
+        assert refused == {"rid": 7, "error": "unknown or finished workflow run"}
+    assert not mine.tokens() and not theirs.tokens()
+    assert host_calls_of(open_sandbox(pool_size=1)) is not mine  # every sandbox gets its own

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -57,27 +56,27 @@ def bench() -> None:
 
 # ---------------------------------------------------------------------------------- progress
 class _Bar:
-    """Progress on stderr: a redrawn line on a terminal, a line every few seconds otherwise."""
+    """The harness's progress events drawn with :class:`sf_sandbox.progress.ProgressBar`: a live
+    bar on a terminal, a line every 10 % (or 30 s) otherwise, one bar per dataset."""
 
     def __init__(self, stream: Any = None) -> None:
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.dataset = ""
-        self.total = self.done = self.new = 0
+        self.stream = stream
+        self.bar: Any = None
+        self.new = 0
         self.score = 0.0
         self.errors = self.infra = 0
-        self.t0 = self.last = 0.0
+        self.t0 = 0.0
 
     def start(self, dataset: str, total: int, done: int) -> None:
-        self.dataset, self.total, self.done, self.new = dataset, total, done, 0
-        self.score, self.errors, self.infra = 0.0, 0, 0
-        self.t0 = self.last = time.monotonic()
+        from sf_sandbox.progress import ProgressBar
+
+        self.new, self.score, self.errors, self.infra = 0, 0.0, 0, 0
+        self.t0 = time.monotonic()
+        self.bar = ProgressBar(dataset, total, unit="samples", done=done, stream=self.stream)
         if done:
-            self._line(f"{dataset}: resuming, {done}/{total} already done", final=True)
-        self._draw(force=True)
+            self.bar.log(f"{dataset}: resuming, {done}/{total} already done")
 
     def advance(self, dataset: str, record: Any) -> None:
-        self.done += 1
         if record.infrastructure:  # ours: not a score, not in the mean
             self.infra += 1
         else:
@@ -85,51 +84,37 @@ class _Bar:
             self.score += record.score
             if record.error:
                 self.errors += 1
-        self._draw()
+        self.bar.advance(1, self._status())
 
     def finish(self, dataset: str) -> None:
-        self._draw(force=True, final=True)
+        self.bar.close(self._status(final=True))
 
-    def _draw(self, force: bool = False, final: bool = False) -> None:
+    def _status(self, final: bool = False) -> str:
         now = time.monotonic()
-        if not force and now - self.last < (0.2 if self.tty else 5.0):
-            return
-        self.last = now
-        width = 24
-        filled = int(width * self.done / self.total) if self.total else width
         rate = self.new / (now - self.t0) if now > self.t0 and self.new else 0.0
-        eta = (self.total - self.done) / rate if rate else 0.0
+        eta = (self.bar.total - self.bar.done) / rate if rate else 0.0
         mean = self.score / self.new if self.new else 0.0
-        text = (
-            f"{self.dataset:<9} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
-            f"  score {mean:.3f}  errors {self.errors}"
+        return (
+            f"score {mean:.3f}  errors {self.errors}"
             + (f"  infra {self.infra}" if self.infra else "")
             + f"  {rate:.1f}/s"
-            + (f"  eta {eta:.0f}s" if rate and not final else f"  {now - self.t0:.1f}s")
+            + (f"  eta {eta:.0f}s" if rate and not final else "")
         )
-        self._line(text, final=final)
-
-    def _line(self, text: str, final: bool) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[2K" + text + ("\n" if final else ""))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
 
 
 def _generation_progress(stream: Any = None) -> Callable[[int, int], None]:
-    """``progress(done, total)`` of a generator: a line on stderr at most every 5 s, and at the end."""
-    out = stream or sys.stderr
-    last = [0.0]
-    t0 = time.monotonic()
+    """``progress(done, total)`` of a generator, drawn with :class:`sf_sandbox.progress.ProgressBar`
+    (a live bar on a terminal; lines every 10 % or 30 s otherwise, and at the end)."""
+    from sf_sandbox.progress import ProgressBar
+
+    bars: list[ProgressBar] = []
 
     def progress(done: int, total: int) -> None:
-        now = time.monotonic()
-        if done < total and now - last[0] < 5.0:
-            return
-        last[0] = now
-        out.write(f"generating workflows: {done}/{total} problems  {now - t0:.1f}s\n")
-        out.flush()
+        if not bars:
+            bars.append(ProgressBar("generating workflows", total, unit="problems", stream=stream))
+        bars[0].update(done)
+        if done >= total:
+            bars[0].close()
 
     return progress
 

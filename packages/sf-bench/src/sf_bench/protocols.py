@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-import json
-import os
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from sf_bench.errors import BenchConfigError, BenchError
+from sf_bench.jsonl import append_objects, complete_size, read_objects
 from sf_bench.types import Problem, Score
 
 __all__ = [
@@ -334,17 +333,13 @@ class GeneratorSystem:
         """
         path = state_dir / "workflows.jsonl" if state_dir is not None else None
         if path is not None and path.exists():
-            good = 0
-            with path.open("rb") as f:
-                for raw in f:
-                    if not raw.endswith(b"\n"):
-                        break  # a torn last line from a kill: that problem is regenerated
-                    good += len(raw)
-                    try:
-                        entry = json.loads(raw)
-                        self._sources[str(entry["problem_id"])] = [str(x) for x in entry["sources"]]
-                    except (ValueError, KeyError, TypeError):
-                        continue
+            # a torn last line from a kill is not read: that problem is regenerated
+            for _, entry in read_objects(path, torn_tail=True, skip_bad=True):
+                try:
+                    self._sources[str(entry["problem_id"])] = [str(x) for x in entry["sources"]]
+                except (KeyError, TypeError):
+                    continue
+            good = complete_size(path)
             if path.stat().st_size > good:
                 with path.open("r+b") as f:
                     f.truncate(good)
@@ -357,17 +352,14 @@ class GeneratorSystem:
                 f"workflow generator {self.name} returned {len(generated)} lists for {len(todo)} problems "
                 f"(each needs {k} sources)"
             )
-        lines = []
+        rows = []
         for problem, sources in zip(todo, generated, strict=True):
             self._sources[problem.id] = [str(s) for s in sources[:k]]
-            lines.append(json.dumps({"problem_id": problem.id, "sources": self._sources[problem.id]}) + "\n")
+            rows.append({"problem_id": problem.id, "sources": self._sources[problem.id]})
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                with path.open("a", encoding="utf-8") as f:
-                    f.write("".join(lines))
-                    f.flush()
-                    os.fsync(f.fileno())
+                append_objects(path, rows, ensure_ascii=True)
             except OSError as e:
                 raise BenchError(f"cannot save generated workflows to {path}: {e.strerror or e}") from e
 

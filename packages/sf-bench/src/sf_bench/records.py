@@ -22,13 +22,14 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from sf_bench.errors import BenchConfigError, BenchError, DataError
+from sf_bench.jsonl import complete_size, read_objects
 
 __all__ = [
     "INFRA_STATUSES",
@@ -318,15 +319,6 @@ def _float(value: Any) -> float:
     return out
 
 
-def _iter_lines(path: Path) -> Iterator[tuple[int, bytes, int]]:
-    """Yield (line number, line without newline, offset after the line) for complete lines."""
-    offset = 0
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            offset += len(raw)
-            yield lineno, raw, offset
-
-
 def read_records(path: str | os.PathLike[str]) -> list[Record]:
     """Read every complete record of a results file (a torn last line is ignored).
 
@@ -343,23 +335,25 @@ def read_records(path: str | os.PathLike[str]) -> list[Record]:
 
 
 def _parse(path: Path) -> tuple[list[Record], int]:
-    """Parse ``path``; return the records and the byte length of its complete lines."""
+    """Parse ``path``; return the records and the byte length of its complete lines (a torn
+    last line, from a kill mid-write, is not read).
+
+    Raises:
+        DataError: a complete line is not a JSON object or not a valid record.
+        OSError: the file cannot be read.
+    """
+    fix = "fix or delete that line, or use another --out directory"
+    try:
+        rows = list(read_objects(path, torn_tail=True))
+    except DataError as e:
+        raise DataError(f"{e}; {fix}") from None
     records: list[Record] = []
-    good = 0
-    for lineno, raw, offset in _iter_lines(path):
-        if not raw.endswith(b"\n"):
-            break  # torn last line: the write was interrupted
-        good = offset
-        if not raw.strip():
-            continue
+    for lineno, obj in rows:
         try:
-            records.append(Record.from_json(json.loads(raw)))
+            records.append(Record.from_json(obj))
         except (ValueError, KeyError, TypeError) as e:
-            raise DataError(
-                f"{path}:{lineno}: not a valid sf-bench record ({e}); fix or delete that line, "
-                "or use another --out directory"
-            ) from e
-    return records, good
+            raise DataError(f"{path}:{lineno}: not a valid sf-bench record ({e}); {fix}") from e
+    return records, complete_size(path)
 
 
 class RecordStore:

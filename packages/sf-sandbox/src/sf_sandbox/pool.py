@@ -13,8 +13,6 @@ status), and entering the pool (``with``/``async with``) starts it, leaving clos
 from __future__ import annotations
 
 import asyncio
-import sys
-import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
@@ -169,8 +167,8 @@ def progress_reporter(progress: bool | Progress, total: int) -> Callable[..., No
     """The ``report(done, final=False)`` function of one ``run_many`` call of ``total`` jobs.
 
     ``progress`` is a ``(done, total)`` callback (called for every job done, not for the final
-    report), True for a ``sandbox: done/total jobs`` line on stderr (at most twice a second, and
-    only for two jobs or more), or False for nothing.
+    report), True for a :class:`~sf_sandbox.progress.ProgressBar` on stderr (a live bar on a terminal,
+    sparse plain lines otherwise; only for two jobs or more), or False for nothing.
     """
     if callable(progress):
 
@@ -181,13 +179,13 @@ def progress_reporter(progress: bool | Progress, total: int) -> Callable[..., No
         return call
     if not progress or total < 2:
         return lambda done, final=False: None
-    last = [0.0]
+    from sf_sandbox.progress import ProgressBar
+
+    bar = ProgressBar("sandbox", total, unit="jobs")
 
     def show(done: int, final: bool = False) -> None:
-        now = time.monotonic()
-        if final or now - last[0] > 0.5 or done == total:
-            last[0] = now
-            end = "\n" if final else ""
-            print(f"\rsandbox: {done}/{total} jobs", end=end, file=sys.stderr, flush=True)
+        bar.update(done)
+        if final:
+            bar.close()
 
     return show

@@ -37,6 +37,7 @@ from typing import Any
 
 import click
 
+from sf_bench.jsonl import read_objects
 from sf_train._entry import run_entry_point
 from sf_train.errors import TrainConfigError, TrainError
 
@@ -166,20 +167,10 @@ def read_prompts(path: str | Path) -> list[str]:
             or no prompts.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise TrainConfigError(f"cannot read prompts file {str(path)!r}: {exc.strerror or exc}") from exc
     prompts = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TrainConfigError(f"prompts file {str(path)!r} line {number}: not JSON ({exc.msg})") from exc
-        if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str):
-            raise TrainConfigError(f"prompts file {str(path)!r} line {number}: needs a string `prompt`")
+    for number, obj in read_objects(path, error=TrainConfigError):
+        if not isinstance(obj.get("prompt"), str):
+            raise TrainConfigError(f"{path}:{number}: needs a string `prompt`")
         prompts.append(obj["prompt"])
     if not prompts:
         raise TrainConfigError(f"prompts file {str(path)!r} has no prompts")

@@ -56,6 +56,7 @@ from typing import Any
 
 import click
 
+from sf_bench.jsonl import read_objects
 from sf_train._entry import run_entry_point
 from sf_train.errors import TrainConfigError, TrainError
 
@@ -92,21 +93,9 @@ def read_pairs(path: str | Path) -> list[dict[str, Any]]:
             non-string text or a score outside [0, 1].
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TrainConfigError(f"cannot read pairs file {str(path)!r}: {exc.strerror or exc}") from exc
     rows: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"pairs file {str(path)!r} line {number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TrainConfigError(f"{where}: not JSON ({exc.msg})") from exc
-        if not isinstance(obj, dict):
-            raise TrainConfigError(f"{where}: expected a JSON object")
+    for number, obj in read_objects(path, error=TrainConfigError):
+        where = f"{path}:{number}"
         missing = [k for k in PAIR_FIELDS if k not in obj]
         if missing:
             raise TrainConfigError(f"{where}: missing {', '.join(missing)} (needs {', '.join(PAIR_FIELDS)})")

@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sf_workflows.protocols import LLM
 
 __all__ = [
     "CODE_DATASETS",
@@ -206,7 +209,7 @@ class RunProfile:
 
         return check_generated(text, self.rules)
 
-    def scorers(self, executor: Any) -> dict[str, Any] | None:
+    def scorers(self, executor: LLM) -> dict[str, Any] | None:
         """``{dataset: LLMExtract}`` when answer extraction is on, else None."""
         if not self.config.answer_extraction:
             return None

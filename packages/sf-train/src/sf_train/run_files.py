@@ -10,10 +10,12 @@ line; a read ignores a torn last line (a kill while appending).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from sf_bench.jsonl import append_objects, read_objects
+from sf_train.errors import TrainConfigError
 
 __all__ = ["append_jsonl", "read_jsonl", "write_json", "write_jsonl"]
 
@@ -26,32 +28,15 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Lines of a JSONL file; a torn last line (a kill while appending) is ignored."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    """Objects of a JSONL file (none when it does not exist); a line that does not parse (a torn
+    line from a kill while appending) is skipped (:func:`sf_bench.jsonl.read_objects`)."""
+    return [row for _, row in read_objects(path, skip_bad=True, missing_ok=True, error=TrainConfigError)]
 
 
 def append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Append ``rows`` as JSON lines, fsynced; nothing is written for no rows."""
-    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    if not data:
-        return
-    # a torn last line from a kill must not glue onto the next record
-    if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-        data = "\n" + data
-    with path.open("a", encoding="utf-8") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    """Append ``rows`` as JSON lines, fsynced; nothing is written for no rows; never glued onto a
+    torn last line (:func:`sf_bench.jsonl.append_objects`)."""
+    append_objects(path, rows)
 
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:

@@ -31,6 +31,7 @@ from sf_train.errors import StageError, TrainConfigError
 
 if TYPE_CHECKING:
     from sf_sandbox.pool import Pool
+    from sf_workflows.protocols import LLM
 
 __all__ = ["CompletionSystem", "InfraFailureError", "SampleResult", "SandboxRunner", "score_completions"]
 
@@ -70,7 +71,7 @@ class SandboxRunner:
 
     def __init__(
         self,
-        executor: Any,
+        executor: LLM,
         sandbox: Pool,
         *,
         timeout: float = 120.0,

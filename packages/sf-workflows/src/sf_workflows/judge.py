@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sf_workflows.protocols import LLM
 from sf_workflows.types import Usage
 
 JUDGED_DATASETS = ("math", "drop", "hotpotqa")
@@ -68,7 +69,7 @@ def _question(problem: Any) -> str:
     return str(extras.get("question") or problem.prompt)
 
 
-async def extract_answer(llm: Any, problem: Any, answer: str) -> tuple[str, Usage]:
+async def extract_answer(llm: LLM, problem: Any, answer: str) -> tuple[str, Usage]:
     """The final answer the LLM extracts from ``answer`` (ScoreFlow's extraction step)."""
     dataset = str(getattr(problem, "dataset", ""))
     prompt = EXTRACT_PROMPT.format(
@@ -79,7 +80,7 @@ async def extract_answer(llm: Any, problem: Any, answer: str) -> tuple[str, Usag
 
 
 async def judge_answer(
-    llm: Any, problem: Any, prediction: str, golds: Sequence[str]
+    llm: LLM, problem: Any, prediction: str, golds: Sequence[str]
 ) -> tuple[float, str, Usage]:
     """ScoreFlow's 0/1 judge: ``(1.0 | 0.0, raw reply, usage)``; a reply other than 0/1 is 0."""
     dataset = str(getattr(problem, "dataset", ""))
@@ -109,7 +110,7 @@ class JudgeScorer:
     <= 0.1x the gold's length). Every call's usage is also added to :attr:`usage`.
     """
 
-    def __init__(self, llm: Any, *, extract: bool = True):
+    def __init__(self, llm: LLM, *, extract: bool = True):
         self.llm = llm
         self.extract = extract
         self.usage = Usage()

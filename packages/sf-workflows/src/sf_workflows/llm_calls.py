@@ -1,10 +1,13 @@
 """The host side of a workflow's LLM calls: the ``sf_workflows_llm`` host call and its runs.
 
 A workflow run inside the sandbox reaches the executor through one host call, :data:`HOST_CALL`.
-Each run registers a :class:`_RunState` under a random token; the host call finds the run by its
-token and serves the call with the run's limits, cache numbering and accounting. Both
-:mod:`sf_workflows.run` (one machine) and :mod:`sf_workflows.remote` (host calls answered on a
-Ray node) use this module, so neither imports the other's internals.
+The host call belongs to a :class:`WorkflowHostCalls` object, which owns the table of the runs it
+serves: each run registers a :class:`RunState` there under a random token, and the host call finds
+the run by its token and serves the call with the run's limits, cache numbering and accounting.
+There is no module-level state: two sandboxes (or two nodes' hosts) in one process each have
+their own object, and neither sees the other's runs. Both :mod:`sf_workflows.run` (one machine)
+and :mod:`sf_workflows.remote` (host calls answered on a Ray node) use this module's public
+names, so neither imports the other's internals.
 """
 
 from __future__ import annotations
@@ -13,30 +16,49 @@ import asyncio
 import inspect
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_workflows.errors import WorkflowConfigError, WorkflowError
 from sf_workflows.executor.cache import request_key
+from sf_workflows.protocols import LLM
 from sf_workflows.types import Usage
 
-__all__ = ["HOST_CALL", "host_calls"]
+if TYPE_CHECKING:
+    from sf_sandbox.pool import Pool
+
+__all__ = [
+    "HOST_CALL",
+    "JOB_FILE",
+    "RunState",
+    "WorkflowHostCalls",
+    "accepts_cache_tag",
+    "host_calls",
+    "host_calls_of",
+    "serve_llm",
+]
 
 HOST_CALL = "sf_workflows_llm"
 """The name of the host call that serves a workflow's executor calls."""
-_JOB_FILE = "sfw_job.json"
+JOB_FILE = "sfw_job.json"
 """The job's spec file inside the sandbox (it carries the run's token)."""
 _PARAMS = frozenset({"temperature", "max_tokens", "top_p", "stop", "seed"})
 """Chat parameters a workflow may set per call; others are dropped."""
 
 
 @dataclass
-class _RunState:
-    executor: Any
+class RunState:
+    """The host side of one workflow run: its executor, limits and accounting so far."""
+
+    executor: LLM
+    """The LLM answering the run's operator calls."""
     tag: str
+    """The run's cache tag (see ``run_workflow(tag=...)``)."""
     max_calls: int
+    """Executor calls served before the run ends as ``call_limit``."""
     pass_tag: bool
+    """Whether ``executor.complete`` accepts ``cache_tag`` (:func:`accepts_cache_tag`)."""
     calls: int = 0
     usage: Usage = field(default_factory=Usage)
     seen: Counter[str] = field(default_factory=Counter)
@@ -63,11 +85,29 @@ class _RunState:
                 task.cancel()
         self.pending.clear()
 
+    def facts(self) -> dict[str, Any]:
+        """The JSON facts of a finished run that travel from a remote node back to the driver
+        (in ``Result.host_data[HOST_CALL]``, see :mod:`sf_workflows.remote`)."""
+        return {
+            "calls": self.calls,
+            "usage": self.usage.to_dict(),
+            "over_limit": self.over_limit,
+            "llm_error": self.llm_error,
+            "waited": round(self.waited(), 3),
+        }
 
-_RUNS: dict[str, _RunState] = {}
+    def absorb(self, facts: Mapping[str, Any]) -> None:
+        """Take a node's :meth:`facts` of this same run into this (the driver's) state."""
+        self.calls = int(facts.get("calls", 0))
+        self.usage = Usage(**dict(facts.get("usage") or {}))
+        self.over_limit = bool(facts.get("over_limit", False))
+        error = facts.get("llm_error")
+        self.llm_error = str(error) if error is not None else None
+        self.remote_waited = float(facts.get("waited", 0.0) or 0.0)
 
 
-def _accepts_cache_tag(llm: Any) -> bool:
+def accepts_cache_tag(llm: Any) -> bool:
+    """Whether ``llm.complete`` takes a ``cache_tag`` keyword (by name or ``**params``)."""
     try:
         params = inspect.signature(llm.complete).parameters
     except (TypeError, ValueError, AttributeError):
@@ -75,8 +115,16 @@ def _accepts_cache_tag(llm: Any) -> bool:
     return "cache_tag" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-async def _serve_llm(state: _RunState, messages: Any, params: Any) -> str:
-    """One LLM call for a run: limits, per-run occurrence numbering for the cache, accounting."""
+async def serve_llm(state: RunState, messages: Any, params: Any) -> str:
+    """One LLM call for a run: limits, per-run occurrence numbering for the cache, accounting.
+
+    Returns the reply's text.
+
+    Raises:
+        WorkflowError: the run's call limit is reached or ``messages`` is malformed.
+        Exception: whatever the executor raised (recorded as the run's ``llm_error`` unless it
+            is a ``WorkflowConfigError``).
+    """
     if state.calls >= state.max_calls:
         state.over_limit = True
         raise WorkflowError(f"LLM call limit reached ({state.max_calls} calls per workflow run)")
@@ -111,22 +159,76 @@ async def _serve_llm(state: _RunState, messages: Any, params: Any) -> str:
     return completion.text
 
 
-async def _llm_host_call(token: str, rid: int, messages: Any, params: Any = None) -> dict[str, Any]:
-    """The ``sf_workflows_llm`` host call. Never raises: errors go back as ``{"rid", "error"}``
-    so the in-sandbox channel can match them to their request."""
-    state = _RUNS.get(token) if isinstance(token, str) else None
-    if state is None:
-        return {"rid": rid, "error": "unknown or finished workflow run"}
-    try:
-        return {"rid": rid, "text": await _serve_llm(state, messages, params)}
-    except asyncio.CancelledError:
-        # the run is over (its job ended, or the loop is closing): nobody reads this reply, and
-        # ending normally keeps sf-sandbox from reporting the cancellation as a traceback
-        return {"rid": rid, "error": "cancelled: the workflow run is over", "final": True}
-    except Exception as exc:  # noqa: BLE001 - reported to the workflow
-        return {"rid": rid, "error": f"{type(exc).__name__}: {exc}", "final": state.over_limit}
+class WorkflowHostCalls(Mapping[str, Callable[..., Any]]):
+    """The workflow host call (:data:`HOST_CALL`) of one sandbox or node, with its runs.
+
+    A ``Mapping`` of one entry, so it goes wherever sf-sandbox takes host calls
+    (``Sandbox(host_calls=...)``, merged with others by ``{**mine, **host_calls()}``). The entry
+    is the bound method :meth:`serve`, so the sandbox keeps this object alive and
+    :func:`host_calls_of` finds it again from the sandbox. Runs are registered with
+    :meth:`register` and removed with :meth:`unregister`; a call for a token that is not
+    registered here is refused, whichever other object in the process knows it.
+    """
+
+    def __init__(self) -> None:
+        """An object with no runs."""
+        self._runs: dict[str, RunState] = {}
+
+    def __getitem__(self, name: str) -> Callable[..., Any]:
+        """The host function named ``name`` (only :data:`HOST_CALL`)."""
+        if name != HOST_CALL:
+            raise KeyError(name)
+        return self.serve
+
+    def __iter__(self) -> Iterator[str]:
+        """The one host call's name."""
+        return iter((HOST_CALL,))
+
+    def __len__(self) -> int:
+        """One host call."""
+        return 1
+
+    def register(self, token: str, state: RunState) -> None:
+        """Serve the host calls that carry ``token`` with ``state`` until :meth:`unregister`."""
+        self._runs[token] = state
+
+    def unregister(self, token: str) -> RunState | None:
+        """Stop serving ``token``; return its state (None when it was not registered)."""
+        return self._runs.pop(token, None)
+
+    def tokens(self) -> frozenset[str]:
+        """The tokens of the runs registered here now."""
+        return frozenset(self._runs)
+
+    async def serve(self, token: str, rid: int, messages: Any, params: Any = None) -> dict[str, Any]:
+        """The ``sf_workflows_llm`` host call. Never raises: errors go back as ``{"rid", "error"}``
+        so the in-sandbox channel can match them to their request."""
+        state = self._runs.get(token) if isinstance(token, str) else None
+        if state is None:
+            return {"rid": rid, "error": "unknown or finished workflow run"}
+        try:
+            return {"rid": rid, "text": await serve_llm(state, messages, params)}
+        except asyncio.CancelledError:
+            # the run is over (its job ended, or the loop is closing): nobody reads this reply, and
+            # ending normally keeps sf-sandbox from reporting the cancellation as a traceback
+            return {"rid": rid, "error": "cancelled: the workflow run is over", "final": True}
+        except Exception as exc:  # noqa: BLE001 - reported to the workflow
+            return {"rid": rid, "error": f"{type(exc).__name__}: {exc}", "final": state.over_limit}
 
 
-def host_calls() -> dict[str, Callable[..., Any]]:
-    """The host calls a sandbox must expose for :func:`run_workflow`."""
-    return {HOST_CALL: _llm_host_call}
+def host_calls() -> WorkflowHostCalls:
+    """The host calls a sandbox must expose for :func:`~sf_workflows.run_workflow`: a new
+    :class:`WorkflowHostCalls` (give each sandbox its own)."""
+    return WorkflowHostCalls()
+
+
+def host_calls_of(sandbox: Pool) -> WorkflowHostCalls | None:
+    """The :class:`WorkflowHostCalls` whose :data:`HOST_CALL` ``sandbox`` exposes, or None.
+
+    ``sandbox`` is an ``sf_sandbox.Sandbox`` (its ``hostcalls.functions`` holds the bound
+    :meth:`WorkflowHostCalls.serve`); None when it has no such host call, or one that is not
+    from :func:`host_calls`.
+    """
+    functions = getattr(getattr(sandbox, "hostcalls", None), "functions", None) or {}
+    owner = getattr(functions.get(HOST_CALL), "__self__", None)
+    return owner if isinstance(owner, WorkflowHostCalls) else None

@@ -29,47 +29,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sf_workflows.errors import WorkflowConfigError
 from sf_workflows.executor.client import Executor, ExecutorConfig
-from sf_workflows.llm_calls import _JOB_FILE, _RUNS, HOST_CALL, _accepts_cache_tag, _RunState, host_calls
-from sf_workflows.types import Usage
+from sf_workflows.llm_calls import HOST_CALL, JOB_FILE, RunState, WorkflowHostCalls, accepts_cache_tag
+from sf_workflows.protocols import LLM
 
 __all__ = ["RemoteHost", "WorkflowHost", "remote_host"]
 
-ExecutorSpec = ExecutorConfig | Any | Callable[[], Any]
+ExecutorSpec = ExecutorConfig | LLM | Callable[[], LLM]
 """How a node gets its executor: an :class:`ExecutorConfig` (the node builds an
 :class:`Executor`), an LLM object (anything with ``async complete``, pickled as it is), or a
 picklable zero-argument callable returning one."""
 
 
-def run_facts(state: _RunState) -> dict[str, Any]:
-    """The JSON facts of a finished run that travel back to the driver in ``Result.host_data``."""
-    return {
-        "calls": state.calls,
-        "usage": state.usage.to_dict(),
-        "over_limit": state.over_limit,
-        "llm_error": state.llm_error,
-        "waited": round(state.waited(), 3),
-    }
-
-
-def absorb_facts(state: _RunState, facts: Mapping[str, Any]) -> None:
-    """Take a node's :func:`run_facts` into the driver's state of the same run."""
-    state.calls = int(facts.get("calls", 0))
-    state.usage = Usage(**dict(facts.get("usage") or {}))
-    state.over_limit = bool(facts.get("over_limit", False))
-    error = facts.get("llm_error")
-    state.llm_error = str(error) if error is not None else None
-    state.remote_waited = float(facts.get("waited", 0.0) or 0.0)
-
-
 def _run_spec(job: Any) -> dict[str, Any] | None:
     """The host part of a workflow job's spec (token, tag, call limit); None for other jobs."""
-    raw = (getattr(job, "files", None) or {}).get(_JOB_FILE)
+    raw = (getattr(job, "files", None) or {}).get(JOB_FILE)
     if raw is None:
         return None
     try:
@@ -88,30 +67,33 @@ class WorkflowHost:
     Jobs that are not workflow runs pass through untouched.
     """
 
-    def __init__(self, executor: Any) -> None:
+    def __init__(self, executor: LLM) -> None:
         """``executor``: the LLM that answers operator calls on this node."""
         self.executor = executor
-        self._pass_tag = _accepts_cache_tag(executor)
+        self._pass_tag = accepts_cache_tag(executor)
+        self._calls = WorkflowHostCalls()
+        """This node's host call and the table of the runs it serves."""
 
-    def host_calls(self) -> dict[str, Callable[..., Any]]:
-        """The workflow host call (:data:`~sf_workflows.run.HOST_CALL`)."""
-        return host_calls()
+    def host_calls(self) -> WorkflowHostCalls:
+        """The workflow host call (:data:`~sf_workflows.run.HOST_CALL`), serving this host's runs."""
+        return self._calls
 
     def job_started(self, job: Any) -> None:
         """Register the run of a workflow job, so its host calls are served on this node."""
         spec = _run_spec(job)
         if spec is not None:
-            _RUNS[spec["token"]] = _RunState(
+            state = RunState(
                 executor=self.executor, tag=spec["tag"], max_calls=spec["max_calls"], pass_tag=self._pass_tag
             )
+            self._calls.register(spec["token"], state)
 
     def job_finished(self, job: Any, result: Any) -> Any:
         """End the run; return ``result`` with the run's accounting in ``host_data``."""
         spec = _run_spec(job)
-        state = _RUNS.pop(spec["token"], None) if spec is not None else None
+        state = self._calls.unregister(spec["token"]) if spec is not None else None
         if state is None:
             return result
-        facts = run_facts(state)
+        facts = state.facts()
         state.cancel_pending()  # nothing of a finished run keeps calling the endpoint
         return dataclasses.replace(result, host_data={**result.host_data, HOST_CALL: facts})
 

@@ -31,14 +31,16 @@ from typing import TYPE_CHECKING, Any
 from sf_workflows.errors import WorkflowConfigError
 from sf_workflows.generator.validate import validate_workflow
 from sf_workflows.llm_calls import (
-    _JOB_FILE,
-    _RUNS,
     HOST_CALL,
-    _accepts_cache_tag,
-    _RunState,
-    _serve_llm,
+    JOB_FILE,
+    RunState,
+    WorkflowHostCalls,
+    accepts_cache_tag,
     host_calls,
+    host_calls_of,
+    serve_llm,
 )
+from sf_workflows.protocols import LLM
 from sf_workflows.types import Outcome, OutcomeStatus, Task, as_task
 
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ _BOOT = (
     "sys.modules.setdefault('ssl', None)  # no network in the sandbox; skips loading OpenSSL with asyncio\n"
     f"sys.path.insert(0, os.path.abspath({_ZIP_FILE!r}))\n"
     f"from {RUNTIME_PACKAGE}._bootstrap import main\n"
-    f"main({_JOB_FILE!r}, {_RESULT_FILE!r})\n"
+    f"main({JOB_FILE!r}, {_RESULT_FILE!r})\n"
 )
 JOB_GRACE_S = 5.0
 """Default seconds the sandbox job may run past the workflow timeout (start-up, result writing)."""
@@ -97,13 +99,40 @@ def _runtime_preloaded(sandbox: Pool) -> bool:
     return f"{RUNTIME_PACKAGE}._bootstrap" in getattr(preload, "modules", ())
 
 
-def _has_host_call(sandbox: Pool) -> bool:
-    if hasattr(sandbox, "node_host"):  # a pool whose host calls are answered on other machines (RayPool)
-        from sf_workflows.remote import RemoteHost
+def _is_remote(sandbox: Pool) -> bool:
+    """A pool whose host calls are answered on other machines (a ``RayPool``)."""
+    return hasattr(sandbox, "node_host")
 
-        return isinstance(sandbox.node_host, RemoteHost)
-    functions = getattr(getattr(sandbox, "hostcalls", None), "functions", None)
-    return functions is None or HOST_CALL in functions
+
+def _remote_ready(sandbox: Pool) -> bool:
+    from sf_workflows.remote import RemoteHost
+
+    return isinstance(sandbox.node_host, RemoteHost)
+
+
+def _runs_of(sandbox: Pool) -> WorkflowHostCalls | None:
+    """Where a run on ``sandbox`` registers: the sandbox's own :class:`WorkflowHostCalls`
+    (None for a remote pool, whose nodes register the run themselves).
+
+    Raises:
+        WorkflowConfigError: the sandbox cannot serve the workflow host call.
+    """
+    if _is_remote(sandbox):
+        if not _remote_ready(sandbox):
+            raise WorkflowConfigError(
+                f"{type(sandbox).__name__} answers host calls on its nodes: create it with "
+                "node_host=sf_workflows.remote_host(executor_config) so every node can answer "
+                f"the {HOST_CALL!r} host call"
+            )
+        return None
+    runs = host_calls_of(sandbox)
+    if runs is None:
+        raise WorkflowConfigError(
+            f"the sandbox does not expose the {HOST_CALL!r} host call: "
+            "create it with sf_workflows.open_sandbox() "
+            "or Sandbox(host_calls=sf_workflows.host_calls())"
+        )
+    return runs
 
 
 @functools.lru_cache(maxsize=1)
@@ -199,7 +228,7 @@ def build_job(
         source=_BOOT,
         files={
             **({} if runtime_preloaded else {_ZIP_FILE: runtime_bundle()}),
-            _JOB_FILE: json.dumps(spec).encode(),
+            JOB_FILE: json.dumps(spec).encode(),
         },
         collect=(_RESULT_FILE,),
         limits=limits,
@@ -211,7 +240,7 @@ def _tail(text: str, n: int = 2000) -> str:
     return text[-n:] if len(text) > n else text
 
 
-def _stalled(outcome: Outcome, state: _RunState, timeout: float, waited: float) -> Outcome:
+def _stalled(outcome: Outcome, state: RunState, timeout: float, waited: float) -> Outcome:
     """``outcome``, or ``llm_error`` when it is a ``timeout`` during which an executor call had
     waited ``waited`` >= :data:`STALL_SHARE` of ``timeout`` seconds (the endpoint hung)."""
     if outcome.status is not OutcomeStatus.TIMEOUT or waited < STALL_SHARE * timeout:
@@ -226,13 +255,13 @@ def _stalled(outcome: Outcome, state: _RunState, timeout: float, waited: float) 
     )
 
 
-def _outcome_from(result: Any, state: _RunState, started: float, timeout: float) -> Outcome:
+def _outcome_from(result: Any, state: RunState, started: float, timeout: float) -> Outcome:
     """Map the sandbox result and the host-side run state to an :class:`Outcome`."""
     waited = state.waited()
     return _stalled(_raw_outcome(result, state, started, timeout), state, timeout, waited)
 
 
-def _raw_outcome(result: Any, state: _RunState, started: float, timeout: float) -> Outcome:
+def _raw_outcome(result: Any, state: RunState, started: float, timeout: float) -> Outcome:
     from sf_sandbox import Status
 
     common: dict[str, Any] = {
@@ -286,7 +315,7 @@ def _raw_outcome(result: Any, state: _RunState, started: float, timeout: float) 
 async def run_workflow(
     source: str,
     problem: Any,
-    executor: Any,
+    executor: LLM,
     sandbox: Pool,
     *,
     timeout: float = 120.0,
@@ -337,23 +366,13 @@ async def run_workflow(
     invalid = _invalid(source, task, operators, started) if validate else None
     if invalid is not None:
         return invalid
-    if not _has_host_call(sandbox):
-        if hasattr(sandbox, "node_host"):
-            raise WorkflowConfigError(
-                f"{type(sandbox).__name__} answers host calls on its nodes: create it with "
-                "node_host=sf_workflows.remote_host(executor_config) so every node can answer "
-                f"the {HOST_CALL!r} host call"
-            )
-        raise WorkflowConfigError(
-            f"the sandbox does not expose the {HOST_CALL!r} host call: "
-            "create it with sf_workflows.open_sandbox() "
-            "or Sandbox(host_calls=sf_workflows.host_calls())"
-        )
+    runs = _runs_of(sandbox)
     token = secrets.token_hex(16)
-    state = _RunState(
-        executor=executor, tag=tag, max_calls=max_llm_calls, pass_tag=_accepts_cache_tag(executor)
+    state = RunState(
+        executor=executor, tag=tag, max_calls=max_llm_calls, pass_tag=accepts_cache_tag(executor)
     )
-    _RUNS[token] = state
+    if runs is not None:
+        runs.register(token, state)
     try:
         job = build_job(
             source,
@@ -373,31 +392,40 @@ async def run_workflow(
         result = await sandbox.arun(job)
         remote = (getattr(result, "host_data", None) or {}).get(HOST_CALL)
         if remote is not None:  # served on a remote node (sf_workflows.remote): its accounting counts
-            from sf_workflows.remote import absorb_facts
-
-            absorb_facts(state, remote)
+            state.absorb(remote)
         return _outcome_from(result, state, started, timeout)
     finally:
-        _RUNS.pop(token, None)
+        if runs is not None:
+            runs.unregister(token)
         state.cancel_pending()  # nothing of a finished run keeps calling the endpoint
 
 
 async def run_workflows(
     items: Iterable[tuple[str, Any]],
-    executor: Any,
+    executor: LLM,
     sandbox: Pool,
     *,
     concurrency: int = 4,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = None,
     **options: Any,
 ) -> list[Outcome]:
     """Run ``(source, problem)`` pairs with at most ``concurrency`` at once; results in input order.
 
     A failing workflow never stops the batch. ``options`` go to :func:`run_workflow`.
+    ``progress``: a callback ``(done, total)`` after each run, or True for a progress bar on
+    stderr (:class:`sf_sandbox.progress.ProgressBar`).
     """
     pairs = list(items)
     gate = asyncio.Semaphore(max(1, concurrency))
     done = 0
+    bar = None
+    if progress is True:
+        from sf_sandbox.progress import ProgressBar
+
+        bar = ProgressBar("workflows", len(pairs), unit="runs")
+        progress = _drawer(bar)
+    elif progress is False:
+        progress = None
 
     async def one(source: str, problem: Any) -> Outcome:
         nonlocal done
@@ -408,10 +436,25 @@ async def run_workflows(
             progress(done, len(pairs))
         return outcome
 
-    return list(await asyncio.gather(*(one(s, p) for s, p in pairs)))
+    try:
+        return list(await asyncio.gather(*(one(s, p) for s, p in pairs)))
+    finally:
+        if bar is not None:
+            bar.close()
 
 
-def sandbox_code_runner(sandbox: Pool) -> Callable[[dict, float], Any]:
+def _drawer(bar: Any) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback drawing on ``bar`` (a ``ProgressBar``)."""
+
+    def draw(done: int, total: int) -> None:
+        bar.update(done)
+
+    return draw
+
+
+def sandbox_code_runner(
+    sandbox: Pool,
+) -> Callable[[dict, float], Any]:
     """A code runner for :func:`run_workflow_unsafe` that runs the harness as a sandbox job, so
     Programmer and Test code stays out of the host even when the workflow itself does not."""
     from sf_sandbox import Job, Limits
@@ -445,17 +488,17 @@ class _Reply:
 class _CountingLLM:
     """What operators see in an unsafe run: the executor behind the same limits and accounting."""
 
-    def __init__(self, state: _RunState):
+    def __init__(self, state: RunState):
         self._state = state
 
     async def complete(self, messages: Sequence[Mapping[str, str]], **params: Any) -> _Reply:
-        return _Reply(await _serve_llm(self._state, [dict(m) for m in messages], params))
+        return _Reply(await serve_llm(self._state, [dict(m) for m in messages], params))
 
 
 async def run_workflow_unsafe(
     source: str,
     problem: Any,
-    executor: Any,
+    executor: LLM,
     *,
     timeout: float = 120.0,
     validate: bool = True,
@@ -482,8 +525,8 @@ async def run_workflow_unsafe(
     invalid = _invalid(source, task, operators, started) if validate else None
     if invalid is not None:
         return invalid
-    state = _RunState(
-        executor=executor, tag=tag, max_calls=max_llm_calls, pass_tag=_accepts_cache_tag(executor)
+    state = RunState(
+        executor=executor, tag=tag, max_calls=max_llm_calls, pass_tag=accepts_cache_tag(executor)
     )
     llm = _CountingLLM(state)
     ctx = RunContext(
@@ -506,9 +549,7 @@ async def run_workflow_unsafe(
     return _stalled(_unsafe_outcome(inner, state, started, max_llm_calls), state, timeout, waited)
 
 
-def _unsafe_outcome(
-    inner: Mapping[str, Any], state: _RunState, started: float, max_llm_calls: int
-) -> Outcome:
+def _unsafe_outcome(inner: Mapping[str, Any], state: RunState, started: float, max_llm_calls: int) -> Outcome:
     common: dict[str, Any] = {"usage": state.usage, "duration": time.monotonic() - started}
     if state.llm_error is not None:
         return Outcome(status=OutcomeStatus.LLM_ERROR, error=f"executor failed: {state.llm_error}", **common)

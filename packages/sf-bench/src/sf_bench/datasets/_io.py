@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sf_bench.errors import BenchConfigError, DataError
+from sf_bench.jsonl import read_objects
 
 DATA_DIR_ENV = "SF_BENCH_DATA_DIR"
 """Environment variable naming the default folder of official dataset files (``full`` splits)."""
@@ -44,33 +45,14 @@ def _open_text(path: Path):
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, record)`` for each non-blank line of a JSON Lines file.
-
-    Args:
-        path: A ``.jsonl`` file, or a gzip-compressed one if the name ends with ``.gz``.
+    """Yield ``(line_number, record)`` for each non-blank line of a JSON Lines file: the house
+    reader, :func:`sf_bench.jsonl.read_objects` (``.gz`` gunzipped, messages name file and line).
 
     Raises:
         DataError: The file cannot be read, a line is not valid JSON, or a line is not a JSON
             object. The message names the file and the 1-based line number.
     """
-    try:
-        with _open_text(path) as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(
-                        f"{path}:{lineno}: not valid JSON ({exc.msg}, column {exc.colno})"
-                    ) from None
-                if not isinstance(record, dict):
-                    raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-                yield lineno, record
-    except DataError:
-        raise
-    except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from None
+    return read_objects(path)
 
 
 def read_json(path: Path) -> Any:

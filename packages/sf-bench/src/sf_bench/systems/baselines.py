@@ -12,11 +12,14 @@ sandbox. The executor comes from :class:`Endpoints` (``sf bench run --executor-m
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench.errors import BenchConfigError
 from sf_bench.protocols import Answer
 from sf_bench.types import Problem
+
+if TYPE_CHECKING:
+    from sf_workflows.protocols import LLM
 
 BASELINES = {"io": "io", "cot": "cot", "cot-sc": "cot_sc"}
 """Solver name → shipped workflow name."""
@@ -198,7 +201,7 @@ class BaselineSolver:
     :meth:`aclose` closes the executor (the harness calls it at the end of the run).
     """
 
-    def __init__(self, name: str, executor: Any | None = None, *, timeout: float = 300.0):
+    def __init__(self, name: str, executor: LLM | None = None, *, timeout: float = 300.0):
         """Build the solver; ``executor`` defaults to :func:`executor_from_env`.
 
         Raises:

@@ -22,10 +22,13 @@ because only this layer of sf-bench imports sf_workflows.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench.errors import BenchConfigError
 from sf_bench.types import Problem, Score
+
+if TYPE_CHECKING:
+    from sf_workflows.protocols import LLM
 
 __all__ = ["EXTRACTED_DATASETS", "METRICS", "LLMExtract", "extract_scorers"]
 
@@ -56,7 +59,7 @@ class LLMExtract:
         BenchConfigError: an unknown dataset or style, or ``scoreflow`` without ``official``.
     """
 
-    def __init__(self, dataset: str, llm: Any, *, style: str = "ours", official: Any = None) -> None:
+    def __init__(self, dataset: str, llm: LLM, *, style: str = "ours", official: Any = None) -> None:
         """See the class docstring."""
         if dataset not in EXTRACTED_DATASETS:
             raise BenchConfigError(
@@ -113,7 +116,7 @@ class LLMExtract:
 
 
 def extract_scorers(
-    datasets: Iterable[str], llm: Any, *, style: str = "ours", source: Any = None
+    datasets: Iterable[str], llm: LLM, *, style: str = "ours", source: Any = None
 ) -> dict[str, LLMExtract]:
     """An :class:`LLMExtract` for each of ``datasets`` ScoreFlow extracts (others keep theirs).
 

@@ -11,12 +11,15 @@ on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sf_bench.errors import BenchError
 from sf_bench.protocols import Answer
 from sf_bench.systems.template import SandboxRunner, WorkflowSystem
 from sf_bench.types import Problem
+
+if TYPE_CHECKING:
+    from sf_bench.protocols import WorkflowGenerator
 
 __all__ = [
     "FAILED_MARK",
@@ -75,7 +78,7 @@ class GeneratedWorkflowSystem(WorkflowSystem):
     holds per problem).
     """
 
-    def __init__(self, generator: Any, runner: SandboxRunner, *, name: str) -> None:
+    def __init__(self, generator: WorkflowGenerator, runner: SandboxRunner, *, name: str) -> None:
         """Pair ``generator`` with ``runner`` under the run label ``name``."""
         super().__init__(generator, runner, name=name)
         counter = getattr(generator, "samples", None)

@@ -17,10 +17,13 @@ the judge. Lives in ``systems/`` because only this layer of sf-bench imports sf_
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sf_bench.errors import BenchConfigError
 from sf_bench.types import Problem, Score
+
+if TYPE_CHECKING:
+    from sf_workflows.protocols import LLM
 
 __all__ = ["JUDGED_DATASETS", "METRIC", "LLMJudge", "judge_scorers"]
 
@@ -44,7 +47,7 @@ class LLMJudge:
 
     metric = METRIC
 
-    def __init__(self, dataset: str, llm: Any) -> None:
+    def __init__(self, dataset: str, llm: LLM) -> None:
         """See the class docstring."""
         if dataset not in JUDGED_DATASETS:
             raise BenchConfigError(
@@ -78,7 +81,7 @@ class LLMJudge:
         )
 
 
-def judge_scorers(datasets: Iterable[str], llm: Any) -> dict[str, LLMJudge]:
+def judge_scorers(datasets: Iterable[str], llm: LLM) -> dict[str, LLMJudge]:
     """An :class:`LLMJudge` for each of ``datasets`` that ScoreFlow judges (the others keep
     their official scorer)."""
     return {name: LLMJudge(name, llm) for name in datasets if name in JUDGED_DATASETS}

@@ -25,6 +25,7 @@ from sf_bench.types import Problem
 
 if TYPE_CHECKING:
     from sf_sandbox.settings import SandboxSettings
+    from sf_workflows.protocols import LLM
 
 ON_INVALID = ("resample", "score0")
 
@@ -34,7 +35,7 @@ class LLMWorkflowGenerator:
 
     def __init__(
         self,
-        llm: Any,
+        llm: LLM,
         *,
         operators: Sequence[str] | None = None,
         on_invalid: str = "resample",

@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sf_bench.errors import BenchConfigError, BenchError
+from sf_bench.jsonl import append_objects, read_objects
 from sf_bench.protocols import Answer, GeneratorSystem, aclose
 from sf_bench.systems.baselines import Endpoints, executor_from_env, outcome_answer
 from sf_bench.types import Problem
 
 if TYPE_CHECKING:
+    from sf_bench.protocols import WorkflowGenerator
     from sf_sandbox.settings import SandboxSettings
+    from sf_workflows.protocols import LLM
 
 
 class TemplateGenerator:
@@ -64,7 +67,7 @@ class SandboxRunner:
 
     def __init__(
         self,
-        executor: Any | None = None,
+        executor: LLM | None = None,
         *,
         pool_size: int = 2,
         timeout: float = 120.0,
@@ -156,7 +159,7 @@ class WorkflowSystem(GeneratorSystem):
     REJECTED_FILE = "rejected.jsonl"
     """Generator samples rejected (no workflow, invalid) and resampled, one JSON line each."""
 
-    def __init__(self, generator: Any, runner: SandboxRunner, *, name: str):
+    def __init__(self, generator: WorkflowGenerator, runner: SandboxRunner, *, name: str):
         super().__init__(generator, runner, name=name)
         self._charged: set[tuple[str, int]] = set()
         self._usage: dict[tuple[str, int], tuple[float, int, int]] = {}
@@ -186,18 +189,16 @@ class WorkflowSystem(GeneratorSystem):
         """
         path = state_dir / self.USAGE_FILE if state_dir is not None else None
         if path is not None and path.exists():
-            with path.open("rb") as f:
-                for raw in f:
-                    try:
-                        entry = json.loads(raw)
-                        key = (str(entry["problem_id"]), int(entry["slot"]))
-                        self._usage[key] = (
-                            float(entry["cost"]),
-                            int(entry.get("prompt_tokens", 0)),
-                            int(entry.get("completion_tokens", 0)),
-                        )
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a torn last line: that spend is not known any more
+            for _, entry in read_objects(path, skip_bad=True):  # a torn line is skipped
+                try:
+                    key = (str(entry["problem_id"]), int(entry["slot"]))
+                    self._usage[key] = (
+                        float(entry["cost"]),
+                        int(entry.get("prompt_tokens", 0)),
+                        int(entry.get("completion_tokens", 0)),
+                    )
+                except (ValueError, KeyError, TypeError):
+                    continue  # that spend is not known any more
         before = self._generated()
         rejected_before = len(getattr(self.generator, "rejected", ()))
         try:
@@ -262,10 +263,7 @@ def _append_lines(path: Path, rows: Sequence[Any]) -> None:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as f:
-            f.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-            f.flush()
-            os.fsync(f.fileno())
+        append_objects(path, rows)
     except OSError as e:
         raise BenchError(f"cannot save rejected generator samples to {path}: {e.strerror or e}") from e
 

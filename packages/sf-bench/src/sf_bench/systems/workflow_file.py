@@ -29,13 +29,13 @@ workflows than ``--k``, are a counted warning.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sf_bench.errors import BenchConfigError, DataError
+from sf_bench.jsonl import read_objects
 from sf_bench.systems.generated import GeneratedWorkflowSystem, normalize_source
 from sf_bench.types import Problem
 
@@ -99,29 +99,8 @@ class WorkflowFile:
         self._items.setdefault(key, []).append(item)
 
     def _read_jsonl(self, file: Path, default_dataset: str | None = None) -> None:
-        try:
-            data = file.read_bytes()
-        except OSError as e:
-            raise BenchConfigError(f"cannot read workflows file {file}: {e.strerror or e}") from e
-        if data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-        for lineno, raw in enumerate(data.split(b"\n"), 1):
+        for lineno, rec in read_objects(file):
             where = f"{file}:{lineno}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(
-                    f"{where}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                    "save the file as UTF-8"
-                ) from None
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError as e:
-                raise DataError(f"{where}: not valid JSON ({e})") from None
-            if not isinstance(rec, dict):
-                raise DataError(f"{where}: expected a JSON object {{'id', 'workflow'}}")
             pid = next((rec[k] for k in _ID_KEYS if k in rec), None)
             if pid is None or isinstance(pid, bool) or not isinstance(pid, str | int):
                 raise DataError(f"{where}: needs an id ('id' or 'task_id', a string)")
