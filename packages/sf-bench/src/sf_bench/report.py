@@ -42,10 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sf_bench import registry
 from sf_bench.errors import BenchConfigError, DataError
 from sf_bench.estimate import BOOTSTRAP_RESAMPLES, NAN, Estimate, bootstrap_ci
 from sf_bench.records import Record, RecordStatus, group_by_problem, read_records
-from sf_bench.scorers import DESCRIPTIONS, OFFICIAL, default_metric, metric_names
+from sf_bench.scorers import OFFICIAL, default_metric, metric_names
 from sf_bench.scorers.passk import pass_at_k_of_rates
 
 __all__ = [
@@ -63,15 +64,11 @@ __all__ = [
     "summarize",
 ]
 
-CODE_DATASETS = frozenset({"humaneval", "mbpp"})
-BINARY_DATASETS = frozenset({"humaneval", "mbpp", "gsm8k", "math"})
-QA_DATASETS = frozenset({"drop", "hotpotqa"})
-_ORDER = ("humaneval", "mbpp", "gsm8k", "math", "drop", "hotpotqa")
-
 
 def _ordered(names: list[str]) -> list[str]:
-    """Datasets in the usual order (code, math, QA), unknown names after, alphabetically."""
-    return sorted(names, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
+    """Datasets in the registry's order (code, math, QA), unknown names after, alphabetically."""
+    order = registry.names()
+    return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,8 +199,10 @@ def summarize(
     spent = [run for r in every for run in r.runs]
     failures = Counter(run.failure for run in spent if run.failure)
     pass_at: dict[int, Estimate] = {}
-    binary = dataset in BINARY_DATASETS or (
-        (dataset not in QA_DATASETS or metric != "official") and all(run.score in (0.0, 1.0) for run in runs)
+    spec = registry.find(dataset)  # registered: 0/1 scores unless F1 (QA); else judged by the scores
+    f1_scored = spec is not None and spec.f1
+    binary = (spec is not None and not spec.f1) or (
+        (not f1_scored or metric != "official") and all(run.score in (0.0, 1.0) for run in runs)
     )
     if binary and by_problem:
         rates = [[r.passes / len(r.runs) for r in rs] for rs in by_problem.values()]
@@ -216,7 +215,7 @@ def summarize(
         if name != metric and by_problem and any(name in run.metrics for run in runs)
     }
     em = f1 = NAN
-    if dataset in QA_DATASETS or any("f1" in run.metrics for run in runs):
+    if f1_scored or any("f1" in run.metrics for run in runs):
         em = bootstrap_ci([sum(r.metrics.get("em", 0.0) for r in rs) / len(rs) for rs in by_problem.values()])
         f1 = bootstrap_ci(
             [sum(r.metrics.get("f1", r.score) for r in rs) / len(rs) for rs in by_problem.values()]
@@ -352,12 +351,12 @@ def _metrics_note(summaries: Sequence[DatasetSummary], labels: Sequence[str] | N
     for i, s in enumerate(summaries):
         if s.metric == OFFICIAL and not s.other_metrics:
             continue
-        what = DESCRIPTIONS.get((s.dataset, s.metric))
+        what = registry.describe(s.dataset, s.metric)
         head = labels[i] if labels is not None else s.dataset
         line = f"{head}: metric {s.metric}" + (f" ({what})" if what else "")
         beside = [
             f"{name}"
-            + (f" ({DESCRIPTIONS[(s.dataset, name)]})" if (s.dataset, name) in DESCRIPTIONS else "")
+            + (f" ({note})" if (note := registry.describe(s.dataset, name)) else "")
             + f" = {est.fmt()}"
             for name, est in s.other_metrics.items()
         ]
