@@ -23,7 +23,7 @@ class Problem:
 def test_extraction_then_judge(make_executor) -> None:
     script = Script([(r"Extract the final answer", "\\boxed{42}"), (r"Only output 1", "1")])
     with ScriptedServer(script) as srv:
-        scorer = JudgeScorer(make_executor(srv))
+        scorer = JudgeScorer(make_executor(srv), form="Write it in LaTeX inside \\boxed{{}}.")
         verdict = asyncio.run(scorer(Problem("math", "What is 6*7?", ("42",)), "long reasoning... 42"))
     assert verdict.value == 1.0 and verdict.metrics == {"judge": 1.0} and verdict.failure is None
     extract, judge = (last_user_message(r) for r in srv.requests)
@@ -36,7 +36,7 @@ def test_anything_but_one_or_zero_counts_zero(make_executor) -> None:
     script = Script([(r"Extract the final answer", "Paris"), (r"Only output 1", "Yes, correct.")])
     with ScriptedServer(script) as srv:
         verdict = asyncio.run(
-            JudgeScorer(make_executor(srv))(
+            JudgeScorer(make_executor(srv), with_context=True)(
                 Problem("drop", "Q", ("Paris",), {"passage": "P", "question": "Q?"}), "Paris"
             )
         )
@@ -46,5 +46,7 @@ def test_anything_but_one_or_zero_counts_zero(make_executor) -> None:
 
 def test_hotpotqa_length_rule_skips_the_judge(make_executor) -> None:
     with ScriptedServer(Script([(r"Extract the final answer", "a very long answer " * 10)])) as srv:
-        verdict = asyncio.run(JudgeScorer(make_executor(srv))(Problem("hotpotqa", "Q", ("yes",)), "x"))
+        verdict = asyncio.run(
+            JudgeScorer(make_executor(srv), length_ratio=10)(Problem("hotpotqa", "Q", ("yes",)), "x")
+        )
     assert verdict.value == 0.0 and verdict.failure == "judge_length" and srv.chat_requests == 1

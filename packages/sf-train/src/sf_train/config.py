@@ -59,7 +59,7 @@ from trl import DPOConfig
 
 from sf_train.errors import TrainConfigError
 from sf_train.pairs import resolve_gap_fn, resolve_weight_fn
-from sf_train.profiles import EXTRACTED_DATASETS, PROFILE_FIELDS, PROFILES, profile_default, profile_help
+from sf_train.profiles import PROFILE_FIELDS, PROFILES, extracted_datasets, profile_default, profile_help
 
 __all__ = ["GenerationBackend", "Objective", "ScoreDPOConfig", "TrainLauncher"]
 
@@ -650,8 +650,8 @@ class ScoreDPOConfig(DPOConfig):
             raise bad("workflow_timeout", "must be > 0 seconds")
         if self.sim_threshold is not None and not 0.0 < self.sim_threshold:
             raise bad("sim_threshold", "must be > 0 (values above 1 disable the similarity filter)")
-        if self.answer_extraction and self.dataset not in EXTRACTED_DATASETS:
-            raise bad("answer_extraction", f"applies to {', '.join(EXTRACTED_DATASETS)} only")
+        if self.answer_extraction and self.dataset not in extracted_datasets():
+            raise bad("answer_extraction", f"applies to {', '.join(extracted_datasets())} only")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise bad("lora_dropout", "must be in [0, 1)")
         if self.temperature < 0.0:

@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from sf_workflows.protocols import LLM
 
 __all__ = [
-    "CODE_DATASETS",
-    "EXTRACTED_DATASETS",
     "PROFILES",
     "PROFILE_FIELDS",
     "SCOREFLOW_DIFFERENCES",
@@ -45,8 +43,31 @@ __all__ = [
 ]
 
 PROFILES = ("ours", "scoreflow")
-CODE_DATASETS = ("humaneval", "mbpp")
-EXTRACTED_DATASETS = ("gsm8k", "math", "drop", "hotpotqa")
+
+
+def code_datasets() -> tuple[str, ...]:
+    """sf-bench's code datasets (its registry: ``sf_bench.registry``)."""
+    from sf_bench import registry
+
+    return registry.with_flag("is_code")
+
+
+def extracted_datasets() -> tuple[str, ...]:
+    """The datasets ScoreFlow extracts answers for (sf-bench's registry entries with an
+    ``extract_metric``)."""
+    from sf_bench.systems.extract import extracted_datasets as extracted
+
+    return extracted()
+
+
+def __getattr__(name: str) -> Any:
+    """``CODE_DATASETS`` and ``EXTRACTED_DATASETS``, read now from sf-bench's registry."""
+    if name == "CODE_DATASETS":
+        return code_datasets()
+    if name == "EXTRACTED_DATASETS":
+        return extracted_datasets()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _SIM_THRESHOLD = {"math": 0.75, "drop": 0.75, "hotpotqa": 0.75, "gsm8k": 0.8, "humaneval": 1.1, "mbpp": 1.1}
 """ScoreFlow's ``sim_threshold`` per dataset (conditions.py; 1.1 = never rejects)."""
@@ -64,7 +85,7 @@ PROFILE_FIELDS: dict[str, dict[str, _Rule]] = {
     "num_pairs": {"ours": lambda d: 2000, "scoreflow": lambda d: 600 if d == "humaneval" else 2000},
     "workflow_timeout": {
         "ours": lambda d: 120.0,
-        "scoreflow": lambda d: 240.0 if d in CODE_DATASETS else 120.0,
+        "scoreflow": lambda d: 240.0 if d in code_datasets() else 120.0,
     },
     "max_regenerations": {"ours": lambda d: 0, "scoreflow": lambda d: 500},
     "generator_prompt": {"ours": lambda d: "ours", "scoreflow": lambda d: "scoreflow"},
@@ -75,7 +96,7 @@ PROFILE_FIELDS: dict[str, dict[str, _Rule]] = {
         "ours": lambda d: list(_BANNED.get(d, _BANNED_DEFAULT)),
         "scoreflow": lambda d: list(_BANNED.get(d, _BANNED_DEFAULT)),
     },
-    "answer_extraction": {"ours": lambda d: False, "scoreflow": lambda d: d in EXTRACTED_DATASETS},
+    "answer_extraction": {"ours": lambda d: False, "scoreflow": lambda d: d in extracted_datasets()},
     "train_bos_token": {"ours": lambda d: True, "scoreflow": lambda d: False},
 }
 """Field → profile → (dataset → default). Only fields left ``None`` take these values."""
@@ -104,12 +125,18 @@ def profile_default(profile: str, name: str, dataset: str) -> Any:
     return PROFILE_FIELDS[name][profile](dataset)
 
 
+def _datasets() -> tuple[str, ...]:
+    from sf_bench import registry
+
+    return registry.names()
+
+
 def profile_help(name: str) -> str:
     """``[profile ours: X; scoreflow: Y]`` for a field's help text."""
     rules = PROFILE_FIELDS[name]
     parts = []
     for profile in PROFILES:
-        values = {d: rules[profile](d) for d in ("humaneval", "mbpp", "gsm8k", "math", "drop", "hotpotqa")}
+        values = {d: rules[profile](d) for d in _datasets()}
         distinct = {repr(v) for v in values.values()}
         if len(distinct) == 1:
             parts.append(f"{profile}: {next(iter(values.values()))}")
@@ -188,9 +215,11 @@ class RunProfile:
                 file_suffix=self.official.python_end,
                 require_graph=True,
             )
+        from sf_bench import registry
         from sf_workflows.generator.prompt import template_source
 
-        kind = {"humaneval": "code", "mbpp": "code", "gsm8k": "math", "math": "math"}.get(self.dataset, "qa")
+        spec = registry.find(self.dataset)
+        kind = str(spec.task_type) if spec is not None else "qa"
         return FilterRules(sim_threshold=cfg.sim_threshold, template=template_source(kind), banned=banned)
 
     def prompt(self, problem: Any) -> str:

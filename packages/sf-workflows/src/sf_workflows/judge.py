@@ -6,6 +6,10 @@ final answer from the workflow's output, then asks "is this answer correct? outp
 Its reported QA numbers are therefore judge accuracy, not F1 (SCOREFLOW.md §4). The official
 metrics stay sf-bench's default; this module gives the judge to callers that ask for it.
 
+This module knows no dataset: what differs per dataset (the answer's form the extraction asks
+for, whether the judge sees the passage, the length rule) is passed in by the caller; sf-bench
+passes its registry entry's values (``sf_bench.systems.judge``).
+
 :class:`JudgeScorer` returns an object with ``value``, ``metrics``, ``failure`` and ``detail``
 (the shape of sf-bench's ``Score``), so it plugs in wherever a scorer is expected.
 """
@@ -19,8 +23,6 @@ from typing import Any
 from sf_workflows.protocols import LLM
 from sf_workflows.types import Usage
 
-JUDGED_DATASETS = ("math", "drop", "hotpotqa")
-
 EXTRACT_PROMPT = """Extract the final answer from the response below, without any explanation.
 {form}
 
@@ -32,11 +34,8 @@ Response:
 
 Final answer:"""
 
-EXTRACT_FORMS = {
-    "math": "Write it in LaTeX inside \\boxed{{}}.",
-    "drop": "Write only the answer: a number, a date, or a short span of the passage.",
-    "hotpotqa": "Write only the answer: a short span (a name, a date, yes or no).",
-}
+DEFAULT_FORM = "Write only the answer."
+"""The extraction's instruction on the answer's form when the caller gives none."""
 
 JUDGE_PROMPT = """Decide whether the predicted answer to the question is correct, given the
 reference answer(s){context_note}. Equivalent forms (units, rounding, wording) count as correct.
@@ -69,24 +68,26 @@ def _question(problem: Any) -> str:
     return str(extras.get("question") or problem.prompt)
 
 
-async def extract_answer(llm: LLM, problem: Any, answer: str) -> tuple[str, Usage]:
-    """The final answer the LLM extracts from ``answer`` (ScoreFlow's extraction step)."""
-    dataset = str(getattr(problem, "dataset", ""))
-    prompt = EXTRACT_PROMPT.format(
-        form=EXTRACT_FORMS.get(dataset, "Write only the answer."), question=_question(problem), answer=answer
-    )
+async def extract_answer(
+    llm: LLM, problem: Any, answer: str, *, form: str = DEFAULT_FORM
+) -> tuple[str, Usage]:
+    """The final answer the LLM extracts from ``answer`` (ScoreFlow's extraction step); ``form``
+    tells it the answer's form (sf-bench: the dataset's ``answer_form``)."""
+    prompt = EXTRACT_PROMPT.format(form=form, question=_question(problem), answer=answer)
     completion = await llm.complete([{"role": "user", "content": prompt}], temperature=0.0)
     return completion.text.strip(), Usage.of(completion)
 
 
 async def judge_answer(
-    llm: LLM, problem: Any, prediction: str, golds: Sequence[str]
+    llm: LLM, problem: Any, prediction: str, golds: Sequence[str], *, with_context: bool = False
 ) -> tuple[float, str, Usage]:
-    """ScoreFlow's 0/1 judge: ``(1.0 | 0.0, raw reply, usage)``; a reply other than 0/1 is 0."""
-    dataset = str(getattr(problem, "dataset", ""))
+    """ScoreFlow's 0/1 judge: ``(1.0 | 0.0, raw reply, usage)``; a reply other than 0/1 is 0.
+
+    ``with_context``: show the judge the problem's ``extras`` ``passage`` (else ``context``).
+    """
     extras = getattr(problem, "extras", None) or {}
     context = ""
-    if dataset in ("drop", "hotpotqa"):
+    if with_context:
         passage = extras.get("passage") or extras.get("context")
         if passage:
             context = f"\nContext:\n{passage if isinstance(passage, str) else passage!s}\n"
@@ -105,14 +106,33 @@ async def judge_answer(
 class JudgeScorer:
     """Score an answer the ScoreFlow test-time way: extract (LLM), then judge 0/1 (LLM).
 
-    ``await scorer(problem, answer)`` → :class:`Verdict` with ``metrics = {"judge": v}``. For
-    HotpotQA, ScoreFlow's length rule applies first (0 when the extracted answer is >= 10x or
-    <= 0.1x the gold's length). Every call's usage is also added to :attr:`usage`.
+    ``await scorer(problem, answer)`` → :class:`Verdict` with ``metrics = {"judge": v}``. Every
+    call's usage is also added to :attr:`usage`.
+
+    Args:
+        llm: the judge (and extraction) LLM.
+        extract: extract the final answer first.
+        form: the extraction's instruction on the answer's form.
+        with_context: the judge sees the problem's passage (DROP, HotpotQA).
+        length_ratio: ScoreFlow's length rule (HotpotQA: 10): 0, without asking the judge, when
+            the extracted answer is >= ``length_ratio`` times or <= 1/``length_ratio`` of the
+            gold's length. None: no such rule.
     """
 
-    def __init__(self, llm: LLM, *, extract: bool = True):
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        extract: bool = True,
+        form: str = DEFAULT_FORM,
+        with_context: bool = False,
+        length_ratio: float | None = None,
+    ):
         self.llm = llm
         self.extract = extract
+        self.form = form
+        self.with_context = with_context
+        self.length_ratio = length_ratio
         self.usage = Usage()
 
     async def __call__(self, problem: Any, answer: str) -> Verdict:
@@ -120,11 +140,11 @@ class JudgeScorer:
         usage = Usage()
         prediction = answer
         if self.extract:
-            prediction, used = await extract_answer(self.llm, problem, answer)
+            prediction, used = await extract_answer(self.llm, problem, answer, form=self.form)
             usage = usage + used
-        if str(getattr(problem, "dataset", "")) == "hotpotqa" and golds[0]:
+        if self.length_ratio is not None and golds[0]:
             ratio = len(prediction) / max(1, len(golds[0]))
-            if ratio >= 10 or ratio <= 0.1:
+            if ratio >= self.length_ratio or ratio <= 1 / self.length_ratio:
                 self.usage = self.usage + usage
                 return Verdict(
                     value=0.0,
@@ -133,7 +153,9 @@ class JudgeScorer:
                     detail=f"extracted {prediction!r}: length ratio {ratio:.2f} (ScoreFlow's rule)",
                     usage=usage,
                 )
-        value, reply, used = await judge_answer(self.llm, problem, prediction, golds)
+        value, reply, used = await judge_answer(
+            self.llm, problem, prediction, golds, with_context=self.with_context
+        )
         usage = usage + used
         self.usage = self.usage + usage
         return Verdict(

@@ -1,4 +1,6 @@
-"""The six datasets, loaded from local files into :class:`~sf_bench.types.Problem`.
+"""The datasets, loaded from local files into :class:`~sf_bench.types.Problem`.
+
+Six are built in, one module each, found by :mod:`sf_bench.registry` (their ``DATASET`` entries).
 
 Nothing downloads. ``validate`` and ``test`` are AFlow's split files (the ones ScoreFlow reports
 on), bundled in ``sf_bench/data/aflow/`` byte for byte; ``full`` (and ``math500``, ``full-974``)
@@ -19,15 +21,16 @@ drop       ``<n>``, n = 0-based line in simple-evals' drop_v0_dev.jsonl.gz
 hotpotqa   the record's ``_id``
 ========== ====================================================================
 
-Each dataset module's docstring documents its fields, extras and kept AFlow quirks.
+Each dataset module's docstring documents its fields, extras and kept AFlow quirks; its
+``DATASET`` entry is what the registry reads.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
+from sf_bench import registry
 from sf_bench.datasets._io import DATA_DIR_ENV
 from sf_bench.errors import BenchConfigError, DataError
 from sf_bench.types import Problem
@@ -39,14 +42,12 @@ __all__ = [
     "splits",
 ]
 
-DATASETS: tuple[str, ...] = ("humaneval", "mbpp", "gsm8k", "math", "drop", "hotpotqa")
-"""Dataset names: the code datasets, then math, then question answering."""
 
-
-def _module(name: str) -> ModuleType:
-    if name not in DATASETS:
-        raise BenchConfigError(f"unknown dataset {name!r}; choose from: {', '.join(DATASETS)}")
-    return importlib.import_module(f"sf_bench.datasets.{name}")
+def __getattr__(name: str) -> Any:
+    """``DATASETS``: the registered dataset names (:func:`sf_bench.registry.names`), read now."""
+    if name == "DATASETS":
+        return registry.names()
+    raise AttributeError(f"module 'sf_bench.datasets' has no attribute {name!r}")
 
 
 def splits(name: str) -> tuple[str, ...]:
@@ -55,7 +56,7 @@ def splits(name: str) -> tuple[str, ...]:
     Raises:
         BenchConfigError: Unknown dataset.
     """
-    return tuple(_module(name).SPLITS)
+    return tuple(registry.get(name).splits)
 
 
 def load(
@@ -68,7 +69,7 @@ def load(
     """Load the problems of one split, in file order.
 
     Args:
-        name: One of :data:`DATASETS`.
+        name: A registered dataset (:data:`DATASETS`, :mod:`sf_bench.registry`).
         split: ``validate`` or ``test`` (AFlow's files), ``full`` (official set), or a
             dataset-specific split (``math500`` for MATH, ``full-974`` for MBPP); see
             :func:`splits`.
@@ -88,12 +89,12 @@ def load(
         DataError: A data file is missing or malformed (the message names file and line), or
             two problems share an id.
     """
-    module = _module(name)
-    if split not in module.SPLITS:
-        raise BenchConfigError(f"unknown split {split!r} for {name}; choose from: {', '.join(module.SPLITS)}")
+    spec = registry.get(name)
+    if split not in spec.splits:
+        raise BenchConfigError(f"unknown split {split!r} for {name}; choose from: {', '.join(spec.splits)}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise BenchConfigError(f"limit must be a non-negative integer, got {limit!r}")
-    problems: list[Problem] = module.load(split, data_dir)
+    problems: list[Problem] = spec.load(split, data_dir)
     seen: set[str] = set()
     for problem in problems:
         if problem.id in seen:

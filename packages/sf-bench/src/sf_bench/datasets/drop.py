@@ -24,7 +24,7 @@ from typing import Any
 
 from sf_bench.datasets import _io
 from sf_bench.errors import DataError
-from sf_bench.types import Problem, TaskType
+from sf_bench.types import DatasetSpec, Problem, TaskType
 
 NAME = "drop"
 SPLITS = ("validate", "test", "full")
@@ -77,3 +77,20 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
         "drop_v0_dev.jsonl.gz (OpenAI simple-evals DROP dev file)",
     )
     return [_make(str(lineno - 1), rec, f"{path}:{lineno}") for lineno, rec in _io.read_jsonl(path)]
+
+
+DATASET = DatasetSpec(
+    name=NAME,
+    title="DROP",
+    task_type=TaskType.QA,
+    load=load,
+    splits=SPLITS,
+    official_files=("drop_v0_dev.jsonl.gz",),
+    scorer="sf_bench.scorers.drop",
+    f1=True,
+    answer_form="Write only the answer: a number, a date, or a short span of the passage.",
+    judged=True,
+    judge_context=True,
+    extract_metric="f1+llm-extract",
+)
+"""The registry entry (:mod:`sf_bench.registry`): F1 (EM beside), judged with the passage."""

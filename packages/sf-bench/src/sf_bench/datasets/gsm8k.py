@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sf_bench.datasets import _io
 from sf_bench.errors import DataError
-from sf_bench.types import Problem, TaskType
+from sf_bench.types import OFFICIAL, DatasetSpec, Problem, TaskType
 
 NAME = "gsm8k"
 SPLITS = ("validate", "test", "full")
@@ -75,3 +75,21 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
         problems.append(_make(f"gsm8k-test-{index}", _io.field(rec, "question", str, where), cot, final))
         index += 1
     return problems
+
+
+DATASET = DatasetSpec(
+    name=NAME,
+    title="GSM8K",
+    task_type=TaskType.MATH,
+    load=load,
+    splits=SPLITS,
+    official_files=("test.jsonl",),
+    metrics=("numeric", OFFICIAL),
+    metric_notes={
+        "numeric": "value of the final number, not the official rule",
+        OFFICIAL: "grade-school-math's '#### ' string match",
+    },
+    scorer="sf_bench.scorers.gsm8k",
+    extract_metric="gsm8k+llm-extract",
+)
+"""The registry entry (:mod:`sf_bench.registry`): ``numeric`` by default, ``official`` beside it."""

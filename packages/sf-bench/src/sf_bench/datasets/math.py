@@ -32,7 +32,7 @@ from typing import Any
 from sf_bench.datasets import _io
 from sf_bench.errors import DataError
 from sf_bench.scorers._text import last_boxed_answer
-from sf_bench.types import Problem, TaskType
+from sf_bench.types import OFFICIAL, DatasetSpec, Problem, TaskType
 
 NAME = "math"
 SPLITS = ("validate", "test", "full", "math500")
@@ -156,3 +156,23 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
             raise DataError(f"{where}: field 'unique_id' must be str, got {type(uid).__name__}")
         problems.append(_make(rec, where, unique_id=uid))
     return problems
+
+
+DATASET = DatasetSpec(
+    name=NAME,
+    title="MATH",
+    task_type=TaskType.MATH,
+    load=load,
+    splits=SPLITS,
+    official_files=("math/test.jsonl", "MATH/test/<subject>/<n>.json", "math_splits/test.jsonl"),
+    metrics=("equiv", OFFICIAL),
+    metric_notes={
+        "equiv": "is_equiv or math-verify, more lenient than the official rule",
+        OFFICIAL: "hendrycks is_equiv on the last \\boxed{}",
+    },
+    scorer="sf_bench.scorers.math",
+    answer_form="Write it in LaTeX inside \\boxed{{}}.",
+    judged=True,
+    extract_metric="math+llm-extract",
+)
+"""The registry entry (:mod:`sf_bench.registry`): ``equiv`` by default, ``official`` beside it."""

@@ -51,7 +51,7 @@ from typing import Any
 
 from sf_bench.datasets import _io
 from sf_bench.errors import DataError
-from sf_bench.types import Problem, TaskType
+from sf_bench.types import DatasetSpec, Problem, TaskType
 
 NAME = "mbpp"
 SPLITS = ("validate", "test", "full", "full-974")
@@ -221,3 +221,15 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
         [root / "mbpp" / "mbpp.jsonl", root / "mbpp.jsonl"], "mbpp.jsonl (original MBPP)"
     )
     return [_official_problem(rec, f"{path}:{n}", public, original=True) for n, rec in _io.read_jsonl(path)]
+
+
+DATASET = DatasetSpec(
+    name=NAME,
+    title="MBPP",
+    task_type=TaskType.CODE,
+    load=load,
+    splits=SPLITS,
+    official_files=("sanitized-mbpp.json", "mbpp.jsonl"),
+    id_prefix="Mbpp/",
+)
+"""The registry entry (:mod:`sf_bench.registry`): the asserts rule; ids also without ``Mbpp/``."""

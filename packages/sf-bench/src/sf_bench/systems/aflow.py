@@ -51,6 +51,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sf_bench import registry
 from sf_bench.errors import BenchConfigError
 from sf_bench.systems.generated import GeneratedWorkflowSystem
 from sf_bench.types import Problem
@@ -58,7 +59,7 @@ from sf_bench.types import Problem
 if TYPE_CHECKING:
     from sf_sandbox.settings import SandboxSettings
 
-__all__ = ["AFLOW_DATASETS", "SUPPORTED_OPERATORS", "AFlowGenerator", "aflow_system", "convert", "find_graph"]
+__all__ = ["SUPPORTED_OPERATORS", "AFlowGenerator", "aflow_system", "convert", "find_graph"]
 
 SUPPORTED_OPERATORS = (
     "Custom",
@@ -73,15 +74,20 @@ SUPPORTED_OPERATORS = (
 )
 """AFlow operators the adapter maps onto sf-workflows' (see the module docstring)."""
 
-AFLOW_DATASETS = {
-    "humaneval": "HumanEval",
-    "mbpp": "MBPP",
-    "gsm8k": "GSM8K",
-    "math": "MATH",
-    "hotpotqa": "HotpotQA",
-    "drop": "DROP",
-}
-"""Our dataset names → AFlow's (the ``dataset`` argument of its ``Workflow``)."""
+
+def _aflow_name(dataset: str) -> str:
+    """AFlow's name of ``dataset`` (the ``dataset`` argument of its ``Workflow``, its workspace
+    folder): the registry entry's ``title`` (``HumanEval``), else ``dataset`` itself."""
+    spec = registry.find(dataset)
+    return spec.title if spec is not None else dataset
+
+
+def __getattr__(name: str) -> Any:
+    """``AFLOW_DATASETS``: our dataset names → AFlow's (the registry's titles), read now."""
+    if name == "AFLOW_DATASETS":
+        return {s.name: s.title for s in registry.specs()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _DROPPED = {"create_llm_instance", "CostManager", "DatasetType"}
 """Names AFlow graphs import from AFlow/MetaGPT that the compatibility layer provides."""
@@ -110,7 +116,7 @@ def find_graph(path: str | Path, dataset: str | None = None) -> Path:
         return path / "graph.py"
     if dataset is None:
         raise BenchConfigError(f"aflow:{path}: no graph.py there")
-    wanted = AFLOW_DATASETS.get(dataset, dataset).lower()
+    wanted = _aflow_name(dataset).lower()
     folders = [d for d in path.iterdir() if d.is_dir() and d.name.lower() == wanted]
     rounds: dict[int, Path] = {}
     scores: dict[int, list[float]] = {}
@@ -126,7 +132,7 @@ def find_graph(path: str | Path, dataset: str | None = None) -> Path:
         return rounds[max(scored, key=lambda r: (scored[r], r))]
     if rounds:
         return rounds[max(rounds)]
-    name = AFLOW_DATASETS.get(dataset, dataset)
+    name = _aflow_name(dataset)
     raise BenchConfigError(
         f"aflow:{path}: no graph.py for {dataset} (looked for {path}/{name}/workflows/"
         "round_<N>/graph.py; or pass a round folder)"
@@ -229,7 +235,8 @@ def convert(graph: str | Path, dataset: str) -> str:
     if call is None:
         raise _fail(graph, found.lineno, "class Workflow has no 'async def __call__(self, problem, ...)'")
     required = len(call.args.posonlyargs + call.args.args) - len(call.args.defaults) - 1
-    code = dataset in ("humaneval", "mbpp")
+    spec = registry.find(dataset)
+    code = spec is not None and spec.is_code
     if code and required != 2 or not code and required != 1:
         shape = "(problem, entry_point)" if required == 2 else f"{required} argument(s)"
         kind = "code" if code else "math/QA"
@@ -256,7 +263,7 @@ def convert(graph: str | Path, dataset: str) -> str:
         f"# Operators used: {', '.join(used) or 'none'}. AFlow (FoundationAgents/AFlow) is MIT-licensed.\n\n"
     )
     wrapper = (
-        f"\n\nAFLOW_DATASET = {AFLOW_DATASETS.get(dataset, dataset)!r}\n\n\n"
+        f"\n\nAFLOW_DATASET = {_aflow_name(dataset)!r}\n\n\n"
         "class Workflow:\n"
         '    """ScoreFlow-shaped entry point around the AFlow graph above."""\n\n'
         "    def __init__(self, config, problem):\n"

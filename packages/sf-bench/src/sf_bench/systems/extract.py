@@ -24,24 +24,31 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from sf_bench import registry
 from sf_bench.errors import BenchConfigError
 from sf_bench.types import Problem, Score
 
 if TYPE_CHECKING:
     from sf_workflows.protocols import LLM
 
-__all__ = ["EXTRACTED_DATASETS", "METRICS", "LLMExtract", "extract_scorers"]
+__all__ = ["LLMExtract", "extract_scorers", "extracted_datasets"]
 
-EXTRACTED_DATASETS = ("gsm8k", "math", "drop", "hotpotqa")
-"""The datasets ScoreFlow extracts answers for (code datasets are scored by their tests)."""
 
-METRICS = {
-    "drop": "f1+llm-extract",
-    "hotpotqa": "f1+llm-extract",
-    "math": "math+llm-extract",
-    "gsm8k": "gsm8k+llm-extract",
-}
-"""The metric label of each extracted dataset."""
+def extracted_datasets() -> tuple[str, ...]:
+    """The datasets ScoreFlow extracts answers for: registry entries with an ``extract_metric``
+    (code datasets are scored by their tests)."""
+    return tuple(s.name for s in registry.specs() if s.extract_metric is not None)
+
+
+def __getattr__(name: str) -> Any:
+    """Read now from the registry: ``EXTRACTED_DATASETS`` (:func:`extracted_datasets`) and
+    ``METRICS``, the metric label of each extracted dataset (``f1+llm-extract``...)."""
+    if name == "EXTRACTED_DATASETS":
+        return extracted_datasets()
+    if name == "METRICS":
+        return {s.name: s.extract_metric for s in registry.specs() if s.extract_metric is not None}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 STYLES = ("ours", "scoreflow")
 
@@ -50,7 +57,7 @@ class LLMExtract:
     """Scorer: the executor extracts the final answer, the official scorer scores it.
 
     Args:
-        dataset: gsm8k, math, drop or hotpotqa.
+        dataset: one ScoreFlow extracts for (gsm8k, math, drop, hotpotqa: :func:`extracted_datasets`).
         llm: The executor (an ``sf_workflows`` LLM: ``async complete(messages, **params)``).
         style: ``ours`` or ``scoreflow`` (the official prompt; needs ``official``).
         official: ``sf_workflows.generator.scoreflow.load_official(dataset)`` for ``scoreflow``.
@@ -61,9 +68,10 @@ class LLMExtract:
 
     def __init__(self, dataset: str, llm: LLM, *, style: str = "ours", official: Any = None) -> None:
         """See the class docstring."""
-        if dataset not in EXTRACTED_DATASETS:
+        spec = registry.find(dataset)
+        if spec is None or spec.extract_metric is None:
             raise BenchConfigError(
-                f"answer extraction applies to {', '.join(EXTRACTED_DATASETS)}, not {dataset}"
+                f"answer extraction applies to {', '.join(extracted_datasets())}, not {dataset}"
             )
         if style not in STYLES:
             raise BenchConfigError(f"extraction style must be one of {', '.join(STYLES)}, got {style!r}")
@@ -75,7 +83,8 @@ class LLMExtract:
         self.llm = llm
         self.style = style
         self.official = official
-        self.metric = METRICS[dataset]
+        self.metric = spec.extract_metric
+        self.form = spec.answer_form
         self._score = text_scorer(dataset)
 
     async def extract(self, problem: Problem, answer: str) -> tuple[str, Any]:
@@ -85,7 +94,7 @@ class LLMExtract:
         if self.style == "ours":
             from sf_workflows.judge import extract_answer
 
-            return await extract_answer(self.llm, problem, answer)
+            return await extract_answer(self.llm, problem, answer, form=self.form)
         from sf_workflows.generator.scoreflow import extraction_prompt, generator_input_text
         from sf_workflows.operators._style import SCOREFLOW_SYSTEM_MESSAGE
 
@@ -127,8 +136,9 @@ def extract_scorers(
         BenchConfigError: a bad style, or no usable ScoreFlow checkout for ``scoreflow``.
     """
     out: dict[str, LLMExtract] = {}
+    extracted = extracted_datasets()
     for name in datasets:
-        if name not in EXTRACTED_DATASETS:
+        if name not in extracted:
             continue
         official = None
         if style == "scoreflow":

@@ -43,6 +43,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sf_bench import registry
 from sf_bench.errors import BenchConfigError, DataError
 from sf_bench.jsonl import read_objects
 from sf_bench.protocols import Answer
@@ -102,8 +103,9 @@ class FileSystem:
 
     def _keys(self, problem: Problem) -> list[tuple[str | None, str]]:
         ids = [problem.id]
-        if problem.dataset == "mbpp" and problem.id.startswith("Mbpp/"):
-            ids.append(problem.id.removeprefix("Mbpp/"))
+        short = registry.short_id(problem.dataset, problem.id)  # MBPP: "116" for "Mbpp/116"
+        if short is not None:
+            ids.append(short)
         return [(ds, pid) for pid in ids for ds in (problem.dataset, None)]
 
     def _lookup(self, problem: Problem) -> list[Answer]:
@@ -144,7 +146,7 @@ class FileSystem:
                 ids = known.get(name)
                 if ids is None:
                     return ds is not None  # another dataset's answers: not this run's business
-                if pid in ids or (name == "mbpp" and f"Mbpp/{pid}" in ids):
+                if pid in ids or registry.full_id(name, pid) in ids:
                     return True
             return False
 

@@ -17,18 +17,30 @@ the judge. Lives in ``systems/`` because only this layer of sf-bench imports sf_
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from sf_bench import registry
 from sf_bench.errors import BenchConfigError
 from sf_bench.types import Problem, Score
 
 if TYPE_CHECKING:
     from sf_workflows.protocols import LLM
 
-__all__ = ["JUDGED_DATASETS", "METRIC", "LLMJudge", "judge_scorers"]
+__all__ = ["METRIC", "LLMJudge", "judge_scorers", "judged_datasets"]
 
-JUDGED_DATASETS = ("math", "drop", "hotpotqa")
-"""The datasets ScoreFlow judges at test time (GSM8K and code keep their exact metrics)."""
+
+def judged_datasets() -> tuple[str, ...]:
+    """The datasets ScoreFlow judges at test time (registry entries with ``judged``; GSM8K and
+    code keep their exact metrics)."""
+    return registry.with_flag("judged")
+
+
+def __getattr__(name: str) -> Any:
+    """``JUDGED_DATASETS``: :func:`judged_datasets`, read now."""
+    if name == "JUDGED_DATASETS":
+        return judged_datasets()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 METRIC = "llm-judge"
 """The metric label of judged datasets in summaries and ``run.json``."""
@@ -38,7 +50,7 @@ class LLMJudge:
     """Scorer: LLM extraction + 0/1 LLM judge (``value``), official metric beside it.
 
     Args:
-        dataset: ``math``, ``drop`` or ``hotpotqa``.
+        dataset: a dataset ScoreFlow judges (``math``, ``drop``, ``hotpotqa``: :func:`judged_datasets`).
         llm: An ``sf_workflows`` LLM (the run's executor unless ``--judge-model`` names another).
 
     Raises:
@@ -49,9 +61,10 @@ class LLMJudge:
 
     def __init__(self, dataset: str, llm: LLM) -> None:
         """See the class docstring."""
-        if dataset not in JUDGED_DATASETS:
+        spec = registry.find(dataset)
+        if spec is None or not spec.judged:
             raise BenchConfigError(
-                f"--judge applies to {', '.join(JUDGED_DATASETS)} (ScoreFlow's protocol), not {dataset}"
+                f"--judge applies to {', '.join(judged_datasets())} (ScoreFlow's protocol), not {dataset}"
             )
         from sf_bench.scorers import text_scorer
         from sf_workflows.judge import JudgeScorer
@@ -59,7 +72,12 @@ class LLMJudge:
         self.dataset = dataset
         self.llm = llm
         self._official = text_scorer(dataset)
-        self._judge = JudgeScorer(llm)
+        self._judge = JudgeScorer(
+            llm,
+            form=spec.answer_form,
+            with_context=spec.judge_context,
+            length_ratio=spec.judge_length_ratio,
+        )
 
     async def __call__(self, problem: Problem, answer: str) -> Score:
         """Judge ``answer``; raises only when the judge's endpoint fails (the run is then a
@@ -84,4 +102,5 @@ class LLMJudge:
 def judge_scorers(datasets: Iterable[str], llm: LLM) -> dict[str, LLMJudge]:
     """An :class:`LLMJudge` for each of ``datasets`` that ScoreFlow judges (the others keep
     their official scorer)."""
-    return {name: LLMJudge(name, llm) for name in datasets if name in JUDGED_DATASETS}
+    judged = judged_datasets()
+    return {name: LLMJudge(name, llm) for name in datasets if name in judged}

@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sf_bench import registry
 from sf_bench.errors import BenchConfigError, DataError
 from sf_bench.jsonl import read_objects
 from sf_bench.systems.generated import GeneratedWorkflowSystem, normalize_source
@@ -125,9 +126,7 @@ class WorkflowFile:
             if entry.name.startswith("."):
                 continue
             if entry.is_file() and entry.suffix == ".jsonl":
-                from sf_bench.datasets import DATASETS
-
-                self._read_jsonl(entry, entry.stem if entry.stem in DATASETS else None)
+                self._read_jsonl(entry, entry.stem if registry.find(entry.stem) else None)
             elif entry.is_file():
                 name = entry.name[: -len(entry.suffix)] if entry.suffix in _EXTENSIONS else entry.name
                 self._claim(name, entry)
@@ -172,8 +171,9 @@ class WorkflowFile:
     # ------------------------------------------------------------------ lookup
     def _keys(self, problem: Problem) -> list[str]:
         keys = [problem.id]
-        if problem.dataset == "mbpp" and problem.id.startswith("Mbpp/"):
-            keys.append(problem.id.removeprefix("Mbpp/"))
+        short = registry.short_id(problem.dataset, problem.id)  # MBPP: "2" for "Mbpp/2"
+        if short is not None:
+            keys.append(short)
         keys.append(safe_name(problem.id))
         return list(dict.fromkeys(keys))
 
