@@ -35,6 +35,7 @@ __all__ = [
     "BUILDERS",
     "TrainResult",
     "TrainerBuilder",
+    "TrainerInputs",
     "best_samples",
     "build_trainer",
     "pair_rows",
@@ -184,52 +185,54 @@ def dpo_trainer_class(config: ScoreDPOConfig, model: Any) -> type:
     return FastScoreDPOTrainer
 
 
-TrainerBuilder = Callable[..., "tuple[Any, int] | None"]
-"""Builds one objective's trainer: ``(model, tokenizer, config, *, samples, pair_rows, output_dir,
-seed, trainer_class)`` → (the trainer, its training examples), or None when there is nothing to
-train on. Registered in :data:`BUILDERS` under its :class:`~sf_train.config.Objective`."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainerInputs:
+    """Everything a trainer builder gets: the policy and one iteration's data."""
+
+    model: Any
+    """The policy (a ``PeftModel``, its LoRA adapter trainable); trained in place."""
+    tokenizer: Any
+    config: ScoreDPOConfig
+    samples: Sequence[ScoredSample]
+    """This iteration's scored samples (``scores.jsonl``)."""
+    pair_rows: Sequence[dict[str, Any]]
+    """This iteration's pairs as the DPO trainers read them (:data:`~sf_train.pairs.PAIR_FIELDS`)."""
+    output_dir: Path
+    """The trainer's scratch directory."""
+    seed: int | None = None
+    """Seed of a data draw (SFT-on-best; default ``config.effective_pair_seed``)."""
+    trainer_class: type | None = None
+    """Overrides the objective's trainer class."""
 
 
-def _dpo_trainer(
-    model: Any,
-    tokenizer: Any,
-    config: ScoreDPOConfig,
-    *,
-    samples: Sequence[ScoredSample],
-    pair_rows: Sequence[dict[str, Any]],
-    output_dir: Path,
-    seed: int | None,
-    trainer_class: type | None,
-) -> tuple[Any, int] | None:
+TrainerBuilder = Callable[[TrainerInputs], "tuple[Any, int] | None"]
+"""Builds one objective's trainer: inputs → (the trainer, its training examples), or None when
+there is nothing to train on. Registered in :data:`BUILDERS` under its
+:class:`~sf_train.config.Objective`."""
+
+
+def _dpo_trainer(inputs: TrainerInputs) -> tuple[Any, int] | None:
     """score-dpo and dpo: :func:`dpo_trainer_class`'s trainer on the sampled pairs."""
     from datasets import Dataset
 
+    model, config, pair_rows = inputs.model, inputs.config, inputs.pair_rows
     if not pair_rows:
         return None
-    trainer_class = trainer_class or dpo_trainer_class(config, model)
-    args = dataclasses.replace(config, output_dir=str(output_dir), save_strategy="no")
+    trainer_class = inputs.trainer_class or dpo_trainer_class(config, model)
+    args = dataclasses.replace(config, output_dir=str(inputs.output_dir), save_strategy="no")
     args.from_profile = dict(config.from_profile)  # what the profile supplied, as in config.json
     trainer = trainer_class(
-        model, args=args, train_dataset=Dataset.from_list(list(pair_rows)), processing_class=tokenizer
+        model, args=args, train_dataset=Dataset.from_list(list(pair_rows)), processing_class=inputs.tokenizer
     )
     return trainer, len(pair_rows)
 
 
-def _sft_on_best_trainer(
-    model: Any,
-    tokenizer: Any,
-    config: ScoreDPOConfig,
-    *,
-    samples: Sequence[ScoredSample],
-    pair_rows: Sequence[dict[str, Any]],
-    output_dir: Path,
-    seed: int | None,
-    trainer_class: type | None,
-) -> tuple[Any, int] | None:
+def _sft_on_best_trainer(inputs: TrainerInputs) -> tuple[Any, int] | None:
     """sft-on-best: TRL's SFTTrainer on ``sft_examples`` draws from each task's best workflow."""
     from datasets import Dataset
 
-    best = best_samples(samples)
+    config, seed = inputs.config, inputs.seed
+    best = best_samples(inputs.samples)
     if not best:
         return None
     from trl import SFTConfig, SFTTrainer
@@ -239,13 +242,13 @@ def _sft_on_best_trainer(
     drawn = rng.choices(best, k=n)
     rows = [{"prompt": s.prompt, "completion": s.completion} for s in drawn]
     args = SFTConfig(
-        **_shared_kwargs(config, output_dir, SFTConfig),
+        **_shared_kwargs(config, inputs.output_dir, SFTConfig),
         max_length=config.max_length,
         completion_only_loss=True,
         packing=False,
     )
-    trainer = (trainer_class or SFTTrainer)(
-        model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+    trainer = (inputs.trainer_class or SFTTrainer)(
+        inputs.model, args=args, train_dataset=Dataset.from_list(rows), processing_class=inputs.tokenizer
     )
     return trainer, len(rows)
 
@@ -282,14 +285,16 @@ def build_trainer(
     if builder is None:  # pragma: no cover - config validates the objective
         raise TrainError(f"unknown objective {config.objective!r}")
     return builder(
-        model,
-        tokenizer,
-        config,
-        samples=samples,
-        pair_rows=pair_rows,
-        output_dir=Path(output_dir),
-        seed=seed,
-        trainer_class=trainer_class,
+        TrainerInputs(
+            model=model,
+            tokenizer=tokenizer,
+            config=config,
+            samples=samples,
+            pair_rows=pair_rows,
+            output_dir=Path(output_dir),
+            seed=seed,
+            trainer_class=trainer_class,
+        )
     )
 
 
@@ -341,21 +346,12 @@ def train_objective(
     return run_trainer(trainer, config.objective, examples)
 
 
-def _ppo_trainer(
-    model: Any,
-    tokenizer: Any,
-    config: ScoreDPOConfig,
-    *,
-    samples: Sequence[ScoredSample],
-    pair_rows: Sequence[dict[str, Any]],
-    output_dir: Path,
-    seed: int | None,
-    trainer_class: type | None,
-) -> tuple[Any, int] | None:
+def _ppo_trainer(inputs: TrainerInputs) -> tuple[Any, int] | None:
     """ppo: TRL's GRPOTrainer on this iteration's samples and scores (no new generation)."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
+    model, tokenizer, config, samples = inputs.model, inputs.tokenizer, inputs.config, inputs.samples
     groups: dict[str, list[ScoredSample]] = {}
     for s in samples:
         groups.setdefault(s.prompt, []).append(s)
@@ -401,7 +397,7 @@ def _ppo_trainer(
         len(tokenizer(s.completion, add_special_tokens=False)["input_ids"]) + 1 for s in samples
     )
     args = GRPOConfig(
-        **{**_shared_kwargs(config, output_dir, GRPOConfig), "per_device_train_batch_size": k},
+        **{**_shared_kwargs(config, inputs.output_dir, GRPOConfig), "per_device_train_batch_size": k},
         num_generations=k,
         max_completion_length=max_completion,
         temperature=config.temperature if config.temperature > 0 else 1.0,
@@ -413,7 +409,7 @@ def _ppo_trainer(
     import os
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    trainer = (trainer_class or GRPOTrainer)(
+    trainer = (inputs.trainer_class or GRPOTrainer)(
         model,
         reward_funcs=[reward],
         args=args,
