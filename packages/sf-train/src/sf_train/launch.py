@@ -49,21 +49,17 @@ import json
 import math
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from sf_bench.jsonl import read_objects
 from sf_train._entry import run_entry_point
 from sf_train.errors import TrainConfigError, TrainError
+from sf_train.pairs import PAIR_FIELDS, read_pairs
 
 __all__ = ["PAIR_FIELDS", "derive_accumulation", "main", "read_pairs", "train_pairs"]
-
-PAIR_FIELDS = ("prompt", "chosen", "rejected", "chosen_score", "rejected_score")
-"""Keys every line of the pairs file must have."""
 
 
 def _world_size() -> int:
@@ -77,41 +73,6 @@ def _env_flag(name: str) -> bool:
 
 def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def read_pairs(path: str | Path) -> list[dict[str, Any]]:
-    """Read and check a pairs JSONL file.
-
-    Args:
-        path: One JSON object per line with at least :data:`PAIR_FIELDS`; blank lines are skipped.
-
-    Returns:
-        The rows, in file order, reduced to :data:`PAIR_FIELDS` (scores as floats).
-
-    Raises:
-        TrainConfigError: the file is missing or empty, a line is not JSON, lacks a field, has a
-            non-string text or a score outside [0, 1].
-    """
-    path = Path(path)
-    rows: list[dict[str, Any]] = []
-    for number, obj in read_objects(path, error=TrainConfigError):
-        where = f"{path}:{number}"
-        missing = [k for k in PAIR_FIELDS if k not in obj]
-        if missing:
-            raise TrainConfigError(f"{where}: missing {', '.join(missing)} (needs {', '.join(PAIR_FIELDS)})")
-        for key in ("prompt", "chosen", "rejected"):
-            if not isinstance(obj[key], str):
-                raise TrainConfigError(f"{where}: `{key}` must be a string")
-        row = {k: obj[k] for k in ("prompt", "chosen", "rejected")}
-        for key in ("chosen_score", "rejected_score"):
-            value = obj[key]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-                raise TrainConfigError(f"{where}: `{key}` must be a number in [0, 1] (got {value!r})")
-            row[key] = float(value)
-        rows.append(row)
-    if not rows:
-        raise TrainConfigError(f"pairs file {str(path)!r} has no pairs")
-    return rows
 
 
 def derive_accumulation(global_batch: int, per_device_batch: int, processes: int) -> int:
@@ -166,7 +127,13 @@ def _step_logger(path: Path) -> Any:
     from transformers import TrainerCallback
 
     class StepLog(TrainerCallback):
-        """Append one JSON line per logged step (process 0 only; ``loss`` unrounded)."""
+        """Append one JSON line per logged step (process 0 only; ``loss`` unrounded) to ``path``,
+        which it empties (creating its folder) when training begins."""
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("", encoding="utf-8")
 
         def on_log(
             self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
@@ -183,33 +150,49 @@ def _step_logger(path: Path) -> Any:
     return StepLog()
 
 
-def _fsdp2_fp32_outputs(trainer: Any) -> None:
-    """Under FSDP2 with bf16 mixed precision, stop FSDP from casting the model's outputs to bf16.
-
-    accelerate's default FSDP2 policy is ``MixedPrecisionPolicy(param_dtype=bf16,
-    reduce_dtype=bf16, output_dtype=bf16)``. TRL's fused LM head returns per-token log-probs in
-    fp32; DPO sums hundreds of them and takes policy − reference, and after the bf16 cast that
-    difference rounds to 0. Measured on one H100 (tiny Llama, lr 1e-2, 8 steps): with the default
-    policy the loss sat at bf16(log 2) = 0.691406 and differed from DDP's by up to 0.11; with
-    ``output_dtype=None`` (no cast) the first two steps equal DDP's to all printed digits and the
-    curve stays within 8.5e-4. ``reduce_dtype=float32`` crashed there (torch 2.11: ``FSDPParam``
-    has no ``_unsharded_param``), so gradients are still reduced in bf16. Must run before
-    ``trainer.train()``, which wraps the model.
-    """
+def _launch_config(
+    extra: dict[str, Any] | None,
+    *,
+    output: Path,
+    model_dir: Path,
+    objective: str,
+    seed: int,
+    max_steps: int,
+    per_device_batch: int,
+    grad_accum: int,
+    gradient_checkpointing: bool | None,
+) -> Any:
+    """The launch's ScoreDPOConfig: ``extra`` (``--config``) under the explicit arguments."""
     import torch
 
-    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
-    if (
-        plugin is None
-        or getattr(plugin, "fsdp_version", 1) != 2
-        or trainer.accelerator.mixed_precision != "bf16"
-    ):
-        return
-    from torch.distributed.fsdp import MixedPrecisionPolicy
-
-    plugin.mixed_precision_policy = MixedPrecisionPolicy(
-        param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16, output_dtype=None
+    use_cpu = _env_flag("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
+    fields: dict[str, Any] = dict(extra or {})
+    dtype = fields.get("dtype", "bfloat16")
+    fields.setdefault("bf16", dtype == "bfloat16" and not use_cpu)
+    fields.setdefault("fp16", dtype == "float16" and not use_cpu)
+    fields.update(
+        output_dir=str(output),
+        model_name_or_path=str(model_dir),
+        objective=objective,
+        seed=seed,
+        max_steps=max_steps,
+        per_device_train_batch_size=per_device_batch,
+        gradient_accumulation_steps=grad_accum,
+        use_cpu=use_cpu,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
     )
+    fields.setdefault("dataset_num_proc", None)
+    fields.setdefault("max_length", None)
+    fields.setdefault("ddp_find_unused_parameters", False)
+    if gradient_checkpointing is not None:
+        fields["gradient_checkpointing"] = gradient_checkpointing
+    if fields.get("gradient_checkpointing", True):
+        # reentrant checkpointing breaks DDP with frozen inputs; non-reentrant is correct everywhere
+        fields.setdefault("gradient_checkpointing_kwargs", {"use_reentrant": False})
+    return _build_config(fields)
 
 
 def train_pairs(
@@ -263,7 +246,7 @@ def train_pairs(
     grad_accum = grad_accum or 1
     if per_device_batch < 1 or grad_accum < 1:
         raise TrainConfigError("--per-device-batch and --grad-accum must be at least 1")
-    rows = read_pairs(pairs)
+    read_pairs(pairs)  # a bad file fails now, before any model is loaded
     prompts = None
     if sample_prompts is not None:
         from sf_train.dp_generate import read_prompts
@@ -282,59 +265,34 @@ def train_pairs(
     output = Path(output)
     log_path = Path(log) if log is not None else output / "log.jsonl"
 
-    import torch
-
-    use_cpu = _env_flag("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
-    fields: dict[str, Any] = dict(extra or {})
-    dtype = fields.get("dtype", "bfloat16")
-    fields.setdefault("bf16", dtype == "bfloat16" and not use_cpu)
-    fields.setdefault("fp16", dtype == "float16" and not use_cpu)
-    fields.update(
-        output_dir=str(output),
-        model_name_or_path=str(model_dir),
+    config = _launch_config(
+        extra,
+        output=output,
+        model_dir=model_dir,
         objective=objective,
         seed=seed,
         max_steps=max_steps,
-        per_device_train_batch_size=per_device_batch,
-        gradient_accumulation_steps=grad_accum,
-        use_cpu=use_cpu,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
+        per_device_batch=per_device_batch,
+        grad_accum=grad_accum,
+        gradient_checkpointing=gradient_checkpointing,
     )
-    fields.setdefault("dataset_num_proc", None)
-    fields.setdefault("max_length", None)
-    fields.setdefault("ddp_find_unused_parameters", False)
-    if gradient_checkpointing is not None:
-        fields["gradient_checkpointing"] = gradient_checkpointing
-    if fields.get("gradient_checkpointing", True):
-        # reentrant checkpointing breaks DDP with frozen inputs; non-reentrant is correct everywhere
-        fields.setdefault("gradient_checkpointing_kwargs", {"use_reentrant": False})
-    config = _build_config(fields)
 
-    from datasets import Dataset
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    from sf_train.modeling import attach_lora, load_base_model, load_tokenizer
+    from sf_train.modeling import load_tokenizer
     from sf_train.trainer import ScoreDPOTrainer
+    from sf_train.training import run_training
 
     tokenizer = load_tokenizer(config)
-    policy = attach_lora(load_base_model(config), config)
-    if _is_main():
-        output.mkdir(parents=True, exist_ok=True)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_path.write_text("", encoding="utf-8")
-    trainer = ScoreDPOTrainer(
-        policy, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+    training = run_training(
+        config,
+        tokenizer=tokenizer,
+        pairs_file=pairs,
+        output_dir=output,
+        trainer_class=ScoreDPOTrainer,
+        callbacks=[_step_logger(log_path)],
     )
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(_step_logger(log_path))
-    _fsdp2_fp32_outputs(trainer)
-    start = time.perf_counter()
-    result = trainer.train()
-    seconds = time.perf_counter() - start
+    trainer, result = training.trainer, training.result
+    if result is None:  # pragma: no cover - read_pairs refused an empty file above
+        raise TrainConfigError(f"pairs file {str(pairs)!r} has no pairs")
     trainer.save_model(str(output))  # gathers FSDP shards; writes on process 0 only
 
     sampling = None
@@ -369,9 +327,9 @@ def train_pairs(
         "distributed_type": str(state.distributed_type),
         "backend": getattr(state, "backend", None),
         "device": str(trainer.accelerator.device),
-        "steps": int(trainer.state.global_step),
-        "train_loss": float(result.training_loss),
-        "train_seconds": round(seconds, 3),
+        "steps": result.steps,
+        "train_loss": result.train_loss,
+        "train_seconds": round(result.seconds, 3),
         "log": str(log_path),
         "sampling": sampling,
         "versions": _versions(),

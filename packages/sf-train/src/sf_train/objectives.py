@@ -11,7 +11,10 @@
   and scores of this iteration, fed through GRPO's ``rollout_func`` (no new generation, no
   new executions), one group of k per step.
 
-Each function trains the given ``PeftModel`` in place and returns a :class:`TrainResult`.
+Each objective is one builder in :data:`BUILDERS` (model, tokenizer, config, this iteration's
+samples and pairs → the trainer and its example count); :func:`run_trainer` trains it (the
+``PeftModel`` in place) and returns a :class:`TrainResult`. The loop, ``sf_train.launch`` and the
+Ray Train worker all go through :func:`sf_train.training.run_training`, which uses them.
 """
 
 from __future__ import annotations
@@ -19,16 +22,27 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sf_train.config import Objective, ScoreDPOConfig
 from sf_train.errors import TrainError
-from sf_train.pairs import Pair, ScoredSample
+from sf_train.pairs import PAIR_FIELDS, Pair, ScoredSample
 
-__all__ = ["TrainResult", "best_samples", "train_objective"]
+__all__ = [
+    "BUILDERS",
+    "TrainResult",
+    "TrainerBuilder",
+    "TrainerInputs",
+    "best_samples",
+    "build_trainer",
+    "pair_rows",
+    "run_trainer",
+    "train_info",
+    "train_objective",
+]
 
 _SHARED_FIELDS = (
     "learning_rate",
@@ -104,7 +118,8 @@ def best_samples(samples: Sequence[ScoredSample]) -> list[ScoredSample]:
     return list(best.values())
 
 
-def _run(trainer: Any, objective: str, examples: int) -> TrainResult:
+def run_trainer(trainer: Any, objective: str, examples: int) -> TrainResult:
+    """Train with ``trainer`` (its console progress callbacks removed) and time it."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)  # the loop reports progress itself
@@ -170,6 +185,124 @@ def dpo_trainer_class(config: ScoreDPOConfig, model: Any) -> type:
     return FastScoreDPOTrainer
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainerInputs:
+    """Everything a trainer builder gets: the policy and one iteration's data."""
+
+    model: Any
+    """The policy (a ``PeftModel``, its LoRA adapter trainable); trained in place."""
+    tokenizer: Any
+    config: ScoreDPOConfig
+    samples: Sequence[ScoredSample]
+    """This iteration's scored samples (``scores.jsonl``)."""
+    pair_rows: Sequence[dict[str, Any]]
+    """This iteration's pairs as the DPO trainers read them (:data:`~sf_train.pairs.PAIR_FIELDS`)."""
+    output_dir: Path
+    """The trainer's scratch directory."""
+    seed: int | None = None
+    """Seed of a data draw (SFT-on-best; default ``config.effective_pair_seed``)."""
+    trainer_class: type | None = None
+    """Overrides the objective's trainer class."""
+
+
+TrainerBuilder = Callable[[TrainerInputs], "tuple[Any, int] | None"]
+"""Builds one objective's trainer: inputs → (the trainer, its training examples), or None when
+there is nothing to train on. Registered in :data:`BUILDERS` under its
+:class:`~sf_train.config.Objective`."""
+
+
+def _dpo_trainer(inputs: TrainerInputs) -> tuple[Any, int] | None:
+    """score-dpo and dpo: :func:`dpo_trainer_class`'s trainer on the sampled pairs."""
+    from datasets import Dataset
+
+    model, config, pair_rows = inputs.model, inputs.config, inputs.pair_rows
+    if not pair_rows:
+        return None
+    trainer_class = inputs.trainer_class or dpo_trainer_class(config, model)
+    args = dataclasses.replace(config, output_dir=str(inputs.output_dir), save_strategy="no")
+    args.from_profile = dict(config.from_profile)  # what the profile supplied, as in config.json
+    trainer = trainer_class(
+        model, args=args, train_dataset=Dataset.from_list(list(pair_rows)), processing_class=inputs.tokenizer
+    )
+    return trainer, len(pair_rows)
+
+
+def _sft_on_best_trainer(inputs: TrainerInputs) -> tuple[Any, int] | None:
+    """sft-on-best: TRL's SFTTrainer on ``sft_examples`` draws from each task's best workflow."""
+    from datasets import Dataset
+
+    config, seed = inputs.config, inputs.seed
+    best = best_samples(inputs.samples)
+    if not best:
+        return None
+    from trl import SFTConfig, SFTTrainer
+
+    n = config.sft_examples or config.num_pairs
+    rng = random.Random(config.effective_pair_seed if seed is None else seed)
+    drawn = rng.choices(best, k=n)
+    rows = [{"prompt": s.prompt, "completion": s.completion} for s in drawn]
+    args = SFTConfig(
+        **_shared_kwargs(config, inputs.output_dir, SFTConfig),
+        max_length=config.max_length,
+        completion_only_loss=True,
+        packing=False,
+    )
+    trainer = (inputs.trainer_class or SFTTrainer)(
+        inputs.model, args=args, train_dataset=Dataset.from_list(rows), processing_class=inputs.tokenizer
+    )
+    return trainer, len(rows)
+
+
+def build_trainer(
+    model: Any,
+    tokenizer: Any,
+    config: ScoreDPOConfig,
+    *,
+    samples: Sequence[ScoredSample],
+    pair_rows: Sequence[dict[str, Any]],
+    output_dir: str | Path,
+    seed: int | None = None,
+    trainer_class: type | None = None,
+) -> tuple[Any, int] | None:
+    """The trainer of ``config.objective`` for one iteration, and how many examples it trains on.
+
+    Args:
+        model: The policy with its trainable LoRA adapter (trained in place).
+        tokenizer: Its tokenizer.
+        config: The run's config (objective, hyperparameters).
+        samples: This iteration's scored samples (SFT-on-best and PPO train on them).
+        pair_rows: This iteration's pairs as the trainer reads them (``prompt``, ``chosen``,
+            ``rejected``, ``chosen_score``, ``rejected_score``; Score-DPO and DPO train on them).
+        output_dir: Scratch directory for the trainer.
+        seed: Seed for the SFT example draw (default ``config.effective_pair_seed``).
+        trainer_class: Overrides the objective's trainer class (``sf_train.launch`` always takes
+            :class:`~sf_train.trainer.ScoreDPOTrainer`).
+
+    Returns:
+        (trainer, examples), or None when there is nothing to train on.
+    """
+    builder = BUILDERS.get(Objective(config.objective))
+    if builder is None:  # pragma: no cover - config validates the objective
+        raise TrainError(f"unknown objective {config.objective!r}")
+    return builder(
+        TrainerInputs(
+            model=model,
+            tokenizer=tokenizer,
+            config=config,
+            samples=samples,
+            pair_rows=pair_rows,
+            output_dir=Path(output_dir),
+            seed=seed,
+            trainer_class=trainer_class,
+        )
+    )
+
+
+def pair_rows(pairs: Sequence[Pair]) -> list[dict[str, Any]]:
+    """The pairs as the DPO trainers read them (the columns of :data:`sf_train.pairs.PAIR_FIELDS`)."""
+    return [{k: v for k, v in p.to_dict().items() if k in PAIR_FIELDS} for p in pairs]
+
+
 def train_objective(
     model: Any,
     tokenizer: Any,
@@ -180,7 +313,10 @@ def train_objective(
     output_dir: str | Path,
     seed: int | None = None,
 ) -> TrainResult | None:
-    """Train ``model`` (a ``PeftModel``) for one iteration with ``config.objective``.
+    """Train ``model`` (a ``PeftModel``) for one iteration with ``config.objective``, in memory.
+
+    The loop's training stage reads its inputs from files instead
+    (:func:`sf_train.training.run_training`); both build the trainer with :func:`build_trainer`.
 
     Args:
         model: The policy with its trainable LoRA adapter; trained in place.
@@ -195,60 +331,27 @@ def train_objective(
         The result, or None when there is nothing to train on (no pairs, no sample above 0,
         or no task with unequal scores); the adapter is then left unchanged.
     """
-    from datasets import Dataset
-
-    output_dir = Path(output_dir)
-    objective = Objective(config.objective)
-    if objective in (Objective.SCORE_DPO, Objective.DPO):
-        if not pairs:
-            return None
-        trainer_class = dpo_trainer_class(config, model)
-        args = dataclasses.replace(config, output_dir=str(output_dir), save_strategy="no")
-        rows = [
-            {
-                k: v
-                for k, v in p.to_dict().items()
-                if k in ("prompt", "chosen", "rejected", "chosen_score", "rejected_score")
-            }
-            for p in pairs
-        ]
-        trainer = trainer_class(
-            model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
-        )
-        return _run(trainer, objective.value, len(rows))
-
-    if objective is Objective.SFT_ON_BEST:
-        best = best_samples(samples)
-        if not best:
-            return None
-        from trl import SFTConfig, SFTTrainer
-
-        n = config.sft_examples or config.num_pairs
-        rng = random.Random(config.effective_pair_seed if seed is None else seed)
-        drawn = rng.choices(best, k=n)
-        rows = [{"prompt": s.prompt, "completion": s.completion} for s in drawn]
-        args = SFTConfig(
-            **_shared_kwargs(config, output_dir, SFTConfig),
-            max_length=config.max_length,
-            completion_only_loss=True,
-            packing=False,
-        )
-        trainer = SFTTrainer(
-            model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
-        )
-        return _run(trainer, objective.value, len(rows))
-
-    if objective is Objective.PPO:
-        return _train_ppo(model, tokenizer, config, samples, output_dir)
-    raise TrainError(f"unknown objective {config.objective!r}")  # pragma: no cover - config validates
+    built = build_trainer(
+        model,
+        tokenizer,
+        config,
+        samples=samples,
+        pair_rows=pair_rows(pairs),
+        output_dir=output_dir,
+        seed=seed,
+    )
+    if built is None:
+        return None
+    trainer, examples = built
+    return run_trainer(trainer, config.objective, examples)
 
 
-def _train_ppo(
-    model: Any, tokenizer: Any, config: ScoreDPOConfig, samples: Sequence[ScoredSample], output_dir: Path
-) -> TrainResult | None:
+def _ppo_trainer(inputs: TrainerInputs) -> tuple[Any, int] | None:
+    """ppo: TRL's GRPOTrainer on this iteration's samples and scores (no new generation)."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
+    model, tokenizer, config, samples = inputs.model, inputs.tokenizer, inputs.config, inputs.samples
     groups: dict[str, list[ScoredSample]] = {}
     for s in samples:
         groups.setdefault(s.prompt, []).append(s)
@@ -294,7 +397,7 @@ def _train_ppo(
         len(tokenizer(s.completion, add_special_tokens=False)["input_ids"]) + 1 for s in samples
     )
     args = GRPOConfig(
-        **{**_shared_kwargs(config, output_dir, GRPOConfig), "per_device_train_batch_size": k},
+        **{**_shared_kwargs(config, inputs.output_dir, GRPOConfig), "per_device_train_batch_size": k},
         num_generations=k,
         max_completion_length=max_completion,
         temperature=config.temperature if config.temperature > 0 else 1.0,
@@ -306,7 +409,7 @@ def _train_ppo(
     import os
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    trainer = GRPOTrainer(
+    trainer = (inputs.trainer_class or GRPOTrainer)(
         model,
         reward_funcs=[reward],
         args=args,
@@ -314,4 +417,13 @@ def _train_ppo(
         processing_class=tokenizer,
         rollout_func=rollout,
     )
-    return _run(trainer, Objective.PPO.value, len(useful) * k)
+    return trainer, len(useful) * k
+
+
+BUILDERS: dict[Objective, TrainerBuilder] = {
+    Objective.SCORE_DPO: _dpo_trainer,
+    Objective.DPO: _dpo_trainer,
+    Objective.SFT_ON_BEST: _sft_on_best_trainer,
+    Objective.PPO: _ppo_trainer,
+}
+"""Each objective's trainer builder (README: "add an objective")."""

@@ -22,18 +22,22 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from sf_bench.jsonl import read_objects
 from sf_train.errors import TrainConfigError, TrainError
 
 __all__ = [
     "GAP_FNS",
+    "PAIR_FIELDS",
     "WEIGHT_FNS",
     "Pair",
     "PairStats",
     "ScoredSample",
     "build_pairs",
     "pair_stats",
+    "read_pairs",
     "resolve_gap_fn",
     "resolve_weight_fn",
     "sample_pairs",
@@ -267,3 +271,44 @@ def sample_pairs(
     if sum(weights) <= 0:
         raise TrainError("gap_fn gave weight 0 to every pair; nothing can be sampled")
     return random.Random(seed).choices(list(pool), weights=weights, k=n)
+
+
+PAIR_FIELDS = ("prompt", "chosen", "rejected", "chosen_score", "rejected_score")
+"""Keys every line of a pairs file must have (the columns the DPO trainers read)."""
+
+
+def read_pairs(path: str | Path, *, allow_empty: bool = False) -> list[dict[str, Any]]:
+    """Read and check a pairs JSONL file.
+
+    Args:
+        path: One JSON object per line with at least :data:`PAIR_FIELDS`; blank lines are skipped.
+        allow_empty: Return [] for a file without pairs (an iteration whose tasks gave none)
+            instead of raising.
+
+    Returns:
+        The rows, in file order, reduced to :data:`PAIR_FIELDS` (scores as floats).
+
+    Raises:
+        TrainConfigError: the file is missing or (unless ``allow_empty``) empty, a line is not
+            JSON, lacks a field, has a non-string text or a score outside [0, 1].
+    """
+    path = Path(path)
+    rows: list[dict[str, Any]] = []
+    for number, obj in read_objects(path, error=TrainConfigError):
+        where = f"{path}:{number}"
+        missing = [k for k in PAIR_FIELDS if k not in obj]
+        if missing:
+            raise TrainConfigError(f"{where}: missing {', '.join(missing)} (needs {', '.join(PAIR_FIELDS)})")
+        for key in ("prompt", "chosen", "rejected"):
+            if not isinstance(obj[key], str):
+                raise TrainConfigError(f"{where}: `{key}` must be a string")
+        row = {k: obj[k] for k in ("prompt", "chosen", "rejected")}
+        for key in ("chosen_score", "rejected_score"):
+            value = obj[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+                raise TrainConfigError(f"{where}: `{key}` must be a number in [0, 1] (got {value!r})")
+            row[key] = float(value)
+        rows.append(row)
+    if not rows and not allow_empty:
+        raise TrainConfigError(f"pairs file {str(path)!r} has no pairs")
+    return rows

@@ -7,12 +7,12 @@ process. Ray Train's ``TorchTrainer`` starts ``ray_train_workers`` workers (one 
 TRL's trainers) pick up as they do under ``accelerate launch``. Every worker:
 
 1. rebuilds the config from the driver's field values (CPU workers get ``use_cpu=True``),
-2. rebuilds the model from disk: the base model (``model_name_or_path``, local files only) plus
-   the previous iteration's adapter (a fresh seeded LoRA for iteration 0),
-3. reads ``scores.jsonl`` and ``pairs.jsonl`` of the iteration from the run directory,
-4. trains with :func:`sf_train.objectives.train_objective`, the code the local launcher runs
-   (DDP keeps the replicas equal),
-5. and rank 0 alone saves ``iter-<i>/adapter`` (atomically, :func:`sf_train.modeling.save_adapter`)
+2. runs :func:`sf_train.training.run_training`, the code the local launcher runs, on the
+   iteration's ``pairs.jsonl`` and ``scores.jsonl`` in the run directory: it rebuilds the model
+   from disk (the base model from ``model_name_or_path``, local files only, plus the previous
+   iteration's adapter, or a fresh seeded LoRA for iteration 0) and trains (DDP keeps the
+   replicas equal),
+3. and rank 0 alone saves ``iter-<i>/adapter`` (atomically, :func:`sf_train.modeling.save_adapter`)
    and writes ``iter-<i>/train.json``: the :class:`~sf_train.objectives.TrainResult` fields plus
    ``launcher``, ``world_size`` and ``workers`` (rank, host, pid, device, steps, whether it saved,
    gathered from every rank over the process group).
@@ -114,11 +114,10 @@ def _train_worker(payload: dict[str, Any]) -> None:
     from ray import train
 
     from sf_train.config import ScoreDPOConfig
-    from sf_train.modeling import attach_lora, load_base_model, load_tokenizer, save_adapter
-    from sf_train.objectives import train_info, train_objective
-    from sf_train.pairs import Pair, ScoredSample
-    from sf_train.run_files import read_jsonl as _read_jsonl
-    from sf_train.run_files import write_json as _write_json
+    from sf_train.modeling import save_adapter
+    from sf_train.objectives import train_info
+    from sf_train.run_files import write_json
+    from sf_train.training import run_training
 
     context = train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
@@ -127,21 +126,15 @@ def _train_worker(payload: dict[str, Any]) -> None:
         fields["use_cpu"] = True
     config = ScoreDPOConfig(**fields)
     stage_dir = Path(payload["stage_dir"])
-    from sf_train.profiles import training_tokenizer
-
-    tokenizer = training_tokenizer(load_tokenizer(config), bos=bool(config.train_bos_token))
-    model = attach_lora(load_base_model(config), config, payload["previous_adapter"])
-    scored = [ScoredSample.from_dict(r) for r in _read_jsonl(stage_dir / "scores.jsonl")]
-    pairs = [Pair.from_dict(r) for r in _read_jsonl(stage_dir / "pairs.jsonl")]
-    result = train_objective(
-        model,
-        tokenizer,
+    training = run_training(
         config,
-        samples=scored,
-        pairs=pairs,
+        pairs_file=stage_dir / "pairs.jsonl",
+        samples_file=stage_dir / "scores.jsonl",
         output_dir=stage_dir / "trainer",
         seed=payload["seed"],
+        previous_adapter=payload["previous_adapter"],
     )
+    model, result = training.model, training.result
     me = {
         "rank": rank,
         "hostname": socket.gethostname(),
@@ -160,6 +153,6 @@ def _train_worker(payload: dict[str, Any]) -> None:
         save_adapter(model, stage_dir / "adapter")
         info = train_info(result, config.objective)
         info.update(launcher="ray", world_size=world, workers=workers)
-        _write_json(stage_dir / TRAIN_FILE, info)
+        write_json(stage_dir / TRAIN_FILE, info)
     if dist.is_available() and dist.is_initialized():
         dist.barrier()  # nobody leaves before the adapter and train.json are on disk

@@ -385,9 +385,12 @@ def _patched_modules(
 class FastScoreDPOTrainer(ScoreDPOTrainer):
     """`ScoreDPOTrainer` with precomputed reference log-probs and shared-prefix packed pairs.
 
-    Same arguments as :class:`~sf_train.trainer.ScoreDPOTrainer`; see the module docstring for
-    what is faster and the limits. ``args.precompute_ref_log_probs`` is implied (TRL's own
-    precompute, which hashes every weight of the model, is not used).
+    Same arguments as :class:`~sf_train.trainer.ScoreDPOTrainer` (``more``: the rest of them, in its
+    order), plus three keyword-only switches: ``varlen_attention`` (one padding-free row per
+    micro-batch; None = on CUDA), ``recompute_mlp`` (recompute SwiGLU in backward; None = when
+    the fused kernels run) and ``fused_lora`` (one node per LoRA linear layer). See the module
+    docstring for what is faster and the limits. ``args.precompute_ref_log_probs`` is implied
+    (TRL's own precompute, which hashes every weight of the model, is not used).
 
     Attributes:
         ref_seconds: Wall-clock seconds spent computing reference log-probs (all datasets).
@@ -406,11 +409,7 @@ class FastScoreDPOTrainer(ScoreDPOTrainer):
         model: Any,
         ref_model: Any = None,
         args: Any = None,
-        data_collator: Any = None,
-        train_dataset: Any = None,
-        eval_dataset: Any = None,
-        processing_class: Any = None,
-        *,
+        *more: Any,
         varlen_attention: bool | None = None,
         recompute_mlp: bool | None = None,
         fused_lora: bool = True,
@@ -437,16 +436,7 @@ class FastScoreDPOTrainer(ScoreDPOTrainer):
         self._train_outputs = _ALL_OUTPUTS
         self.ref_seconds = 0.0
         self.ref_pairs = 0
-        super().__init__(
-            model,
-            ref_model=None,
-            args=args,
-            data_collator=data_collator,
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            processing_class=processing_class,
-            **kwargs,
-        )
+        super().__init__(model, None, args, *more, **kwargs)  # ScoreDPOTrainer's arguments, passed on
         if self.accelerator.num_processes > 1:
             raise TrainConfigError(
                 "FastScoreDPOTrainer runs in one process; under accelerate launch use ScoreDPOTrainer"
