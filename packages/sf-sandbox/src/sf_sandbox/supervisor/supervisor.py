@@ -719,6 +719,8 @@ class Supervisor:
                 os.setgroups([])
                 os.setgid(self.uid)
                 os.setuid(self.uid)
+            if self.lane is not None:
+                deny_listening()
             chunks = []
             while True:
                 chunk = os.read(spec_fd, 1 << 20)
@@ -768,6 +770,53 @@ class Supervisor:
         os.write(4, SETUP_OK)
         os.close(4)
         run_source(source, job.get("args", []), env, work)
+
+
+SECCOMP_ARCH = {"x86_64": (0xC000003E, 49, 50), "aarch64": (0xC00000B7, 200, 201)}
+"""AUDIT_ARCH, bind and listen syscall numbers per machine."""
+
+
+def deny_listening():  # pragma: no cover - runs in the child
+    # type: () -> None
+    """Lanes share the container's network namespace: loopback and the abstract unix socket
+    namespace. So that no job can listen where a neighbour may connect, a lane's job gets a
+    seccomp filter of its own that fails ``bind`` and ``listen`` with EPERM (``connect`` has
+    then nothing to reach; socketpairs and pipes still work). Raises when it cannot be applied,
+    so the job fails set-up rather than run without it."""
+    import ctypes
+
+    arch, bind, listen = SECCOMP_ARCH[os.uname().machine]
+    deny, allow = 0x00050000 | errno.EPERM, 0x7FFF0000  # SECCOMP_RET_ERRNO | EPERM, RET_ALLOW
+    code = [  # (code, jt, jf, k): load arch; other ABIs (x32, i386) are denied outright
+        (0x20, 0, 0, 4),
+        (0x15, 1, 0, arch),
+        (0x06, 0, 0, deny),
+        (0x20, 0, 0, 0),
+        (0x35, 3, 0, 0x40000000),  # x32 syscall numbers
+        (0x15, 2, 0, bind),
+        (0x15, 1, 0, listen),
+        (0x06, 0, 0, allow),
+        (0x06, 0, 0, deny),
+    ]
+
+    class Filter(ctypes.Structure):
+        _fields_ = [
+            ("code", ctypes.c_ushort),
+            ("jt", ctypes.c_ubyte),
+            ("jf", ctypes.c_ubyte),
+            ("k", ctypes.c_uint),
+        ]
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(code))(*[Filter(*ins) for ins in code])
+    prog = Prog(len(code), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if (
+        libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0
+    ):  # NO_NEW_PRIVS, SECCOMP
+        raise OSError(ctypes.get_errno(), "cannot apply the lane's seccomp filter")
 
 
 def write_inputs(job, work, tmp):  # pragma: no cover - runs in the child
