@@ -34,8 +34,8 @@ Parameters, grouped:
 
 > Executor and sandbox
     executor_model ("gpt-4o-mini"), executor_base_url, executor_api_key_env, executor_temperature (0),
-    executor_concurrency, executor_cache_dir, sandbox_image, sandbox_pool_size, sandbox_backend
-    ("docker"), workflow_timeout.
+    executor_concurrency, executor_cache_dir, sandbox_image, sandbox_pool_size,
+    sandbox_jobs_per_container (1), sandbox_backend ("docker"), workflow_timeout.
 
 > Scale-out on Ray (``sf-train[ray]``; docs/scale-out.md)
     ray_address (None; "auto", "HOST:PORT" or "local": workflows run in the sandbox pools of the
@@ -445,6 +445,13 @@ class ScoreDPOConfig(DPOConfig):
     )
     sandbox_image: str = field(default="sf-sandbox:py3", metadata=_help("Sandbox image that runs workflows."))
     sandbox_pool_size: int = field(default=4, metadata=_help("Warm sandbox containers."))
+    sandbox_jobs_per_container: int = field(
+        default=1,
+        metadata=_help(
+            "Workflows each sandbox container runs at once, each in a lane of its own (uid, work dir, "
+            "process group); > 1 suits workflows that wait on the executor (docker backend only)."
+        ),
+    )
     sandbox_backend: str = field(
         default="docker",
         metadata={
@@ -580,6 +587,7 @@ class ScoreDPOConfig(DPOConfig):
             "generation_batch_size",
             "lora_r",
             "sandbox_pool_size",
+            "sandbox_jobs_per_container",
             "executor_concurrency",
             "ray_train_workers",
         ):

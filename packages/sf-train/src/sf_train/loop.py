@@ -473,9 +473,12 @@ class _Loop:
         if pool is not None:
             return await score(pool, sum(n.pool_size for n in pool.nodes if not n.lost))
         async with open_sandbox(
-            image=cfg.sandbox_image, pool_size=cfg.sandbox_pool_size, backend=cfg.sandbox_backend
+            image=cfg.sandbox_image,
+            pool_size=cfg.sandbox_pool_size,
+            backend=cfg.sandbox_backend,
+            jobs_per_container=cfg.sandbox_jobs_per_container,
         ) as sandbox:
-            return await score(sandbox, cfg.sandbox_pool_size)
+            return await score(sandbox, cfg.sandbox_pool_size * cfg.sandbox_jobs_per_container)
 
     # --- Ray (ray_address, train_launcher: ray) ------------------------------------------------
     def _connect_ray(self) -> Any:
