@@ -24,6 +24,12 @@ time:
 
 One job is a ``JobRun``: spawn, feed, then drain/enforce rounds, kill, collect, wipe, report.
 
+A container of several lanes (config ``lanes`` > 1) runs a ``Multiplexer`` as PID 1 instead: it
+forks one such supervisor per lane (``lane_config``: uid base + lane, its own tmpfs
+``/lanes/<i>``), and each scopes the kill (``sweep_lane``: ``kill(-1)`` from the lane's uid), the
+stray, IPC and OOM checks and the wipe to its lane; a lane's jobs may not bind or listen
+(``deny_listening``), since the lanes share one network namespace.
+
 In ``local`` mode (the opt-in unsafe backend) there is no uid switch and the kill walks the
 supervisor's descendants instead, using PR_SET_CHILD_SUBREAPER so orphans are found.
 """
