@@ -214,20 +214,22 @@ class Sandbox:
     def _acquire(self) -> tuple[Worker, int]:
         if not self._started:
             self.start()
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise SandboxError("the sandbox is closed")
-                while self._idle and self._idle[-1][0].tainted:
-                    self._idle.pop()  # a lane of a container waiting to be replaced
-                if self._idle:
-                    worker, lane = self._idle.pop()
-                    worker.in_use += 1
-                    return worker, lane
-                if self._count < self._max:
-                    self._count += 1
-                    break
-                self._cond.wait()
+        stale: list[Worker] = []
+        try:
+            with self._cond:
+                while True:
+                    if self._closed:
+                        raise SandboxError("the sandbox is closed")
+                    slot = self._free_slot(stale)
+                    if slot is not None:
+                        return slot
+                    if self._count < self._max:
+                        self._count += 1
+                        break
+                    self._cond.wait()
+        finally:
+            for worker in stale:  # tainted while idle (its container died): replace it
+                self._retire(worker)
         try:
             worker = self._new_worker()
         except BaseException:
@@ -237,12 +239,23 @@ class Sandbox:
             raise
         with self._cond:
             worker.in_use = 1
-            if self._closed:
-                worker.in_use = 0
-            else:
+            if not self._closed:
                 self._idle.extend((worker, lane) for lane in reversed(range(1, worker.lanes)))
                 self._cond.notify_all()
         return worker, 0
+
+    def _free_slot(self, stale: list[Worker]) -> tuple[Worker, int] | None:
+        """Take a free slot (under the lock); slots of tainted containers are dropped, and a
+        tainted container no lane uses is added to ``stale`` (retired by the caller)."""
+        while self._idle:
+            worker, lane = self._idle.pop()
+            if not worker.tainted:
+                worker.in_use += 1
+                return worker, lane
+            if worker.in_use == 0 and not worker.retired:
+                worker.retired = True
+                stale.append(worker)
+        return None
 
     def _release(self, worker: Worker, lane: int = 0) -> None:
         with self._cond:
