@@ -6,12 +6,17 @@ workflows (sf-workflows' shipped LLM-only workflows, cycled over distinct proble
     (``run_workflow_unsafe``), and
 (b) through ``run_workflow`` inside sf-sandbox (``open_sandbox``: the operator runtime preloaded
     in every container), at the same concurrency, and
-(c) as (b) in a pool without the preload (the runtime zip shipped and imported by every job).
-All use the same executor (real openai client over HTTP, cache off). Reports workflows/s, the
-mean latency per workflow, and the latency (b) adds per workflow and per operator call.
-Targets (issue 5): (b) >= 0.9x (a)'s throughput, < 5 ms added per operator call.
+(c) as (b) in a pool without the preload (the runtime zip shipped and imported by every job;
+    only with ``--shipped``), and
+(d) as (b) with several jobs per container (``jobs_per_container``, "lanes"): ceil(c / lanes)
+    containers instead of c.
+All use the same executor (real openai client over HTTP, cache off). Reports, per concurrency,
+workflows/s against (a), the mean latency per workflow and what each pool adds to it, and the
+seconds each pool took to be ready. Targets: issue 5, (b) >= 0.9x (a); issue 17, (d) >= 0.95x
+(a), < 50 ms added per workflow and ready in < 20 s at concurrency 128 and 256 with 2 s replies.
 
-    python benchmarks/workflow_overhead.py [--n 100] [--concurrency 8] [--latency 0.05] [--json FILE]
+    python benchmarks/workflow_overhead.py [--n 100] [--concurrency 8 [16 ...]] [--latency 0.05]
+        [--jobs-per-container 16] [--shipped] [--skip-one-job] [--json FILE]
 """
 
 from __future__ import annotations
@@ -99,8 +104,18 @@ async def run_mode(
     }
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+async def open_pool(**kwargs: Any) -> tuple[Any, float]:
+    """An entered pool and the seconds it took to be ready (every container warm)."""
+    start = time.perf_counter()
+    pool = open_sandbox(**kwargs) if kwargs.pop("_preload", True) else Sandbox(**kwargs)
+    await pool.__aenter__()
+    return pool, time.perf_counter() - start
+
+
+async def measure(args: argparse.Namespace, concurrency: int) -> dict[str, Any]:
+    """Every mode at one concurrency, alternating rounds; the pools start one after the other."""
     work = items(args.n)
+    lanes = args.jobs_per_container
     with ScriptedServer(answer_script("42"), latency=args.latency) as server:
         executor = Executor(
             ExecutorConfig(
@@ -108,105 +123,151 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 base_url=server.base_url,
                 api_key="k",
                 use_cache=False,
-                concurrency=max(64, args.concurrency * 8),
+                concurrency=max(64, concurrency * 8),
             )
         )
-        # (b) open_sandbox: the operator runtime preloaded in every container (the default);
-        # (c) the same pool without the preload: the runtime zip shipped and imported per job
-        shipped_pool = Sandbox(pool_size=args.concurrency, host_calls=host_calls())
-        async with open_sandbox(pool_size=args.concurrency) as sandbox, shipped_pool as shipped:
-            pools = {"unsafe": sandbox, "sandbox": sandbox, "shipped": shipped}
-            # warm-up: containers started, openai imported, connections open (not timed)
-            for mode, pool in pools.items():
-                await run_mode(mode, work[: args.concurrency], executor, pool, args.concurrency)
+        specs: dict[str, dict[str, Any]] = {
+            # (d) open_sandbox with several jobs per container (lanes); started first, so its
+            # ready time is not measured while (b)'s many containers load the machine
+            "lanes": {"pool_size": -(-concurrency // lanes), "jobs_per_container": lanes},
+            # (b) open_sandbox: one job per container, the operator runtime preloaded (the default)
+            "sandbox": {"pool_size": concurrency},
+        }
+        if args.shipped:  # (c) (b) without the preload: the runtime zip shipped and imported per job
+            specs["shipped"] = {"pool_size": concurrency, "host_calls": host_calls(), "_preload": False}
+        if args.skip_one_job:
+            del specs["sandbox"]
+        pools: dict[str, Any] = {}
+        ready: dict[str, float] = {}
+        try:
+            for mode, spec in specs.items():
+                pools[mode], ready[mode] = await open_pool(**spec)
+            modes = {"unsafe": next(iter(pools.values())), **pools}
+            # warm-up: containers used once, openai imported, connections open (not timed)
+            for mode, pool in modes.items():
+                await run_mode(mode, work[:concurrency], executor, pool, concurrency)
             rows = []
             for _ in range(args.rounds):
-                for mode, pool in pools.items():
-                    rows.append(await run_mode(mode, work, executor, pool, args.concurrency))
+                for mode, pool in modes.items():
+                    rows.append(await run_mode(mode, work, executor, pool, concurrency))
+        finally:
+            for pool in pools.values():
+                await pool.__aexit__(None, None, None)
         await executor.aclose()
 
     def best(mode: str) -> dict[str, Any]:
         return max((r for r in rows if r["mode"] == mode), key=lambda r: r["workflows_per_s"])
 
-    def fit(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float]:
-        """Added latency per workflow = fixed per-job cost + calls x per-call cost: least squares
-        over the paired items (the same workflow in both modes; 1 to 8 calls each)."""
-        xs = [c for c, _ in a["per_item"]]
-        ys = [(db - da) * 1000 for (_, da), (_, db) in zip(a["per_item"], b["per_item"], strict=True)]
-        mx, my = statistics.fmean(xs), statistics.fmean(ys)
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
-        return slope, my - slope * mx
+    a = best("unsafe")
+    out: dict[str, Any] = {"concurrency": concurrency, "unsafe_in_process": a, "all_rounds": rows}
+    for mode in pools:
+        b = best(mode)
+        slope, intercept = fit(a, b)
+        out[mode] = {
+            **b,
+            "pool_ready_s": ready[mode],
+            "containers": specs[mode]["pool_size"],
+            "jobs_per_container": specs[mode].get("jobs_per_container", 1),
+            "throughput_ratio": b["workflows_per_s"] / a["workflows_per_s"],
+            "added_latency_per_workflow_ms": (b["mean_latency_s"] - a["mean_latency_s"]) * 1000,
+            "fit_added_ms_per_job": intercept,
+            "fit_added_ms_per_call": slope,
+        }
+    return out
 
-    a, b, c = best("unsafe"), best("sandbox"), best("shipped")
-    added_wf = b["mean_latency_s"] - a["mean_latency_s"]
-    slope, intercept = fit(a, b)
-    slope_c, intercept_c = fit(a, c)
+
+def fit(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float]:
+    """Added latency per workflow = fixed per-job cost + calls x per-call cost: least squares
+    over the paired items (the same workflow in both modes; 1 to 8 calls each)."""
+    xs = [c for c, _ in a["per_item"]]
+    ys = [(db - da) * 1000 for (_, da), (_, db) in zip(a["per_item"], b["per_item"], strict=True)]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    return slope, my - slope * mx
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    load_before = os.getloadavg()
+    runs = [await measure(args, c) for c in args.concurrency]
     return {
         "machine": {
             "platform": platform.platform(),
             "python": sys.version.split()[0],
             "cpus": os.cpu_count(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
         },
         "settings": {
             "n": args.n,
             "concurrency": args.concurrency,
             "reply_latency_s": args.latency,
             "rounds": args.rounds,
+            "jobs_per_container": args.jobs_per_container,
         },
-        "unsafe_in_process": a,
-        "sandboxed": b,
-        "sandboxed_runtime_shipped": c,
-        "all_rounds": rows,
-        "throughput_ratio": b["workflows_per_s"] / a["workflows_per_s"],
-        "throughput_ratio_runtime_shipped": c["workflows_per_s"] / a["workflows_per_s"],
-        "fit_added_ms_per_job_runtime_shipped": intercept_c,
-        "fit_added_ms_per_call_runtime_shipped": slope_c,
-        "added_latency_per_workflow_ms": added_wf * 1000,
-        "added_latency_per_operator_call_ms": added_wf * 1000 / a["calls_per_workflow"],
-        "fit_added_ms_per_call": slope,
-        "fit_added_ms_per_job": intercept,
+        "runs": runs,
     }
+
+
+LABELS = {
+    "sandbox": "(b) sf-sandbox, 1 job/container",
+    "lanes": "(d) sf-sandbox, lanes",
+    "shipped": "(c) (b), runtime shipped",
+}
+
+
+def print_run(run: dict[str, Any], args: argparse.Namespace) -> None:
+    a = run["unsafe_in_process"]
+    print(
+        f"\n{args.n} workflows, concurrency {run['concurrency']}, "
+        f"reply latency {args.latency * 1000:.0f} ms, {a['calls_per_workflow']:.2f} operator calls/workflow"
+    )
+    print(
+        f"{'mode':<34}{'containers':>11}{'workflows/s':>12}{'x (a)':>7}{'mean lat ms':>12}"
+        f"{'added ms':>10}{'ready s':>9}"
+    )
+    print(
+        f"{'(a) in-process, unsafe':<34}{'-':>11}{a['workflows_per_s']:>12.2f}{1:>7.3f}"
+        f"{a['mean_latency_s'] * 1000:>12.1f}{'-':>10}{'-':>9}"
+    )
+    for mode, label in LABELS.items():
+        r = run.get(mode)
+        if r is None:
+            continue
+        shape = f"{r['containers']}x{r['jobs_per_container']}"
+        print(
+            f"{label:<34}{shape:>11}{r['workflows_per_s']:>12.2f}{r['throughput_ratio']:>7.3f}"
+            f"{r['mean_latency_s'] * 1000:>12.1f}{r['added_latency_per_workflow_ms']:>10.1f}"
+            f"{r['pool_ready_s']:>9.1f}"
+        )
+    lanes = run["lanes"]
+    ok = (
+        lanes["throughput_ratio"] >= 0.95
+        and lanes["added_latency_per_workflow_ms"] < 50
+        and lanes["pool_ready_s"] < 20
+    )
+    print(f"lanes targets (>= 0.95x, < 50 ms added, ready < 20 s): {'ok' if ok else 'MISSED'}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100, help="workflows per mode")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8], help="one or more")
     parser.add_argument("--latency", type=float, default=0.05, help="scripted reply latency (s)")
     parser.add_argument(
         "--rounds", type=int, default=2, help="alternating rounds per mode; the best is reported"
     )
+    parser.add_argument("--jobs-per-container", type=int, default=16, help="lanes of the (d) pool")
+    parser.add_argument("--shipped", action="store_true", help="also (c): the runtime shipped per job")
+    parser.add_argument("--skip-one-job", action="store_true", help="leave out (b), the 1-job pool")
     parser.add_argument("--json", dest="json_path", default=None, help="write the figures to this file")
     args = parser.parse_args()
     figures = asyncio.run(main_async(args))
-    a, b, c = figures["unsafe_in_process"], figures["sandboxed"], figures["sandboxed_runtime_shipped"]
+    m = figures["machine"]
     print(
-        f"{args.n} workflows, concurrency {args.concurrency}, reply latency {args.latency * 1000:.0f} ms, "
-        f"{a['calls_per_workflow']:.2f} operator calls/workflow ({figures['machine']['cpus']} CPUs)"
+        f"{m['cpus']} CPUs, load average before {m['load_average_before']}, after {m['load_average_after']}"
     )
-    print(f"{'mode':<26}{'workflows/s':>12}{'mean latency ms':>17}{'wall s':>9}")
-    for label, r in (("(a) in-process, unsafe", a), ("(b) sf-sandbox", b), ("(c) (b), runtime shipped", c)):
-        print(
-            f"{label:<26}{r['workflows_per_s']:>12.2f}{r['mean_latency_s'] * 1000:>17.1f}{r['wall_s']:>9.2f}"
-        )
-    ratio_ok = "ok" if figures["throughput_ratio"] >= 0.9 else "MISSED"
-    call_ok = "ok" if figures["added_latency_per_operator_call_ms"] < 5 else "MISSED"
-    print(f"throughput (b)/(a): {figures['throughput_ratio']:.3f} (target >= 0.9: {ratio_ok})")
-    print(
-        f"added latency: {figures['added_latency_per_workflow_ms']:.1f} ms per workflow, "
-        f"{figures['added_latency_per_operator_call_ms']:.2f} ms per operator call "
-        "incl. the job's fixed cost "
-        f"(target < 5: {call_ok})"
-    )
-    print(
-        f"fit over 1-8-call workflows: {figures['fit_added_ms_per_job']:.1f} ms per sandbox job + "
-        f"{figures['fit_added_ms_per_call']:.2f} ms per operator call"
-    )
-    print(
-        f"without the runtime preload (c): (c)/(a) {figures['throughput_ratio_runtime_shipped']:.3f}, "
-        f"{figures['fit_added_ms_per_job_runtime_shipped']:.1f} ms per sandbox job + "
-        f"{figures['fit_added_ms_per_call_runtime_shipped']:.2f} ms per operator call"
-    )
+    for run in figures["runs"]:
+        print_run(run, args)
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as fh:
             json.dump(figures, fh, indent=2)

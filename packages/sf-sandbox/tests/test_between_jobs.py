@@ -222,7 +222,7 @@ def test_every_container_runs_under_our_profile(fresh_sandbox: Sandbox) -> None:
     from sf_sandbox.backends.seccomp import profile
 
     fresh_sandbox.run(Job(source="pass"))
-    worker = fresh_sandbox._idle[0]
+    worker, _lane = fresh_sandbox._idle[0]  # free slots are (container, lane)
     opts = worker.conn.container.attrs["HostConfig"]["SecurityOpt"]  # type: ignore[attr-defined]
     profiles = [o for o in opts if o.startswith("seccomp=")]
     assert len(profiles) == 1 and '"io_uring_setup"' in profiles[0]

@@ -1,6 +1,6 @@
 """gVisor: the pool and supervisor under ``runtime="runsc"``, on an engine of the tests' own.
 
-The status and security suites are run again, whole, under runsc (a nested pytest with
+The status, security and lanes suites are run again, whole, under runsc (a nested pytest with
 ``DOCKER_HOST`` on that engine and ``SF_SANDBOX_RUNTIME=runsc``); the cases that gVisor breaks
 today are listed in ``RUNSC_GAPS`` with the reason, and every other case must pass.
 """
@@ -23,18 +23,28 @@ pytestmark = pytest.mark.docker
 TESTS = Path(__file__).parent
 ROOT = TESTS.parents[2]  # the workspace root: pytest node ids are relative to it
 
+_MEMORY = (
+    "gVisor has no in-sandbox OOM kill: the host OOM-kills the whole sandbox (sentry), so the job ends "
+    "as sandbox_error, not memory; /sys/fs/cgroup is not visible inside"
+)
+_ENVIRON = (
+    "gVisor lets the job (uid >= 100000, no caps) read /proc/1/environ, /proc/1/maps and list /proc/1/fd "
+    "of the root supervisor, which runc forbids (/proc/1/mem and kill(1) stay denied)"
+)
+_FORK_BOMB = (
+    "contained, but as sandbox_error: on the ptrace platform every task has host-side threads in the "
+    "container's pids cgroup, so the sentry panics ('error initializing first thread: resource "
+    "temporarily unavailable'); with a larger pids limit the forked interpreters pass the memory limit "
+    "and the host OOM-kills the whole sandbox instead"
+)
 RUNSC_GAPS = {
-    "test_statuses.py::test_memory_status": "gVisor has no in-sandbox OOM kill: the host OOM-kills the "
-    "whole "
-    "sandbox (sentry), so the job ends as sandbox_error, not memory; /sys/fs/cgroup is not visible inside",
-    "test_security.py::test_memory_bomb": "same: the memory limit kills the whole container, not the job",
-    "test_security.py::test_host_environment_secrets_are_not_visible": "gVisor lets the job (uid >= 100000, "
-    "no caps) read /proc/1/environ, /proc/1/maps and list /proc/1/fd of the root supervisor, which runc "
-    "forbids (/proc/1/mem and kill(1) stay denied)",
-    "test_security.py::test_fork_bomb": "contained, but as sandbox_error: on the ptrace platform every task "
-    "has host-side threads in the container's pids cgroup, so the sentry panics ('error initializing first "
-    "thread: resource temporarily unavailable'); with a larger pids limit the forked interpreters pass the "
-    "memory limit and the host OOM-kills the whole sandbox instead",
+    "test_statuses.py::test_memory_status": _MEMORY,
+    "test_security.py::test_memory_bomb[one-job]": "same: the memory limit kills the whole container",
+    "test_security.py::test_memory_bomb[lanes]": "same, and the neighbour's job with it (one sentry)",
+    "test_security.py::test_host_environment_secrets_are_not_visible[one-job]": _ENVIRON,
+    "test_security.py::test_host_environment_secrets_are_not_visible[lanes]": _ENVIRON,
+    "test_security.py::test_fork_bomb[one-job]": _FORK_BOMB,
+    "test_security.py::test_fork_bomb[lanes]": _FORK_BOMB + "; the neighbour's job dies with the sandbox",
 }
 """Cases of the status and security suites that fail under runsc (gVisor 0.0~20221219, ptrace platform)."""
 
@@ -75,6 +85,7 @@ def test_status_and_security_suites_under_runsc(on_runsc: LocalDockerd) -> None:
             *deselect,
             str(TESTS / "test_statuses.py"),
             str(TESTS / "test_security.py"),
+            str(TESTS / "test_lanes.py"),
         ],
         capture_output=True,
         text=True,

@@ -1,4 +1,8 @@
-"""Hostile programs: each must end in a clean status, leaving the host and the next job unaffected."""
+"""Hostile programs: each must end in a clean status, leaving the host and the next job unaffected.
+
+The ``sb`` cases run twice: in a pool of one job per container, and in a container of three lanes
+(``jobs_per_container=3``) where a neighbour's job runs all the while in another lane and must
+end ``ok`` with its files intact (:class:`sf_sandbox.testing.Canary`)."""
 
 from __future__ import annotations
 
@@ -8,30 +12,41 @@ import time
 import pytest
 
 from sf_sandbox import Job, Limits, Sandbox, Status
+from sf_sandbox.testing import Canary
 
 # Every process the job can see: besides itself, only the supervisor (PID 1) and its job forker
-# (the zygote), both root; no process of the job uid may remain from an earlier job.
+# (the zygote), both root; no process of the job uid may remain from an earlier job. In a lane
+# (work dir under /lanes) the neighbours' supervisors and jobs are visible too (another uid), so
+# the count is not checked there, and the dirs are the lane's own (work dir and TMPDIR).
 PROBE = (
     "import os\n"
     "me = os.getpid()\n"
+    "one = os.getcwd() == '/work'\n"
     "pids = [int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) != me]\n"
     "mine = sorted(p for p in pids if os.stat(f'/proc/{p}').st_uid == os.getuid())\n"
     "root = sorted(p for p in pids if os.stat(f'/proc/{p}').st_uid == 0)\n"
-    "left = [n for d in ('/work', '/tmp', '/dev/shm') for n in os.listdir(d)]\n"
-    "print(mine, len(pids), root[0], left)\n"
+    "dirs = ('/work', '/tmp', '/dev/shm') if one else (os.getcwd(), os.environ['TMPDIR'])\n"
+    "left = [n for d in dirs for n in os.listdir(d)]\n"
+    "print(mine, len(pids) if one else 2, root[0], left)\n"
 )
 
 
 def assert_clean_next_job(sb: Sandbox) -> None:
-    for _ in range(2):  # both pool containers
+    for _ in range(2):  # both pool containers (or two lanes)
         r = sb.run(Job(source=PROBE))
         assert r.ok, (r.status, r.stderr)
         assert r.stdout.strip() == "[] 2 1 ['main.py']", r.stdout
 
 
-@pytest.fixture
-def sb(docker_ready: None):
-    with Sandbox(limits=Limits(timeout=3, pids=64), pool_size=2) as box:
+@pytest.fixture(params=[1, 3], ids=["one-job", "lanes"])
+def sb(docker_ready: None, request: pytest.FixtureRequest):
+    lanes = request.param
+    limits = Limits(timeout=3, pids=64)
+    if lanes == 1:
+        with Sandbox(limits=limits, pool_size=2) as box:
+            yield box
+        return
+    with Sandbox(limits=limits, pool_size=1, jobs_per_container=lanes) as box, Canary(box):
         yield box
 
 
@@ -79,7 +94,7 @@ def test_double_forked_daemon_cannot_outlive_the_job(sb: Sandbox) -> None:
         "    if os.fork() == 0:\n"
         "        os.close(1); os.close(2)\n"
         "        while True:\n"
-        "            open('/tmp/alive', 'w').write(str(time.time())); time.sleep(0.01)\n"
+        "            open('alive', 'w').write(str(time.time())); time.sleep(0.01)\n"
         "    os._exit(0)\n"
         "time.sleep(0.2)\nprint('parent done')\n"
     )
@@ -190,7 +205,11 @@ def test_sysv_ipc_object_taints_the_container(fresh_sandbox: Sandbox) -> None:
 
 def test_host_is_unaffected(sb: Sandbox) -> None:
     before = set(os.listdir("/tmp"))
-    r = sb.run(Job(source="open('/tmp/from_job', 'w').write('x')\nprint(open('/tmp/from_job').read())"))
+    src = (
+        "import tempfile\np = tempfile.gettempdir() + '/from_job'\n"
+        "open(p, 'w').write('x')\nprint(open(p).read())"
+    )
+    r = sb.run(Job(source=src))
     assert r.ok and r.stdout == "x\n", r  # the job wrote its own /tmp ...
     assert "from_job" not in set(os.listdir("/tmp")) - before  # ... and the host's is untouched
 

@@ -56,6 +56,16 @@ class Sandbox(PoolBase):
     ``preload`` (:class:`~sf_sandbox.preload.Preload`) gives every job of the pool trusted modules
     already imported (a runtime the host would otherwise ship and import with every job).
 
+    ``jobs_per_container`` (default 1: one job per container, as always) makes each container
+    hold that many *lanes*, each running one job at a time in a uid, work dir, tmp dir and process
+    group of its own, with the per-job kill, wipe and checks scoped to the lane. For I/O-bound jobs
+    (workflows waiting on an LLM): ``pool_size`` containers then give ``pool_size x
+    jobs_per_container`` slots, and growth to a concurrency ``c`` starts ``ceil(c /
+    jobs_per_container)`` containers. A lane whose job taints its container takes the container
+    out of service; it is replaced once its other lanes finish. Memory, pids and CPU limits of
+    a container are ``Limits`` x lanes (CPU capped at the engine's cores). See the README's
+    "Several jobs per container" for what lanes share.
+
     Raises (on entry):
         EngineUnavailableError: no Docker engine answers.
         ImageNotFoundError: the image is missing (``sf sandbox build-image`` builds the default).
@@ -73,6 +83,7 @@ class Sandbox(PoolBase):
         backend: str | Backend | None = None,
         runtime: str | None = None,
         preload: Preload | None = None,
+        jobs_per_container: int = 1,
     ) -> None:
         """Open (not yet start) a pool as ``settings`` say; the keywords given override them.
 
@@ -91,7 +102,13 @@ class Sandbox(PoolBase):
             )
         named = backend if isinstance(backend, str) else None
         self.settings = base.merge(
-            image=image, limits=limits, pool_size=pool_size, backend=named, runtime=runtime, preload=preload
+            image=image,
+            limits=limits,
+            pool_size=pool_size,
+            backend=named,
+            runtime=runtime,
+            preload=preload,
+            jobs_per_container=jobs_per_container if jobs_per_container != 1 else None,
         )
         """How this pool was opened (:class:`~sf_sandbox.settings.SandboxSettings`)."""
         self.limits = self.settings.limits
@@ -101,8 +118,13 @@ class Sandbox(PoolBase):
         self.hostcalls = HostCalls(host_calls)
         self._pool_size = self.settings.pool_size or 1
         self._max = self._pool_size
+        if self.settings.jobs_per_container > 1 and not self.backend.in_container:
+            raise SandboxConfigError("jobs_per_container > 1 needs a container backend (docker)")
+        self.jobs_per_container = self.settings.jobs_per_container
+        """Concurrent jobs per container (lanes); 1 = one job per container."""
         self._cond = threading.Condition()
-        self._idle: list[Worker] = []
+        self._idle: list[tuple[Worker, int]] = []
+        """Free slots: (container, lane)."""
         self._count = 0
         self._started = False
         self._closed = False
@@ -142,7 +164,7 @@ class Sandbox(PoolBase):
 
         def one() -> None:
             try:
-                worker = Worker(self.backend, self.limits, self.hostcalls, self.preload)
+                worker = self._new_worker()
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)
                 with self._cond:
@@ -163,7 +185,10 @@ class Sandbox(PoolBase):
         """Kill and remove every container. Safe to call twice."""
         with self._cond:
             self._closed = True
-            idle, self._idle = self._idle, []
+            idle = list({id(w): w for w, _ in self._idle if w.in_use == 0 and not w.retired}.values())
+            for w in idle:
+                w.retired = True
+            self._idle = []
             replacing = list(self._replacing)
             closing = list(self._closing)
             self._cond.notify_all()
@@ -181,42 +206,86 @@ class Sandbox(PoolBase):
         self.backend.close()
 
     # pool
+    def _new_worker(self) -> Worker:
+        lanes = self.jobs_per_container
+        extra = {"lanes": lanes} if lanes > 1 else {}
+        return Worker(self.backend, self.limits, self.hostcalls, self.preload, **extra)
+
     def _put(self, worker: Worker) -> None:
+        """A fresh container: every lane of it is free."""
         with self._cond:
-            if self._closed:
-                closing = True
-            else:
-                closing = False
-                self._idle.append(worker)
-                self._cond.notify()
+            closing = self._closed
+            if not closing:
+                self._idle.extend((worker, lane) for lane in reversed(range(worker.lanes)))
+                self._cond.notify_all()
         if closing:
+            worker.retired = True
             worker.close()
 
-    def _acquire(self) -> Worker:
+    def _acquire(self) -> tuple[Worker, int]:
         if not self._started:
             self.start()
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise SandboxError("the sandbox is closed")
-                if self._idle:
-                    return self._idle.pop()
-                if self._count < self._max:
-                    self._count += 1
-                    break
-                self._cond.wait()
+        stale: list[Worker] = []
         try:
-            return Worker(self.backend, self.limits, self.hostcalls, self.preload)
+            with self._cond:
+                while True:
+                    if self._closed:
+                        raise SandboxError("the sandbox is closed")
+                    slot = self._free_slot(stale)
+                    if slot is not None:
+                        return slot
+                    if self._count < self._max:
+                        self._count += 1
+                        break
+                    self._cond.wait()
+        finally:
+            for worker in stale:  # tainted while idle (its container died): replace it
+                self._retire(worker)
+        try:
+            worker = self._new_worker()
         except BaseException:
             with self._cond:
                 self._count -= 1
                 self._cond.notify()
             raise
+        with self._cond:
+            worker.in_use = 1
+            if not self._closed:
+                self._idle.extend((worker, lane) for lane in reversed(range(1, worker.lanes)))
+                self._cond.notify_all()
+        return worker, 0
 
-    def _release(self, worker: Worker) -> None:
-        if not worker.tainted:
-            self._put(worker)
+    def _free_slot(self, stale: list[Worker]) -> tuple[Worker, int] | None:
+        """Take a free slot (under the lock); slots of tainted containers are dropped, and a
+        tainted container no lane uses is added to ``stale`` (retired by the caller)."""
+        while self._idle:
+            worker, lane = self._idle.pop()
+            if not worker.tainted:
+                worker.in_use += 1
+                return worker, lane
+            if worker.in_use == 0 and not worker.retired:
+                worker.retired = True
+                stale.append(worker)
+        return None
+
+    def _release(self, worker: Worker, lane: int = 0) -> None:
+        with self._cond:
+            worker.in_use -= 1
+            if not worker.tainted and not self._closed:
+                self._idle.append((worker, lane))
+                self._cond.notify()
+                return
+            if worker.in_use > 0 or worker.retired:
+                return  # its other lanes finish first; the last one retires it
+            worker.retired = True
+            replace_it = worker.tainted and not self._closed
+        if not replace_it:
+            worker.close()  # the pool closed while this container ran jobs
             return
+        self._retire(worker)
+
+    def _retire(self, worker: Worker) -> None:
+        """Close a tainted container and start its replacement, both in the background."""
         self.replaced += 1
         closer = threading.Thread(target=worker.close, daemon=True)
         with self._cond:
@@ -225,7 +294,7 @@ class Sandbox(PoolBase):
 
         def replace() -> None:
             try:
-                fresh = Worker(self.backend, self.limits, self.hostcalls, self.preload)
+                fresh = self._new_worker()
             except BaseException:  # noqa: BLE001 - the next acquire will retry and report
                 with self._cond:
                     self._count -= 1
@@ -240,24 +309,28 @@ class Sandbox(PoolBase):
 
     def _grow(self, concurrency: int) -> None:
         with self._cond:
-            self._max = max(self._max, concurrency)
+            self._max = max(self._max, self._containers(concurrency))
+
+    def _containers(self, slots: int) -> int:
+        """Containers that give ``slots`` concurrent jobs."""
+        return -(-slots // self.jobs_per_container)
 
     # running
     def _run(self, job: Job, loop: asyncio.AbstractEventLoop | None = None) -> Result:
         check_job(job)
         try:
-            worker = self._acquire()
+            worker, lane = self._acquire()
         except SandboxError as exc:
             return Result(status=Status.SANDBOX_ERROR, error=str(exc), id=job.id)
         except Exception as exc:  # noqa: BLE001 - e.g. the engine vanished mid-batch
             return Result(status=Status.SANDBOX_ERROR, error=f"cannot start a sandbox: {exc}", id=job.id)
         try:
-            result = worker.run(job, loop)
+            result = worker.run(job, loop, lane) if worker.lanes > 1 else worker.run(job, loop)
         except BaseException as exc:  # noqa: BLE001 - a bug here must not lose the batch
             worker.tainted = True
             result = Result(status=Status.SANDBOX_ERROR, error=f"{type(exc).__name__}: {exc}", id=job.id)
         finally:
-            self._release(worker)
+            self._release(worker, lane)
         return with_id(result, job.id)
 
     def run(self, job: Job) -> Result:
@@ -318,13 +391,13 @@ class Sandbox(PoolBase):
         return list(results)
 
     def _concurrency(self, concurrency: int | None, n: int) -> int:
-        conc = concurrency or self._max
+        conc = concurrency or self._max * self.jobs_per_container
         if conc < 1:
             raise SandboxConfigError("concurrency must be >= 1")
         conc = max(1, min(conc, n or 1))
         self._grow(conc)
         if self._started and n:
-            self._warm(conc)
+            self._warm(self._containers(conc))
         return conc
 
 

@@ -39,6 +39,10 @@ def _option(
     return {"flag": flag, "help": help, "type": type, "metavar": metavar}
 
 
+MAX_LANES = 64
+"""Most jobs one container may run at once (``jobs_per_container``)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SandboxSettings:
     """How to open a sandbox pool; the defaults are ``Sandbox()``'s.
@@ -83,6 +87,17 @@ class SandboxSettings:
         metadata=_option("--pool-size", "Warm sandbox containers (jobs at once).", type=int, metavar="N"),
     )
     """Warm containers; ``None``: 1 for a ``Sandbox``, each node's CPU count for a ``RayPool``."""
+    jobs_per_container: int = field(
+        default=1,
+        metadata=_option(
+            "--jobs-per-container",
+            "Jobs each container runs at once, each in its own uid, work dir and process group "
+            "(lanes; 1-64). For I/O-bound jobs such as workflows; see sf-sandbox's README.",
+            type=int,
+            metavar="N",
+        ),
+    )
+    """Concurrent jobs per container (lanes, :class:`~sf_sandbox.Sandbox`); 1: one job per container."""
     preload: Preload | None = None
     """Trusted code every job starts with imported (set in Python only, never from a config)."""
 
@@ -116,6 +131,11 @@ class SandboxSettings:
             raise SandboxConfigError(f"pool_size must be >= 1 (warm containers), got {self.pool_size!r}")
         if self.preload is not None and not isinstance(self.preload, Preload):
             raise SandboxConfigError("preload must be an sf_sandbox.Preload")
+        lanes = self.jobs_per_container
+        if not isinstance(lanes, int) or isinstance(lanes, bool) or not 1 <= lanes <= MAX_LANES:
+            raise SandboxConfigError(
+                f"jobs_per_container must be an integer from 1 to {MAX_LANES}, got {lanes!r}"
+            )
 
     # ------------------------------------------------------------------ building
     def merge(self, **changes: Any) -> Self:

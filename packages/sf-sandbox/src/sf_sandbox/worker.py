@@ -8,7 +8,7 @@ import itertools
 import queue
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sf_sandbox._protocol import HEADER, FrameDecoder, encode
@@ -33,7 +33,11 @@ _ids = itertools.count(1)
 
 
 class Worker:
-    """Owns one supervisor. Runs one job at a time; ``tainted`` means: replace me.
+    """Owns one container. Runs one job at a time per lane (``lanes`` of them, 1 by default);
+    ``tainted`` means: replace me (once no lane runs a job).
+
+    With ``lanes`` > 1 the container's PID 1 is the supervisor's ``Multiplexer``: every frame to
+    lane ``i`` goes wrapped (:meth:`_to_lane`); replies need no routing (job ids are unique).
 
     Threads: the backend's reader calls ``_on_data`` and never blocks: host calls are queued on
     :class:`HostCalls`, and the frames the reader itself answers go to a bounded queue that a
@@ -43,9 +47,20 @@ class Worker:
     """
 
     def __init__(
-        self, backend: Backend, limits: Limits, hostcalls: HostCalls, preload: Preload | None = None
+        self,
+        backend: Backend,
+        limits: Limits,
+        hostcalls: HostCalls,
+        preload: Preload | None = None,
+        lanes: int = 1,
     ) -> None:
         self.limits = limits
+        self.lanes = lanes
+        """Concurrent jobs this container runs (each in a lane of its own)."""
+        self.in_use = 0
+        """Lanes running a job now (kept by the pool, under its lock)."""
+        self.retired = False
+        """Set by the pool once the container is being closed."""
         self.hostcalls = hostcalls
         self.tainted = False
         self.taint_reason = ""
@@ -53,16 +68,16 @@ class Worker:
         self._ready = threading.Event()
         self._closed = threading.Event()
         self._lock = threading.Lock()
-        self._current: tuple[int, threading.Event, list[dict[str, Any]]] | None = None
-        self._lane: Lane | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._jobs: dict[int, _Running] = {}
+        """The jobs running now, by their (pool-wide unique) id."""
         self._hello: dict[str, Any] = {}
         self._outbox: queue.Queue[tuple[bytes, ...] | None] = queue.Queue(OUTBOX_FRAMES)
         self._send_lock = threading.Lock()
         self.setup_failures = 0
         """Consecutive jobs of this slot whose set-up failed."""
         self.conn: Connection
-        self.conn, config = backend.start(limits, self._on_data, self._on_close)
+        extra = {"lanes": lanes} if lanes > 1 else {}
+        self.conn, config = backend.start(limits, self._on_data, self._on_close, **extra)
         if preload is not None:
             config["preload"] = preload.to_config()
         self._writer = threading.Thread(target=self._write, name=f"sf-writer-{self.conn.label}", daemon=True)
@@ -95,10 +110,10 @@ class Worker:
                 self._ready.set()
             elif op == "result":
                 with self._lock:
-                    current = self._current
-                if current is not None and frame.get("id") == current[0]:
-                    current[2].append(frame)
-                    current[1].set()
+                    running = self._jobs.get(frame.get("id"))  # type: ignore[arg-type]
+                if running is not None:
+                    running.box.append(frame)
+                    running.done.set()
             elif op == "hostcall":
                 self._hostcall(frame)
 
@@ -106,9 +121,9 @@ class Worker:
         self._closed.set()
         self._ready.set()
         with self._lock:
-            current = self._current
-        if current is not None:
-            current[1].set()
+            running = list(self._jobs.values())
+        for job in running:
+            job.done.set()
 
     def _fail(self, reason: str) -> None:
         self.tainted = True
@@ -167,8 +182,8 @@ class Worker:
         job_id, call = frame.get("id"), frame.get("call")
         req = frame.get("req")
         with self._lock:
-            current, lane = self._current, self._lane
-        if current is None or job_id != current[0] or lane is None or not isinstance(req, dict):
+            running = self._jobs.get(job_id)  # type: ignore[arg-type]
+        if running is None or not isinstance(req, dict):
             return  # a finished job's call: nothing of it runs
         call_id = req.get("call_id")
         reader = threading.current_thread()  # _hostcall runs on the connection's reader
@@ -178,24 +193,33 @@ class Worker:
             # forwards without decoding it (one JSON encoding in all)
             body = reply_body(payload, call_id)
             head = encode({"op": "hostcall_result", "id": job_id, "call": call, "body": len(body)})
+            chunks = self._to_lane(running.lane, head + HEADER.pack(len(body)), body)
             if threading.current_thread() is reader:
-                self._send(head + HEADER.pack(len(body)), body)  # never block the reader
+                self._send(*chunks)  # never block the reader
             else:
-                self._send_now(head + HEADER.pack(len(body)), body)
+                self._send_now(*chunks)
 
         self.hostcalls.dispatch(
             str(req.get("name")),
             list(req.get("args") or []),
             dict(req.get("kwargs") or {}),
-            self._loop,
+            running.loop,
             reply,
-            lane=lane,
+            lane=running.calls,
             size=int(frame.get("size") or 0),
         )
 
     # running a job
-    def run(self, job: Job, loop: asyncio.AbstractEventLoop | None = None) -> Result:
-        """Run ``job``; never raises for anything the job does."""
+    def _to_lane(self, lane: int, *chunks: bytes) -> tuple[bytes, ...]:
+        """``chunks`` (whole frames) addressed to ``lane``: unchanged with one lane, else behind
+        a ``{"op": "lane"}`` head whose raw frame holds them (the multiplexer forwards it unread)."""
+        if self.lanes == 1:
+            return chunks
+        size = sum(len(c) for c in chunks)
+        return (encode({"op": "lane", "lane": lane, "body": size}) + HEADER.pack(size), *chunks)
+
+    def run(self, job: Job, loop: asyncio.AbstractEventLoop | None = None, lane: int = 0) -> Result:
+        """Run ``job`` in ``lane`` (one job per lane at a time); never raises for anything the job does."""
         limits = job.limits or self.limits
         if self._closed.is_set():
             self.tainted = True
@@ -218,11 +242,9 @@ class Worker:
         job_id = next(_ids)
         done = threading.Event()
         box: list[dict[str, Any]] = []
-        self._loop = loop
-        lane = self.hostcalls.open_lane(limits.host_calls_in_flight, limits.host_call_bytes)
+        calls = self.hostcalls.open_lane(limits.host_calls_in_flight, limits.host_call_bytes)
         with self._lock:
-            self._current = (job_id, done, box)
-            self._lane = lane
+            self._jobs[job_id] = _Running(done=done, box=box, calls=calls, loop=loop, lane=lane)
         request = {
             "op": "run",
             "id": job_id,
@@ -245,12 +267,13 @@ class Worker:
             },
         }
         started = time.monotonic()
-        self._send_now(encode(request))
+        self._send_now(*self._to_lane(lane, encode(request)))
+        if self._closed.is_set():
+            done.set()  # the container went while we sent: _on_close may have run before we registered
         finished = done.wait(limits.timeout + GRACE)
         with self._lock:
-            self._current = None
-            self._lane = None
-        self.hostcalls.close_lane(lane)  # nothing of this job runs from now on
+            self._jobs.pop(job_id, None)
+        self.hostcalls.close_lane(calls)  # nothing of this job runs from now on
         if not finished or not box:
             self.tainted = True
             self._kill_soon()
@@ -302,6 +325,17 @@ class Worker:
             pass
         self._writer.join(timeout=5)
         self.conn.close()
+
+
+@dataclass(slots=True)
+class _Running:
+    """One job in flight: what the reader needs to answer its frames."""
+
+    done: threading.Event
+    box: list[dict[str, Any]]
+    calls: Lane
+    loop: asyncio.AbstractEventLoop | None
+    lane: int
 
 
 def with_id(result: Result, job_id: str | None) -> Result:

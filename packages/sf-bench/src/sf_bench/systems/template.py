@@ -70,6 +70,7 @@ class SandboxRunner:
         executor: LLM | None = None,
         *,
         pool_size: int = 2,
+        jobs_per_container: int = 1,
         timeout: float = 120.0,
         operators: Sequence[str] | None = None,
         max_llm_calls: int = 50,
@@ -84,6 +85,8 @@ class SandboxRunner:
         self.validate = validate
         self.pool_size = pool_size
         self.settings = sandbox
+        self.jobs_per_container = jobs_per_container
+        """Workflows each sandbox container runs at once (``Sandbox(jobs_per_container=...)``)."""
         self.timeout = timeout
         self.operators = list(operators) if operators is not None else None
         self.max_llm_calls = max_llm_calls
@@ -99,7 +102,9 @@ class SandboxRunner:
             if self._sandbox is None:
                 from sf_workflows import open_sandbox
 
-                sandbox = open_sandbox(self.settings, pool_size=self.pool_size)
+                sandbox = open_sandbox(
+                    self.settings, pool_size=self.pool_size, jobs_per_container=self.jobs_per_container
+                )
                 await asyncio.get_running_loop().run_in_executor(None, sandbox.start)
                 self._sandbox = sandbox
                 atexit.register(self.close)

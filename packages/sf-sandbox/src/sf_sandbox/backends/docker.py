@@ -82,6 +82,32 @@ def process_start_time(pid: int) -> int | None:
         return None
 
 
+LANES_ROOT = "/lanes"
+"""Where the lanes of a shared container have their tmpfs: ``/lanes/<i>`` (work dir and tmp)."""
+
+
+def container_mounts(uid: int, work_mb: int, lanes: int = 1) -> dict[str, str]:
+    """The container's tmpfs mounts. One lane: ``/work`` (the job uid's, 0700) and ``/tmp``
+    (1777). Several: ``/lanes/<i>`` per lane, owned by ``uid + i`` with mode 0700 and a size of
+    its own (so one lane's disk bomb cannot fill a neighbour's), and ``/tmp`` not writable by
+    any job (root, 0755; the supervisor makes ``/dev/shm`` the same)."""
+    common = "rw,nosuid,nodev"
+    if lanes <= 1:
+        return {
+            "/work": f"{common},size={work_mb}m,uid={uid},gid={uid},mode=0700",
+            "/tmp": f"{common},size={work_mb}m,mode=1777",
+            "/sf": f"{common},noexec,size=1m,mode=0755",
+        }
+    mounts = {
+        "/tmp": f"{common},size=1m,mode=0755",
+        "/sf": f"{common},noexec,size=1m,mode=0755",
+    }
+    for lane in range(lanes):
+        owner = uid + lane
+        mounts[f"{LANES_ROOT}/{lane}"] = f"{common},size={work_mb}m,uid={owner},gid={owner},mode=0700"
+    return mounts
+
+
 class DockerConnection(Connection):
     """A container running the supervisor, and its attach socket."""
 
@@ -206,29 +232,32 @@ class DockerBackend(Backend):
             raise ImageNotFoundError(f"image {self.image!r} is not in the Docker engine: {hint}") from None
 
     def start(
-        self, limits: Limits, on_data: Callable[[bytes], None], on_close: Callable[[], None]
+        self,
+        limits: Limits,
+        on_data: Callable[[bytes], None],
+        on_close: Callable[[], None],
+        lanes: int = 1,
     ) -> tuple[Connection, dict[str, object]]:
+        """Start one container; ``lanes`` > 1 gives it that many concurrent job lanes
+        (:func:`lane_mounts`), each with its own uid (``uid + lane``) and tmpfs."""
         import docker.errors
         from docker.types import LogConfig, Ulimit
 
         uid = random.randint(100_000, 1_999_999)
         work_mb = limits.file_size_mb
         api = self.client.api
+        # gVisor's sentry keeps ~60 host threads of its own plus per-task stubs in the container's pids
+        # cgroup; each job stays bounded by RLIMIT_NPROC (= limits.pids, per lane uid), which gVisor enforces
+        overhead = (8 if self.runtime != "runsc" else 256) + 4 * (lanes - 1)
         host_config = api.create_host_config(
             network_mode="none",
             read_only=True,
-            tmpfs={
-                "/work": f"rw,nosuid,nodev,size={work_mb}m,uid={uid},gid={uid},mode=0700",
-                "/tmp": f"rw,nosuid,nodev,size={work_mb}m,mode=1777",
-                "/sf": "rw,nosuid,nodev,noexec,size=1m,mode=0755",
-            },
+            tmpfs=container_mounts(uid, work_mb, lanes),
             shm_size=f"{max(1, min(work_mb, 64))}m",
-            mem_limit=f"{limits.memory_mb}m",
-            memswap_limit=f"{limits.memory_mb}m",
-            # gVisor's sentry keeps ~60 host threads of its own plus per-task stubs in the container's pids
-            # cgroup; the job stays bounded by RLIMIT_NPROC (= limits.pids), which gVisor enforces
-            pids_limit=limits.pids + (8 if self.runtime != "runsc" else 256),
-            nano_cpus=int(limits.cpus * 1e9),
+            mem_limit=f"{limits.memory_mb * lanes}m",
+            memswap_limit=f"{limits.memory_mb * lanes}m",
+            pids_limit=limits.pids * lanes + overhead,
+            nano_cpus=int(min(limits.cpus * lanes, float(os.cpu_count() or 1)) * 1e9),
             cap_drop=["ALL"],
             cap_add=SUPERVISOR_CAPS,
             security_opt=["no-new-privileges", seccomp.security_opt()],
@@ -286,6 +315,8 @@ class DockerBackend(Backend):
             "tmp_dir": "/tmp",
             "helpers": helper_sources(),
         }
+        if lanes > 1:
+            config.update(lanes=lanes, lanes_root=LANES_ROOT)
         return conn, config
 
     def close(self) -> None:

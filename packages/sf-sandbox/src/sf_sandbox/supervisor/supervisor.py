@@ -24,6 +24,12 @@ time:
 
 One job is a ``JobRun``: spawn, feed, then drain/enforce rounds, kill, collect, wipe, report.
 
+A container of several lanes (config ``lanes`` > 1) runs a ``Multiplexer`` as PID 1 instead: it
+forks one such supervisor per lane (``lane_config``: uid base + lane, its own tmpfs
+``/lanes/<i>``), and each scopes the kill (``sweep_lane``: ``kill(-1)`` from the lane's uid), the
+stray, IPC and OOM checks and the wipe to its lane; a lane's jobs may not bind or listen
+(``deny_listening``), since the lanes share one network namespace.
+
 In ``local`` mode (the opt-in unsafe backend) there is no uid switch and the kill walks the
 supervisor's descendants instead, using PR_SET_CHILD_SUBREAPER so orphans are found.
 """
@@ -320,33 +326,55 @@ def parent_of(pid):
         return None
 
 
-def ipc_objects():
+def ipc_objects(uid=None):
+    # type: (Optional[int]) -> int
     """Count SysV IPC objects and POSIX message queues: state that survives the processes.
 
-    Where the kernel offers no ``/proc/sysvipc`` (gVisor), the counts come from the IPC_INFO-style
-    calls instead (:func:`ipc_counts_by_syscall`); if those fail too, this fails closed (returns 1,
-    so the container is replaced): a segment left behind would be readable by the next job.
+    With ``uid`` (a lane of a shared container) only the objects that uid owns or created count;
+    a neighbour's objects are the neighbour's taint. Where the kernel offers no ``/proc/sysvipc``
+    (gVisor), the counts come from the IPC_INFO-style calls instead (:func:`ipc_counts_by_syscall`,
+    which cannot tell owners apart, so every lane then counts every object); if those fail too,
+    this fails closed (returns 1, so the container is replaced): a segment left behind would be
+    readable by the next job.
     """
+    count = mqueues(uid)
     if not os.path.isdir("/proc/sysvipc"):
         by_call = ipc_counts_by_syscall()
-        count = 1 if by_call is None else by_call
-        try:
-            count += len(os.listdir("/dev/mqueue"))
-        except OSError:
-            pass
-        return count
-    count = 0
+        return count + (1 if by_call is None else by_call)
     for name in ("shm", "msg", "sem"):
         try:
             with open("/proc/sysvipc/" + name) as fh:
-                count += max(0, len(fh.read().splitlines()) - 1)
+                lines = fh.read().splitlines()
         except OSError:
-            pass
-    try:
-        count += len(os.listdir("/dev/mqueue"))
-    except OSError:
-        pass
+            continue
+        if uid is None:
+            count += max(0, len(lines) - 1)
+            continue
+        head = lines[0].split() if lines else []
+        cols = [head.index(c) for c in ("uid", "cuid") if c in head]
+        for line in lines[1:]:
+            fields = line.split()
+            if not cols or any(i < len(fields) and fields[i] == str(uid) for i in cols):
+                count += 1  # a table we cannot read by owner counts every object (fail closed)
     return count
+
+
+def mqueues(uid):
+    # type: (Optional[int]) -> int
+    """POSIX message queues in ``/dev/mqueue`` (where it is mounted), of ``uid`` if given."""
+    try:
+        names = os.listdir("/dev/mqueue")
+    except OSError:
+        return 0
+    if uid is None:
+        return len(names)
+    n = 0
+    for name in names:
+        try:
+            n += os.lstat(os.path.join("/dev/mqueue", name)).st_uid == uid
+        except OSError:
+            n += 1
+    return n
 
 
 def ipc_counts_by_syscall():
@@ -383,6 +411,36 @@ def set_subreaper():
         pass
 
 
+def write_helpers(helper_dir, helpers):
+    # type: (str, Dict[str, str]) -> None
+    """Write the job-importable helper modules (``sf_host``) into ``helper_dir``."""
+    for name, source in helpers.items():
+        os.makedirs(helper_dir, exist_ok=True)
+        with open(os.path.join(helper_dir, name), "w") as fh:
+            fh.write(source)
+        os.chmod(os.path.join(helper_dir, name), 0o644)
+
+
+def preload(helper_dir, spec):
+    # type: (str, Dict[str, Any]) -> Optional[str]
+    """Write the pool's preload files into the helper dir and import its modules (before the
+    zygote is forked, so every job inherits them). Returns an error text, or None."""
+    try:
+        os.makedirs(helper_dir, exist_ok=True)
+        for name, data in spec.get("files", {}).items():
+            path = os.path.join(helper_dir, os.path.basename(name))
+            with open(path, "wb") as fh:
+                fh.write(unb64(data))
+            os.chmod(path, 0o644)
+        for name in reversed(spec.get("path", [])):
+            sys.path.insert(0, os.path.join(helper_dir, os.path.basename(name)))
+        for module in spec.get("modules", []):
+            __import__(module)
+    except BaseException as exc:  # reported in the ready frame: the host refuses the pool
+        return "preload failed: %s: %s" % (type(exc).__name__, exc)
+    return None
+
+
 # The supervisor -----------------------------------------------------------------------------------
 
 
@@ -402,40 +460,23 @@ class Supervisor:
         os.set_blocking(self.wake_r, False)
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        if not self.container:
-            set_subreaper()
-        for name, source in config.get("helpers", {}).items():
-            os.makedirs(self.helper_dir, exist_ok=True)
-            with open(os.path.join(self.helper_dir, name), "w") as fh:
-                fh.write(source)
-            os.chmod(os.path.join(self.helper_dir, name), 0o644)
+        self.lane = config.get("lane")  # type: Optional[int]
+        """This supervisor's lane when the container holds several (``Multiplexer``), else None:
+        then the kill, the stray check and the IPC check reach only the lane's uid."""
+        if not self.container or self.lane is not None:
+            set_subreaper()  # a lane's orphans come back to its supervisor, not to PID 1
+        write_helpers(self.helper_dir, config.get("helpers", {}))
         if not self.container:
             for top in self.writable:
                 os.makedirs(top, 0o700, exist_ok=True)
         self.tops = snapshot_tops(self.writable)  # restored after every job (reset_top)
-        self.preload_error = self.preload(config.get("preload") or {})
+        self.preload_error = config.get("preload_error") or preload(
+            self.helper_dir, config.get("preload") or {}
+        )
         self.exited = {}  # pid -> wait status, for children reaped while sweeping
         self.pending = []  # frames received while a job ran that belong to the main loop
         self.zpid, self.zsock = start_zygote(self)
         self.prespawned = None
-
-    def preload(self, spec):
-        """Write the pool's preload files into the helper dir and import its modules (before the
-        zygote is forked, so every job inherits them). Returns an error text, or None."""
-        try:
-            os.makedirs(self.helper_dir, exist_ok=True)
-            for name, data in spec.get("files", {}).items():
-                path = os.path.join(self.helper_dir, os.path.basename(name))
-                with open(path, "wb") as fh:
-                    fh.write(unb64(data))
-                os.chmod(path, 0o644)
-            for name in reversed(spec.get("path", [])):
-                sys.path.insert(0, os.path.join(self.helper_dir, os.path.basename(name)))
-            for module in spec.get("modules", []):
-                __import__(module)
-        except BaseException as exc:  # reported in the ready frame: the host refuses the pool
-            return "preload failed: %s: %s" % (type(exc).__name__, exc)
-        return None
 
     # main loop
     def serve(self):
@@ -596,6 +637,8 @@ class Supervisor:
 
     def sweep(self, pid):
         """Kill every process the job started; return True if any besides the main one existed."""
+        if self.lane is not None:
+            return self.sweep_lane(pid)
         stray = False
         for _ in range(200):
             if self.container:
@@ -622,6 +665,23 @@ class Supervisor:
                         os.kill(victim, signal.SIGKILL)
                     except OSError:
                         pass
+            self.reap_all()
+            time.sleep(0.001)
+        return stray
+
+    def sweep_lane(self, pid):
+        """``sweep`` for one lane of a shared container: kill every process of the lane's uid and
+        nothing else. The kill is ``kill(-1, SIGKILL)`` sent by a helper that has dropped to that
+        uid (it reaches exactly the processes of the uid, however they hide, and no pid that a
+        neighbour's new process may have reused); ``/proc`` says when none are left."""
+        stray = False
+        for _ in range(200):
+            victims = uid_pids(self.uid)
+            if not victims:
+                break
+            if [v for v in victims if v != pid]:
+                stray = True
+            kill_as(self.uid)
             self.reap_all()
             time.sleep(0.001)
         return stray
@@ -665,6 +725,8 @@ class Supervisor:
                 os.setgroups([])
                 os.setgid(self.uid)
                 os.setuid(self.uid)
+            if self.lane is not None:
+                deny_listening()
             chunks = []
             while True:
                 chunk = os.read(spec_fd, 1 << 20)
@@ -714,6 +776,53 @@ class Supervisor:
         os.write(4, SETUP_OK)
         os.close(4)
         run_source(source, job.get("args", []), env, work)
+
+
+SECCOMP_ARCH = {"x86_64": (0xC000003E, 49, 50), "aarch64": (0xC00000B7, 200, 201)}
+"""AUDIT_ARCH, bind and listen syscall numbers per machine."""
+
+
+def deny_listening():  # pragma: no cover - runs in the child
+    # type: () -> None
+    """Lanes share the container's network namespace: loopback and the abstract unix socket
+    namespace. So that no job can listen where a neighbour may connect, a lane's job gets a
+    seccomp filter of its own that fails ``bind`` and ``listen`` with EPERM (``connect`` has
+    then nothing to reach; socketpairs and pipes still work). Raises when it cannot be applied,
+    so the job fails set-up rather than run without it."""
+    import ctypes
+
+    arch, bind, listen = SECCOMP_ARCH[os.uname().machine]
+    deny, allow = 0x00050000 | errno.EPERM, 0x7FFF0000  # SECCOMP_RET_ERRNO | EPERM, RET_ALLOW
+    code = [  # (code, jt, jf, k): load arch; other ABIs (x32, i386) are denied outright
+        (0x20, 0, 0, 4),
+        (0x15, 1, 0, arch),
+        (0x06, 0, 0, deny),
+        (0x20, 0, 0, 0),
+        (0x35, 3, 0, 0x40000000),  # x32 syscall numbers
+        (0x15, 2, 0, bind),
+        (0x15, 1, 0, listen),
+        (0x06, 0, 0, allow),
+        (0x06, 0, 0, deny),
+    ]
+
+    class Filter(ctypes.Structure):
+        _fields_ = [
+            ("code", ctypes.c_ushort),
+            ("jt", ctypes.c_ubyte),
+            ("jf", ctypes.c_ubyte),
+            ("k", ctypes.c_uint),
+        ]
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(code))(*[Filter(*ins) for ins in code])
+    prog = Prog(len(code), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if (
+        libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0
+    ):  # NO_NEW_PRIVS, SECCOMP
+        raise OSError(ctypes.get_errno(), "cannot apply the lane's seccomp filter")
 
 
 def write_inputs(job, work, tmp):  # pragma: no cover - runs in the child
@@ -980,6 +1089,7 @@ class JobRun:
         self.killed_at = None  # type: Optional[float]
         self.exit_status = None  # type: Optional[int]
         self.stray = False
+        self.died_alone = False
         self.marks = {"fork": 0.0, "setup": 0.0, "end": 0.0, "collect": 0.0, "wipe": 0.0}
 
     def run(self):
@@ -1058,6 +1168,7 @@ class JobRun:
         if self.exit_status is None:
             self.exit_status = self.sup.reap(self.pid, None)
             if self.exit_status is not None and self.killed_at is None:
+                self.died_alone = True  # before any kill of ours (a lane's OOM verdict needs this)
                 self.kill(None)  # main process finished: whatever it left behind dies now
         else:
             self.sup.reap_all()
@@ -1211,13 +1322,30 @@ class JobRun:
             return os.waitstatus_to_exitcode(status)
         return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
-    def oom_killed(self):
+    def oom_seen(self):
         # type: () -> bool
         """The cgroup's OOM killer struck during this job (the kernel's counter, never job text)."""
         if not self.sup.container or self.oom_before is None:
             return False
         after = oom_kills()
         return after is not None and after > self.oom_before
+
+    def oom_killed(self, seen):
+        # type: (bool) -> bool
+        """Whether to report ``memory``. A container of one lane: the OOM killer struck. A lane of
+        a shared container: it struck *and* this job's main process died of SIGKILL before the
+        supervisor killed anything, so a neighbour's OOM alone never makes this job ``memory``
+        (the counter is container-wide and cannot tell lanes apart)."""
+        if not seen or self.sup.lane is None:
+            return seen
+        status = self.exit_status
+        return (
+            self.died_alone
+            and status is not None
+            and status >= 0
+            and os.WIFSIGNALED(status)
+            and os.WTERMSIG(status) == signal.SIGKILL
+        )
 
     def verdict(self, code, memory):
         # type: (Optional[int], bool) -> Tuple[str, Optional[str]]
@@ -1240,7 +1368,8 @@ class JobRun:
     def report(self, files, file_errors, wiped):
         # type: (Dict[str, str], List[str], bool) -> Dict[str, Any]
         code = self.exit_code()
-        memory = self.oom_killed()
+        seen = self.oom_seen()
+        memory = self.oom_killed(seen)
         status, error = self.verdict(code, memory)
         exec_failed = self.setup_msg is not None and self.setup_msg.startswith("cannot execute")
         taint = []
@@ -1248,13 +1377,13 @@ class JobRun:
             taint.append("setup failed")
         if self.exit_status == -1:
             taint.append("zygote gone")
-        if memory:
-            taint.append("memory")
+        if seen:
+            taint.append("memory")  # in a shared container, every lane that saw it: replace the box
         if self.stray or self.kill_reason in ("stray", "stuck", "timeout", "output_limit"):
             taint.append(self.kill_reason or "stray processes")
         if not wiped:
             taint.append("wipe failed")
-        if self.sup.container and ipc_objects():
+        if self.sup.container and ipc_objects(None if self.sup.lane is None else self.sup.uid):
             taint.append("ipc objects left")
         out_r, err_r = self.child["out_r"], self.child["err_r"]  # type: ignore[index]
         m = self.marks
@@ -1583,6 +1712,50 @@ def reset_top(path, was):
     return ok
 
 
+def uid_pids(uid):
+    # type: (int) -> List[int]
+    """Processes (zombies too) whose real, effective or saved uid is ``uid``, read from
+    ``/proc/<pid>/status`` (readable even when a process made itself non-dumpable)."""
+    out = []
+    for pid in all_pids():
+        try:
+            with open("/proc/%d/status" % pid) as fh:
+                for line in fh:
+                    if line.startswith("Uid:"):
+                        if str(uid) in line.split()[1:4]:
+                            out.append(pid)
+                        break
+        except OSError:
+            pass
+    return out
+
+
+def kill_as(uid):
+    # type: (int) -> None
+    """SIGKILL every process of ``uid``: a child drops to ``uid`` and calls ``kill(-1)``, which an
+    unprivileged process may only send to its own uid's processes (never to another lane's)."""
+    try:
+        pid = os.fork()
+    except OSError:
+        return  # the caller's loop tries again
+    if pid == 0:  # pragma: no cover - runs in the helper
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return
+
+
 def all_pids():
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
@@ -1678,6 +1851,209 @@ def zygote(sup, sock):  # pragma: no cover - runs in the zygote
             sock.send(json.dumps({"exited": got, "status": status}).encode())
 
 
+# Several lanes in one container ---------------------------------------------------------------
+
+
+LANE_BACKLOG = 8 << 20
+"""Bytes queued for the host past which the multiplexer stops reading the lanes (they then queue
+in their own never-blocking outboxes and keep enforcing their limits)."""
+
+
+def lane_config(config, lane):
+    # type: (Dict[str, Any], int) -> Dict[str, Any]
+    """The single-job supervisor config of ``lane``: its own uid, work dir, tmp and top dir."""
+    top = "%s/%d" % (config.get("lanes_root", "/lanes"), lane)
+    out = dict(config)
+    for key in ("helpers", "preload", "lanes"):
+        out.pop(key, None)
+    out.update(
+        lane=lane,
+        job_uid=int(config.get("job_uid", 65534)) + lane,
+        work_dir=top + "/work",
+        tmp_dir=top + "/tmp",
+        writable=[top],
+    )
+    return out
+
+
+class Multiplexer:
+    """PID 1 of a container that runs ``lanes`` jobs at once: one single-job ``Supervisor`` per
+    lane, forked after the helpers and the preload are in place (so they are imported once).
+
+    Frames from the host are ``{"op": "lane", "lane": i, "body": n}`` followed by one frame that
+    holds lane ``i``'s own frames, passed on unread; frames from the lanes go to the host whole
+    and unchanged (results and host calls carry the pool-wide unique job id). ``ping`` is answered
+    here; ``shutdown`` or the host's end of stream ends every lane. A lane supervisor that dies
+    ends the container (the host then fails that container's jobs and replaces it).
+    """
+
+    def __init__(self, chan, config):
+        # type: (Channel, Dict[str, Any]) -> None
+        self.chan = chan
+        self.n = int(config["lanes"])
+        helper_dir = config.get("helper_dir", "/sf")
+        write_helpers(helper_dir, config.get("helpers", {}))
+        error = preload(helper_dir, config.get("preload") or {})
+        for shared in ("/tmp", "/dev/shm"):  # no lane may write where a neighbour can read
+            try:
+                os.chmod(shared, 0o755)
+            except OSError:
+                pass
+        self.wake_r, self.wake_w = os.pipe()
+        for fd in (self.wake_r, self.wake_w):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.lanes = []  # type: List[Channel]
+        self.pids = []  # type: List[int]
+        for lane in range(self.n):
+            cfg = lane_config(config, lane)
+            if error:
+                cfg["preload_error"] = error
+            self.fork_lane(cfg)
+
+    def fork_lane(self, cfg):
+        # type: (Dict[str, Any]) -> None
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        widen_pipes((to_r, from_w))
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the lane supervisor
+            code = 0
+            try:
+                signal.set_wakeup_fd(-1)
+                os.dup2(to_r, 0)
+                os.dup2(from_w, 1)
+                keep = {0, 1, 2}
+                for fd in [self.wake_r, self.wake_w, to_r, to_w, from_r, from_w] + [
+                    fd for ch in self.lanes for fd in (ch.rfd, ch.wfd)
+                ]:
+                    if fd not in keep:
+                        os.close(fd)
+                sup = Supervisor(Channel(0, 1), cfg)
+                sup.serve()
+            except BaseException:
+                code = 1
+            os._exit(code)
+        os.close(to_r)
+        os.close(from_w)
+        self.pids.append(pid)
+        self.lanes.append(Channel(from_r, to_w))
+
+    def serve(self):
+        # type: () -> None
+        hello = {"op": "ready", "pid": os.getpid(), "python": sys.version.split()[0], "lanes": self.n}
+        for ch in self.lanes:
+            msg, rest = ch.recv_blocking()
+            if msg is None:
+                hello.setdefault("error", "a lane supervisor did not start")
+                continue
+            if msg.get("error"):
+                hello.setdefault("error", msg["error"])
+            if rest:  # nothing else is sent before a job: keep it for the host all the same
+                for extra in rest:
+                    self.chan.queue(frame(extra))
+        self.chan.send(hello)
+        while self.round():
+            pass
+        for ch in self.lanes:
+            ch.queue(frame({"op": "shutdown"}))
+            ch.flush()
+
+    def round(self):
+        # type: () -> bool
+        """One poll round; False when the container should end."""
+        chan = self.chan
+        poller = select.poll()
+        poller.register(chan.rfd, select.POLLIN)
+        poller.register(self.wake_r, select.POLLIN)
+        if chan.out.items:
+            poller.register(chan.wfd, select.POLLOUT)
+        for ch in self.lanes:
+            if chan.out.size < LANE_BACKLOG:
+                poller.register(ch.rfd, select.POLLIN)
+            if ch.out.items:
+                poller.register(ch.wfd, select.POLLOUT)
+        try:
+            events = poller.poll(1000)
+        except InterruptedError:
+            return True
+        by_rfd = {ch.rfd: ch for ch in self.lanes}
+        by_wfd = {ch.wfd: ch for ch in self.lanes}
+        for fd, _ in events:
+            if fd == self.wake_r:
+                if not self.reap():
+                    return False
+            elif fd == chan.rfd:
+                if not self.from_host():
+                    return False
+            elif fd == chan.wfd:
+                chan.flush()
+            elif fd in by_rfd:
+                if not self.from_lane(by_rfd[fd]):
+                    return False
+            elif fd in by_wfd:
+                by_wfd[fd].flush()
+        if chan.out.items:
+            chan.flush()
+        return True
+
+    def from_host(self):
+        # type: () -> bool
+        for msg in self.chan.feed():
+            op = msg.get("op")
+            if op == "lane":
+                lane = msg.get("lane")
+                if isinstance(lane, int) and 0 <= lane < self.n:
+                    ch = self.lanes[lane]
+                    ch.queue(msg["raw"][4:])
+                    ch.flush()
+            elif op == "ping":
+                self.chan.queue(frame({"op": "pong", "id": msg.get("id")}))
+            elif op == "shutdown":
+                return False
+        return not self.chan.eof
+
+    def from_lane(self, ch):
+        # type: (Channel) -> bool
+        """Pass the lane's complete frames to the host, unread; False if the lane is gone."""
+        try:
+            chunk = os.read(ch.rfd, 1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return True
+        if not chunk:
+            return False
+        ch.buf += chunk
+        buf, pos = ch.buf, 0
+        while len(buf) - pos >= 4:
+            (n,) = HEADER.unpack_from(buf, pos)
+            if len(buf) - pos < 4 + n:
+                break
+            pos += 4 + n
+        if pos:
+            self.chan.queue(bytes(buf[:pos]))
+            del buf[:pos]
+        return True
+
+    def reap(self):
+        # type: () -> bool
+        """Reap children; False when a lane supervisor has died."""
+        try:
+            os.read(self.wake_r, 4096)
+        except OSError:
+            pass
+        alive = True
+        while True:
+            try:
+                got, _ = os.waitpid(-1, os.WNOHANG)
+            except (ChildProcessError, InterruptedError):
+                return alive
+            if got == 0:
+                return alive
+            if got in self.pids:
+                alive = False
+
+
 def widen_pipes(fds, size=1 << 20):
     # type: (Sequence[int], int) -> None
     """Give the host channel's pipes 1 MiB (if they are pipes): a large host-call reply then
@@ -1694,6 +2070,9 @@ def main():
     chan = Channel(0, 1)
     config, rest = chan.recv_blocking()
     if config is None:
+        return
+    if int(config.get("lanes", 1)) > 1:
+        Multiplexer(chan, config).serve()  # the host sends nothing more before "ready"
         return
     sup = Supervisor(chan, config)
     sup.pending.extend(rest)

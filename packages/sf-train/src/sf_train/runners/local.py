@@ -37,7 +37,7 @@ class LocalSandboxes:
 
         cfg = self.config
         async with open_sandbox(cfg.sandbox_settings) as sandbox:
-            yield sandbox, cfg.sandbox_pool_size
+            yield sandbox, cfg.sandbox_pool_size * cfg.sandbox_settings.jobs_per_container
 
 
 class LocalTraining:
