@@ -54,7 +54,7 @@ def sandbox() -> None:
 )
 @click.option(UNSAFE_FLAG, "unsafe", is_flag=True, help="Run on the host with NO isolation (rlimits only).")
 @sandbox_options(
-    exclude=("pool_size",),
+    exclude=("pool_size", "jobs_per_container"),
     limits=("timeout", "memory_mb", "cpus", "pids", "output_bytes"),
     help={
         "image": "Any local image with python3 (default sf-sandbox:py3).",
@@ -267,7 +267,7 @@ def build_image_cmd(
     help="Serve the image built with these languages ('all' → sf-sandbox:all); default Python only.",
 )
 @sandbox_options(
-    exclude=("pool_size", "backend"),
+    exclude=("pool_size", "backend", "jobs_per_container"),
     limits=("timeout", "memory_mb", "cpus", "pids", "output_bytes"),
     help={
         "image": "Image to serve (overrides --languages).",
@@ -361,7 +361,7 @@ def serve_cmd(
 
 @sandbox.command("doctor")
 @sandbox_options(
-    exclude=("pool_size", "backend"),
+    exclude=("pool_size", "backend", "jobs_per_container"),
     defaults=SandboxSettings(image="sf-sandbox:py3"),
     help={"image": "Image to check.", "runtime": "Also run the test job under this Docker runtime (runsc)."},
 )
@@ -396,7 +396,9 @@ def gc_cmd(remove_all: bool) -> int:
 
 
 @sandbox.command("demo")
-@sandbox_options(exclude=("pool_size", "backend"), defaults=SandboxSettings(pool_size=2))
+@sandbox_options(
+    exclude=("pool_size", "backend", "jobs_per_container"), defaults=SandboxSettings(pool_size=2)
+)
 def demo_cmd(sandbox: SandboxSettings) -> int:
     """Score a few real programs, well-behaved and hostile, and print what happened to each."""
     from sf_sandbox.demo import run_demo

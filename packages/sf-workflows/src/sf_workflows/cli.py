@@ -104,7 +104,7 @@ def validate(
     default=None,
     help='JSON price file {"model": {"input": usd_per_mtok, "output": usd_per_mtok}}.',
 )
-@sandbox_options(exclude=("pool_size",))
+@sandbox_options(exclude=("pool_size", "jobs_per_container"))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def run(

@@ -84,7 +84,8 @@ def open_sandbox(settings: SandboxSettings | None = None, **kwargs: Any) -> Sand
     the operator runtime preloaded (:func:`runtime_preload`).
 
     Enter it (``with``/``async with``) before use. Other keyword arguments go to ``Sandbox``
-    (they override ``settings``), among them ``jobs_per_container``: workflows mostly wait on the executor, so a pool of
+    (they override ``settings``), among them ``jobs_per_container``: workflows mostly wait on the
+    executor, so a pool of
     ``jobs_per_container=16`` to ``32`` (lanes: each workflow in a uid, work dir and process group
     of its own, several per container) serves the same concurrency with far fewer containers. It
     stays 1 by default because lanes forbid what one job per container allows (writing ``/tmp``,

@@ -122,7 +122,7 @@ class Runner:
     def _run_blocking(self, job: Job, ticket: _Ticket) -> Result:
         sandbox = self.sandbox
         try:
-            worker = sandbox._acquire()  # noqa: SLF001 - the pool's own acquire/release, plus a kill switch
+            worker, lane = sandbox._acquire()  # noqa: SLF001 - the pool's own acquire/release, plus a kill switch
         except Exception as exc:  # noqa: BLE001 - the engine vanished, the pool is closed
             return Result(status=Status.SANDBOX_ERROR, error=f"cannot get a sandbox: {exc}", id=job.id)
         with self._lock:
@@ -136,7 +136,7 @@ class Runner:
                     status=Status.SANDBOX_ERROR, error=f"cancelled before it started: {why}", id=job.id
                 )
             try:
-                result = worker.run(job, None)
+                result = worker.run(job, None, lane)
             except BaseException as exc:  # noqa: BLE001 - a bug here must not take the service down
                 worker.tainted = True
                 result = Result(status=Status.SANDBOX_ERROR, error=f"{type(exc).__name__}: {exc}", id=job.id)
@@ -154,7 +154,7 @@ class Runner:
         finally:
             with self._lock:
                 self._running -= 1
-            sandbox._release(worker)  # noqa: SLF001
+            sandbox._release(worker, lane)  # noqa: SLF001
 
     async def run(self, job: Job, endpoint: str) -> Result:
         """Run ``job`` (already admitted); cancelling the awaiting task kills the job's container.
