@@ -62,7 +62,7 @@ def test_a_terminal_gets_a_live_rich_bar() -> None:
 def test_run_many_progress_callback_and_bar(monkeypatch) -> None:
     import sys
 
-    from sf_sandbox.sandbox import _progress
+    from sf_sandbox.pool import progress_reporter as _progress
 
     calls: list[tuple[int, int]] = []
     report = _progress(lambda done, total: calls.append((done, total)), 3)

@@ -20,7 +20,14 @@ from sf_sandbox.result import Result, Status
 from sf_sandbox.settings import SandboxSettings
 from sf_sandbox.worker import Worker, with_id
 
-__all__ = ["Progress", "Sandbox", "make_backend"]
+__all__ = ["LANES_UNDER_RUNSC", "Progress", "Sandbox", "make_backend"]
+
+LANES_UNDER_RUNSC = (
+    "jobs_per_container > 1 is refused under gVisor (runsc): gVisor's /proc and SysV IPC do not keep "
+    "one uid from another's processes (a lane could read a concurrent neighbour's environ, maps and "
+    "open files and attach or remove its shared memory); use jobs_per_container=1 with runsc"
+)
+"""Why lanes and runsc do not mix (measured: tests/test_runsc.py, gVisor 0.0~20221219)."""
 
 
 def make_backend(
@@ -120,6 +127,8 @@ class Sandbox(PoolBase):
         self._max = self._pool_size
         if self.settings.jobs_per_container > 1 and not self.backend.in_container:
             raise SandboxConfigError("jobs_per_container > 1 needs a container backend (docker)")
+        if self.settings.jobs_per_container > 1 and getattr(self.backend, "runtime", None) == "runsc":
+            raise SandboxConfigError(LANES_UNDER_RUNSC)
         self.jobs_per_container = self.settings.jobs_per_container
         """Concurrent jobs per container (lanes); 1 = one job per container."""
         self._cond = threading.Condition()
