@@ -298,10 +298,11 @@ TRITON_SCRIPT = textwrap.dedent("""
                 keys = torch.cat([kp[gi, j, int(start[gi]):], kg[b, j, : slot_v + 1]]).double()
                 vals = torch.cat([vp[gi, j, int(start[gi]):], vg[b, j, : slot_v + 1]]).double()
                 ref[b, h] = torch.softmax(keys @ q[b, h].double() * D ** -0.5, 0) @ vals
-        for fused, split_gen in ((True, 32), (True, 128), (False, 32))[: 3 if slot_v == 37 else 2]:
+        for fused, split_gen, launch in ((True, 32, {}), (True, 128, dict(num_warps=8, num_stages=2)),
+                                         (False, 32, {}))[: 3 if slot_v == 37 else 2]:
             sc = DecodeAttentionScratch(batch=B, heads=H, head_dim=D, prefix_len=P, gen_len=T,
                                         device=torch.device("cpu"), split_prefix=16, split_gen=split_gen,
-                                        block_n=16, fused_merge=fused)
+                                        block_n=16, fused_merge=fused, **launch)
             for t in (sc.m, sc.l, sc.acc):
                 t.fill_(float("nan"))
             out = torch.full((B, H, D), float("nan"))
