@@ -1,3 +1,4 @@
+# ruff: noqa: B023  (the closures are called inside the loop that defines them)
 """Sweep of the fast decoder's kernels on one GPU, each timed in-graph over the model's 32 layers.
 
 Measures, at Llama-3.1-8B shapes (32 heads, 8 KV heads, head dim 128, hidden 4096, MLP 14336,
@@ -24,8 +25,9 @@ import json
 import statistics
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -81,8 +83,19 @@ def attention_sweep(args: argparse.Namespace, device: torch.device, bw: float) -
 
     # reference for a correctness check of every config (layer 0, first slot)
     def run_one(scratch: Any, layer: int) -> None:
-        decode_attention(q, kp[layer], vp[layer], start, kg[layer], vg[layer], slot, k=k,
-                         scale=D ** -0.5, scratch=scratch, out=out)
+        decode_attention(
+            q,
+            kp[layer],
+            vp[layer],
+            start,
+            kg[layer],
+            vg[layer],
+            slot,
+            k=k,
+            scale=D**-0.5,
+            scratch=scratch,
+            out=out,
+        )
 
     base = dict(split_prefix=128, split_gen=T, block_n=32)
     configs: list[dict[str, Any]] = [dict(base)]
@@ -102,7 +115,9 @@ def attention_sweep(args: argparse.Namespace, device: torch.device, bw: float) -
             break
         row: dict[str, Any] = dict(options=cfg)
         try:
-            sc = DecodeAttentionScratch(batch=B, heads=H, head_dim=D, prefix_len=P, gen_len=T, device=device, **cfg)
+            sc = DecodeAttentionScratch(
+                batch=B, heads=H, head_dim=D, prefix_len=P, gen_len=T, device=device, **cfg
+            )
             slot.fill_(slots[0])
             run_one(sc, 0)
             torch.cuda.synchronize()
@@ -126,7 +141,8 @@ def attention_sweep(args: argparse.Namespace, device: torch.device, bw: float) -
             row["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
         rows.append(row)
         print("attn", json.dumps(row), flush=True)
-    del kp, vp, kg, vg
+    for t in (kp, vp, kg, vg):
+        t.clear()
     torch.cuda.empty_cache()
     return rows
 
@@ -148,6 +164,7 @@ def gemm_sweep(args: argparse.Namespace, device: torch.device, bw: float) -> lis
             def f() -> None:
                 for w in ws:
                     torch.matmul(x, w.t(), out=outs)
+
             return f
 
         def swapped() -> Callable[[], None]:  # out^T = W x^T: cuBLAS sees m = n_out, n = batch
@@ -157,6 +174,7 @@ def gemm_sweep(args: argparse.Namespace, device: torch.device, bw: float) -> lis
                 for w in ws:
                     torch.matmul(w, x.t(), out=outt)
                     outs.copy_(outt.t())
+
             return f
 
         variants["F.linear (W [out,in], TN)"] = linear
@@ -190,7 +208,7 @@ def gemm_sweep(args: argparse.Namespace, device: torch.device, bw: float) -> lis
                 torch.backends.cuda.preferred_blas_library(old_lib)
         # weights stored transposed [in, out] (NN GEMM)
         wts = [w.t().contiguous() for w in ws]
-        del ws
+        ws.clear()
         torch.cuda.empty_cache()
 
         def nn() -> None:
@@ -201,13 +219,20 @@ def gemm_sweep(args: argparse.Namespace, device: torch.device, bw: float) -> lis
             results["x @ Wt (Wt [in,out] contiguous, NN)"] = (graph_ms(nn), 0.0)
         except Exception as exc:
             results["x @ Wt (Wt [in,out] contiguous, NN)"] = (float("nan"), str(exc)[:100])
-        del wts, want
+        wts.clear()
+        del want
         torch.cuda.empty_cache()
         nbytes = L * n_out * n_in * 2
         for label, (ms, err) in results.items():
-            row = dict(gemm=name, shape=[B, n_in, n_out], variant=label, ms_32_layers=round(ms, 4),
-                       gb_per_s=round(nbytes / (ms / 1e3) / 1e9, 1), of_copy_bw=round(nbytes / (ms / 1e3) / 1e9 / bw, 3),
-                       max_abs_diff=err)
+            row = dict(
+                gemm=name,
+                shape=[B, n_in, n_out],
+                variant=label,
+                ms_32_layers=round(ms, 4),
+                gb_per_s=round(nbytes / (ms / 1e3) / 1e9, 1),
+                of_copy_bw=round(nbytes / (ms / 1e3) / 1e9 / bw, 3),
+                max_abs_diff=err,
+            )
             rows.append(row)
             print("gemm", json.dumps(row), flush=True)
     return rows
@@ -230,8 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     bw = copy_gbps(device)
     print(f"copy bandwidth {bw:.0f} GB/s on {torch.cuda.get_device_name()}", flush=True)
-    result: dict[str, Any] = dict(device=torch.cuda.get_device_name(), torch=torch.__version__,
-                                  copy_gb_per_s=round(bw, 1), args=vars(args))
+    result: dict[str, Any] = dict(
+        device=torch.cuda.get_device_name(),
+        torch=torch.__version__,
+        copy_gb_per_s=round(bw, 1),
+        args=vars(args),
+    )
     import triton
 
     result["triton"] = triton.__version__

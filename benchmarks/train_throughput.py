@@ -90,11 +90,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gen-batch", type=int, default=64)
     p.add_argument(
         "--extra-gen",
-        default="previous,single,merge,gemm-residual,splits,unmerged,sort,greedy,b128",
+        default="previous,single,merge,gemm-residual,splits,blas,unmerged,sort,greedy,b128",
         help="extra fast rows (levers off): previous (the decoder before these levers), single (top-p cut by "
         "one program per row), merge (attention merge as its own launch), gemm-residual (residual adds in "
         "the o/down GEMMs, not the norms), splits (the generated cache in splits of 256), "
-        "unmerged (adapter applied by its modules), sort (top-p by a vocabulary sort), greedy, torch "
+        "unmerged (adapter applied by its modules), "
+        "blas (torch's default cuBLAS back end in the captured step, not cuBLASLt), "
+        "sort (top-p by a vocabulary sort), greedy, torch "
         "(attention), b128 (batch 128, with the previous/unmerged/sort/greedy rows too)",
     )
     p.add_argument(
@@ -757,6 +759,13 @@ def run_generation(
     extra = set(args.extra_gen.split(","))
     if device.type != "cuda":  # rows that force a Triton kernel need a GPU (or TRITON_INTERPRET=1)
         extra -= {"previous", "single"}
+    if "blas" in extra:
+        variants.append(
+            (
+                "sf-fast-generate, torch's default cuBLAS back end",
+                dict(base, options=dict(base["options"], blas_library=None)),
+            )
+        )
     if "defaults" in extra and args.attention_options:
         variants.append(("sf-fast-generate, decoder's default attention options", dict(base, options={})))
     if "previous" in extra:
