@@ -53,6 +53,18 @@ def test_greedy_output_equals_generate_with_the_adapter_applied(lora_model, toke
     assert stats.rows == 9 and stats.new_tokens == fast.new_tokens > 0 and stats.attention == "torch"
 
 
+def test_blas_library_option_is_checked_and_off_the_gpu_is_none(lora_model, tokenizer):
+    from sf_train.fast.decode import SharedPrefixDecoder
+
+    with pytest.raises(ValueError, match="blas_library"):
+        SharedPrefixDecoder(lora_model, pad_token_id=tokenizer.pad_token_id, blas_library="mkl")
+    for choice in ("auto", "cublaslt", None):
+        dec = SharedPrefixDecoder(lora_model, pad_token_id=tokenizer.pad_token_id, blas_library=choice)
+        assert dec.blas_library is None  # CPU: the step never touches torch's BLAS preference
+        with dec._blas():
+            pass
+
+
 @pytest.mark.parametrize("attention", ["torch"])
 def test_merged_projection_weights_give_the_same_greedy_output(lora_model, tokenizer, attention):
     expected = HFWorkflowGenerator(lora_model, tokenizer, greedy()).generate_texts(PROMPTS, 1)

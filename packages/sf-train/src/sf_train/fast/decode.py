@@ -88,7 +88,7 @@ class SharedPrefixDecoder:
             decode step is captured (or, without graphs, run), restored afterwards: ``"auto"``
             (``"cublaslt"`` on CUDA: its heuristics pick faster kernels for the narrow batch-64/128
             projections, the down projection most, about 0.2 ms of a 6.6 ms step on an H200),
-            ``"cublaslt"`` / ``"cublas"``, or None (leave torch's setting).
+            ``"cublaslt"`` / ``"cublas"``, or None (leave torch's setting); off the GPU, None.
 
     Raises:
         ValueError: the model is not supported (see :func:`unsupported_reason`) or an unknown
@@ -158,7 +158,7 @@ class SharedPrefixDecoder:
             blas_library = "cublaslt" if self.device.type == "cuda" else None
         if blas_library not in (None, "cublas", "cublaslt"):
             raise ValueError(f"unknown blas_library {blas_library!r}")
-        self.blas_library = blas_library
+        self.blas_library = blas_library if self.device.type == "cuda" else None  # CPU: no cuBLAS
         self._method = "greedy"
         self._res_norm = False
         self.stats = DecodeStats()
