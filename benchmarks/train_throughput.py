@@ -90,12 +90,20 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gen-batch", type=int, default=64)
     p.add_argument(
         "--extra-gen",
-        default="previous,single,merge,gemm-residual,splits,unmerged,sort,greedy,b128",
+        default="previous,single,merge,gemm-residual,splits,blas,unmerged,sort,greedy,b128",
         help="extra fast rows (levers off): previous (the decoder before these levers), single (top-p cut by "
         "one program per row), merge (attention merge as its own launch), gemm-residual (residual adds in "
         "the o/down GEMMs, not the norms), splits (the generated cache in splits of 256), "
-        "unmerged (adapter applied by its modules), sort (top-p by a vocabulary sort), greedy, torch "
+        "unmerged (adapter applied by its modules), "
+        "blas (torch's default cuBLAS back end in the captured step, not cuBLASLt), "
+        "sort (top-p by a vocabulary sort), greedy, torch "
         "(attention), b128 (batch 128, with the previous/unmerged/sort/greedy rows too)",
+    )
+    p.add_argument(
+        "--attention-options",
+        default="",
+        help="JSON keyword arguments for DecodeAttentionScratch in the default fast rows and the step "
+        "profile (e.g. what benchmarks/decode_kernel_sweep.py --best wrote); empty: the decoder's defaults",
     )
     p.add_argument("--step-profile", default="64,128", help="batches whose single decode step is profiled")
     p.add_argument("--profile-new-tokens", type=int, default=256, help="decode profile length")
@@ -740,7 +748,7 @@ def run_generation(
         merge_weights="auto",
         top_p_kernel="auto",
         temp=0.2,
-        options={},
+        options=dict(attention_options=json.loads(args.attention_options)) if args.attention_options else {},
     )
     previous = dict(
         base,
@@ -751,6 +759,15 @@ def run_generation(
     extra = set(args.extra_gen.split(","))
     if device.type != "cuda":  # rows that force a Triton kernel need a GPU (or TRITON_INTERPRET=1)
         extra -= {"previous", "single"}
+    if "blas" in extra:
+        variants.append(
+            (
+                "sf-fast-generate, torch's default cuBLAS back end",
+                dict(base, options=dict(base["options"], blas_library=None)),
+            )
+        )
+    if "defaults" in extra and args.attention_options:
+        variants.append(("sf-fast-generate, decoder's default attention options", dict(base, options={})))
     if "previous" in extra:
         label = "sf-fast-generate, previous decoder (1-program top-p, merge launch, residual in GEMM)"
         variants.append((label, previous))
@@ -899,8 +916,13 @@ def step_profile(
     k = args.k
     groups = batch // k
     new = args.gen_new_tokens
-    decoder = SharedPrefixDecoder(model, pad_token_id=tok.pad_token_id, eos_token_id=None)
+    attention_options = json.loads(args.attention_options) if args.attention_options else {}
+    decoder = SharedPrefixDecoder(
+        model, pad_token_id=tok.pad_token_id, eos_token_id=None, attention_options=attention_options
+    )
     out: dict[str, Any] = dict(batch=batch, rows=groups * k, prefix=args.prompt_len)
+    if attention_options:
+        out["attention_options"] = attention_options
 
     def chunk(lay: Any, chunk_prompts: Any, max_new: int, stop: Any, decode: Any) -> list[list[int]]:
         decoder._prefill(lay, chunk_prompts)

@@ -53,6 +53,18 @@ def test_greedy_output_equals_generate_with_the_adapter_applied(lora_model, toke
     assert stats.rows == 9 and stats.new_tokens == fast.new_tokens > 0 and stats.attention == "torch"
 
 
+def test_blas_library_option_is_checked_and_off_the_gpu_is_none(lora_model, tokenizer):
+    from sf_train.fast.decode import SharedPrefixDecoder
+
+    with pytest.raises(ValueError, match="blas_library"):
+        SharedPrefixDecoder(lora_model, pad_token_id=tokenizer.pad_token_id, blas_library="mkl")
+    for choice in ("auto", "cublaslt", None):
+        dec = SharedPrefixDecoder(lora_model, pad_token_id=tokenizer.pad_token_id, blas_library=choice)
+        assert dec.blas_library is None  # CPU: the step never touches torch's BLAS preference
+        with dec._blas():
+            pass
+
+
 @pytest.mark.parametrize("attention", ["torch"])
 def test_merged_projection_weights_give_the_same_greedy_output(lora_model, tokenizer, attention):
     expected = HFWorkflowGenerator(lora_model, tokenizer, greedy()).generate_texts(PROMPTS, 1)
@@ -298,10 +310,11 @@ TRITON_SCRIPT = textwrap.dedent("""
                 keys = torch.cat([kp[gi, j, int(start[gi]):], kg[b, j, : slot_v + 1]]).double()
                 vals = torch.cat([vp[gi, j, int(start[gi]):], vg[b, j, : slot_v + 1]]).double()
                 ref[b, h] = torch.softmax(keys @ q[b, h].double() * D ** -0.5, 0) @ vals
-        for fused, split_gen in ((True, 32), (True, 128), (False, 32))[: 3 if slot_v == 37 else 2]:
+        for fused, split_gen, launch in ((True, 32, {}), (True, 128, dict(num_warps=8, num_stages=2)),
+                                         (False, 32, {}))[: 3 if slot_v == 37 else 2]:
             sc = DecodeAttentionScratch(batch=B, heads=H, head_dim=D, prefix_len=P, gen_len=T,
                                         device=torch.device("cpu"), split_prefix=16, split_gen=split_gen,
-                                        block_n=16, fused_merge=fused)
+                                        block_n=16, fused_merge=fused, **launch)
             for t in (sc.m, sc.l, sc.acc):
                 t.fill_(float("nan"))
             out = torch.full((B, H, D), float("nan"))

@@ -30,8 +30,10 @@ check against ``generate``).
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -82,6 +84,11 @@ class SharedPrefixDecoder:
             (``split_prefix``, ``split_gen``, ``block_n``, ``fused_merge``); by default the generated
             cache is one split, attended and merged with the prefix's splits by one program per
             (row, KV head): two launches per layer.
+        blas_library: The cuBLAS back end (``torch.backends.cuda.preferred_blas_library``) while a
+            decode step is captured (or, without graphs, run), restored afterwards: ``"auto"``
+            (``"cublaslt"`` on CUDA: its heuristics pick faster kernels for the narrow batch-64/128
+            projections, the down projection most, about 0.2 ms of a 6.6 ms step on an H200),
+            ``"cublaslt"`` / ``"cublas"``, or None (leave torch's setting); off the GPU, None.
 
     Raises:
         ValueError: the model is not supported (see :func:`unsupported_reason`) or an unknown
@@ -102,6 +109,7 @@ class SharedPrefixDecoder:
         top_p_kernel: bool | str = "auto",
         residual_norm: bool | str = "auto",
         attention_options: Mapping[str, Any] | None = None,
+        blas_library: str | None = "auto",
     ) -> None:
         reason = unsupported_reason(model)
         if reason is not None:
@@ -146,6 +154,11 @@ class SharedPrefixDecoder:
             raise ValueError(f"residual_norm must be True, False or 'auto' (got {residual_norm!r})")
         self.residual_norm = residual_norm
         self.attention_options = dict(attention_options or {})
+        if blas_library == "auto":
+            blas_library = "cublaslt" if self.device.type == "cuda" else None
+        if blas_library not in (None, "cublas", "cublaslt"):
+            raise ValueError(f"unknown blas_library {blas_library!r}")
+        self.blas_library = blas_library if self.device.type == "cuda" else None  # CPU: no cuBLAS
         self._method = "greedy"
         self._res_norm = False
         self.stats = DecodeStats()
@@ -335,12 +348,31 @@ class SharedPrefixDecoder:
             else min(lay.gen_len, (step // self.bucket + 1) * self.bucket)
         )
         if not self.cuda_graphs:
-            self._step(lay, width)
+            with self._blas():
+                self._step(lay, width)
             return
         graph = lay.graphs.get(width)
         if graph is None:
-            graph = self._capture(lay, width)
+            with self._blas():
+                graph = self._capture(lay, width)
         graph.replay()
+
+    @contextlib.contextmanager
+    def _blas(self) -> Iterator[None]:
+        """``preferred_blas_library`` set to ``self.blas_library`` inside, torch's own outside."""
+        if self.blas_library is None:
+            yield
+            return
+        old = torch.backends.cuda.preferred_blas_library()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "an experimental feature"
+            torch.backends.cuda.preferred_blas_library(self.blas_library)
+        try:
+            yield
+        finally:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.backends.cuda.preferred_blas_library(old)
 
     def _capture(self, lay: Layout, width: int) -> torch.cuda.CUDAGraph:
         torch.cuda.synchronize(self.device)

@@ -275,6 +275,8 @@ class DecodeAttentionScratch:
         block_n: Keys per inner block.
         fused_merge: The program of generated split 0 merges every split into the output (two or
             three launches per layer); False: a separate merge launch (three).
+        num_warps, num_stages: Launch options of the attention kernels (None: Triton's defaults,
+            4 warps and 3 stages on Hopper).
     """
 
     def __init__(
@@ -290,8 +292,15 @@ class DecodeAttentionScratch:
         split_gen: int = 256,
         block_n: int = 32,
         fused_merge: bool = True,
+        num_warps: int | None = None,
+        num_stages: int | None = None,
     ) -> None:
         self.split_prefix, self.split_gen, self.block_n = split_prefix, split_gen, block_n
+        self.launch = {
+            key: value
+            for key, value in (("num_warps", num_warps), ("num_stages", num_stages))
+            if value is not None
+        }
         self.fused_merge = fused_merge
         self.n_prefix = -(-prefix_len // split_prefix)
         self.n_gen = -(-gen_len // split_gen)
@@ -358,6 +367,7 @@ def decode_attention(
         SPLIT=s.split_prefix,
         IS_GEN=False,
         **common,
+        **s.launch,
     )
     first_gen = 1 if s.fused_merge else 0
     if s.n_gen > first_gen:
@@ -385,6 +395,7 @@ def decode_attention(
             SPLIT=s.split_gen,
             IS_GEN=True,
             **common,
+            **s.launch,
         )
     if not s.fused_merge:
         _merge_kernel[(batch * heads,)](
@@ -413,6 +424,7 @@ def decode_attention(
         SPLIT=s.split_gen,
         S_PAD=max(2, _pow2(s.n_splits)),
         **common,
+        **s.launch,
     )
     return out
 
