@@ -59,8 +59,11 @@ class LLMJudge:
         self._judge = JudgeScorer(llm)
 
     async def __call__(self, problem: Problem, answer: str) -> Score:
-        """Judge ``answer``; raises only when the judge's endpoint fails (the run is then a
-        scorer error, redone on resume)."""
+        """Judge ``answer``.
+
+        Raises only when the judge's endpoint fails (the run is then a scorer error, redone on
+        resume).
+        """
         official = self._official(problem, answer)
         metrics = dict(official.metrics)  # MATH's carry its own "official" (and "equiv") verdicts
         metrics.setdefault("official", float(official.value))
@@ -79,6 +82,8 @@ class LLMJudge:
 
 
 def judge_scorers(datasets: Iterable[str], llm: Any) -> dict[str, LLMJudge]:
-    """An :class:`LLMJudge` for each of ``datasets`` that ScoreFlow judges (the others keep
-    their official scorer)."""
+    """An :class:`LLMJudge` for each of ``datasets`` that ScoreFlow judges.
+
+    The other datasets keep their official scorer.
+    """
     return {name: LLMJudge(name, llm) for name in datasets if name in JUDGED_DATASETS}
