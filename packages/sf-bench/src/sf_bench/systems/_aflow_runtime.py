@@ -132,9 +132,7 @@ class _Format(_AFlowOperator):
 
 
 class _Review(_AFlowOperator):
-    async def __call__(
-        self, problem: str, solution: str, mode: str | None = None
-    ) -> dict[str, bool | str]:
+    async def __call__(self, problem: str, solution: str, mode: str | None = None) -> dict[str, bool | str]:
         revised = await operator.Review(self.llm, problem=problem)(pre_solution=solution)
         same = revised.strip() == str(solution).strip()
         return {"review_result": same, "feedback": "" if same else "A revised solution:\n" + revised}

@@ -50,7 +50,6 @@ def no_endpoint_message(key_envs: Sequence[str] = KEY_ENVS, what: str = "executo
     )
 
 
-
 def _checked_message(m: object) -> dict[str, str]:
     """``m`` as a plain ``{"role", "content"}`` dict (messages come from untrusted workflows).
 
