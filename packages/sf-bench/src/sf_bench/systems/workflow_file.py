@@ -114,7 +114,7 @@ class WorkflowFile:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec: dict[str, Any] | list[Any] | str | int | float | None = json.loads(line)
             except ValueError as e:
                 raise DataError(f"{where}: not valid JSON ({e})") from None
             if not isinstance(rec, dict):
