@@ -30,9 +30,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sf_bench.records import Record
+
+if TYPE_CHECKING:  # numpy is imported where it is used (import sf_bench stays light)
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = [
     "EXACT_LIMIT",
@@ -55,8 +59,11 @@ _NOT_SCORES = frozenset({"scorer_error", "infra_error"})
 
 
 def problem_scores(records: Iterable[Record], k: int | None = None) -> dict[str, tuple[float, float]]:
-    """``{problem id: (score, cost)}``: the mean score over the problem's records (samples
-    ``< k`` when given) and their total cost; records that are not scores are left out."""
+    """``{problem id: (score, cost)}``: each problem's mean score and total cost.
+
+    The mean is over the problem's records (samples ``< k`` when given); records that are not
+    scores are left out.
+    """
     scores: dict[str, list[float]] = {}
     costs: dict[str, float] = {}
     for r in records:
@@ -68,8 +75,10 @@ def problem_scores(records: Iterable[Record], k: int | None = None) -> dict[str,
 
 
 def sign_test_p(wins: int, losses: int) -> float:
-    """Exact two-sided sign test: ``P`` of a split at least as uneven as ``wins``/``losses``
-    under a fair coin (1.0 when there is nothing to test)."""
+    """Exact two-sided sign test: ``P`` of a split at least as uneven as ``wins``/``losses``.
+
+    Under a fair coin; 1.0 when there is nothing to test.
+    """
     n = wins + losses
     if n == 0:
         return 1.0
@@ -95,8 +104,12 @@ def permutation_p(
     if n_all == 0 or d.size == 0:
         return 1.0, True
     observed = d.sum() / n_all
+    null: NDArray[np.float64]
     if d.size <= EXACT_LIMIT:
-        patterns = ((np.arange(2**d.size)[:, None] >> np.arange(d.size)) & 1) * 2 - 1
+        # every sign pattern as rows of +-1; numpy's stubs leave this broadcast shift unknown
+        patterns = cast(
+            "NDArray[np.int64]", ((np.arange(2**d.size)[:, None] >> np.arange(d.size)) & 1) * 2 - 1
+        )
         null = (patterns * d).sum(axis=1) / n_all
         adjustment, total, exact = 0, null.size, True
     else:
@@ -113,8 +126,10 @@ def permutation_p(
 def paired_bootstrap(
     diffs: Sequence[float], *, resamples: int | None = None, seed: int = 0
 ) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the mean difference and its 95% percentile-bootstrap interval
-    (problems resampled with replacement; NaNs for no data, the point for one problem)."""
+    """``(mean, low, high)``: the mean difference and its 95% percentile-bootstrap interval.
+
+    Problems are resampled with replacement; NaNs for no data, the point for one problem.
+    """
     from sf_bench.estimate import BOOTSTRAP_RESAMPLES, bootstrap_ci
 
     est = bootstrap_ci(list(diffs), resamples=resamples or BOOTSTRAP_RESAMPLES, seed=seed)
@@ -240,8 +255,10 @@ def compare(
     notes: Sequence[str] = (),
     seed: int = 0,
 ) -> PairedComparison:
-    """Paired statistics of ``run`` against ``baseline`` (each ``{problem id: (score, cost)}``,
-    see :func:`problem_scores`)."""
+    """Paired statistics of ``run`` against ``baseline``.
+
+    Each is ``{problem id: (score, cost)}``, see :func:`problem_scores`.
+    """
     shared = sorted(set(baseline) & set(run))
     common: dict[str, Any] = {
         "dataset": dataset,

@@ -9,6 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:  # numpy is imported where it is used (import sf_bench stays light)
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["BOOTSTRAP_RESAMPLES", "NAN", "Estimate", "bootstrap_ci"]
 
@@ -55,5 +60,5 @@ def bootstrap_ci(values: Sequence[float], *, resamples: int = BOOTSTRAP_RESAMPLE
     arr = np.asarray(values, dtype=float)
     idx = rng.integers(0, n, size=(resamples, n))
     means = arr[idx].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return Estimate(value=mean, low=float(low), high=float(high))
+    bounds = cast("NDArray[np.float64]", np.percentile(means, [2.5, 97.5]))  # stubs: unknown here
+    return Estimate(value=mean, low=float(bounds[0]), high=float(bounds[1]))

@@ -34,8 +34,10 @@ def load_problem(dataset: str, problem_id: str, split: str = "test", data_dir: s
 
 
 def score_answer(dataset: str, problem: Any, answer: str) -> Any | None:
-    """The official score of ``answer`` for a text dataset; ``None`` for code datasets (their
-    hidden tests are run by ``sf bench``)."""
+    """The official score of ``answer`` for a text dataset.
+
+    ``None`` for code datasets: their hidden tests are run by ``sf bench``.
+    """
     from sf_bench import registry, scorers
 
     spec = registry.find(dataset)

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from sf_bench.errors import BenchConfigError, BenchError
 from sf_bench.jsonl import append_objects, complete_size, read_objects
@@ -64,7 +64,7 @@ class Answer:
     """Prompt tokens spent producing it (all LLM calls together)."""
     output_tokens: int = 0
     """Completion tokens spent producing it."""
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict[str, Any])
     """Anything JSON-serialisable worth keeping in the record (workflow source, model, ...)."""
     failure: str | None = None
     """Set when this answer is a failed attempt of the system's own (a workflow that was not in
@@ -195,19 +195,21 @@ def as_answer(value: Any) -> Answer:
         return value
     if isinstance(value, str):
         return Answer(text=value)
+    get: Callable[[str, Any], Any]
     if isinstance(value, Mapping):
+        fields = cast("Mapping[str, Any]", value)  # a user's mapping, only looked up by str keys
         for key in ("answer", "text", "completion"):
-            if key in value:
-                text = value[key]
+            if key in fields:
+                text = fields[key]
                 break
         else:
             raise BenchError(
                 f"answer mapping has none of the keys 'answer', 'text', 'completion': {value!r:.200}"
             )
-        get = value.get
+        get = fields.get
     elif hasattr(value, "text"):
         text = value.text
-        get = lambda key, default=None: getattr(value, key, default)  # noqa: E731
+        get = lambda key, default: getattr(value, key, default)  # noqa: E731
     else:
         raise BenchError(f"a system must return a str or an object with .text, got {type(value).__name__}")
     if not isinstance(text, str):
@@ -217,7 +219,7 @@ def as_answer(value: Any) -> Answer:
     output_tokens = int(get("output_tokens", 0) or 0)
     if tokens and not (input_tokens or output_tokens):
         output_tokens = tokens
-    metadata = get("metadata", None) or {}
+    metadata: Mapping[str, Any] = get("metadata", None) or {}
     failure, error = get("failure", None), get("error", None)
     return Answer(
         text=text,
@@ -249,7 +251,7 @@ async def aclose(obj: Any) -> None:
             await result
 
 
-async def _call_maybe_async(fn: Callable[..., Any], *args: Any) -> Any:
+async def call_maybe_async(fn: Callable[..., Any], *args: Any) -> Any:
     """Call ``fn``; await coroutine functions, run sync ones in a daemon thread.
 
     A daemon thread (not the loop's default executor) so that a sync solver that hangs past
@@ -299,7 +301,7 @@ class SolverSystem:
 
     async def answer(self, problem: Problem, sample: int) -> Any:
         """Call the solver on ``problem`` (``sample`` is not passed on)."""
-        return await _call_maybe_async(self.solver, problem)
+        return await call_maybe_async(self.solver, problem)
 
     async def aclose(self) -> None:
         """Close the solver if it has ``aclose()``/``close()`` (see :func:`aclose`)."""
@@ -352,7 +354,7 @@ class GeneratorSystem:
                 f"workflow generator {self.name} returned {len(generated)} lists for {len(todo)} problems "
                 f"(each needs {k} sources)"
             )
-        rows = []
+        rows: list[dict[str, Any]] = []
         for problem, sources in zip(todo, generated, strict=True):
             self._sources[problem.id] = [str(s) for s in sources[:k]]
             rows.append({"problem_id": problem.id, "sources": self._sources[problem.id]})

@@ -48,7 +48,7 @@ class Problem:
     """The reference solution or answer as the dataset gives it (may include reasoning)."""
     answers: tuple[str, ...]
     """Every gold answer the metric accepts."""
-    extras: Mapping[str, Any] = field(default_factory=dict)
+    extras: Mapping[str, Any] = field(default_factory=dict[str, Any])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +62,7 @@ class Score:
     """
 
     value: float
-    metrics: Mapping[str, float] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict[str, float])
     failure: str | None = None
     detail: str | None = None
     """Human-readable explanation (extracted answer, error message...)."""

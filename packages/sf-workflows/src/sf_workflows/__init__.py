@@ -23,19 +23,20 @@ from sf_workflows.generator import (
     template_source,
     validate_workflow,
 )
+from sf_workflows.llm_calls import host_calls
 from sf_workflows.operators import OPERATORS
 from sf_workflows.protocols import LLM, Completion
 from sf_workflows.remote import RemoteHost, WorkflowHost, remote_host
 from sf_workflows.run import (
-    host_calls,
     open_sandbox,
     run_workflow,
     run_workflow_unsafe,
     run_workflows,
     runtime_preload,
 )
+from sf_workflows.status import OutcomeStatus
 from sf_workflows.templates import TEMPLATE_NAMES, get_template
-from sf_workflows.types import Outcome, OutcomeStatus, Task, Usage, as_task
+from sf_workflows.types import Outcome, Task, Usage, as_task
 
 __all__ = [
     "DEFAULT_OPERATORS",

@@ -116,8 +116,10 @@ def failure_kind(status: OutcomeStatus | str) -> FailureKind | None:
 
 
 def failure_label(status: OutcomeStatus | str) -> str | None:
-    """The record label of a workflow run's status: ``workflow:<reason>``, ``infra:<cause>``,
-    or ``None`` for ``ok``.
+    """The record label of a workflow run's status.
+
+    Returns:
+        ``workflow:<reason>``, ``infra:<cause>``, or ``None`` for ``ok``.
 
     Raises:
         ValueError: ``status`` is not an :class:`~sf_workflows.OutcomeStatus` value.
@@ -141,8 +143,9 @@ _CAUSES = frozenset(c.value for c in InfraCause)
 
 
 def infra_cause(exc: BaseException | None) -> InfraCause | None:
-    """The :class:`InfraCause` of an exception (or of one in its ``__cause__``/``__context__``
-    chain), else ``None``: the exception is then the system's own.
+    """The :class:`InfraCause` of an exception or of one in its ``__cause__``/``__context__`` chain.
+
+    ``None`` means the exception is the system's own.
 
     An exception says it is ours through an ``infrastructure`` attribute (an :class:`InfraCause`
     value, or True for the endpoint). The ``openai`` client's connection, timeout, rate-limit and
@@ -163,8 +166,10 @@ def infra_cause(exc: BaseException | None) -> InfraCause | None:
 
 
 def _openai_transient(exc: BaseException) -> bool:
-    """True for openai's connection/timeout errors and 429/5xx status errors (by class, without
-    importing openai)."""
+    """True for openai's connection/timeout errors and 429/5xx status errors.
+
+    Decided by the exception's class names and module, without importing openai.
+    """
     names = {cls.__name__ for cls in type(exc).__mro__}
     if not any(cls.__module__.startswith("openai") for cls in type(exc).__mro__):
         return False
@@ -188,8 +193,10 @@ class InfrastructureError(WorkflowError):
 
 
 def raise_for_infra(outcome: Any) -> None:
-    """Raise :class:`InfrastructureError` when ``outcome`` (an :class:`~sf_workflows.Outcome`)
-    failed for our reasons; return for ``ok`` and for the workflow's own failures.
+    """Raise :class:`InfrastructureError` when ``outcome`` failed for our reasons.
+
+    ``outcome`` is an :class:`~sf_workflows.Outcome` (anything with ``status`` and ``error``).
+    Returns for ``ok`` and for the workflow's own failures.
 
     Raises:
         InfrastructureError: the status is ``llm_error`` or ``sandbox_error``; the message keeps

@@ -16,7 +16,7 @@ passes its registry entry's values (``sf_bench.systems.judge``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,7 @@ class Verdict:
     """The judge's decision, shaped like sf-bench's ``Score``."""
 
     value: float
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict[str, float])
     failure: str | None = None
     detail: str | None = None
     usage: Usage = field(default_factory=Usage)
@@ -64,7 +64,7 @@ class Verdict:
 
 
 def _question(problem: Any) -> str:
-    extras = getattr(problem, "extras", None) or {}
+    extras: Mapping[str, Any] = getattr(problem, "extras", None) or {}
     return str(extras.get("question") or problem.prompt)
 
 
@@ -85,7 +85,7 @@ async def judge_answer(
 
     ``with_context``: show the judge the problem's ``extras`` ``passage`` (else ``context``).
     """
-    extras = getattr(problem, "extras", None) or {}
+    extras: Mapping[str, Any] = getattr(problem, "extras", None) or {}
     context = ""
     if with_context:
         passage = extras.get("passage") or extras.get("context")
@@ -136,6 +136,10 @@ class JudgeScorer:
         self.usage = Usage()
 
     async def __call__(self, problem: Any, answer: str) -> Verdict:
+        """The verdict on ``answer`` against ``problem``'s ``answers`` (else its ``reference``).
+
+        Errors of the LLM's ``complete`` propagate: an endpoint failure is never scored 0.
+        """
         golds = [str(g) for g in getattr(problem, "answers", ())] or [str(getattr(problem, "reference", ""))]
         usage = Usage()
         prediction = answer

@@ -12,9 +12,12 @@ __all__ = ["OutcomeStatus"]
 
 
 class OutcomeStatus(StrEnum):
-    """How a workflow run ended. Every status but ``ok`` means no answer. ``llm_error`` and
-    ``sandbox_error`` are our failures (never a score); the others are the workflow's own
-    (score 0); see :mod:`sf_workflows.failures`."""
+    """How a workflow run ended.
+
+    Every status but ``ok`` means no answer. ``llm_error`` and ``sandbox_error`` are our
+    failures (never a score); the others are the workflow's own (score 0); see
+    :mod:`sf_workflows.failures`.
+    """
 
     OK = "ok"
     """``run_workflow`` returned a string."""

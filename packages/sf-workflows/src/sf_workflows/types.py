@@ -78,8 +78,12 @@ class Task:
         )
 
     def workflow_input(self) -> str | dict[str, Any]:
-        """What ``Workflow(config, problem)`` receives, as in ScoreFlow: the prompt for math and
-        QA, a dict with ``task_id``, ``prompt`` and ``entry_point`` for code."""
+        """What ``Workflow(config, problem)`` receives, as in ScoreFlow.
+
+        Returns:
+            The prompt for math and QA; for code, a dict with ``task_id``, ``prompt`` and
+            ``entry_point``.
+        """
         if self.task_type == "code":
             return {"task_id": self.id, "prompt": self.prompt, "entry_point": self.entry_point}
         return self.prompt
@@ -116,7 +120,7 @@ class Usage:
     saved_cost: float = 0.0
     """USD the cache saved (the original cost of replies served from it)."""
 
-    def __add__(self, other: Usage) -> Usage:
+    def __add__(self, other: object) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
         return Usage(**{k: getattr(self, k) + getattr(other, k) for k in _USAGE_FIELDS})
@@ -166,8 +170,10 @@ class Outcome:
 
     @property
     def failure(self) -> str | None:
-        """The failure label (``workflow:<reason>`` or ``infra:<cause>``; None when ``ok``),
-        see :func:`sf_workflows.failures.failure_label`."""
+        """The failure label: ``workflow:<reason>`` or ``infra:<cause>``, None when ``ok``.
+
+        See :func:`sf_workflows.failures.failure_label`.
+        """
         from sf_workflows.failures import failure_label
 
         return failure_label(self.status)

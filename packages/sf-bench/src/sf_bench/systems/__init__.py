@@ -139,7 +139,15 @@ GENERATORS: dict[str, Factory] = {"template": _template, "llm": _llm}
 also takes ``file:PATH``, ``aflow:PATH`` and ``module:function``."""
 
 
-def _load_attr(target: str, attr: str, spec: str, flag: str = "--solver") -> Any:
+def load_attr(target: str, attr: str, spec: str, flag: str = "--solver") -> Any:  # Any: user code
+    """Attribute ``attr`` of the module ``target``: a ``.py`` path (run now) or an importable name.
+
+    ``spec`` and ``flag`` only word the error messages (``--solver mod:attr``).
+
+    Raises:
+        BenchConfigError: no such file or module, a file that is not Python, or no ``attr``.
+        Exception: whatever the user's module raises while it is imported (its own fault).
+    """
     if target.endswith(".py") or "/" in target or "\\" in target:
         path = Path(target).expanduser()
         if not path.is_file():
@@ -217,7 +225,7 @@ def resolve(
             return as_system(factory(arg) if sep else factory())
     if sep and arg and name:
         target, _, attr = spec.rpartition(":")
-        return _from_object(_load_attr(target, attr, spec), spec)
+        return _from_object(load_attr(target, attr, spec), spec)
     registered = sorted({*BUILTIN, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
     raise BenchConfigError(
         f"unknown solver {spec!r}: use {', '.join(registered)} (file:PATH), "

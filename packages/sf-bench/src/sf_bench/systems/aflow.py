@@ -49,7 +49,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sf_bench import registry
 from sf_bench.errors import BenchConfigError
@@ -142,14 +142,15 @@ def find_graph(path: str | Path, dataset: str | None = None) -> Path:
 def _results(path: Path) -> list[tuple[int, float]]:
     """``(round, score)`` entries of AFlow's ``results.json`` (none when absent or unreadable)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data: object = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    out = []
-    for item in data if isinstance(data, list) else []:
+    out: list[tuple[int, float]] = []
+    for item in cast("list[object]", data) if isinstance(data, list) else []:  # checked: a list
         if isinstance(item, dict):
+            entry = cast("dict[str, Any]", item)  # a JSON object; int() and float() check its values
             try:
-                out.append((int(item["round"]), float(item["score"])))
+                out.append((int(entry["round"]), float(entry["score"])))
             except (KeyError, TypeError, ValueError):
                 continue
     return out
@@ -202,7 +203,7 @@ def convert(graph: str | Path, dataset: str) -> str:
                     raise _fail(graph, node.lineno, f"imports {alias.name}, which the sandbox does not have")
         elif isinstance(node, ast.ImportFrom):
             module = node.module or ""
-            kept = []
+            kept: list[ast.alias] = []
             for alias in node.names:
                 name = alias.asname or alias.name
                 if alias.name == "operator" or module.endswith(".operator"):
@@ -323,12 +324,16 @@ def _prompt_namespace(graph: Path, alias: str) -> ast.ClassDef:
         ):
             raise _fail(path, node.lineno, 'prompt.py may hold only constants (NAME = "...")')
     body: list[ast.stmt] = list(tree.body) or [ast.Pass()]
-    return ast.ClassDef(name=alias, bases=[], keywords=[], body=body, decorator_list=[], type_params=[])
+    if sys.version_info >= (3, 12):  # the field exists (and ast.unparse needs it) from 3.12
+        return ast.ClassDef(name=alias, bases=[], keywords=[], body=body, decorator_list=[], type_params=[])
+    return ast.ClassDef(name=alias, bases=[], keywords=[], body=body, decorator_list=[])
 
 
 class AFlowGenerator:
-    """A :class:`~sf_bench.protocols.WorkflowGenerator` returning the converted AFlow graph ``k``
-    times per problem (one conversion per dataset, done once)."""
+    """A :class:`~sf_bench.protocols.WorkflowGenerator` returning the converted AFlow graph.
+
+    Each problem gets it ``k`` times; each dataset's graph is converted once.
+    """
 
     def __init__(self, path: str | Path) -> None:
         """Remember ``path``; nothing is read until :meth:`source` (or :meth:`check`)."""

@@ -38,9 +38,11 @@ def executor_from_env(
     base_url: str | None = None,
     role: str = "executor",
 ) -> Any:
-    """An ``sf_workflows.Executor`` for ``model`` (else ``<prefix>_MODEL``, else ``default_model``)
-    at ``base_url`` (else ``<prefix>_BASE_URL``/``OPENAI_BASE_URL``, else the OpenAI API), with
-    the key from ``<prefix>_API_KEY`` or ``OPENAI_API_KEY``.
+    """An ``sf_workflows.Executor`` for ``model`` at ``base_url``.
+
+    ``model`` defaults to ``<prefix>_MODEL``, else ``default_model``; ``base_url`` to
+    ``<prefix>_BASE_URL``/``OPENAI_BASE_URL``, else the OpenAI API; the key comes from
+    ``<prefix>_API_KEY`` or ``OPENAI_API_KEY``.
 
     Raises:
         BenchConfigError: sf-workflows is missing, or no key and no base URL (one line saying
@@ -136,9 +138,11 @@ class Endpoints:
         return llm
 
     def models(self) -> dict[str, str]:
-        """The models of the endpoints created so far (``executor_model``, ``generator_model``,
-        ``judge_model``), for ``run.json``."""
-        out = {}
+        """The models of the endpoints created so far, for ``run.json``.
+
+        Keys: ``executor_model``, ``generator_model``, ``judge_model`` (those created).
+        """
+        out: dict[str, str] = {}
         if self._executor is not None:
             out["executor_model"] = self._executor.model
         if self._generators:
@@ -148,8 +152,10 @@ class Endpoints:
         return out
 
     def failures(self) -> tuple[int, int]:
-        """``(failed HTTP attempts, calls failed for good)`` over the endpoints created so far
-        (our failures: 5xx, 429, connection, timeout, malformed or empty replies)."""
+        """``(failed HTTP attempts, calls failed for good)`` over the endpoints created so far.
+
+        Both count our failures: 5xx, 429, connection, timeout, malformed or empty replies.
+        """
         llms = {id(x): x for x in [self._executor, *self._generators.values(), self._judge] if x is not None}
         attempts = sum(int(getattr(x, "failed_attempts", 0)) for x in llms.values())
         return attempts, sum(int(getattr(x, "failed_calls", 0)) for x in llms.values())
@@ -215,6 +221,10 @@ class BaselineSolver:
         self._runs: dict[str, int] = {}
 
     async def __call__(self, problem: Problem) -> Answer:
+        """Run the baseline's workflow on ``problem`` in this process (no sandbox).
+
+        Each call for the same problem samples anew (a new cache tag).
+        """
         from sf_workflows import get_template, run_workflow_unsafe
 
         source = get_template(BASELINES[self.name], str(problem.task_type))

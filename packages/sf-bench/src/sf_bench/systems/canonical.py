@@ -1,4 +1,4 @@
-"""The ``canonical`` system: answers every problem with the dataset's own reference.
+r"""The ``canonical`` system: answers every problem with the dataset's own reference.
 
 It needs no model and no API key, and every answer should score 1, so a run proves the whole
 path end to end: loading, the harness, the sandbox, the scorers, the records and the report.
@@ -7,7 +7,7 @@ MBPP task 630 in AFlow's files, whose reference AFlow broke).
 
 Answers: ``problem.reference`` as the loader gives it: the complete program for HumanEval
 (prompt + canonical solution) and MBPP, the worked solution for GSM8K (ending in ``#### n``)
-and MATH (with its ``\\boxed{}``), so the answer-extraction step is exercised too, and the gold
+and MATH (with its ``\boxed{}``), so the answer-extraction step is exercised too, and the gold
 answer for DROP and HotpotQA.
 """
 

@@ -107,8 +107,10 @@ class LLMExtract:
         return str(completion.text), Usage.of(completion)
 
     async def __call__(self, problem: Problem, answer: str) -> Score:
-        """Extract, then score; an empty answer scores 0 without a call. Raises only when the
-        executor fails (the run is then a scorer error, redone on resume)."""
+        """Extract, then score; an empty answer scores 0 without a call.
+
+        Raises only when the executor fails (the run is then a scorer error, redone on resume).
+        """
         raw = self._score(problem, answer)
         if not answer.strip():
             return Score(value=0.0, metrics={**dict(raw.metrics), "raw": 0.0}, detail="empty answer")

@@ -1,5 +1,6 @@
-"""The ``file`` system: answers read from JSON Lines, so any model's outputs can be scored
-without writing Python.
+"""The ``file`` system: answers read from JSON Lines, so any model's outputs can be scored.
+
+No Python needs writing.
 
 One JSON object per line (read by :func:`sf_bench.jsonl.read_objects`: UTF-8 with or without a
 BOM, ``.jsonl`` or ``.jsonl.gz``; a bad byte or line is one error naming file and line):
@@ -41,7 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sf_bench import registry
 from sf_bench.errors import BenchConfigError, DataError
@@ -209,9 +210,13 @@ def _answer(rec: dict[str, Any], text: str, where: str) -> Answer:
         raise DataError(f"{where}: cost/tokens must be finite numbers ({e})") from None
     if not math.isfinite(cost) or min(cost, tokens, input_tokens, output_tokens) < 0:
         raise DataError(f"{where}: cost/tokens must be finite numbers >= 0")
-    metadata = rec.get("metadata") or {}
+    metadata: object = rec.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise DataError(f"{where}: 'metadata' must be an object")
     return Answer(
-        text=text, cost=cost, input_tokens=input_tokens, output_tokens=output_tokens, metadata=metadata
+        text=text,
+        cost=cost,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        metadata=cast("dict[str, Any]", metadata),  # checked: a JSON object (str keys)
     )

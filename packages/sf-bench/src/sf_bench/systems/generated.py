@@ -55,8 +55,10 @@ def generation_failure(source: str) -> str | None:
 
 
 def normalize_source(text: str) -> str:
-    """A workflow as given: ScoreFlow's ``<graph>…</graph>`` reply, a fenced block, or bare
-    ``class Workflow`` source, reduced to the source (``sf_workflows.parse_workflow``).
+    """A workflow as given, reduced to its source (``sf_workflows.parse_workflow``).
+
+    It may be given as ScoreFlow's ``<graph>…</graph>`` reply, a fenced block, or bare
+    ``class Workflow`` source.
 
     Text with no workflow in it is returned unchanged: the runner then scores it 0 with the
     validator's reason (``invalid``), as for any invalid workflow.
@@ -70,9 +72,10 @@ def normalize_source(text: str) -> str:
 
 
 class GeneratedWorkflowSystem(WorkflowSystem):
-    """:class:`~sf_bench.systems.template.WorkflowSystem` for outside generators: a slot holding
-    a generation failure raises :class:`GeneratorFailure` (the sample's recorded error) instead
-    of running; every other slot runs in the sandbox as usual.
+    """:class:`~sf_bench.systems.template.WorkflowSystem` for outside generators.
+
+    A slot holding a generation failure raises :class:`GeneratorFailure` (the sample's recorded
+    error) instead of running; every other slot runs in the sandbox as usual.
 
     ``samples`` (optional) gives the CLI its default ``--k`` (a file of workflows: how many it
     holds per problem).

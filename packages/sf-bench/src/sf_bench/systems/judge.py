@@ -80,8 +80,11 @@ class LLMJudge:
         )
 
     async def __call__(self, problem: Problem, answer: str) -> Score:
-        """Judge ``answer``; raises only when the judge's endpoint fails (the run is then a
-        scorer error, redone on resume)."""
+        """Judge ``answer``.
+
+        Raises only when the judge's endpoint fails (the run is then a scorer error, redone on
+        resume).
+        """
         official = self._official(problem, answer)
         metrics = dict(official.metrics)  # MATH's carry its own "official" (and "equiv") verdicts
         metrics.setdefault("official", float(official.value))

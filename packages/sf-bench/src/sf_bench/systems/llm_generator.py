@@ -45,12 +45,19 @@ class LLMWorkflowGenerator:
         max_tokens: int = 1000,
         concurrency: int = 8,
     ):
-        """Args:
+        """Set up the generator; no call is made before :meth:`generate`.
+
+        Args:
             llm: The generator (``sf_workflows.Executor`` or any ``LLM``).
             operators: Operators offered in the prompt and allowed by validation (default:
                 ScoreFlow's set per task type).
             on_invalid: ``resample`` (ScoreFlow's behaviour, bounded by ``max_rounds``) or
                 ``score0`` (keep the first sample; an invalid one is scored 0 with its reason).
+            max_rounds: Samples drawn per slot at most under ``resample`` (>= 1).
+            temperature: Sampling temperature of every generator call (ScoreFlow's 0.2).
+            top_p: Nucleus sampling of every generator call (ScoreFlow's 0.95).
+            max_tokens: Completion tokens per generator call (ScoreFlow's 1000).
+            concurrency: Generator calls in flight at once.
 
         Raises:
             BenchConfigError: bad ``on_invalid`` or ``max_rounds``.
@@ -134,6 +141,10 @@ class LLMWorkflowGenerator:
             await closer()
 
     async def generate(self, problems: Sequence[Problem], k: int) -> list[list[str]]:
+        """``k`` workflow sources per problem, in order, at most ``concurrency`` calls at a time.
+
+        An invalid sample is resampled or kept as the constructor's ``on_invalid`` says.
+        """
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(problem: Problem, slot: int) -> str:

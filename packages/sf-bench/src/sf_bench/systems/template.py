@@ -51,14 +51,16 @@ class TemplateGenerator:
         """Always empty: a shipped workflow costs nothing to "generate"."""
 
     async def generate(self, problems: Sequence[Problem], k: int) -> list[list[str]]:
+        """The template's source for each problem's task type, ``k`` times."""
         from sf_workflows import get_template
 
         return [[get_template(self.template, str(p.task_type))] * k for p in problems]
 
 
 class SandboxRunner:
-    """A :class:`~sf_bench.protocols.WorkflowRunner`: ``sf_workflows.run_workflow`` in a sandbox
-    pool it opens on first use.
+    """A :class:`~sf_bench.protocols.WorkflowRunner`: ``sf_workflows.run_workflow`` in a sandbox pool.
+
+    The pool opens on first use.
 
     :meth:`aclose` stops the pool and closes the executor (HTTP client, cache); :meth:`close`
     stops the pool only (it also runs at interpreter exit if nothing closed the runner). A
@@ -176,11 +178,14 @@ class WorkflowSystem(GeneratorSystem):
         return getattr(self.runner, "executor", None)
 
     def _generated(self) -> dict[tuple[str, int], tuple[float, int, int]]:
-        """What the generator reports it spent so far: (cost, prompt, completion tokens) per
-        (problem id, slot), from its ``generator_cost``/``generator_tokens`` (both optional)."""
+        """What the generator reports it spent so far, per (problem id, slot).
+
+        Each value is (cost, prompt, completion tokens), from the generator's
+        ``generator_cost``/``generator_tokens`` (both optional).
+        """
         costs = getattr(self.generator, "generator_cost", {}) or {}
         tokens = getattr(self.generator, "generator_tokens", {}) or {}
-        out = {}
+        out: dict[tuple[str, int], tuple[float, int, int]] = {}
         for key in {*costs, *tokens}:
             pt, ct = tokens.get(key, (0, 0))
             out[key] = (float(costs.get(key, 0.0)), int(pt), int(ct))
@@ -237,6 +242,10 @@ class WorkflowSystem(GeneratorSystem):
                 raise BenchError(f"cannot save the generator's usage to {path}: {e.strerror or e}") from e
 
     async def answer(self, problem: Problem, sample: int) -> Answer:
+        """Run workflow ``sample``; its answer also carries the generator's cost and tokens.
+
+        A slot's generation cost is charged to its first answer only (a rerun adds 0).
+        """
         answer: Answer = await super().answer(problem, sample)
         key = (problem.id, sample)
         cost, pt, ct = (0.0, 0, 0) if key in self._charged else self._usage.get(key, (0.0, 0, 0))

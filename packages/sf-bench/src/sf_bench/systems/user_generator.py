@@ -32,10 +32,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sf_bench.errors import BenchConfigError
-from sf_bench.protocols import _call_maybe_async
+from sf_bench.protocols import call_maybe_async
 from sf_bench.systems.generated import GeneratedWorkflowSystem, failed_source, normalize_source
 from sf_bench.types import Problem
 
@@ -49,8 +49,9 @@ DEFAULT_TIMEOUT = 600.0
 
 
 class UserGenerator:
-    """A user's ``generate(problems, k)`` callable as a fault-isolating
-    :class:`~sf_bench.protocols.WorkflowGenerator` (see the module docstring).
+    """A user's ``generate(problems, k)`` callable as a fault-isolating generator.
+
+    A :class:`~sf_bench.protocols.WorkflowGenerator` (see the module docstring).
 
     :meth:`generate` never raises for the user code's faults: it returns ``k`` strings per
     problem, each a workflow source or a failure marker
@@ -110,7 +111,7 @@ class UserGenerator:
 
         try:
             async with asyncio.timeout(self.timeout):
-                returned = await _call_maybe_async(self.fn, list(batch), k)
+                returned = await call_maybe_async(self.fn, list(batch), k)
         except TimeoutError:
             return all_failed(f"the generator did not return within --generator-timeout {self.timeout:g} s")
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the generator's failure is these samples' result
@@ -130,12 +131,14 @@ class UserGenerator:
 
 
 def _as_list(value: Any) -> list[Any] | None:
-    """``value`` as a list when it is a sequence or another iterable (a generator expression...),
-    else None (a ``str``, ``bytes``, mapping or scalar is no list of workflows)."""
+    """``value`` as a list when it is a sequence or another iterable (a generator expression...).
+
+    None for a ``str``, ``bytes``, mapping or scalar: no list of workflows.
+    """
     if isinstance(value, str | bytes | bytearray | Mapping) or not isinstance(value, Iterable):
         return None
     try:
-        return list(value)
+        return list(cast("Iterable[Any]", value))  # checked: an iterable of the user's values
     except Exception:  # noqa: BLE001 - a broken iterable is a wrong return, like any other
         return None
 
@@ -198,13 +201,13 @@ def user_generator_system(
         BenchConfigError: the module or file cannot be imported, lacks the name, or the name is
             not a generator; no executor endpoint.
     """
-    from sf_bench.systems import _load_attr
+    from sf_bench.systems import load_attr
     from sf_bench.systems.baselines import Endpoints
     from sf_bench.systems.template import SandboxRunner
 
     target, _, attr = spec.rpartition(":")
     try:
-        obj = _load_attr(target, attr, spec, "--generator")
+        obj = load_attr(target, attr, spec, "--generator")
     except BenchConfigError:
         raise
     except Exception as exc:  # the user's module failed while importing: one line, exit 2

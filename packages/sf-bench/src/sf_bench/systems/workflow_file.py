@@ -236,7 +236,7 @@ class WorkflowFile:
                         extra.append(p.id)
         unknown = [pid for (ds, pid) in self._ordered if (ds, pid) not in used]
         total = sum(len(ps) for ps in problems.values())
-        lines = []
+        lines: list[str] = []
         if unknown:
             lines.append(
                 f"{len(unknown)} id(s) in {self.path} match none of the {total} selected problems and "
@@ -257,7 +257,7 @@ class WorkflowFile:
         """
         if problems:
             self.check(problems, k)
-        out = []
+        out: list[list[str]] = []
         for p in problems:
             found = self._lookup(p)[1][:k]
             for slot, (_, cost, tokens) in enumerate(found):

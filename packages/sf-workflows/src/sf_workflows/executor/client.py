@@ -9,7 +9,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sf_workflows.errors import ExecutorError, WorkflowConfigError
 from sf_workflows.executor.cache import ResponseCache, default_cache_dir, request_key
@@ -48,6 +48,20 @@ def no_endpoint_message(key_envs: Sequence[str] = KEY_ENVS, what: str = "executo
         "OpenAI-compatible server (vLLM: http://localhost:8000/v1, llama.cpp: http://localhost:8080/v1, "
         "Ollama: http://localhost:11434/v1)"
     )
+
+
+def _checked_message(m: object) -> dict[str, str]:
+    """``m`` as a plain ``{"role", "content"}`` dict (messages come from untrusted workflows).
+
+    Raises:
+        WorkflowConfigError: ``m`` is not a mapping with a known ``role`` and a str ``content``.
+    """
+    if isinstance(m, Mapping):
+        fields = cast("Mapping[str, object]", m)  # only ever looked up by str keys
+        role, content = fields.get("role"), fields.get("content")
+        if isinstance(content, str) and isinstance(role, str) and role in ("system", "user", "assistant"):
+            return {"role": role, "content": content}
+    raise WorkflowConfigError("messages must be {'role': system|user|assistant, 'content': str} mappings")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,8 +129,9 @@ class _LoopState:
 
 
 class Executor:
-    """Async OpenAI-compatible client with retries, a concurrency limit, cost accounting and
-    an on-disk cache. Implements the :class:`~sf_workflows.protocols.LLM` protocol.
+    """Async OpenAI-compatible client implementing the :class:`~sf_workflows.protocols.LLM` protocol.
+
+    It adds retries, a concurrency limit, cost accounting and an on-disk cache.
 
     The cache key is the full request (model, messages, every parameter after defaults) plus
     the caller's ``cache_tag``; the base URL and key are not part of it. A rerun of the same
@@ -186,17 +201,7 @@ class Executor:
         Raises:
             WorkflowConfigError: ``messages`` is malformed or a parameter is not supported.
         """
-        msgs = []
-        for m in messages:
-            if (
-                not isinstance(m, Mapping)
-                or not isinstance(m.get("content"), str)
-                or m.get("role") not in ("system", "user", "assistant")
-            ):
-                raise WorkflowConfigError(
-                    "messages must be {'role': system|user|assistant, 'content': str} mappings"
-                )
-            msgs.append({"role": m["role"], "content": m["content"]})
+        msgs = [_checked_message(m) for m in messages]
         if not msgs:
             raise WorkflowConfigError("messages is empty")
         unknown = set(params) - _ALLOWED_PARAMS
@@ -301,8 +306,10 @@ class Executor:
         return completion
 
     async def _fetch(self, state: _LoopState, request: dict[str, Any]) -> Completion:
-        """Send ``request``, retrying our failures (:func:`_attempt_error` says which) with
-        exponential backoff and jitter, or the endpoint's ``Retry-After``; tenacity runs the loop.
+        """Send ``request`` and return its completion, retrying our failures.
+
+        :func:`_attempt_error` says which failures are ours; the wait is exponential backoff
+        with jitter, or the endpoint's ``Retry-After``; tenacity runs the loop.
 
         Raises:
             ExecutorError: the last attempt's error; a retryable one says how many attempts
@@ -396,7 +403,7 @@ class Executor:
             )
         if not choices:
             raise ExecutorError(f"the executor endpoint {where} sent a reply with no choices", retryable=True)
-        message = getattr(choices[0], "message", None)
+        message = getattr(cast("list[object]", choices)[0], "message", None)  # checked: a list
         text = getattr(message, "content", None)
         if not isinstance(text, str):
             raise ExecutorError(
@@ -431,8 +438,11 @@ class Executor:
 
 
 def _backoff(cfg: ExecutorConfig, retry_state: Any) -> float:
-    """Seconds before the next attempt: the endpoint's ``Retry-After`` when it sent one, else
-    ``retry_base_delay * 2**(n-1)``; capped at ``retry_max_delay``, with ±25% jitter."""
+    """Seconds before the next attempt.
+
+    The endpoint's ``Retry-After`` when it sent one, else ``retry_base_delay * 2**(n-1)``;
+    capped at ``retry_max_delay``, with ±25% jitter.
+    """
     exc = retry_state.outcome.exception() if retry_state.outcome is not None else None
     asked = getattr(exc, "retry_after", None)
     n = retry_state.attempt_number
@@ -441,8 +451,11 @@ def _backoff(cfg: ExecutorConfig, retry_state: Any) -> float:
 
 
 def _attempt_error(exc: Exception, base_url: str | None, model: str) -> ExecutorError:
-    """Our :class:`ExecutorError` for one failed attempt: 408, 409, 429, 5xx, connection errors
-    and timeouts are retryable (ours); other statuses are the caller's configuration."""
+    """Our :class:`ExecutorError` for one failed attempt.
+
+    408, 409, 429, 5xx, connection errors and timeouts are retryable (ours); other statuses are
+    the caller's configuration.
+    """
     status = getattr(exc, "status_code", None)
     retryable = status is None or status in (408, 409, 429) or status >= 500
     return ExecutorError(

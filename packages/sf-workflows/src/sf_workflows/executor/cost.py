@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sf_workflows.errors import WorkflowConfigError
 
@@ -58,8 +58,9 @@ class PriceTable:
 
     @staticmethod
     def read_file(path: str | os.PathLike[str]) -> dict[str, Price]:
-        """Read ``{"model": {"input": usd_per_mtok, "output": usd_per_mtok}, ...}`` (or
-        ``"model": [input, output]``).
+        """Read ``{"model": {"input": usd_per_mtok, "output": usd_per_mtok}, ...}``.
+
+        An entry may also be ``"model": [input, output]``.
 
         Raises:
             WorkflowConfigError: the file is missing or malformed.
@@ -70,7 +71,8 @@ class PriceTable:
             raise WorkflowConfigError(f"cannot read price file {path}: {exc}") from exc
         if not isinstance(raw, dict):
             raise WorkflowConfigError(f"price file {path} must hold a JSON object of model -> prices")
-        return {str(model): _parse_price(model, value, path) for model, value in raw.items()}
+        entries = cast("dict[str, Any]", raw)  # a JSON object: str keys, values checked by _parse_price
+        return {model: _parse_price(model, value, path) for model, value in entries.items()}
 
     def extended(self, prices: Mapping[str, Price]) -> PriceTable:
         """A new table with ``prices`` added or overriding entries."""
@@ -98,10 +100,18 @@ class PriceTable:
         return {m: {"input": p.input, "output": p.output} for m, p in sorted(self._prices.items())}
 
 
-def _parse_price(model: Any, value: Any, path: Any) -> Price:
+def _parse_price(model: str, value: Any, path: str | os.PathLike[str]) -> Price:
+    """``value`` (one JSON entry: ``{"input", "output"}`` or ``[input, output]``) as a Price.
+
+    ``value`` is Any on purpose: ``float()`` and the unpacking are the check.
+
+    Raises:
+        WorkflowConfigError: it has neither shape, or a price is not a number.
+    """
     try:
         if isinstance(value, dict):
-            return Price(float(value["input"]), float(value["output"]))
+            entry = cast("dict[str, Any]", value)  # a JSON object: str keys
+            return Price(float(entry["input"]), float(entry["output"]))
         inp, out = value
         return Price(float(inp), float(out))
     except (KeyError, TypeError, ValueError) as exc:

@@ -85,8 +85,10 @@ class Rejection:
 
 
 def run_workflow_body(text: str) -> str | None:
-    """The stripped text between ``async def run_workflow(self)`` and the first ``return``
-    (ScoreFlow's regex), or ``None`` when there is none."""
+    """The stripped text between ``async def run_workflow(self)`` and the first ``return``.
+
+    Found with ScoreFlow's regex; ``None`` when there is none.
+    """
     match = _BODY.search(text)
     return match.group(1).strip() if match else None
 

@@ -58,8 +58,11 @@ def resolve_operators(task_type: str, operators: Sequence[str] | None = None) ->
 
 
 def template_source(task_type: str, operators: Sequence[str] | None = None) -> str:
-    """The template workflow shown to the generator: every offered operator built in
-    ``__init__`` and a one-operator baseline in ``run_workflow`` (ScoreFlow's template)."""
+    """The template workflow shown to the generator (ScoreFlow's template).
+
+    Every offered operator is built in ``__init__``, and ``run_workflow`` is a one-operator
+    baseline.
+    """
     names = resolve_operators(task_type, operators)
     lines = [
         "class Workflow:",
@@ -96,7 +99,7 @@ def template_source(task_type: str, operators: Sequence[str] | None = None) -> s
 
 def operator_catalogue(operators: Sequence[str]) -> str:
     """Numbered operator docs: name, usage, the exact call format, an example call."""
-    parts = []
+    parts: list[str] = []
     for i, name in enumerate(operators, 1):
         cls = OPERATORS[name]
         parts.append(

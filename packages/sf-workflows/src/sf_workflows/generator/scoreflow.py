@@ -106,7 +106,7 @@ class OfficialStrings:
     sim_threshold: float
     time_limit: float
     """``TIME_LIMIT``: seconds a workflow run may take at scoring time."""
-    op_prompts: Mapping[str, str] = field(default_factory=dict)
+    op_prompts: Mapping[str, str] = field(default_factory=dict[str, str])
     test_loop: int | None = None
     """``Test.__call__``'s default ``test_loop`` (code datasets)."""
     programmer_timeout: float | None = None
@@ -275,9 +275,11 @@ def load_official(
 
 
 def generator_input_text(problem: Any) -> str:
-    """The task text ScoreFlow puts between its prompt halves (``get_graph_input_text``): the
-    problem (MATH), question (GSM8K, HotpotQA: without context), the question cut out of
-    DROP's context by ``Question:(.*?)Answer:``, the function prompt (code)."""
+    """The task text ScoreFlow puts between its prompt halves (``get_graph_input_text``).
+
+    That is the problem (MATH), the question (GSM8K, HotpotQA: without context), the question
+    cut out of DROP's context by ``Question:(.*?)Answer:``, or the function prompt (code).
+    """
     task = as_task(problem)
     if task.dataset == "drop":
         match = _DROP_QUESTION.search(task.prompt)
@@ -287,8 +289,11 @@ def generator_input_text(problem: Any) -> str:
 
 
 def generator_prompt(official: OfficialStrings, problem: Any) -> str:
-    """ScoreFlow's generator prompt for ``problem``: ``START_PORMPT + text + END_PROMPT``,
-    byte for byte (``generate.py``); fed to the generator as a raw string, no chat template."""
+    """ScoreFlow's generator prompt for ``problem``: ``START_PORMPT + text + END_PROMPT``.
+
+    Byte for byte as ``generate.py`` builds it; fed to the generator as a raw string, with no
+    chat template.
+    """
     return official.start_prompt + generator_input_text(problem) + official.end_prompt
 
 
@@ -305,8 +310,11 @@ def filter_rules(official: OfficialStrings) -> FilterRules:
 
 
 def operator_style(official: OfficialStrings) -> OperatorStyle:
-    """ScoreFlow's operators for the dataset: its prompts, MetaGPT's system message, ``Test``'s
-    rounds and ``Programmer``'s timeout as its ``operator.py`` sets them."""
+    """ScoreFlow's operators for the dataset, as an operator style.
+
+    Its prompts, MetaGPT's system message, ``Test``'s rounds and ``Programmer``'s timeout, as
+    its ``operator.py`` sets them.
+    """
     return OperatorStyle(
         name="scoreflow",
         system_message=SCOREFLOW_SYSTEM_MESSAGE,
@@ -318,8 +326,10 @@ def operator_style(official: OfficialStrings) -> OperatorStyle:
 
 
 def extraction_prompt(official: OfficialStrings, question: str, context: str) -> str:
-    """ScoreFlow's extraction prompt with ``question`` and ``context`` (the workflow's output)
-    filled in; it is sent as a ``Custom`` instruction with an empty problem.
+    """ScoreFlow's extraction prompt with ``question`` and ``context`` filled in.
+
+    ``context`` is the workflow's output; the prompt is sent as a ``Custom`` instruction with
+    an empty problem.
 
     Raises:
         WorkflowConfigError: the dataset has no extraction step (code datasets).

@@ -151,7 +151,8 @@ def _bind_error(sig: inspect.Signature, call: ast.Call) -> str | None:
     params = sig.parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         for k in call.keywords:
-            if k.arg not in params or params[k.arg].kind is inspect.Parameter.VAR_POSITIONAL:
+            # k.arg is a str here: a **kwargs keyword (arg None) returned above
+            if k.arg is None or k.arg not in params or params[k.arg].kind is inspect.Parameter.VAR_POSITIONAL:
                 return f"got an unexpected keyword argument {k.arg!r}"
     try:
         sig.bind(*([None] * len(call.args)), **{k.arg: None for k in call.keywords if k.arg})
@@ -171,9 +172,9 @@ def _module_root(value: object) -> str | None:
     return name.split(".")[0] if isinstance(name, str) else None
 
 
-def _allowed_from_module(node: ast.AST) -> types.ModuleType | None:
+def _allowed_from_module(node: ast.ImportFrom) -> types.ModuleType | None:
     """The module an absolute ``from X import …`` names, when X is allowlisted and importable."""
-    if not (isinstance(node, ast.ImportFrom) and not node.level and node.module):
+    if node.level or not node.module:
         return None
     if node.module.split(".")[0] not in ALLOWED_IMPORTS:
         return None
@@ -184,8 +185,10 @@ def _allowed_from_module(node: ast.AST) -> types.ModuleType | None:
 
 
 def _module_bindings(tree: ast.Module) -> dict[str, types.ModuleType]:
-    """Local names bound to allowlisted modules (``import re``, ``import json as j``,
-    ``from asyncio import events``) plus ``asyncio``, which every workflow gets."""
+    """Local names bound to allowlisted modules, plus ``asyncio``, which every workflow gets.
+
+    The bindings are ``import re``, ``import json as j``, ``from asyncio import events``.
+    """
     bound: dict[str, types.ModuleType] = {"asyncio": importlib.import_module("asyncio")}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -199,7 +202,7 @@ def _module_bindings(tree: ast.Module) -> dict[str, types.ModuleType]:
                             bound[root] = importlib.import_module(root)
                     except ImportError:
                         continue
-        elif (module := _allowed_from_module(node)) is not None:
+        elif isinstance(node, ast.ImportFrom) and (module := _allowed_from_module(node)) is not None:
             for alias in node.names:
                 value = getattr(module, alias.name, None)
                 if isinstance(value, types.ModuleType):
@@ -223,7 +226,7 @@ def _check_module_paths(tree: ast.Module, issues: list[Issue]) -> None:
     bound = _module_bindings(tree)
     seen: set[int] = set()
     for node in ast.walk(tree):
-        if (module := _allowed_from_module(node)) is not None:
+        if isinstance(node, ast.ImportFrom) and (module := _allowed_from_module(node)) is not None:
             for alias in node.names:
                 root = _module_root(getattr(module, alias.name, None))
                 if root is not None and root not in ALLOWED_IMPORTS:
@@ -353,6 +356,8 @@ def validate_workflow(
     # operator references
     used: list[str] = []
     for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute):
+            continue
         name = _operator_ref(node)
         if name is None:
             continue

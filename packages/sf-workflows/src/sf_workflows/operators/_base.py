@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from . import _context
+from ._context import current as _current_context
 from ._style import OperatorStyle, xml_format_note
 
 SCOREFLOW_TASK_PREFIX = "You have the following task: "
@@ -15,19 +15,31 @@ SCOREFLOW_TASK_PREFIX = "You have the following task: "
 _UNSET: Any = object()
 
 
-def problem_text(problem: Any) -> str:
-    """The text an operator shows the LLM for ``problem``: the string itself, or the
-    ``prompt`` of a code problem dict (ScoreFlow passes code problems as dicts)."""
+def problem_text(problem: object) -> str:
+    """The text an operator shows the LLM for ``problem``.
+
+    The string itself, or the ``prompt`` of a code problem dict (ScoreFlow passes code
+    problems as dicts); ``""`` for None, else ``str(problem)``.
+    """
     if isinstance(problem, str):
         return problem
-    if isinstance(problem, Mapping) and isinstance(problem.get("prompt"), str):
-        return problem["prompt"]
+    prompt = _field(problem, "prompt")
+    if isinstance(prompt, str):
+        return prompt
     return "" if problem is None else str(problem)
 
 
+def _field(problem: object, key: str) -> object:
+    """``problem[key]`` when ``problem`` is a mapping (a code problem dict), else None."""
+    # A code problem is a JSON-decoded dict (str keys); a narrowed Mapping's key types are unknown.
+    return cast("Mapping[str, object]", problem).get(key) if isinstance(problem, Mapping) else None
+
+
 def format_arg(value: Any) -> str:
-    """A non-string argument as ScoreFlow's ``str.format`` shows it (``format(value, "")``,
-    i.e. ``str(value)`` for lists and numbers); strings unchanged."""
+    """A non-string argument as ScoreFlow's ``str.format`` shows it; strings unchanged.
+
+    That is ``format(value, "")``, i.e. ``str(value)`` for lists and numbers.
+    """
     return value if isinstance(value, str) else format(value, "")
 
 
@@ -68,7 +80,7 @@ class Operator:
             raise TypeError(f"{type(self).__name__}(llm, problem) got {1 + len(args)} positional arguments")
         if problem is _UNSET:
             problem = args[-1] if args else None
-        ctx = _context.current()
+        ctx = _current_context()
         self.llm = llm if llm is not None and hasattr(llm, "complete") else ctx.llm
         self.problem = problem if problem is not None else ctx.problem
         self.label = name or self.name
@@ -81,18 +93,25 @@ class Operator:
     @property
     def entry_point(self) -> str | None:
         """The function name a code problem asks for, if any."""
-        if isinstance(self.problem, Mapping) and isinstance(self.problem.get("entry_point"), str):
-            return self.problem["entry_point"]
-        return _context.current().entry_point
+        entry = _field(self.problem, "entry_point")
+        if isinstance(entry, str):
+            return entry
+        return _current_context().entry_point
 
     @property
     def style(self) -> OperatorStyle:
         """The running workflow's operator style (prompts and behaviour; ``ours`` by default)."""
-        return _context.current().style
+        return _current_context().style
 
     async def _ask(self, prompt: str, **params: Any) -> str:
-        """One LLM call with ``prompt`` as the user message, after the style's system message
-        when it has one (ScoreFlow's "You are a helpful assistant."); returns the reply text."""
+        """One LLM call with ``prompt`` as the user message; returns the reply text.
+
+        The style's system message, when it has one (ScoreFlow's "You are a helpful
+        assistant."), comes first.
+
+        Raises:
+            RuntimeError: the operator has no LLM.
+        """
         if self.llm is None:
             raise RuntimeError(f"{self.name}: no LLM (construct it as operator.{self.name}(llm, problem))")
         params = {k: v for k, v in params.items() if v is not None}
@@ -105,15 +124,21 @@ class Operator:
 
     @property
     def scoreflow_problem(self) -> str:
-        """The problem as ScoreFlow's operators show it: the text, or for a code problem
-        ``"You have the following task: " + prompt`` (ScoreFlow ``scripts/HumanEval/operator.py``)."""
+        """The problem as ScoreFlow's operators show it.
+
+        The text, or for a code problem ``"You have the following task: " + prompt``
+        (ScoreFlow ``scripts/HumanEval/operator.py``).
+        """
         if isinstance(self.problem, Mapping):
             return SCOREFLOW_TASK_PREFIX + self.problem_text
         return self.problem_text
 
     async def _ask_fields(self, prompt: str, fields: tuple[str, ...]) -> dict[str, str]:
-        """ScoreFlow's ``xml_fill``: ``prompt`` plus MetaGPT's response-format note, then the
-        first ``<field>…</field>`` of each field (stripped); a missing field is ``""``."""
+        """ScoreFlow's ``xml_fill``: each field's first ``<field>…</field>``, stripped.
+
+        The prompt sent is ``prompt`` plus MetaGPT's response-format note; a missing field is
+        ``""``.
+        """
         reply = await self._ask(prompt + xml_format_note(fields))
         out: dict[str, str] = {}
         for name in fields:

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from ._channel import Channel
 from ._context import RunContext, activate
@@ -59,6 +59,12 @@ class HostLLM:
         self._refused: str | None = None
 
     async def complete(self, messages: list[dict[str, str]], **params: Any) -> _Reply:
+        """One LLM call answered by the host: the reply's ``text``.
+
+        Raises:
+            HostLLMError: the host refused or failed the call (after a ``final`` refusal every
+                later call fails at once, without a round trip).
+        """
         if self._refused is not None:  # the host stopped serving this run: fail fast, no round trip
             raise HostLLMError(self._refused)
         if self._channel is not None:
@@ -69,12 +75,14 @@ class HostLLM:
             reply = await loop.run_in_executor(
                 self._pool, lambda: self._call(HOST_CALL, self._token, rid, messages, params)
             )
-        if not isinstance(reply, dict) or "error" in reply:
-            error = reply.get("error") if isinstance(reply, dict) else f"bad reply {reply!r}"
-            if isinstance(reply, dict) and reply.get("final"):
+        # the host call's value: a JSON object (str keys) or, from a broken host, anything
+        fields = cast("dict[str, object]", reply) if isinstance(reply, dict) else None
+        if fields is None or "error" in fields:
+            error = fields.get("error") if fields is not None else f"bad reply {reply!r}"
+            if fields is not None and fields.get("final"):
                 self._refused = f"LLM call failed: {error}"
             raise HostLLMError(f"LLM call failed: {error}")
-        text = reply.get("text")
+        text = fields.get("text")
         return _Reply(text if isinstance(text, str) else str(text))
 
 

@@ -20,7 +20,7 @@ import os
 import struct
 import threading
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, cast
 
 _HEADER = struct.Struct(">I")
 
@@ -71,7 +71,8 @@ class Channel:
         return future
 
     def _read_exact(self, n: int) -> bytes:
-        chunks, got = [], 0
+        chunks: list[bytes] = []
+        got = 0
         while got < n:
             chunk = os.read(self._fd, n - got)
             if not chunk:
@@ -86,7 +87,8 @@ class Channel:
                 (n,) = _HEADER.unpack(self._read_exact(4))
                 reply = json.loads(self._read_exact(n).decode("utf-8", "replace"))
                 value = reply.get("value") if reply.get("ok") else None
-                rid = value.get("rid") if isinstance(value, dict) else None
+                # the host function's reply value: a JSON object (str keys) carrying our rid
+                rid = cast("dict[str, object]", value).get("rid") if isinstance(value, dict) else None
                 future = self._pending.pop(rid, None) if isinstance(rid, int) else None
                 if future is not None:
                     future.set_result(value)

@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._harness import HarnessReply, HarnessRequest
 from ._style import OURS, OperatorStyle
 
-CodeRunner = Callable[[dict, float], Awaitable[dict]]
+CodeRunner = Callable[[HarnessRequest, float], Awaitable[HarnessReply]]
 """``await run_code(request, timeout)`` runs the code harness (see ``_harness.py``) on ``request``
 and returns its JSON reply. Inside the sandbox it starts a child process; on the host it sends a
 sandbox job. It never raises for a failure of the candidate code (that is in the reply)."""

@@ -20,6 +20,49 @@ reply by printing.
 
 from __future__ import annotations
 
+from typing import Literal, TypedDict
+
+
+class HarnessRequest(TypedDict, total=False):
+    """One request to the harness (the JSON it reads from stdin); absent keys take defaults."""
+
+    mode: Literal["solve", "tests"]
+    """``solve`` calls ``solve()``; anything else runs ``tests``."""
+    code: str
+    """The candidate source (required)."""
+    tests: list[str]
+    """Test statements (``tests`` mode; default none)."""
+    entry_point: str | None
+    """The function bound to ``candidate`` in ``tests`` mode."""
+    test_timeout: float
+    """Seconds for the code's import and for each test or ``solve()`` call (default 5)."""
+    output_cap: int
+    """Bytes of captured stdout and of ``output`` kept (default 65536)."""
+
+
+class TestOutcome(TypedDict):
+    """One test statement's result in :class:`HarnessReply`."""
+
+    test: str
+    passed: bool
+    error: str | None
+
+
+class HarnessReply(TypedDict):
+    """The harness's JSON reply (also what a failed run of it is reported as)."""
+
+    ok: bool
+    """``solve``: it returned; ``tests``: every test passed."""
+    output: str
+    """``str(solve())``, capped (``solve`` mode)."""
+    stdout: str
+    """What the candidate printed, capped."""
+    error: str | None
+    """Why the code did not run (compile error, exception, timeout), else None."""
+    results: list[TestOutcome]
+    """One entry per test (``tests`` mode)."""
+
+
 SOURCE = r"""
 import json, os, signal, sys, traceback
 

@@ -8,15 +8,16 @@ import os
 import signal
 import subprocess
 import sys
+from typing import cast
 
-from ._harness import SOURCE
+from ._harness import SOURCE, HarnessReply, HarnessRequest
 
 
-def _failure(error: str) -> dict:
+def _failure(error: str) -> HarnessReply:
     return {"ok": False, "output": "", "stdout": "", "error": error, "results": []}
 
 
-def run_harness_blocking(request: dict, timeout: float) -> dict:
+def run_harness_blocking(request: HarnessRequest, timeout: float) -> HarnessReply:
     """Run the harness on ``request`` in a new process group; kill the group after ``timeout``.
 
     Never raises for the candidate's behaviour: timeouts, crashes and garbage become an
@@ -44,15 +45,16 @@ def run_harness_blocking(request: dict, timeout: float) -> dict:
         except (ProcessLookupError, PermissionError):
             pass
     try:
-        reply = json.loads(out.decode("utf-8", "replace"))
+        reply: object = json.loads(out.decode("utf-8", "replace"))
         if isinstance(reply, dict) and "ok" in reply:
-            return reply
+            # the harness (a fixed script of ours) wrote it; a dict with "ok" is its reply shape
+            return cast(HarnessReply, reply)
     except ValueError:
         pass
     tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
     return _failure(f"code runner died (exit {proc.returncode}){': ' + tail[0] if tail[0] else ''}")
 
 
-async def run_harness(request: dict, timeout: float) -> dict:
+async def run_harness(request: HarnessRequest, timeout: float) -> HarnessReply:
     """Async wrapper of :func:`run_harness_blocking` (runs in a worker thread)."""
     return await asyncio.to_thread(run_harness_blocking, request, timeout)

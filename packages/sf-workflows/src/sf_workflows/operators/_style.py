@@ -56,7 +56,7 @@ class OperatorStyle:
     """``ours`` or ``scoreflow``."""
     system_message: str | None = None
     """Sent as the first message of every operator call; ``None`` sends none."""
-    prompts: Mapping[str, str] = field(default_factory=dict)
+    prompts: Mapping[str, str] = field(default_factory=dict[str, str])
     test_loop: int = 3
     """``Test`` repair rounds when the call does not pass ``test_loop``."""
     programmer_timeout: float | None = None
@@ -96,10 +96,11 @@ class OperatorStyle:
         if not data:
             return OURS
         timeout = data.get("programmer_timeout")
+        prompts: Mapping[str, object] = data.get("prompts") or {}
         return cls(
             name=str(data.get("name", "ours")),
             system_message=data.get("system_message"),
-            prompts={str(k): str(v) for k, v in (data.get("prompts") or {}).items()},
+            prompts={str(k): str(v) for k, v in prompts.items()},
             test_loop=int(data.get("test_loop", 3)),
             programmer_timeout=None if timeout is None else float(timeout),
             programmer_attempts=int(data.get("programmer_attempts", 3)),

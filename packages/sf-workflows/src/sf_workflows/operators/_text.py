@@ -10,8 +10,11 @@ _CODE_START = re.compile(r"^(def |async def |class |import |from |@)", re.MULTIL
 
 
 def extract_tag(text: str, tag: str) -> str | None:
-    """The content of the last ``<tag>…</tag>`` in ``text`` (stripped), else of an unclosed
-    final ``<tag>…``; ``None`` when the tag does not occur."""
+    """The content of the last ``<tag>…</tag>`` in ``text``, stripped.
+
+    Without a closed tag, the content of an unclosed final ``<tag>…``; ``None`` when the tag
+    does not occur.
+    """
     closed = re.findall(rf"<{tag}>(.*?)</{tag}>", text, flags=re.DOTALL | re.IGNORECASE)
     if closed:
         return closed[-1].strip()
@@ -44,8 +47,11 @@ def _longest_parsing_prefix(code: str) -> str | None:
 
 
 def _strip_script_parts(tree: ast.Module, code: str) -> str:
-    """Drop top-level statements that run things at import time: ``if __name__ == ...``
-    blocks and bare expression statements (``print(f(1))``); keep everything else."""
+    """``code`` without the top-level statements that run things at import time.
+
+    Those are ``if __name__ == ...`` blocks and bare expression statements (``print(f(1))``);
+    everything else is kept.
+    """
     lines = code.splitlines()
     drop: list[tuple[int, int]] = []
     for node in tree.body:

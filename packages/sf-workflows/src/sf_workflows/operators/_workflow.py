@@ -37,8 +37,11 @@ def strip_scoreflow_imports(source: str) -> str:
 
 
 def workflow_globals(operator_module: Any) -> dict[str, Any]:
-    """The names a workflow sees without importing them: ScoreFlow's ``PYTHON_START``
-    (``asyncio``, ``operator``, ``create``) plus the ``typing`` names its templates use."""
+    """The names a workflow sees without importing them.
+
+    ScoreFlow's ``PYTHON_START`` (``asyncio``, ``operator``, ``create``) plus the ``typing``
+    names its templates use.
+    """
     names: dict[str, Any] = {"__name__": "workflow", "__builtins__": __builtins__}
     names.update(asyncio=asyncio, operator=operator_module, create=operator_module.create)
     for name in ("Any", "Dict", "List", "Literal", "Optional", "Tuple", "Union"):

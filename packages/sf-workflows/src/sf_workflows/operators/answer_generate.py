@@ -27,8 +27,11 @@ class AnswerGenerate(Operator):
     example = "answer = await self.answer_generate()"
 
     async def __call__(self, *, temperature: float | None = None) -> str:
-        """Returns ``thought + "\\n So we have the final results: " + answer``; when the reply
-        lacks the tags, the whole reply stands in for the thought and the answer is empty."""
+        r"""Returns ``thought + "\n So we have the final results: " + answer``.
+
+        When the reply lacks the tags, the whole reply stands in for the thought and the answer
+        is empty.
+        """
         if self.style.scoreflow:  # ScoreFlow: xml_fill over (thought, answer); a missing tag is ""
             template = self.style.prompt("ANSWER_GENERATION_PROMPT")
             fields = await self._ask_fields(template.format(input=self.problem_text), ("thought", "answer"))

@@ -28,7 +28,7 @@ Reply in exactly this format:
 
 
 class Format(Operator):
-    """Turn a solution into a bare final answer (math: ``\\boxed{}``; QA: shortest span).
+    r"""Turn a solution into a bare final answer (math: ``\boxed{}``; QA: shortest span).
 
     For code tasks it makes no LLM call: it returns the solution's code, extracted.
     """

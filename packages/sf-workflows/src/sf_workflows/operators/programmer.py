@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ._base import Operator, format_arg
-from ._context import current
+from ._context import CodeRunner, current
+from ._harness import HarnessRequest
 from ._text import extract_code
 
 PROMPT = """Write Python code that computes the answer to the problem below.
@@ -76,32 +77,41 @@ class Programmer(Operator):
         """
         analysis = format_arg(analysis)
         ctx = current()
-        if ctx.run_code is None:
+        run_code = ctx.run_code
+        if run_code is None:
             raise RuntimeError(
                 "programmer: this run has no sandboxed code runner, so code cannot be executed"
             )
         if self.style.scoreflow:
-            return await self._scoreflow(analysis)
+            return await self._scoreflow(analysis, run_code)
         feedback, code, error = "", "", ""
         for _ in range(self.max_attempts):
             reply = await self._ask(
                 PROMPT.format(problem=self.problem_text, analysis=analysis, feedback=feedback)
             )
             code = extract_code(reply, "solve")
-            request = {"mode": "solve", "code": code, "test_timeout": ctx.code_timeout, "output_cap": 65536}
-            result = await ctx.run_code(request, 2 * ctx.code_timeout + 2)
+            request: HarnessRequest = {
+                "mode": "solve",
+                "code": code,
+                "test_timeout": ctx.code_timeout,
+                "output_cap": 65536,
+            }
+            result = await run_code(request, 2 * ctx.code_timeout + 2)
             if result.get("ok"):
                 return OUTPUT.format(code=code, output=result.get("output", ""))
             error = str(result.get("error") or "unknown error")
             feedback = FEEDBACK.format(code=code, error=error)
         return FAILED.format(attempts=self.max_attempts, code=code, error=error)
 
-    async def _scoreflow(self, analysis: str) -> str:
-        """ScoreFlow's Programmer: its prompt and texts, 3 attempts of at most
-        ``style.programmer_timeout`` (30 s) each. Differences: the code runs in a child process
-        of the sandbox (not ``exec`` on the host), and an error reads ``Execution error: <the
+    async def _scoreflow(self, analysis: str, run_code: CodeRunner) -> str:
+        """ScoreFlow's Programmer, returning its code-and-output text (or "No code generated").
+
+        Its prompt and texts, 3 attempts of at most ``style.programmer_timeout`` (30 s) each,
+        run with ``run_code`` (the run's). Differences: the code runs in a child process of the
+        sandbox (not ``exec`` on the host), and an error reads ``Execution error: <the
         exception>`` without ScoreFlow's host traceback; tenacity's 3 retries of the whole call
-        on an exception are not repeated (a failing LLM call is the endpoint's failure here)."""
+        on an exception are not repeated (a failing LLM call is the endpoint's failure here).
+        """
         ctx = current()
         style = self.style
         timeout = style.programmer_timeout or ctx.code_timeout
@@ -114,8 +124,13 @@ class Programmer(Operator):
             code = extract_code(reply, "solve") if reply.strip() else ""
             if not code:
                 return "No code generated"
-            request = {"mode": "solve", "code": code, "test_timeout": timeout, "output_cap": 65536}
-            result = await ctx.run_code(request, 2 * timeout + 2)
+            request: HarnessRequest = {
+                "mode": "solve",
+                "code": code,
+                "test_timeout": timeout,
+                "output_cap": 65536,
+            }
+            result = await run_code(request, 2 * timeout + 2)
             if result.get("ok"):
                 output = str(result.get("output", ""))
                 return SCOREFLOW_OUTPUT.format(code=code, output=output)

@@ -38,9 +38,10 @@ class Review(Operator):
     example = "rev_solution = await self.review(pre_solution=solution)"
 
     async def __call__(self, pre_solution: str) -> str:
-        """Return the revised solution; the previous one when the reply has no
-        ``<revised_solution>`` (ScoreFlow returned ``""`` there). For code tasks the revised
-        solution is returned as extracted code.
+        """Return the revised solution.
+
+        The previous one when the reply has no ``<revised_solution>`` (ScoreFlow returned ``""``
+        there). For code tasks the revised solution is returned as extracted code.
 
         Raises:
             TypeError: ``pre_solution`` is not a string.

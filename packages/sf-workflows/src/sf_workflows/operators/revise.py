@@ -32,8 +32,9 @@ class Revise(Operator):
     example = "better = await self.revise(solution=solution, feedback=critique)"
 
     async def __call__(self, solution: str, feedback: str) -> str:
-        """Return the improved solution (the old one when the reply has no ``<solution>``);
-        extracted code for code tasks.
+        """Return the improved solution; extracted code for code tasks.
+
+        The old one when the reply has no ``<solution>``.
 
         Raises:
             TypeError: an argument is not a string.

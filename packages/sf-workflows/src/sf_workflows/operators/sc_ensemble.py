@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from typing import cast
 
 from ._base import Operator
 from ._text import extract_tag
@@ -42,11 +43,12 @@ class ScEnsemble(Operator):
             TypeError: ``solutions`` is not a list/tuple.
             ValueError: it is empty or has more than 26 items.
         """
-        if isinstance(solutions, str) or not isinstance(solutions, Sequence):
+        given = cast(object, solutions)  # a workflow is untrusted code: check what it really passed
+        if isinstance(given, str) or not isinstance(given, Sequence):
             raise TypeError(
                 f"sc_ensemble: argument 'solutions' must be a list of str, got {type(solutions).__name__}"
             )
-        items = [s if isinstance(s, str) else str(s) for s in solutions]
+        items = [s if isinstance(s, str) else str(s) for s in cast("Sequence[object]", given)]
         if not items:
             raise ValueError("sc_ensemble: 'solutions' is empty; pass at least one solution")
         if len(items) > MAX_SOLUTIONS:
@@ -63,9 +65,12 @@ class ScEnsemble(Operator):
         return items[index] if 0 <= index < len(items) else items[0]
 
     async def _scoreflow(self, solutions: Sequence[str], items: list[str]) -> str:
-        """ScoreFlow's ScEnsemble: always one call (also for one solution), solutions listed as
-        ``"A: \\n<solution>\\n\\n\\n"``, and an invalid letter raises ``KeyError`` as there
-        (the run then fails and scores 0)."""
+        r"""ScoreFlow's ScEnsemble: the solution its LLM call chose.
+
+        Always one call (also for one solution), solutions listed as
+        ``"A: \n<solution>\n\n\n"``, and an invalid letter raises ``KeyError`` as there (the
+        run then fails and scores 0).
+        """
         listing = "".join(f"{chr(65 + i)}: \n{s}\n\n\n" for i, s in enumerate(items))
         prompt = self.style.prompt("SC_ENSEMBLE_PROMPT").format(
             problem=self.scoreflow_problem, solutions=listing

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ._base import Operator, require_str
-from ._context import current
+from ._context import RunContext, current
+from ._harness import HarnessReply, HarnessRequest
 from ._text import extract_code
 
 PROMPT = """The solution below fails some tests of the task. Reflect on why, then write a fixed
@@ -29,7 +30,7 @@ SCOREFLOW_REGENERATE_INSTRUCTION = "Can you analyze this problem step by step an
 """The instruction ScoreFlow's Test regenerates with after its last failed round."""
 
 
-def _describe(result: dict) -> tuple[int, str]:
+def _describe(result: HarnessReply) -> tuple[int, str]:
     """Number of passed tests and a short failure text from a harness reply."""
     if result.get("error"):
         return 0, f"The code does not run: {result['error']}"
@@ -72,18 +73,21 @@ class Test(Operator):
     async def _scoreflow(
         self, solution: str, rounds: int, tests: list[str], entry: str, timeout: float
     ) -> str:
-        """ScoreFlow's Test: ``rounds`` x (run the public tests; on failure ask for a reflection
-        and a fix with ``REFLECTION_ON_PUBLIC_TEST_PROMPT``), run once more, and if it still
-        fails regenerate from scratch with ``code_generate(instruction="Can you analyze this
-        problem step by step and generate the code?")``. Differences: the tests run in a child
-        process of the sandbox (ScoreFlow ``exec``s them in its own globals), and a failing test
-        is described by its statement and error, without ScoreFlow's host traceback."""
+        """ScoreFlow's Test, returning the passing (or regenerated) solution.
+
+        ``rounds`` x (run the public tests; on failure ask for a reflection and a fix with
+        ``REFLECTION_ON_PUBLIC_TEST_PROMPT``), run once more, and if it still fails regenerate
+        from scratch with ``code_generate(instruction="Can you analyze this problem step by
+        step and generate the code?")``. Differences: the tests run in a child process of the
+        sandbox (ScoreFlow ``exec``s them in its own globals), and a failing test is described
+        by its statement and error, without ScoreFlow's host traceback.
+        """
         from .custom_code_generate import CustomCodeGenerate
 
         ctx = current()
         template = self.style.prompt("REFLECTION_ON_PUBLIC_TEST_PROMPT")
 
-        async def run(code: str) -> dict:
+        async def run(code: str) -> HarnessReply:
             return await _run_tests(ctx, code, tests, entry, timeout)
 
         for _ in range(rounds):
@@ -171,9 +175,17 @@ class Test(Operator):
         return best[1]
 
 
-async def _run_tests(ctx: Any, code: str, tests: Any, entry: Any, timeout: float) -> dict:
-    """Run ``code`` against ``tests`` in the sandbox (each test within the run's code timeout)."""
-    request = {
+async def _run_tests(
+    ctx: RunContext, code: str, tests: list[str], entry: str, timeout: float
+) -> HarnessReply:
+    """Run ``code`` against ``tests`` in the sandbox (each test within the run's code timeout).
+
+    Raises:
+        RuntimeError: the run has no code runner (callers check first, with their own message).
+    """
+    if ctx.run_code is None:
+        raise RuntimeError("test: this run has no sandboxed code runner, so tests cannot be executed")
+    request: HarnessRequest = {
         "mode": "tests",
         "code": code,
         "tests": tests,
