@@ -237,7 +237,8 @@ def job_phases(sb: object) -> dict[str, float]:
 
 def compare(args: argparse.Namespace) -> None:
     """Run the sf-sandbox rows and the relay table for another source tree and for this one,
-    alternating ``--rounds`` times in one run, and print medians side by side."""
+    alternating ``--rounds`` times in one run, and print medians side by side.
+    """
     import json
     import statistics
     import tempfile

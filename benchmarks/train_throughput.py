@@ -577,7 +577,8 @@ def decode_bound(
 ) -> dict[str, Any]:
     """Memory-bandwidth bound of the decode phase: every step reads every weight once (all parameters
     but the input embedding, whose rows are gathered) and the K/V it attends to (each prompt's K/V once
-    per step, shared by its k rows, plus each row's generated K/V), at the measured copy bandwidth."""
+    per step, shared by its k rows, plus each row's generated K/V), at the measured copy bandwidth.
+    """
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     embed = lm.get_input_embeddings().weight
     weights = sum(p.numel() * p.element_size() for p in lm.parameters() if p is not embed)
@@ -602,7 +603,8 @@ def decode_bound(
 
 def attach_lora(model: Any, kind: str, device: torch.device) -> Any:
     """The generation model: the bare base (``none``) or the base with a non-zero LoRA adapter, as the
-    loop samples with the current adapter (``all-linear``: r=16 everywhere; ``paper``: r=8 on q, v)."""
+    loop samples with the current adapter (``all-linear``: r=16 everywhere; ``paper``: r=8 on q, v).
+    """
     if kind == "none":
         return model
     from peft import get_peft_model
@@ -858,7 +860,8 @@ def run_generation(
 
 def read_bandwidth(device: torch.device, gib: float = 2.0) -> dict[str, Any]:
     """A reduction over a ``gib`` GiB random bf16 buffer: bytes read / median seconds (what a GEMM
-    streaming its weights can reach at best; the copy's figure counts a write too)."""
+    streaming its weights can reach at best; the copy's figure counts a write too).
+    """
     src = torch.randn(int(gib * GIB) // 2, dtype=torch.bfloat16, device=device)
     times = []
     for i in range(23):
@@ -908,7 +911,8 @@ def step_profile(
 ) -> dict[str, Any]:
     """One captured decode step (the default decoder, temperature 0.2, top-p 0.95) replayed at three
     cache positions: its time against the bandwidth bound at that context, and at the middle one
-    the device time per kernel kind (``torch.profiler`` over 10 graph replays, nothing else)."""
+    the device time per kernel kind (``torch.profiler`` over 10 graph replays, nothing else).
+    """
     from torch.profiler import ProfilerActivity, profile
 
     from sf_train.fast.decode import SharedPrefixDecoder
@@ -997,7 +1001,8 @@ def lora_grads(model: Any) -> dict[str, torch.Tensor]:
 def run_fp32_check(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     """Equality on this device in float32 (bf16 rounding would hide a real difference): a 2-layer model
     of the same widths; stock TRL DPO vs the fast trainer at s_w = 1, s_l = 0 (loss and every LoRA
-    gradient), and greedy decoding of ``generate`` vs the fast decoder (torch and Triton attention)."""
+    gradient), and greedy decoding of ``generate`` vs the fast decoder (torch and Triton attention).
+    """
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 

@@ -1,6 +1,7 @@
 """``--extract`` / :class:`LLMExtract`: LLM answer extraction before the official scorer, as a
 labelled metric (``f1+llm-extract``...), costed as scoring spend and served from the
-executor's cache when repeated. Real HTTP (sf-workflows' ScriptedServer), real openai client."""
+executor's cache when repeated. Real HTTP (sf-workflows' ScriptedServer), real openai client.
+"""
 
 from __future__ import annotations
 

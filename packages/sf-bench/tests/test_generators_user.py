@@ -1,7 +1,8 @@
 """``--generator module:function`` / ``path.py:name`` and ``--generator file:PATH`` end to end:
 the real CLI (``main([...])``), sf-workflows' ScriptedServer as the executor (real HTTP, real
 openai client) and the real sandbox. Good, raising, short, invalid, non-string and hanging
-generators; pre-generated workflows in JSONL and in a folder, and their strictness."""
+generators; pre-generated workflows in JSONL and in a folder, and their strictness.
+"""
 
 from __future__ import annotations
 

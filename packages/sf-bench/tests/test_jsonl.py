@@ -1,5 +1,6 @@
 """sf_bench.jsonl: the one JSONL reader's options (torn tail, bad lines, missing file, the
-caller's error class) and the writer that never glues onto a torn line."""
+caller's error class) and the writer that never glues onto a torn line.
+"""
 
 from __future__ import annotations
 

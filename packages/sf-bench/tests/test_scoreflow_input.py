@@ -1,6 +1,7 @@
 """The task text the ``scoreflow`` profile puts into ScoreFlow's generator prompt is, for every
 bundled problem, exactly what ScoreFlow's ``get_graph_input_text`` takes from the same AFlow
-row (``ScoreFlow/benchmark/<ds>.py``), so the assembled prompt is ScoreFlow's byte for byte."""
+row (``ScoreFlow/benchmark/<ds>.py``), so the assembled prompt is ScoreFlow's byte for byte.
+"""
 
 from __future__ import annotations
 

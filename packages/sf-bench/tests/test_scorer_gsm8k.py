@@ -1,5 +1,6 @@
 """GSM8K scorers: ``official`` (openai/grade-school-math, grade_school_math/dataset.py, quirks
-included) and the labelled value rule ``numeric`` (the default)."""
+included) and the labelled value rule ``numeric`` (the default).
+"""
 
 from __future__ import annotations
 

@@ -33,7 +33,8 @@ def fresh_sandbox(docker_ready: None) -> Iterator[Sandbox]:
 @pytest.fixture
 def start_server(docker_ready: None) -> Iterator[Callable[..., ServerProcess]]:
     """A factory: ``start_server("--pool-size", "1")`` → a running :class:`ServerProcess`; all are
-    stopped (SIGTERM, then SIGKILL) at the end of the test."""
+    stopped (SIGTERM, then SIGKILL) at the end of the test.
+    """
     started: list[ServerProcess] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
@@ -52,7 +53,8 @@ def start_server(docker_ready: None) -> Iterator[Callable[..., ServerProcess]]:
 @pytest.fixture(scope="session")
 def runsc_engine(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDockerd]:
     """A Docker engine of our own (own socket, data root, exec root) with gVisor's runsc registered,
-    holding the default image; the shared engine is never reconfigured or restarted."""
+    holding the default image; the shared engine is never reconfigured or restarted.
+    """
     import shutil
     import tempfile
 

@@ -1,5 +1,6 @@
 """Every language in the all-languages image: hello, stdin/stdout, compile error, runtime error,
-timeout and a fork bomb, through the real Docker sandbox (and SandboxFusion's client on the service)."""
+timeout and a fork bomb, through the real Docker sandbox (and SandboxFusion's client on the service).
+"""
 
 from __future__ import annotations
 

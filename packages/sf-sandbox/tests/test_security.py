@@ -2,7 +2,8 @@
 
 The ``sb`` cases run twice: in a pool of one job per container, and in a container of three lanes
 (``jobs_per_container=3``) where a neighbour's job runs all the while in another lane and must
-end ``ok`` with its files intact (:class:`sf_sandbox.testing.Canary`)."""
+end ``ok`` with its files intact (:class:`sf_sandbox.testing.Canary`).
+"""
 
 from __future__ import annotations
 

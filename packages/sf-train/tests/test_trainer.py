@@ -24,7 +24,8 @@ def lora_config():
 
 def perturb_lora(model, seed=1):
     """LoRA B starts at zero (policy == reference); set A and B so the log-ratios are not 0 and
-    every trainer built this way holds the same adapter."""
+    every trainer built this way holds the same adapter.
+    """
     gen = torch.Generator().manual_seed(seed)
     for name, param in sorted(model.named_parameters()):
         if "lora_A" in name or "lora_B" in name:
@@ -143,7 +144,8 @@ def test_train_updates_the_adapter_only(tokenizer, train_kwargs):
 
 def test_reference_is_adapter_disabled_base_for_a_continued_adapter(tokenizer, train_kwargs):
     """Iteration >= 1 passes a PeftModel; TRL would copy its adapter as reference, the official
-    run does not."""
+    run does not.
+    """
     model = get_peft_model(build_tiny_llama(tokenizer, seed=0), lora_config())
     perturb_lora(model)
     data = Dataset.from_list(rows([(1.0, 0.0), (1.0, 0.0)]))

@@ -32,7 +32,8 @@ pytestmark = pytest.mark.docker
 
 class NodeLike:
     """A pool whose host side is a node host, as on a RayPool node (``node_host`` marks it so):
-    the node's own sandbox exposes the node host's host calls, as ``RayPool``'s node actor builds it."""
+    the node's own sandbox exposes the node host's host calls, as ``RayPool``'s node actor builds it.
+    """
 
     def __init__(self, factory: RemoteHost, sandbox: Any) -> None:
         from sf_sandbox import Sandbox

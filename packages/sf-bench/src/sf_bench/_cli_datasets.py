@@ -1,5 +1,6 @@
 """``sf bench list`` (datasets, splits, sizes) and ``sf bench aflow-convert`` (an AFlow graph as
-the workflow ``--generator aflow:PATH`` runs)."""
+the workflow ``--generator aflow:PATH`` runs).
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ __all__ = ["Bar", "generation_progress"]
 
 class Bar:
     """The harness's progress events drawn with :class:`sf_sandbox.progress.ProgressBar`: a live
-    bar on a terminal, a line every 10 % (or 30 s) otherwise, one bar per dataset."""
+    bar on a terminal, a line every 10 % (or 30 s) otherwise, one bar per dataset.
+    """
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream
@@ -58,7 +59,8 @@ class Bar:
 
 def generation_progress(stream: Any = None) -> Callable[[int, int], None]:
     """``progress(done, total)`` of a generator, drawn with :class:`sf_sandbox.progress.ProgressBar`
-    (a live bar on a terminal; lines every 10 % or 30 s otherwise, and at the end)."""
+    (a live bar on a terminal; lines every 10 % or 30 s otherwise, and at the end).
+    """
     from sf_sandbox.progress import ProgressBar
 
     bars: list[ProgressBar] = []

@@ -1,5 +1,6 @@
 """``sf bench run``: its options and the command; the helpers that turn flags into a system,
-scorer overrides and checks are in :mod:`sf_bench._cli_run_setup`."""
+scorer overrides and checks are in :mod:`sf_bench._cli_run_setup`.
+"""
 
 from __future__ import annotations
 

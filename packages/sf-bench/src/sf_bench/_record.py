@@ -1,5 +1,6 @@
 """One result: a :class:`Record` per (problem, sample), a :class:`Run` per repeat, and how it ended
-(:class:`RecordStatus`). Re-exported by :mod:`sf_bench.records`."""
+(:class:`RecordStatus`). Re-exported by :mod:`sf_bench.records`.
+"""
 
 from __future__ import annotations
 
@@ -165,7 +166,8 @@ class Record:
     @property
     def status(self) -> RecordStatus:
         """The most serious status among the runs (scorer error > infra error > timeout > error >
-        scored)."""
+        scored).
+        """
         statuses = {r.status for r in self.runs}
         return next(s for s in _STATUS_ORDER if s in statuses) if statuses else RecordStatus.SCORER_ERROR
 

@@ -1,5 +1,6 @@
 """The append-only results file of one dataset (:class:`RecordStore`) and its reader
-(:func:`read_records`); the guarantees are in :mod:`sf_bench.records`. Re-exported there."""
+(:func:`read_records`); the guarantees are in :mod:`sf_bench.records`. Re-exported there.
+"""
 
 from __future__ import annotations
 

@@ -187,7 +187,8 @@ class Harness:
     def metric(self, dataset: str) -> str:
         """The metric label of ``dataset``: the override's :func:`metric_name`, else the dataset's
         default metric (``sf_bench.scorers.default_metric``: ``numeric`` for GSM8K, ``equiv`` for
-        MATH, ``official`` elsewhere)."""
+        MATH, ``official`` elsewhere).
+        """
         from sf_bench.scorers import default_metric
 
         scorer = self.scorers.get(dataset)

@@ -1,5 +1,6 @@
 """Whose failure is it: ``infra_cause`` tells our failures (the endpoint, the sandbox) from the
-system's own, structurally, so sf-bench's core needs no sf_workflows import."""
+system's own, structurally, so sf-bench's core needs no sf_workflows import.
+"""
 
 from __future__ import annotations
 

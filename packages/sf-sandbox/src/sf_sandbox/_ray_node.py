@@ -56,7 +56,8 @@ class NodeHost(Protocol):
 
     def host_calls(self) -> Mapping[str, HostFunction]:
         """The host functions this node's jobs may call (merged with ``RayPool(host_calls=...)``;
-        a name given by both is a :class:`~sf_sandbox.SandboxConfigError` on that node)."""
+        a name given by both is a :class:`~sf_sandbox.SandboxConfigError` on that node).
+        """
         ...
 
     def job_started(self, job: Job) -> None:
@@ -66,7 +67,8 @@ class NodeHost(Protocol):
     def job_finished(self, job: Job, result: Result) -> Result:
         """Called once the job has ended; returns the result the driver gets (usually ``result``
         with :attr:`~sf_sandbox.Result.host_data` added). Called for every job that was started,
-        whatever its status, also when the node's engine failed under it."""
+        whatever its status, also when the node's engine failed under it.
+        """
         ...
 
 

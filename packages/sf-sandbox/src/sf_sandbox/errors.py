@@ -24,8 +24,10 @@ class UserError(ScoreFlowError):
 
 
 class MissingDependencyError(UserError):
-    """An optional dependency (an extra such as ``sf-train[vllm]``) is not installed; the message
-    gives the install line."""
+    """An optional dependency (an extra such as ``sf-train[vllm]``) is not installed.
+
+    The message gives the install line.
+    """
 
 
 class SandboxError(ScoreFlowError):

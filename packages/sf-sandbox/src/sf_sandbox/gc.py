@@ -19,6 +19,7 @@ def _owner_alive(labels: dict[str, str]) -> bool:
     return start is not None and str(start) == labels.get(f"{LABEL}.owner-start", "")
 
 
+# client: a docker.DockerClient (the docker SDK has no type annotations)
 def collect_garbage(client: Any, *, only_dead_owners: bool = True) -> list[str]:
     """Remove labelled containers; return their short ids.
 
@@ -26,10 +27,10 @@ def collect_garbage(client: Any, *, only_dead_owners: bool = True) -> list[str]:
     process on this host that created it is gone; containers owned by live processes or other
     hosts are kept. With ``False`` every ``sf-sandbox`` container on the engine is removed.
     """
-    removed = []
+    removed: list[str] = []
     # one list call (the high-level API inspects each container and races with other processes)
     for info in client.api.containers(all=True, filters={"label": f"{LABEL}=1"}):
-        labels = info.get("Labels") or {}
+        labels: dict[str, str] = info.get("Labels") or {}
         # "created" (not yet started) containers of a live owner are pools starting right now
         if only_dead_owners and info.get("State") in ("running", "created") and _owner_alive(labels):
             continue

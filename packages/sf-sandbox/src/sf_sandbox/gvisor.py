@@ -51,12 +51,14 @@ def enable_hint(path: Path = DAEMON_JSON) -> str:
 
 def check_runtime(client: Any, name: str = RUNSC) -> RuntimeCheck:
     """Check ``name`` against the engine ``client`` talks to (``client.info()['Runtimes']``)."""
-    runtimes = (client.info() or {}).get("Runtimes") or {}
+    # the Engine API's /info JSON, through the untyped docker SDK
+    info: dict[str, Any] = client.info() or {}
+    runtimes: dict[str, Any] = info.get("Runtimes") or {}
     binary = shutil.which(name) if name == RUNSC else name
     installed = bool(binary) or name in runtimes
     registered = name in runtimes
     if registered:
-        args = runtimes[name].get("runtimeArgs") or [] if isinstance(runtimes[name], dict) else []
+        args: list[str] = runtimes[name].get("runtimeArgs") or [] if isinstance(runtimes[name], dict) else []
         detail = f"registered in the engine ({runtimes[name].get('path', '?')} {' '.join(args)})".rstrip()
         if name == RUNSC and "--network=none" not in args:
             return RuntimeCheck(

@@ -38,11 +38,11 @@ class Job:
     """Command to execute instead of ``source``."""
     stdin: bytes = b""
     """Bytes fed to the job's standard input (then end of file)."""
-    files: Mapping[str, bytes] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict[str, bytes])
     """Files to create in the work dir, relative path → content."""
     collect: tuple[str, ...] = ()
     """Relative paths of files to return in ``Result.files``."""
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict[str, str])
     """Extra environment variables (the job never sees the host's environment)."""
     args: tuple[str, ...] = ()
     """``sys.argv[1:]`` for a ``source`` job."""
@@ -73,7 +73,8 @@ class Job:
         object.__setattr__(self, "collect", tuple(self.collect))
         object.__setattr__(self, "args", tuple(self.args))
         for key, value in dict(self.env).items():
-            if not isinstance(key, str) or not isinstance(value, str) or "=" in key or not key:
+            # the annotations bind type-checked callers only: check what the others pass
+            if not isinstance(key, str) or not isinstance(value, str) or "=" in key or not key:  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise SandboxConfigError(
                     f"env entries must be str → str without '=' in the name, got {key!r}"
                 )

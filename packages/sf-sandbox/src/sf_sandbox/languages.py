@@ -24,8 +24,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib.resources import files as _resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sf_sandbox._json import json_object
 from sf_sandbox.errors import SandboxConfigError
 from sf_sandbox.job import Job
 from sf_sandbox.limits import Limits
@@ -56,7 +57,7 @@ class Language:
     """Compiler argv (``{src}`` = source file, ``{cls}`` = Java class), or None when interpreted."""
     run: tuple[str, ...] = ()
     """Program argv (same placeholders); empty for Python (a warm ``source`` job)."""
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict[str, str])
     """Extra environment for both phases."""
     probe: str = ""
     """A program on PATH that proves the toolchain is in the image."""
@@ -223,7 +224,7 @@ class CodeRequest:
     """Wall-clock seconds for the compile phase (compiled languages only)."""
     run_timeout: float = 10.0
     """Wall-clock seconds for the run phase."""
-    files: Mapping[str, bytes] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict[str, bytes])
     """Files to create in the work dir before compiling, relative path → content."""
     fetch_files: tuple[str, ...] = ()
     """Relative paths to return after the run (missing ones are absent)."""
@@ -260,12 +261,12 @@ class Phase:
 
     @property
     def stdout(self) -> str:
-        """stdout decoded as UTF-8, invalid bytes replaced."""
+        """The phase's stdout decoded as UTF-8, invalid bytes replaced."""
         return self.stdout_bytes.decode("utf-8", "replace")
 
     @property
     def stderr(self) -> str:
-        """stderr decoded as UTF-8, invalid bytes replaced."""
+        """The phase's stderr decoded as UTF-8, invalid bytes replaced."""
         return self.stderr_bytes.decode("utf-8", "replace")
 
 
@@ -282,7 +283,7 @@ class CodeResult:
     compile: Phase | None = None
     """None for interpreted languages."""
     run: Phase | None = None
-    files: Mapping[str, bytes] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict[str, bytes])
     """Fetched files that existed after the run."""
     error: str | None = None
     """Why the status is not ``ok``, when known."""
@@ -368,14 +369,14 @@ def code_result(request: CodeRequest, result: Result) -> CodeResult:
             result=result,
         )
     report = _read_report(result.files.get(REPORT))
-    compile_entry, run_entry = report.get("compile"), report.get("run")
+    compile_entry, run_entry = json_object(report.get("compile")), json_object(report.get("run"))
     authoritative = result.status in (
         Status.TIMEOUT,
         Status.MEMORY,
         Status.OUTPUT_LIMIT,
         Status.SANDBOX_ERROR,
     )
-    compile_phase = _compile_phase(compile_entry) if isinstance(compile_entry, dict) else None
+    compile_phase = _compile_phase(compile_entry) if compile_entry is not None else None
     if compile_phase is None:
         # the driver never reported: whatever stopped the job stopped it while compiling
         status = result.status if result.status is not Status.OK else Status.SANDBOX_ERROR
@@ -396,11 +397,11 @@ def code_result(request: CodeRequest, result: Result) -> CodeResult:
             or (f"compilation failed (exit {compile_phase.exit_code})" if compile_phase.exit_code else None),
             result=result,
         )
-    if isinstance(run_entry, dict):
+    if run_entry is not None:
         status = result.status if authoritative else _status(run_entry.get("status"))
-        exit_code = run_entry.get("exit_code")
-        duration = float(run_entry.get("duration") or 0.0)
-        error = result.error if authoritative else run_entry.get("error")
+        exit_code = _int_or_none(run_entry.get("exit_code"))
+        duration = _seconds(run_entry.get("duration"))
+        error = result.error if authoritative else _str_or_none(run_entry.get("error"))
     else:  # killed while running (output cap, memory, the overall wall clock), or it ended its driver
         status = result.status if authoritative else Status.ERROR  # the program's doing, never ours
         exit_code = result.exit_code
@@ -418,39 +419,60 @@ def code_result(request: CodeRequest, result: Result) -> CodeResult:
     )
 
 
-def _status(value: Any) -> Status:
+# The driver's report is JSON in the work dir: a program that ends its driver can leave one of its own,
+# so every field is read for what it is, and anything else counts as absent.
+
+
+def _status(value: object) -> Status:
     try:
         return Status(value)
     except ValueError:
         return Status.SANDBOX_ERROR
 
 
-def _compile_phase(entry: dict[str, Any]) -> Phase:
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _seconds(value: object) -> float:
+    """A duration field: a number (or its decimal string); 0.0 when absent or not a number."""
+    if isinstance(value, int | float | str):
+        try:
+            return float(value or 0.0)
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+def _compile_phase(entry: Mapping[str, object]) -> Phase:
     try:
-        out = base64.b64decode(entry.get("stdout") or "")
-        err = base64.b64decode(entry.get("stderr") or "")
+        out = base64.b64decode(_str_or_none(entry.get("stdout")) or "")
+        err = base64.b64decode(_str_or_none(entry.get("stderr")) or "")
     except (binascii.Error, ValueError):
         out = err = b""
-    code = entry.get("exit_code")
     return Phase(
         status=_status(entry.get("status")),
-        exit_code=code if isinstance(code, int) else None,
+        exit_code=_int_or_none(entry.get("exit_code")),
         stdout_bytes=out,
         stderr_bytes=err,
         truncated=bool(entry.get("truncated")),
-        duration=float(entry.get("duration") or 0.0),
-        error=entry.get("error") if isinstance(entry.get("error"), str) else None,
+        duration=_seconds(entry.get("duration")),
+        error=_str_or_none(entry.get("error")),
     )
 
 
-def _read_report(data: bytes | None) -> dict[str, Any]:
+def _read_report(data: bytes | None) -> dict[str, object]:
     if not data:
         return {}
     try:
-        report = json.loads(data.decode())
+        report: object = json.loads(data.decode())
     except (UnicodeDecodeError, ValueError):
         return {}
-    return report if isinstance(report, dict) else {}
+    return json_object(report) or {}
 
 
 _DRIVER: list[str] = []

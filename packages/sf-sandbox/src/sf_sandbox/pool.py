@@ -108,7 +108,8 @@ class Pool(Protocol):
 class PoolBase:
     """The shared half of a pool: ``with``/``async with`` start and close it (via
     :meth:`start`/:meth:`close`, which the subclass provides; the async forms run them in a
-    thread, off the event loop)."""
+    thread, off the event loop).
+    """
 
     def start(self) -> None:
         """Start the pool (the subclass's)."""

@@ -42,16 +42,21 @@ class Preload:
             than :data:`MAX_PRELOAD_BYTES` of files.
     """
 
-    files: Mapping[str, bytes] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict[str, bytes])
     path: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         files = dict(self.files)
+        # the annotations bind type-checked callers only: check what the others pass
         for name, data in files.items():
-            if not isinstance(name, str) or not _NAME.match(name) or name.startswith("sf_host"):
+            if (
+                not isinstance(name, str)  # pyright: ignore[reportUnnecessaryIsInstance]
+                or not _NAME.match(name)
+                or name.startswith("sf_host")
+            ):
                 raise SandboxConfigError(f"preload file name {name!r}: use a plain file name (no '/')")
-            if not isinstance(data, bytes | bytearray):
+            if not isinstance(data, bytes | bytearray):  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise SandboxConfigError(f"preload file {name!r}: content must be bytes")
         size = sum(len(d) for d in files.values())
         if size > MAX_PRELOAD_BYTES:
@@ -60,7 +65,7 @@ class Preload:
             if entry not in files:
                 raise SandboxConfigError(f"preload path entry {entry!r} is not one of its files")
         for module in self.modules:
-            if not isinstance(module, str) or not _MODULE.match(module):
+            if not isinstance(module, str) or not _MODULE.match(module):  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise SandboxConfigError(f"preload module {module!r} is not a dotted module name")
         object.__setattr__(self, "files", {k: bytes(v) for k, v in files.items()})  # a copy (picklable)
         object.__setattr__(self, "path", tuple(self.path))

@@ -48,13 +48,13 @@ class Result:
     stderr_truncated: bool = False
     duration: float = 0.0
     """Seconds from the job's start to its end, measured inside the sandbox."""
-    files: Mapping[str, bytes] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict[str, bytes])
     """Collected files that existed after the job, relative path → content."""
     error: str | None = None
     """Human-readable reason for a non-``ok`` status, when one is known."""
     id: str | None = None
     """The job's ``id``."""
-    host_data: Mapping[str, Any] = field(default_factory=dict)
+    host_data: Mapping[str, Any] = field(default_factory=dict[str, Any])
     """Facts the host side attached after the job ended, JSON values by key; never written by the
     job itself. Empty from a local :class:`~sf_sandbox.Sandbox`; a :class:`~sf_sandbox.ray_pool.RayPool`
     node's :class:`~sf_sandbox.ray_pool.NodeHost` fills it (for example, what the job's host calls
@@ -67,12 +67,12 @@ class Result:
 
     @property
     def stdout(self) -> str:
-        """stdout decoded as UTF-8, invalid bytes replaced."""
+        """The job's stdout decoded as UTF-8, invalid bytes replaced."""
         return self.stdout_bytes.decode("utf-8", errors="replace")
 
     @property
     def stderr(self) -> str:
-        """stderr decoded as UTF-8, invalid bytes replaced."""
+        """The job's stderr decoded as UTF-8, invalid bytes replaced."""
         return self.stderr_bytes.decode("utf-8", errors="replace")
 
     @property

@@ -230,7 +230,8 @@ class SandboxSettings:
 
     def changes(self, base: SandboxSettings | None = None) -> dict[str, Any]:
         """The part of :meth:`to_dict` that differs from ``base`` (default: the defaults); limits
-        as the changed ``limits.NAME`` entries. :meth:`from_mapping` over ``base`` reads it back."""
+        as the changed ``limits.NAME`` entries. :meth:`from_mapping` over ``base`` reads it back.
+        """
         start = (base if base is not None else SandboxSettings()).to_dict()
         out: dict[str, Any] = {}
         for key, value in self.to_dict().items():

@@ -7,8 +7,12 @@ test, or fails it when ``SF_REQUIRE_DOCKER=1`` (CI sets this, so a missing engin
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from sf_sandbox.backends.docker import DEFAULT_IMAGE
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def sandbox_problem(image: str = DEFAULT_IMAGE) -> str | None:
@@ -44,10 +48,13 @@ DOCKER_FIXTURES = frozenset(
 """Fixture names of the sf test suites that start or need the Docker engine."""
 
 
-def mark_docker_tests(items: list, fixtures: frozenset = DOCKER_FIXTURES) -> None:
-    """Give the ``docker`` marker to every collected test that uses one of ``fixtures``, directly
-    or through another fixture (call it from ``pytest_collection_modifyitems``), so
-    ``pytest -m "not docker"`` selects exactly the tests that run without an engine."""
+def mark_docker_tests(items: list[pytest.Item], fixtures: frozenset[str] = DOCKER_FIXTURES) -> None:
+    """Give the ``docker`` marker to every collected test that uses one of ``fixtures``.
+
+    A test uses a fixture directly or through another fixture. Call it from
+    ``pytest_collection_modifyitems``, so that ``pytest -m "not docker"`` selects exactly the tests
+    that run without an engine.
+    """
     import pytest
 
     for item in items:
@@ -104,7 +111,7 @@ def use_loopback_ray() -> None:
     os.environ.update(RAY_LOOPBACK_ENV)
     constants = sys.modules.get("ray._private.ray_constants")
     if constants is not None:  # imported before the variable was set: same switch, set directly
-        constants.ENABLE_RAY_CLUSTER = False
+        vars(constants)["ENABLE_RAY_CLUSTER"] = False
 
 
 def descendants(pids: list[int]) -> list[int]:
@@ -159,7 +166,7 @@ def listeners(pids: list[int]) -> list[tuple[int, str, str, int]]:
                 ip6 = ipaddress.IPv6Address(b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4)))
                 ip = ip6.ipv4_mapped or ip6
             tables[inode] = (proto.rstrip("6"), str(ip), int(hexport, 16))
-    found = []
+    found: list[tuple[int, str, str, int]] = []
     for pid in pids:
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
@@ -214,8 +221,12 @@ class LocalDockerd:
     """
 
     def __init__(self, base: str, daemon_config: dict[str, Any] | None = None) -> None:
-        """``base``: an empty directory (kept short: unix socket paths are limited to 107 bytes).
-        ``daemon_config``: the daemon.json it starts with (e.g. ``runtimes`` registering runsc)."""
+        """Set up (not start) an engine under ``base``.
+
+        Args:
+            base: An empty directory (kept short: unix socket paths are limited to 107 bytes).
+            daemon_config: The daemon.json it starts with (e.g. ``runtimes`` registering runsc).
+        """
         self.base = base
         self.daemon_config = dict(daemon_config or {})
         self.sock = os.path.join(base, "docker.sock")
@@ -312,7 +323,7 @@ class LocalDockerd:
         import docker
 
         try:
-            client = docker.DockerClient(base_url=self.host, timeout=5)
+            client: Any = docker.DockerClient(base_url=self.host, timeout=5)  # the docker SDK is untyped
             try:
                 return bool(client.ping())
             finally:
@@ -353,7 +364,7 @@ class LocalDockerd:
     def _shim_pids(self) -> list[int]:
         """Parents of the containers' init processes (their containerd shims)."""
         tasks = os.path.join(self.exec_root, "containerd", "daemon", "io.containerd.runtime.v2.task", "moby")
-        found = []
+        found: list[int] = []
         try:
             ids = os.listdir(tasks)
         except OSError:
@@ -583,11 +594,16 @@ class LocalRayCluster:
 
     def connect(self) -> None:
         """``ray.init`` this process into the cluster (no-op when already connected)."""
+        import logging
+
         import ray
 
         use_loopback_ray()
         if not ray.is_initialized():
-            ray.init(address=self.address, logging_level="warning", log_to_driver=False)
+            # ray's own annotations are partial (some parameters have none)
+            ray.init(  # pyright: ignore[reportUnknownMemberType]
+                address=self.address, logging_level=logging.WARNING, log_to_driver=False
+            )
             self._connected = True
 
     def driver_env(self) -> dict[str, str]:
@@ -635,7 +651,7 @@ class LocalRayCluster:
         if self._connected:
             import ray
 
-            ray.shutdown()
+            ray.shutdown()  # pyright: ignore[reportUnknownMemberType] - ray leaves it unannotated
             self._connected = False
         ray_pids = descendants(list(self._started_pids))
         for pid in ray_pids:  # a throwaway cluster: no graceful drain (raylet and GCS wait on each other)

@@ -137,7 +137,8 @@ class Worker:
     # sending: the reader only queues; any other thread may send under the lock
     def _send(self, *chunks: bytes) -> None:
         """Queue ``chunks`` (sent back to back) for the writer thread. Never blocks: this is
-        what the reader uses. A full queue means a peer that stopped reading: it is killed."""
+        what the reader uses. A full queue means a peer that stopped reading: it is killed.
+        """
         try:
             self._outbox.put_nowait(chunks)
         except queue.Full:
@@ -145,7 +146,8 @@ class Worker:
 
     def _send_now(self, *chunks: bytes) -> None:
         """Send ``chunks`` from this (non-reader) thread, then whatever is queued; may block on
-        the connection, so the reader never calls it. Saves a thread hand-off per frame."""
+        the connection, so the reader never calls it. Saves a thread hand-off per frame.
+        """
         with self._send_lock:
             self._emit(chunks)
             self._drain_queue()
@@ -212,7 +214,8 @@ class Worker:
     # running a job
     def _to_lane(self, lane: int, *chunks: bytes) -> tuple[bytes, ...]:
         """``chunks`` (whole frames) addressed to ``lane``: unchanged with one lane, else behind
-        a ``{"op": "lane"}`` head whose raw frame holds them (the multiplexer forwards it unread)."""
+        a ``{"op": "lane"}`` head whose raw frame holds them (the multiplexer forwards it unread).
+        """
         if self.lanes == 1:
             return chunks
         size = sum(len(c) for c in chunks)

@@ -181,7 +181,8 @@ class ScoreDPOConfig(
 
     def _apply_profile(self) -> None:
         """Fill every profile-governed field left ``None`` from ``profile`` for ``dataset``;
-        ``from_profile`` records which fields came from the profile, with their values."""
+        ``from_profile`` records which fields came from the profile, with their values.
+        """
         if self.profile not in PROFILES:
             raise TrainConfigError(
                 f"config field `profile`: must be one of {', '.join(PROFILES)} (got {self.profile!r})"

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the loop imports torch and TRL: not needed to unpickle the scripted executor
+    from sf_train.config import ScoreDPOConfig
     from sf_train.loop import LoopResult, Reporter
 
 __all__ = [
@@ -127,7 +128,7 @@ def demo_prompt(problem: Any) -> str:
 
 
 def respond(request: Any) -> str:
-    """The scripted executor: one gold word per skill in the instruction, then filler words.
+    r"""The scripted executor: one gold word per skill in the instruction, then filler words.
 
     Works with both operator styles (ours: ``instruction\n\nproblem``; scoreflow:
     ``instruction + problem`` after a system message): skills and the task number are read
@@ -181,7 +182,8 @@ def warm_up(
         return directory
     from datasets import Dataset
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
-    from trl import SFTConfig, SFTTrainer
+    from trl.trainer.sft_config import SFTConfig  # trl's lazy __init__ does not re-export for type checkers
+    from trl.trainer.sft_trainer import SFTTrainer
 
     from sf_train.testing import build_line_tokenizer, build_tiny_llama
 
@@ -235,11 +237,12 @@ def demo_config(
     seed: int = 0,
     iterations: int = 3,
     **overrides: Any,
-) -> Any:
+) -> ScoreDPOConfig:
     """The demo's :class:`~sf_train.config.ScoreDPOConfig` (CPU-sized; see the README table)."""
     from sf_train.config import ScoreDPOConfig
 
-    base = dict(
+    # Keyword arguments of a ~150-parameter constructor, of as many types: it validates them.
+    base: dict[str, Any] = dict(
         output_dir=str(Path(output_dir) / "run"),
         model_name_or_path=str(Path(output_dir) / "warmup-model"),
         dataset="hotpotqa",
@@ -323,5 +326,7 @@ def run_demo(
     if plot:
         from sf_train.plots import plot_run
 
-        plot_run(config.output_dir, Path(config.output_dir) / "report.png")
+        run_dir = config.output_dir
+        assert run_dir is not None, "demo_config always sets output_dir"
+        plot_run(run_dir, Path(run_dir) / "report.png")
     return result

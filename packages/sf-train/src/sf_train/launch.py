@@ -128,7 +128,8 @@ def _step_logger(path: Path) -> Any:
 
     class StepLog(TrainerCallback):
         """Append one JSON line per logged step (process 0 only; ``loss`` unrounded) to ``path``,
-        which it empties (creating its folder) when training begins."""
+        which it empties (creating its folder) when training begins.
+        """
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if state.is_world_process_zero:

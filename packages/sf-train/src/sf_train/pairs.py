@@ -142,7 +142,8 @@ class Pair:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; its ``prompt/chosen/rejected/chosen_score/rejected_score`` keys are the
-        columns :class:`~sf_train.trainer.ScoreDPOTrainer` reads."""
+        columns :class:`~sf_train.trainer.ScoreDPOTrainer` reads.
+        """
         return asdict(self)
 
     @classmethod

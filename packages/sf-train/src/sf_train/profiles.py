@@ -54,7 +54,8 @@ def code_datasets() -> tuple[str, ...]:
 
 def extracted_datasets() -> tuple[str, ...]:
     """The datasets ScoreFlow extracts answers for (sf-bench's registry entries with an
-    ``extract_metric``)."""
+    ``extract_metric``).
+    """
     from sf_bench.systems.extract import extracted_datasets as extracted
 
     return extracted()
@@ -249,7 +250,8 @@ class RunProfile:
 
     def describe(self) -> dict[str, Any]:
         """The ``profile`` entry of the run's ``config.json``: name, the values it supplied, and
-        (scoreflow) what still differs from ScoreFlow."""
+        (scoreflow) what still differs from ScoreFlow.
+        """
         out: dict[str, Any] = {
             "name": self.config.profile,
             "from_profile": dict(getattr(self.config, "from_profile", {}) or {}),

@@ -1,8 +1,8 @@
-"""Synthetic model and data for scaling runs: a random-init Llama saved to disk, random-token pairs.
+r"""Synthetic model and data for scaling runs: a random-init Llama saved to disk, random-token pairs.
 
 ::
 
-    python -m sf_train.synthetic --shape llama-3.1-8b --model-dir /tmp/m8b --pairs /tmp/pairs.jsonl \\
+    python -m sf_train.synthetic --shape llama-3.1-8b --model-dir /tmp/m8b --pairs /tmp/pairs.jsonl \
         --n-pairs 200 --prompts /tmp/prompts.jsonl --n-prompts 64 [--prompt-len 512] [--completion-len 384]
 
 Weights cannot be downloaded here and speed does not depend on them, so the multi-GPU runs use
@@ -21,7 +21,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import click
 
@@ -35,11 +35,20 @@ _SPECIALS = ["<pad>", "<s>", "</s>", "<unk>", "abcdef", *dict.fromkeys("</graph>
 FIRST_WORD = len(_SPECIALS)
 
 
+class _SpecialIds(TypedDict):
+    """The ``LlamaConfig`` arguments every shape shares: the special tokens' ids, untied embeddings."""
+
+    pad_token_id: int
+    bos_token_id: int
+    eos_token_id: int
+    tie_word_embeddings: bool
+
+
 def model_config(shape: str) -> Any:
     """The ``LlamaConfig`` of ``shape`` (``llama-3.1-8b``: Llama-3.1-8B's config.json; ``tiny``)."""
     from transformers import LlamaConfig
 
-    ids = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
+    ids = _SpecialIds(pad_token_id=0, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
     if shape == "tiny":
         return LlamaConfig(
             vocab_size=1024,
@@ -79,7 +88,8 @@ def word_tokenizer(vocab_size: int) -> Any:
 
     Ids 4-12 exist for transformers' ``StopStringCriteria``: its probe word ``abcdef`` and the
     characters of ``</graph>`` (random text never uses them); tokens decode back to back, so
-    ``<`` ``/`` ``g``... spell ``</graph>``."""
+    ``<`` ``/`` ``g``... spell ``</graph>``.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 

@@ -73,7 +73,8 @@ class RunState:
 
     def waited(self) -> float:
         """Seconds of the longest unanswered executor call: the oldest one in flight, or one
-        cancelled while waiting (0 when none)."""
+        cancelled while waiting (0 when none).
+        """
         now = time.monotonic()
         oldest = max((now - started for started, _ in self.pending.values()), default=0.0)
         return max(oldest, self.cancelled_wait, self.remote_waited)
@@ -87,7 +88,8 @@ class RunState:
 
     def facts(self) -> dict[str, Any]:
         """The JSON facts of a finished run that travel from a remote node back to the driver
-        (in ``Result.host_data[HOST_CALL]``, see :mod:`sf_workflows.remote`)."""
+        (in ``Result.host_data[HOST_CALL]``, see :mod:`sf_workflows.remote`).
+        """
         return {
             "calls": self.calls,
             "usage": self.usage.to_dict(),
@@ -202,7 +204,8 @@ class WorkflowHostCalls(Mapping[str, Callable[..., Any]]):
 
     async def serve(self, token: str, rid: int, messages: Any, params: Any = None) -> dict[str, Any]:
         """The ``sf_workflows_llm`` host call. Never raises: errors go back as ``{"rid", "error"}``
-        so the in-sandbox channel can match them to their request."""
+        so the in-sandbox channel can match them to their request.
+        """
         state = self._runs.get(token) if isinstance(token, str) else None
         if state is None:
             return {"rid": rid, "error": "unknown or finished workflow run"}
@@ -218,7 +221,8 @@ class WorkflowHostCalls(Mapping[str, Callable[..., Any]]):
 
 def host_calls() -> WorkflowHostCalls:
     """The host calls a sandbox must expose for :func:`~sf_workflows.run_workflow`: a new
-    :class:`WorkflowHostCalls` (give each sandbox its own)."""
+    :class:`WorkflowHostCalls` (give each sandbox its own).
+    """
     return WorkflowHostCalls()
 
 

@@ -70,7 +70,8 @@ _WORKFLOW_CLASS = re.compile(r"\bclass\s+Workflow\b")
 
 def runtime_preload() -> Any:
     """An ``sf_sandbox.Preload`` of the operator runtime: every job of the pool starts with it
-    imported, so :func:`run_workflow` ships neither the runtime zip nor imports it per job."""
+    imported, so :func:`run_workflow` ships neither the runtime zip nor imports it per job.
+    """
     from sf_sandbox import Preload
 
     return Preload(
@@ -143,7 +144,8 @@ def _runs_of(sandbox: Pool) -> WorkflowHostCalls | None:
 @functools.lru_cache(maxsize=1)
 def runtime_bundle() -> bytes:
     """The operator package as a zip (sources plus unchecked-hash ``.pyc`` for this Python,
-    which the sandbox uses when its Python has the same bytecode version, else the sources)."""
+    which the sandbox uses when its Python has the same bytecode version, else the sources).
+    """
     buf = io.BytesIO()
     root = resources.files("sf_workflows.operators")
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -165,7 +167,8 @@ def runtime_bundle() -> bytes:
 def _invalid(source: str, task: Task, operators: Sequence[str] | None, started: float) -> Outcome | None:
     """The ``no_workflow`` outcome of a source without ``class Workflow`` (a generator reply with
     no workflow in it), the ``invalid`` outcome of one the validator rejects, or None when it
-    passes."""
+    passes.
+    """
     if not _WORKFLOW_CLASS.search(source):
         return Outcome(
             status=OutcomeStatus.NO_WORKFLOW,
@@ -247,7 +250,8 @@ def _tail(text: str, n: int = 2000) -> str:
 
 def _stalled(outcome: Outcome, state: RunState, timeout: float, waited: float) -> Outcome:
     """``outcome``, or ``llm_error`` when it is a ``timeout`` during which an executor call had
-    waited ``waited`` >= :data:`STALL_SHARE` of ``timeout`` seconds (the endpoint hung)."""
+    waited ``waited`` >= :data:`STALL_SHARE` of ``timeout`` seconds (the endpoint hung).
+    """
     if outcome.status is not OutcomeStatus.TIMEOUT or waited < STALL_SHARE * timeout:
         return outcome
     where = getattr(state.executor, "base_url", None) or getattr(state.executor, "model", None)
@@ -461,7 +465,8 @@ def sandbox_code_runner(
     sandbox: Pool,
 ) -> Callable[[dict, float], Any]:
     """A code runner for :func:`run_workflow_unsafe` that runs the harness as a sandbox job, so
-    Programmer and Test code stays out of the host even when the workflow itself does not."""
+    Programmer and Test code stays out of the host even when the workflow itself does not.
+    """
     from sf_sandbox import Job, Limits
     from sf_workflows.operators._harness import SOURCE
 

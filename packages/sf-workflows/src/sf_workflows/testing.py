@@ -215,7 +215,8 @@ class ScriptedServer:
         self, fault: Fault | str, times: int = 1, *, status: int = 500, retry_after: float | None = None
     ) -> None:
         """Answer the next ``times`` chat requests with ``fault`` (``status``/``retry_after``
-        apply to :attr:`Fault.STATUS`)."""
+        apply to :attr:`Fault.STATUS`).
+        """
         with self._lock:
             self._failures.extend(_Failure(Fault(fault), status, retry_after) for _ in range(times))
 

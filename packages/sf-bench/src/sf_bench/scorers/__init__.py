@@ -81,7 +81,8 @@ def metric_names(dataset: str) -> tuple[str, ...]:
 
 def default_metric(dataset: str) -> str:
     """The metric a run uses for ``dataset`` unless told otherwise (``numeric`` for GSM8K,
-    ``equiv`` for MATH, ``official`` elsewhere)."""
+    ``equiv`` for MATH, ``official`` elsewhere).
+    """
     return metric_names(dataset)[0]
 
 

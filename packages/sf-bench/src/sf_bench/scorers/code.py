@@ -168,7 +168,8 @@ def _check_arity(test: str) -> int | None:
 
 def _rule(problem: Problem, flag: str) -> bool:
     """The registry entry's ``completion``/``guard`` flag for the problem's dataset (False for a
-    dataset that is not registered: the asserts rule, unguarded)."""
+    dataset that is not registered: the asserts rule, unguarded).
+    """
     spec = registry.find(problem.dataset)
     return bool(spec is not None and getattr(spec, flag))
 

@@ -80,7 +80,8 @@ _LATEX_FRAC = re.compile(r"\\[dt]?frac\{\s*(-?[0-9.,]+)\s*\}\{\s*([0-9]+)\s*\}")
 
 def official_extract(completion: str) -> str:
     """grade-school-math's ``extract_answer``: the first ``#### `` answer, commas removed, or
-    :data:`INVALID_ANS`."""
+    :data:`INVALID_ANS`.
+    """
     match = ANS_RE.search(completion)
     if match:
         return match.group(1).strip().replace(",", "")
@@ -148,7 +149,8 @@ def _numeric_value(text: str) -> Fraction | None:
 
 def extract_answer(text: str) -> str | None:
     """The number an answer gives under ``numeric`` (normalised: ``"1000"``, ``"-3"``,
-    ``"0.5"``, ``"2/3"``), or None. See the module docstring for the rules."""
+    ``"0.5"``, ``"2/3"``), or None. See the module docstring for the rules.
+    """
     value = _numeric_value(text)
     return None if value is None else _fmt(value)
 

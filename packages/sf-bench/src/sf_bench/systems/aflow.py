@@ -77,7 +77,8 @@ SUPPORTED_OPERATORS = (
 
 def _aflow_name(dataset: str) -> str:
     """AFlow's name of ``dataset`` (the ``dataset`` argument of its ``Workflow``, its workspace
-    folder): the registry entry's ``title`` (``HumanEval``), else ``dataset`` itself."""
+    folder): the registry entry's ``title`` (``HumanEval``), else ``dataset`` itself.
+    """
     spec = registry.find(dataset)
     return spec.title if spec is not None else dataset
 

@@ -82,7 +82,8 @@ class SandboxRunner:
         """``validate=False`` skips ScoreFlow's static workflow checks (the AFlow adapter's
         converted graphs have another shape); the sandbox still contains every run.
         ``sandbox``: how the pool is opened (backend, image, runtime, limits); its size is
-        ``pool_size``."""
+        ``pool_size``.
+        """
         self.executor = executor if executor is not None else executor_from_env()
         self.validate = validate
         self.pool_size = pool_size

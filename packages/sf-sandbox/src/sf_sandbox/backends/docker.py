@@ -90,7 +90,8 @@ def container_mounts(uid: int, work_mb: int, lanes: int = 1) -> dict[str, str]:
     """The container's tmpfs mounts. One lane: ``/work`` (the job uid's, 0700) and ``/tmp``
     (1777). Several: ``/lanes/<i>`` per lane, owned by ``uid + i`` with mode 0700 and a size of
     its own (so one lane's disk bomb cannot fill a neighbour's), and ``/tmp`` not writable by
-    any job (root, 0755; the supervisor makes ``/dev/shm`` the same)."""
+    any job (root, 0755; the supervisor makes ``/dev/shm`` the same).
+    """
     common = "rw,nosuid,nodev"
     if lanes <= 1:
         return {
@@ -239,7 +240,8 @@ class DockerBackend(Backend):
         lanes: int = 1,
     ) -> tuple[Connection, dict[str, object]]:
         """Start one container; ``lanes`` > 1 gives it that many concurrent job lanes
-        (:func:`lane_mounts`), each with its own uid (``uid + lane``) and tmpfs."""
+        (:func:`lane_mounts`), each with its own uid (``uid + lane``) and tmpfs.
+        """
         import docker.errors
         from docker.types import LogConfig, Ulimit
 

@@ -20,14 +20,16 @@ import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Lifespan
 
+from sf_sandbox._json import json_list, json_object
 from sf_sandbox.errors import SandboxConfigError
+from sf_sandbox.job import Job
 from sf_sandbox.languages import code_job, code_result, get_language
 from sf_sandbox.result import Result, Status
 from sf_sandbox.server.config import ServeConfig
@@ -129,8 +131,8 @@ class Service:
         scheme, _, value = got.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
 
-    async def _json(self, request: Request) -> Any:
-        """The body as JSON, reading no more than the limit.
+    async def _json(self, request: Request) -> object:
+        """The body as decoded JSON, reading no more than the limit.
 
         Raises:
             BodyTooLarge: past ``max_body_bytes`` (checked on Content-Length first).
@@ -156,7 +158,7 @@ class Service:
             if message["type"] == "http.disconnect":
                 return
 
-    async def _run_watched(self, request: Request, jobs: list[Any], endpoint: str) -> list[Result] | None:
+    async def _run_watched(self, request: Request, jobs: list[Job], endpoint: str) -> list[Result] | None:
         """Run ``jobs`` while watching the client; None (every job killed) when it disconnects."""
         work = asyncio.ensure_future(asyncio.gather(*(self.runner.run(j, endpoint) for j in jobs)))
         watch = asyncio.ensure_future(self._until_disconnect(request))
@@ -176,17 +178,21 @@ class Service:
 
     # routes
     async def health(self, request: Request) -> Response:
+        """``GET /health``: the process answers (with its uptime)."""
         return JSONResponse({"status": "ok", "uptime_s": round(time.time() - self.started, 3)})
 
     async def ready(self, request: Request) -> Response:
+        """``GET /ready``: 200 when the pool is warm and taking jobs, else 503 (starting or draining)."""
         if self.runner.ready and not self.runner.draining:
             return JSONResponse({"status": "ready", "pool_size": self.config.pool_size})
         return error(503, "draining" if self.runner.draining else "starting")
 
     async def metrics_route(self, request: Request) -> Response:
+        """``GET /metrics``: Prometheus text."""
         return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def info(self, request: Request) -> Response:
+        """``GET /v1/info``: languages, limits and capacity."""
         lim = self.config.limits
         return JSONResponse(
             {
@@ -209,6 +215,7 @@ class Service:
         )
 
     async def run_code(self, request: Request) -> Response:
+        """``POST /run_code``: SandboxFusion's request and reply (422 for a body that does not validate)."""
         try:
             data = await self._json(request)
             code_request = fusion_request(data, self.config.max_timeout)
@@ -244,6 +251,7 @@ class Service:
         return JSONResponse(fusion_response(outcome, fetch_names(data)))
 
     async def run_native(self, request: Request) -> Response:
+        """``POST /v1/run``: one native job → its result (400 for a bad job)."""
         try:
             job = job_from_json(await self._json(request), self.config.limits, self.config.max_timeout)
         except SandboxConfigError as exc:
@@ -256,24 +264,25 @@ class Service:
         return JSONResponse(results[0].to_json())
 
     async def batch(self, request: Request) -> Response:
+        """``POST /v1/batch``: ``{"jobs": [...]}`` → ``{"results": [...]}``, in input order (400: bad job)."""
         try:
-            data = await self._json(request)
-            if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
+            body = json_object(await self._json(request))
+            items = json_list(body.get("jobs")) if body is not None else None
+            if items is None:
                 raise SandboxConfigError('a batch is {"jobs": [job, ...]}')
-            if not data["jobs"]:
+            if not items:
                 raise SandboxConfigError("a batch needs at least one job")
-            if len(data["jobs"]) > min(self.config.max_batch, self.config.capacity):
-                if len(data["jobs"]) <= self.config.max_batch:
+            if len(items) > min(self.config.max_batch, self.config.capacity):
+                if len(items) <= self.config.max_batch:
                     raise SandboxConfigError(
-                        f"{len(data['jobs'])} jobs can never fit this server's {self.config.capacity} places "
+                        f"{len(items)} jobs can never fit this server's {self.config.capacity} places "
                         "(pool + queue); split the batch"
                     )
                 raise SandboxConfigError(
-                    f"{len(data['jobs'])} jobs in one batch; "
-                    f"this server takes at most {self.config.max_batch}"
+                    f"{len(items)} jobs in one batch; this server takes at most {self.config.max_batch}"
                 )
-            jobs = []
-            for i, item in enumerate(data["jobs"]):
+            jobs: list[Job] = []
+            for i, item in enumerate(items):
                 try:
                     jobs.append(job_from_json(item, self.config.limits, self.config.max_timeout))
                 except SandboxConfigError as exc:
@@ -287,7 +296,7 @@ class Service:
         self._count("batch", [r.status for r in results])
         return JSONResponse({"results": [r.to_json() for r in results]})
 
-    def app(self, lifespan: Any = None) -> Starlette:
+    def app(self, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
         """The Starlette application."""
         w = self._wrap
         routes = [

@@ -46,7 +46,7 @@ class ServeConfig:
     """Seconds a graceful shutdown waits for in-flight jobs before it kills them."""
 
     def __post_init__(self) -> None:
-        problems = []
+        problems: list[str] = []
         if not 0 <= self.port <= 65535:
             problems.append(f"port {self.port} is not in 0..65535")
         if self.pool_size < 1:

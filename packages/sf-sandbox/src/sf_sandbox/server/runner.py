@@ -15,7 +15,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -97,7 +97,7 @@ class Runner:
         return max(0, self._inflight - self._running)
 
     @contextmanager
-    def admit(self, n: int = 1) -> Iterator[None]:
+    def admit(self, n: int = 1) -> Generator[None, None, None]:
         """Reserve room for ``n`` jobs for the duration of the block.
 
         Raises:
@@ -122,7 +122,8 @@ class Runner:
     def _run_blocking(self, job: Job, ticket: _Ticket) -> Result:
         sandbox = self.sandbox
         try:
-            worker, lane = sandbox._acquire()  # noqa: SLF001 - the pool's own acquire/release, plus a kill switch
+            # the pool's own acquire/release, plus a kill switch
+            worker, lane = sandbox._acquire()  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
         except Exception as exc:  # noqa: BLE001 - the engine vanished, the pool is closed
             return Result(status=Status.SANDBOX_ERROR, error=f"cannot get a sandbox: {exc}", id=job.id)
         with self._lock:
@@ -154,7 +155,7 @@ class Runner:
         finally:
             with self._lock:
                 self._running -= 1
-            sandbox._release(worker, lane)  # noqa: SLF001
+            sandbox._release(worker, lane)  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
 
     async def run(self, job: Job, endpoint: str) -> Result:
         """Run ``job`` (already admitted); cancelling the awaiting task kills the job's container.

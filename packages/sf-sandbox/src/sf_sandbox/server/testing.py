@@ -67,7 +67,8 @@ class ServerProcess:
         timeout: float = 60,
     ) -> tuple[int, dict[str, str], Any]:
         """One plain HTTP request (urllib); returns status, headers (names lower-cased) and the JSON
-        (or text) body."""
+        (or text) body.
+        """
         data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
         if data is not None:

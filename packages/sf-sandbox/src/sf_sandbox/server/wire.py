@@ -21,8 +21,9 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import fields, replace
-from typing import Any
+from typing import Literal, TypedDict, cast
 
+from sf_sandbox._json import json_list, json_object, json_strings
 from sf_sandbox.errors import SandboxConfigError
 from sf_sandbox.job import Job
 from sf_sandbox.languages import CodeRequest, CodeResult, Phase
@@ -34,7 +35,7 @@ PER_JOB_LIMITS = ("timeout", "output_bytes", "file_size_mb", "files_out_bytes", 
 JOB_KEYS = {"source", "argv", "stdin", "stdin_base64", "files", "collect", "env", "args", "limits", "id"}
 
 
-def _b64(value: Any, where: str) -> bytes:
+def _b64(value: object, where: str) -> bytes:
     if not isinstance(value, str):
         raise SandboxConfigError(f"{where} must be a base64 string")
     try:
@@ -43,19 +44,21 @@ def _b64(value: Any, where: str) -> bytes:
         raise SandboxConfigError(f"{where} is not valid base64") from None
 
 
-def _str_list(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+def _str_list(value: object, where: str) -> tuple[str, ...]:
+    strings = json_strings(value)
+    if strings is None:
         raise SandboxConfigError(f"{where} must be a list of strings")
-    return tuple(value)
+    return tuple(strings)
 
 
-def job_from_json(data: Any, base: Limits, max_timeout: float) -> Job:
-    """The :class:`~sf_sandbox.Job` a native request describes.
+def job_from_json(data: object, base: Limits, max_timeout: float) -> Job:
+    """The :class:`~sf_sandbox.Job` a native request (decoded JSON) describes.
 
     Raises:
         SandboxConfigError: a malformed request (the message names the field).
     """
-    if not isinstance(data, dict):
+    data = json_object(data)
+    if data is None:
         raise SandboxConfigError("a job must be a JSON object")
     unknown = set(data) - JOB_KEYS
     if unknown:
@@ -69,11 +72,11 @@ def job_from_json(data: Any, base: Limits, max_timeout: float) -> Job:
         if not isinstance(text, str):
             raise SandboxConfigError("stdin must be a string (or use stdin_base64)")
         stdin = text.encode()
-    files = data.get("files", {})
-    if not isinstance(files, dict):
+    files = json_object(data.get("files", {}))
+    if files is None:
         raise SandboxConfigError("files must be an object of path → base64 content")
-    env = data.get("env", {})
-    if not isinstance(env, dict):
+    env = json_object(data.get("env", {}))
+    if env is None:
         raise SandboxConfigError("env must be an object of name → value")
     source = data.get("source")
     if source is not None and not isinstance(source, str):
@@ -88,46 +91,49 @@ def job_from_json(data: Any, base: Limits, max_timeout: float) -> Job:
         stdin=stdin,
         files={path: _b64(content, f"files[{path!r}]") for path, content in files.items()},
         collect=_str_list(data.get("collect", []), "collect"),
-        env=env,
+        env=cast("dict[str, str]", env),  # Job checks every entry (SandboxConfigError)
         args=_str_list(data.get("args", []), "args"),
         limits=limits_from_json(data.get("limits"), base, max_timeout),
         id=job_id,
     )
 
 
-def limits_from_json(data: Any, base: Limits, max_timeout: float) -> Limits:
-    """``base`` with the per-job limits of ``data`` applied (never above the server's own).
+def limits_from_json(data: object, base: Limits, max_timeout: float) -> Limits:
+    """``base`` with the per-job limits of ``data`` (decoded JSON) applied (never above the server's own).
 
     Raises:
         SandboxConfigError: unknown or pool-wide limits, or values above the server's.
     """
     if data is None:
         return base
-    if not isinstance(data, dict):
+    request = json_object(data)
+    if request is None:
         raise SandboxConfigError("limits must be an object")
-    pool_wide = set(data) & ({f.name for f in fields(Limits)} - set(PER_JOB_LIMITS))
+    pool_wide = set(request) & ({f.name for f in fields(Limits)} - set(PER_JOB_LIMITS))
     if pool_wide:
         raise SandboxConfigError(
             f"limits {', '.join(sorted(pool_wide))} belong to the server's containers and cannot be set "
             "per job (start the server with --memory/--cpus/--pids)"
         )
-    unknown = set(data) - set(PER_JOB_LIMITS)
+    unknown = set(request) - set(PER_JOB_LIMITS)
     if unknown:
         raise SandboxConfigError(f"unknown limit(s): {', '.join(sorted(unknown))}")
-    for name, value in data.items():
+    numbers: dict[str, float] = {}  # an int stays an int (the messages print it as given)
+    for name, value in request.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SandboxConfigError(f"limits.{name} must be a number")
-    timeout = data.get("timeout", base.timeout)
+        numbers[name] = value
+    timeout = numbers.get("timeout", base.timeout)
     if timeout > max_timeout:
         raise SandboxConfigError(
             f"limits.timeout {timeout:g}s is above the server's maximum of {max_timeout:g}s"
         )
     for name in PER_JOB_LIMITS[1:]:
-        if name in data and data[name] > getattr(base, name):
+        if name in numbers and numbers[name] > getattr(base, name):
             raise SandboxConfigError(
-                f"limits.{name} {data[name]} is above the server's {getattr(base, name)}; ask for less"
+                f"limits.{name} {numbers[name]} is above the server's {getattr(base, name)}; ask for less"
             )
-    return replace(base, **{k: (float(v) if k == "timeout" else int(v)) for k, v in data.items()})
+    return replace(base, **{k: (float(v) if k == "timeout" else int(v)) for k, v in numbers.items()})
 
 
 # SandboxFusion --------------------------------------------------------------------------------
@@ -154,15 +160,16 @@ class FusionRequestError(SandboxConfigError):
         self.msg = msg
 
 
-def fusion_request(data: Any, max_timeout: float) -> CodeRequest:
-    """The :class:`~sf_sandbox.languages.CodeRequest` of a SandboxFusion ``run_code`` body.
+def fusion_request(data: object, max_timeout: float) -> CodeRequest:
+    """The :class:`~sf_sandbox.languages.CodeRequest` of a SandboxFusion ``run_code`` body (decoded JSON).
 
     Unknown fields are ignored (as pydantic does by default).
 
     Raises:
         FusionRequestError: a missing or mistyped field, a timeout above ``max_timeout``.
     """
-    if not isinstance(data, dict):
+    data = json_object(data)
+    if data is None:
         raise FusionRequestError("body", "must be a JSON object")
     code = data.get("code")
     if not isinstance(code, str):
@@ -173,7 +180,7 @@ def fusion_request(data: Any, max_timeout: float) -> CodeRequest:
     stdin = data.get("stdin")
     if stdin is not None and not isinstance(stdin, str):
         raise FusionRequestError("stdin", "must be a string or null")
-    timeouts = {}
+    timeouts: dict[str, float] = {}
     for name in ("run_timeout", "compile_timeout"):
         value = data.get(name, 10)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -181,18 +188,18 @@ def fusion_request(data: Any, max_timeout: float) -> CodeRequest:
         if value > max_timeout:
             raise FusionRequestError(name, f"{value:g}s is above this server's maximum of {max_timeout:g}s")
         timeouts[name] = float(value)
-    files_in = data.get("files") or {}
-    if not isinstance(files_in, dict):
+    files_in = json_object(data.get("files") or {})
+    if files_in is None:
         raise FusionRequestError("files", "must be an object of path → base64 content")
-    files = {}
+    files: dict[str, bytes] = {}
     for path, content in files_in.items():
         rel = _relative(path, "files")
         try:
             files[rel] = b"" if content is None else _b64(content, f"files[{path!r}]")
         except SandboxConfigError as exc:
             raise FusionRequestError("files", str(exc)) from None
-    fetch = data.get("fetch_files") or []
-    if not isinstance(fetch, list) or not all(isinstance(p, str) for p in fetch):
+    fetch = json_strings(data.get("fetch_files") or [])
+    if fetch is None:
         raise FusionRequestError("fetch_files", "must be a list of paths")
     try:
         return CodeRequest(
@@ -208,7 +215,7 @@ def fusion_request(data: Any, max_timeout: float) -> CodeRequest:
         raise FusionRequestError("body", str(exc)) from None
 
 
-def _relative(path: Any, where: str) -> str:
+def _relative(path: object, where: str) -> str:
     """A work-dir-relative path (``/work/x`` and ``./x`` are accepted as ``x``)."""
     if not isinstance(path, str):
         raise FusionRequestError(where, "paths must be strings")
@@ -221,7 +228,37 @@ def _relative(path: Any, where: str) -> str:
     return rel
 
 
-_FUSION_STATUS = {
+FusionStatus = Literal["Success", "Failed", "SandboxError"]
+"""A ``RunCodeResponse``'s ``status``."""
+CommandStatus = Literal["Finished", "TimeLimitExceeded", "Error"]
+"""A ``CommandRunResult``'s ``status``."""
+
+
+class FusionCommandResult(TypedDict):
+    """SandboxFusion's ``CommandRunResult``: what one phase (compile or run) did."""
+
+    status: CommandStatus
+    execution_time: float
+    """Seconds, measured inside the sandbox (rounded to microseconds)."""
+    return_code: int | None
+    """Exit status, or the negative signal number; None when the phase never started."""
+    stdout: str
+    stderr: str
+
+
+class FusionResponse(TypedDict):
+    """SandboxFusion's ``RunCodeResponse``."""
+
+    status: FusionStatus
+    message: str
+    compile_result: FusionCommandResult | None
+    run_result: FusionCommandResult | None
+    executor_pod_name: None
+    files: dict[str, str]
+    """Fetched files, path as the request named it → base64 content."""
+
+
+_FUSION_STATUS: dict[Status, CommandStatus] = {
     Status.OK: "Finished",
     Status.ERROR: "Finished",
     Status.COMPILE_ERROR: "Finished",
@@ -232,7 +269,7 @@ _FUSION_STATUS = {
 }
 
 
-def _command_result(phase: Phase | None) -> dict[str, Any] | None:
+def _command_result(phase: Phase | None) -> FusionCommandResult | None:
     if phase is None:
         return None
     return {
@@ -244,20 +281,25 @@ def _command_result(phase: Phase | None) -> dict[str, Any] | None:
     }
 
 
-def fetch_names(data: dict[str, Any]) -> dict[str, str]:
-    """Work-dir-relative path → the spelling the request used in ``fetch_files`` (``/work/x`` stays so)."""
-    return {_relative(p, "fetch_files"): p for p in data.get("fetch_files") or [] if isinstance(p, str)}
+def fetch_names(data: object) -> dict[str, str]:
+    """Work-dir-relative path → the spelling the request used in ``fetch_files`` (``/work/x`` stays so).
+
+    ``data`` is a body (decoded JSON) that :func:`fusion_request` accepted.
+    """
+    fetch = json_list((json_object(data) or {}).get("fetch_files") or []) or []
+    return {_relative(p, "fetch_files"): p for p in fetch if isinstance(p, str)}
 
 
-def fusion_response(result: CodeResult, names: dict[str, str] | None = None) -> dict[str, Any]:
-    """SandboxFusion's ``RunCodeResponse`` for ``result``; ``files`` keyed as the request named them
-    (``names``, from :func:`fetch_names`).
+def fusion_response(result: CodeResult, names: dict[str, str] | None = None) -> FusionResponse:
+    """SandboxFusion's ``RunCodeResponse`` for ``result``.
 
+    ``files`` are keyed as the request named them (``names``, from :func:`fetch_names`).
     ``status`` is ``Success`` when every phase finished with return code 0, ``SandboxError`` when
     a phase could not run (ours, not the program's), else ``Failed``. ``message`` names our finer
     status (``memory``, ``output_limit``, ``compile_error``, …) when it is not ``ok``.
     """
     phases = [p for p in (result.compile, result.run) if p is not None]
+    status: FusionStatus
     if any(p.status is Status.SANDBOX_ERROR for p in phases) or not phases:
         status = "SandboxError"
     elif result.status is Status.OK:
@@ -276,7 +318,7 @@ def fusion_response(result: CodeResult, names: dict[str, str] | None = None) -> 
     }
 
 
-def fusion_error(message: str) -> dict[str, Any]:
+def fusion_error(message: str) -> FusionResponse:
     """A ``SandboxError`` reply that carries ``message`` (nothing ran)."""
     return {
         "status": "SandboxError",

@@ -18,11 +18,18 @@ At most ``Limits.host_calls_in_flight`` calls of a job are with the host at once
 reads further requests only as replies are read, so a runtime that pipelines simply waits.
 """
 
+# Python 3.8 style (this file runs under the image's python3): type comments, not annotations.
+# pyright: reportTypeCommentUsage=false
+
 import json
 import os
 import select
 import struct
 import threading
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing into every job that imports this
+if TYPE_CHECKING:
+    from typing import Any, List, Optional  # noqa: F401 (type comments)
 
 __all__ = ["call", "HostCallError", "available"]
 
@@ -35,12 +42,15 @@ class HostCallError(Exception):
 
 
 def available():
+    # type: () -> bool
     """True when this process has a host-call channel."""
     return os.environ.get("SF_HOST_FD", "") != ""
 
 
 def _read_exact(fd, n):
-    chunks, got = [], 0
+    # type: (int, int) -> bytes
+    chunks = []  # type: List[bytes]
+    got = 0
     while got < n:
         chunk = os.read(fd, n - got)
         if not chunk:
@@ -51,6 +61,7 @@ def _read_exact(fd, n):
 
 
 def _refusal(fd):
+    # type: (int) -> Optional[Any]
     """The reply already sent for a request the supervisor refused, or None."""
     try:
         if not select.select([fd], [], [], 5.0)[0]:
@@ -62,7 +73,8 @@ def _refusal(fd):
 
 
 def call(name, *args, **kwargs):
-    """Call the host function ``name`` and return its result."""
+    # type: (str, *Any, **Any) -> Any
+    """Call the host function ``name`` and return its result (JSON values, as the host returned them)."""
     fd_text = os.environ.get("SF_HOST_FD", "")
     if not fd_text:
         raise HostCallError("no host-call channel in this process")

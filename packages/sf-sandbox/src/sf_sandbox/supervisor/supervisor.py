@@ -217,7 +217,8 @@ class Channel:
         # type: () -> List[Dict[str, Any]]
         """Whole frames from the buffer. A frame with ``body`` is followed by a raw frame, kept
         undecoded as ``raw`` (its 4-byte header included: a host-call reply exactly as the job
-        reads it, forwarded without a copy into a new frame)."""
+        reads it, forwarded without a copy into a new frame).
+        """
         frames = []
         buf, pos = self.buf, 0
         while len(buf) - pos >= 4:
@@ -380,7 +381,8 @@ def mqueues(uid):
 def ipc_counts_by_syscall():
     """SysV shared memory segments, message queues and semaphore sets that exist, from
     ``shmctl(SHM_INFO)`` (``used_ids``), ``msgctl(MSG_INFO)`` (``msgpool``) and
-    ``semctl(SEM_INFO)`` (``semusz``); ``None`` when a call fails."""
+    ``semctl(SEM_INFO)`` (``semusz``); ``None`` when a call fails.
+    """
     try:
         import ctypes
         import struct
@@ -424,7 +426,8 @@ def write_helpers(helper_dir, helpers):
 def preload(helper_dir, spec):
     # type: (str, Dict[str, Any]) -> Optional[str]
     """Write the pool's preload files into the helper dir and import its modules (before the
-    zygote is forked, so every job inherits them). Returns an error text, or None."""
+    zygote is forked, so every job inherits them). Returns an error text, or None.
+    """
     try:
         os.makedirs(helper_dir, exist_ok=True)
         for name, data in spec.get("files", {}).items():
@@ -673,7 +676,8 @@ class Supervisor:
         """``sweep`` for one lane of a shared container: kill every process of the lane's uid and
         nothing else. The kill is ``kill(-1, SIGKILL)`` sent by a helper that has dropped to that
         uid (it reaches exactly the processes of the uid, however they hide, and no pid that a
-        neighbour's new process may have reused); ``/proc`` says when none are left."""
+        neighbour's new process may have reused); ``/proc`` says when none are left.
+        """
         stray = False
         for _ in range(200):
             victims = uid_pids(self.uid)
@@ -788,7 +792,8 @@ def deny_listening():  # pragma: no cover - runs in the child
     namespace. So that no job can listen where a neighbour may connect, a lane's job gets a
     seccomp filter of its own that fails ``bind`` and ``listen`` with EPERM (``connect`` has
     then nothing to reach; socketpairs and pipes still work). Raises when it cannot be applied,
-    so the job fails set-up rather than run without it."""
+    so the job fails set-up rather than run without it.
+    """
     import ctypes
 
     arch, bind, listen = SECCOMP_ARCH[os.uname().machine]
@@ -1335,7 +1340,8 @@ class JobRun:
         """Whether to report ``memory``. A container of one lane: the OOM killer struck. A lane of
         a shared container: it struck *and* this job's main process died of SIGKILL before the
         supervisor killed anything, so a neighbour's OOM alone never makes this job ``memory``
-        (the counter is container-wide and cannot tell lanes apart)."""
+        (the counter is container-wide and cannot tell lanes apart).
+        """
         if not seen or self.sup.lane is None:
             return seen
         status = self.exit_status
@@ -1418,7 +1424,6 @@ def gone(error):
 
 def run_source(source, args, env, work):  # pragma: no cover - runs in the child
     """Run ``source`` as ``__main__`` in this (forked) interpreter and exit like python3 would."""
-
     os.environ.clear()
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -1715,7 +1720,8 @@ def reset_top(path, was):
 def uid_pids(uid):
     # type: (int) -> List[int]
     """Processes (zombies too) whose real, effective or saved uid is ``uid``, read from
-    ``/proc/<pid>/status`` (readable even when a process made itself non-dumpable)."""
+    ``/proc/<pid>/status`` (readable even when a process made itself non-dumpable).
+    """
     out = []
     for pid in all_pids():
         try:
@@ -1733,7 +1739,8 @@ def uid_pids(uid):
 def kill_as(uid):
     # type: (int) -> None
     """SIGKILL every process of ``uid``: a child drops to ``uid`` and calls ``kill(-1)``, which an
-    unprivileged process may only send to its own uid's processes (never to another lane's)."""
+    unprivileged process may only send to its own uid's processes (never to another lane's).
+    """
     try:
         pid = os.fork()
     except OSError:
@@ -2057,7 +2064,8 @@ class Multiplexer:
 def widen_pipes(fds, size=1 << 20):
     # type: (Sequence[int], int) -> None
     """Give the host channel's pipes 1 MiB (if they are pipes): a large host-call reply then
-    crosses in a few wake-ups instead of one per 64 KiB."""
+    crosses in a few wake-ups instead of one per 64 KiB.
+    """
     for fd in fds:
         try:
             fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)

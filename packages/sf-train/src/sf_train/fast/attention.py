@@ -85,7 +85,8 @@ def flash_varlen_attention(
     """``torch.nn.attention.varlen.varlen_attn``, causal, across its signature versions.
 
     Flash attention has no float32 kernel: float32 inputs (a precision check) go to
-    :func:`reference_varlen_attention`."""
+    :func:`reference_varlen_attention`.
+    """
     if q.dtype not in (torch.float16, torch.bfloat16):
         return reference_varlen_attention(q, k, v, cu_q, cu_k, max_q, max_k, scale)
     varlen_attn, causal, has_gqa = _varlen_api()
@@ -98,7 +99,8 @@ def flash_varlen_attention(
 @functools.cache
 def _varlen_api() -> tuple[Callable[..., torch.Tensor], dict[str, Any], bool]:
     """``varlen_attn``, its causal keyword(s) and whether it takes ``enable_gqa`` (read once: the
-    signature changed across torch versions, and this is called for every layer)."""
+    signature changed across torch versions, and this is called for every layer).
+    """
     from torch.nn.attention.varlen import varlen_attn
 
     params = inspect.signature(varlen_attn).parameters
@@ -136,7 +138,7 @@ def shared_prefix_attention(
     sf_varlen: tuple[VarlenLayout, VarlenKernel] | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
-    """transformers attention function for packed pairs (see the module docstring).
+    """Transformers attention function for packed pairs (see the module docstring).
 
     Row layout: row ``b`` with segments ``(lc, s, n)`` holds ``prompt+chosen`` in ``[0, lc)`` and
     the rejected suffix in ``[lc, n)``. The chosen part is plain causal attention; the rejected

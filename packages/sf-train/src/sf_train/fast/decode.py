@@ -168,7 +168,8 @@ class SharedPrefixDecoder:
 
     def _sample(self, logits: torch.Tensor, slot: torch.Tensor | None = None) -> torch.Tensor:
         """Next tokens of [R, V] logits with the call's settings (``self._sampling``); ``slot``: the
-        device step counter seeding the split sampler inside a graph (None at prefill)."""
+        device step counter seeding the split sampler inside a graph (None at prefill).
+        """
         temperature, top_p = self._sampling
         method = sampling.resolve_method(self.top_p_kernel, self.device, temperature, top_p)
         seed = getattr(self, "_seed", None)
@@ -183,7 +184,7 @@ class SharedPrefixDecoder:
 
     @staticmethod
     def _fused_norm(module: torch.nn.Module) -> bool:
-        """transformers' Llama-style RMSNorm (``weight * normed``, not Gemma's ``1 + weight``)."""
+        """Transformers' Llama-style RMSNorm (``weight * normed``, not Gemma's ``1 + weight``)."""
         return (
             type(module).__name__ in ("LlamaRMSNorm", "MistralRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm")
             and hasattr(module, "variance_epsilon")
@@ -239,7 +240,8 @@ class SharedPrefixDecoder:
 
     def _mlp(self, lay: Layout, i: int, mlp: Any, h: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
         """``x + mlp(h)`` (merged: fused gate/up, the residual accumulated in the down GEMM); ``mlp(h)``
-        alone when ``x`` is None."""
+        alone when ``x`` is None.
+        """
         if lay.merged is None:
             return mlp(h) if x is None else x + mlp(h)
         m = lay.merged[i]
@@ -257,7 +259,8 @@ class SharedPrefixDecoder:
 
     def _step_fused(self, lay: Layout) -> torch.Tensor:
         """One decode step with the Triton kernels (norms, RoPE + cache write, attention); returns the
-        last hidden state [B, hidden]."""
+        last hidden state [B, hidden].
+        """
         from sf_train.fast.kernels import rope_and_store
 
         rows, heads, kv_heads, dim = lay.rows, self.heads, self.kv_heads, self.head_dim

@@ -345,7 +345,8 @@ def _patched_modules(
     :mod:`sf_train.fast.lora`; layers it cannot reproduce keep PEFT's forward), and LoRA layers
     that do not cast their input to the adapter's float32 (``keep_dtype``, under autocast, where the
     matmul casts anyway: same values, but no float32 and bf16 copies of every LoRA input, one of them
-    kept for backward)."""
+    kept for backward).
+    """
     norms, mlps, tuners = modules
     patched = []
     if fused:

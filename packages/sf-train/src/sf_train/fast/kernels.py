@@ -1,3 +1,8 @@
+# A Triton kernel's compile-time parameters are annotated `tl.constexpr` and take plain ints and bools
+# at launch, and a launch takes `num_warps=`, which the kernel's own signature lacks: Triton's
+# `kernel[grid](...)` is typed as a call of the kernel function itself, so pyright reports every
+# launch. Only those two rules are off, for this file only.
+# pyright: reportArgumentType=false, reportCallIssue=false
 """Triton kernels of the decode path (imported only when Triton is installed).
 
 ``decode_attention`` is flash-decoding for one new token per sequence against two caches:
@@ -202,7 +207,8 @@ def _gen_final_kernel(
 ):
     """Generated split 0 of one (sequence, kv head), merged with every other split's partial
     (prefix and later generated splits, written by an earlier launch; ``skip`` is split 0's own slot)
-    straight into the output: no separate merge launch."""
+    straight into the output: no separate merge launch.
+    """
     pid = tl.program_id(0)
     b = pid // HKV
     j = pid % HKV
@@ -329,12 +335,16 @@ def decode_attention(
 
     Args:
         q: [B, H, D] queries (RoPE applied), contiguous; ``B = G × k``, rows of one prompt adjacent.
-        kp, vp: [G, Hkv, P, D] prefix keys/values (last dim contiguous).
+        kp: [G, Hkv, P, D] prefix keys (last dim contiguous).
+        vp: [G, Hkv, P, D] prefix values (last dim contiguous).
         prefix_start: [G] int first valid prefix position (left padding before it).
-        kg, vg: [B, Hkv, T, D] generated keys/values; positions ``0..slot`` are valid.
+        kg: [B, Hkv, T, D] generated keys; positions ``0..slot`` are valid.
+        vg: [B, Hkv, T, D] generated values, as ``kg``.
         slot: [1] int64 on the device, the newest valid generated position.
-        k: Samples per prompt. scale: Softmax scale. scratch: Buffers from
-            :class:`DecodeAttentionScratch`. out: [B, H, D] output, written and returned.
+        k: Samples per prompt.
+        scale: Softmax scale.
+        scratch: Buffers from :class:`DecodeAttentionScratch`.
+        out: [B, H, D] output, written and returned.
     """
     batch, heads, dim = q.shape
     groups, hkv = kp.shape[0], kp.shape[1]
@@ -519,12 +529,15 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 class RMSNormFunction(torch.autograd.Function):
-    """Fused RMSNorm with a one-kernel backward for ``x`` (the weight gets its gradient from torch
-    when it requires one). Saves ``x`` (its own dtype) and one float per row, where the eager
-    module keeps a float32 copy of ``x``."""
+    """Fused RMSNorm with a one-kernel backward for ``x``.
+
+    The weight gets its gradient from torch when it requires one. Saves ``x`` (its own dtype) and
+    one float per row, where the eager module keeps a float32 copy of ``x``.
+    """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        """Normalise ``x`` over its last dim; saves ``x``, ``weight`` and the per-row rstd."""
         x2 = x.reshape(-1, x.shape[-1]).contiguous()
         y, rstd = _rms_forward(x2, weight, eps)
         ctx.save_for_backward(x2, weight, rstd)
@@ -533,6 +546,7 @@ class RMSNormFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        """Gradients for ``x`` (one kernel) and ``weight`` (torch), each only when required."""
         x2, weight, rstd = ctx.saved_tensors
         g2 = grad.reshape(-1, grad.shape[-1]).contiguous()
         gx = None
@@ -608,8 +622,17 @@ def rope_and_store(
     """Rotate q and k (rotate-half RoPE), write k and v into ``kg``/``vg`` at ``slot``; return rotated q.
 
     Args:
-        q: [B, H·D]; k, v: [B, Hkv·D] (rows contiguous). cos, sin: [B, D].
-        kg, vg: [B, Hkv, T, D] caches (same strides). slot: [1] int64 on the device.
+        q: [B, H·D] queries (rows contiguous).
+        k: [B, Hkv·D] keys (rows contiguous).
+        v: [B, Hkv·D] values (rows contiguous).
+        cos: [B, D] RoPE cosines.
+        sin: [B, D] RoPE sines.
+        kg: [B, Hkv, T, D] key cache.
+        vg: [B, Hkv, T, D] value cache (the strides of ``kg``).
+        slot: [1] int64 on the device, where k and v are written.
+        heads: Query heads ``H``.
+        kv_heads: Key/value heads ``Hkv``.
+        head_dim: ``D``.
 
     Returns:
         [B, H, D] rotated queries.
@@ -676,8 +699,11 @@ def _swiglu_split_kernel(GU, H, n_cols, stride_gu, stride_h, BLOCK: tl.constexpr
 
 
 def swiglu_split(gate_up: torch.Tensor) -> torch.Tensor:
-    """``silu(g) * u`` of a ``[rows, 2I]`` tensor holding ``[g | u]`` per row (the output of one fused
-    gate/up projection), in one kernel, rounding like the eager ops; returns ``[rows, I]``."""
+    """``silu(g) * u`` of a ``[rows, 2I]`` tensor holding ``[g | u]`` per row, in one kernel.
+
+    The input is the output of one fused gate/up projection; rounds like the eager ops; returns
+    ``[rows, I]``.
+    """
     rows, width = gate_up.shape
     n = width // 2
     if gate_up.stride(1) != 1:
@@ -710,16 +736,20 @@ def swiglu_grad(
 
 
 class SwiGLUFunction(torch.autograd.Function):
-    """``silu(gate) * up`` in one kernel each way, rounding like the eager ops; saves gate and up only
-    (the eager pair also keeps ``silu(gate)``)."""
+    """``silu(gate) * up`` in one kernel each way, rounding like the eager ops.
+
+    Saves gate and up only (the eager pair also keeps ``silu(gate)``).
+    """
 
     @staticmethod
     def forward(ctx: Any, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        """``silu(gate) * up``; saves ``gate`` and ``up``."""
         gate, up = gate.contiguous(), up.contiguous()
         ctx.save_for_backward(gate, up)
         return swiglu_forward(gate, up)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradients for ``gate`` and ``up``, in one kernel."""
         gate, up = ctx.saved_tensors
         return swiglu_grad(gate, up, grad)

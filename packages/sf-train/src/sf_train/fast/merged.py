@@ -33,7 +33,8 @@ class MergedLayer:
 def effective_linear(layer: Any, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None] | None:
     """(weight, bias) that ``layer`` applies: a plain ``nn.Linear``'s own, or a PEFT LoRA ``Linear``'s
     base weight plus ``scaling · B A`` of its one active plain adapter; None when it is anything else
-    (several adapters, DoRA, dropout, a quantised base, a merged-then-disabled adapter)."""
+    (several adapters, DoRA, dropout, a quantised base, a merged-then-disabled adapter).
+    """
     if type(layer) is torch.nn.Linear:
         return layer.weight, layer.bias
     try:

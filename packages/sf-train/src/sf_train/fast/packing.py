@@ -67,7 +67,8 @@ class PackedPairs:
         """[B, 1, N, N] bool, True = may attend (built on demand: the varlen layout needs none).
 
         Causal inside each segment; rejected-suffix tokens also see the shared prefix; padding
-        attends only to itself (no empty softmax rows)."""
+        attends only to itself (no empty softmax rows).
+        """
         device = self.input_ids.device
         pairs, width = self.input_ids.shape
         seg = torch.full((pairs, width), 2, dtype=torch.long)  # 0 chosen/prefix, 1 rejected suffix, 2 padding

@@ -47,7 +47,8 @@ def _kernel_cut(method: str, logits: torch.Tensor, top_p: float) -> torch.Tensor
 
 def kernel_works(method: str, device: torch.device) -> bool:
     """True when ``method``'s (``"split"`` or ``"single"``) Triton cut keeps exactly the sort's tokens
-    on random tie-free logits on ``device`` (checked once per device and method)."""
+    on random tie-free logits on ``device`` (checked once per device and method).
+    """
     key = (method, str(device))
     if key not in _CHECKS:
         try:

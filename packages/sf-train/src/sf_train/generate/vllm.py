@@ -55,7 +55,7 @@ def unshard(shards: list[list[int]], results: list[list[Any]], n: int) -> list[A
 
 
 def _collect(outputs: Sequence[Any], k: int) -> tuple[list[list[str]], int]:
-    """vLLM ``RequestOutput``s → (k texts per prompt in order, completion tokens in total)."""
+    """VLLM ``RequestOutput``s → (k texts per prompt in order, completion tokens in total)."""
     texts = [[choice.text for choice in out.outputs] for out in outputs]
     for group in texts:
         if len(group) != k:

@@ -18,7 +18,8 @@ __all__ = ["LocalSandboxes", "LocalTraining"]
 
 class LocalSandboxes:
     """A warm sandbox pool of this machine, opened for each scoring stage and closed after it
-    (``sandbox_image``, ``sandbox_pool_size``, ``sandbox_backend``)."""
+    (``sandbox_image``, ``sandbox_pool_size``, ``sandbox_backend``).
+    """
 
     def __init__(self, config: ScoreDPOConfig) -> None:
         """See the class docstring."""
@@ -43,7 +44,8 @@ class LocalSandboxes:
 class LocalTraining:
     """Training in this process group: the policy in memory trained in place on every process
     (DDP/FSDP/DeepSpeed as the accelerate config says); the main process saves the adapter and
-    writes ``train.json``."""
+    writes ``train.json``.
+    """
 
     def __init__(self, config: ScoreDPOConfig, policy: Policy, processes: Processes) -> None:
         """See the class docstring."""

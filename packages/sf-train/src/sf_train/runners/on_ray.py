@@ -75,7 +75,8 @@ class RayCluster:
 
     def pool(self) -> Any:
         """The run's started RayPool: one warm pool per node, each node answering its jobs'
-        operator calls with its own executor."""
+        operator calls with its own executor.
+        """
         if self._pool is None:
             import dataclasses
 
@@ -100,7 +101,8 @@ class RayCluster:
 
     def _node_executor(self) -> Any:
         """What each node builds its executor from: the executor given to run_loop (it must
-        pickle), else an ExecutorConfig from the ``executor_*`` fields without the key."""
+        pickle), else an ExecutorConfig from the ``executor_*`` fields without the key.
+        """
         if self.given_executor is not None:
             from ray import cloudpickle
 
@@ -154,7 +156,8 @@ class RaySandboxes:
 
 class RayTraining:
     """Training under Ray Train's ``TorchTrainer`` with ``ray_train_workers`` workers; the driver's
-    policy is marked stale, so it reloads the adapter from disk when it next generates."""
+    policy is marked stale, so it reloads the adapter from disk when it next generates.
+    """
 
     def __init__(self, config: ScoreDPOConfig, cluster: RayCluster, policy: Policy) -> None:
         """See the class docstring."""

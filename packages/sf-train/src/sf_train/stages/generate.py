@@ -111,7 +111,8 @@ def _regenerate_invalid(
     """Resample what fails validation or a validity filter, up to ``max_regenerations``
     rounds. Every filter rejection goes to ``stage_dir/rejections.jsonl`` (task, sample,
     round, reason); returns the texts and the rejections still standing, per chunk index
-    and sample index (those are not scored and never enter pairs)."""
+    and sample index (those are not scored and never enter pairs).
+    """
     rounds = ctx.config.max_regenerations
     log: list[dict[str, Any]] = []
     standing: dict[int, dict[str, dict[str, str]]] = {}

@@ -48,7 +48,8 @@ class GeneratedWorkflows:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScoredWorkflows:
     """``<stage>/scores.jsonl`` (one :class:`~sf_train.pairs.ScoredSample` per workflow) and
-    ``<stage>/score_cost.json``; the runs behind them are sf-bench records in ``<stage>/bench/``."""
+    ``<stage>/score_cost.json``; the runs behind them are sf-bench records in ``<stage>/bench/``.
+    """
 
     path: Path
     """The ``scores.jsonl`` file."""
@@ -68,7 +69,8 @@ class ScoredWorkflows:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pairs:
     """``<stage>/pairs.jsonl`` (the N sampled :class:`~sf_train.pairs.Pair` rows) and
-    ``<stage>/pair_stats.json`` (how the pool was built)."""
+    ``<stage>/pair_stats.json`` (how the pool was built).
+    """
 
     path: Path
     """The ``pairs.jsonl`` file."""
@@ -87,7 +89,8 @@ class Pairs:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Adapter:
     """``<stage>/adapter/`` (the LoRA adapter, PEFT format) and ``<stage>/train.json`` (what the
-    training did: :class:`~sf_train.objectives.TrainResult` fields, or why nothing was trained)."""
+    training did: :class:`~sf_train.objectives.TrainResult` fields, or why nothing was trained).
+    """
 
     path: Path
     """The adapter directory."""
@@ -108,7 +111,8 @@ class Adapter:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Evaluation:
     """``<name>/metrics.json`` of an evaluation (its samples, records and scores lie beside it,
-    as a generation and a scoring stage write them)."""
+    as a generation and a scoring stage write them).
+    """
 
     path: Path
     """The ``metrics.json`` file."""
