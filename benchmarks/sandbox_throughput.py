@@ -236,8 +236,9 @@ def job_phases(sb: object) -> dict[str, float]:
 
 
 def compare(args: argparse.Namespace) -> None:
-    """Run the sf-sandbox rows and the relay table for another source tree and for this one,
-    alternating ``--rounds`` times in one run, and print medians side by side.
+    """Run the sf-sandbox rows and the relay table for another source tree and for this one.
+
+    The two alternate ``--rounds`` times in one run, and the medians are printed side by side.
     """
     import json
     import statistics

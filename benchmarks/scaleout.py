@@ -1,5 +1,7 @@
-"""HumanEval's 164 canonical solutions (with their tests) direct on the local pool and through Ray
-on 1 and 2 local nodes, in one run, on the same cores.
+"""HumanEval's 164 canonical solutions (with their tests) direct and through Ray on 1 and 2 nodes.
+
+The solutions run direct on the local pool and through Ray on 1 and 2 local nodes, in one run, on
+the same cores.
 
     python benchmarks/scaleout.py [--json FILE] [--limit N] [--trials 3] [--own-engines]
 

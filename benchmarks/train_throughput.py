@@ -575,9 +575,11 @@ def copy_bandwidth(device: torch.device, gib: float = 2.0) -> dict[str, Any] | N
 def decode_bound(
     model: Any, rows: int, groups: int, prefix: int, new_tokens: int, gb_per_s: float
 ) -> dict[str, Any]:
-    """Memory-bandwidth bound of the decode phase: every step reads every weight once (all parameters
-    but the input embedding, whose rows are gathered) and the K/V it attends to (each prompt's K/V once
-    per step, shared by its k rows, plus each row's generated K/V), at the measured copy bandwidth.
+    """Memory-bandwidth bound of the decode phase, at the measured copy bandwidth.
+
+    Every step reads every weight once (all parameters but the input embedding, whose rows are
+    gathered) and the K/V it attends to (each prompt's K/V once per step, shared by its k rows, plus
+    each row's generated K/V).
     """
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     embed = lm.get_input_embeddings().weight
@@ -602,8 +604,10 @@ def decode_bound(
 
 
 def attach_lora(model: Any, kind: str, device: torch.device) -> Any:
-    """The generation model: the bare base (``none``) or the base with a non-zero LoRA adapter, as the
-    loop samples with the current adapter (``all-linear``: r=16 everywhere; ``paper``: r=8 on q, v).
+    """The generation model: the bare base (``none``) or the base with a non-zero LoRA adapter.
+
+    The adapter is there as the loop samples with the current adapter (``all-linear``: r=16
+    everywhere; ``paper``: r=8 on q, v).
     """
     if kind == "none":
         return model
@@ -859,8 +863,9 @@ def run_generation(
 
 
 def read_bandwidth(device: torch.device, gib: float = 2.0) -> dict[str, Any]:
-    """A reduction over a ``gib`` GiB random bf16 buffer: bytes read / median seconds (what a GEMM
-    streaming its weights can reach at best; the copy's figure counts a write too).
+    """A reduction over a ``gib`` GiB random bf16 buffer: bytes read / median seconds.
+
+    That is what a GEMM streaming its weights can reach at best; the copy's figure counts a write too.
     """
     src = torch.randn(int(gib * GIB) // 2, dtype=torch.bfloat16, device=device)
     times = []
@@ -909,9 +914,11 @@ _KERNEL_KINDS = (
 def step_profile(
     model: Any, tok: Any, prompts: list[str], args: argparse.Namespace, batch: int, bw: float | None
 ) -> dict[str, Any]:
-    """One captured decode step (the default decoder, temperature 0.2, top-p 0.95) replayed at three
-    cache positions: its time against the bandwidth bound at that context, and at the middle one
-    the device time per kernel kind (``torch.profiler`` over 10 graph replays, nothing else).
+    """One captured decode step replayed at three cache positions.
+
+    The step is the default decoder's, at temperature 0.2, top-p 0.95. Reported: its time against
+    the bandwidth bound at that context, and at the middle position the device time per kernel kind
+    (``torch.profiler`` over 10 graph replays, nothing else).
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -999,9 +1006,11 @@ def lora_grads(model: Any) -> dict[str, torch.Tensor]:
 
 
 def run_fp32_check(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    """Equality on this device in float32 (bf16 rounding would hide a real difference): a 2-layer model
-    of the same widths; stock TRL DPO vs the fast trainer at s_w = 1, s_l = 0 (loss and every LoRA
-    gradient), and greedy decoding of ``generate`` vs the fast decoder (torch and Triton attention).
+    """Equality on this device in float32 (bf16 rounding would hide a real difference).
+
+    On a 2-layer model of the same widths: stock TRL DPO vs the fast trainer at s_w = 1, s_l = 0 (loss
+    and every LoRA gradient), and greedy decoding of ``generate`` vs the fast decoder (torch and
+    Triton attention).
     """
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer

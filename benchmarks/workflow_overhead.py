@@ -177,8 +177,9 @@ async def measure(args: argparse.Namespace, concurrency: int) -> dict[str, Any]:
 
 
 def fit(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float]:
-    """Added latency per workflow = fixed per-job cost + calls x per-call cost: least squares
-    over the paired items (the same workflow in both modes; 1 to 8 calls each).
+    """Added latency per workflow = fixed per-job cost + calls x per-call cost, by least squares.
+
+    The fit is over the paired items (the same workflow in both modes; 1 to 8 calls each).
     """
     xs = [c for c, _ in a["per_item"]]
     ys = [(db - da) * 1000 for (_, da), (_, db) in zip(a["per_item"], b["per_item"], strict=True)]

@@ -1,5 +1,7 @@
-"""Packages import only downward: sf-workflows → sf-sandbox; sf-bench → sf-workflows, sf-sandbox;
-sf-train → sf-bench, sf-workflows, sf-sandbox. The supervisor imports only the standard library.
+"""Packages import only downward, and the supervisor imports only the standard library.
+
+sf-workflows → sf-sandbox; sf-bench → sf-workflows, sf-sandbox; sf-train → sf-bench,
+sf-workflows, sf-sandbox. The supervisor imports only the standard library.
 
 "Import" means every way Python code names a module to load: ``import``, ``from … import``, and any
 call whose first argument is a literal string or f-string naming one of our packages

@@ -1,6 +1,8 @@
-"""``--generator aflow:PATH`` end to end: AFlow's published graphs (and two written in their shape,
-see ``data/aflow/README.md``) run in the real sandbox on a scripted OpenAI-compatible server and
-score exactly as the same workflows written in ScoreFlow's shape do, on the same replies.
+"""``--generator aflow:PATH`` end to end, scored as the same workflows in ScoreFlow's shape.
+
+AFlow's published graphs (and two written in their shape, see ``data/aflow/README.md``) run in
+the real sandbox on a scripted OpenAI-compatible server and score exactly as the same workflows
+written in ScoreFlow's shape do, on the same replies.
 """
 
 from __future__ import annotations
@@ -82,8 +84,9 @@ def scoreflow_shaped() -> dict[str, str]:
 
 
 def replies(problems: list[Any], oracle: Any) -> Callable[[dict[str, Any]], str]:
-    """Gold answers in each operator's format, except for every second problem of a dataset
-    (wrong answers, code that fails), so that both 1s and 0s must agree.
+    """Gold answers in each operator's format, except for every second problem of a dataset.
+
+    Every second problem gets wrong answers (code that fails), so that both 1s and 0s must agree.
     """
     right = oracle(problems)
     wrong = [p for i, p in enumerate(problems) if i % 2]

@@ -1,6 +1,8 @@
-"""Scores you can publish, through the real CLI (and the real sandbox for code): named metrics in
-the table, summary.json and run.json; answers files of the official tools accepted unchanged;
-every bad answers file one ``error:`` line (exit 2), never a traceback; nothing dropped silently.
+"""Scores you can publish, through the real CLI (and the real sandbox for code).
+
+Named metrics in the table, summary.json and run.json; answers files of the official tools
+accepted unchanged; every bad answers file one ``error:`` line (exit 2), never a traceback;
+nothing dropped silently.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""``sf bench run`` with LLM systems, end to end through ``main([...])``: ``--generator llm``
-and ``template:NAME`` against sf-workflows' ScriptedServer (real HTTP, real openai client,
-real sandbox), ``--judge``, the generator/executor cost split, missing keys, resume, and the
-harness closing what a system owns.
+"""``sf bench run`` with LLM systems, end to end through ``main([...])``.
+
+``--generator llm`` and ``template:NAME`` against sf-workflows' ScriptedServer (real HTTP, real
+openai client, real sandbox), ``--judge``, the generator/executor cost split, missing keys,
+resume, and the harness closing what a system owns.
 """
 
 from __future__ import annotations

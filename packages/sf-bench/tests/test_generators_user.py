@@ -1,5 +1,7 @@
-"""``--generator module:function`` / ``path.py:name`` and ``--generator file:PATH`` end to end:
-the real CLI (``main([...])``), sf-workflows' ScriptedServer as the executor (real HTTP, real
+"""User generators (``module:function``, ``path.py:name``, ``file:PATH``) end to end.
+
+``--generator module:function`` / ``path.py:name`` and ``--generator file:PATH`` through the
+real CLI (``main([...])``), sf-workflows' ScriptedServer as the executor (real HTTP, real
 openai client) and the real sandbox. Good, raising, short, invalid, non-string and hanging
 generators; pre-generated workflows in JSONL and in a folder, and their strictness.
 """

@@ -1,7 +1,9 @@
-"""Our failures (the LLM endpoint, the sandbox) are never scores: records of their own status,
-left out of scores and intervals, counted, redone on resume, and the run exits 3 while any
-remain. The system's own workflow failures are counted by reason. Real HTTP (a scripted
-OpenAI-compatible server on 127.0.0.1, the real openai client), the real sandbox, the real CLI.
+"""Our failures (the LLM endpoint, the sandbox) are never scores.
+
+They are records of their own status, left out of scores and intervals, counted, redone on
+resume, and the run exits 3 while any remain. The system's own workflow failures are counted by
+reason. Real HTTP (a scripted OpenAI-compatible server on 127.0.0.1, the real openai client),
+the real sandbox, the real CLI.
 """
 
 from __future__ import annotations

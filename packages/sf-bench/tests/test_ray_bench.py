@@ -1,6 +1,7 @@
-"""``sf bench run … --ray ADDRESS`` on a real 2-node Ray cluster (one dockerd per node, loopback
-only): the same records, files and summary as the single-machine run, resume included, and a
-hanging answer times out exactly as it does locally.
+"""``sf bench run … --ray ADDRESS`` on a real 2-node Ray cluster.
+
+One dockerd per node, loopback only: the same records, files and summary as the single-machine
+run, resume included, and a hanging answer times out exactly as it does locally.
 
 The cluster (``sf_sandbox.testing.shared_ray_cluster``) is shared with sf-sandbox's Ray tests when
 both run in one pytest process; this process is its Ray driver, so ``main([...])`` runs in-process.

@@ -1,5 +1,7 @@
-"""The dataset registry: the six built-in entries, and a throwaway dataset registered by a test
-that flows through loader → harness → scorer → report → CLI with no other module touched.
+"""The dataset registry: the six built-in entries, and a throwaway dataset.
+
+The throwaway dataset is registered by a test and flows through loader → harness → scorer →
+report → CLI with no other module touched.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""The task text the ``scoreflow`` profile puts into ScoreFlow's generator prompt is, for every
-bundled problem, exactly what ScoreFlow's ``get_graph_input_text`` takes from the same AFlow
+"""The ``scoreflow`` profile's task text is exactly ScoreFlow's ``get_graph_input_text``.
+
+For every bundled problem, the task text the ``scoreflow`` profile puts into ScoreFlow's
+generator prompt is exactly what ScoreFlow's ``get_graph_input_text`` takes from the same AFlow
 row (``ScoreFlow/benchmark/<ds>.py``), so the assembled prompt is ScoreFlow's byte for byte.
 """
 

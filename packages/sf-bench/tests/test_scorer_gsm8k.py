@@ -1,5 +1,6 @@
-"""GSM8K scorers: ``official`` (openai/grade-school-math, grade_school_math/dataset.py, quirks
-included) and the labelled value rule ``numeric`` (the default).
+"""GSM8K scorers: ``official`` and the labelled value rule ``numeric`` (the default).
+
+``official`` is openai/grade-school-math's rule (grade_school_math/dataset.py, quirks included).
 """
 
 from __future__ import annotations

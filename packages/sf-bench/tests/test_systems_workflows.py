@@ -1,6 +1,7 @@
-"""The sf-workflows systems in sf-bench: io/cot/cot-sc solvers, template:NAME and the llm
-generator, end to end through ``sf bench run`` against a scripted OpenAI-compatible server
-(real HTTP, real openai client) and the real sandbox.
+"""The sf-workflows systems in sf-bench, end to end through ``sf bench run``.
+
+The io/cot/cot-sc solvers, template:NAME and the llm generator, against a scripted
+OpenAI-compatible server (real HTTP, real openai client) and the real sandbox.
 """
 
 from __future__ import annotations

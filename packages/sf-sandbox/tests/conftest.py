@@ -1,3 +1,9 @@
+"""Shared fixtures of the sf-sandbox tests: warm sandboxes, server processes, a runsc engine, markers.
+
+The ``docker_ready`` fixture skips (or, with SF_REQUIRE_DOCKER=1, fails) a test when the sandbox
+cannot run; tests that need the engine through a fixture get the ``docker`` marker.
+"""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +38,9 @@ def fresh_sandbox(docker_ready: None) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def start_server(docker_ready: None) -> Iterator[Callable[..., ServerProcess]]:
-    """A factory: ``start_server("--pool-size", "1")`` → a running :class:`ServerProcess`; all are
-    stopped (SIGTERM, then SIGKILL) at the end of the test.
+    """A factory: ``start_server("--pool-size", "1")`` → a running :class:`ServerProcess`.
+
+    All are stopped (SIGTERM, then SIGKILL) at the end of the test.
     """
     started: list[ServerProcess] = []
 
@@ -52,8 +59,9 @@ def start_server(docker_ready: None) -> Iterator[Callable[..., ServerProcess]]:
 
 @pytest.fixture(scope="session")
 def runsc_engine(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDockerd]:
-    """A Docker engine of our own (own socket, data root, exec root) with gVisor's runsc registered,
-    holding the default image; the shared engine is never reconfigured or restarted.
+    """A Docker engine of our own (own socket, data root, exec root) with gVisor's runsc registered.
+
+    It holds the default image; the shared engine is never reconfigured or restarted.
     """
     import shutil
     import tempfile

@@ -1,6 +1,7 @@
-"""Several jobs per container (``jobs_per_container``): a job attacks a concurrent neighbour in
-another lane of the same container; every attack must fail or be contained, and the neighbour's
-result must be unaffected.
+"""Several jobs per container (``jobs_per_container``): a job attacks a concurrent neighbour.
+
+The neighbour runs in another lane of the same container; every attack must fail or be contained,
+and the neighbour's result must be unaffected.
 
 The two jobs meet through host calls (no sleeps): the victim publishes its pid, dirs and IPC key,
 then waits; the attacker fetches them, attacks, and releases the victim, which then checks that

@@ -1,5 +1,7 @@
-"""Every language in the all-languages image: hello, stdin/stdout, compile error, runtime error,
-timeout and a fork bomb, through the real Docker sandbox (and SandboxFusion's client on the service).
+"""Every language in the all-languages image, through the real Docker sandbox.
+
+Each gets hello, stdin/stdout, compile error, runtime error, timeout and a fork bomb (and
+SandboxFusion's client on the service).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""sf_sandbox.progress.ProgressBar: sparse plain lines off a terminal, a live bar on one,
-nothing when quiet; Sandbox.run_many(progress=...) keeps its callback contract.
+"""sf_sandbox.progress.ProgressBar: sparse plain lines off a terminal, a live bar on one.
+
+Nothing when quiet; Sandbox.run_many(progress=...) keeps its callback contract.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""RayPool on a real 2-node Ray cluster (one machine, every listener on 127.0.0.1), each node with
-its own dockerd: same results as one local pool, node deaths lose nothing, timeouts hold, cleanup.
+"""RayPool on a real 2-node Ray cluster (one machine, every listener on 127.0.0.1).
+
+Each node has its own dockerd: same results as one local pool, node deaths lose nothing, timeouts
+hold, cleanup.
 
 The cluster is shared with other packages' Ray tests in the same pytest process
 (``sf_sandbox.testing.shared_ray_cluster``); faults are injected from inside a job, through a host

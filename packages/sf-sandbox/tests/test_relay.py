@@ -1,5 +1,6 @@
-"""Host-call relay under attack: no job's calls outlive it, stall its neighbours, tax the host's
-memory, or wedge the relay; oversized, deep and flooding requests get an answer, not a hang.
+"""Host-call relay under attack: no job's calls outlive it, stall its neighbours, or wedge the relay.
+
+Nor do they tax the host's memory; oversized, deep and flooding requests get an answer, not a hang.
 """
 
 from __future__ import annotations
@@ -393,8 +394,9 @@ def test_large_call_and_unknown_name_flood_cannot_wedge_the_relay(docker_ready: 
 
 
 def test_jobs_take_turns_for_the_shared_host_threads() -> None:
-    """With every host thread busy, the next free one goes to the job that waited, not to the
-    job with the longest queue (round robin across lanes).
+    """With every host thread busy, the next free one goes to the job that waited.
+
+    Not to the job with the longest queue (round robin across lanes).
     """
     from sf_sandbox.hostcalls import HostCalls
 

@@ -69,8 +69,9 @@ def require_docker():
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """The 2-node local Ray cluster (one dockerd per node) shared with the other packages' Ray
-    tests in this pytest process (``sf_sandbox.testing.shared_ray_cluster``); this process is
+    """The 2-node local Ray cluster (one dockerd per node) shared with the other packages' Ray tests.
+
+    It is shared in this pytest process (``sf_sandbox.testing.shared_ray_cluster``); this process is
     connected to it. Skips, or fails with SF_REQUIRE_DOCKER=1, when it cannot run here.
     """
     from sf_sandbox.testing import require_ray_cluster, shared_ray_cluster

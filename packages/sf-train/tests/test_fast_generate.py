@@ -130,8 +130,10 @@ def test_top_p_keeps_the_smallest_set_reaching_the_mass(lora_model, tokenizer):
 
 
 def test_top_p_by_threshold_samples_the_same_nucleus(lora_model, monkeypatch):
-    """The one-program threshold path keeps the sort's tokens with the same odds (the Triton cut
-    itself is checked against the sort in ``TRITON_SCRIPT``; here a torch stand-in gives the cut).
+    """The one-program threshold path keeps the sort's tokens with the same odds.
+
+    The Triton cut itself is checked against the sort in ``TRITON_SCRIPT``; here a torch stand-in
+    gives the cut.
     """
     pytest.importorskip("triton")
     from sf_train.fast import kernels

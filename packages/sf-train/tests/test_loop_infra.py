@@ -1,5 +1,7 @@
-"""The loop against an executor endpoint that fails (real HTTP: a scripted OpenAI-compatible
-server on 127.0.0.1 and the real openai client; real sandbox, real training): our failures are
+"""The loop against an executor endpoint that fails.
+
+Real HTTP (a scripted OpenAI-compatible server on 127.0.0.1 and the real openai client), real
+sandbox, real training: our failures are
 retried within the iteration, never reach the pairs, are counted, and past the allowed share
 stop the iteration, which resumes cleanly once the endpoint is back.
 """
@@ -63,8 +65,10 @@ def jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 class BreakTask:
-    """Answers as the demo's executor, except that while ``broken`` is set every request of task
-    ``task`` whose instruction names fewer than ``min_skills`` skills fails (HTTP 500, on every
+    """Answers as the demo's executor, except while ``broken`` is set.
+
+    Then every request of task ``task`` whose instruction names fewer than ``min_skills`` skills
+    fails (HTTP 500, on every
     retry): the workflows that would have lost, so without the fix they would be paired.
     """
 

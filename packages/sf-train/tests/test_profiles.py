@@ -1,5 +1,7 @@
-"""Profiles (``profile: ours | scoreflow``): per-dataset defaults, the help that names them, and
-the loop hooks they switch (validity filters, answer extraction, operator style, BOS).
+"""Profiles (``profile: ours | scoreflow``).
+
+Per-dataset defaults, the help that names them, and the loop hooks they switch (validity filters,
+answer extraction, operator style, BOS).
 """
 
 from __future__ import annotations

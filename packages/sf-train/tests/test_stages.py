@@ -1,5 +1,6 @@
-"""Each stage of the loop on its own, from its input files (tiny random Llama, real trainers):
-what it writes, the hand-off it returns, and that a finished stage is skipped. Scoring in the
+"""Each stage of the loop on its own, from its input files (tiny random Llama, real trainers).
+
+Tested: what it writes, the hand-off it returns, and that a finished stage is skipped. Scoring in the
 real sandbox is covered by the loop tests.
 """
 

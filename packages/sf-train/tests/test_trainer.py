@@ -23,8 +23,9 @@ def lora_config():
 
 
 def perturb_lora(model, seed=1):
-    """LoRA B starts at zero (policy == reference); set A and B so the log-ratios are not 0 and
-    every trainer built this way holds the same adapter.
+    """LoRA B starts at zero (policy == reference); set A and B so the log-ratios are not 0.
+
+    Every trainer built this way then holds the same adapter.
     """
     gen = torch.Generator().manual_seed(seed)
     for name, param in sorted(model.named_parameters()):
@@ -143,8 +144,9 @@ def test_train_updates_the_adapter_only(tokenizer, train_kwargs):
 
 
 def test_reference_is_adapter_disabled_base_for_a_continued_adapter(tokenizer, train_kwargs):
-    """Iteration >= 1 passes a PeftModel; TRL would copy its adapter as reference, the official
-    run does not.
+    """Iteration >= 1 passes a PeftModel.
+
+    TRL would copy its adapter as reference, the official run does not.
     """
     model = get_peft_model(build_tiny_llama(tokenizer, seed=0), lora_config())
     perturb_lora(model)

@@ -1,5 +1,6 @@
-"""The executor over real HTTP (scripted server + the real openai client): requests, cost,
-cache, retries, concurrency, configuration errors.
+"""The executor over real HTTP (scripted server + the real openai client).
+
+Requests, cost, cache, retries, concurrency, configuration errors.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Fault injection: an OpenAI-compatible server on 127.0.0.1 that misbehaves as real ones do,
-driven by the real ``openai`` client over real HTTP, and workflows run in the real sandbox.
+"""Fault injection: an OpenAI-compatible server on 127.0.0.1 that misbehaves as real ones do.
+
+It is driven by the real ``openai`` client over real HTTP, and workflows run in the real sandbox.
 
 For each fault: what the executor (and a workflow run's outcome) says, that nothing bad is
 cached so a rerun asks again, and that the batch goes on.

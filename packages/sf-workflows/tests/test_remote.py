@@ -1,5 +1,6 @@
-"""sf_workflows.remote: a node's own executor answers a workflow's LLM calls, and the run's
-accounting comes back to the driver in the result, exactly as a local run reports it.
+"""sf_workflows.remote: a node's own executor answers a workflow's LLM calls.
+
+The run's accounting comes back to the driver in the result, exactly as a local run reports it.
 
 The node is played in this process: the node host's hooks run around a real sandbox job, as a
 ``RayPool`` node's actor runs them (the Ray path itself is tested in sf-train's
@@ -31,8 +32,10 @@ pytestmark = pytest.mark.docker
 
 
 class NodeLike:
-    """A pool whose host side is a node host, as on a RayPool node (``node_host`` marks it so):
-    the node's own sandbox exposes the node host's host calls, as ``RayPool``'s node actor builds it.
+    """A pool whose host side is a node host, as on a RayPool node.
+
+    ``node_host`` marks it so: the node's own sandbox exposes the node host's host calls, as
+    ``RayPool``'s node actor builds it.
     """
 
     def __init__(self, factory: RemoteHost, sandbox: Any) -> None:

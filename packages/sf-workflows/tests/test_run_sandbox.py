@@ -1,5 +1,7 @@
-"""run_workflow in the real sandbox: shipped workflows, misbehaving workflows (each a score-0
-outcome with its reason; the batch goes on), caching across reruns, accounting, isolation.
+"""run_workflow in the real sandbox.
+
+Shipped workflows, misbehaving workflows (each a score-0 outcome with its reason; the batch goes
+on), caching across reruns, accounting, isolation.
 """
 
 from __future__ import annotations
@@ -292,8 +294,10 @@ def test_sandbox_without_the_host_call_is_a_config_error(docker_ready: None, mat
 
 
 def test_the_runtime_is_preloaded_or_shipped_as_the_pool_has_it(docker_ready: None, math_task: Task) -> None:
-    """open_sandbox preloads the operator runtime, so its jobs carry no zip; a pool without the
-    preload gets the zip with every job; both run the workflow the same way.
+    """open_sandbox preloads the operator runtime; a pool without it ships the zip per job.
+
+    open_sandbox's jobs carry no zip; a pool without the preload gets the zip with every job; both
+    run the workflow the same way.
     """
     from sf_sandbox import Sandbox
     from sf_workflows import host_calls
@@ -326,8 +330,10 @@ def test_duck_typed_problem_is_accepted(sandbox: Any) -> None:
 
 
 def test_two_sandboxes_do_not_see_each_others_runs(sandbox: Any, math_task: Task) -> None:
-    """Each sandbox's host-call object owns its run table: a run registers on the sandbox it was
-    given, the other sandbox's host call refuses its token, and nothing stays after the run.
+    """Each sandbox's host-call object owns its run table.
+
+    A run registers on the sandbox it was given, the other sandbox's host call refuses its token,
+    and nothing stays after the run.
     """
     from sf_workflows.llm_calls import host_calls_of
     from sf_workflows.protocols import Completion

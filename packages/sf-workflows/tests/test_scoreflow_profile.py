@@ -1,5 +1,7 @@
-"""The ``scoreflow`` profile's sf-workflows side: official strings, operator style, filters,
-ScoreFlow's call forms, and the validator's module-path check.
+"""The ``scoreflow`` profile's sf-workflows side.
+
+Official strings, operator style, filters, ScoreFlow's call forms, and the validator's
+module-path check.
 
 ScoreFlow publishes no license, so its text is not kept here: tests that compare against the
 official strings read them from a checkout named by ``SF_SCOREFLOW_SOURCE`` (they are skipped

@@ -1,5 +1,7 @@
-"""sf-bench: HumanEval, MBPP, GSM8K, MATH, DROP and HotpotQA with their official scores, and a
-harness that scores any solver or workflow generator.
+"""sf-bench: six benchmarks with their official scores, and a harness for any solver or generator.
+
+The benchmarks are HumanEval, MBPP, GSM8K, MATH, DROP and HotpotQA, each with its official
+score; the harness scores any solver or workflow generator.
 
     import asyncio
     from sf_bench import evaluate

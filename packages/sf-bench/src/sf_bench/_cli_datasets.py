@@ -1,5 +1,7 @@
-"""``sf bench list`` (datasets, splits, sizes) and ``sf bench aflow-convert`` (an AFlow graph as
-the workflow ``--generator aflow:PATH`` runs).
+"""The ``sf bench list`` and ``sf bench aflow-convert`` commands.
+
+``sf bench list`` prints datasets, splits and sizes; ``sf bench aflow-convert`` prints an AFlow
+graph as the workflow ``--generator aflow:PATH`` runs.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def aflow_convert_cmd(path: Path, dataset: str, out: Path | None) -> None:
     \b
     Example:
       sf bench aflow-convert AFlow/workspace/MATH/workflows/round_1 --dataset math
-    """
+    """  # noqa: D301 - click needs the \b escape (no-rewrap marker)
     from sf_bench import registry
     from sf_bench.errors import BenchError
     from sf_bench.systems.aflow import convert, find_graph
@@ -71,7 +73,7 @@ def list_cmd(data_dir: Path | None) -> None:
     \b
     Example:
       sf bench list --data-dir ../shared/data
-    """
+    """  # noqa: D301 - click needs the \b escape (no-rewrap marker)
     from sf_bench import registry
     from sf_bench.datasets import load, splits
     from sf_bench.errors import BenchConfigError, DataError

@@ -10,8 +10,10 @@ __all__ = ["Bar", "generation_progress"]
 
 
 class Bar:
-    """The harness's progress events drawn with :class:`sf_sandbox.progress.ProgressBar`: a live
-    bar on a terminal, a line every 10 % (or 30 s) otherwise, one bar per dataset.
+    """Draw the harness's progress events, one bar per dataset.
+
+    They are drawn with :class:`sf_sandbox.progress.ProgressBar`: a live bar on a terminal, a line
+    every 10 % (or 30 s) otherwise.
     """
 
     def __init__(self, stream: Any = None) -> None:
@@ -58,8 +60,10 @@ class Bar:
 
 
 def generation_progress(stream: Any = None) -> Callable[[int, int], None]:
-    """``progress(done, total)`` of a generator, drawn with :class:`sf_sandbox.progress.ProgressBar`
-    (a live bar on a terminal; lines every 10 % or 30 s otherwise, and at the end).
+    """Draw a generator's ``progress(done, total)`` calls as a progress bar.
+
+    It is drawn with :class:`sf_sandbox.progress.ProgressBar`: a live bar on a terminal; lines every
+    10 % or 30 s otherwise, and at the end.
     """
     from sf_sandbox.progress import ProgressBar
 

@@ -74,7 +74,7 @@ def report_cmd(
     estimator), EM and F1, errors, the workflow generator's and the executor's cost in $
     (gen $, exec $) and tokens (gen tok, exec tok), mean latency. A judge's own cost is printed
     below the tables.
-    """
+    """  # noqa: D301 - click needs the \b escape (no-rewrap marker)
     from sf_bench.errors import BenchConfigError, BenchError
     from sf_bench.report import format_comparison, format_paired, load_run, paired_comparisons, plot
 

@@ -1,5 +1,7 @@
-"""``sf bench run``: its options and the command; the helpers that turn flags into a system,
-scorer overrides and checks are in :mod:`sf_bench._cli_run_setup`.
+"""The ``sf bench run`` command and its options.
+
+The helpers that turn flags into a system, scorer overrides and checks are in
+:mod:`sf_bench._cli_run_setup`.
 """
 
 from __future__ import annotations
@@ -257,7 +259,7 @@ def run_cmd(
     default is numeric (the final number's value: workflow answers have no '#### ' line) and
     MATH's equiv (is_equiv or math-verify); their official metric is printed below the table
     and chosen with --metric gsm8k=official / math=official.
-    """
+    """  # noqa: D301 - click needs the \b escape (no-rewrap marker)
     from sf_bench import registry
     from sf_bench.datasets import load
     from sf_bench.errors import BenchConfigError

@@ -1,6 +1,8 @@
-"""The flags of ``sf bench run`` turned into what the harness takes: checks of their
-combinations, the system and its LLM endpoints, scorer overrides (``--metric``, ``--judge``,
-``--extract``), and the run's closing lines (summary file, the unscored-samples error).
+"""The flags of ``sf bench run`` turned into what the harness takes.
+
+That is: checks of their combinations, the system and its LLM endpoints, scorer overrides
+(``--metric``, ``--judge``, ``--extract``), and the run's closing lines (summary file, the
+unscored-samples error).
 """
 
 from __future__ import annotations

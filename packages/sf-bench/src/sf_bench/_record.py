@@ -1,4 +1,6 @@
-"""One result: a :class:`Record` per (problem, sample), a :class:`Run` per repeat, and how it ended
+"""One result: a record per (problem, sample), a run per repeat, and how it ended.
+
+A :class:`Record` per (problem, sample), a :class:`Run` per repeat, and how it ended
 (:class:`RecordStatus`). Re-exported by :mod:`sf_bench.records`.
 """
 
@@ -165,8 +167,9 @@ class Record:
 
     @property
     def status(self) -> RecordStatus:
-        """The most serious status among the runs (scorer error > infra error > timeout > error >
-        scored).
+        """The most serious status among the runs.
+
+        The order is: scorer error > infra error > timeout > error > scored.
         """
         statuses = {r.status for r in self.runs}
         return next(s for s in _STATUS_ORDER if s in statuses) if statuses else RecordStatus.SCORER_ERROR

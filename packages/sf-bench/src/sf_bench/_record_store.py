@@ -1,5 +1,7 @@
-"""The append-only results file of one dataset (:class:`RecordStore`) and its reader
-(:func:`read_records`); the guarantees are in :mod:`sf_bench.records`. Re-exported there.
+"""The append-only results file of one dataset and its reader.
+
+The file is a :class:`RecordStore`, its reader :func:`read_records`; the guarantees are in
+:mod:`sf_bench.records`. Re-exported there.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ def read_records(path: str | os.PathLike[str]) -> list[Record]:
 
 
 def _parse(path: Path) -> tuple[list[Record], int]:
-    """Parse ``path``; return the records and the byte length of its complete lines (a torn
-    last line, from a kill mid-write, is not read).
+    """Parse ``path`` into records, leaving out a torn last line.
+
+    Returns the records and the byte length of its complete lines (a torn last line, from a kill
+    mid-write, is not read).
 
     Raises:
         DataError: a complete line is not a JSON object or not a valid record.

@@ -1,5 +1,6 @@
-"""``run.json``: the options of a run, written on the first run and checked on resume
-(:func:`check_run_options`). Re-exported by :mod:`sf_bench.records`.
+"""``run.json``: the options of a run, written on the first run and checked on resume.
+
+The check is :func:`check_run_options`. Re-exported by :mod:`sf_bench.records`.
 """
 
 from __future__ import annotations

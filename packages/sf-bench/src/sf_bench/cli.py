@@ -39,7 +39,7 @@ def bench() -> None:
 
     Code answers are tested in sf-sandbox (build its image once: sf sandbox build-image).
     Results are JSON lines in --out; rerunning the same command resumes where it stopped.
-    """
+    """  # noqa: D301 - click needs the \b escape (no-rewrap marker)
 
 
 for _command in (run_cmd, report_cmd, aflow_convert_cmd, list_cmd):

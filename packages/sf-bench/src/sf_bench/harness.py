@@ -185,9 +185,11 @@ class Harness:
         self.close_system = close_system
 
     def metric(self, dataset: str) -> str:
-        """The metric label of ``dataset``: the override's :func:`metric_name`, else the dataset's
-        default metric (``sf_bench.scorers.default_metric``: ``numeric`` for GSM8K, ``equiv`` for
-        MATH, ``official`` elsewhere).
+        """The metric label of ``dataset``.
+
+        It is the override's :func:`metric_name`, else the dataset's default metric
+        (``sf_bench.scorers.default_metric``: ``numeric`` for GSM8K, ``equiv`` for MATH, ``official``
+        elsewhere).
         """
         from sf_bench.scorers import default_metric
 

@@ -1,5 +1,7 @@
-"""Whose failure is it: ``infra_cause`` tells our failures (the endpoint, the sandbox) from the
-system's own, structurally, so sf-bench's core needs no sf_workflows import.
+"""Whose failure is it: ours (the endpoint, the sandbox) or the system's own.
+
+``infra_cause`` tells our failures from the system's own, structurally, so sf-bench's core needs
+no sf_workflows import.
 """
 
 from __future__ import annotations
@@ -8,8 +10,10 @@ __all__ = ["infra_cause"]
 
 
 def infra_cause(exc: BaseException | None) -> str | None:
-    """The cause (``endpoint``, ``sandbox``) when ``exc`` or an exception in its ``__cause__`` /
-    ``__context__`` chain is our failure, else ``None`` (the system's own).
+    """The cause (``endpoint``, ``sandbox``) when ``exc`` is our failure, else ``None``.
+
+    Our failure may be ``exc`` itself or an exception in its ``__cause__`` / ``__context__`` chain;
+    ``None`` means the failure is the system's own.
 
     Structural, so the harness needs no sf_workflows: an ``infrastructure`` attribute holding
     the cause (True means ``endpoint``), or the ``openai`` client's connection and timeout

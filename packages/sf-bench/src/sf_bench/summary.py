@@ -1,5 +1,6 @@
-"""Summaries of runs: per-dataset metrics with 95% confidence intervals (tables are in
-:mod:`sf_bench.tables`, the facade and the plot in :mod:`sf_bench.report`).
+"""Summaries of runs: per-dataset metrics with 95% confidence intervals.
+
+Tables are in :mod:`sf_bench.tables`, the facade and the plot in :mod:`sf_bench.report`.
 
 Metrics per dataset (each record is one (problem, sample); its score is the mean over repeats):
 
@@ -94,8 +95,10 @@ class DatasetSummary:
 
     @property
     def workflow_failures(self) -> dict[str, int]:
-        """The system's own workflow failures by reason (``invalid``, ``exception``, ``timeout``,
-        ``bad_return``, ``call_limit``, ``no_workflow``...), most frequent first.
+        """The system's own workflow failures by reason, most frequent first.
+
+        Reasons are ``invalid``, ``exception``, ``timeout``, ``bad_return``, ``call_limit``,
+        ``no_workflow``...
         """
         return {k.removeprefix("workflow:"): v for k, v in self.failures.items() if k.startswith("workflow:")}
 

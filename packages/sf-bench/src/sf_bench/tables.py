@@ -1,5 +1,7 @@
-"""The text tables of ``sf bench run`` and ``sf bench report``: one row per dataset (or per run),
-the notes under them, and the paired comparison. Re-exported by :mod:`sf_bench.report`.
+"""The text tables of ``sf bench run`` and ``sf bench report``.
+
+One row per dataset (or per run), the notes under them, and the paired comparison.
+Re-exported by :mod:`sf_bench.report`.
 """
 
 from __future__ import annotations
@@ -79,8 +81,10 @@ _HEADER = [
 
 
 def format_table(summaries: Iterable[DatasetSummary]) -> str:
-    """One row per dataset: metric, score with its bootstrap CI, pass@k, EM/F1, errors, the
-    generator's and the executor's cost and tokens, latency; a line on scoring costs below.
+    """One row per dataset: score with its CI, pass@k, EM/F1, errors, costs, tokens, latency.
+
+    In full: metric, score with its bootstrap CI, pass@k, EM/F1, errors, the generator's and the
+    executor's cost and tokens, latency; a line on scoring costs below.
 
     ``score`` is the solve rate (HumanEval, MBPP, GSM8K, MATH) or mean F1 (DROP, HotpotQA) with
     the ``official`` metric, judge accuracy with ``llm-judge``; ``errors`` counts runs where the
@@ -93,8 +97,9 @@ def format_table(summaries: Iterable[DatasetSummary]) -> str:
 
 
 def _metrics_note(summaries: Sequence[DatasetSummary], labels: Sequence[str] | None = None) -> str:
-    """Lines naming each non-official metric in use and the other metrics computed beside it,
-    e.g. ``gsm8k: metric numeric (value of the final number, not the official rule); official
+    """Lines naming each non-official metric in use and the other metrics computed beside it.
+
+    For example ``gsm8k: metric numeric (value of the final number, not the official rule); official
     (grade-school-math's '#### ' string match) = 0.420 [0.310, 0.530]`` (after a blank line),
     or ``""`` when every dataset used ``official`` with nothing beside it. ``labels`` (one per
     summary, e.g. run folders) replace the dataset name at the start of each line.
@@ -117,8 +122,10 @@ def _metrics_note(summaries: Sequence[DatasetSummary], labels: Sequence[str] | N
 
 
 def _scoring_note(summaries: Sequence[DatasetSummary], label: str = "") -> str:
-    """A line ``llm-judge scoring (math, drop): $X, N tokens (not in gen $/exec $)`` (with a
-    leading newline) when some dataset was scored by a non-official metric, else ``""``.
+    """A line on what llm-judge scoring cost, or ``""`` when no dataset used it.
+
+    The line is ``llm-judge scoring (math, drop): $X, N tokens (not in gen $/exec $)`` (with a
+    leading newline), given when some dataset was scored by a non-official metric.
     """
     judged = [s for s in summaries if s.metric not in metric_names(s.dataset)]
     if not judged:

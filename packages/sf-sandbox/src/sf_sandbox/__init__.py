@@ -1,10 +1,10 @@
-"""sf-sandbox: run untrusted code in hardened, warm Docker containers.
+r"""sf-sandbox: run untrusted code in hardened, warm Docker containers.
 
 from sf_sandbox import Sandbox, Job, Limits
 
 with Sandbox(limits=Limits(timeout=5)) as sb:
     result = sb.run(Job(source="print(6 * 7)"))
-    assert result.ok and result.stdout == "42\\n"
+    assert result.ok and result.stdout == "42\n"
 
 The names below load on first use (a module ``__getattr__``), so importing ``sf_sandbox`` or one
 of its light modules (``errors``, ``_cli_errors``) does not import the docker SDK or the sandbox.

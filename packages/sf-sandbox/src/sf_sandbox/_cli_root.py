@@ -64,7 +64,7 @@ def cli() -> None:
       sf sandbox run prog.py --json   run a program in the sandbox
       sf bench run humaneval          score a solver on a benchmark (with sf-bench installed)
     Each subcommand has its own --help.
-    """
+    """  # noqa: D301 - "\b" is the backspace click reads as "do not rewrap"; r""" would break it
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,8 +55,10 @@ class NodeHost(Protocol):
     """
 
     def host_calls(self) -> Mapping[str, HostFunction]:
-        """The host functions this node's jobs may call (merged with ``RayPool(host_calls=...)``;
-        a name given by both is a :class:`~sf_sandbox.SandboxConfigError` on that node).
+        """The host functions this node's jobs may call.
+
+        They are merged with ``RayPool(host_calls=...)``; a name given by both is a
+        :class:`~sf_sandbox.SandboxConfigError` on that node.
         """
         ...
 
@@ -65,9 +67,10 @@ class NodeHost(Protocol):
         ...
 
     def job_finished(self, job: Job, result: Result) -> Result:
-        """Called once the job has ended; returns the result the driver gets (usually ``result``
-        with :attr:`~sf_sandbox.Result.host_data` added). Called for every job that was started,
-        whatever its status, also when the node's engine failed under it.
+        """Called once the job has ended; returns the result the driver gets.
+
+        That is usually ``result`` with :attr:`~sf_sandbox.Result.host_data` added. Called for every
+        job that was started, whatever its status, also when the node's engine failed under it.
         """
         ...
 
@@ -105,8 +108,10 @@ class NodePool:
         self.jobs = 0
 
     def start(self) -> dict[str, Any]:
-        """Build the node host (``node_host``), remove containers left by dead owners on this
-        node's engine, warm the pool.
+        """Build the node host, remove containers left by dead owners, warm the pool.
+
+        The node host is built by ``node_host``; the containers removed are those left by dead
+        owners on this node's engine.
 
         Returns:
             Facts about the node: ``node_id``, ``hostname``, ``pid``, ``docker_host``,

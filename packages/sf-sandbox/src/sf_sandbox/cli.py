@@ -29,7 +29,7 @@ def sandbox() -> None:
     First time:   sf sandbox build-image     (offline; cached)
     Check setup:  sf sandbox doctor
     Run a file:   sf sandbox run prog.py --stdin "1 2" --timeout 5 --json
-    """
+    """  # noqa: D301 - "\b" is the backspace click reads as "do not rewrap"; r""" would break it
 
 
 @sandbox.command("run")
@@ -239,7 +239,7 @@ def build_image_cmd(
     Idempotent: an existing image is reused, and the rootfs is cached under ~/.cache/sf-sandbox.
     Needs root and `debootstrap` (apt-get install debootstrap), or --base with an image you
     already have (Python only).
-    """
+    """  # noqa: D301 - "\b" is the backspace click reads as "do not rewrap"; r""" would break it
     from sf_sandbox.image import build_image
 
     build_image(
@@ -328,7 +328,7 @@ def serve_cmd(
     A full queue answers 429, a draining server 503, a body above --max-body-bytes 413. A client
     that disconnects has its job killed. SIGTERM drains: in-flight jobs get --drain-timeout
     seconds, then every container is removed.
-    """
+    """  # noqa: D301 - "\b" is the backspace click reads as "do not rewrap"; r""" would break it
     from sf_sandbox.server import ServeConfig, serve
 
     image, timeout = sandbox.image, sandbox.limits.timeout

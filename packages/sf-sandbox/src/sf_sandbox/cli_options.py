@@ -124,8 +124,10 @@ def sandbox_options(
 
 
 def settings_from_options(base: SandboxSettings, given: Mapping[str, Any]) -> SandboxSettings:
-    """``base`` with the option values ``given`` (field name, or ``limits.NAME``) applied;
-    ``None`` values are options left unset.
+    """``base`` with the option values ``given`` applied.
+
+    ``given`` maps a field name, or ``limits.NAME``, to its value; ``None`` values are options left
+    unset.
 
     Raises:
         SandboxConfigError: a value fails validation.

@@ -9,6 +9,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Check:
+    """The outcome of one check.
+
+    Its ``name``, whether it passed (``ok``), a ``detail`` line, and the ``fix`` to apply when it
+    failed (empty when there is none or nothing to fix).
+    """
+
     name: str
     ok: bool
     detail: str

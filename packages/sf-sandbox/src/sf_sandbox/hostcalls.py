@@ -154,7 +154,9 @@ class HostCalls:
         return None
 
     def _pump(self) -> None:
-        """Start queued calls while the caps allow. The next call comes from the lane served
+        """Start queued calls while the caps allow.
+
+        The next call comes from the lane served
         longest ago (round robin across jobs), so a job with a long queue cannot starve one
         that waited; an ``async`` call needs no thread and starts even when all are busy.
         """

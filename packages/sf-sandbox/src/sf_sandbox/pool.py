@@ -106,9 +106,10 @@ class Pool(Protocol):
 
 
 class PoolBase:
-    """The shared half of a pool: ``with``/``async with`` start and close it (via
-    :meth:`start`/:meth:`close`, which the subclass provides; the async forms run them in a
-    thread, off the event loop).
+    """The shared half of a pool: ``with``/``async with`` start and close it.
+
+    They do so via :meth:`start`/:meth:`close`, which the subclass provides; the async forms run
+    them in a thread, off the event loop.
     """
 
     def start(self) -> None:
@@ -149,16 +150,20 @@ def check_jobs(jobs: Iterable[Job]) -> list[Job]:
 
 
 def check_job(job: object) -> None:
-    """Raises:
-    SandboxConfigError: ``job`` is not a :class:`~sf_sandbox.Job`.
+    """Check that ``job`` is a :class:`~sf_sandbox.Job`; return nothing.
+
+    Raises:
+        SandboxConfigError: ``job`` is not a :class:`~sf_sandbox.Job`.
     """
     if not isinstance(job, Job):
         raise SandboxConfigError(f"expected a sf_sandbox.Job, got {type(job).__name__}")
 
 
 def check_concurrency(concurrency: int | None) -> None:
-    """Raises:
-    SandboxConfigError: ``concurrency`` is given and below 1.
+    """Check that ``concurrency`` is ``None`` (no cap) or at least 1; return nothing.
+
+    Raises:
+        SandboxConfigError: ``concurrency`` is given and below 1.
     """
     if concurrency is not None and concurrency < 1:
         raise SandboxConfigError("concurrency must be >= 1")

@@ -1,5 +1,6 @@
-"""The one progress display of every long ``sf`` command: a live bar on a terminal, sparse plain
-lines in logs, nothing when quiet.
+"""The one progress display of every long ``sf`` command.
+
+It is a live bar on a terminal, sparse plain lines in logs, nothing when quiet.
 
 :class:`ProgressBar` shows the progress of one task (``done`` of ``total`` units) on a stream,
 stderr by default, in one of three modes chosen when it is made:

@@ -265,8 +265,10 @@ class Sandbox(PoolBase):
         return worker, 0
 
     def _free_slot(self, stale: list[Worker]) -> tuple[Worker, int] | None:
-        """Take a free slot (under the lock); slots of tainted containers are dropped, and a
-        tainted container no lane uses is added to ``stale`` (retired by the caller).
+        """Take a free slot (under the lock).
+
+        Slots of tainted containers are dropped, and a tainted container no lane uses is added to
+        ``stale`` (retired by the caller).
         """
         while self._idle:
             worker, lane = self._idle.pop()

@@ -229,8 +229,10 @@ class SandboxSettings:
         return pairs
 
     def changes(self, base: SandboxSettings | None = None) -> dict[str, Any]:
-        """The part of :meth:`to_dict` that differs from ``base`` (default: the defaults); limits
-        as the changed ``limits.NAME`` entries. :meth:`from_mapping` over ``base`` reads it back.
+        """The part of :meth:`to_dict` that differs from ``base`` (default: the defaults).
+
+        Limits appear as the changed ``limits.NAME`` entries. :meth:`from_mapping` over ``base``
+        reads it back.
         """
         start = (base if base is not None else SandboxSettings()).to_dict()
         out: dict[str, Any] = {}

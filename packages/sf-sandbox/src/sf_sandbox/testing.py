@@ -740,8 +740,9 @@ CANARY = (
 
 
 class Canary:
-    """Keeps one lane of ``sandbox`` busy with :data:`CANARY` jobs, back to back, while the block
-    runs; on exit asserts that every one of them ended ``ok`` with its files intact (a hostile
+    """Keeps one lane of ``sandbox`` busy with :data:`CANARY` jobs, back to back, while the block runs.
+
+    On exit it asserts that every one of them ended ``ok`` with its files intact (a hostile
     neighbour in the same container changed nothing of it).
 
         with Canary(sandbox):

@@ -33,8 +33,10 @@ _ids = itertools.count(1)
 
 
 class Worker:
-    """Owns one container. Runs one job at a time per lane (``lanes`` of them, 1 by default);
-    ``tainted`` means: replace me (once no lane runs a job).
+    """Owns one container.
+
+    Runs one job at a time per lane (``lanes`` of them, 1 by default); ``tainted`` means: replace
+    me (once no lane runs a job).
 
     With ``lanes`` > 1 the container's PID 1 is the supervisor's ``Multiplexer``: every frame to
     lane ``i`` goes wrapped (:meth:`_to_lane`); replies need no routing (job ids are unique).
@@ -136,8 +138,10 @@ class Worker:
 
     # sending: the reader only queues; any other thread may send under the lock
     def _send(self, *chunks: bytes) -> None:
-        """Queue ``chunks`` (sent back to back) for the writer thread. Never blocks: this is
-        what the reader uses. A full queue means a peer that stopped reading: it is killed.
+        """Queue ``chunks`` (sent back to back) for the writer thread.
+
+        Never blocks: this is what the reader uses. A full queue means a peer that stopped
+        reading: it is killed.
         """
         try:
             self._outbox.put_nowait(chunks)
@@ -145,8 +149,10 @@ class Worker:
             self._fail("the supervisor stopped reading")
 
     def _send_now(self, *chunks: bytes) -> None:
-        """Send ``chunks`` from this (non-reader) thread, then whatever is queued; may block on
-        the connection, so the reader never calls it. Saves a thread hand-off per frame.
+        """Send ``chunks`` from this (non-reader) thread, then whatever is queued.
+
+        May block on the connection, so the reader never calls it. Saves a thread hand-off per
+        frame.
         """
         with self._send_lock:
             self._emit(chunks)
@@ -213,8 +219,10 @@ class Worker:
 
     # running a job
     def _to_lane(self, lane: int, *chunks: bytes) -> tuple[bytes, ...]:
-        """``chunks`` (whole frames) addressed to ``lane``: unchanged with one lane, else behind
-        a ``{"op": "lane"}`` head whose raw frame holds them (the multiplexer forwards it unread).
+        """``chunks`` (whole frames) addressed to ``lane``.
+
+        Unchanged with one lane, else behind a ``{"op": "lane"}`` head whose raw frame holds them
+        (the multiplexer forwards it unread).
         """
         if self.lanes == 1:
             return chunks

@@ -43,7 +43,7 @@ def train() -> None:
 
     Every field of ScoreDPOConfig (and of TRL's DPOConfig/TrainingArguments) is a YAML key and a
     --flag; flags override the file. A killed run resumes where it stopped when rerun.
-    """
+    """  # noqa: D301 -- click's no-rewrap marker is the backspace character, so this must not be raw
 
 
 def _parse_config(args: Sequence[str]) -> Any:

@@ -141,8 +141,10 @@ class ScoreDPOConfig(
     """The flat fields that spell a setting of the ``sandbox`` section (kept for old configs)."""
 
     def _resolve_sandbox(self) -> None:
-        """Merge the ``sandbox`` section and the flat ``sandbox_*`` fields into one
-        :class:`~sf_sandbox.settings.SandboxSettings` (``sandbox_settings``); both views agree after.
+        """Merge the ``sandbox`` section and the flat ``sandbox_*`` fields into one settings object.
+
+        The result is a :class:`~sf_sandbox.settings.SandboxSettings` (``sandbox_settings``); both
+        views agree after.
 
         Raises:
             TrainConfigError: a bad section, or a setting given both ways with two values.
@@ -180,7 +182,8 @@ class ScoreDPOConfig(
         """The run's sandbox settings (this machine's pool; the Ray pools use ``ray_pool_size``)."""
 
     def _apply_profile(self) -> None:
-        """Fill every profile-governed field left ``None`` from ``profile`` for ``dataset``;
+        """Fill every profile-governed field left ``None`` from ``profile`` for ``dataset``.
+
         ``from_profile`` records which fields came from the profile, with their values.
         """
         if self.profile not in PROFILES:

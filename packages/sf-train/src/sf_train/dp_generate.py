@@ -1,9 +1,9 @@
-"""Data-parallel sampling: one generator per process (GPU), tasks sharded, merged in task order.
+r"""Data-parallel sampling: one generator per process (GPU), tasks sharded, merged in task order.
 
 ::
 
-    accelerate launch [--config_file configs/accelerate/ddp_2gpu.yaml] -m sf_train.dp_generate \\
-        --model DIR [--adapter DIR] --prompts PROMPTS.jsonl --output SAMPLES.jsonl \\
+    accelerate launch [--config_file configs/accelerate/ddp_2gpu.yaml] -m sf_train.dp_generate \
+        --model DIR [--adapter DIR] --prompts PROMPTS.jsonl --output SAMPLES.jsonl \
         [--k 8] [--seed 0] [--chunk-prompts 8] [--max-new-tokens 1000] [--temperature 0.2] [--top-p 0.95]
 
 **Same results for any number of processes.** The prompts are cut into fixed chunks of

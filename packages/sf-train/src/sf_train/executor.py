@@ -50,8 +50,10 @@ def default_executor(config: ScoreDPOConfig, out: Path) -> Any:
 
 
 def node_executor_config(config: ScoreDPOConfig, out: Path) -> Any:
-    """The ``ExecutorConfig`` each Ray node builds its executor from: the fields of
-    :func:`default_executor` without the key (read on the node) and with an absolute cache path.
+    """The ``ExecutorConfig`` each Ray node builds its executor from.
+
+    It holds the fields of :func:`default_executor` without the key (read on the node) and with an
+    absolute cache path.
     """
     from sf_workflows import ExecutorConfig
     from sf_workflows.executor.client import KEY_ENVS

@@ -1,10 +1,10 @@
-"""Score-DPO on a pairs file under ``accelerate launch``: one process or many (DDP, FSDP).
+r"""Score-DPO on a pairs file under ``accelerate launch``: one process or many (DDP, FSDP).
 
 ::
 
-    accelerate launch [--config_file configs/accelerate/ddp_2gpu.yaml | --num_processes N --cpu] \\
-        -m sf_train.launch --pairs PAIRS.jsonl --model DIR --output DIR \\
-        [--objective score-dpo] [--seed 0] [--max-steps N] [--global-batch G] [--per-device-batch B] \\
+    accelerate launch [--config_file configs/accelerate/ddp_2gpu.yaml | --num_processes N --cpu] \
+        -m sf_train.launch --pairs PAIRS.jsonl --model DIR --output DIR \
+        [--objective score-dpo] [--seed 0] [--max-steps N] [--global-batch G] [--per-device-batch B] \
         [--log FILE] [--config FIELDS.yaml] [--sample-prompts PROMPTS.jsonl --sample-k 8]
 
 Every process loads the base model from ``--model`` (local files only, nothing is downloaded),
@@ -40,7 +40,7 @@ Outputs:
   step together): sample with ``-m sf_train.dp_generate --adapter OUTPUT`` instead.
 
 Errors a user can fix (missing file, bad pair line, global batch not divisible, unknown config
-field) print one line and exit 2; other :class:`~sf_train.errors.TrainError`\\ s exit 1.
+field) print one line and exit 2; other :class:`~sf_train.errors.TrainError`\ s exit 1.
 """
 
 from __future__ import annotations
@@ -127,8 +127,9 @@ def _step_logger(path: Path) -> Any:
     from transformers import TrainerCallback
 
     class StepLog(TrainerCallback):
-        """Append one JSON line per logged step (process 0 only; ``loss`` unrounded) to ``path``,
-        which it empties (creating its folder) when training begins.
+        """Append one JSON line per logged step (process 0 only; ``loss`` unrounded) to ``path``.
+
+        It empties ``path`` (creating its folder) when training begins.
         """
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

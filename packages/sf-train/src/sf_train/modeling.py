@@ -29,8 +29,9 @@ def _missing(what: str, where: str, exc: Exception) -> MissingWeightsError:
 
 
 def device_for(config: Any) -> str:
-    """``"cuda"`` when a GPU is visible and ``use_cpu`` is off, else ``"cpu"`` (under
-    ``accelerate launch`` each process gets its local GPU).
+    """``"cuda"`` when a GPU is visible and ``use_cpu`` is off, else ``"cpu"``.
+
+    Under ``accelerate launch`` each process gets its local GPU.
     """
     import torch
 
@@ -78,8 +79,9 @@ def load_base_model(config: Any) -> Any:
 
 
 def attach_lora(model: Any, config: Any, adapter_dir: str | Path | None = None) -> Any:
-    """Wrap ``model`` with the trainable LoRA adapter: a fresh one (seeded with ``config.seed``)
-    or the one saved in ``adapter_dir``.
+    """Wrap ``model`` with the trainable LoRA adapter.
+
+    The adapter is a fresh one (seeded with ``config.seed``) or the one saved in ``adapter_dir``.
     """
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import set_seed
@@ -99,8 +101,10 @@ def attach_lora(model: Any, config: Any, adapter_dir: str | Path | None = None) 
 
 
 def save_adapter(model: Any, directory: str | Path) -> Path:
-    """Save the LoRA adapter (only) to ``directory`` atomically: written beside it, then renamed,
-    so a kill never leaves a half-written adapter where the loop looks for one.
+    """Save the LoRA adapter (only) to ``directory`` atomically.
+
+    It is written beside it, then renamed, so a kill never leaves a half-written adapter where the
+    loop looks for one.
     """
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".tmp")

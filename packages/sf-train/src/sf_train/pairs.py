@@ -141,8 +141,10 @@ class Pair:
     rejected_index: int
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; its ``prompt/chosen/rejected/chosen_score/rejected_score`` keys are the
-        columns :class:`~sf_train.trainer.ScoreDPOTrainer` reads.
+        """JSON-ready dict of the pair.
+
+        Its ``prompt/chosen/rejected/chosen_score/rejected_score`` keys are the columns
+        :class:`~sf_train.trainer.ScoreDPOTrainer` reads.
         """
         return asdict(self)
 

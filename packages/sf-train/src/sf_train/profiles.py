@@ -53,8 +53,9 @@ def code_datasets() -> tuple[str, ...]:
 
 
 def extracted_datasets() -> tuple[str, ...]:
-    """The datasets ScoreFlow extracts answers for (sf-bench's registry entries with an
-    ``extract_metric``).
+    """The datasets ScoreFlow extracts answers for.
+
+    These are sf-bench's registry entries with an ``extract_metric``.
     """
     from sf_bench.systems.extract import extracted_datasets as extracted
 
@@ -147,8 +148,10 @@ def profile_help(name: str) -> str:
 
 
 def training_tokenizer(tokenizer: Any, *, bos: bool) -> Any:
-    """The tokenizer training uses: ``tokenizer`` itself, or (``bos=False``) a copy that adds no
-    BOS token, as ScoreFlow's trainer tokenizes prompts (``add_special_tokens=False``).
+    """The tokenizer training uses: ``tokenizer`` itself, or (``bos=False``) a copy that adds no BOS.
+
+    The copy adds no BOS token, as ScoreFlow's trainer tokenizes prompts
+    (``add_special_tokens=False``).
 
     Generation keeps the original (vLLM, as ScoreFlow uses it, adds the BOS at sampling time).
     """
@@ -249,8 +252,9 @@ class RunProfile:
         return {self.dataset: LLMExtract(self.dataset, executor, style=style, official=self.official)}
 
     def describe(self) -> dict[str, Any]:
-        """The ``profile`` entry of the run's ``config.json``: name, the values it supplied, and
-        (scoreflow) what still differs from ScoreFlow.
+        """The ``profile`` entry of the run's ``config.json``.
+
+        It holds the name, the values it supplied, and (scoreflow) what still differs from ScoreFlow.
         """
         out: dict[str, Any] = {
             "name": self.config.profile,

@@ -47,8 +47,9 @@ KEY_FIELDS = (
 def check_run_config(
     config: ScoreDPOConfig, out: Path, profile: RunProfile, *, write: bool, report: Reporter
 ) -> None:
-    """Refuse an ``out`` that holds a run with other key fields; with ``write`` (the main
-    process), report the profile's defaults and (re)write ``config.json``.
+    """Refuse an ``out`` that holds a run with other key fields.
+
+    With ``write`` (the main process), report the profile's defaults and (re)write ``config.json``.
 
     Raises:
         TrainConfigError: ``out/config.json`` has a key field with another value.

@@ -28,15 +28,19 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Objects of a JSONL file (none when it does not exist); a line that does not parse (a torn
-    line from a kill while appending) is skipped (:func:`sf_bench.jsonl.read_objects`).
+    """Objects of a JSONL file (none when it does not exist).
+
+    A line that does not parse (a torn line from a kill while appending) is skipped
+    (:func:`sf_bench.jsonl.read_objects`).
     """
     return [row for _, row in read_objects(path, skip_bad=True, missing_ok=True, error=TrainConfigError)]
 
 
 def append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Append ``rows`` as JSON lines, fsynced; nothing is written for no rows; never glued onto a
-    torn last line (:func:`sf_bench.jsonl.append_objects`).
+    """Append ``rows`` as JSON lines, fsynced.
+
+    Nothing is written for no rows; never glued onto a torn last line
+    (:func:`sf_bench.jsonl.append_objects`).
     """
     append_objects(path, rows)
 

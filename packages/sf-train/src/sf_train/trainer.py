@@ -60,6 +60,10 @@ class ScoredPreferenceCollator(DataCollatorForPreference):
     """
 
     def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        """TRL's batch for ``examples`` plus ``chosen_score``/``rejected_score`` float32 tensors.
+
+        A score key is added only when the first example carries it.
+        """
         output = super().torch_call(examples)
         for key in SCORE_COLUMNS:
             if key in examples[0]:

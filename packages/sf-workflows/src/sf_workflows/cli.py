@@ -28,7 +28,7 @@ def workflows() -> None:
     Run it:           sf workflows run my_graph.py --dataset gsm8k --problem gsm8k-test-3
     Reference graphs: sf workflows templates; sf workflows templates cot_sc --task-type code
     Generator prompt: sf workflows prompt --dataset math --problem ID
-    """
+    """  # noqa: D301 - click needs the \b escape (no-rewrap marker)
 
 
 def _read(path: Path) -> str:

@@ -71,8 +71,9 @@ def _question(problem: Any) -> str:
 async def extract_answer(
     llm: LLM, problem: Any, answer: str, *, form: str = DEFAULT_FORM
 ) -> tuple[str, Usage]:
-    """The final answer the LLM extracts from ``answer`` (ScoreFlow's extraction step); ``form``
-    tells it the answer's form (sf-bench: the dataset's ``answer_form``).
+    """The final answer the LLM extracts from ``answer`` (ScoreFlow's extraction step).
+
+    ``form`` tells it the answer's form (sf-bench: the dataset's ``answer_form``).
     """
     prompt = EXTRACT_PROMPT.format(form=form, question=_question(problem), answer=answer)
     completion = await llm.complete([{"role": "user", "content": prompt}], temperature=0.0)

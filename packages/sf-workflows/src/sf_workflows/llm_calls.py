@@ -72,8 +72,9 @@ class RunState:
     """:meth:`waited` as a remote node reported it (:mod:`sf_workflows.remote`)."""
 
     def waited(self) -> float:
-        """Seconds of the longest unanswered executor call: the oldest one in flight, or one
-        cancelled while waiting (0 when none).
+        """Seconds of the longest unanswered executor call (0 when none).
+
+        The longest is the oldest one in flight, or one cancelled while waiting.
         """
         now = time.monotonic()
         oldest = max((now - started for started, _ in self.pending.values()), default=0.0)
@@ -87,8 +88,9 @@ class RunState:
         self.pending.clear()
 
     def facts(self) -> dict[str, Any]:
-        """The JSON facts of a finished run that travel from a remote node back to the driver
-        (in ``Result.host_data[HOST_CALL]``, see :mod:`sf_workflows.remote`).
+        """The JSON facts of a finished run that travel from a remote node back to the driver.
+
+        They travel in ``Result.host_data[HOST_CALL]``, see :mod:`sf_workflows.remote`.
         """
         return {
             "calls": self.calls,
@@ -203,8 +205,10 @@ class WorkflowHostCalls(Mapping[str, Callable[..., Any]]):
         return frozenset(self._runs)
 
     async def serve(self, token: str, rid: int, messages: Any, params: Any = None) -> dict[str, Any]:
-        """The ``sf_workflows_llm`` host call. Never raises: errors go back as ``{"rid", "error"}``
-        so the in-sandbox channel can match them to their request.
+        """The ``sf_workflows_llm`` host call; never raises.
+
+        Errors go back as ``{"rid", "error"}`` so the in-sandbox channel can match them to their
+        request.
         """
         state = self._runs.get(token) if isinstance(token, str) else None
         if state is None:
@@ -220,8 +224,9 @@ class WorkflowHostCalls(Mapping[str, Callable[..., Any]]):
 
 
 def host_calls() -> WorkflowHostCalls:
-    """The host calls a sandbox must expose for :func:`~sf_workflows.run_workflow`: a new
-    :class:`WorkflowHostCalls` (give each sandbox its own).
+    """The host calls a sandbox must expose for :func:`~sf_workflows.run_workflow`.
+
+    A new :class:`WorkflowHostCalls` (give each sandbox its own).
     """
     return WorkflowHostCalls()
 

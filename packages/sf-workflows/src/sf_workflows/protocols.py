@@ -29,8 +29,10 @@ class Completion:
 
 @runtime_checkable
 class LLM(Protocol):
-    """Anything operators can call: the OpenAI-compatible :class:`~sf_workflows.Executor`,
-    :class:`~sf_workflows.testing.ScriptedLLM`, or your own object.
+    """Anything operators can call.
+
+    The OpenAI-compatible :class:`~sf_workflows.Executor`, :class:`~sf_workflows.testing.ScriptedLLM`,
+    or your own object.
 
     ``params`` are OpenAI chat-completion parameters (``temperature``, ``max_tokens``, ``top_p``,
     ``stop``, ``seed``); an implementation ignores those it does not support. ``cache_tag`` (a

@@ -60,8 +60,10 @@ def _run_spec(job: Any) -> dict[str, Any] | None:
 
 
 class WorkflowHost:
-    """The host side of workflow jobs on one node: answers their LLM calls with this node's
-    executor and reports each run's accounting in ``Result.host_data[HOST_CALL]``.
+    """The host side of workflow jobs on one node.
+
+    It answers their LLM calls with this node's executor and reports each run's accounting in
+    ``Result.host_data[HOST_CALL]``.
 
     Satisfies sf-sandbox's ``NodeHost`` protocol; built on the node by :class:`RemoteHost`.
     Jobs that are not workflow runs pass through untouched.

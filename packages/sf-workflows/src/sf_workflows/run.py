@@ -1,5 +1,6 @@
-"""Run workflows: inside sf-sandbox (:func:`run_workflow`), or in-process for comparison only
-(:func:`run_workflow_unsafe`).
+"""Run workflows: inside sf-sandbox, or in-process for comparison only.
+
+The sandbox run is :func:`run_workflow`, the in-process one :func:`run_workflow_unsafe`.
 
 In the sandbox the workflow has no network and no key. Each operator's LLM call is a host call
 ``sf_workflows_llm`` answered here by the executor, so caching, retries and cost accounting
@@ -69,8 +70,10 @@ _WORKFLOW_CLASS = re.compile(r"\bclass\s+Workflow\b")
 
 
 def runtime_preload() -> Any:
-    """An ``sf_sandbox.Preload`` of the operator runtime: every job of the pool starts with it
-    imported, so :func:`run_workflow` ships neither the runtime zip nor imports it per job.
+    """An ``sf_sandbox.Preload`` of the operator runtime.
+
+    Every job of the pool starts with it imported, so :func:`run_workflow` ships neither the runtime
+    zip nor imports it per job.
     """
     from sf_sandbox import Preload
 
@@ -80,9 +83,10 @@ def runtime_preload() -> Any:
 
 
 def open_sandbox(settings: SandboxSettings | None = None, **kwargs: Any) -> Sandbox:
-    """A ``sf_sandbox.Sandbox`` opened as ``settings`` say, with the workflow host calls added to
-    ``kwargs["host_calls"]`` and, unless a preload is given (in ``settings`` or ``preload=``),
-    the operator runtime preloaded (:func:`runtime_preload`).
+    """A ``sf_sandbox.Sandbox`` opened as ``settings`` say, with the workflow host calls.
+
+    The workflow host calls are added to ``kwargs["host_calls"]`` and, unless a preload is given (in
+    ``settings`` or ``preload=``), the operator runtime is preloaded (:func:`runtime_preload`).
 
     Enter it (``with``/``async with``) before use. Other keyword arguments go to ``Sandbox``
     (they override ``settings``), among them ``jobs_per_container``: workflows mostly wait on the
@@ -117,8 +121,10 @@ def _remote_ready(sandbox: Pool) -> bool:
 
 
 def _runs_of(sandbox: Pool) -> WorkflowHostCalls | None:
-    """Where a run on ``sandbox`` registers: the sandbox's own :class:`WorkflowHostCalls`
-    (None for a remote pool, whose nodes register the run themselves).
+    """Where a run on ``sandbox`` registers.
+
+    That is the sandbox's own :class:`WorkflowHostCalls` (None for a remote pool, whose nodes
+    register the run themselves).
 
     Raises:
         WorkflowConfigError: the sandbox cannot serve the workflow host call.
@@ -143,8 +149,10 @@ def _runs_of(sandbox: Pool) -> WorkflowHostCalls | None:
 
 @functools.lru_cache(maxsize=1)
 def runtime_bundle() -> bytes:
-    """The operator package as a zip (sources plus unchecked-hash ``.pyc`` for this Python,
-    which the sandbox uses when its Python has the same bytecode version, else the sources).
+    """The operator package as a zip.
+
+    Sources plus unchecked-hash ``.pyc`` for this Python, which the sandbox uses when its Python has
+    the same bytecode version, else the sources.
     """
     buf = io.BytesIO()
     root = resources.files("sf_workflows.operators")
@@ -165,9 +173,10 @@ def runtime_bundle() -> bytes:
 
 
 def _invalid(source: str, task: Task, operators: Sequence[str] | None, started: float) -> Outcome | None:
-    """The ``no_workflow`` outcome of a source without ``class Workflow`` (a generator reply with
-    no workflow in it), the ``invalid`` outcome of one the validator rejects, or None when it
-    passes.
+    """The ``no_workflow`` or ``invalid`` outcome of a workflow source, or None when it passes.
+
+    ``no_workflow`` is the outcome of a source without ``class Workflow`` (a generator reply with no
+    workflow in it), ``invalid`` that of one the validator rejects.
     """
     if not _WORKFLOW_CLASS.search(source):
         return Outcome(
@@ -249,8 +258,10 @@ def _tail(text: str, n: int = 2000) -> str:
 
 
 def _stalled(outcome: Outcome, state: RunState, timeout: float, waited: float) -> Outcome:
-    """``outcome``, or ``llm_error`` when it is a ``timeout`` during which an executor call had
-    waited ``waited`` >= :data:`STALL_SHARE` of ``timeout`` seconds (the endpoint hung).
+    """``outcome``, or ``llm_error`` when a ``timeout`` was the endpoint hanging.
+
+    ``llm_error`` when it is a ``timeout`` during which an executor call had waited ``waited`` >=
+    :data:`STALL_SHARE` of ``timeout`` seconds (the endpoint hung).
     """
     if outcome.status is not OutcomeStatus.TIMEOUT or waited < STALL_SHARE * timeout:
         return outcome
@@ -464,8 +475,9 @@ def _drawer(bar: Any) -> Callable[[int, int], None]:
 def sandbox_code_runner(
     sandbox: Pool,
 ) -> Callable[[dict, float], Any]:
-    """A code runner for :func:`run_workflow_unsafe` that runs the harness as a sandbox job, so
-    Programmer and Test code stays out of the host even when the workflow itself does not.
+    """A code runner for :func:`run_workflow_unsafe` that runs the harness as a sandbox job.
+
+    So Programmer and Test code stays out of the host even when the workflow itself does not.
     """
     from sf_sandbox import Job, Limits
     from sf_workflows.operators._harness import SOURCE

@@ -73,6 +73,15 @@ class Script:
             self._queue.extend(replies)
 
     def __call__(self, request: Mapping[str, Any]) -> str:
+        """Return the reply to ``request``: the next queued reply, else the first matching rule's.
+
+        A callable reply (or ``default``) is called with ``request`` and its result returned; with
+        no queued reply and no matching rule, ``default`` answers.
+
+        Raises:
+            LookupError: nothing answers the request (no queued reply, no rule matches the last
+                user message, and ``default`` is None).
+        """
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
@@ -113,6 +122,19 @@ class ScriptedLLM:
         self.requests: list[dict[str, Any]] = []
 
     async def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        """Answer ``messages`` with the script's reply and record the request in :attr:`requests`.
+
+        ``cache_tag`` is dropped from ``params``; the other parameters are recorded, not applied.
+
+        Returns:
+            The reply as a :class:`Completion` of :attr:`model`, with :func:`count_tokens` counts
+            of the messages' contents and the reply, and cost ``(prompt + completion tokens) *
+            cost_per_token``.
+
+        Raises:
+            LookupError: a :class:`Script` (or a list of replies, once used up) has no reply for
+                the request.
+        """
         params.pop("cache_tag", None)
         request = {"model": self.model, "messages": [dict(m) for m in messages], **params}
         self.requests.append(request)
@@ -214,8 +236,9 @@ class ScriptedServer:
     def inject(
         self, fault: Fault | str, times: int = 1, *, status: int = 500, retry_after: float | None = None
     ) -> None:
-        """Answer the next ``times`` chat requests with ``fault`` (``status``/``retry_after``
-        apply to :attr:`Fault.STATUS`).
+        """Answer the next ``times`` chat requests with ``fault``.
+
+        ``status``/``retry_after`` apply to :attr:`Fault.STATUS`.
         """
         with self._lock:
             self._failures.extend(_Failure(Fault(fault), status, retry_after) for _ in range(times))

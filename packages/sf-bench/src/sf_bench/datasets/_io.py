@@ -45,8 +45,10 @@ def _open_text(path: Path):
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, record)`` for each non-blank line of a JSON Lines file: the house
-    reader, :func:`sf_bench.jsonl.read_objects` (``.gz`` gunzipped, messages name file and line).
+    """Yield ``(line_number, record)`` for each non-blank line of a JSON Lines file.
+
+    It is the house reader, :func:`sf_bench.jsonl.read_objects` (``.gz`` gunzipped, messages name
+    file and line).
 
     Raises:
         DataError: The file cannot be read, a line is not valid JSON, or a line is not a JSON

@@ -1,4 +1,4 @@
-"""DROP (Dua et al., 2019): reading comprehension with discrete reasoning, in simple-evals' format.
+r"""DROP (Dua et al., 2019): reading comprehension with discrete reasoning, in simple-evals' format.
 
 Splits: ``validate`` (200) and ``test`` (800) are AFlow's files (a sample of the dev set);
 ``full`` (9,536) is OpenAI simple-evals' ``drop_v0_dev.jsonl.gz`` (the whole dev set, flattened),
@@ -9,7 +9,7 @@ Problem fields:
 
 - ``id``: the 0-based line number of the question in ``drop_v0_dev.jsonl.gz``, as a string
   (AFlow's ``id`` field, e.g. ``"3481"``; ``full`` builds the same ids).
-- ``prompt``: the record's ``context`` as given: ``"Passage: ...\\nQuestion: ...\\nAnswer:"``
+- ``prompt``: the record's ``context`` as given: ``"Passage: ...\nQuestion: ...\nAnswer:"``
   (what AFlow feeds its workflows).
 - ``answers``: the ``|``-separated alternatives of ``ref_text``, each stripped of surrounding
   whitespace (dates with missing day/month start with spaces in the file).

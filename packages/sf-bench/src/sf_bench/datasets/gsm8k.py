@@ -1,4 +1,4 @@
-"""GSM8K (Cobbe et al., 2021): grade-school math word problems with a numeric final answer.
+r"""GSM8K (Cobbe et al., 2021): grade-school math word problems with a numeric final answer.
 
 Splits: ``validate`` (264) and ``test`` (1,055) are AFlow's files (together the 1,319 official
 test problems); ``full`` (1,319) is the official ``test.jsonl`` of ``openai/grade-school-math``.
@@ -9,7 +9,7 @@ Problem fields:
   id AFlow's files carry; ``full`` builds the same ids, so both agree).
 - ``prompt``: the question.
 - ``reference``: the official worked solution ending in ``#### <answer>`` (for AFlow records,
-  ``cot + "\\n#### " + answer``, byte-identical to the official text).
+  ``cot + "\n#### " + answer``, byte-identical to the official text).
 - ``answers``: ``(final_answer,)`` as written after ``#### `` (may hold thousands separators,
   e.g. ``"2,125"``, or a sign, ``"-3"``).
 - ``extras``: ``cot`` (the reasoning before ``#### ``).

@@ -1,4 +1,4 @@
-"""HotpotQA (Yang et al., 2018), distractor setting: multi-hop questions over 10 paragraphs.
+r"""HotpotQA (Yang et al., 2018), distractor setting: multi-hop questions over 10 paragraphs.
 
 Splits: ``validate`` (200) and ``test`` (800) are AFlow's files (a sample of the distractor dev
 set); ``full`` (7,405) is the official ``hotpot_dev_distractor_v1.json`` (a JSON array, ~46 MB),
@@ -8,7 +8,7 @@ Problem fields:
 
 - ``id``: the record's ``_id`` as a string (19 AFlow records carry a small integer there; it is
   kept, as ``"37"``).
-- ``prompt``: ``"Context:\\n<title>: <paragraph>\\n...\\n\\nQuestion: <question>\\n\\nAnswer:"``,
+- ``prompt``: ``"Context:\n<title>: <paragraph>\n...\n\nQuestion: <question>\n\nAnswer:"``,
   one line per context paragraph, its sentences concatenated as given (they carry their own
   leading spaces). AFlow's own prompt omits titles and joins sentences with a space; build it
   from ``extras`` if you need it byte for byte.

@@ -1,4 +1,4 @@
-"""HumanEval (Chen et al., 2021): 164 Python function-completion problems.
+r"""HumanEval (Chen et al., 2021): 164 Python function-completion problems.
 
 Splits: ``validate`` (33) and ``test`` (131) are AFlow's files; ``full`` (164) is the official
 ``HumanEval.jsonl.gz`` of ``openai/human-eval``, read from the data folder.
@@ -17,7 +17,7 @@ Problem fields:
 
 Program the code scorer runs (:func:`sf_bench.scorers.code.build_program`, human-eval's rule)::
 
-    program = prompt + answer + "\\n" + test + "\\n" + f"check({entry_point})" + "\\n"
+    program = prompt + answer + "\n" + test + "\n" + f"check({entry_point})" + "\n"
 
 ``answer`` may be a human-eval completion (the body) or a complete program such as
 ``reference``: the prompt's function ends in its docstring, so a full solution simply defines

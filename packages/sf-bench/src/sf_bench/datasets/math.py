@@ -1,4 +1,4 @@
-"""MATH (Hendrycks et al., 2021): competition mathematics with LaTeX answers in ``\\boxed{}``.
+r"""MATH (Hendrycks et al., 2021): competition mathematics with LaTeX answers in ``\boxed{}``.
 
 Splits:
 
@@ -16,7 +16,7 @@ Problem fields:
   ``sf_bench/data/math_unique_ids.tsv`` (sha256 of the problem text -> unique_id, covering all
   5,000 test problems); a problem not in the index gets ``math-<first 12 hex of sha256(problem)>``.
 - ``prompt``: the problem; ``reference``: the official solution.
-- ``answers``: ``(content of the solution's last \\boxed{...},)``; for MATH-500 this equals its
+- ``answers``: ``(content of the solution's last \boxed{...},)``; for MATH-500 this equals its
   ``answer`` field for all 500 records.
 - ``extras``: ``level`` (``"Level 5"``; an int for MATH-500, as given), ``type`` (subject),
   ``unique_id`` (or None).
@@ -112,10 +112,10 @@ def _read_tree(test_dir: Path) -> list[Problem]:
 
 
 def load(split: str, data_dir: str | Path | None) -> list[Problem]:
-    """Load one split (``validate``, ``test``, ``full`` or ``math500``); see the module docstring.
+    r"""Load one split (``validate``, ``test``, ``full`` or ``math500``); see the module docstring.
 
     Raises:
-        DataError: A file is missing or malformed (e.g. a solution without ``\\boxed{}``).
+        DataError: A file is missing or malformed (e.g. a solution without ``\boxed{}``).
         BenchConfigError: An official split without a data folder.
     """
     if split in _io.AFLOW_SPLITS:

@@ -1,4 +1,4 @@
-"""MBPP (Austin et al., 2021): Mostly Basic Python Problems.
+r"""MBPP (Austin et al., 2021): Mostly Basic Python Problems.
 
 Splits:
 
@@ -15,7 +15,7 @@ Problem fields:
   common case: the official statement, a blank line, and the reference's ``def <entry_point>(...)``
   line (the function name is not in most statements; the tests need it).
 - ``reference`` and ``answers[0]``: the official ``code`` field as given (``full-974`` keeps its
-  ``\\r\\n`` line endings).
+  ``\r\n`` line endings).
 - ``extras``: ``entry_point`` (the function the first test assert calls); ``test``;
   ``test_imports``; ``test_list``; ``task_id`` (int); ``public_tests`` (one assert on
   ``candidate`` from AFlow's ``mbpp_public_test.jsonl``, joined on task id; ``[]`` where AFlow
@@ -24,7 +24,7 @@ Problem fields:
 
 Hidden tests (:func:`sf_bench.scorers.code.build_program`)::
 
-    program = "\\n".join(test_imports) + "\\n" + answer + "\\n\\n" + test + "\\n\\n" + call + "\\n"
+    program = "\n".join(test_imports) + "\n" + answer + "\n\n" + test + "\n\n" + call + "\n"
 
 - AFlow splits: ``test`` is AFlow's ``def check():`` wrapping the asserts; the code scorer
   renames that wrapper to a private name and calls it, so an answer with its own ``check``

@@ -52,12 +52,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """The registry's view, read now (so a dataset registered later is in it):
+    """Return the registry's view, read now (so a dataset registered later is in it).
 
     - ``METRICS``: ``{dataset: metric names, default first}``;
     - ``DESCRIPTIONS``: ``{(dataset, metric): one line}`` for the non-obvious metrics, printed
       under summary tables;
     - ``TEXT_DATASETS``: the datasets whose answers :func:`text_scorer` scores as text.
+
+    Raises:
+        AttributeError: ``name`` is none of these.
     """
     if name == "METRICS":
         return {s.name: s.metrics for s in registry.specs()}
@@ -80,8 +83,9 @@ def metric_names(dataset: str) -> tuple[str, ...]:
 
 
 def default_metric(dataset: str) -> str:
-    """The metric a run uses for ``dataset`` unless told otherwise (``numeric`` for GSM8K,
-    ``equiv`` for MATH, ``official`` elsewhere).
+    """The metric a run uses for ``dataset`` unless told otherwise.
+
+    That is ``numeric`` for GSM8K, ``equiv`` for MATH, ``official`` elsewhere.
     """
     return metric_names(dataset)[0]
 

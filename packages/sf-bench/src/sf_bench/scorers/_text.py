@@ -49,13 +49,13 @@ def is_number(text: str) -> bool:
 
 
 def last_boxed_only_string(text: str) -> str | None:
-    """Return the last ``\\boxed{...}`` / ``\\fbox{...}`` (or ``\\boxed X``) group of ``text``.
+    r"""Return the last ``\boxed{...}`` / ``\fbox{...}`` (or ``\boxed X``) group of ``text``.
 
-    Braces are matched by depth, so any nesting works (``\\boxed{\\frac{\\sqrt{3}}{2}}``). The
+    Braces are matched by depth, so any nesting works (``\boxed{\frac{\sqrt{3}}{2}}``). The
     last occurrence of either command wins. Returns None when there is none or its braces never
     close. Follows ``hendrycks/math`` ``modeling/dataset/util.py:last_boxed_only_string``, except
-    that the original prefers any ``\\boxed`` over a later ``\\fbox``, and also accepts the
-    ``\\boxed 5`` form (as PRM800K's grader does).
+    that the original prefers any ``\boxed`` over a later ``\fbox``, and also accepts the
+    ``\boxed 5`` form (as PRM800K's grader does).
     """
     idx = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
     if idx < 0:
@@ -84,7 +84,7 @@ def last_boxed_only_string(text: str) -> str | None:
 
 
 def remove_boxed(boxed: str) -> str | None:
-    """Strip ``\\boxed{`` / ``\\fbox{`` ... ``}`` (or ``\\boxed ``) from a group; None if malformed."""
+    r"""Strip ``\boxed{`` / ``\fbox{`` ... ``}`` (or ``\boxed ``) from a group; None if malformed."""
     if boxed.startswith("\\boxed "):
         return boxed[len("\\boxed ") :]
     for left in ("\\boxed{", "\\fbox{"):
@@ -94,6 +94,6 @@ def remove_boxed(boxed: str) -> str | None:
 
 
 def last_boxed_answer(text: str) -> str | None:
-    """The content of the last ``\\boxed{}`` / ``\\fbox{}`` of ``text``, or None."""
+    r"""The content of the last ``\boxed{}`` / ``\fbox{}`` of ``text``, or None."""
     boxed = last_boxed_only_string(text)
     return None if boxed is None else remove_boxed(boxed)

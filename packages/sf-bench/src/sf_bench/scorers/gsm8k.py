@@ -79,8 +79,9 @@ _LATEX_FRAC = re.compile(r"\\[dt]?frac\{\s*(-?[0-9.,]+)\s*\}\{\s*([0-9]+)\s*\}")
 
 
 def official_extract(completion: str) -> str:
-    """grade-school-math's ``extract_answer``: the first ``#### `` answer, commas removed, or
-    :data:`INVALID_ANS`.
+    """grade-school-math's ``extract_answer``: the first ``#### `` answer, or ``INVALID_ANS``.
+
+    Commas are removed from the answer; :data:`INVALID_ANS` when there is none.
     """
     match = ANS_RE.search(completion)
     if match:
@@ -148,8 +149,10 @@ def _numeric_value(text: str) -> Fraction | None:
 
 
 def extract_answer(text: str) -> str | None:
-    """The number an answer gives under ``numeric`` (normalised: ``"1000"``, ``"-3"``,
-    ``"0.5"``, ``"2/3"``), or None. See the module docstring for the rules.
+    """The number an answer gives under ``numeric``, normalised, or None.
+
+    Normalised as in ``"1000"``, ``"-3"``, ``"0.5"``, ``"2/3"``. See the module docstring for the
+    rules.
     """
     value = _numeric_value(text)
     return None if value is None else _fmt(value)

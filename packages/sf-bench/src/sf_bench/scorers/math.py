@@ -149,10 +149,10 @@ def _fix_sqrt(string: str) -> str:
 
 
 def strip_string(string: str) -> str:
-    """Hendrycks' ``_strip_string`` normalisation (see module docstring, rule 1).
+    r"""Hendrycks' ``_strip_string`` normalisation (see module docstring, rule 1).
 
     Raises:
-        _Unnormalisable: Where the original raises (e.g. two ``\\text{ `` units).
+        _Unnormalisable: Where the original raises (e.g. two ``\text{ `` units).
     """
     string = string.replace("\n", "").replace("\\!", "").replace("\\\\", "\\")
     string = string.replace("tfrac", "frac").replace("dfrac", "frac")
@@ -235,9 +235,9 @@ def extract_answer(answer: str) -> tuple[str, bool]:
 
 
 def hendrycks_last_boxed_only_string(string: str) -> str | None:
-    """``modeling/dataset/util.py:last_boxed_only_string`` of hendrycks/math, rule for rule.
+    r"""``modeling/dataset/util.py:last_boxed_only_string`` of hendrycks/math, rule for rule.
 
-    The last ``\\boxed`` (only if there is none, the last ``\\fbox``), up to the brace that
+    The last ``\boxed`` (only if there is none, the last ``\fbox``), up to the brace that
     closes the first ``{`` after it (wherever that is); None when there is no command or the
     braces never balance.
     """
@@ -258,7 +258,7 @@ def hendrycks_last_boxed_only_string(string: str) -> str | None:
 
 
 def hendrycks_remove_boxed(s: str | None) -> str | None:
-    """``remove_boxed`` of hendrycks/math: the content of ``\\boxed{...}``, else None."""
+    r"""``remove_boxed`` of hendrycks/math: the content of ``\boxed{...}``, else None."""
     left = "\\boxed{"
     if s is None or not s.startswith(left) or not s.endswith("}"):
         return None

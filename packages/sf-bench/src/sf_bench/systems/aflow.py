@@ -76,8 +76,10 @@ SUPPORTED_OPERATORS = (
 
 
 def _aflow_name(dataset: str) -> str:
-    """AFlow's name of ``dataset`` (the ``dataset`` argument of its ``Workflow``, its workspace
-    folder): the registry entry's ``title`` (``HumanEval``), else ``dataset`` itself.
+    """AFlow's name of ``dataset``: the registry entry's ``title``, else ``dataset`` itself.
+
+    The name is the ``dataset`` argument of its ``Workflow`` and its workspace folder (e.g.
+    ``HumanEval``).
     """
     spec = registry.find(dataset)
     return spec.title if spec is not None else dataset

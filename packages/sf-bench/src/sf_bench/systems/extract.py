@@ -35,15 +35,19 @@ __all__ = ["LLMExtract", "extract_scorers", "extracted_datasets"]
 
 
 def extracted_datasets() -> tuple[str, ...]:
-    """The datasets ScoreFlow extracts answers for: registry entries with an ``extract_metric``
-    (code datasets are scored by their tests).
+    """The datasets ScoreFlow extracts answers for.
+
+    They are the registry entries with an ``extract_metric`` (code datasets are scored by their
+    tests).
     """
     return tuple(s.name for s in registry.specs() if s.extract_metric is not None)
 
 
 def __getattr__(name: str) -> Any:
-    """Read now from the registry: ``EXTRACTED_DATASETS`` (:func:`extracted_datasets`) and
-    ``METRICS``, the metric label of each extracted dataset (``f1+llm-extract``...).
+    """Read now from the registry: ``EXTRACTED_DATASETS`` and ``METRICS``.
+
+    ``EXTRACTED_DATASETS`` is :func:`extracted_datasets`; ``METRICS`` the metric label of each
+    extracted dataset (``f1+llm-extract``...).
     """
     if name == "EXTRACTED_DATASETS":
         return extracted_datasets()

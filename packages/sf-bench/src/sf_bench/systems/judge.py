@@ -30,8 +30,9 @@ __all__ = ["METRIC", "LLMJudge", "judge_scorers", "judged_datasets"]
 
 
 def judged_datasets() -> tuple[str, ...]:
-    """The datasets ScoreFlow judges at test time (registry entries with ``judged``; GSM8K and
-    code keep their exact metrics).
+    """The datasets ScoreFlow judges at test time.
+
+    They are the registry entries with ``judged``; GSM8K and code keep their exact metrics.
     """
     return registry.with_flag("judged")
 
@@ -104,8 +105,9 @@ class LLMJudge:
 
 
 def judge_scorers(datasets: Iterable[str], llm: LLM) -> dict[str, LLMJudge]:
-    """An :class:`LLMJudge` for each of ``datasets`` that ScoreFlow judges (the others keep
-    their official scorer).
+    """An :class:`LLMJudge` for each of ``datasets`` that ScoreFlow judges.
+
+    The others keep their official scorer.
     """
     judged = judged_datasets()
     return {name: LLMJudge(name, llm) for name in datasets if name in judged}

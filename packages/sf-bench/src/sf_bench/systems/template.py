@@ -79,7 +79,9 @@ class SandboxRunner:
         validate: bool = True,
         sandbox: SandboxSettings | None = None,
     ):
-        """``validate=False`` skips ScoreFlow's static workflow checks (the AFlow adapter's
+        """Options of the template system: static checks and how the sandbox pool is opened.
+
+        ``validate=False`` skips ScoreFlow's static workflow checks (the AFlow adapter's
         converted graphs have another shape); the sandbox still contains every run.
         ``sandbox``: how the pool is opened (backend, image, runtime, limits); its size is
         ``pool_size``.

@@ -87,7 +87,9 @@ LANES_ROOT = "/lanes"
 
 
 def container_mounts(uid: int, work_mb: int, lanes: int = 1) -> dict[str, str]:
-    """The container's tmpfs mounts. One lane: ``/work`` (the job uid's, 0700) and ``/tmp``
+    """The container's tmpfs mounts.
+
+    One lane: ``/work`` (the job uid's, 0700) and ``/tmp``
     (1777). Several: ``/lanes/<i>`` per lane, owned by ``uid + i`` with mode 0700 and a size of
     its own (so one lane's disk bomb cannot fill a neighbour's), and ``/tmp`` not writable by
     any job (root, 0755; the supervisor makes ``/dev/shm`` the same).
@@ -157,10 +159,16 @@ class DockerConnection(Connection):
             self._on_close()
 
     def send(self, data: bytes) -> None:
+        """Write ``data`` whole to the container's attached socket (one writer at a time).
+
+        Raises:
+            OSError: the socket is closed or the container is gone.
+        """
         with self._send_lock:
             self._raw.sendall(data)
 
     def kill(self) -> None:
+        """Kill the container (and so every process in it) now; never raises (a gone one is fine)."""
         try:
             self.container.kill()
         except Exception:
@@ -189,6 +197,7 @@ class DockerConnection(Connection):
             pass
 
     def diagnostics(self) -> str:
+        """The last 4000 characters of what the supervisor printed on stderr (bad UTF-8 replaced)."""
         return bytes(self._stderr).decode("utf-8", "replace")[-4000:]
 
 
@@ -214,11 +223,22 @@ class DockerBackend(Backend):
 
     @property
     def client(self) -> Any:
+        """The Docker SDK client, made (and pinged) on first use and kept.
+
+        Raises:
+            EngineUnavailableError: the SDK is missing or no engine answers.
+        """
         if self._client is None:
             self._client = docker_client()
         return self._client
 
     def check(self) -> None:
+        """Fail fast if the engine does not answer or ``image`` is not in it; return nothing.
+
+        Raises:
+            EngineUnavailableError: the SDK is missing or no engine answers.
+            ImageNotFoundError: ``image`` is not in the engine (the message says how to get it).
+        """
         import docker.errors
 
         client = self.client
@@ -239,8 +259,10 @@ class DockerBackend(Backend):
         on_close: Callable[[], None],
         lanes: int = 1,
     ) -> tuple[Connection, dict[str, object]]:
-        """Start one container; ``lanes`` > 1 gives it that many concurrent job lanes
-        (:func:`lane_mounts`), each with its own uid (``uid + lane``) and tmpfs.
+        """Start one container.
+
+        ``lanes`` > 1 gives it that many concurrent job lanes (:func:`lane_mounts`), each with its
+        own uid (``uid + lane``) and tmpfs.
         """
         import docker.errors
         from docker.types import LogConfig, Ulimit
@@ -322,6 +344,7 @@ class DockerBackend(Backend):
         return conn, config
 
     def close(self) -> None:
+        """Close the engine client, if one was made; never raises. A later use makes a new one."""
         if self._client is not None:
             try:
                 self._client.close()

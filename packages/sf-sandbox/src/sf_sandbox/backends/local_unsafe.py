@@ -23,6 +23,12 @@ __all__ = ["UNSAFE_BACKEND_NAME", "LocalConnection", "LocalUnsafeBackend"]
 
 
 class LocalConnection(Connection):
+    """The pipes of one supervisor host subprocess (``LocalUnsafeBackend``); ``root`` is its scratch dir.
+
+    Two daemon threads read the subprocess: stdout goes to ``on_data`` (``on_close`` is called when it
+    ends), the last 64 KiB of stderr are kept for :meth:`diagnostics`.
+    """
+
     def __init__(
         self,
         proc: subprocess.Popen[bytes],
@@ -60,18 +66,25 @@ class LocalConnection(Connection):
             pass
 
     def send(self, data: bytes) -> None:
+        """Write ``data`` to the supervisor's stdin and flush it (one writer at a time).
+
+        Raises:
+            OSError: the pipe is closed (the supervisor exited).
+        """
         assert self.proc.stdin is not None
         with self._lock:
             self.proc.stdin.write(data)
             self.proc.stdin.flush()
 
     def kill(self) -> None:
+        """SIGKILL the supervisor subprocess now; never raises (one already gone is fine)."""
         try:
             self.proc.kill()
         except OSError:
             pass
 
     def close(self) -> None:
+        """Kill the subprocess, wait for it up to 5 s, remove ``root``; never raises."""
         self.kill()
         try:
             self.proc.wait(timeout=5)
@@ -80,6 +93,7 @@ class LocalConnection(Connection):
         shutil.rmtree(self.root, ignore_errors=True)
 
     def diagnostics(self) -> str:
+        """The last 4000 characters of what the supervisor printed on stderr (bad UTF-8 replaced)."""
         return bytes(self._stderr).decode("utf-8", "replace")[-4000:]
 
 
@@ -90,11 +104,18 @@ class LocalUnsafeBackend(Backend):
     in_container = False
 
     def check(self) -> None:
+        """Nothing to check (the host's own Python runs the supervisor); never raises."""
         return None
 
     def start(
         self, limits: Limits, on_data: Callable[[bytes], None], on_close: Callable[[], None]
     ) -> tuple[Connection, dict[str, object]]:
+        """Start one supervisor as a host subprocess in a fresh temporary dir; NOT A SANDBOX.
+
+        Returns:
+            Its connection (the bootstrap payload already sent) and the supervisor's init config
+            (``mode`` ``local``, with work, helper and tmp dirs under the temporary dir).
+        """
         root = tempfile.mkdtemp(prefix="sf-sandbox-unsafe-")
         proc = subprocess.Popen(
             [sys.executable, "-c", BOOTSTRAP],

@@ -56,6 +56,7 @@ class ServerProcess:
 
     @property
     def pid(self) -> int:
+        """The server process's pid (also when it has exited)."""
         return self.proc.pid
 
     def request(
@@ -66,8 +67,9 @@ class ServerProcess:
         headers: dict[str, str] | None = None,
         timeout: float = 60,
     ) -> tuple[int, dict[str, str], Any]:
-        """One plain HTTP request (urllib); returns status, headers (names lower-cased) and the JSON
-        (or text) body.
+        """One plain HTTP request (urllib).
+
+        Returns status, headers (names lower-cased) and the JSON (or text) body.
         """
         data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
@@ -101,6 +103,7 @@ class ServerProcess:
         return self.proc.wait(timeout=timeout)
 
     def kill(self) -> None:
+        """SIGKILL the server if it still runs, and wait for it; a no-op once it has exited."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()

@@ -114,6 +114,7 @@ class Outbox:
 
     def put(self, data, tag=None):
         # type: (bytes, object) -> None
+        """Queue ``data`` (after everything queued) under ``tag``; empty ``data`` is ignored."""
         if data:
             self.items.append([memoryview(data), tag, False])
             self.size += len(data)
@@ -153,6 +154,7 @@ class Outbox:
 
     def clear(self):
         # type: () -> List[object]
+        """Drop everything queued, begun or not; return the tags of the items dropped, in order."""
         tags = [item[1] for item in self.items]
         self.items.clear()
         self.size = 0
@@ -215,7 +217,9 @@ class Channel:
 
     def _parse(self):
         # type: () -> List[Dict[str, Any]]
-        """Whole frames from the buffer. A frame with ``body`` is followed by a raw frame, kept
+        """Whole frames from the buffer.
+
+        A frame with ``body`` is followed by a raw frame, kept
         undecoded as ``raw`` (its 4-byte header included: a host-call reply exactly as the job
         reads it, forwarded without a copy into a new frame).
         """
@@ -245,6 +249,11 @@ class Channel:
 
     def recv_blocking(self):
         # type: () -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]]]
+        """Wait for one whole frame; return it and the frames that arrived with it.
+
+        Returns ``(None, [])`` once the host closed its end. Raises ValueError on a frame over
+        ``MAX_FRAME`` (and what ``json.loads`` raises on a frame that is not JSON).
+        """
         while True:
             frames = self._parse()
             if frames:
@@ -279,11 +288,13 @@ def too_deep(obj, limit):
 
 def b64(data):
     # type: (bytes) -> str
+    """``data`` as base64 text (ASCII ``str``)."""
     return base64.b64encode(data).decode()
 
 
 def unb64(text):
     # type: (str) -> bytes
+    """The bytes that the base64 ``text`` encodes; ``b""`` for an empty ``text``."""
     return base64.b64decode(text.encode()) if text else b""
 
 
@@ -292,6 +303,10 @@ def unb64(text):
 
 def read_counter(path, key):
     # type: (str, str) -> Optional[int]
+    """The integer after ``key`` in ``path``, a file of ``KEY VALUE`` lines (a cgroup counter file).
+
+    None when the file cannot be read, holds no such line, or its value is not an integer.
+    """
     try:
         with open(path) as fh:
             for line in fh:
@@ -319,6 +334,7 @@ def oom_kills(root="/sys/fs/cgroup"):
 
 
 def parent_of(pid):
+    """The parent pid of process ``pid``, from ``/proc/<pid>/stat``; None when it is gone or unreadable."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as fh:
             data = fh.read()
@@ -379,8 +395,9 @@ def mqueues(uid):
 
 
 def ipc_counts_by_syscall():
-    """SysV shared memory segments, message queues and semaphore sets that exist, from
-    ``shmctl(SHM_INFO)`` (``used_ids``), ``msgctl(MSG_INFO)`` (``msgpool``) and
+    """SysV shared memory segments, message queues and semaphore sets that exist.
+
+    Counted from ``shmctl(SHM_INFO)`` (``used_ids``), ``msgctl(MSG_INFO)`` (``msgpool``) and
     ``semctl(SEM_INFO)`` (``semusz``); ``None`` when a call fails.
     """
     try:
@@ -404,6 +421,10 @@ def ipc_counts_by_syscall():
 
 
 def set_subreaper():
+    """Make this process the child subreaper (``PR_SET_CHILD_SUBREAPER``): orphans come back to it.
+
+    Best effort: where ``prctl`` is missing or refuses, nothing happens and nothing is raised.
+    """
     try:
         import ctypes
 
@@ -425,8 +446,9 @@ def write_helpers(helper_dir, helpers):
 
 def preload(helper_dir, spec):
     # type: (str, Dict[str, Any]) -> Optional[str]
-    """Write the pool's preload files into the helper dir and import its modules (before the
-    zygote is forked, so every job inherits them). Returns an error text, or None.
+    """Write the pool's preload files into the helper dir and import its modules.
+
+    This runs before the zygote is forked, so every job inherits them. Returns an error text, or None.
     """
     try:
         os.makedirs(helper_dir, exist_ok=True)
@@ -448,6 +470,14 @@ def preload(helper_dir, spec):
 
 
 class Supervisor:
+    """Runs one job at a time for the host, over ``channel``, as ``config`` (the host's init frame) says.
+
+    ``config`` gives the mode (``container`` drops privileges to ``job_uid``; ``local`` does not), the
+    work, helper, tmp and writable dirs, the helpers and preload to install, and the lane (when the
+    container holds several). Jobs are forked by a zygote; after each one every writable dir is
+    wiped and restored, and a container left unclean is reported ``tainted``.
+    """
+
     def __init__(self, channel, config):
         self.chan = channel
         self.mode = config.get("mode", "container")
@@ -483,6 +513,12 @@ class Supervisor:
 
     # main loop
     def serve(self):
+        """Serve the host until it says ``shutdown`` or closes the channel; return None then.
+
+        Sends ``ready`` (with the preload error, if any) first, then answers each ``run`` with a ``result``
+        frame (a job that raises is reported as a tainted ``sandbox_error``, never fatal) and each ``ping``
+        with a ``pong``; after an untainted job the next job's child is pre-spawned.
+        """
         import gc
 
         gc.collect()
@@ -558,6 +594,7 @@ class Supervisor:
         return child
 
     def discard(self, child):
+        """Close our ends of ``child``'s pipes and its host-call socket (errors ignored)."""
         for key in ("out_r", "err_r", "setup_r", "spec_w"):
             try:
                 os.close(child[key])
@@ -572,6 +609,11 @@ class Supervisor:
         return JobRun(self, msg).run()
 
     def read_setup(self, fd):
+        """Read the child's setup pipe ``fd`` to its end; return None when set-up succeeded, else its error.
+
+        Success is the child writing ``SETUP_OK`` or the pipe closing empty (a successful exec closes it:
+        close-on-exec); anything else is the child's error text (bad UTF-8 replaced).
+        """
         data = b""
         while True:
             try:
@@ -614,6 +656,11 @@ class Supervisor:
                 self.exited[msg["exited"]] = msg["status"]
 
     def drain_zygote(self, block=False):
+        """Read the zygote's messages, recording each ``exited`` status in ``self.exited``.
+
+        Without ``block``, reads what has arrived and returns; with it, waits for one message. The zygote
+        closing its socket calls ``zygote_died``. The socket is left blocking either way.
+        """
         self.zsock.setblocking(block)
         try:
             while True:
@@ -633,6 +680,7 @@ class Supervisor:
                 self.zsock.setblocking(True)
 
     def zygote_died(self):
+        """Forget the zygote: no pid, its socket closed (later spawns then fail as ``zygote gone``)."""
         self.zpid = None
         if self.zsock is not None:
             self.zsock.close()
@@ -673,10 +721,12 @@ class Supervisor:
         return stray
 
     def sweep_lane(self, pid):
-        """``sweep`` for one lane of a shared container: kill every process of the lane's uid and
-        nothing else. The kill is ``kill(-1, SIGKILL)`` sent by a helper that has dropped to that
-        uid (it reaches exactly the processes of the uid, however they hide, and no pid that a
-        neighbour's new process may have reused); ``/proc`` says when none are left.
+        """``sweep`` for one lane of a shared container.
+
+        Kill every process of the lane's uid and nothing else. The kill is ``kill(-1, SIGKILL)``
+        sent by a helper that has dropped to that uid (it reaches exactly the processes of the uid,
+        however they hide, and no pid that a neighbour's new process may have reused); ``/proc``
+        says when none are left.
         """
         stray = False
         for _ in range(200):
@@ -691,6 +741,10 @@ class Supervisor:
         return stray
 
     def reap_all(self):
+        """Reap every exited child without blocking; return None when none is left to reap.
+
+        The zygote's exit calls ``zygote_died``; any other child's wait status goes into ``self.exited``.
+        """
         while True:
             try:
                 got, status = os.waitpid(-1, os.WNOHANG)
@@ -704,6 +758,7 @@ class Supervisor:
                 self.exited[got] = status
 
     def descendants(self):
+        """The pids of every process below this supervisor (children, theirs, ...), read from ``/proc``."""
         children = {}
         for name in os.listdir("/proc"):
             if name.isdigit():
@@ -719,6 +774,13 @@ class Supervisor:
 
     # in the child
     def child(self, out_w, err_w, setup_w, host_fd, spec_fd):  # pragma: no cover - runs in the child
+        """Become the job (in the forked child): never returns.
+
+        Drops privileges (in a container), reads the job spec from ``spec_fd``, writes its inputs, sets the
+        descriptors (stdin, ``out_w``, ``err_w``, ``host_fd`` as fd 3, ``setup_w``), rlimits and environment,
+        then execs ``argv`` or runs ``source``. A set-up failure is written to ``setup_w`` and exits 125; an
+        exec failure is written there and exits 127.
+        """
         try:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -788,7 +850,9 @@ SECCOMP_ARCH = {"x86_64": (0xC000003E, 49, 50), "aarch64": (0xC00000B7, 200, 201
 
 def deny_listening():  # pragma: no cover - runs in the child
     # type: () -> None
-    """Lanes share the container's network namespace: loopback and the abstract unix socket
+    """Give a lane's job a seccomp filter that fails ``bind`` and ``listen`` with EPERM.
+
+    Lanes share the container's network namespace: loopback and the abstract unix socket
     namespace. So that no job can listen where a neighbour may connect, a lane's job gets a
     seccomp filter of its own that fails ``bind`` and ``listen`` with EPERM (``connect`` has
     then nothing to reach; socketpairs and pipes still work). Raises when it cannot be applied,
@@ -904,15 +968,21 @@ class Relay:
     # polling
     def wants_read(self):
         # type: () -> bool
+        """True while the job's socket should be polled for requests.
+
+        That is: still reading, a slot free, and the replies to the job not backed up (under 1 MiB).
+        """
         return self.reading and len(self.sizes) < self.cap and self.to_job.size < (1 << 20)
 
     def wants_write(self):
         # type: () -> bool
+        """True while replies wait for the job and its socket can still take them."""
         return self.writing and bool(self.to_job.items)
 
     # job -> host
     def on_readable(self):
         # type: () -> None
+        """Read what the job sent and handle the whole requests in it; its end of stream stops reading."""
         try:
             chunk = self.sock.recv(1 << 16)
         except (BlockingIOError, InterruptedError):
@@ -927,6 +997,7 @@ class Relay:
 
     def parse(self):
         # type: () -> None
+        """Handle each whole request in the buffer while a slot is free; an oversized one is refused."""
         while self.reading and len(self.sizes) < self.cap and len(self.inbuf) >= 4:
             (n,) = HEADER.unpack_from(self.inbuf)
             if n > MAX_HOST_FRAME:
@@ -940,6 +1011,11 @@ class Relay:
 
     def request(self, raw):
         # type: (bytes) -> None
+        """Check one request (the job's frame body ``raw``) and forward it to the host, or answer it at once.
+
+        A malformed or too deeply nested request, one past the job's call limit, or one that would pass
+        ``budget`` gets an error reply from here; otherwise it takes a slot and goes to the host unchanged.
+        """
         self.calls += 1
         try:
             req = json.loads(raw.decode("utf-8", "surrogatepass"))
@@ -995,6 +1071,10 @@ class Relay:
 
     def refuse_oversized(self, n):
         # type: (int) -> None
+        """Refuse a call whose frame is ``n`` bytes (over ``MAX_HOST_FRAME``) and shut the job's channel.
+
+        The job gets an error reply; nothing more of it is read (its pending write fails, never hangs).
+        """
         self.answer(
             {
                 "ok": False,
@@ -1033,6 +1113,10 @@ class Relay:
 
     def on_writable(self):
         # type: () -> None
+        """Write replies to the job as far as its socket takes them; free the slots of those fully written.
+
+        A job that closed its end gets nothing more (everything queued is dropped, its slots freed).
+        """
         try:
             done = self.to_job.write(self.sock.send)
         except OSError:  # the job closed its end: nothing more can reach it
@@ -1045,11 +1129,13 @@ class Relay:
 
     def release(self, call):
         # type: (object) -> None
+        """Free the slot (and the bytes) of call number ``call``; no-op for None or a call not in flight."""
         if call is not None and call in self.sizes:
             self.in_flight_bytes -= self.sizes.pop(call)  # type: ignore[call-overload]
 
     def close(self):
         # type: () -> None
+        """Close the supervisor's end of the job's host-call socket."""
         self.sock.close()
 
 
@@ -1057,7 +1143,9 @@ class Relay:
 
 
 class JobRun:
-    """One job from fork to report. ``run`` calls the steps in order:
+    """One job from fork to report.
+
+    ``run`` calls the steps in order:
 
     spawn -> feed -> (drain, enforce)* -> end_io -> collect -> wipe -> report
 
@@ -1099,6 +1187,7 @@ class JobRun:
 
     def run(self):
         # type: () -> Dict[str, Any]
+        """Run the job through every step (``spawn`` ... ``report``); return the result frame for the host."""
         failed = self.spawn()
         if failed is not None:
             return failed
@@ -1161,6 +1250,10 @@ class JobRun:
     # the loop
     def finished(self):
         # type: () -> bool
+        """True once the job has been killed and is over: every pipe closed and its exit status known.
+
+        Also true 5 s after the kill whatever is left (a pipe held open after every kill).
+        """
         if self.killed_at is None:
             return False
         if not self.open_fds and self.exit_status is not None:
@@ -1200,6 +1293,7 @@ class JobRun:
 
     def wait_ms(self):
         # type: () -> int
+        """How long the next poll may wait, in ms: 500 after the kill, else to the deadline (at most 1 s)."""
         if self.killed_at is not None:
             return 500
         return int(max(0.0, min(self.deadline - time.monotonic(), 1.0)) * 1000) + 1
@@ -1253,6 +1347,11 @@ class JobRun:
 
     def read_output(self, fd):
         # type: (int) -> None
+        """Read what the job wrote on ``fd`` (stdout or stderr) into its capped buffer.
+
+        End of stream closes ``fd``; bytes past the cap are dropped, marked truncated, and kill the job
+        (``output_limit``).
+        """
         try:
             chunk = os.read(fd, 1 << 16)
         except BlockingIOError:
@@ -1274,6 +1373,11 @@ class JobRun:
 
     def from_host(self, ev):
         # type: (int) -> None
+        """Handle the host channel's poll events ``ev``: host-call replies go to the relay, other frames wait.
+
+        Raises:
+            SystemExit: the host closed the channel (the job is killed first).
+        """
         sup = self.sup
         if not ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
             return
@@ -1303,12 +1407,14 @@ class JobRun:
     # after the job
     def collect(self):
         # type: () -> Tuple[Dict[str, str], List[str], bool]
+        """Read the job's ``collect`` files; return them (base64), the per-file errors, and if it worked."""
         files, errors, ok = collect_files(self.sup, self.job)
         self.marks["collect"] = time.monotonic()
         return files, errors, ok
 
     def wipe(self):
         # type: () -> bool
+        """Empty every writable top dir and restore its owner and mode; return True when all of it worked."""
         ok = True
         for top in self.sup.writable:
             ok = wipe_tree(top) and ok
@@ -1318,6 +1424,7 @@ class JobRun:
 
     def exit_code(self):
         # type: () -> Optional[int]
+        """The main process's exit code (``-N`` for signal N); None when unknown, -1 when the zygote died."""
         status = self.exit_status
         if status is None:
             return None
@@ -1337,7 +1444,9 @@ class JobRun:
 
     def oom_killed(self, seen):
         # type: (bool) -> bool
-        """Whether to report ``memory``. A container of one lane: the OOM killer struck. A lane of
+        """Whether to report ``memory``.
+
+        A container of one lane: the OOM killer struck. A lane of
         a shared container: it struck *and* this job's main process died of SIGKILL before the
         supervisor killed anything, so a neighbour's OOM alone never makes this job ``memory``
         (the counter is container-wide and cannot tell lanes apart).
@@ -1355,6 +1464,11 @@ class JobRun:
 
     def verdict(self, code, memory):
         # type: (Optional[int], bool) -> Tuple[str, Optional[str]]
+        """The job's ``(status, error)`` from exit ``code`` and whether ``memory`` is to be reported.
+
+        Set-up failure or a dead zygote: ``sandbox_error``; then kill reasons (``timeout``,
+        ``output_limit``), ``memory``, ``ok`` for exit 0, else ``error`` (with the signal, if any).
+        """
         if self.setup_msg is not None:
             return "sandbox_error", self.setup_msg
         if self.exit_status == -1:
@@ -1373,6 +1487,11 @@ class JobRun:
 
     def report(self, files, file_errors, wiped):
         # type: (Dict[str, str], List[str], bool) -> Dict[str, Any]
+        """The result frame of the job: status, exit code, output, ``files``/``file_errors``, timings.
+
+        It also says whether the container is ``tainted`` and why (set-up failure, dead zygote, memory,
+        strays, kill reasons, a failed wipe (``wiped`` False), IPC objects left).
+        """
         code = self.exit_code()
         seen = self.oom_seen()
         memory = self.oom_killed(seen)
@@ -1419,6 +1538,7 @@ class JobRun:
 
 def gone(error):
     # type: (str) -> Dict[str, Any]
+    """A tainted ``sandbox_error`` result (taint ``zygote gone``) with the message ``error``."""
     return {"status": "sandbox_error", "error": error, "tainted": True, "taint": "zygote gone"}
 
 
@@ -1545,6 +1665,11 @@ def collect_files(sup, job):
 
 def read_files(work, collect, limit):  # pragma: no cover - runs in the collector
     # type: (str, List[str], int) -> Dict[str, Any]
+    """Read the ``collect`` files (relative to ``work``) up to ``limit`` bytes in all.
+
+    Returns ``{"files": {rel: base64}, "errors": [...]}``: symlinks and non-files are skipped silently,
+    a file past the limit or unreadable is named in ``errors``.
+    """
     files, errors, total = {}, [], 0
     for rel in collect:
         path = os.path.join(work, rel)
@@ -1640,6 +1765,7 @@ def wipe_tree(top):
 
 def listdir(fd):
     # type: (int) -> List[str]
+    """The names in the directory open as ``fd``; ``[]`` when it cannot be read."""
     try:
         return os.listdir(fd)
     except OSError:
@@ -1666,6 +1792,7 @@ class TopDir:
 
 def snapshot_tops(paths):
     # type: (Sequence[str]) -> Dict[str, TopDir]
+    """A :class:`TopDir` for each of ``paths`` that can be ``lstat``-ed (the others are left out)."""
     tops = {}
     for path in paths:
         try:
@@ -1677,6 +1804,7 @@ def snapshot_tops(paths):
 
 def list_xattrs(path):
     # type: (str) -> List[str]
+    """The extended attribute names of ``path`` (symlinks not followed); ``[]`` when they cannot be read."""
     try:
         return os.listxattr(path, follow_symlinks=False)
     except OSError:
@@ -1719,8 +1847,9 @@ def reset_top(path, was):
 
 def uid_pids(uid):
     # type: (int) -> List[int]
-    """Processes (zombies too) whose real, effective or saved uid is ``uid``, read from
-    ``/proc/<pid>/status`` (readable even when a process made itself non-dumpable).
+    """Processes (zombies too) whose real, effective or saved uid is ``uid``.
+
+    Read from ``/proc/<pid>/status`` (readable even when a process made itself non-dumpable).
     """
     out = []
     for pid in all_pids():
@@ -1738,8 +1867,10 @@ def uid_pids(uid):
 
 def kill_as(uid):
     # type: (int) -> None
-    """SIGKILL every process of ``uid``: a child drops to ``uid`` and calls ``kill(-1)``, which an
-    unprivileged process may only send to its own uid's processes (never to another lane's).
+    """SIGKILL every process of ``uid``.
+
+    A child drops to ``uid`` and calls ``kill(-1)``, which an unprivileged process may only send to
+    its own uid's processes (never to another lane's).
     """
     try:
         pid = os.fork()
@@ -1764,10 +1895,12 @@ def kill_as(uid):
 
 
 def all_pids():
+    """The pid of every process in ``/proc``."""
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
 def send_fds(sock, data, fds):
+    """Send ``data`` with the descriptors ``fds`` (``SCM_RIGHTS``) on the unix socket ``sock``."""
     import array
 
     sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
@@ -1803,6 +1936,12 @@ def start_zygote(sup):
 
 
 def zygote(sup, sock):  # pragma: no cover - runs in the zygote
+    """The zygote's loop (never returns; exits when ``sock`` closes).
+
+    Each ``spawn`` on ``sock`` brings a job's descriptors: it forks a child that runs ``sup.child`` on
+    them and answers ``{"spawned": pid}``; each reaped child is reported as ``{"exited": pid,
+    "status": status}``.
+    """
     import array
     import gc
 
@@ -1884,8 +2023,10 @@ def lane_config(config, lane):
 
 
 class Multiplexer:
-    """PID 1 of a container that runs ``lanes`` jobs at once: one single-job ``Supervisor`` per
-    lane, forked after the helpers and the preload are in place (so they are imported once).
+    """PID 1 of a container that runs ``lanes`` jobs at once.
+
+    It runs one single-job ``Supervisor`` per lane, forked after the helpers and the preload are in
+    place (so they are imported once).
 
     Frames from the host are ``{"op": "lane", "lane": i, "body": n}`` followed by one frame that
     holds lane ``i``'s own frames, passed on unread; frames from the lanes go to the host whole
@@ -1921,6 +2062,7 @@ class Multiplexer:
 
     def fork_lane(self, cfg):
         # type: (Dict[str, Any]) -> None
+        """Fork the single-job supervisor of one lane (config ``cfg``) and keep its pid and channel."""
         to_r, to_w = os.pipe()
         from_r, from_w = os.pipe()
         widen_pipes((to_r, from_w))
@@ -1949,6 +2091,10 @@ class Multiplexer:
 
     def serve(self):
         # type: () -> None
+        """Serve the host until ``shutdown`` or its end of stream, then tell every lane to shut down.
+
+        Sends one ``ready`` for all lanes first (with the first lane's error, if any), then relays frames.
+        """
         hello = {"op": "ready", "pid": os.getpid(), "python": sys.version.split()[0], "lanes": self.n}
         for ch in self.lanes:
             msg, rest = ch.recv_blocking()
@@ -2007,6 +2153,10 @@ class Multiplexer:
 
     def from_host(self):
         # type: () -> bool
+        """Handle the host's frames: ``lane`` ones go to that lane unread, ``ping`` is answered.
+
+        Returns False on ``shutdown`` or the host's end of stream, else True.
+        """
         for msg in self.chan.feed():
             op = msg.get("op")
             if op == "lane":
@@ -2063,8 +2213,9 @@ class Multiplexer:
 
 def widen_pipes(fds, size=1 << 20):
     # type: (Sequence[int], int) -> None
-    """Give the host channel's pipes 1 MiB (if they are pipes): a large host-call reply then
-    crosses in a few wake-ups instead of one per 64 KiB.
+    """Give the host channel's pipes 1 MiB (if they are pipes).
+
+    A large host-call reply then crosses in a few wake-ups instead of one per 64 KiB.
     """
     for fd in fds:
         try:
@@ -2074,6 +2225,7 @@ def widen_pipes(fds, size=1 << 20):
 
 
 def main():
+    """The supervisor's entry point: read the config, then serve as a ``Multiplexer`` or a ``Supervisor``."""
     widen_pipes((0, 1))
     chan = Channel(0, 1)
     config, rest = chan.recv_blocking()

@@ -98,8 +98,9 @@ def flash_varlen_attention(
 
 @functools.cache
 def _varlen_api() -> tuple[Callable[..., torch.Tensor], dict[str, Any], bool]:
-    """``varlen_attn``, its causal keyword(s) and whether it takes ``enable_gqa`` (read once: the
-    signature changed across torch versions, and this is called for every layer).
+    """``varlen_attn``, its causal keyword(s) and whether it takes ``enable_gqa``.
+
+    Read once: the signature changed across torch versions, and this is called for every layer.
     """
     from torch.nn.attention.varlen import varlen_attn
 

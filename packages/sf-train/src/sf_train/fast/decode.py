@@ -167,8 +167,9 @@ class SharedPrefixDecoder:
     # ---- one decode step (captured as a CUDA graph on GPU) ------------------------------------
 
     def _sample(self, logits: torch.Tensor, slot: torch.Tensor | None = None) -> torch.Tensor:
-        """Next tokens of [R, V] logits with the call's settings (``self._sampling``); ``slot``: the
-        device step counter seeding the split sampler inside a graph (None at prefill).
+        """Next tokens of [R, V] logits with the call's settings (``self._sampling``).
+
+        ``slot``: the device step counter seeding the split sampler inside a graph (None at prefill).
         """
         temperature, top_p = self._sampling
         method = sampling.resolve_method(self.top_p_kernel, self.device, temperature, top_p)
@@ -239,8 +240,9 @@ class SharedPrefixDecoder:
         return residual_linear(x, o, m.o, m.o_bias)
 
     def _mlp(self, lay: Layout, i: int, mlp: Any, h: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
-        """``x + mlp(h)`` (merged: fused gate/up, the residual accumulated in the down GEMM); ``mlp(h)``
-        alone when ``x`` is None.
+        """``x + mlp(h)``, or ``mlp(h)`` alone when ``x`` is None.
+
+        Merged: fused gate/up, the residual accumulated in the down GEMM.
         """
         if lay.merged is None:
             return mlp(h) if x is None else x + mlp(h)
@@ -258,8 +260,9 @@ class SharedPrefixDecoder:
         return residual_linear(x, act, m.down, None)
 
     def _step_fused(self, lay: Layout) -> torch.Tensor:
-        """One decode step with the Triton kernels (norms, RoPE + cache write, attention); returns the
-        last hidden state [B, hidden].
+        """One decode step with the Triton kernels (norms, RoPE + cache write, attention).
+
+        Returns the last hidden state [B, hidden].
         """
         from sf_train.fast.kernels import rope_and_store
 
@@ -463,7 +466,8 @@ class SharedPrefixDecoder:
             prompts: Token ids of each prompt (no padding).
             k: Samples per prompt.
             max_new_tokens: Tokens per sample at most.
-            temperature: 0 = greedy. top_p: Nucleus mass (1 = off).
+            temperature: 0 = greedy.
+            top_p: Nucleus mass (1 = off).
             batch_size: Rows per decode batch; ``max(1, batch_size // k)`` prompts go together.
             stop: Stop string (needs ``decode``); the row ends with the token completing it.
             decode: Token ids → text, for the stop string.

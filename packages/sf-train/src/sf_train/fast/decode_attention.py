@@ -22,9 +22,12 @@ def attend_torch(
 
     Args:
         lay: The decoder's layout (caches ``kp/vp`` [L, G, Hkv, P, D], ``kg/vg`` [L, B, Hkv, T, D],
-            ``prefix_valid`` [G, P], ``slot``). layer: Layer index.
-        q: Queries with RoPE applied. width: Generated positions read (a bucket; those after
-            ``slot`` are masked). scale: Softmax scale. rep: Query heads per KV head.
+            ``prefix_valid`` [G, P], ``slot``).
+        layer: Layer index.
+        q: Queries with RoPE applied.
+        width: Generated positions read (a bucket; those after ``slot`` are masked).
+        scale: Softmax scale.
+        rep: Query heads per KV head.
     """
     g, k = lay.groups, lay.k
     rows, heads, dim = q.shape

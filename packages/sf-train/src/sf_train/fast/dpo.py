@@ -151,6 +151,17 @@ class SharedPrefixForward(torch.nn.Module):
         fused_lm_head: bool = False,
         **kwargs: Any,
     ) -> Any:
+        """Run TRL's ``[chosen; rejected]`` batch as shared-prefix packed pairs (``fused_lm_head``).
+
+        Without ``fused_lm_head``: the wrapped model's own output for these arguments (``kwargs``
+        passed through). With it: the pairs are packed (kept in ``last_packed``) and a
+        ``FusedCausalLMOutput`` is returned in TRL's ``[2B, L-1]`` layout (zeros where the label is
+        -100): ``loss`` (mean negative log-probability over the label tokens), ``log_probs``, the other
+        per-token fields of ``outputs`` (None when not asked for) and ``label_mask``.
+
+        Raises:
+            TrainError: ``fused_lm_head`` without ``labels`` or without a 2D ``attention_mask``.
+        """
         if not fused_lm_head:
             return self.target(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs)
         if labels is None or attention_mask is None:
@@ -339,7 +350,9 @@ def _patched_modules(
     keep_dtype: bool,
     fused_lora: bool = False,
 ) -> Iterator[None]:
-    """While active: fused RMSNorm/SwiGLU forwards (``fused``), MLPs that recompute their SwiGLU output
+    """While active, patch in the fast training paths that are switched on.
+
+    These are: fused RMSNorm/SwiGLU forwards (``fused``), MLPs that recompute their SwiGLU output
     in backward instead of keeping it (``recompute_mlp``, :mod:`sf_train.fast.mlp`), LoRA linear
     layers as one node with the LoRA term accumulated into the base GEMM (``fused_lora``,
     :mod:`sf_train.fast.lora`; layers it cannot reproduce keep PEFT's forward), and LoRA layers

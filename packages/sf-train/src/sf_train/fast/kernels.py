@@ -205,9 +205,10 @@ def _gen_final_kernel(
     INTERPRET: tl.constexpr,
     IEEE: tl.constexpr,
 ):
-    """Generated split 0 of one (sequence, kv head), merged with every other split's partial
-    (prefix and later generated splits, written by an earlier launch; ``skip`` is split 0's own slot)
-    straight into the output: no separate merge launch.
+    """Generated split 0 of one (sequence, kv head), merged with every other split's partial.
+
+    The others are the prefix and later generated splits, written by an earlier launch (``skip`` is
+    split 0's own slot); the merge goes straight into the output: no separate merge launch.
     """
     pid = tl.program_id(0)
     b = pid // HKV
@@ -508,7 +509,10 @@ def add_rms_norm(
     """``s = x + delta`` (rounded to x's dtype, as the eager add) and ``rms_norm(s)``, in one kernel.
 
     Args:
-        x, delta: [rows, n] contiguous, same dtype. weight: [n]. eps: the norm's epsilon.
+        x: [rows, n] contiguous, same dtype as ``delta``.
+        delta: [rows, n] contiguous, same dtype as ``x``.
+        weight: [n].
+        eps: the norm's epsilon.
 
     Returns:
         ``(s, normed)``, both new tensors.

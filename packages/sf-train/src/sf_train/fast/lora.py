@@ -52,6 +52,11 @@ class LoRALinearFunction(torch.autograd.Function):
         lora_b: torch.Tensor,
         scaling: float,
     ) -> torch.Tensor:
+        """``x Wᵀ + b + (x Aᵀ) Bᵀ · scaling``, shaped ``[..., out]`` like ``x`` with its last dim replaced.
+
+        Computed in the autocast dtype when autocast is on, else in ``x``'s dtype; saves what
+        :meth:`backward` needs on ``ctx``.
+        """
         dtype = _compute_dtype(x)
         with torch.autocast(x.device.type, enabled=False):
             x2 = x.reshape(-1, x.shape[-1]).to(dtype)
@@ -73,6 +78,12 @@ class LoRALinearFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        """Gradients for ``(x, weight, bias, lora_a, lora_b, scaling)`` from the output's ``grad``.
+
+        ``weight`` and ``scaling`` get None; ``x`` gets None unless it needs a gradient, ``bias``
+        unless it is a parameter that requires one. ``lora_a``/``lora_b`` gradients come in the
+        parameters' own dtypes, ``x``'s in its input dtype and shape.
+        """
         x2, w, xa, a_c, b_c = ctx.saved_tensors
         s = ctx.scaling
         g2 = grad.reshape(-1, grad.shape[-1]).to(w.dtype)

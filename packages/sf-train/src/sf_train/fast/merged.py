@@ -1,5 +1,7 @@
-"""Decode-time projection weights: per layer one ``[q|k|v]`` and one ``[gate|up]`` matrix with any
-LoRA adapter folded in (``W + scaling · B A``, computed in float32), built from the live weights.
+"""Decode-time projection weights: per layer one ``[q|k|v]`` and one ``[gate|up]`` matrix.
+
+Any LoRA adapter is folded in (``W + scaling · B A``, computed in float32); they are built from the
+live weights.
 
 The model's own weights are never modified; :func:`merge_layer` returns None for a layer it cannot
 fold (several adapters, DoRA, dropout, a quantised base, MLP biases), and the decoder then calls the
@@ -31,8 +33,10 @@ class MergedLayer:
 
 
 def effective_linear(layer: Any, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None] | None:
-    """(weight, bias) that ``layer`` applies: a plain ``nn.Linear``'s own, or a PEFT LoRA ``Linear``'s
-    base weight plus ``scaling · B A`` of its one active plain adapter; None when it is anything else
+    """(weight, bias) that ``layer`` applies, or None when it cannot be folded.
+
+    That is a plain ``nn.Linear``'s own, or a PEFT LoRA ``Linear``'s base weight plus
+    ``scaling · B A`` of its one active plain adapter; None when it is anything else
     (several adapters, DoRA, dropout, a quantised base, a merged-then-disabled adapter).
     """
     if type(layer) is torch.nn.Linear:

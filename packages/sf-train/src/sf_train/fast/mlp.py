@@ -108,6 +108,11 @@ class SwiGLUDownLoRA(torch.autograd.Function):
         scaling: float,
         fused: bool,
     ) -> torch.Tensor:
+        """``down(silu(gate) * up)`` with the LoRA term; ``silu(gate) * up`` itself is not saved.
+
+        ``fused`` picks the Triton SwiGLU. Saves the inputs and ``h Aᵀ`` on ``ctx``, so
+        :meth:`backward` recomputes the activation.
+        """
         h = swiglu(gate, up, fused)
         dtype = h.dtype
         a_c, b_c = lora_a.to(dtype), lora_b.to(dtype)
@@ -122,6 +127,12 @@ class SwiGLUDownLoRA(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        """Gradients for ``(gate, up, weight, bias, lora_a, lora_b, scaling, fused)``.
+
+        ``silu(gate) * up`` is recomputed here. ``weight``, ``scaling`` and ``fused`` get None,
+        ``bias`` None unless it requires a gradient; the LoRA gradients come in the parameters'
+        own dtypes.
+        """
         gate, up, weight, ha, a_c, b_c = ctx.saved_tensors
         s = ctx.scaling
         grad = grad.to(ha.dtype)

@@ -46,8 +46,9 @@ def _kernel_cut(method: str, logits: torch.Tensor, top_p: float) -> torch.Tensor
 
 
 def kernel_works(method: str, device: torch.device) -> bool:
-    """True when ``method``'s (``"split"`` or ``"single"``) Triton cut keeps exactly the sort's tokens
-    on random tie-free logits on ``device`` (checked once per device and method).
+    """True when ``method``'s (``"split"`` or ``"single"``) Triton cut keeps exactly the sort's tokens.
+
+    Checked on random tie-free logits on ``device``, once per device and method.
     """
     key = (method, str(device))
     if key not in _CHECKS:
@@ -71,7 +72,9 @@ def resolve_method(top_p_kernel: bool | str, device: torch.device, temperature: 
         top_p_kernel: ``"auto"`` (on CUDA: ``"split"`` once it passes its check, else ``"single"``
             once that does, else the sort), True or ``"split"`` (forced, also on CPU through
             Triton's interpreter), ``"single"`` (forced), False (the sort).
-        device: Where the logits live. temperature, top_p: The sampling settings.
+        device: Where the logits live.
+        temperature: The sampling temperature.
+        top_p: The nucleus mass.
 
     Raises:
         ValueError: an unknown ``top_p_kernel``.
@@ -112,8 +115,11 @@ def sample(
     Args:
         logits: The LM head's output for the rows' last positions.
         method: From :func:`resolve_method`.
-        temperature, top_p: The sampling settings.
-        seed, slot: For ``"split"``: the [1] int64 device seed and step counter
+        temperature: The sampling temperature.
+        top_p: The nucleus mass.
+        seed: For ``"split"``: the [1] int64 device seed
+            (:func:`sf_train.fast.sampling_kernels.sample_rows`); other methods use torch's RNG.
+        slot: For ``"split"``: the [1] int64 device step counter
             (:func:`sf_train.fast.sampling_kernels.sample_rows`); other methods use torch's RNG.
 
     Returns:

@@ -23,6 +23,10 @@ the cut are all kept).
 The kernels run under ``TRITON_INTERPRET=1`` on CPU tensors too (the tests).
 """
 
+# Triton types a launch `kernel[grid](...)` as a call of the kernel itself, so its constexpr
+# parameters and launch options (num_warps) read as wrong arguments to pyright.
+# pyright: reportArgumentType=false, reportCallIssue=false
+
 from __future__ import annotations
 
 import math
@@ -92,8 +96,10 @@ def _top_p_threshold_kernel(L, OUT, n, stride, top_p, BLOCK: tl.constexpr):
 
 
 def top_p_threshold(logits: torch.Tensor, top_p: float, out: torch.Tensor | None = None) -> torch.Tensor:
-    """Per row of float32 ``logits`` [R, V], the cut ``t`` such that ``logits >= t`` is the smallest set
-    of most likely tokens whose softmax mass reaches ``top_p`` (ties at the cut all kept).
+    """Per row of float32 ``logits`` [R, V], the top-p cut ``t``.
+
+    ``logits >= t`` is the smallest set of most likely tokens whose softmax mass reaches ``top_p``
+    (ties at the cut all kept).
 
     One program per row; rows may be strided (last dim contiguous). Returns ``out`` ([R] float32).
     """
@@ -326,16 +332,20 @@ def sample_rows(
     out: torch.Tensor | None = None,
     cut: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One token per row of ``logits`` [R, V] (bf16 or float32): the exponential race over
-    ``softmax(logits / temperature)`` restricted to its top-p nucleus (none when ``top_p >= 1``).
+    """One token per row of ``logits`` [R, V] (bf16 or float32), drawn by an exponential race.
+
+    The race is over ``softmax(logits / temperature)`` restricted to its top-p nucleus (none when
+    ``top_p >= 1``).
 
     Args:
         logits: [R, V], last dim contiguous (rows may be strided).
-        temperature: > 0. top_p: nucleus mass in (0, 1]; 1 keeps every token.
-        seed: [1] int64 on the device: the Philox seed; with ``slot`` ([1] int64, a step counter
-            read on the device) the seed of each step is ``seed + (slot + 1) · 1,000,003``.
-        out: [R] int64 tokens (written and returned). cut: [R] float32, receives each row's cut
-            (``-inf`` without a nucleus).
+        temperature: > 0.
+        top_p: nucleus mass in (0, 1]; 1 keeps every token.
+        seed: [1] int64 on the device: the Philox seed; with ``slot`` the seed of each step is
+            ``seed + (slot + 1) · 1,000,003``.
+        slot: [1] int64, a step counter read on the device (see ``seed``).
+        out: [R] int64 tokens (written and returned).
+        cut: [R] float32, receives each row's cut (``-inf`` without a nucleus).
 
     Returns:
         ``out``. The same seed (and slot) gives the same tokens; the draw is Triton's Philox, not

@@ -1,5 +1,6 @@
-"""Fast transformers-only generation: :class:`~sf_train.fast.decode.SharedPrefixDecoder` behind the
-`HFWorkflowGenerator` interface.
+"""Fast transformers-only generation.
+
+:class:`~sf_train.fast.decode.SharedPrefixDecoder` behind the `HFWorkflowGenerator` interface.
 
 Same inputs, outputs and accounting as :class:`~sf_train.generate.hf.HFWorkflowGenerator`
 (prompts tokenized with the tokenizer's own special tokens, k samples per prompt, official

@@ -20,8 +20,9 @@ __all__ = ["HFWorkflowGenerator", "StopOnString"]
 
 
 class StopOnString:
-    """A transformers stopping criterion: a sequence is done once its generated text contains
-    ``stop``. Only the generated part is searched (a prompt may itself contain ``</graph>``),
+    """A transformers stopping criterion: a sequence is done once its generated text contains ``stop``.
+
+    Only the generated part is searched (a prompt may itself contain ``</graph>``),
     and only its last ``window`` tokens, so the check costs one small decode per step. Works
     with any tokenizer (transformers' own ``stop_strings`` needs a byte-level BPE vocabulary).
     """
@@ -33,6 +34,11 @@ class StopOnString:
         self.window = window
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        """A [batch] bool tensor on ``input_ids``' device: True for each row whose text contains ``stop``.
+
+        Only the generated tokens (after ``prompt_length``) among the last ``window`` are decoded;
+        ``scores`` is not used.
+        """
         import torch
 
         start = max(self.prompt_length, input_ids.shape[1] - self.window)

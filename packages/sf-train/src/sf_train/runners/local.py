@@ -17,8 +17,9 @@ __all__ = ["LocalSandboxes", "LocalTraining"]
 
 
 class LocalSandboxes:
-    """A warm sandbox pool of this machine, opened for each scoring stage and closed after it
-    (``sandbox_image``, ``sandbox_pool_size``, ``sandbox_backend``).
+    """A warm sandbox pool of this machine, opened for each scoring stage and closed after it.
+
+    Configured by ``sandbox_image``, ``sandbox_pool_size`` and ``sandbox_backend``.
     """
 
     def __init__(self, config: ScoreDPOConfig) -> None:
@@ -42,8 +43,9 @@ class LocalSandboxes:
 
 
 class LocalTraining:
-    """Training in this process group: the policy in memory trained in place on every process
-    (DDP/FSDP/DeepSpeed as the accelerate config says); the main process saves the adapter and
+    """Training in this process group: the policy in memory trained in place on every process.
+
+    DDP/FSDP/DeepSpeed as the accelerate config says; the main process saves the adapter and
     writes ``train.json``.
     """
 

@@ -74,8 +74,9 @@ class RayCluster:
         return ray
 
     def pool(self) -> Any:
-        """The run's started RayPool: one warm pool per node, each node answering its jobs'
-        operator calls with its own executor.
+        """The run's started RayPool.
+
+        One warm pool per node, each node answering its jobs' operator calls with its own executor.
         """
         if self._pool is None:
             import dataclasses
@@ -100,8 +101,10 @@ class RayCluster:
         return self._pool
 
     def _node_executor(self) -> Any:
-        """What each node builds its executor from: the executor given to run_loop (it must
-        pickle), else an ExecutorConfig from the ``executor_*`` fields without the key.
+        """What each node builds its executor from.
+
+        The executor given to run_loop (it must pickle), else an ExecutorConfig from the
+        ``executor_*`` fields without the key.
         """
         if self.given_executor is not None:
             from ray import cloudpickle
@@ -155,8 +158,9 @@ class RaySandboxes:
 
 
 class RayTraining:
-    """Training under Ray Train's ``TorchTrainer`` with ``ray_train_workers`` workers; the driver's
-    policy is marked stale, so it reloads the adapter from disk when it next generates.
+    """Training under Ray Train's ``TorchTrainer`` with ``ray_train_workers`` workers.
+
+    The driver's policy is marked stale, so it reloads the adapter from disk when it next generates.
     """
 
     def __init__(self, config: ScoreDPOConfig, cluster: RayCluster, policy: Policy) -> None:

@@ -108,8 +108,9 @@ def _regenerate_invalid(
     texts: list[list[str]],
     stage_dir: Path,
 ) -> tuple[list[list[str]], dict[int, dict[str, dict[str, str]]]]:
-    """Resample what fails validation or a validity filter, up to ``max_regenerations``
-    rounds. Every filter rejection goes to ``stage_dir/rejections.jsonl`` (task, sample,
+    """Resample what fails validation or a validity filter, up to ``max_regenerations`` rounds.
+
+    Every filter rejection goes to ``stage_dir/rejections.jsonl`` (task, sample,
     round, reason); returns the texts and the rejections still standing, per chunk index
     and sample index (those are not scored and never enter pairs).
     """

@@ -47,8 +47,10 @@ class GeneratedWorkflows:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScoredWorkflows:
-    """``<stage>/scores.jsonl`` (one :class:`~sf_train.pairs.ScoredSample` per workflow) and
-    ``<stage>/score_cost.json``; the runs behind them are sf-bench records in ``<stage>/bench/``.
+    """``<stage>/scores.jsonl`` and ``<stage>/score_cost.json``.
+
+    ``scores.jsonl`` holds one :class:`~sf_train.pairs.ScoredSample` per workflow; the runs behind
+    them are sf-bench records in ``<stage>/bench/``.
     """
 
     path: Path
@@ -68,8 +70,10 @@ class ScoredWorkflows:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pairs:
-    """``<stage>/pairs.jsonl`` (the N sampled :class:`~sf_train.pairs.Pair` rows) and
-    ``<stage>/pair_stats.json`` (how the pool was built).
+    """``<stage>/pairs.jsonl`` and ``<stage>/pair_stats.json``.
+
+    ``pairs.jsonl``: the N sampled :class:`~sf_train.pairs.Pair` rows; ``pair_stats.json``: how the
+    pool was built.
     """
 
     path: Path
@@ -88,8 +92,10 @@ class Pairs:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Adapter:
-    """``<stage>/adapter/`` (the LoRA adapter, PEFT format) and ``<stage>/train.json`` (what the
-    training did: :class:`~sf_train.objectives.TrainResult` fields, or why nothing was trained).
+    """``<stage>/adapter/`` (the LoRA adapter, PEFT format) and ``<stage>/train.json``.
+
+    ``train.json`` says what the training did: :class:`~sf_train.objectives.TrainResult` fields, or
+    why nothing was trained.
     """
 
     path: Path
@@ -110,8 +116,9 @@ class Adapter:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Evaluation:
-    """``<name>/metrics.json`` of an evaluation (its samples, records and scores lie beside it,
-    as a generation and a scoring stage write them).
+    """``<name>/metrics.json`` of an evaluation.
+
+    Its samples, records and scores lie beside it, as a generation and a scoring stage write them.
     """
 
     path: Path
