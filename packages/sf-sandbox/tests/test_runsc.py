@@ -70,54 +70,29 @@ def test_jobs_run_under_gvisor(on_runsc: LocalDockerd) -> None:
         assert r.ok and r.stdout == "3\n"  # supervisor, forker, this job: nothing of the bomb
 
 
+def _suites(env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """A nested pytest over the status and security suites with ``args`` (in that environment)."""
+    suites = [str(TESTS / "test_statuses.py"), str(TESTS / "test_security.py")]
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, *suites],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
+    )
+
+
 def test_status_and_security_suites_under_runsc(on_runsc: LocalDockerd) -> None:
     env = {**os.environ, "SF_SANDBOX_RUNTIME": "runsc", "SF_REQUIRE_DOCKER": "1"}
     rel = TESTS.relative_to(ROOT)
     deselect = [arg for case in RUNSC_GAPS for arg in ("--deselect", f"{rel}/{case}")]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            *deselect,
-            "-k",
-            "not lanes",  # refused under runsc (LANES_UNDER_RUNSC)
-            str(TESTS / "test_statuses.py"),
-            str(TESTS / "test_security.py"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=1200,
-    )
+    # lanes are refused under runsc (LANES_UNDER_RUNSC), so their cases are left out
+    proc = _suites(env, *deselect, "-k", "not lanes", timeout=1200)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-    lanes_cases = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "--collect-only",
-            "-p",
-            "no:cacheprovider",
-            "-k",
-            "lanes",
-            str(TESTS / "test_statuses.py"),
-            str(TESTS / "test_security.py"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-    ).stdout.count("::")
-    assert lanes_cases > 0 and f"{len(RUNSC_GAPS) + lanes_cases} deselected" in proc.stdout, proc.stdout[
-        -500:
-    ]
+    lanes_cases = _suites(env, "--collect-only", "-k", "lanes", timeout=300).stdout.count("::")
+    deselected = len(RUNSC_GAPS) + lanes_cases
+    assert lanes_cases > 0 and f"{deselected} deselected" in proc.stdout, proc.stdout[-500:]
 
 
 def test_lanes_are_refused_under_runsc(on_runsc: LocalDockerd, monkeypatch: pytest.MonkeyPatch) -> None:
