@@ -130,6 +130,16 @@ def test_keywords_and_settings_build_the_same_pool() -> None:
     assert over.settings.pool_size == 5 and over.settings.image == "img:1"
 
 
+def test_jobs_per_container_keyword_wins_over_settings_and_none_keeps_them() -> None:
+    lanes = SandboxSettings(jobs_per_container=8)
+    assert Sandbox(lanes).jobs_per_container == 8
+    assert Sandbox(lanes, jobs_per_container=None).jobs_per_container == 8
+    assert Sandbox(lanes, jobs_per_container=1).jobs_per_container == 1  # back to one job per container
+    assert Sandbox(jobs_per_container=4).settings.jobs_per_container == 4
+    with pytest.raises(SandboxConfigError, match="from 1 to 64"):
+        Sandbox(jobs_per_container=65)
+
+
 def test_a_backend_instance_is_used_as_given() -> None:
     backend = LocalUnsafeBackend()
     assert Sandbox(backend=backend).backend is backend

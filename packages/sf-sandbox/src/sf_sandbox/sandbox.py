@@ -90,7 +90,7 @@ class Sandbox(PoolBase):
         backend: str | Backend | None = None,
         runtime: str | None = None,
         preload: Preload | None = None,
-        jobs_per_container: int = 1,
+        jobs_per_container: int | None = None,
     ) -> None:
         """Open (not yet start) a pool as ``settings`` say; the keywords given override them.
 
@@ -115,7 +115,7 @@ class Sandbox(PoolBase):
             backend=named,
             runtime=runtime,
             preload=preload,
-            jobs_per_container=jobs_per_container if jobs_per_container != 1 else None,
+            jobs_per_container=jobs_per_container,
         )
         """How this pool was opened (:class:`~sf_sandbox.settings.SandboxSettings`)."""
         self.limits = self.settings.limits

@@ -72,7 +72,7 @@ class SandboxRunner:
         executor: LLM | None = None,
         *,
         pool_size: int = 2,
-        jobs_per_container: int = 1,
+        jobs_per_container: int | None = None,
         timeout: float = 120.0,
         operators: Sequence[str] | None = None,
         max_llm_calls: int = 50,
@@ -91,7 +91,8 @@ class SandboxRunner:
         self.pool_size = pool_size
         self.settings = sandbox
         self.jobs_per_container = jobs_per_container
-        """Workflows each sandbox container runs at once (``Sandbox(jobs_per_container=...)``)."""
+        """Workflows each sandbox container runs at once (``Sandbox(jobs_per_container=...)``);
+        None: as ``sandbox`` says (1 by default)."""
         self.timeout = timeout
         self.operators = list(operators) if operators is not None else None
         self.max_llm_calls = max_llm_calls
