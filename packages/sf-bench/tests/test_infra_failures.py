@@ -194,11 +194,13 @@ def test_a_run_against_an_endpoint_failing_20_percent_of_calls_scores_as_a_healt
 
     healthy = run("healthy")
     assert server.failed_requests == 0 and len(healthy) == 8
+    capsys.readouterr()  # only the faulty run's report below (a loaded machine may time out here too)
     server.failure_rate = 0.2
     server.random_faults = tuple(Fault)
     faulty = run("faulty")
-    failed = server.failed_requests
-    assert faulty == healthy and failed > 0
+    # a drip is the right reply sent slowly: served as a fault, but the client only fails it on a timeout
+    failed = server.failed_requests - server.faults_served[str(Fault.DRIP)]
+    assert faulty == healthy and server.failed_requests > 0
     said = re.search(r"LLM endpoint: (\d+) HTTP attempt\(s\) failed", capsys.readouterr().out)
     assert said is not None and int(said.group(1)) >= failed  # (a loaded machine may time out more)
 
