@@ -1,0 +1,93 @@
+# pyright: reportTypeCommentUsage=false
+"""After a job: read the files it asked to have collected, as the job's uid."""
+
+import json
+import os
+from typing import Any, Dict, List, Tuple  # noqa: F401 (type comments)
+
+from .frames import b64
+from .supervisor import Supervisor  # noqa: F401 (type comments)
+
+
+def collect_files(sup, job):
+    # type: (Supervisor, Dict[str, Any]) -> Tuple[Dict[str, str], List[str], bool]
+    """Read the collected files; all job processes are dead by now. Returns files, errors, ok.
+
+    Collection runs in a child that drops to the job's uid, so a symlink the job left cannot make
+    the supervisor read what the job could not.
+    """
+    collect = job.get("collect", [])
+    if not collect:
+        return {}, [], True
+    limit = int(job.get("files_out_bytes", 8 << 20))
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return {}, ["cannot fork the collector"], False
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(r)
+            if sup.container:
+                os.setgroups([])
+                os.setgid(sup.uid)
+                os.setuid(sup.uid)
+            payload = json.dumps(read_files(sup.work, collect, limit)).encode()
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(w, view) :]
+        finally:
+            os._exit(0)
+    os.close(w)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(r, 1 << 20)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(r)
+    while True:
+        try:
+            os.waitpid(pid, 0)  # the collector must be gone before the next job looks around
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            break
+    sup.reap_all()
+    try:
+        out = json.loads(b"".join(chunks).decode())
+    except ValueError:
+        return {}, ["collector failed"], False
+    return out["files"], out["errors"], True
+
+
+def read_files(work, collect, limit):  # pragma: no cover - runs in the collector
+    # type: (str, List[str], int) -> Dict[str, Any]
+    """Read the ``collect`` files (relative to ``work``) up to ``limit`` bytes in all.
+
+    Returns ``{"files": {rel: base64}, "errors": [...]}``: symlinks and non-files are skipped silently,
+    a file past the limit or unreadable is named in ``errors``.
+    """
+    files, errors, total = {}, [], 0
+    for rel in collect:
+        path = os.path.join(work, rel)
+        try:
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            size = os.path.getsize(path)
+            if total + size > limit:
+                errors.append("%s: skipped, collected files passed %d bytes" % (rel, limit))
+                continue
+            with open(path, "rb") as fh:
+                data = fh.read(limit - total + 1)
+            total += len(data)
+            files[rel] = b64(data)
+        except OSError as exc:
+            errors.append("%s: %s" % (rel, exc.strerror))
+    return {"files": files, "errors": errors}

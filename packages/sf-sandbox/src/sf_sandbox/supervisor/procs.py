@@ -1,0 +1,193 @@
+# pyright: reportTypeCommentUsage=false
+"""What the kernel says about processes: OOM kills, IPC objects, pids by parent or uid; the uid kill."""
+
+import os
+import signal
+from typing import List, Optional  # noqa: F401 (type comments)
+
+
+def read_counter(path, key):
+    # type: (str, str) -> Optional[int]
+    """The integer after ``key`` in ``path``, a file of ``KEY VALUE`` lines (a cgroup counter file).
+
+    None when the file cannot be read, holds no such line, or its value is not an integer.
+    """
+    try:
+        with open(path) as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) == 2 and parts[0] == key:
+                    return int(parts[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def oom_kills(root="/sys/fs/cgroup"):
+    # type: (str) -> Optional[int]
+    """The container cgroup's OOM-kill counter, or None when the kernel keeps none.
+
+    cgroup v2: ``oom_kill`` in ``memory.events``; cgroup v1: ``oom_kill`` in
+    ``memory/memory.oom_control`` (kernels >= 4.13). Only the kernel writes these: a job cannot
+    make its result ``memory`` by what it prints or how it dies.
+    """
+    for rel in ("memory.events", "memory/memory.oom_control"):
+        value = read_counter(os.path.join(root, rel), "oom_kill")
+        if value is not None:
+            return value
+    return None
+
+
+def parent_of(pid):
+    """The parent pid of process ``pid``, from ``/proc/<pid>/stat``; None when it is gone or unreadable."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as fh:
+            data = fh.read()
+        return int(data[data.rindex(b")") + 2 :].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def ipc_objects(uid=None):
+    # type: (Optional[int]) -> int
+    """Count SysV IPC objects and POSIX message queues: state that survives the processes.
+
+    With ``uid`` (a lane of a shared container) only the objects that uid owns or created count;
+    a neighbour's objects are the neighbour's taint. Where the kernel offers no ``/proc/sysvipc``
+    (gVisor), the counts come from the IPC_INFO-style calls instead (:func:`ipc_counts_by_syscall`,
+    which cannot tell owners apart, so every lane then counts every object); if those fail too,
+    this fails closed (returns 1, so the container is replaced): a segment left behind would be
+    readable by the next job.
+    """
+    count = mqueues(uid)
+    if not os.path.isdir("/proc/sysvipc"):
+        by_call = ipc_counts_by_syscall()
+        return count + (1 if by_call is None else by_call)
+    for name in ("shm", "msg", "sem"):
+        try:
+            with open("/proc/sysvipc/" + name) as fh:
+                lines = fh.read().splitlines()
+        except OSError:
+            continue
+        if uid is None:
+            count += max(0, len(lines) - 1)
+            continue
+        head = lines[0].split() if lines else []
+        cols = [head.index(c) for c in ("uid", "cuid") if c in head]
+        for line in lines[1:]:
+            fields = line.split()
+            if not cols or any(i < len(fields) and fields[i] == str(uid) for i in cols):
+                count += 1  # a table we cannot read by owner counts every object (fail closed)
+    return count
+
+
+def mqueues(uid):
+    # type: (Optional[int]) -> int
+    """POSIX message queues in ``/dev/mqueue`` (where it is mounted), of ``uid`` if given."""
+    try:
+        names = os.listdir("/dev/mqueue")
+    except OSError:
+        return 0
+    if uid is None:
+        return len(names)
+    n = 0
+    for name in names:
+        try:
+            n += os.lstat(os.path.join("/dev/mqueue", name)).st_uid == uid
+        except OSError:
+            n += 1
+    return n
+
+
+def ipc_counts_by_syscall():
+    """SysV shared memory segments, message queues and semaphore sets that exist.
+
+    Counted from ``shmctl(SHM_INFO)`` (``used_ids``), ``msgctl(MSG_INFO)`` (``msgpool``) and
+    ``semctl(SEM_INFO)`` (``semusz``); ``None`` when a call fails.
+    """
+    try:
+        import ctypes
+        import struct
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        total = 0
+        for call, args, fmt, at in (
+            (libc.shmctl, (0, 14), "i", 0),  # SHM_INFO: struct shm_info.used_ids
+            (libc.msgctl, (0, 12), "i", 0),  # MSG_INFO: struct msginfo.msgpool
+            (libc.semctl, (0, 0, 19), "10i", 7),  # SEM_INFO: struct seminfo.semusz
+        ):
+            buf = ctypes.create_string_buffer(512)
+            if call(*(args + (buf,))) < 0:
+                return None
+            total += struct.unpack_from(fmt, buf.raw)[at]
+        return total
+    except Exception:
+        return None
+
+
+def set_subreaper():
+    """Make this process the child subreaper (``PR_SET_CHILD_SUBREAPER``): orphans come back to it.
+
+    Best effort: where ``prctl`` is missing or refuses, nothing happens and nothing is raised.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except Exception:
+        pass
+
+
+def uid_pids(uid):
+    # type: (int) -> List[int]
+    """Processes (zombies too) whose real, effective or saved uid is ``uid``.
+
+    Read from ``/proc/<pid>/status`` (readable even when a process made itself non-dumpable).
+    """
+    out = []
+    for pid in all_pids():
+        try:
+            with open("/proc/%d/status" % pid) as fh:
+                for line in fh:
+                    if line.startswith("Uid:"):
+                        if str(uid) in line.split()[1:4]:
+                            out.append(pid)
+                        break
+        except OSError:
+            pass
+    return out
+
+
+def kill_as(uid):
+    # type: (int) -> None
+    """SIGKILL every process of ``uid``.
+
+    A child drops to ``uid`` and calls ``kill(-1)``, which an unprivileged process may only send to
+    its own uid's processes (never to another lane's).
+    """
+    try:
+        pid = os.fork()
+    except OSError:
+        return  # the caller's loop tries again
+    if pid == 0:  # pragma: no cover - runs in the helper
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return
+
+
+def all_pids():
+    """The pid of every process in ``/proc``."""
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
