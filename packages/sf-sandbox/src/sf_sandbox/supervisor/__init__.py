@@ -134,7 +134,7 @@ def supervisor_source() -> bytes:
     parts: list[str] = []
     before: set[str] = set()
     for name in PAYLOAD:
-        text = files(__package__).joinpath(name + ".py").read_text(encoding="utf-8")
+        text = files(__name__).joinpath(name + ".py").read_text(encoding="utf-8")
         parts.append(f"# ---- sf_supervisor: {name}.py ----\n")
         parts.append(_without_sibling_imports(name, text, before))
         before.add(name)
@@ -143,7 +143,7 @@ def supervisor_source() -> bytes:
 
 def helper_sources() -> dict[str, str]:
     """Modules made importable inside every job (``sf_host``)."""
-    return {"sf_host.py": files(__package__).joinpath("sf_host.py").read_text()}
+    return {"sf_host.py": files(__name__).joinpath("sf_host.py").read_text()}
 
 
 def bootstrap_payload() -> bytes:

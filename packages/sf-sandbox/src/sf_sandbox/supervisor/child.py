@@ -47,7 +47,7 @@ def become_job(slot, out_w, err_w, setup_w, host_fd, spec_fd):  # pragma: no cov
             os.setuid(slot.uid)
         if slot.lane is not None:
             deny_listening()
-        chunks = []
+        chunks = []  # type: List[bytes]
         while True:
             chunk = os.read(spec_fd, 1 << 20)
             if not chunk:
@@ -184,6 +184,7 @@ def stdin_fd(stdin):  # pragma: no cover - runs in the child
 
 
 def run_source(source, args, env, work):  # pragma: no cover - runs in the child
+    # type: (str, List[str], Dict[str, str], str) -> NoReturn
     """Run ``source`` as ``__main__`` in this (forked) interpreter and exit like python3 would."""
     os.environ.clear()
     os.environ.update(env)
@@ -204,7 +205,7 @@ def run_source(source, args, env, work):  # pragma: no cover - runs in the child
     sys.path[:] = [work, env.get("PYTHONPATH", "")] + [p for p in sys.path[1:] if p]
     main = types.ModuleType("__main__")
     main.__file__ = os.path.join(work, "main.py")
-    main.__builtins__ = builtins
+    main.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = main
     code = 0
     try:
@@ -228,11 +229,12 @@ def run_source(source, args, env, work):  # pragma: no cover - runs in the child
             pass
         code = 1
     try:
-        threading._shutdown()  # join non-daemon threads, as the interpreter does at exit
+        # join non-daemon threads, as the interpreter does at exit (CPython-internal: not in the stubs)
+        threading._shutdown()  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
     except Exception:
         pass
     try:
-        atexit._run_exitfuncs()
+        atexit._run_exitfuncs()  # pyright: ignore[reportPrivateUsage]  # what the interpreter runs at exit
     except Exception:
         pass
     for stream in (sys.stdout, sys.stderr):

@@ -41,7 +41,7 @@ def collect_files(sup, job):
         finally:
             os._exit(0)
     os.close(w)
-    chunks = []
+    chunks = []  # type: List[bytes]
     while True:
         try:
             chunk = os.read(r, 1 << 20)
@@ -74,7 +74,9 @@ def read_files(work, collect, limit):  # pragma: no cover - runs in the collecto
     Returns ``{"files": {rel: base64}, "errors": [...]}``: symlinks and non-files are skipped silently,
     a file past the limit or unreadable is named in ``errors``.
     """
-    files, errors, total = {}, [], 0
+    files = {}  # type: Dict[str, str]
+    errors = []  # type: List[str]
+    total = 0
     for rel in collect:
         path = os.path.join(work, rel)
         try:

@@ -7,7 +7,7 @@ import json
 import os
 import select
 import struct
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple  # noqa: F401 (type comments)
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union  # noqa: F401 (type comments)
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
@@ -28,7 +28,7 @@ class Outbox:
 
     def __init__(self):
         # type: () -> None
-        self.items = collections.deque()  # type: collections.deque
+        self.items = collections.deque()  # type: Deque[List[Any]]  # [data left, tag, begun to leave]
         self.size = 0
 
     def put(self, data, tag=None):
@@ -41,7 +41,7 @@ class Outbox:
     def drop(self, tag):
         # type: (object) -> None
         """Forget the items tagged ``tag`` that have not begun to leave."""
-        keep = collections.deque()  # type: collections.deque
+        keep = collections.deque()  # type: Deque[List[Any]]
         for item in self.items:
             if item[1] == tag and not item[2]:
                 self.size -= len(item[0])
@@ -142,7 +142,7 @@ class Channel:
         undecoded as ``raw`` (its 4-byte header included: a host-call reply exactly as the job
         reads it, forwarded without a copy into a new frame).
         """
-        frames = []
+        frames = []  # type: List[Dict[str, Any]]
         buf, pos = self.buf, 0
         while len(buf) - pos >= 4:
             (n,) = HEADER.unpack_from(buf, pos)
@@ -193,7 +193,9 @@ def frame(obj):
 def too_deep(obj, limit):
     # type: (Any, int) -> bool
     """True when lists/dicts in ``obj`` nest deeper than ``limit`` (iterative: any depth)."""
-    stack = [(obj, 1)] if isinstance(obj, (list, dict)) else []
+    stack = []  # type: List[Tuple[Union[List[Any], Dict[Any, Any]], int]]
+    if isinstance(obj, (list, dict)):
+        stack.append((obj, 1))
     while stack:
         item, depth = stack.pop()
         if depth > limit:
@@ -201,7 +203,8 @@ def too_deep(obj, limit):
         children = item.values() if isinstance(item, dict) else item
         for child in children:
             if isinstance(child, (list, dict)):
-                stack.append((child, depth + 1))
+                # a JSON value: isinstance narrows its Any to list[Unknown] | dict[Unknown, Unknown]
+                stack.append((child, depth + 1))  # pyright: ignore[reportUnknownArgumentType]
     return False
 
 

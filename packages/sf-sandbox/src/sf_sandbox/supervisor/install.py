@@ -3,8 +3,10 @@
 
 import fcntl
 import os
+import signal
 import sys
-from typing import Any, Dict, Optional, Sequence  # noqa: F401 (type comments)
+import types  # noqa: F401 (type comments)
+from typing import Any, Dict, Optional, Sequence, Tuple  # noqa: F401 (type comments)
 
 from .frames import unb64
 
@@ -52,3 +54,22 @@ def widen_pipes(fds, size=1 << 20):
             fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
         except OSError:
             pass
+
+
+def sigchld_wakeup():
+    # type: () -> Tuple[int, int]
+    """A non-blocking pipe that the signal machinery writes to on each signal, SIGCHLD included.
+
+    Returns its ``(read end, write end)``: polling the read end wakes a loop when a child exits.
+    """
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    os.set_blocking(wake_r, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, _ignore)
+    return wake_r, wake_w
+
+
+def _ignore(signum, frame):
+    # type: (int, Optional[types.FrameType]) -> None
+    """A SIGCHLD handler that does nothing: it exists so that the signal writes to the wake-up pipe."""

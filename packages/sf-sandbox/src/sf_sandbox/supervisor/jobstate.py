@@ -118,7 +118,7 @@ class JobState:
         memory = self.oom_killed(seen)
         status, error = self.verdict(code, memory)
         exec_failed = self.setup_msg is not None and self.setup_msg.startswith("cannot execute")
-        taint = []
+        taint = []  # type: List[str]
         if self.setup_msg is not None and not exec_failed:
             taint.append("setup failed")
         if self.exit_status == -1:

@@ -8,7 +8,7 @@ import sys
 from typing import Any, Dict, List  # noqa: F401 (type comments)
 
 from .frames import HEADER, Channel, frame
-from .install import preload, widen_pipes, write_helpers
+from .install import preload, sigchld_wakeup, widen_pipes, write_helpers
 from .serve import serve
 from .supervisor import Supervisor
 
@@ -59,11 +59,7 @@ class Multiplexer:
                 os.chmod(shared, 0o755)
             except OSError:
                 pass
-        self.wake_r, self.wake_w = os.pipe()
-        for fd in (self.wake_r, self.wake_w):
-            os.set_blocking(fd, False)
-        signal.set_wakeup_fd(self.wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.wake_r, self.wake_w = sigchld_wakeup()
         self.lanes = []  # type: List[Channel]
         self.pids = []  # type: List[int]
         for lane in range(self.n):

@@ -39,6 +39,7 @@ def oom_kills(root="/sys/fs/cgroup"):
 
 
 def parent_of(pid):
+    # type: (int) -> Optional[int]
     """The parent pid of process ``pid``, from ``/proc/<pid>/stat``; None when it is gone or unreadable."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as fh:
@@ -145,7 +146,7 @@ def uid_pids(uid):
 
     Read from ``/proc/<pid>/status`` (readable even when a process made itself non-dumpable).
     """
-    out = []
+    out = []  # type: List[int]
     for pid in all_pids():
         try:
             with open("/proc/%d/status" % pid) as fh:

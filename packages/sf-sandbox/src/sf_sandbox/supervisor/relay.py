@@ -3,9 +3,17 @@
 
 import json
 import socket  # noqa: F401 (type comments)
-from typing import Any, Dict  # noqa: F401 (type comments)
+from typing import Any, Dict, cast  # noqa: F401 (type comments)
 
-from .frames import HEADER, MAX_DEPTH, MAX_HOST_FRAME, Outbox, frame, too_deep
+from .frames import (
+    HEADER,
+    MAX_DEPTH,
+    MAX_HOST_FRAME,
+    Channel,  # noqa: F401 (type comments)
+    Outbox,
+    frame,
+    too_deep,
+)
 
 
 class Relay:
@@ -97,6 +105,7 @@ class Relay:
             req = json.loads(raw.decode("utf-8", "surrogatepass"))
             if not isinstance(req, dict):
                 raise ValueError("a request is a JSON object")
+            req = cast("Dict[str, Any]", req)
             if (
                 not isinstance(req.get("name"), str)
                 or not isinstance(req.get("args", []), list)

@@ -35,7 +35,7 @@ def serve(sup):
         op = msg.get("op")
         if op == "run":
             try:
-                reply = JobRun(sup, msg).run()  # see JobRun for the steps
+                reply = JobRun(sup, msg).run()  # type: Dict[str, Any]  # see JobRun for the steps
             except Exception as exc:  # never die on a job: report and ask for replacement
                 reply = {"status": "sandbox_error", "error": "supervisor: %r" % (exc,), "tainted": True}
             reply["op"] = "result"

@@ -2,13 +2,12 @@
 """The ``Supervisor``: one slot's state, its job forker (the zygote) and the reaping of its children."""
 
 import os
-import signal
 import socket
 from typing import Any, Dict, List, Optional  # noqa: F401 (type comments)
 
 from .child import SETUP_OK
 from .frames import Channel  # noqa: F401 (type comments)
-from .install import preload, write_helpers
+from .install import preload, sigchld_wakeup, write_helpers
 from .procs import set_subreaper
 from .slot import Slot
 from .wipe import snapshot_tops
@@ -29,11 +28,7 @@ class Supervisor(Slot):
         # type: (Channel, Dict[str, Any]) -> None
         self.chan = channel
         Slot.__init__(self, config)
-        self.wake_r, self.wake_w = os.pipe()
-        os.set_blocking(self.wake_w, False)
-        os.set_blocking(self.wake_r, False)
-        signal.set_wakeup_fd(self.wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.wake_r, self.wake_w = sigchld_wakeup()
         if not self.container or self.lane is not None:
             set_subreaper()  # a lane's orphans come back to its supervisor, not to PID 1
         write_helpers(self.helper_dir, config.get("helpers", {}))

@@ -110,7 +110,7 @@ class TopDir:
 def snapshot_tops(paths):
     # type: (Sequence[str]) -> Dict[str, TopDir]
     """A :class:`TopDir` for each of ``paths`` that can be ``lstat``-ed (the others are left out)."""
-    tops = {}
+    tops = {}  # type: Dict[str, TopDir]
     for path in paths:
         try:
             tops[path] = TopDir(path)
