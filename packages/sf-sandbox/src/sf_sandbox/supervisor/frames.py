@@ -193,9 +193,7 @@ def frame(obj):
 def too_deep(obj, limit):
     # type: (Any, int) -> bool
     """True when lists/dicts in ``obj`` nest deeper than ``limit`` (iterative: any depth)."""
-    stack = []  # type: List[Tuple[Union[List[Any], Dict[Any, Any]], int]]
-    if isinstance(obj, (list, dict)):
-        stack.append((obj, 1))
+    stack = [(obj, 1)] if isinstance(obj, (list, dict)) else []  # type: List[Tuple[Union[List[Any], Dict[Any, Any]], int]]
     while stack:
         item, depth = stack.pop()
         if depth > limit:
