@@ -21,26 +21,17 @@ def sweep(sup, pid):
             # everything but the supervisor and the zygote: a job can make its /proc entry
             # root-owned (PR_SET_DUMPABLE 0), so ownership is not a safe test
             victims = [p for p in all_pids() if p not in (sup.me, sup.zpid)]
-            if not victims:
-                break
-            if [v for v in victims if v != pid]:
-                stray = True
-            for victim in victims:
-                try:
-                    os.kill(victim, signal.SIGKILL)
-                except OSError:
-                    pass
         else:
             victims = [v for v in descendants(sup.me) if v != sup.zpid]
-            if not victims:
-                break
-            if [v for v in victims if v != pid]:
-                stray = True
-            for victim in victims:
-                try:
-                    os.kill(victim, signal.SIGKILL)
-                except OSError:
-                    pass
+        if not victims:
+            break
+        if [v for v in victims if v != pid]:
+            stray = True
+        for victim in victims:
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except OSError:
+                pass
         sup.reap_all()
         time.sleep(0.001)
     return stray
