@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sf_sandbox._procfs import stat_fields
 from sf_sandbox.backends import seccomp
 from sf_sandbox.backends.base import Backend, Connection
 from sf_sandbox.errors import EngineUnavailableError, ImageNotFoundError, SandboxError
@@ -74,11 +75,10 @@ def owner_labels() -> dict[str, str]:
 
 def process_start_time(pid: int) -> int | None:
     """The kernel's start time of ``pid`` (clock ticks since boot), or None if it does not exist."""
+    fields = stat_fields(pid)
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-        return int(data[data.rindex(b")") + 2 :].split()[19])
-    except (OSError, ValueError, IndexError):
+        return int(fields[19]) if fields is not None else None
+    except (ValueError, IndexError):
         return None
 
 
