@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from sf_sandbox._procfs import stat_fields
 from sf_sandbox.backends import seccomp
@@ -41,7 +41,8 @@ def docker_client(timeout: int | None = 60, ping: bool = True) -> Any:
             from docker.context import ContextAPI
 
             ctx = ContextAPI.get_current_context()
-            if ctx is not None and ctx.name != "default" and ctx.Host:
+            # typed as never None, but None when the configured context is gone: caught below
+            if ctx.name != "default" and ctx.Host:
                 base_url = ctx.Host
         except Exception:
             base_url = None
@@ -50,10 +51,10 @@ def docker_client(timeout: int | None = 60, ping: bool = True) -> Any:
         client = (
             docker.DockerClient(base_url=base_url, timeout=timeout)
             if base_url
-            else docker.from_env(timeout=timeout)
+            else docker.from_env(timeout=cast(int, timeout))  # None (no timeout) works; the stub says int
         )
         if ping:
-            client.ping()
+            client.ping()  # pyright: ignore[reportUnknownMemberType] - the SDK leaves its arguments untyped
     except Exception as exc:
         raise EngineUnavailableError(
             f"no Docker engine answers at {where} ({type(exc).__name__}). Start it (`sudo systemctl start "
