@@ -148,12 +148,7 @@ class RayPool(PoolBase, Dispatch):
             raise SandboxConfigError("preload must be an sf_sandbox.Preload")
         if pool_size is not None and pool_size < 1:
             raise SandboxConfigError(f"pool_size must be >= 1, got {pool_size}")
-        base = settings if settings is not None else SandboxSettings()
-        if not isinstance(cast(object, base), SandboxSettings):
-            raise SandboxConfigError(
-                f"settings must be an sf_sandbox.SandboxSettings, got {type(base).__name__}"
-            )
-        self.settings = base.merge(
+        self.settings = SandboxSettings.given(settings).merge(
             image=image, limits=limits, pool_size=pool_size, preload=preload, runtime=runtime
         )
         """How every node's pool is opened; ``pool_size`` ``None``: each node's CPU count."""

@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any, Self, cast
+from typing import Any, Self
 
 from sf_sandbox.backends.base import Backend
 from sf_sandbox.backends.registry import get_backend
@@ -102,13 +102,8 @@ class Sandbox(PoolBase):
         Raises:
             SandboxConfigError: invalid settings (see :class:`~sf_sandbox.settings.SandboxSettings`).
         """
-        base = settings if settings is not None else SandboxSettings()
-        if not isinstance(cast(object, base), SandboxSettings):  # callers without a type checker
-            raise SandboxConfigError(
-                f"settings must be an sf_sandbox.SandboxSettings, got {type(base).__name__}"
-            )
         named = backend if isinstance(backend, str) else None
-        self.settings = base.merge(
+        self.settings = SandboxSettings.given(settings).merge(
             image=image,
             limits=limits,
             pool_size=pool_size,

@@ -143,6 +143,21 @@ class SandboxSettings:
             )
 
     # ------------------------------------------------------------------ building
+    @classmethod
+    def given(cls, settings: SandboxSettings | None) -> SandboxSettings:
+        """The ``settings=`` a pool was opened with: ``settings`` itself, or the defaults for None.
+
+        Raises:
+            SandboxConfigError: ``settings`` is something else (a caller without a type checker).
+        """
+        if settings is None:
+            return cls()
+        if not isinstance(cast(object, settings), SandboxSettings):
+            raise SandboxConfigError(
+                f"settings must be an sf_sandbox.SandboxSettings, got {type(settings).__name__}"
+            )
+        return settings
+
     def merge(self, **changes: Any) -> Self:
         """A copy with the ``changes`` that are not ``None`` applied (``None`` = not given).
 
