@@ -42,9 +42,10 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         eps = _entry_points()
-        rows = []
+        rows: list[tuple[str, str]] = []
         for name in self.list_commands(ctx):
-            dist = eps[name].dist.name if name in eps and eps[name].dist else ""
+            ep = eps.get(name)
+            dist = ep.dist.name if ep is not None and ep.dist else ""
             rows.append((name, f"commands of {dist}" if dist else ""))
         if rows:
             with formatter.section("Commands"):

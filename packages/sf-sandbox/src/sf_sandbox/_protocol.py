@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any
+from typing import Any, cast
+
+from sf_sandbox._json import json_list, json_object
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
@@ -16,14 +18,15 @@ MAX_REPLY = 32 * 1024 * 1024
 
 def too_deep(obj: Any, limit: int) -> bool:
     """True when lists/dicts in ``obj`` nest deeper than ``limit`` (iterative: any depth is safe)."""
-    stack: list[tuple[Any, int]] = [(obj, 1)] if isinstance(obj, list | dict) else []
+    stack: list[tuple[object, int]] = [(obj, 1)] if isinstance(obj, list | dict) else []
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             return True
-        for child in item.values() if isinstance(item, dict) else item:
+        members = json_object(item)
+        for child in members.values() if members is not None else json_list(item) or ():
             if isinstance(child, list | dict):
-                stack.append((child, depth + 1))
+                stack.append((cast(object, child), depth + 1))  # its items are checked when popped
     return False
 
 

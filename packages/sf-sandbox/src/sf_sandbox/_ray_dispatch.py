@@ -1,7 +1,7 @@
 """How :class:`~sf_sandbox.ray_pool.RayPool` hands queued jobs to its nodes, and what it does on a loss.
 
-Every ``run_many``/``arun`` call is a :class:`_Call`; its jobs wait in the pool's queue as
-:class:`_Entry` s. Each node has ``inflight`` serving threads (:meth:`_Dispatch._serve`) that
+Every ``run_many``/``arun`` call is a :class:`Call`; its jobs wait in the pool's queue as
+:class:`Entry` s. Each node has ``inflight`` serving threads (:meth:`Dispatch._serve`) that
 take a share of the queue, run it on the node in one Ray call, and record each result exactly
 once; a node that fails is given up and its unfinished jobs go back to the front of the queue
 (see the :mod:`sf_sandbox.ray_pool` docstring, "Faults").
@@ -21,10 +21,10 @@ from sf_sandbox._ray_report import NodeReport, RayReport, Retry
 from sf_sandbox.job import Job
 from sf_sandbox.result import Result, Status
 
-__all__: list[str] = []
+__all__ = ["Call", "Dispatch", "Entry", "Node", "kill_actor", "ray_cause"]
 
 
-class _Call:
+class Call:
     """One run_many/arun call: its jobs, their result slots, and the future its caller waits on."""
 
     def __init__(self, jobs: list[Job], progress: Callable[..., None]) -> None:
@@ -38,36 +38,40 @@ class _Call:
 
 
 @dataclass(slots=True)
-class _Entry:
+class Entry:
     """One job waiting for a node: the call it belongs to and its index there."""
 
-    call: _Call
+    call: Call
     index: int
 
 
 @dataclass(slots=True)
-class _Node:
+class Node:
+    """One Ray node in use: its report, its ``NodePool`` actor and its serving threads."""
+
     report: NodeReport
     actor: Any
-    threads: list[threading.Thread] = field(default_factory=list)
+    """The Ray actor handle (Ray's handles are untyped)."""
+    threads: list[threading.Thread] = field(default_factory=list[threading.Thread])
 
     @property
     def alive(self) -> bool:
+        """Whether the node is still given work (it was not lost)."""
         return self.report.lost is None
 
 
-class _Dispatch:
+class Dispatch:
     """The queue half of :class:`~sf_sandbox.ray_pool.RayPool` (a mixin: the pool owns the state)."""
 
     report: RayReport
     batch_size: int | None
     inflight: int
-    _nodes: list[_Node]
-    _pending: collections.deque[_Entry]
+    _nodes: list[Node]
+    _pending: collections.deque[Entry]
     _cond: threading.Condition
     _closed: bool
 
-    def _serve(self, node: _Node) -> None:
+    def _serve(self, node: Node) -> None:
         """One of a node's ``inflight`` slots: take a share of the queue, run it there, repeat."""
         while True:
             with self._cond:
@@ -83,22 +87,22 @@ class _Dispatch:
                 batch = [self._pending.popleft() for _ in range(min(take, len(self._pending)))]
             self._execute(node, batch)
 
-    def _execute(self, node: _Node, batch: list[_Entry]) -> None:
+    def _execute(self, node: Node, batch: list[Entry]) -> None:
         ray = require_ray()
         jobs = [e.call.jobs[e.index] for e in batch]
         try:
             results = ray.get(node.actor.run_batch.remote(jobs))
         except Exception as exc:  # noqa: BLE001 - the node cannot be trusted with more work
             if isinstance(exc, ray.exceptions.RayActorError):
-                reason = f"raylet or actor died: {_cause(exc)}"
+                reason = f"raylet or actor died: {ray_cause(exc)}"
             elif not self._engine_alive(node):
-                reason = f"docker engine gone ({_cause(exc)})"
+                reason = f"docker engine gone ({ray_cause(exc)})"
             else:
-                reason = f"its pool failed: {_cause(exc)}"
+                reason = f"its pool failed: {ray_cause(exc)}"
             self._lose(node, reason)
             self._retry(batch, node)
             return
-        broken = {k for k, r in enumerate(results) if r.status is Status.SANDBOX_ERROR}
+        broken: set[int] = {k for k, r in enumerate(results) if r.status is Status.SANDBOX_ERROR}
         if broken and not self._engine_alive(node):
             self._lose(node, "docker engine gone")
         else:
@@ -112,25 +116,25 @@ class _Dispatch:
         if broken:
             self._retry([batch[k] for k in sorted(broken)], node)
 
-    def _engine_alive(self, node: _Node) -> bool:
+    def _engine_alive(self, node: Node) -> bool:
         ray = require_ray()
         try:
             return bool(ray.get(node.actor.engine_alive.remote(), timeout=60))
         except Exception:  # noqa: BLE001 - actor gone too
             return False
 
-    def _lose(self, node: _Node, reason: str) -> None:
+    def _lose(self, node: Node, reason: str) -> None:
         with self._cond:
             if node.report.lost is None:
                 node.report.lost = reason
-            orphans: list[_Entry] = []
+            orphans: list[Entry] = []
             if not any(n.alive for n in self._nodes):  # nobody left to take the queued jobs
                 orphans, self._pending = list(self._pending), collections.deque()
             self._cond.notify_all()
-        _kill(require_ray(), node.actor)
+        kill_actor(require_ray(), node.actor)
         self._fail(orphans, f"no Ray node with a working sandbox pool is left ({reason})")
 
-    def _retry(self, entries: list[_Entry], node: _Node) -> None:
+    def _retry(self, entries: list[Entry], node: Node) -> None:
         reason = node.report.lost or "node lost"
         with self._cond:
             for e in entries:
@@ -148,7 +152,7 @@ class _Dispatch:
                 return
         self._fail(entries, f"no Ray node with a working sandbox pool is left ({reason})")
 
-    def _fail(self, entries: list[_Entry], why: str, *, count: bool = True) -> None:
+    def _fail(self, entries: list[Entry], why: str, *, count: bool = True) -> None:
         if count:
             with self._cond:
                 self.report.failed_over += len(entries)
@@ -157,7 +161,7 @@ class _Dispatch:
                 e.call, e.index, Result(status=Status.SANDBOX_ERROR, error=why, id=e.call.jobs[e.index].id)
             )
 
-    def _finish(self, call: _Call, index: int, result: Result) -> None:
+    def _finish(self, call: Call, index: int, result: Result) -> None:
         with call.lock:
             with self._cond:
                 if call.results[index] is not None:  # exactly once: a late duplicate is dropped
@@ -171,14 +175,15 @@ class _Dispatch:
                 call.future.set_result([r for r in call.results if r is not None])
 
 
-def _kill(ray: Any, actor: Any) -> None:
+def kill_actor(ray: Any, actor: Any) -> None:
+    """Kill a Ray actor for good (no restart); one already dead is fine."""
     try:
         ray.kill(actor, no_restart=True)
     except Exception:  # noqa: BLE001 - already dead
         pass
 
 
-def _cause(exc: BaseException) -> str:
+def ray_cause(exc: BaseException) -> str:
     """A one-line reason from a Ray exception (the exception a task raised, when there is one)."""
     cause = getattr(exc, "cause", None)
     base = cause if isinstance(cause, BaseException) else exc

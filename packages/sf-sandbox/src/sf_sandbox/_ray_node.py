@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from sf_sandbox.errors import MissingDependencyError, SandboxConfigError, SandboxError
 from sf_sandbox.job import Job
@@ -130,7 +130,7 @@ class NodePool:
         calls = dict(self.host_calls)
         if self.node_host_factory is not None:
             host = self.node_host_factory()
-            if not isinstance(host, NodeHost):
+            if not isinstance(cast(object, host), NodeHost):  # a factory may return anything
                 raise SandboxConfigError(
                     f"node_host must build a NodeHost (host_calls, job_started, job_finished), "
                     f"got {type(host).__name__}"

@@ -56,11 +56,11 @@ class NodeReport:
 class RayReport:
     """What a :class:`RayPool` did: per-node figures, lost nodes and every retried job."""
 
-    nodes: list[NodeReport] = field(default_factory=list)
-    retried: list[Retry] = field(default_factory=list)
+    nodes: list[NodeReport] = field(default_factory=list[NodeReport])
+    retried: list[Retry] = field(default_factory=list[Retry])
     failed_over: int = 0
     """Jobs that got ``sandbox_error`` because no node was left to run them."""
-    skipped: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict[str, str])
     """Nodes whose pool could not start (node id → reason); they get no work."""
 
     @property

@@ -23,7 +23,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sf_sandbox._protocol import MAX_DEPTH, MAX_REPLY, too_deep
 from sf_sandbox.errors import SandboxConfigError
@@ -57,8 +57,8 @@ class Lane:
     """Most calls of the job running at once."""
     byte_budget: int
     """Most bytes of arguments across the job's queued and running calls."""
-    queued: deque[_Call] = field(default_factory=deque)
-    running: set[_Call] = field(default_factory=set)
+    queued: deque[_Call] = field(default_factory=deque[_Call])
+    running: set[_Call] = field(default_factory=set[_Call])
     bytes: int = 0
     closed: bool = False
     started: int = 0
@@ -79,7 +79,8 @@ class HostCalls:
     ) -> None:
         self.functions = dict(functions or {})
         for name, fn in self.functions.items():
-            if not isinstance(name, str) or not callable(fn):
+            # callers without a type checker may pass anything
+            if not isinstance(cast(object, name), str) or not callable(fn):
                 raise SandboxConfigError(f"host call {name!r} must map a str name to a callable")
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._max_workers = max_workers

@@ -5,7 +5,7 @@ is imported with ``docker import``. The result is cached twice: the image in the
 ``build_image`` returns at once) and the rootfs tarball under ``~/.cache/sf-sandbox`` (a reset
 engine re-imports it in seconds). ``base=`` builds ``FROM`` any local image that has python3.
 
-``languages=`` adds toolchains from Debian packages (``languages.py`` lists them) to a second
+``languages=`` adds toolchains from Debian packages (``languages/table.py`` lists them) to a second
 image, ``sf-sandbox:all`` for every language or ``sf-sandbox:<names>`` for a subset, built and
 cached the same way; the Python-only image stays the small default. The image's label
 ``sf-sandbox.languages`` says what it holds.
@@ -21,7 +21,9 @@ import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
+from sf_sandbox._json import json_object
 from sf_sandbox.backends.docker import DEFAULT_IMAGE, LABEL, docker_client
 from sf_sandbox.errors import ImageBuildError
 
@@ -85,8 +87,8 @@ def build_hint(image: str) -> str:
     return "build or load it (it needs python3 on PATH)"
 
 
-def image_languages(image: str) -> tuple[str, ...] | None:
-    """The languages ``image`` was built with (its label; ``("python",)`` without one), or None if missing.
+def _image_labels(image: str) -> dict[str, object] | None:
+    """The labels of ``image`` in the engine (empty without any), or None when it is not there.
 
     Raises:
         EngineUnavailableError: no engine.
@@ -97,21 +99,35 @@ def image_languages(image: str) -> tuple[str, ...] | None:
         img = docker_client().images.get(image)
     except docker.errors.ImageNotFound:
         return None
-    labels = (img.attrs.get("Config") or {}).get("Labels") or {}
-    return tuple(x for x in (labels.get(LANGUAGES_LABEL) or "python").split(",") if x)
+    attrs = json_object(cast(object, img.attrs)) or {}  # the engine's JSON, untyped in the SDK
+    config = json_object(attrs.get("Config")) or {}
+    return json_object(config.get("Labels")) or {}
+
+
+def _labelled_languages(labels: dict[str, object]) -> tuple[str, ...]:
+    """The languages an image's labels name (``("python",)`` when they name none)."""
+    value = labels.get(LANGUAGES_LABEL)
+    return tuple(x for x in (value if isinstance(value, str) and value else "python").split(",") if x)
+
+
+def image_languages(image: str) -> tuple[str, ...] | None:
+    """The languages ``image`` was built with (its label; ``("python",)`` without one), or None if missing.
+
+    Raises:
+        EngineUnavailableError: no engine.
+    """
+    labels = _image_labels(image)
+    return None if labels is None else _labelled_languages(labels)
 
 
 def image_status(image: str = DEFAULT_IMAGE, languages: tuple[str, ...] = ()) -> str:
     """``current``, ``outdated`` or ``missing``; ``outdated`` too when it lacks one of ``languages``."""
-    import docker.errors
-
-    try:
-        img = docker_client().images.get(image)
-    except docker.errors.ImageNotFound:
+    labels = _image_labels(image)
+    if labels is None:
         return "missing"
-    labels = (img.attrs.get("Config") or {}).get("Labels") or {}
-    has = set((labels.get(LANGUAGES_LABEL) or "python").split(","))
-    if labels.get(f"{LABEL}.image-revision") in (None, IMAGE_REVISION) and set(languages) <= has:
+    if labels.get(f"{LABEL}.image-revision") in (None, IMAGE_REVISION) and set(languages) <= set(
+        _labelled_languages(labels)
+    ):
         return "current"
     return "outdated"
 

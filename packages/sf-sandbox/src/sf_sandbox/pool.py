@@ -184,7 +184,11 @@ def progress_reporter(progress: bool | Progress, total: int) -> Callable[..., No
 
         return call
     if not progress or total < 2:
-        return lambda done, final=False: None
+
+        def quiet(done: int, final: bool = False) -> None:
+            return None
+
+        return quiet
     from sf_sandbox.progress import ProgressBar
 
     bar = ProgressBar("sandbox", total, unit="jobs")

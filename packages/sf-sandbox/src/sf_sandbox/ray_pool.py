@@ -49,9 +49,9 @@ import collections
 import concurrent.futures
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sf_sandbox._ray_dispatch import _Call, _cause, _Dispatch, _Entry, _kill, _Node
+from sf_sandbox._ray_dispatch import Call, Dispatch, Entry, Node, kill_actor, ray_cause
 from sf_sandbox._ray_node import INSTALL_HINT, NodeHost, NodeHostFactory, NodePool, require_ray
 from sf_sandbox._ray_report import NodeReport, RayReport, Retry
 from sf_sandbox.errors import MissingDependencyError, SandboxConfigError, SandboxError
@@ -79,7 +79,7 @@ __all__ = [
 ]
 
 
-class RayPool(PoolBase, _Dispatch):
+class RayPool(PoolBase, Dispatch):
     """Sandbox pools on every node of a Ray cluster, behind the :class:`~sf_sandbox.Sandbox` API.
 
     Results come back in input order; a job's failure never raises (see the module docstring for
@@ -143,16 +143,12 @@ class RayPool(PoolBase, _Dispatch):
         runtime: str | None = None,
     ) -> None:
         """See the class docstring."""
-        if preload is not None and not isinstance(preload, Preload):
+        # callers without a type checker may pass anything
+        if preload is not None and not isinstance(cast(object, preload), Preload):
             raise SandboxConfigError("preload must be an sf_sandbox.Preload")
         if pool_size is not None and pool_size < 1:
             raise SandboxConfigError(f"pool_size must be >= 1, got {pool_size}")
-        base = settings if settings is not None else SandboxSettings()
-        if not isinstance(base, SandboxSettings):
-            raise SandboxConfigError(
-                f"settings must be an sf_sandbox.SandboxSettings, got {type(base).__name__}"
-            )
-        self.settings = base.merge(
+        self.settings = SandboxSettings.given(settings).merge(
             image=image, limits=limits, pool_size=pool_size, preload=preload, runtime=runtime
         )
         """How every node's pool is opened; ``pool_size`` ``None``: each node's CPU count."""
@@ -180,8 +176,8 @@ class RayPool(PoolBase, _Dispatch):
         self.init_kwargs = dict(init_kwargs or {})
         self.report = RayReport()
         """Cumulative report over the pool's lifetime (see :class:`RayReport`)."""
-        self._nodes: list[_Node] = []
-        self._pending: collections.deque[_Entry] = collections.deque()
+        self._nodes: list[Node] = []
+        self._pending: collections.deque[Entry] = collections.deque()
         self._cond = threading.Condition()
         self._start_lock = threading.Lock()
         self._started = False
@@ -237,10 +233,11 @@ class RayPool(PoolBase, _Dispatch):
                 "the Ray cluster has no alive node"
                 + (" among the nodes= given" if self.only_nodes is not None else "")
             )
-        candidates = []
+        candidates: list[tuple[Node, Any]] = []  # a node and the Ray ref of its pool's start
         for info in alive:
             node_id = info["NodeID"]
-            size = self.pool_size or max(1, int((info.get("Resources") or {}).get("CPU") or 1))
+            resources: Mapping[str, Any] = info.get("Resources") or {}
+            size = self.pool_size or max(1, int(resources.get("CPU") or 1))
             host = (
                 self.docker_host.get(node_id) if isinstance(self.docker_host, Mapping) else self.docker_host
             )
@@ -257,13 +254,13 @@ class RayPool(PoolBase, _Dispatch):
             )
             address = str(info.get("NodeManagerAddress") or "")
             report = NodeReport(node_id=node_id, address=address, pool_size=size)
-            candidates.append((_Node(report=report, actor=actor), actor.start.remote()))
+            candidates.append((Node(report=report, actor=actor), actor.start.remote()))
         for node, ref in candidates:
             try:
                 facts = ray.get(ref)
             except Exception as exc:  # noqa: BLE001 - reported per node; other nodes may work
-                self.report.skipped[node.report.node_id] = _cause(exc)
-                _kill(ray, node.actor)
+                self.report.skipped[node.report.node_id] = ray_cause(exc)
+                kill_actor(ray, node.actor)
                 continue
             node.report.hostname = facts["hostname"]
             node.report.docker_host = facts["docker_host"]
@@ -310,7 +307,7 @@ class RayPool(PoolBase, _Dispatch):
                     except Exception:  # noqa: BLE001 - a node that died at the end has nothing to close
                         pass
                 for node in self._nodes:
-                    _kill(ray, node.actor)
+                    kill_actor(ray, node.actor)
                 for node in self._nodes:
                     for t in node.threads:
                         t.join(timeout=5)
@@ -363,11 +360,11 @@ class RayPool(PoolBase, _Dispatch):
         jobs = check_jobs(jobs)
         if concurrency is not None and concurrency < 1:
             raise SandboxConfigError("concurrency must be >= 1")
-        call = _Call(jobs, progress_reporter(progress, len(jobs)))
+        call = Call(jobs, progress_reporter(progress, len(jobs)))
         if not jobs:
             call.future.set_result([])
             return call.future
-        entries = [_Entry(call, i) for i in range(len(jobs))]
+        entries = [Entry(call, i) for i in range(len(jobs))]
         with self._cond:
             closed = self._closed
             nobody = not any(n.alive for n in self._nodes)

@@ -102,13 +102,8 @@ class Sandbox(PoolBase):
         Raises:
             SandboxConfigError: invalid settings (see :class:`~sf_sandbox.settings.SandboxSettings`).
         """
-        base = settings if settings is not None else SandboxSettings()
-        if not isinstance(base, SandboxSettings):
-            raise SandboxConfigError(
-                f"settings must be an sf_sandbox.SandboxSettings, got {type(base).__name__}"
-            )
         named = backend if isinstance(backend, str) else None
-        self.settings = base.merge(
+        self.settings = SandboxSettings.given(settings).merge(
             image=image,
             limits=limits,
             pool_size=pool_size,

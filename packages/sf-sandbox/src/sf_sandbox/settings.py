@@ -21,8 +21,9 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Self, cast
 
+from sf_sandbox._json import json_object
 from sf_sandbox.errors import SandboxConfigError
 from sf_sandbox.limits import Limits
 from sf_sandbox.preload import Preload
@@ -104,14 +105,17 @@ class SandboxSettings:
     def __post_init__(self) -> None:
         from sf_sandbox.backends.registry import get_backend
 
-        if not isinstance(self.backend, str):
+        # each value is checked as given (``object``): configs and callers without a type checker
+        # may pass anything
+        if not isinstance(cast(object, self.backend), str):
             raise SandboxConfigError(f"backend must be a backend name, got {type(self.backend).__name__}")
         spec = get_backend(self.backend)
-        image = self.image
+        image = cast(object, self.image)
         if image is not None and (not isinstance(image, str) or not image or image.split() != [image]):
             raise SandboxConfigError(f"image must be an image name such as sf-sandbox:py3, got {image!r}")
-        if self.runtime is not None:
-            if not isinstance(self.runtime, str) or not _RUNTIME.match(self.runtime):
+        runtime = cast(object, self.runtime)
+        if runtime is not None:
+            if not isinstance(runtime, str) or not _RUNTIME.match(runtime):
                 raise SandboxConfigError(
                     f"runtime must be a Docker runtime name such as runc or runsc, got {self.runtime!r}"
                 )
@@ -120,24 +124,40 @@ class SandboxSettings:
                     f"runtime {self.runtime!r} applies to Docker containers; the {self.backend!r} backend "
                     "has no runtimes (drop the runtime or use the docker backend)"
                 )
-        if not isinstance(self.limits, Limits):
+        if not isinstance(cast(object, self.limits), Limits):
             raise SandboxConfigError(
                 f"limits must be an sf_sandbox.Limits, got {type(self.limits).__name__} "
                 "(SandboxSettings.from_mapping reads a mapping)"
             )
-        if self.pool_size is not None and (
-            not isinstance(self.pool_size, int) or isinstance(self.pool_size, bool) or self.pool_size < 1
+        pool_size = cast(object, self.pool_size)
+        if pool_size is not None and (
+            not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1
         ):
             raise SandboxConfigError(f"pool_size must be >= 1 (warm containers), got {self.pool_size!r}")
-        if self.preload is not None and not isinstance(self.preload, Preload):
+        if self.preload is not None and not isinstance(cast(object, self.preload), Preload):
             raise SandboxConfigError("preload must be an sf_sandbox.Preload")
-        lanes = self.jobs_per_container
+        lanes = cast(object, self.jobs_per_container)
         if not isinstance(lanes, int) or isinstance(lanes, bool) or not 1 <= lanes <= MAX_LANES:
             raise SandboxConfigError(
                 f"jobs_per_container must be an integer from 1 to {MAX_LANES}, got {lanes!r}"
             )
 
     # ------------------------------------------------------------------ building
+    @classmethod
+    def given(cls, settings: SandboxSettings | None) -> SandboxSettings:
+        """The ``settings=`` a pool was opened with: ``settings`` itself, or the defaults for None.
+
+        Raises:
+            SandboxConfigError: ``settings`` is something else (a caller without a type checker).
+        """
+        if settings is None:
+            return cls()
+        if not isinstance(cast(object, settings), SandboxSettings):
+            raise SandboxConfigError(
+                f"settings must be an sf_sandbox.SandboxSettings, got {type(settings).__name__}"
+            )
+        return settings
+
     def merge(self, **changes: Any) -> Self:
         """A copy with the ``changes`` that are not ``None`` applied (``None`` = not given).
 
@@ -166,7 +186,7 @@ class SandboxSettings:
             SandboxConfigError: not a mapping, an unknown key (with the closest known one), a
                 value of the wrong kind, or settings that fail validation.
         """
-        if not isinstance(data, Mapping):
+        if not isinstance(cast(object, data), Mapping):
             raise SandboxConfigError(f"sandbox settings must be a mapping of setting: value, got {data!r}")
         start = base if base is not None else cls()
         values: dict[str, Any] = {}
@@ -179,7 +199,7 @@ class SandboxSettings:
                 if isinstance(value, Limits):
                     values["limits"] = value
                 else:
-                    limit_values.update({str(k): v for k, v in value.items()})
+                    limit_values.update({str(k): v for k, v in cast("Mapping[object, Any]", value).items()})
             elif key.startswith("limits."):
                 limit_values[key.removeprefix("limits.")] = value
             elif key == "preload":
@@ -215,9 +235,10 @@ class SandboxSettings:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise SandboxConfigError(f"sandbox settings {text!r}: not valid JSON ({exc.msg})") from None
-            if not isinstance(data, dict):
+            obj = json_object(data)
+            if obj is None:
                 raise SandboxConfigError(f"sandbox settings {text!r}: a JSON object is needed")
-            return data
+            return obj
         pairs: dict[str, Any] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, sep, value = part.partition("=")

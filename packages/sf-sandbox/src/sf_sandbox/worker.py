@@ -9,8 +9,9 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
+from sf_sandbox._json import json_object
 from sf_sandbox._protocol import HEADER, FrameDecoder, encode
 from sf_sandbox.backends.base import Backend, Connection
 from sf_sandbox.errors import SandboxConfigError, SandboxError, SupervisorError
@@ -188,10 +189,10 @@ class Worker:
 
     def _hostcall(self, frame: dict[str, Any]) -> None:
         job_id, call = frame.get("id"), frame.get("call")
-        req = frame.get("req")
+        req = json_object(frame.get("req"))
         with self._lock:
             running = self._jobs.get(job_id)  # type: ignore[arg-type]
-        if running is None or not isinstance(req, dict):
+        if running is None or req is None:
             return  # a finished job's call: nothing of it runs
         call_id = req.get("call_id")
         reader = threading.current_thread()  # _hostcall runs on the connection's reader
@@ -209,8 +210,9 @@ class Worker:
 
         self.hostcalls.dispatch(
             str(req.get("name")),
-            list(req.get("args") or []),
-            dict(req.get("kwargs") or {}),
+            # the supervisor checked their shapes (a list, an object) before relaying the call
+            list(cast("list[Any]", req.get("args") or [])),
+            dict(cast("dict[str, Any]", req.get("kwargs") or {})),
             running.loop,
             reply,
             lane=running.calls,
@@ -310,7 +312,8 @@ class Worker:
             status = Status(frame.get("status"))
         except ValueError:
             status = Status.SANDBOX_ERROR
-        files = {k: base64.b64decode(v) for k, v in (frame.get("files") or {}).items()}
+        encoded: dict[str, str] = frame.get("files") or {}
+        files = {k: base64.b64decode(v) for k, v in encoded.items()}
         error = frame.get("error")
         if frame.get("file_errors") and status is Status.OK:
             error = "; ".join(frame["file_errors"])

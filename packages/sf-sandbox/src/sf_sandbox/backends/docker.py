@@ -8,8 +8,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+from sf_sandbox._procfs import stat_fields
 from sf_sandbox.backends import seccomp
 from sf_sandbox.backends.base import Backend, Connection
 from sf_sandbox.errors import EngineUnavailableError, ImageNotFoundError, SandboxError
@@ -40,7 +41,8 @@ def docker_client(timeout: int | None = 60, ping: bool = True) -> Any:
             from docker.context import ContextAPI
 
             ctx = ContextAPI.get_current_context()
-            if ctx is not None and ctx.name != "default" and ctx.Host:
+            # typed as never None, but None when the configured context is gone: caught below
+            if ctx.name != "default" and ctx.Host:
                 base_url = ctx.Host
         except Exception:
             base_url = None
@@ -49,10 +51,10 @@ def docker_client(timeout: int | None = 60, ping: bool = True) -> Any:
         client = (
             docker.DockerClient(base_url=base_url, timeout=timeout)
             if base_url
-            else docker.from_env(timeout=timeout)
+            else docker.from_env(timeout=cast(int, timeout))  # None (no timeout) works; the stub says int
         )
         if ping:
-            client.ping()
+            client.ping()  # pyright: ignore[reportUnknownMemberType] - the SDK leaves its arguments untyped
     except Exception as exc:
         raise EngineUnavailableError(
             f"no Docker engine answers at {where} ({type(exc).__name__}). Start it (`sudo systemctl start "
@@ -74,11 +76,10 @@ def owner_labels() -> dict[str, str]:
 
 def process_start_time(pid: int) -> int | None:
     """The kernel's start time of ``pid`` (clock ticks since boot), or None if it does not exist."""
+    fields = stat_fields(pid)
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-        return int(data[data.rindex(b")") + 2 :].split()[19])
-    except (OSError, ValueError, IndexError):
+        return int(fields[19]) if fields is not None else None
+    except (ValueError, IndexError):
         return None
 
 
@@ -261,19 +262,39 @@ class DockerBackend(Backend):
     ) -> tuple[Connection, dict[str, object]]:
         """Start one container.
 
-        ``lanes`` > 1 gives it that many concurrent job lanes (:func:`lane_mounts`), each with its
-        own uid (``uid + lane``) and tmpfs.
+        ``lanes`` > 1 gives it that many concurrent job lanes (:func:`container_mounts`), each with
+        its own uid (``uid + lane``) and tmpfs.
+
+        Raises:
+            ImageNotFoundError: ``image`` is not in the engine.
+            EngineUnavailableError: the engine stopped answering.
+            SandboxError: the engine refused the container, or it could not be started (it is removed).
         """
-        import docker.errors
+        uid = random.randint(100_000, 1_999_999)
+        container = self._create(self._host_config(limits, uid, lanes))
+        conn = self._attach_and_boot(container, on_data, on_close)
+        config: dict[str, object] = {
+            "mode": "container",
+            "job_uid": uid,
+            "work_dir": "/work",
+            "helper_dir": "/sf",
+            "writable": ["/work", "/tmp", "/dev/shm"],
+            "tmp_dir": "/tmp",
+            "helpers": helper_sources(),
+        }
+        if lanes > 1:
+            config.update(lanes=lanes, lanes_root=LANES_ROOT)
+        return conn, config
+
+    def _host_config(self, limits: Limits, uid: int, lanes: int) -> Any:
+        """The container's isolation: no network, read-only root, tmpfs, cgroup limits, no capabilities."""
         from docker.types import LogConfig, Ulimit
 
-        uid = random.randint(100_000, 1_999_999)
         work_mb = limits.file_size_mb
-        api = self.client.api
         # gVisor's sentry keeps ~60 host threads of its own plus per-task stubs in the container's pids
         # cgroup; each job stays bounded by RLIMIT_NPROC (= limits.pids, per lane uid), which gVisor enforces
         overhead = (8 if self.runtime != "runsc" else 256) + 4 * (lanes - 1)
-        host_config = api.create_host_config(
+        return self.client.api.create_host_config(
             network_mode="none",
             read_only=True,
             tmpfs=container_mounts(uid, work_mb, lanes),
@@ -289,8 +310,17 @@ class DockerBackend(Backend):
             log_config=LogConfig(type="none"),
             **({"runtime": self.runtime} if self.runtime else {}),
         )
+
+    def _create(self, host_config: Any) -> Any:
+        """Create (not start) the supervisor's container; return the SDK's container object.
+
+        Raises:
+            ImageNotFoundError, SandboxError, EngineUnavailableError: as :meth:`start` says.
+        """
+        import docker.errors
+
         try:
-            created = api.create_container(
+            created = self.client.api.create_container(
                 self.image,
                 command=["python3", "-c", BOOTSTRAP],
                 stdin_open=True,  # with detach=False the SDK also sets StdinOnce: host gone -> EOF -> exit
@@ -301,7 +331,7 @@ class DockerBackend(Backend):
                 environment={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"},
                 host_config=host_config,
             )
-            container = self.client.containers.get(created["Id"])
+            return self.client.containers.get(created["Id"])
         except docker.errors.ImageNotFound:
             raise ImageNotFoundError(
                 f"image {self.image!r} is not in the Docker engine: build it with `sf sandbox build-image`"
@@ -314,6 +344,15 @@ class DockerBackend(Backend):
             raise EngineUnavailableError(
                 f"the Docker engine stopped answering: {type(exc).__name__}: {exc}"
             ) from None
+
+    def _attach_and_boot(
+        self, container: Any, on_data: Callable[[bytes], None], on_close: Callable[[], None]
+    ) -> DockerConnection:
+        """Attach to ``container``, start it and send the supervisor its bootstrap payload.
+
+        Raises:
+            SandboxError: any step failed (the container is removed).
+        """
         try:
             # A client of its own: a hijacked stream must never sit in a shared connection pool,
             # where urllib3 may close it when the pool is full (the container then sees EOF and exits).
@@ -330,18 +369,7 @@ class DockerBackend(Backend):
             except Exception:
                 pass
             raise SandboxError(f"could not start a sandbox container: {exc}") from None
-        config: dict[str, object] = {
-            "mode": "container",
-            "job_uid": uid,
-            "work_dir": "/work",
-            "helper_dir": "/sf",
-            "writable": ["/work", "/tmp", "/dev/shm"],
-            "tmp_dir": "/tmp",
-            "helpers": helper_sources(),
-        }
-        if lanes > 1:
-            config.update(lanes=lanes, lanes_root=LANES_ROOT)
-        return conn, config
+        return conn
 
     def close(self) -> None:
         """Close the engine client, if one was made; never raises. A later use makes a new one."""

@@ -7,12 +7,14 @@ process-tree kill (via PR_SET_CHILD_SUBREAPER) apply. Memory, CPU and pids are n
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from typing import IO, cast
 
 from sf_sandbox.backends.base import Backend, Connection
 from sf_sandbox.backends.names import UNSAFE_BACKEND_NAME
@@ -20,6 +22,15 @@ from sf_sandbox.limits import Limits
 from sf_sandbox.supervisor import BOOTSTRAP, bootstrap_payload, helper_sources
 
 __all__ = ["UNSAFE_BACKEND_NAME", "LocalConnection", "LocalUnsafeBackend"]
+
+
+def _buffered(pipe: IO[bytes] | None) -> io.BufferedReader:
+    """A pipe of the subprocess as the ``BufferedReader`` that ``Popen`` (``bufsize=-1``) makes of it.
+
+    ``read1`` returns what one read of the pipe gives, so output reaches the host as it comes.
+    """
+    assert isinstance(pipe, io.BufferedReader), "the supervisor's pipes are opened buffered"
+    return cast("io.BufferedReader", pipe)  # isinstance leaves the raw stream's type unknown
 
 
 class LocalConnection(Connection):
@@ -47,9 +58,9 @@ class LocalConnection(Connection):
         threading.Thread(target=self._drain_stderr, daemon=True).start()
 
     def _read(self) -> None:
-        assert self.proc.stdout is not None
+        stdout = _buffered(self.proc.stdout)
         try:
-            while chunk := self.proc.stdout.read1(1 << 20):
+            while chunk := stdout.read1(1 << 20):
                 self._on_data(chunk)
         except (OSError, ValueError):
             pass
@@ -57,9 +68,9 @@ class LocalConnection(Connection):
             self._on_close()
 
     def _drain_stderr(self) -> None:
-        assert self.proc.stderr is not None
+        stderr = _buffered(self.proc.stderr)
         try:
-            while chunk := self.proc.stderr.read1(65536):
+            while chunk := stderr.read1(65536):
                 self._stderr += chunk
                 del self._stderr[:-65536]
         except (OSError, ValueError):

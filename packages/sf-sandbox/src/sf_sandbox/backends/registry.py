@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sf_sandbox.backends.names import DOCKER, UNSAFE_BACKEND_NAME
 from sf_sandbox.errors import SandboxConfigError
@@ -63,7 +63,8 @@ def register_backend(
         SandboxConfigError: ``name`` is empty or already registered (pass ``replace=True`` to
             swap a backend on purpose).
     """
-    if not isinstance(name, str) or not name.strip() or name != name.strip():
+    # callers without a type checker may pass anything
+    if not isinstance(cast(object, name), str) or not name.strip() or name != name.strip():
         raise SandboxConfigError(f"backend name must be a non-empty word, got {name!r}")
     if name in _BACKENDS and not replace:
         raise SandboxConfigError(f"sandbox backend {name!r} is already registered (replace=True swaps it)")

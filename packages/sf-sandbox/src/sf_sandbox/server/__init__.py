@@ -18,23 +18,24 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from contextlib import asynccontextmanager
-from typing import Any
 
-from sf_sandbox.errors import SandboxError
+from sf_sandbox.errors import MissingDependencyError
 from sf_sandbox.server.config import ServeConfig, is_loopback
 
-__all__ = ["ServeConfig", "is_loopback", "serve", "MissingDependencyError"]
-
-
-class MissingDependencyError(SandboxError):
-    """The server extra is not installed."""
+__all__ = ["MissingDependencyError", "ServeConfig", "is_loopback", "serve"]
 
 
 def _require_server_deps() -> None:
+    """Return when starlette and uvicorn import.
+
+    Raises:
+        MissingDependencyError: one is missing (the message says ``pip install "sf-sandbox[server]"``).
+    """
+    import importlib
+
     try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
+        for name in ("starlette", "uvicorn"):
+            importlib.import_module(name)
     except ImportError as exc:
         raise MissingDependencyError(
             f"`sf sandbox serve` needs the server extra ({exc.name} is missing): "
@@ -43,6 +44,11 @@ def _require_server_deps() -> None:
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (inheritable, so uvicorn serves it as given).
+
+    Raises:
+        SandboxConfigError: the address cannot be bound.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -58,8 +64,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _say_on_stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
 def serve(config: ServeConfig, log: Callable[[str], None] | None = None) -> int:
     """Run the service until SIGTERM/SIGINT; return the exit code (0 after SIGTERM, 130 after Ctrl-C).
+
+    ``log`` gets the service's few progress lines (default: stderr).
 
     Raises:
         MissingDependencyError: starlette/uvicorn are not installed.
@@ -67,75 +79,24 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None) -> int:
         EngineUnavailableError, ImageNotFoundError: the pool cannot start.
     """
     _require_server_deps()
-    import asyncio
-
-    import uvicorn
-
     from sf_sandbox.gvisor import require_runtime
-    from sf_sandbox.image import image_languages
-    from sf_sandbox.sandbox import Sandbox
     from sf_sandbox.server.app import Service
+    from sf_sandbox.server.lifecycle import DrainingServer, lifespan, start_pool, uvicorn_config
     from sf_sandbox.server.metrics import Metrics
     from sf_sandbox.server.runner import Runner
 
-    say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    say = log or _say_on_stderr
     require_runtime(config.runtime)
     sock = _bind(config.host, config.port)
-    image = config.image or "sf-sandbox:py3"
-    if image_languages(image) is None:
-        from sf_sandbox.errors import ImageNotFoundError
-        from sf_sandbox.image import build_hint
-
-        sock.close()
-        raise ImageNotFoundError(f"image {image!r} is not in the Docker engine: {build_hint(image)}")
-    sandbox = Sandbox(image=image, limits=config.limits, pool_size=config.pool_size, runtime=config.runtime)
-    runtime = f", runtime {config.runtime}" if config.runtime else ""
-    say(f"sf sandbox serve: starting {config.pool_size} container(s) of {image}{runtime}")
     try:
-        sandbox.start()
-        languages = image_languages(image) or ("python",)
+        sandbox, languages = start_pool(config, say)
     except BaseException:
-        sandbox.close()
         sock.close()
         raise
     metrics = Metrics()
     runner = Runner(sandbox, pool_size=config.pool_size, capacity=config.capacity, metrics=metrics)
-    service = Service(config, runner, metrics, languages)
-
-    @asynccontextmanager
-    async def lifespan(app: Any) -> Any:
-        runner.ready = True
-        yield
-        runner.close()
-        await asyncio.get_running_loop().run_in_executor(None, sandbox.close)
-
-    stop_signals: list[int] = []
-
-    class DrainingServer(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            stop_signals.append(sig)
-            if not runner.draining:
-                runner.draining = True
-                say(
-                    f"sf sandbox serve: shutting down; {runner.inflight} job(s) in flight get "
-                    f"{config.drain_timeout:g}s to finish"
-                )
-                try:
-                    loop = asyncio.get_running_loop()
-                    loop.call_later(config.drain_timeout, runner.cancel_all, "the service shut down")
-                except RuntimeError:
-                    runner.cancel_all("the service shut down")
-            super().handle_exit(sig, frame)
-            self._captured_signals.clear()  # we exit with a code, not by re-raising the signal
-
-    uv_config = uvicorn.Config(
-        service.app(lifespan=lifespan),
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=int(config.drain_timeout) + 10,
-        lifespan="on",
-    )
-    server = DrainingServer(uv_config)
+    app = Service(config, runner, metrics, languages).app(lifespan=lifespan(runner, sandbox))
+    server = DrainingServer(uvicorn_config(app, config.drain_timeout), config, runner, say)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     say(
@@ -149,4 +110,4 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None) -> int:
         sandbox.close()
         sock.close()
     say("sf sandbox serve: stopped; containers removed")
-    return 130 if signal.SIGINT in stop_signals else 0
+    return 130 if signal.SIGINT in server.stop_signals else 0
