@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sf_workflows.protocols import Completion, Message
 
@@ -97,8 +97,8 @@ class Script:
 def _as_responder(script: Script | Responder | str | Sequence[str]) -> Responder:
     if isinstance(script, str):
         return lambda _request: script
-    if isinstance(script, Sequence):
-        return Script(replies=script, default=None)
+    if isinstance(script, Sequence):  # of str: a Script and a Responder are no sequences
+        return Script(replies=cast("Sequence[str]", script), default=None)
     return script
 
 
