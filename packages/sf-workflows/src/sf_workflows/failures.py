@@ -24,10 +24,13 @@ that attribute structurally, so it needs no import of sf_workflows.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sf_workflows.errors import WorkflowError
 from sf_workflows.status import OutcomeStatus
+
+if TYPE_CHECKING:
+    from sf_workflows.types import Outcome
 
 __all__ = [
     "INFRA_PREFIX",
@@ -192,7 +195,7 @@ class InfrastructureError(WorkflowError):
         self.infrastructure = InfraCause(cause)
 
 
-def raise_for_infra(outcome: Any) -> None:
+def raise_for_infra(outcome: Outcome) -> None:
     """Raise :class:`InfrastructureError` when ``outcome`` failed for our reasons.
 
     ``outcome`` is an :class:`~sf_workflows.Outcome` (anything with ``status`` and ``error``).

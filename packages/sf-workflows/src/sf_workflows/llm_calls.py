@@ -112,11 +112,17 @@ class RunState:
         self.remote_waited = float(facts.get("waited", 0.0) or 0.0)
 
 
-def accepts_cache_tag(llm: Any) -> bool:
-    """Whether ``llm.complete`` takes a ``cache_tag`` keyword (by name or ``**params``)."""
+def accepts_cache_tag(llm: object) -> bool:
+    """Whether ``llm.complete`` takes a ``cache_tag`` keyword (by name or ``**params``).
+
+    False for an object without a ``complete`` whose signature can be read.
+    """
+    complete: object = getattr(llm, "complete", None)
+    if not callable(complete):
+        return False
     try:
-        params = inspect.signature(llm.complete).parameters
-    except (TypeError, ValueError, AttributeError):
+        params = inspect.signature(complete).parameters
+    except (TypeError, ValueError):
         return False
     return "cache_tag" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
