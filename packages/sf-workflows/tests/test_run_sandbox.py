@@ -22,25 +22,14 @@ from sf_workflows import (
     run_workflow,
     run_workflows,
 )
-from sf_workflows.testing import Script, ScriptedLLM, ScriptedServer, answer_script
+from sf_workflows.testing import Script, ScriptedLLM, ScriptedServer, answer_script, custom_workflow
 
 pytestmark = pytest.mark.docker
 
 ADD_CODE = "def add(a, b):\n    return a + b\n"
 
 
-def wf(body: str, ops: str = "") -> str:
-    """A workflow with a Custom operator (plus ``ops`` lines in __init__) and ``body`` as run_workflow."""
-    return (
-        "class Workflow:\n"
-        "    def __init__(self, config, problem) -> None:\n"
-        "        self.problem = problem\n"
-        "        self.llm = create(config)\n"
-        "        self.custom = operator.Custom(self.llm, self.problem)\n"
-        + "".join(f"        {line}\n" for line in ops.splitlines())
-        + "\n    async def run_workflow(self):\n"
-        + "".join(f"        {line}\n" for line in body.splitlines())
-    )
+wf = custom_workflow
 
 
 def run(source: str, task: Task, llm: Any, sandbox: Any, **options: Any):

@@ -8,6 +8,8 @@
   hangs, empty ``choices``, non-JSON 200 bodies, slow drips; queued or at a random rate), so
   tests drive the real ``openai`` client over real HTTP.
 - :func:`write_fake_scoreflow_checkout`: a directory laid out like a ScoreFlow checkout.
+- :func:`custom_workflow` (a one-operator workflow around a body) and :func:`run_in_context` (an
+  operator call with a run context set).
 """
 
 from sf_workflows.testing._scoreflow import FAKE_SCOREFLOW_TEMPLATE, write_fake_scoreflow_checkout
@@ -20,6 +22,7 @@ from sf_workflows.testing._script import (
     last_user_message,
 )
 from sf_workflows.testing._server import Fault, ScriptedServer
+from sf_workflows.testing._workflows import custom_workflow, run_in_context
 
 __all__ = [
     "FAKE_SCOREFLOW_TEMPLATE",
@@ -30,6 +33,8 @@ __all__ = [
     "ScriptedServer",
     "answer_script",
     "count_tokens",
+    "custom_workflow",
     "last_user_message",
+    "run_in_context",
     "write_fake_scoreflow_checkout",
 ]
