@@ -6,28 +6,17 @@ LLM-only operators run in-process here; Programmer and Test execute code only in
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from sf_workflows import operators as op
-from sf_workflows.operators import RunContext, activate, deactivate
+from sf_workflows.operators import RunContext
 from sf_workflows.operators._text import extract_code, extract_tag
 from sf_workflows.run import sandbox_code_runner
-from sf_workflows.testing import Script, ScriptedServer, last_user_message
+from sf_workflows.testing import Script, ScriptedServer, last_user_message, run_in_context
 
-
-def run_op(ctx: RunContext, factory: Callable[[], Awaitable[Any]]) -> Any:
-    async def go() -> Any:
-        token = activate(ctx)
-        try:
-            return await factory()
-        finally:
-            deactivate(token)
-
-    return asyncio.run(go())
+run_op = run_in_context
 
 
 def prompts(server: ScriptedServer) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sf_workflows import TEMPLATE_NAMES, WorkflowParseError, get_template, parse_workflow, validate_workflow
+from sf_workflows.testing import custom_workflow
 
 GOOD = """class Workflow:
     def __init__(self, config, problem) -> None:
@@ -18,16 +19,7 @@ GOOD = """class Workflow:
 """
 
 
-def _with_body(body: str, init_extra: str = "") -> str:
-    return (
-        "class Workflow:\n"
-        "    def __init__(self, config, problem) -> None:\n"
-        "        self.problem = problem\n"
-        "        self.llm = create(config)\n"
-        "        self.custom = operator.Custom(self.llm, self.problem)\n"
-        f"{init_extra}"
-        "\n    async def run_workflow(self):\n" + "".join(f"        {line}\n" for line in body.splitlines())
-    )
+_with_body = custom_workflow
 
 
 @pytest.mark.parametrize("name", TEMPLATE_NAMES)
@@ -68,22 +60,20 @@ def test_good_workflow_reports_operators() -> None:
             "self.answer_generate(...) is called but never created",
         ),
         (
-            _with_body(
-                'return await self.custom(instruction="x")', "        self.x = operator.Magic(self.llm)\n"
-            ),
+            _with_body('return await self.custom(instruction="x")', "self.x = operator.Magic(self.llm)"),
             "unknown operator operator.Magic; available:",
         ),
         (
             _with_body(
                 'return await self.custom(instruction="x")',
-                "        self.t = operator.Test(self.llm, self.problem)\n",
+                "self.t = operator.Test(self.llm, self.problem)",
             ),
             "operator.Test is not available for this task",
         ),
         (
             _with_body(
                 'return await self.custom(instruction="x")',
-                "        self.c = operator.Custom(self.llm, self.problem, 1, 2)\n",
+                "self.c = operator.Custom(self.llm, self.problem, 1, 2)",
             ),
             "operator.Custom(...) too many positional arguments",
         ),

@@ -22,25 +22,14 @@ from sf_workflows import (
     run_workflow,
     run_workflows,
 )
-from sf_workflows.testing import Script, ScriptedLLM, ScriptedServer, answer_script
+from sf_workflows.testing import Script, ScriptedLLM, ScriptedServer, answer_script, custom_workflow
 
 pytestmark = pytest.mark.docker
 
 ADD_CODE = "def add(a, b):\n    return a + b\n"
 
 
-def wf(body: str, ops: str = "") -> str:
-    """A workflow with a Custom operator (plus ``ops`` lines in __init__) and ``body`` as run_workflow."""
-    return (
-        "class Workflow:\n"
-        "    def __init__(self, config, problem) -> None:\n"
-        "        self.problem = problem\n"
-        "        self.llm = create(config)\n"
-        "        self.custom = operator.Custom(self.llm, self.problem)\n"
-        + "".join(f"        {line}\n" for line in ops.splitlines())
-        + "\n    async def run_workflow(self):\n"
-        + "".join(f"        {line}\n" for line in body.splitlines())
-    )
+wf = custom_workflow
 
 
 def run(source: str, task: Task, llm: Any, sandbox: Any, **options: Any):
@@ -301,11 +290,12 @@ def test_the_runtime_is_preloaded_or_shipped_as_the_pool_has_it(docker_ready: No
     """
     from sf_sandbox import Sandbox
     from sf_workflows import host_calls
-    from sf_workflows.run import _ZIP_FILE, build_job
+    from sf_workflows._job import ZIP_FILE
+    from sf_workflows.run import build_job
 
     plain = dict(timeout=5.0, code_timeout=5.0, max_llm_calls=4, max_answer_bytes=1000, base_limits=None)
-    assert _ZIP_FILE in build_job("x", math_task, "t", **plain).files
-    assert _ZIP_FILE not in build_job("x", math_task, "t", runtime_preloaded=True, **plain).files
+    assert ZIP_FILE in build_job("x", math_task, "t", **plain).files
+    assert ZIP_FILE not in build_job("x", math_task, "t", runtime_preloaded=True, **plain).files
     outcomes = []
     for pool in (open_sandbox(pool_size=1), Sandbox(pool_size=1, host_calls=host_calls())):
         with pool:

@@ -15,7 +15,6 @@ import asyncio
 import os
 import re
 import runpy
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from sf_workflows.generator import build_generator_prompt
 from sf_workflows.generator import scoreflow as sf
 from sf_workflows.generator.filters import FilterRules, RejectionReason, check_generated
 from sf_workflows.generator.validate import ALLOWED_IMPORTS
-from sf_workflows.operators import RunContext, activate, deactivate
+from sf_workflows.operators import RunContext
 from sf_workflows.operators._style import OURS, SCOREFLOW_SYSTEM_MESSAGE, OperatorStyle, xml_format_note
 from sf_workflows.run import run_workflow, sandbox_code_runner
 from sf_workflows.testing import (
@@ -36,6 +35,7 @@ from sf_workflows.testing import (
     Script,
     ScriptedLLM,
     answer_script,
+    run_in_context,
     write_fake_scoreflow_checkout,
 )
 
@@ -83,15 +83,7 @@ def _official_module(checkout: Path, dataset: str, name: str) -> dict[str, Any]:
     return runpy.run_path(str(checkout / "ScoreFlow" / "scripts" / DIRS[dataset] / name))
 
 
-def run_op(ctx: RunContext, factory: Callable[[], Awaitable[Any]]) -> Any:
-    async def go() -> Any:
-        token = activate(ctx)
-        try:
-            return await factory()
-        finally:
-            deactivate(token)
-
-    return asyncio.run(go())
+run_op = run_in_context
 
 
 # ---- official strings, byte for byte -------------------------------------------------------

@@ -25,7 +25,7 @@ from sf_workflows.generator import (
 )
 from sf_workflows.llm_calls import host_calls
 from sf_workflows.operators import OPERATORS
-from sf_workflows.protocols import LLM, Completion
+from sf_workflows.protocols import LLM, Completion, ProblemLike
 from sf_workflows.remote import RemoteHost, WorkflowHost, remote_host
 from sf_workflows.run import (
     open_sandbox,
@@ -52,6 +52,7 @@ __all__ = [
     "OutcomeStatus",
     "Price",
     "PriceTable",
+    "ProblemLike",
     "RemoteHost",
     "ResponseCache",
     "Task",

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sf_workflows.errors import MissingDependencyError, WorkflowConfigError
+
+if TYPE_CHECKING:
+    from sf_workflows.protocols import ProblemLike
 
 GROUP = "sf.problem_sources"
 
@@ -21,6 +24,20 @@ _INSTALL = (
     "`sf workflows run --dataset` reads datasets through sf-bench, which is not installed: "
     "pip install packages/sf-sandbox packages/sf-workflows packages/sf-bench (or `uv sync`)"
 )
+
+
+class AnswerScore(Protocol):
+    """What ``score_answer`` returns (sf-bench's ``Score``): the value and why."""
+
+    @property
+    def value(self) -> float:
+        """The score in [0, 1]."""
+        ...
+
+    @property
+    def detail(self) -> str | None:
+        """A short note on how it was scored, or None."""
+        ...
 
 
 def _source() -> Mapping[str, Any]:
@@ -33,7 +50,9 @@ def _source() -> Mapping[str, Any]:
         raise MissingDependencyError(f"{_INSTALL} ({exc})") from exc
 
 
-def load_problem(dataset: str, problem_id: str, split: str = "test", data_dir: str | None = None) -> Any:
+def load_problem(
+    dataset: str, problem_id: str, split: str = "test", data_dir: str | None = None
+) -> ProblemLike:
     """The problem with id ``problem_id`` in ``dataset``'s ``split``, from the installed source.
 
     Raises:
@@ -47,6 +66,6 @@ def load_problem(dataset: str, problem_id: str, split: str = "test", data_dir: s
         raise WorkflowConfigError(str(exc)) from exc
 
 
-def score_answer(dataset: str, problem: Any, answer: str) -> Any | None:
+def score_answer(dataset: str, problem: ProblemLike, answer: str) -> AnswerScore | None:
     """The source's official score of ``answer`` (``None`` where it scores elsewhere, as for code)."""
     return _source()["score_answer"](dataset, problem, answer)

@@ -24,7 +24,7 @@ that attribute structurally, so it needs no import of sf_workflows.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Protocol
 
 from sf_workflows.errors import WorkflowError
 from sf_workflows.status import OutcomeStatus
@@ -35,6 +35,7 @@ __all__ = [
     "FailureKind",
     "InfraCause",
     "InfrastructureError",
+    "OutcomeLike",
     "WorkflowFailure",
     "failure_kind",
     "failure_label",
@@ -192,7 +193,25 @@ class InfrastructureError(WorkflowError):
         self.infrastructure = InfraCause(cause)
 
 
-def raise_for_infra(outcome: Any) -> None:
+class OutcomeLike(Protocol):
+    """What :func:`raise_for_infra` reads: an :class:`~sf_workflows.Outcome` or the like.
+
+    A protocol, not ``Outcome`` itself, so that this module does not import
+    :mod:`sf_workflows.types` (which imports it).
+    """
+
+    @property
+    def status(self) -> str:
+        """An :class:`OutcomeStatus` value."""
+        ...
+
+    @property
+    def error(self) -> str | None:
+        """Why the run failed."""
+        ...
+
+
+def raise_for_infra(outcome: OutcomeLike) -> None:
     """Raise :class:`InfrastructureError` when ``outcome`` failed for our reasons.
 
     ``outcome`` is an :class:`~sf_workflows.Outcome` (anything with ``status`` and ``error``).

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sf_workflows.protocols import LLM
+from sf_workflows.protocols import LLM, ProblemLike
 from sf_workflows.types import Usage
 
 EXTRACT_PROMPT = """Extract the final answer from the response below, without any explanation.
@@ -63,13 +63,13 @@ class Verdict:
     """Tokens and cost of the extraction and judge calls."""
 
 
-def _question(problem: Any) -> str:
+def _question(problem: ProblemLike) -> str:
     extras: Mapping[str, Any] = getattr(problem, "extras", None) or {}
     return str(extras.get("question") or problem.prompt)
 
 
 async def extract_answer(
-    llm: LLM, problem: Any, answer: str, *, form: str = DEFAULT_FORM
+    llm: LLM, problem: ProblemLike, answer: str, *, form: str = DEFAULT_FORM
 ) -> tuple[str, Usage]:
     """The final answer the LLM extracts from ``answer`` (ScoreFlow's extraction step).
 
@@ -81,7 +81,7 @@ async def extract_answer(
 
 
 async def judge_answer(
-    llm: LLM, problem: Any, prediction: str, golds: Sequence[str], *, with_context: bool = False
+    llm: LLM, problem: ProblemLike, prediction: str, golds: Sequence[str], *, with_context: bool = False
 ) -> tuple[float, str, Usage]:
     """ScoreFlow's 0/1 judge: ``(1.0 | 0.0, raw reply, usage)``; a reply other than 0/1 is 0.
 

@@ -18,11 +18,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sf_workflows.errors import WorkflowConfigError, WorkflowError
 from sf_workflows.executor.cache import request_key
-from sf_workflows.protocols import LLM
+from sf_workflows.protocols import LLM, Message
 from sf_workflows.types import Usage
 
 if TYPE_CHECKING:
@@ -61,10 +61,12 @@ class RunState:
     """Whether ``executor.complete`` accepts ``cache_tag`` (:func:`accepts_cache_tag`)."""
     calls: int = 0
     usage: Usage = field(default_factory=Usage)
-    seen: Counter[str] = field(default_factory=Counter)
+    seen: Counter[str] = field(default_factory=Counter[str])
     over_limit: bool = False
     llm_error: str | None = None
-    pending: dict[int, tuple[float, asyncio.Task[Any] | None]] = field(default_factory=dict)
+    pending: dict[int, tuple[float, asyncio.Task[Any] | None]] = field(
+        default_factory=dict[int, tuple[float, asyncio.Task[Any] | None]]
+    )
     """Executor calls in flight: call number -> (monotonic start, the host-call task)."""
     cancelled_wait: float = 0.0
     """Longest wait of an executor call cancelled before it was answered (the run's timeout)."""
@@ -110,17 +112,27 @@ class RunState:
         self.remote_waited = float(facts.get("waited", 0.0) or 0.0)
 
 
-def accepts_cache_tag(llm: Any) -> bool:
-    """Whether ``llm.complete`` takes a ``cache_tag`` keyword (by name or ``**params``)."""
+def accepts_cache_tag(llm: object) -> bool:
+    """Whether ``llm.complete`` takes a ``cache_tag`` keyword (by name or ``**params``).
+
+    False for an object without a ``complete`` whose signature can be read.
+    """
+    complete: object = getattr(llm, "complete", None)
+    if not callable(complete):
+        return False
     try:
-        params = inspect.signature(llm.complete).parameters
-    except (TypeError, ValueError, AttributeError):
+        params = inspect.signature(complete).parameters
+    except (TypeError, ValueError):
         return False
     return "cache_tag" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-async def serve_llm(state: RunState, messages: Any, params: Any) -> str:
+async def serve_llm(state: RunState, messages: object, params: object) -> str:
     """One LLM call for a run: limits, per-run occurrence numbering for the cache, accounting.
+
+    ``messages`` and ``params`` are as the workflow sent them (untrusted): a non-empty list of
+    messages (checked by the executor), and a mapping of chat parameters or None, of which those
+    a workflow may set are kept.
 
     Returns the reply's text.
 
@@ -135,7 +147,8 @@ async def serve_llm(state: RunState, messages: Any, params: Any) -> str:
     state.calls += 1
     if not isinstance(messages, list) or not messages:
         raise WorkflowError("messages must be a non-empty list of {'role', 'content'} objects")
-    params = {k: v for k, v in (params or {}).items() if k in _PARAMS and v is not None}
+    sent = cast("Mapping[str, object]", params or {})  # not a mapping: AttributeError, reported
+    params = {k: v for k, v in sent.items() if k in _PARAMS and v is not None}
     key = request_key({"messages": messages, "params": params})
     occurrence = state.seen[key]
     state.seen[key] += 1
@@ -148,7 +161,7 @@ async def serve_llm(state: RunState, messages: Any, params: Any) -> str:
     began = time.monotonic()
     state.pending[number] = (began, task)
     try:
-        completion = await state.executor.complete(messages, **params, **extra)
+        completion = await state.executor.complete(cast("list[Message]", messages), **params, **extra)
     except asyncio.CancelledError:
         state.cancelled_wait = max(state.cancelled_wait, time.monotonic() - began)
         raise
@@ -204,8 +217,13 @@ class WorkflowHostCalls(Mapping[str, Callable[..., Any]]):
         """The tokens of the runs registered here now."""
         return frozenset(self._runs)
 
-    async def serve(self, token: str, rid: int, messages: Any, params: Any = None) -> dict[str, Any]:
+    async def serve(
+        self, token: object, rid: object, messages: object, params: object = None
+    ) -> dict[str, Any]:
         """The ``sf_workflows_llm`` host call; never raises.
+
+        Its arguments come from the workflow (untrusted): the run's ``token``, the request id
+        ``rid`` (echoed back), and ``messages`` and ``params`` for :func:`serve_llm`.
 
         Errors go back as ``{"rid", "error"}`` so the in-sandbox channel can match them to their
         request.
@@ -238,6 +256,6 @@ def host_calls_of(sandbox: Pool) -> WorkflowHostCalls | None:
     :meth:`WorkflowHostCalls.serve`); None when it has no such host call, or one that is not
     from :func:`host_calls`.
     """
-    functions = getattr(getattr(sandbox, "hostcalls", None), "functions", None) or {}
-    owner = getattr(functions.get(HOST_CALL), "__self__", None)
+    functions: Mapping[str, object] = getattr(getattr(sandbox, "hostcalls", None), "functions", None) or {}
+    owner: object = getattr(functions.get(HOST_CALL), "__self__", None)
     return owner if isinstance(owner, WorkflowHostCalls) else None

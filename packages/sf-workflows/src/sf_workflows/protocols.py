@@ -1,4 +1,8 @@
-"""The interface operators call: :class:`LLM`, and the value it returns, :class:`Completion`."""
+"""The interfaces sf-workflows calls.
+
+:class:`LLM` (what operators call) with the value it returns, :class:`Completion`; and
+:class:`ProblemLike`, what a workflow run takes as its problem.
+"""
 
 from __future__ import annotations
 
@@ -42,4 +46,28 @@ class LLM(Protocol):
 
     async def complete(self, messages: Sequence[Message], **params: Any) -> Completion:  # pragma: no cover
         """Return the model's reply to ``messages``."""
+        ...
+
+
+class ProblemLike(Protocol):
+    """A problem a workflow runs on: a :class:`~sf_workflows.Task`, sf-bench's ``Problem``, or yours.
+
+    :meth:`~sf_workflows.Task.from_problem` converts it. Beyond these attributes it reads, when
+    present, ``extras`` (a mapping: ``entry_point``, ``public_tests``, ``question``, ``context``)
+    and ``dataset``.
+    """
+
+    @property
+    def id(self) -> str:
+        """The problem's identifier (made a ``str``)."""
+        ...
+
+    @property
+    def task_type(self) -> str:
+        """``code``, ``math`` or ``qa`` (a ``str`` or a ``StrEnum``)."""
+        ...
+
+    @property
+    def prompt(self) -> str:
+        """The full problem text."""
         ...

@@ -29,14 +29,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sf_workflows.errors import WorkflowConfigError
 from sf_workflows.executor.client import Executor, ExecutorConfig
 from sf_workflows.llm_calls import HOST_CALL, JOB_FILE, RunState, WorkflowHostCalls, accepts_cache_tag
 from sf_workflows.protocols import LLM
+
+if TYPE_CHECKING:
+    from sf_sandbox import Job, Result
 
 __all__ = ["RemoteHost", "WorkflowHost", "remote_host"]
 
@@ -46,9 +49,10 @@ ExecutorSpec = ExecutorConfig | LLM | Callable[[], LLM]
 picklable zero-argument callable returning one."""
 
 
-def _run_spec(job: Any) -> dict[str, Any] | None:
+def _run_spec(job: Job) -> dict[str, Any] | None:
     """The host part of a workflow job's spec (token, tag, call limit); None for other jobs."""
-    raw = (getattr(job, "files", None) or {}).get(JOB_FILE)
+    files: Mapping[str, bytes] = getattr(job, "files", None) or {}
+    raw = files.get(JOB_FILE)
     if raw is None:
         return None
     try:
@@ -80,7 +84,7 @@ class WorkflowHost:
         """The workflow host call (:data:`~sf_workflows.run.HOST_CALL`), serving this host's runs."""
         return self._calls
 
-    def job_started(self, job: Any) -> None:
+    def job_started(self, job: Job) -> None:
         """Register the run of a workflow job, so its host calls are served on this node."""
         spec = _run_spec(job)
         if spec is not None:
@@ -89,7 +93,7 @@ class WorkflowHost:
             )
             self._calls.register(spec["token"], state)
 
-    def job_finished(self, job: Any, result: Any) -> Any:
+    def job_finished(self, job: Job, result: Result) -> Result:
         """End the run; return ``result`` with the run's accounting in ``host_data``."""
         spec = _run_spec(job)
         state = self._calls.unregister(spec["token"]) if spec is not None else None
@@ -121,17 +125,18 @@ class RemoteHost:
     def __call__(self) -> WorkflowHost:
         """Build the node's executor and its :class:`WorkflowHost`."""
         spec = self.executor
+        executor: object
         if isinstance(spec, ExecutorConfig):
             executor = Executor(spec)
         elif hasattr(spec, "complete"):
             executor = spec
         else:
-            executor = spec()
+            executor = cast("Callable[[], object]", spec)()
         if not hasattr(executor, "complete"):
             raise WorkflowConfigError(
                 f"the node's executor must have an async complete() method, got {type(executor).__name__}"
             )
-        return WorkflowHost(executor)
+        return WorkflowHost(cast(LLM, executor))  # checked: it has complete()
 
 
 def remote_host(executor: ExecutorSpec) -> RemoteHost:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_workflows.errors import WorkflowConfigError
 from sf_workflows.status import OutcomeStatus
+
+if TYPE_CHECKING:
+    from sf_workflows.protocols import Completion, ProblemLike
 
 TASK_TYPES = ("code", "math", "qa")
 
@@ -45,7 +48,7 @@ class Task:
         object.__setattr__(self, "public_tests", tuple(self.public_tests))
 
     @classmethod
-    def from_problem(cls, problem: Any) -> Task:
+    def from_problem(cls, problem: ProblemLike) -> Task:
         """Convert a duck-typed problem (``id``, ``task_type``, ``prompt``, ``extras``)."""
         if isinstance(problem, Task):
             return problem
@@ -94,7 +97,7 @@ class Task:
         return self.question if self.question is not None else self.prompt
 
 
-def as_task(problem: Any) -> Task:
+def as_task(problem: ProblemLike) -> Task:
     """``problem`` as a :class:`Task` (see :meth:`Task.from_problem`)."""
     return Task.from_problem(problem)
 
@@ -130,7 +133,7 @@ class Usage:
         return asdict(self)
 
     @classmethod
-    def of(cls, completion: Any) -> Usage:
+    def of(cls, completion: Completion) -> Usage:
         """The usage of one :class:`~sf_workflows.protocols.Completion`."""
         pt, ct = (
             int(getattr(completion, "prompt_tokens", 0)),

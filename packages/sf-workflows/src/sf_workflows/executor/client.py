@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from sf_workflows.errors import ExecutorError, WorkflowConfigError
+from sf_workflows.executor._attempts import attempt_error, backoff
 from sf_workflows.executor.cache import ResponseCache, default_cache_dir, request_key
 from sf_workflows.executor.cost import PriceTable
 from sf_workflows.protocols import Completion, Message
@@ -128,6 +129,29 @@ class _LoopState:
         self.inflight: dict[str, asyncio.Future[Completion]] = {}
 
 
+def _record(completion: Completion) -> dict[str, Any]:
+    """The cache's record of a fetched ``completion`` (everything but ``cached``)."""
+    return {
+        "text": completion.text,
+        "model": completion.model,
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "cost": completion.cost,
+    }
+
+
+def _from_record(record: Mapping[str, Any]) -> Completion:
+    """The :class:`Completion` a cache ``record`` (:func:`_record`) stands for, marked ``cached``."""
+    return Completion(
+        text=record["text"],
+        model=record.get("model", ""),
+        prompt_tokens=record.get("prompt_tokens", 0),
+        completion_tokens=record.get("completion_tokens", 0),
+        cost=record.get("cost", 0.0),
+        cached=True,
+    )
+
+
 class Executor:
     """Async OpenAI-compatible client implementing the :class:`~sf_workflows.protocols.LLM` protocol.
 
@@ -242,41 +266,38 @@ class Executor:
         """
         request = self.build_request(messages, params)
         key = request_key({"request": request, "tag": cache_tag})
-        if self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                completion = Completion(
-                    text=hit["text"],
-                    model=hit.get("model", ""),
-                    prompt_tokens=hit.get("prompt_tokens", 0),
-                    completion_tokens=hit.get("completion_tokens", 0),
-                    cost=hit.get("cost", 0.0),
-                    cached=True,
-                )
-                self._usage = self._usage + Usage.of(completion)
-                return completion
+        record = self.cache.get(key) if self.cache is not None else None
+        if record is not None:
+            return self._counted(_from_record(record))
         state = self._state()
         pending = state.inflight.get(key)
-        if pending is not None:  # the same request is on its way: share its reply
-            try:
-                first = await asyncio.shield(pending)
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if pending.cancelled() and task is not None and not task.cancelling():
-                    return await self.complete(
-                        messages, cache_tag=cache_tag, **params
-                    )  # its sender was cancelled
-                raise
-            completion = Completion(
-                text=first.text,
-                model=first.model,
-                prompt_tokens=first.prompt_tokens,
-                completion_tokens=first.completion_tokens,
-                cost=first.cost,
-                cached=True,
-            )
-            self._usage = self._usage + Usage.of(completion)
-            return completion
+        if pending is None:
+            return self._counted(await self._send(state, key, request))
+        try:  # the same request is on its way: share its reply
+            first = await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if pending.cancelled() and task is not None and not task.cancelling():
+                return await self.complete(
+                    messages, cache_tag=cache_tag, **params
+                )  # its sender was cancelled
+            raise
+        return self._counted(dataclasses.replace(first, cached=True))
+
+    def _counted(self, completion: Completion) -> Completion:
+        """``completion``, added to :attr:`usage`."""
+        self._usage = self._usage + Usage.of(completion)
+        return completion
+
+    async def _send(self, state: _LoopState, key: str, request: dict[str, Any]) -> Completion:
+        """Fetch ``request`` as the one sender of ``key``; cache the reply once it is well formed.
+
+        Callers that ask for ``key`` meanwhile wait on ``state.inflight[key]``, which gets this
+        call's result, its exception, or its cancellation.
+
+        Raises:
+            ExecutorError: as :meth:`_fetch`.
+        """
         future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
         state.inflight[key] = future
         try:
@@ -292,24 +313,15 @@ class Executor:
             state.inflight.pop(key, None)
         future.set_result(completion)
         if self.cache is not None:
-            self.cache.put(
-                key,
-                {
-                    "text": completion.text,
-                    "model": completion.model,
-                    "prompt_tokens": completion.prompt_tokens,
-                    "completion_tokens": completion.completion_tokens,
-                    "cost": completion.cost,
-                },
-            )
-        self._usage = self._usage + Usage.of(completion)
+            self.cache.put(key, _record(completion))
         return completion
 
     async def _fetch(self, state: _LoopState, request: dict[str, Any]) -> Completion:
         """Send ``request`` and return its completion, retrying our failures.
 
-        :func:`_attempt_error` says which failures are ours; the wait is exponential backoff
-        with jitter, or the endpoint's ``Retry-After``; tenacity runs the loop.
+        :func:`~sf_workflows.executor._attempts.attempt_error` says which failures are ours; the
+        wait is exponential backoff with jitter, or the endpoint's ``Retry-After``
+        (:func:`~sf_workflows.executor._attempts.backoff`); tenacity runs the loop.
 
         Raises:
             ExecutorError: the last attempt's error; a retryable one says how many attempts
@@ -332,7 +344,7 @@ class Executor:
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(cfg.max_retries + 1),
-            wait=lambda retry_state: _backoff(cfg, retry_state),
+            wait=lambda retry_state: backoff(retry_state, cfg.retry_base_delay, cfg.retry_max_delay),
             retry=retry_if_exception(lambda exc: isinstance(exc, ExecutorError) and exc.retryable),
             before_sleep=before_sleep,
             reraise=True,
@@ -378,7 +390,7 @@ class Executor:
                     retryable=True,
                 ) from exc
             except (openai.APIConnectionError, openai.APIStatusError) as exc:  # incl. its timeouts
-                raise _attempt_error(exc, self.base_url, cfg.model) from exc
+                raise attempt_error(exc, self.base_url, cfg.model) from exc
             except (ValueError, openai.APIResponseValidationError) as exc:  # a body that is not JSON
                 raise ExecutorError(
                     f"the executor endpoint {where} sent a reply that is not JSON "
@@ -435,63 +447,3 @@ class Executor:
         if self.cache is not None:
             self.cache.close()
             self.cache = None
-
-
-def _backoff(cfg: ExecutorConfig, retry_state: Any) -> float:
-    """Seconds before the next attempt.
-
-    The endpoint's ``Retry-After`` when it sent one, else ``retry_base_delay * 2**(n-1)``;
-    capped at ``retry_max_delay``, with ±25% jitter.
-    """
-    exc = retry_state.outcome.exception() if retry_state.outcome is not None else None
-    asked = getattr(exc, "retry_after", None)
-    n = retry_state.attempt_number
-    delay = asked if asked is not None else cfg.retry_base_delay * 2 ** (n - 1)
-    return min(cfg.retry_max_delay, delay) * (0.75 + 0.5 * random.random())
-
-
-def _attempt_error(exc: Exception, base_url: str | None, model: str) -> ExecutorError:
-    """Our :class:`ExecutorError` for one failed attempt.
-
-    408, 409, 429, 5xx, connection errors and timeouts are retryable (ours); other statuses are
-    the caller's configuration.
-    """
-    status = getattr(exc, "status_code", None)
-    retryable = status is None or status in (408, 409, 429) or status >= 500
-    return ExecutorError(
-        _describe(exc, base_url, model),
-        status_code=status,
-        retryable=retryable,
-        retry_after=_retry_after(exc),
-    )
-
-
-def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if not headers:
-        return None
-    value = headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _describe(exc: Exception, base_url: str | None, model: str) -> str:
-    where = base_url or "the OpenAI API"
-    status = getattr(exc, "status_code", None)
-    if status == 401:
-        return (
-            f"the executor endpoint {where} rejected the API key (HTTP 401): "
-            "check SF_EXECUTOR_API_KEY/OPENAI_API_KEY"
-        )
-    if status == 404:
-        return (
-            f"the executor endpoint {where} has no model {model!r} (HTTP 404): "
-            "check --executor-model and --base-url"
-        )
-    if status is not None:
-        body = getattr(exc, "message", "") or str(exc)
-        return f"executor request to {where} failed with HTTP {status}: {body[:300]}"
-    return f"cannot reach the executor endpoint {where}: {type(exc).__name__}: {str(exc)[:200]}"

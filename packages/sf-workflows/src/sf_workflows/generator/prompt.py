@@ -8,12 +8,16 @@ prompt is plain text (no chat template) ending where the graph begins.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sf_workflows.errors import WorkflowConfigError
 from sf_workflows.generator.validate import ALLOWED_IMPORTS, DEFAULT_OPERATORS
 from sf_workflows.operators import OPERATORS
 from sf_workflows.types import TASK_TYPES, as_task
+
+if TYPE_CHECKING:
+    from sf_workflows.generator.scoreflow import OfficialStrings
+    from sf_workflows.protocols import ProblemLike
 
 IMPORTS_SENTENCE = ", ".join(sorted(ALLOWED_IMPORTS)[:-1]) + " or " + sorted(ALLOWED_IMPORTS)[-1]
 """The modules the prompt says a workflow may import: exactly the validator's allowlist."""
@@ -111,7 +115,7 @@ def operator_catalogue(operators: Sequence[str]) -> str:
 
 
 def build_generator_prompt(
-    problem: Any, operators: Sequence[str] | None = None, *, official: Any = None
+    problem: ProblemLike, operators: Sequence[str] | None = None, *, official: OfficialStrings | None = None
 ) -> str:
     """The prompt asking a generator for one workflow for ``problem``.
 

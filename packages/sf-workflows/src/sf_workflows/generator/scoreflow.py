@@ -41,6 +41,7 @@ from sf_workflows.errors import WorkflowConfigError
 from sf_workflows.generator._scoreflow_pins import PINNED_DIGESTS
 from sf_workflows.generator.filters import FilterRules
 from sf_workflows.operators._style import SCOREFLOW_SYSTEM_MESSAGE, OperatorStyle
+from sf_workflows.protocols import ProblemLike
 from sf_workflows.types import as_task
 
 __all__ = [
@@ -274,7 +275,7 @@ def load_official(
     return _load(resolve_source(source), dataset, verify)
 
 
-def generator_input_text(problem: Any) -> str:
+def generator_input_text(problem: ProblemLike) -> str:
     """The task text ScoreFlow puts between its prompt halves (``get_graph_input_text``).
 
     That is the problem (MATH), the question (GSM8K, HotpotQA: without context), the question
@@ -288,7 +289,7 @@ def generator_input_text(problem: Any) -> str:
     return task.generator_text
 
 
-def generator_prompt(official: OfficialStrings, problem: Any) -> str:
+def generator_prompt(official: OfficialStrings, problem: ProblemLike) -> str:
     """ScoreFlow's generator prompt for ``problem``: ``START_PORMPT + text + END_PROMPT``.
 
     Byte for byte as ``generate.py`` builds it; fed to the generator as a raw string, with no

@@ -99,7 +99,8 @@ def main(job_path: str = "sfw_job.json", result_path: str = "sfw_result.json") -
     if channel is not None:
         llm = HostLLM(job["token"], channel)
     else:
-        from sf_host import call  # provided by the sandbox supervisor
+        # sf_host exists only inside a sandbox job (the supervisor provides it), so pyright cannot see it
+        from sf_host import call  # pyright: ignore[reportMissingImports, reportUnknownVariableType]
 
         llm = HostLLM(job["token"], None, call)
     ctx = RunContext(

@@ -20,7 +20,8 @@ reply by printing.
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+import json
+from typing import Literal, TypedDict, cast
 
 
 class HarnessRequest(TypedDict, total=False):
@@ -61,6 +62,24 @@ class HarnessReply(TypedDict):
     """Why the code did not run (compile error, exception, timeout), else None."""
     results: list[TestOutcome]
     """One entry per test (``tests`` mode)."""
+
+
+def failed_reply(error: str) -> HarnessReply:
+    """The reply standing for a harness run that did not answer (timeout, crash, garbage)."""
+    return {"ok": False, "output": "", "stdout": "", "error": error, "results": []}
+
+
+def parse_reply(data: str | bytes) -> HarnessReply | None:
+    """The harness's reply in ``data`` (its stdout), or None when ``data`` is not one.
+
+    A JSON object with an ``ok`` key is taken as the reply: the harness is a fixed script of
+    ours, so that is its shape (the candidate cannot write to the harness's stdout).
+    """
+    try:
+        reply: object = json.loads(data)
+    except ValueError:
+        return None
+    return cast(HarnessReply, reply) if isinstance(reply, dict) and "ok" in reply else None
 
 
 SOURCE = r"""

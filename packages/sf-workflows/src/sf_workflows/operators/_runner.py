@@ -8,13 +8,8 @@ import os
 import signal
 import subprocess
 import sys
-from typing import cast
 
-from ._harness import SOURCE, HarnessReply, HarnessRequest
-
-
-def _failure(error: str) -> HarnessReply:
-    return {"ok": False, "output": "", "stdout": "", "error": error, "results": []}
+from ._harness import SOURCE, HarnessReply, HarnessRequest, failed_reply, parse_reply
 
 
 def run_harness_blocking(request: HarnessRequest, timeout: float) -> HarnessReply:
@@ -38,21 +33,17 @@ def run_harness_blocking(request: HarnessRequest, timeout: float) -> HarnessRepl
         except ProcessLookupError:
             pass
         proc.communicate()
-        return _failure(f"timeout after {timeout:g}s")
+        return failed_reply(f"timeout after {timeout:g}s")
     finally:
         try:  # anything the candidate left running in its group goes too
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    try:
-        reply: object = json.loads(out.decode("utf-8", "replace"))
-        if isinstance(reply, dict) and "ok" in reply:
-            # the harness (a fixed script of ours) wrote it; a dict with "ok" is its reply shape
-            return cast(HarnessReply, reply)
-    except ValueError:
-        pass
+    reply = parse_reply(out.decode("utf-8", "replace"))
+    if reply is not None:
+        return reply
     tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-    return _failure(f"code runner died (exit {proc.returncode}){': ' + tail[0] if tail[0] else ''}")
+    return failed_reply(f"code runner died (exit {proc.returncode}){': ' + tail[0] if tail[0] else ''}")
 
 
 async def run_harness(request: HarnessRequest, timeout: float) -> HarnessReply:

@@ -1,153 +1,23 @@
-"""Test doubles other packages' tests reuse.
-
-- :class:`Script`: scripted replies (rules matched on the last user message, or a queue).
-- :class:`ScriptedLLM`: an in-process :class:`~sf_workflows.protocols.LLM`.
-- :class:`ScriptedServer`: a real OpenAI-compatible HTTP server on localhost (stdlib
-  ``http.server`` in a thread) with scripted replies, a fixed latency and fault injection
-  (:class:`Fault`: error statuses with or without ``Retry-After``, connections reset mid-body,
-  hangs, empty ``choices``, non-JSON 200 bodies, slow drips; queued or at a random rate), so
-  tests drive the real ``openai`` client over real HTTP.
-"""
+"""A real OpenAI-compatible HTTP server with scripted replies and fault injection."""
 
 from __future__ import annotations
 
 import json
 import random
-import re
 import socket
 import struct
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-from sf_workflows.protocols import Completion, Message
+from sf_workflows.testing._script import Responder, Script, as_responder, count_tokens
 
-Responder = Callable[[Mapping[str, Any]], str]
-"""Gets the request (``model``, ``messages``, parameters) and returns the reply text."""
-
-
-def last_user_message(request: Mapping[str, Any]) -> str:
-    """The content of the request's last user message ("" if none)."""
-    for message in reversed(list(request.get("messages", []))):
-        if message.get("role") == "user":
-            return str(message.get("content", ""))
-    return ""
-
-
-def count_tokens(text: str) -> int:
-    """The doubles' token count: whitespace-separated words (deterministic, model-free)."""
-    return len(text.split())
-
-
-class Script:
-    """Scripted replies.
-
-    ``rules`` are ``(pattern, reply)`` pairs tried in order: ``pattern`` is a regular expression
-    searched in the last user message; ``reply`` is a string or a callable taking the request.
-    Before the rules, replies queued with :meth:`queue` are served first-in first-out. With no
-    match, ``default`` is used (a string or callable); ``default=None`` raises ``LookupError``.
-    Thread-safe.
-    """
-
-    def __init__(
-        self,
-        rules: Iterable[tuple[str, str | Responder]] = (),
-        *,
-        default: str | Responder | None = "OK",
-        replies: Iterable[str] = (),
-    ):
-        self.rules = [(re.compile(p, re.DOTALL), r) for p, r in rules]
-        self.default = default
-        self._queue: deque[str] = deque(replies)
-        self._lock = threading.Lock()
-
-    def queue(self, *replies: str) -> None:
-        """Serve these replies next, in order, whatever the request."""
-        with self._lock:
-            self._queue.extend(replies)
-
-    def __call__(self, request: Mapping[str, Any]) -> str:
-        """Return the reply to ``request``: the next queued reply, else the first matching rule's.
-
-        A callable reply (or ``default``) is called with ``request`` and its result returned; with
-        no queued reply and no matching rule, ``default`` answers.
-
-        Raises:
-            LookupError: nothing answers the request (no queued reply, no rule matches the last
-                user message, and ``default`` is None).
-        """
-        with self._lock:
-            if self._queue:
-                return self._queue.popleft()
-        text = last_user_message(request)
-        for pattern, reply in self.rules:
-            if pattern.search(text):
-                return reply(request) if callable(reply) else reply
-        if self.default is None:
-            raise LookupError(f"no scripted reply for: {text[:200]!r}")
-        return self.default(request) if callable(self.default) else self.default
-
-
-def _as_responder(script: Script | Responder | str | Sequence[str]) -> Responder:
-    if isinstance(script, str):
-        return lambda _request: script
-    if isinstance(script, Sequence):
-        return Script(replies=script, default=None)
-    return script
-
-
-class ScriptedLLM:
-    """In-process LLM double implementing the ``LLM`` protocol (no HTTP).
-
-    Records every request in :attr:`requests` (``model``, ``messages``, parameters) and counts
-    tokens with :func:`count_tokens`; ``cost_per_token`` gives a deterministic cost.
-    """
-
-    def __init__(
-        self,
-        script: Script | Responder | str | Sequence[str] = "OK",
-        *,
-        model: str = "scripted",
-        cost_per_token: float = 0.0,
-    ):
-        self.responder = _as_responder(script)
-        self.model = model
-        self.cost_per_token = cost_per_token
-        self.requests: list[dict[str, Any]] = []
-
-    async def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
-        """Answer ``messages`` with the script's reply and record the request in :attr:`requests`.
-
-        ``cache_tag`` is dropped from ``params``; the other parameters are recorded, not applied.
-
-        Returns:
-            The reply as a :class:`Completion` of :attr:`model`, with :func:`count_tokens` counts
-            of the messages' contents and the reply, and cost ``(prompt + completion tokens) *
-            cost_per_token``.
-
-        Raises:
-            LookupError: a :class:`Script` (or a list of replies, once used up) has no reply for
-                the request.
-        """
-        params.pop("cache_tag", None)
-        request = {"model": self.model, "messages": [dict(m) for m in messages], **params}
-        self.requests.append(request)
-        text = self.responder(request)
-        pt = sum(count_tokens(str(m.get("content", ""))) for m in messages)
-        ct = count_tokens(text)
-        return Completion(
-            text=text,
-            model=self.model,
-            prompt_tokens=pt,
-            completion_tokens=ct,
-            cost=(pt + ct) * self.cost_per_token,
-        )
+__all__ = ["Fault", "ScriptedServer"]
 
 
 class Fault(StrEnum):
@@ -207,7 +77,7 @@ class ScriptedServer:
         hang_seconds: float = 30.0,
         drip_seconds: float = 2.0,
     ):
-        self.responder = _as_responder(script)
+        self.responder = as_responder(script)
         self.latency = latency
         self.requests: list[dict[str, Any]] = []
         self.failure_rate = failure_rate
@@ -407,112 +277,3 @@ class ScriptedServer:
                 self._send(status, payload, headers, failure.fault if failure is not None else None)
 
         return Handler
-
-
-def answer_script(answer: str = "42", *, code: str | Responder | None = None, letter: str = "A") -> Script:
-    """A :class:`Script` that answers every operator's prompt in the format it expects.
-
-    ScEnsemble picks ``letter``; Review, Revise, AnswerGenerate and Format answer ``answer``;
-    Programmer gets ``def solve(): return answer``; CustomCodeGenerate and Test's fix get
-    ``code`` (a string or a callable of the request; default: a stub defining ``solution``);
-    anything else (Custom, generator prompts) gets ``"The answer is <answer>"``.
-    """
-    code_reply = code if code is not None else "def solution(*args):\n    return None\n"
-
-    def fenced(request: Mapping[str, Any]) -> str:
-        body = code_reply(request) if callable(code_reply) else code_reply
-        return f"```python\n{body}\n```"
-
-    return Script(
-        [
-            (
-                r"<solution_letter>",
-                f"<thought>they agree</thought><solution_letter>{letter}</solution_letter>",
-            ),
-            (
-                r"<revised_solution>",
-                f"<review>looks right</review><revised_solution>{answer}</revised_solution>",
-            ),
-            (r"<solution>the full improved", f"<solution>{answer}</solution>"),
-            (r"<answer>the final answer only", f"<thought>step by step</thought><answer>{answer}</answer>"),
-            (r"<answer>the final answer</answer>", f"<answer>{answer}</answer>"),
-            (r"Define a function `solve\(\)`", f"```python\ndef solve():\n    return {answer!r}\n```"),
-            (r"defines `[A-Za-z_0-9]+`|Write a complete, self-contained Python solution", fenced),
-        ],
-        default=f"The answer is {answer}",
-    )
-
-
-__all__ = [
-    "Fault",
-    "Responder",
-    "Script",
-    "ScriptedLLM",
-    "ScriptedServer",
-    "answer_script",
-    "count_tokens",
-    "last_user_message",
-    "write_fake_scoreflow_checkout",
-]
-
-
-FAKE_SCOREFLOW_TEMPLATE = """class Workflow:
-    def __init__(self, config, problem) -> None:
-        self.problem = problem
-        self.llm = create(config)
-        self.custom = operator.Custom(self.llm, self.problem)
-
-    async def run_workflow(self):
-        solution = await self.custom(instruction="Solve it step by step.")
-        return solution"""
-
-
-def write_fake_scoreflow_checkout(root: str | Path, directory: str = "MATH") -> Path:
-    """Write a directory laid out like a Gen-Verse/ScoreFlow checkout, with made-up strings.
-
-    For tests of :mod:`sf_workflows.generator.scoreflow` that must not depend on ScoreFlow's
-    own (unlicensed) text: the files hold ScoreFlow's names (``START_PORMPT``, ``TEMP_AVOID``,
-    ``SC_ENSEMBLE_PROMPT``...) with placeholder values, so loading them with ``verify=True``
-    fails the digest check and ``verify=False`` loads them. Returns ``root``.
-    """
-    base = Path(root) / "ScoreFlow" / "scripts" / directory
-    base.mkdir(parents=True, exist_ok=True)
-    conditions = {
-        "PYTHON_START": "import asyncio\nimport ScoreFlow.scripts.X.operator as operator\n\n",
-        "PYTHON_END": "\n\n    async def __call__(self):\n        return await self.run_workflow()",
-        "START_PORMPT": "<<start: make a graph from this template>>\n<graph>\n"
-        + FAKE_SCOREFLOW_TEMPLATE
-        + "\n</graph>\nProblem: ",
-        "END_PROMPT": "\n<<end: graph follows>>",
-        "TEMP_AVOID": FAKE_SCOREFLOW_TEMPLATE,
-        "NO_EXCEPTION_LIST": [".split(' ')", "int("],
-        "TIME_LIMIT": 120,
-        "TIME_LIMIT_TEST": 60,
-        "sim_threshold": 0.75,
-    }
-    prompts = {
-        "SC_ENSEMBLE_PROMPT": "[ens] {problem} || {solutions} [/ens]",
-        "REVIEW_PROMPT": "[rev] {problem} || {solution} [/rev]",
-        "PYTHON_CODE_VERIFIER_PROMPT": "[prog] {problem} || {analysis} || {feedback} [/prog]",
-        "ANSWER_GENERATION_PROMPT": "[ans] {input} [/ans]",
-        "REFLECTION_ON_PUBLIC_TEST_PROMPT": "[refl] {problem} || {solution} || {exec_pass} || "
-        "{test_fail} || {entry_point} [/refl]",
-        "CustomCodeGenerate_PROMPT": " [code-note]",
-    }
-    (base / "conditions.py").write_text(
-        "".join(f"{k} = {v!r}\n" for k, v in conditions.items()), encoding="utf-8"
-    )
-    (base / "op_prompt.py").write_text(
-        "".join(f"{k} = {v!r}\n" for k, v in prompts.items()), encoding="utf-8"
-    )
-    (base / "operator.py").write_text(
-        "class Programmer:\n    async def exec_code(self, code, timeout=30):\n        pass\n\n"
-        "class Test:\n    async def __call__(self, solution, test_loop: int = 10):\n        pass\n",
-        encoding="utf-8",
-    )
-    (base / "extraction.py").write_text(
-        "class Workflow:\n    async def __call__(self, question, context):\n"
-        '        prompt = "[extract] " + question + " || " + context\n        return prompt\n',
-        encoding="utf-8",
-    )
-    return Path(root)
