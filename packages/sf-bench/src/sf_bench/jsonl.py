@@ -40,7 +40,7 @@ from typing import Any, cast
 
 from sf_bench.errors import DataError
 
-__all__ = ["append_objects", "complete_size", "read_objects"]
+__all__ = ["append_objects", "complete_size", "read_located", "read_objects"]
 
 
 def _check_text(value: Any, where: str) -> None:
@@ -150,6 +150,18 @@ def _parse(line: str, where: str) -> dict[str, Any] | None:
         raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
     _check_text(record, where)
     return cast("dict[str, Any]", record)  # JSON object keys are str
+
+
+def read_located(path: str | os.PathLike[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(where, object)`` for each non-blank line: :func:`read_objects` with its place.
+
+    ``where`` is ``"<path>:<line>"`` (1-based), the prefix of an error about that object.
+
+    Raises:
+        DataError: as :func:`read_objects`.
+    """
+    for lineno, record in read_objects(path):
+        yield f"{path}:{lineno}", record
 
 
 def complete_size(path: str | os.PathLike[str]) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sf_bench.errors import BenchConfigError, DataError
-from sf_bench.jsonl import read_objects
+from sf_bench.jsonl import read_located, read_objects
 
 DATA_DIR_ENV = "SF_BENCH_DATA_DIR"
 """Environment variable naming the default folder of official dataset files (``full`` splits)."""
@@ -66,8 +66,7 @@ def read_jsonl_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     Raises:
         DataError: As :func:`read_jsonl`.
     """
-    for lineno, rec in read_jsonl(path):
-        yield f"{path}:{lineno}", rec
+    return read_located(path)
 
 
 def read_json(path: Path) -> Any:
