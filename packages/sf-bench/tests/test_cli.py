@@ -254,3 +254,18 @@ def test_sync_solver_hanging_past_timeout_does_not_block_the_run(
     timeouts = [r for r in records if r.status == "solver_timeout"]
     assert len(records) == 8 and len(timeouts) == 2
     assert all(r.error == "no answer within --timeout 0.5 s" for r in timeouts)
+
+
+def test_run_settings_has_one_field_per_run_option() -> None:
+    """``RunSettings(**params)`` takes exactly what click passes ``run_cmd`` (sandbox options as one)."""
+    import dataclasses
+
+    from sf_bench._cli_run import run_cmd
+    from sf_bench._cli_run_steps import RunSettings
+    from sf_sandbox.settings import settings_fields
+
+    sandbox_dests = {f.metadata["flag"].lstrip("-").replace("-", "_") for f in settings_fields()}
+    params = {p.name for p in run_cmd.params if p.name is not None}
+    passed = (params - sandbox_dests) | {"sandbox"}
+    assert passed == {f.name for f in dataclasses.fields(RunSettings)}
+    assert params & sandbox_dests, "the sandbox option group is on the command"

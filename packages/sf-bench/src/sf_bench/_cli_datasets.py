@@ -78,9 +78,9 @@ def list_cmd(data_dir: Path | None) -> None:
     from sf_bench.datasets import load, splits
     from sf_bench.errors import BenchConfigError, DataError
 
-    rows = []
+    rows: list[tuple[str, str]] = []
     for name in registry.names():
-        cells = []
+        cells: list[str] = []
         for split in splits(name):
             try:
                 size = str(

@@ -1,40 +1,21 @@
-"""The ``sf bench run`` command and its options.
+"""The ``sf bench run`` command: its options and help.
 
-The helpers that turn flags into a system, scorer overrides and checks are in
-:mod:`sf_bench._cli_run_setup`.
+The options become one :class:`~sf_bench._cli_run_steps.RunSettings`, and
+:func:`~sf_bench._cli_run_steps.run` does the run in named steps.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from sf_bench._cli_common import CONTEXT, handle_bench_errors
-from sf_bench._cli_progress import Bar, generation_progress
-from sf_bench._cli_run_setup import (
-    build_system,
-    check_generator_flags,
-    check_llm_flags,
-    extract_scorers_for,
-    metric_scorers,
-    parse_metrics,
-    unscored_line,
-    write_summary,
-)
+from sf_bench._cli_run_steps import RunSettings, run
 from sf_sandbox.cli_options import sandbox_options
 
-if TYPE_CHECKING:
-    from sf_sandbox.settings import SandboxSettings
-
 __all__ = ["run_cmd"]
-
-
-def _default_out(system_name: str, split: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", system_name).strip("-.")[:60] or "system"
-    return Path("runs") / "bench" / f"{slug}-{split}"
 
 
 @click.command("run", context_settings=CONTEXT)
@@ -183,33 +164,7 @@ def _default_out(system_name: str, split: str) -> Path:
 )
 @handle_bench_errors
 @sandbox_options(exclude=("pool_size",))
-def run_cmd(
-    datasets: tuple[str, ...],
-    solver: str | None,
-    generator: str | None,
-    generator_timeout: float | None,
-    generator_batch: int,
-    generator_model: str | None,
-    executor_model: str | None,
-    base_url: str | None,
-    judge: bool,
-    judge_model: str | None,
-    split: str,
-    data_dir: Path | None,
-    limit: int | None,
-    k: int | None,
-    repeats: int,
-    concurrency: int,
-    timeout: float | None,
-    test_timeout: float | None,
-    out: Path | None,
-    quiet: bool,
-    ray_address: str | None = None,
-    metrics: tuple[str, ...] = (),
-    strict: bool = False,
-    extract: str | None = None,
-    sandbox: SandboxSettings | None = None,
-) -> None:
+def run_cmd(**params: Any) -> None:
     """Run a solver or a workflow generator on DATASET... and print a summary table per dataset.
 
     DATASET is humaneval, mbpp, gsm8k, math, drop or hotpotqa (several allowed, or "all").
@@ -260,115 +215,4 @@ def run_cmd(
     MATH's equiv (is_equiv or math-verify); their official metric is printed below the table
     and chosen with --metric gsm8k=official / math=official.
     """  # noqa: D301 - click needs the \b escape (no-rewrap marker)
-    from sf_bench import registry
-    from sf_bench.datasets import load
-    from sf_bench.errors import BenchConfigError
-    from sf_bench.harness import Harness
-    from sf_bench.report import format_table
-
-    names = list(registry.names()) if datasets == ("all",) else list(dict.fromkeys(datasets))
-    for name in names:
-        registry.get(name, extra=" (or all)")  # an unknown name: one line listing the datasets
-    if limit is not None and limit < 0:
-        raise BenchConfigError(f"--limit must be >= 0, got {limit}")
-    check_llm_flags(solver, generator, generator_model, judge, judge_model, names)
-    check_generator_flags(generator, generator_timeout, generator_batch)
-    if concurrency < 1:
-        raise BenchConfigError(f"--concurrency must be >= 1, got {concurrency}")
-    chosen = parse_metrics(metrics, names)
-    splits = {name: load(name, split, data_dir=data_dir) for name in names}
-    problems = {name: ps if limit is None else ps[:limit] for name, ps in splits.items()}
-    endpoints, system, scorers = build_system(
-        solver,
-        generator,
-        generator_model,
-        executor_model,
-        base_url,
-        judge,
-        judge_model,
-        names,
-        concurrency,
-        generator_timeout=generator_timeout,
-        generator_batch=generator_batch,
-        sandbox=sandbox,
-    )
-    scorers = metric_scorers(chosen, scorers)
-    if extract is not None:
-        endpoints, extracted = extract_scorers_for(extract, judge, names, endpoints, executor_model, base_url)
-        scorers.update(extracted)
-    if k is None:
-        samples = getattr(system, "samples", None)
-        if callable(samples):
-            k = max(1, min(samples(ps) for ps in problems.values() if ps) if any(problems.values()) else 1)
-        else:
-            k = 1
-    generator_obj = getattr(system, "generator", None)
-    if not quiet and hasattr(generator_obj, "progress"):  # your generator: a line while it writes
-        generator_obj.progress = generation_progress()
-    unscored_lines: list[str] = []
-    check = getattr(system, "check_workflows", None)
-    if callable(check):  # file:PATH: short problems are an error now, unknown ids a warning
-        unscored_lines += list(check(problems, k))
-    audit = getattr(system, "audit", None)
-    if callable(audit):  # file: say what of the answers file would not be scored
-        unscored_lines += audit({n: [p.id for p in ps] for n, ps in splits.items()}, problems, k)
-    if unscored_lines and strict:
-        raise BenchConfigError(unscored_lines[0] + " (refused: --strict)")
-    for line in unscored_lines:
-        click.echo(f"warning: {line}", err=True)
-    out_dir = out if out is not None else _default_out(system.name, split)
-    models = endpoints.models() if endpoints is not None else {}
-    options = {"split": split, "data_dir": str(data_dir) if data_dir else None, "limit": limit, **models}
-    ray_pool = code_scorer = None
-    if ray_address is not None and any(ps and ps[0].task_type == "code" for ps in problems.values()):
-        from sf_bench.scaleout import ray_code_scorer  # --ray: code answers are tested on the cluster
-
-        code_scorer, ray_pool = ray_code_scorer(
-            ray_address, concurrency=concurrency, test_timeout=test_timeout, settings=sandbox
-        )
-    try:
-        harness = Harness(
-            system,
-            code_scorer=code_scorer,
-            k=k,
-            repeats=repeats,
-            concurrency=concurrency,
-            timeout=timeout,
-            test_timeout=test_timeout,
-            out_dir=out_dir,
-            progress=None if quiet else Bar(),
-            options=options,
-            scorers=scorers,
-            sandbox=sandbox,
-        )
-    except BaseException:
-        if ray_pool is not None:
-            ray_pool.close()
-        raise
-    import asyncio
-
-    async def go() -> dict[str, Any]:
-        try:
-            return await harness.arun(problems)  # closes the system (sandbox, its LLM clients)
-        finally:
-            if endpoints is not None:
-                await endpoints.aclose()  # and whatever else was opened (a separate judge)
-            if ray_pool is not None:  # --ray: node containers removed; then what ran where, what was retried
-                await asyncio.get_running_loop().run_in_executor(None, ray_pool.close)
-                click.echo(ray_pool.report.format(), err=True)
-
-    summaries = asyncio.run(go())
-    write_summary(out_dir / "summary.json", summaries)
-    used = "".join(f", {key.removesuffix('_model')} {value}" for key, value in models.items())
-    click.echo(f"\n{system.name} on {split}, {k} sample(s) x {repeats} repeat(s){used}; results in {out_dir}")
-    click.echo(format_table(summaries.values()))
-    attempts, failed = endpoints.failures() if endpoints is not None else (0, 0)
-    if attempts:
-        click.echo(
-            f"LLM endpoint: {attempts} HTTP attempt(s) failed (5xx, 429, dropped, timed out or malformed); "
-            f"{failed} call(s) still failed after the retries"
-        )
-    line = unscored_line(summaries)
-    if line:
-        click.echo(line, err=True)
-        raise click.exceptions.Exit(3)
+    run(RunSettings(**params))

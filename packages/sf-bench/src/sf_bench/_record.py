@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["INFRA_STATUSES", "SANDBOX_REDO_CAP", "Record", "RecordStatus", "Run", "group_by_problem", "now"]
 
@@ -61,7 +61,7 @@ class Run:
     """The answer text (``None`` when the system failed to answer)."""
     score: float = 0.0
     """The scorer's value in [0, 1]; 0 for a failed run."""
-    metrics: Mapping[str, float] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict[str, float])
     """Secondary metrics from the scorer (``em``, ``f1``, ...)."""
     failure: str | None = None
     """Why the run scored 0 or was not scored: the scorer's kind (``assertion``,
@@ -79,7 +79,7 @@ class Run:
     output_tokens: int = 0
     latency: float = 0.0
     """Seconds the system took to answer."""
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict[str, Any])
     """The system's answer metadata (workflow source, model, ``cost_split``/``token_split``
     between the workflow generator and the executor...)."""
     scoring_cost: float = 0.0
@@ -263,7 +263,7 @@ class Record:
             dataset=str(data["dataset"]),
             problem_id=str(data["problem_id"]),
             sample=int(data["sample"]),
-            runs=tuple(Run.from_json(r) for r in runs),
+            runs=tuple(Run.from_json(r) for r in cast("list[Any]", runs)),  # each checked by from_json
             finished_at=_float(data.get("finished_at", 0.0)),
             attempt=int(data.get("attempt", 1)),
             final=bool(data.get("final", False)),

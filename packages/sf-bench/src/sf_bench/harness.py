@@ -49,7 +49,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sf_bench._writer import GroupWriter
 from sf_bench.errors import BenchConfigError, BenchError
@@ -439,10 +439,10 @@ def _awaiting(fn: Callable[[Problem, str], Any]) -> Callable[[Problem, str], Awa
     return score
 
 
-def _first(eg: BaseExceptionGroup[Any], kind: type[BaseException]) -> BaseException | None:
+def _first(eg: BaseExceptionGroup[BaseException], kind: type[BaseException]) -> BaseException | None:
     for exc in eg.exceptions:
         if isinstance(exc, BaseExceptionGroup):
-            found = _first(exc, kind)
+            found = _first(cast("BaseExceptionGroup[BaseException]", exc), kind)
             if found is not None:
                 return found
         elif isinstance(exc, kind):

@@ -36,16 +36,16 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sf_bench.errors import DataError
 
-__all__ = ["append_objects", "complete_size", "read_objects"]
+__all__ = ["append_objects", "complete_size", "read_located", "read_objects"]
 
 
 def _check_text(value: Any, where: str) -> None:
     """Raise if a string anywhere in ``value`` cannot be encoded as UTF-8 (a lone surrogate)."""
-    stack = [value]
+    stack: list[object] = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
@@ -57,10 +57,11 @@ def _check_text(value: Any, where: str) -> None:
                     "valid Unicode; write the characters themselves or valid \\u escapes"
                 ) from None
         elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            mapping = cast("dict[object, object]", item)
+            stack.extend(mapping.keys())
+            stack.extend(mapping.values())
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend(cast("list[object]", item))
 
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -140,7 +141,7 @@ def _parse(line: str, where: str) -> dict[str, Any] | None:
     if not line.strip():
         return None
     try:
-        record = json.loads(line)
+        record: object = json.loads(line)
     except json.JSONDecodeError as e:
         raise DataError(f"{where}: not valid JSON ({e.msg}, column {e.colno})") from None
     except (RecursionError, ValueError) as e:
@@ -148,7 +149,19 @@ def _parse(line: str, where: str) -> dict[str, Any] | None:
     if not isinstance(record, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
     _check_text(record, where)
-    return record
+    return cast("dict[str, Any]", record)  # JSON object keys are str
+
+
+def read_located(path: str | os.PathLike[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(where, object)`` for each non-blank line: :func:`read_objects` with its place.
+
+    ``where`` is ``"<path>:<line>"`` (1-based), the prefix of an error about that object.
+
+    Raises:
+        DataError: as :func:`read_objects`.
+    """
+    for lineno, record in read_objects(path):
+        yield f"{path}:{lineno}", record
 
 
 def complete_size(path: str | os.PathLike[str]) -> int:

@@ -44,13 +44,13 @@ __all__ = [
 
 _TASK_ORDER = tuple(TaskType)
 _ENTRIES: dict[str, DatasetSpec] = {}
-_DISCOVERED = False
+_discovered = False
 
 
 def _discover() -> None:
     """Register the ``DATASET`` of every public module of ``sf_bench.datasets`` (once)."""
-    global _DISCOVERED
-    if _DISCOVERED:
+    global _discovered
+    if _discovered:
         return
     package = importlib.import_module("sf_bench.datasets")
     for info in pkgutil.iter_modules(package.__path__):
@@ -59,7 +59,7 @@ def _discover() -> None:
         spec = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "DATASET", None)
         if isinstance(spec, DatasetSpec) and spec.name not in _ENTRIES:
             _ENTRIES[spec.name] = spec
-    _DISCOVERED = True
+    _discovered = True
 
 
 def register(spec: DatasetSpec, *, replace: bool = False) -> DatasetSpec:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench.estimate import BOOTSTRAP_RESAMPLES, Estimate, bootstrap_ci
 from sf_bench.summary import DatasetSummary, RunReport, load_run, ordered_datasets, summarize
 from sf_bench.tables import format_comparison, format_paired, format_table
+
+if TYPE_CHECKING:
+    from sf_bench.compare import PairedComparison
 
 __all__ = [
     "BOOTSTRAP_RESAMPLES",
@@ -33,7 +36,7 @@ __all__ = [
 ]
 
 
-def paired_comparisons(reports: Sequence[RunReport], baseline: int = 0) -> list[Any]:
+def paired_comparisons(reports: Sequence[RunReport], baseline: int = 0) -> list[PairedComparison]:
     """Paired comparisons of every other run against ``reports[baseline]``.
 
     One :class:`~sf_bench.compare.PairedComparison` per dataset both hold (usual dataset order, then
@@ -42,14 +45,14 @@ def paired_comparisons(reports: Sequence[RunReport], baseline: int = 0) -> list[
     from sf_bench.compare import compare
 
     base = reports[baseline]
-    out = []
+    out: list[PairedComparison] = []
     for name in ordered_datasets(reports):
         if name not in base.summaries:
             continue
         for rep in reports:
             if rep is base or name not in rep.summaries:
                 continue
-            notes = []
+            notes: list[str] = []
             splits = (base.options.get("split"), rep.options.get("split"))
             if splits[0] != splits[1]:
                 notes.append(f"splits differ ({splits[0]} vs {splits[1]})")
@@ -84,9 +87,14 @@ def plot(reports: Sequence[RunReport], path: str | Path) -> Path:
 
     datasets = ordered_datasets(reports)
     width = 0.8 / max(1, len(reports))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(datasets) + 2), 4.0), dpi=120)
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.4 * len(datasets) + 2), 4.0), dpi=120)
+    fig: Any = figure  # Any: matplotlib's stubs leave the methods' **kwargs untyped
+    ax: Any = axes
     for i, rep in enumerate(reports):
-        xs, ys, lo, hi = [], [], [], []
+        xs: list[float] = []
+        ys: list[float] = []
+        lo: list[float] = []
+        hi: list[float] = []
         for j, name in enumerate(datasets):
             s = rep.summaries.get(name)
             if s is None or math.isnan(s.score.value):

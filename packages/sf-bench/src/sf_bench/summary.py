@@ -39,19 +39,22 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sf_bench import registry
 from sf_bench.errors import BenchConfigError, DataError
 from sf_bench.estimate import NAN, Estimate, bootstrap_ci
-from sf_bench.records import Record, RecordStatus, group_by_problem, read_records
+from sf_bench.records import Record, RecordStatus, Run, group_by_problem, read_records
 from sf_bench.scorers import default_metric, metric_names
 from sf_bench.scorers.passk import pass_at_k_of_rates
 
 __all__ = ["DatasetSummary", "RunReport", "load_run", "ordered_datasets", "summarize"]
+
+_Number = TypeVar("_Number", int, float)
+"""A count or an amount: what :func:`_split` reads as."""
 
 
 def _ordered(names: list[str]) -> list[str]:
@@ -74,7 +77,7 @@ class DatasetSummary:
     records: int
     score: Estimate
     """Solve rate (0/1 datasets) or mean F1 (DROP/HotpotQA)."""
-    pass_at: Mapping[int, Estimate] = field(default_factory=dict)
+    pass_at: Mapping[int, Estimate] = field(default_factory=dict[int, Estimate])
     em: Estimate = NAN
     f1: Estimate = NAN
     solver_errors: int = 0
@@ -89,7 +92,7 @@ class DatasetSummary:
     not in ``score`` or its interval; a rerun redoes them, except ``infra_final`` ones."""
     infra_final: int = 0
     """Of ``infra_records``, those not redone any more (the sandbox failed at the cap)."""
-    failures: Mapping[str, int] = field(default_factory=dict)
+    failures: Mapping[str, int] = field(default_factory=dict[str, int])
     """Failure kinds over runs (``assertion``, ``timeout``, ``solver_error``,
     ``workflow:<reason>``, ``infra:<cause>``...)."""
 
@@ -110,7 +113,7 @@ class DatasetSummary:
     metric: str = "official"
     """Which named metric gave ``score``: ``official``, ``numeric``/``equiv`` (GSM8K/MATH
     defaults) or an override's label (``llm-judge``)."""
-    other_metrics: Mapping[str, Estimate] = field(default_factory=dict)
+    other_metrics: Mapping[str, Estimate] = field(default_factory=dict[str, Estimate])
     """The dataset's other named metrics computed beside ``metric`` (e.g. GSM8K's ``official``)."""
     generator_cost: float = 0.0
     """US dollars the workflow generator spent (part of ``cost``)."""
@@ -247,10 +250,10 @@ def _mean_metric(records: Sequence[Record], name: str) -> float:
     return sum(r.metrics.get(name, 0.0) for r in records) / len(records)
 
 
-def _split(run: Any, key: str, kind: type) -> Any:
+def _split(run: Run, key: str, kind: Callable[[Any], _Number]) -> _Number:
     """The generator's share recorded in ``run.metadata[key]["generator"]`` (0 when absent)."""
-    split = run.metadata.get(key) if isinstance(run.metadata, Mapping) else None
-    value = split.get("generator", 0) if isinstance(split, Mapping) else 0
+    split: object = run.metadata.get(key)  # from a results file: checked, not trusted
+    value = cast("Mapping[str, object]", split).get("generator", 0) if isinstance(split, Mapping) else 0
     try:
         return kind(value or 0)
     except (TypeError, ValueError):
@@ -265,7 +268,9 @@ class RunReport:
     label: str
     options: Mapping[str, Any]
     summaries: Mapping[str, DatasetSummary]
-    problems: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
+    problems: Mapping[str, Mapping[str, tuple[float, float]]] = field(
+        default_factory=dict[str, Mapping[str, tuple[float, float]]]
+    )
     """Per dataset, ``{problem id: (score, cost)}`` (:func:`sf_bench.compare.problem_scores`),
     what the paired comparison of :func:`format_paired` works on."""
 
@@ -294,11 +299,12 @@ def load_run(path: str | Path, label: str | None = None) -> RunReport:
         )
     k = int(options.get("k", 0) or 0)
     repeats = int(options.get("repeats", 0) or 0)
-    scoring = options.get("scoring") if isinstance(options.get("scoring"), dict) else {}
+    raw_scoring: object = options.get("scoring")
+    scoring = cast("dict[str, Any]", raw_scoring) if isinstance(raw_scoring, dict) else {}
     from sf_bench.compare import problem_scores
 
-    summaries = {}
-    problems = {}
+    summaries: dict[str, DatasetSummary] = {}
+    problems: dict[str, Mapping[str, tuple[float, float]]] = {}
     for file in files:
         records = read_records(file)
         if not records:

@@ -21,7 +21,7 @@ __all__ = ["format_comparison", "format_paired", "format_table"]
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     right = [i > 0 for i in range(len(header))]
-    lines = []
+    lines: list[str] = []
     for row in [header, *rows]:
         cells = [
             str(c).rjust(w) if r and i else str(c).ljust(w)
@@ -104,7 +104,7 @@ def _metrics_note(summaries: Sequence[DatasetSummary], labels: Sequence[str] | N
     or ``""`` when every dataset used ``official`` with nothing beside it. ``labels`` (one per
     summary, e.g. run folders) replace the dataset name at the start of each line.
     """
-    lines = []
+    lines: list[str] = []
     for i, s in enumerate(summaries):
         if s.metric == OFFICIAL and not s.other_metrics:
             continue
@@ -144,7 +144,7 @@ def format_comparison(reports: Sequence[RunReport]) -> str:
     """A table per dataset with one row per run (for ``sf bench report DIR…``), with its split."""
     datasets = ordered_datasets(reports)
     header = ["run", "split", *_HEADER[1:]]
-    blocks = []
+    blocks: list[str] = []
     for name in datasets:
         rows = [
             [rep.label, str(rep.options.get("split", "?")), *_row(rep.summaries[name], rep.label)[1:]]
@@ -181,7 +181,7 @@ def format_paired(comparisons: Sequence[Any]) -> str:
     def num(x: float, fmt: str = ".3f") -> str:
         return "-" if math.isnan(x) else format(x, fmt)
 
-    rows = []
+    rows: list[list[str]] = []
     for c in comparisons:
         shared = f"{c.shared}" + (
             f" (+{c.only_baseline}/+{c.only_run})" if c.only_baseline or c.only_run else ""

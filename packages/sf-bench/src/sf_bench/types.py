@@ -109,7 +109,7 @@ class DatasetSpec:
     """The official file(s) the non-AFlow splits read from the data folder (README, errors)."""
     metrics: tuple[str, ...] = (OFFICIAL,)
     """Metric names, the default first; ``official`` only for the official script's verdict."""
-    metric_notes: Mapping[str, str] = field(default_factory=dict)
+    metric_notes: Mapping[str, str] = field(default_factory=dict[str, str])
     """One line per non-obvious metric (what it is), printed under summary tables."""
     scorer: str | Mapping[str, TextScorer] | None = None
     """Text datasets: ``{metric: score}``, or the dotted name of a module holding ``SCORERS``

@@ -28,7 +28,7 @@ Each dataset module's docstring documents its fields, extras and kept AFlow quir
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench import registry
 from sf_bench.datasets._io import DATA_DIR_ENV
@@ -41,6 +41,9 @@ __all__ = [
     "load",
     "splits",
 ]
+
+if TYPE_CHECKING:  # read by __getattr__ at each access; declared for the type checker
+    DATASETS: tuple[str, ...]
 
 
 def __getattr__(name: str) -> Any:
@@ -92,7 +95,7 @@ def load(
     spec = registry.get(name)
     if split not in spec.splits:
         raise BenchConfigError(f"unknown split {split!r} for {name}; choose from: {', '.join(spec.splits)}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+    if limit is not None and not _is_count(limit):
         raise BenchConfigError(f"limit must be a non-negative integer, got {limit!r}")
     problems: list[Problem] = spec.load(split, data_dir)
     seen: set[str] = set()
@@ -101,3 +104,8 @@ def load(
             raise DataError(f"{name} split {split!r}: problem id {problem.id!r} occurs twice")
         seen.add(problem.id)
     return problems if limit is None else problems[:limit]
+
+
+def _is_count(value: object) -> bool:
+    """Whether ``value`` is a non-negative ``int`` (a ``bool`` is not), whatever its annotation said."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

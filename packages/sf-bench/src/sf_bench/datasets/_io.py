@@ -17,10 +17,10 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sf_bench.errors import BenchConfigError, DataError
-from sf_bench.jsonl import read_objects
+from sf_bench.jsonl import read_located, read_objects
 
 DATA_DIR_ENV = "SF_BENCH_DATA_DIR"
 """Environment variable naming the default folder of official dataset files (``full`` splits)."""
@@ -57,6 +57,18 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     return read_objects(path)
 
 
+def read_jsonl_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(where, record)`` for each non-blank line of a JSON Lines file (see :func:`read_jsonl`).
+
+    ``where`` is ``"<path>:<line>"`` (1-based), the prefix for errors about that record, as
+    :func:`read_json_array` gives for the elements of an array.
+
+    Raises:
+        DataError: As :func:`read_jsonl`.
+    """
+    return read_located(path)
+
+
 def read_json(path: Path) -> Any:
     """Parse a whole JSON file.
 
@@ -85,14 +97,14 @@ def read_json_array(path: Path, what: str) -> Iterator[tuple[str, dict[str, Any]
         DataError: The file cannot be read or parsed, is not a non-empty array, or an element
             is not a JSON object (the message starts with that element's ``where``).
     """
-    records = read_json(path)
+    records: object = read_json(path)
     if not isinstance(records, list) or not records:
         raise DataError(f"{path}: expected a non-empty JSON array of {what}")
-    for i, rec in enumerate(records):
+    for i, rec in enumerate(cast("list[object]", records)):
         where = f"{path}: record {i}"
         if not isinstance(rec, dict):
             raise DataError(f"{where}: expected a JSON object")
-        yield where, rec
+        yield where, cast("dict[str, Any]", rec)  # JSON object keys are str
 
 
 def field(record: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:

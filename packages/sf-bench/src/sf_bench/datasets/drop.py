@@ -61,11 +61,10 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
     """
     if split in _io.AFLOW_SPLITS:
         path = _io.aflow_split_file(NAME, split, data_dir)
-        problems = []
-        for lineno, rec in _io.read_jsonl(path):
-            where = f"{path}:{lineno}"
-            problems.append(_make(str(_io.field(rec, "id", int, where)), rec, where))
-        return problems
+        return [
+            _make(str(_io.field(rec, "id", int, where)), rec, where)
+            for where, rec in _io.read_jsonl_records(path)
+        ]
     root = _io.official_root(data_dir, NAME, split)
     path = _io.first_existing(
         [

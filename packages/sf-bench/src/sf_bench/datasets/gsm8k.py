@@ -50,8 +50,7 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
     problems: list[Problem] = []
     if split in _io.AFLOW_SPLITS:
         path = _io.aflow_split_file(NAME, split, data_dir)
-        for lineno, rec in _io.read_jsonl(path):
-            where = f"{path}:{lineno}"
+        for where, rec in _io.read_jsonl_records(path):
             problems.append(
                 _make(
                     _io.field(rec, "id", str, where),
@@ -66,8 +65,7 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
         [root / "gsm8k" / "test.jsonl", root / "test.jsonl"], "GSM8K test.jsonl (official)"
     )
     index = 0
-    for lineno, rec in _io.read_jsonl(path):
-        where = f"{path}:{lineno}"
+    for where, rec in _io.read_jsonl_records(path):
         text = _io.field(rec, "answer", str, where)
         if _SEP not in text:
             raise DataError(f"{where}: answer has no final '#### ' line (is this GSM8K's test.jsonl?)")

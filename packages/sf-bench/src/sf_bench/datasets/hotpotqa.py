@@ -21,7 +21,7 @@ Problem fields:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sf_bench.datasets import _io
 from sf_bench.errors import DataError
@@ -37,20 +37,23 @@ def format_prompt(question: str, context: list[Any]) -> str:
     return "Context:\n" + "\n".join(lines) + f"\n\nQuestion: {question}\n\nAnswer:"
 
 
+def _is_paragraph(para: object) -> bool:
+    """Whether ``para`` is ``[title, [sentence, ...]]``, all strings."""
+    if not isinstance(para, list):
+        return False
+    items = cast("list[object]", para)
+    if len(items) != 2 or not isinstance(items[0], str) or not isinstance(items[1], list):
+        return False
+    return all(isinstance(s, str) for s in cast("list[object]", items[1]))
+
+
 def _make(rec: dict[str, Any], where: str) -> Problem:
     raw_id = _io.field(rec, "_id", (str, int), where)
     question = _io.field(rec, "question", str, where)
     answer = _io.field(rec, "answer", str, where)
     context = _io.field(rec, "context", list, where)
     for i, para in enumerate(context):
-        ok = (
-            isinstance(para, list)
-            and len(para) == 2
-            and isinstance(para[0], str)
-            and isinstance(para[1], list)
-            and all(isinstance(s, str) for s in para[1])
-        )
-        if not ok:
+        if not _is_paragraph(para):
             raise DataError(f"{where}: context[{i}] must be [title, [sentence, ...]]")
     return Problem(
         id=str(raw_id),
@@ -78,7 +81,7 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
     """
     if split in _io.AFLOW_SPLITS:
         path = _io.aflow_split_file(NAME, split, data_dir)
-        return [_make(rec, f"{path}:{lineno}") for lineno, rec in _io.read_jsonl(path)]
+        return [_make(rec, where) for where, rec in _io.read_jsonl_records(path)]
     root = _io.official_root(data_dir, NAME, split)
     path = _io.first_existing(
         [root / "hotpotqa" / "hotpot_dev_distractor_v1.json", root / "hotpot_dev_distractor_v1.json"],

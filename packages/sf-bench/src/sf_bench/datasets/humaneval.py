@@ -42,8 +42,7 @@ NO_PUBLIC_TESTS = ("HumanEval/32", "HumanEval/38", "HumanEval/50", "HumanEval/83
 
 def _public_tests(path: Path) -> dict[str, list[str]]:
     tests: dict[str, list[str]] = {}
-    for lineno, rec in _io.read_jsonl(path):
-        where = f"{path}:{lineno}"
+    for where, rec in _io.read_jsonl_records(path):
         pid = _io.field(rec, "problem_id", str, where)
         tests[pid] = _io.str_list(rec, "test", where)
     return tests
@@ -74,7 +73,7 @@ def _problem(rec: dict[str, Any], where: str, public: dict[str, list[str]]) -> P
 
 
 def _read(path: Path, public: dict[str, list[str]]) -> list[Problem]:
-    return [_problem(rec, f"{path}:{lineno}", public) for lineno, rec in _io.read_jsonl(path)]
+    return [_problem(rec, where, public) for where, rec in _io.read_jsonl_records(path)]
 
 
 def _public_for(data_dir: str | Path | None, split_file: Path) -> dict[str, list[str]]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sf_bench.datasets import _io
 from sf_bench.errors import DataError
@@ -95,7 +95,7 @@ def _make(rec: dict[str, Any], where: str, *, unique_id: str | None, subject_key
 
 
 def _read_tree(test_dir: Path) -> list[Problem]:
-    problems = []
+    problems: list[Problem] = []
     for subject in SUBJECT_FOLDERS:
         folder = test_dir / subject
         if not folder.is_dir():
@@ -104,10 +104,11 @@ def _read_tree(test_dir: Path) -> list[Problem]:
             folder.glob("*.json"), key=lambda p: (int(p.stem) if p.stem.isdigit() else 10**9, p.name)
         )
         for path in files:
-            rec = _io.read_json(path)
+            rec: object = _io.read_json(path)
             if not isinstance(rec, dict):
                 raise DataError(f"{path}: expected a JSON object")
-            problems.append(_make(rec, str(path), unique_id=f"test/{subject}/{path.name}"))
+            record = cast("dict[str, Any]", rec)  # JSON object keys are str
+            problems.append(_make(record, str(path), unique_id=f"test/{subject}/{path.name}"))
     return problems
 
 
@@ -120,7 +121,7 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
     """
     if split in _io.AFLOW_SPLITS:
         path = _io.aflow_split_file(NAME, split, data_dir)
-        return [_make(rec, f"{path}:{n}", unique_id=None) for n, rec in _io.read_jsonl(path)]
+        return [_make(rec, where, unique_id=None) for where, rec in _io.read_jsonl_records(path)]
     root = _io.official_root(data_dir, NAME, split)
     if split == "math500":
         path = _io.first_existing(
@@ -133,13 +134,8 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
             "MATH-500 file (PRM800K math_splits/test.jsonl)",
         )
         return [
-            _make(
-                rec,
-                f"{path}:{n}",
-                unique_id=_io.field(rec, "unique_id", str, f"{path}:{n}"),
-                subject_key="subject",
-            )
-            for n, rec in _io.read_jsonl(path)
+            _make(rec, where, unique_id=_io.field(rec, "unique_id", str, where), subject_key="subject")
+            for where, rec in _io.read_jsonl_records(path)
         ]
     for tree in (root / "MATH" / "test", root / "math" / "MATH" / "test", root / "test"):
         if tree.is_dir() and (tree / "algebra").is_dir():
@@ -148,10 +144,9 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
         [root / "math" / "test.jsonl", root / "test.jsonl"],
         "MATH test set (math/test.jsonl, or the official tree MATH/test/<subject>/<n>.json)",
     )
-    problems = []
-    for n, rec in _io.read_jsonl(path):
-        where = f"{path}:{n}"
-        uid = rec.get("unique_id")
+    problems: list[Problem] = []
+    for where, rec in _io.read_jsonl_records(path):
+        uid: object = rec.get("unique_id")
         if uid is not None and not isinstance(uid, str):
             raise DataError(f"{where}: field 'unique_id' must be str, got {type(uid).__name__}")
         problems.append(_make(rec, where, unique_id=uid))

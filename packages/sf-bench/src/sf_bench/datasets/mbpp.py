@@ -99,18 +99,16 @@ def _public_map(folder: str) -> dict[int, list[str]]:
     order: list[tuple[int, str]] = []
     for split in ("test", "validate"):
         path = root / f"mbpp_{split}.jsonl"
-        for lineno, rec in _io.read_jsonl(path):
-            where = f"{path}:{lineno}"
+        for where, rec in _io.read_jsonl_records(path):
             order.append((_io.field(rec, "task_id", int, where), _io.field(rec, "entry_point", str, where)))
-    public = list(_io.read_jsonl(public_path))
+    public = list(_io.read_jsonl_records(public_path))
     if len(public) != len(order):
         raise DataError(
             f"{public_path}: {len(public)} lines, but mbpp_test.jsonl + mbpp_validate.jsonl beside it "
             f"hold {len(order)} problems (AFlow's public tests are joined by position)"
         )
     result: dict[int, list[str]] = {}
-    for (lineno, rec), (task_id, entry_point) in zip(public, order, strict=True):
-        where = f"{public_path}:{lineno}"
+    for (where, rec), (task_id, entry_point) in zip(public, order, strict=True):
         if _io.field(rec, "entry_point", str, where) != entry_point:
             raise DataError(
                 f"{where}: entry_point {rec['entry_point']!r} does not match task {task_id} ({entry_point!r})"
@@ -205,7 +203,7 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
     if split in _io.AFLOW_SPLITS:
         path = _io.aflow_split_file(NAME, split, data_dir)
         public = _public_for(path if data_dir is not None else None)
-        return [_aflow_problem(rec, f"{path}:{lineno}", public) for lineno, rec in _io.read_jsonl(path)]
+        return [_aflow_problem(rec, where, public) for where, rec in _io.read_jsonl_records(path)]
     root = _io.official_root(data_dir, NAME, split)
     public = _public_map(str(_io.bundled_aflow_dir()))
     if split == "full":
@@ -220,7 +218,9 @@ def load(split: str, data_dir: str | Path | None) -> list[Problem]:
     path = _io.first_existing(
         [root / "mbpp" / "mbpp.jsonl", root / "mbpp.jsonl"], "mbpp.jsonl (original MBPP)"
     )
-    return [_official_problem(rec, f"{path}:{n}", public, original=True) for n, rec in _io.read_jsonl(path)]
+    return [
+        _official_problem(rec, where, public, original=True) for where, rec in _io.read_jsonl_records(path)
+    ]
 
 
 DATASET = DatasetSpec(

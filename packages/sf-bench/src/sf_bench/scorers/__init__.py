@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_bench import registry
 from sf_bench.errors import BenchConfigError
@@ -49,6 +49,11 @@ __all__ = [
     "metric_names",
     "text_scorer",
 ]
+
+if TYPE_CHECKING:  # read by __getattr__ at each access; declared for the type checker
+    METRICS: dict[str, tuple[str, ...]]
+    DESCRIPTIONS: dict[tuple[str, str], str]
+    TEXT_DATASETS: tuple[str, ...]
 
 
 def __getattr__(name: str) -> Any:

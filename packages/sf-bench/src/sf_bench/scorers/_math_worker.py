@@ -7,30 +7,36 @@ timeouts work. Anything the libraries print goes to stderr; the protocol has its
 It exits when stdin closes.
 """
 
+# pyright: reportMissingTypeStubs=false
+# (math-verify ships no type information; what it returns is typed where it is read)
+
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
+from typing import Any, cast
+
+
+def _parse(text: str, extraction_config: list[Any], timeout: int) -> list[Any]:
+    """math-verify's ``parse`` of ``text``: what it extracted (sympy expressions, strings)."""
+    from math_verify import parse
+
+    return cast("list[Any]", parse(text, extraction_config=extraction_config, parsing_timeout=timeout))
 
 
 def _check(request: dict[str, object]) -> bool:
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, verify
 
     gold = str(request["gold"])
     pred = str(request["pred"])
     timeout = int(request.get("timeout") or 3)  # type: ignore[call-overload]
-    gold_parsed = parse(
-        "\\boxed{" + gold + "}", extraction_config=[LatexExtractionConfig()], parsing_timeout=timeout
-    )
+    gold_parsed = _parse("\\boxed{" + gold + "}", [LatexExtractionConfig()], timeout)
     if request.get("boxed"):
-        pred_parsed = parse(
-            "\\boxed{" + pred + "}", extraction_config=[LatexExtractionConfig()], parsing_timeout=timeout
-        )
+        pred_parsed = _parse("\\boxed{" + pred + "}", [LatexExtractionConfig()], timeout)
     else:
-        pred_parsed = parse(
-            pred, extraction_config=[LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=timeout
-        )
+        pred_parsed = _parse(pred, [LatexExtractionConfig(), ExprExtractionConfig()], timeout)
     if not gold_parsed or not pred_parsed:
         return False
     return bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout))
@@ -45,7 +51,7 @@ def main() -> int:
     import logging
 
     logging.disable(logging.WARNING)
-    import math_verify  # noqa: F401  (fail here, before "ready", if it is missing)
+    importlib.import_module("math_verify")  # fail here, before "ready", if it is missing
 
     out.write(json.dumps({"ready": True}) + "\n")
     out.flush()

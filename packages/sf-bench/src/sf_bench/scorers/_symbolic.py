@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 from sf_bench.errors import BenchError
 
@@ -118,10 +119,10 @@ class _Worker:
         if line is None:
             return None
         try:
-            reply = json.loads(line)
+            reply: object = json.loads(line)
         except json.JSONDecodeError:
             return None
-        return reply if isinstance(reply, dict) else None
+        return cast("dict[str, object]", reply) if isinstance(reply, dict) else None  # JSON: str keys
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -8,6 +8,16 @@ import string
 PUNCTUATION = frozenset(string.punctuation)
 """ASCII punctuation, the set the SQuAD/HotpotQA/DROP scripts remove."""
 
+
+def answer_text(answer: object) -> str:
+    """``answer`` as text: itself if a ``str``, ``""`` for None, else ``str(answer)``.
+
+    Scorers are typed to take ``str``, but a caller that ignored the type (a solver returning a
+    number) is scored on the number's text rather than failing.
+    """
+    return answer if isinstance(answer, str) else ("" if answer is None else str(answer))
+
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 
 

@@ -212,6 +212,11 @@ def make_source(program: str, *, guard: bool = False) -> str:
     return _DRIVER % {"program": repr(program), "max": _DETAIL_MAX, "guard": bool(guard)}
 
 
+def _classify_job(result: Result, nonce: str, job: Job) -> Score:
+    """:func:`classify` of ``job``'s result, naming the job's own wall-clock limit."""
+    return classify(result, nonce, job.limits.timeout if job.limits is not None else None)
+
+
 def classify(result: Result, nonce: str, limit: float | None = None) -> Score:
     """Turn a sandbox :class:`~sf_sandbox.Result` of a driver job into a :class:`Score`.
 
@@ -389,12 +394,12 @@ class CodeScorer:
             return []
         jobs, nonces = zip(*(self.build_job(p, a) for p, a in items), strict=True)
         results = self.sandbox.run_many(list(jobs), concurrency=self.concurrency, progress=progress)
-        scores = [classify(r, n, j.limits.timeout) for r, n, j in zip(results, nonces, jobs, strict=True)]
+        scores = [_classify_job(r, n, j) for r, n, j in zip(results, nonces, jobs, strict=True)]
         retry = [i for i, s in enumerate(scores) if s.failure == "sandbox_error"]
         if retry:
             again = self.sandbox.run_many([jobs[i] for i in retry], concurrency=self.concurrency)
             for i, result in zip(retry, again, strict=True):
-                scores[i] = classify(result, nonces[i], jobs[i].limits.timeout)
+                scores[i] = _classify_job(result, nonces[i], jobs[i])
         return scores
 
     async def ascore_many(self, items: Sequence[tuple[Problem, str]]) -> list[Score]:
@@ -404,26 +409,26 @@ class CodeScorer:
         jobs, nonces = zip(*(self.build_job(p, a) for p, a in items), strict=True)
         sandbox = self.sandbox
         results = await sandbox.arun_many(list(jobs), concurrency=self.concurrency)
-        scores = [classify(r, n, j.limits.timeout) for r, n, j in zip(results, nonces, jobs, strict=True)]
+        scores = [_classify_job(r, n, j) for r, n, j in zip(results, nonces, jobs, strict=True)]
         retry = [i for i, s in enumerate(scores) if s.failure == "sandbox_error"]
         if retry:
             again = await sandbox.arun_many([jobs[i] for i in retry], concurrency=self.concurrency)
             for i, result in zip(retry, again, strict=True):
-                scores[i] = classify(result, nonces[i], jobs[i].limits.timeout)
+                scores[i] = _classify_job(result, nonces[i], jobs[i])
         return scores
 
     async def __call__(self, problem: Problem, answer: str) -> Score:
         """Score one answer (``Sandbox.arun``; same single retry)."""
         job, nonce = self.build_job(problem, answer)
-        score = classify(await self.sandbox.arun(job), nonce, job.limits.timeout)
+        score = _classify_job(await self.sandbox.arun(job), nonce, job)
         if score.failure == "sandbox_error":
-            score = classify(await self.sandbox.arun(job), nonce, job.limits.timeout)
+            score = _classify_job(await self.sandbox.arun(job), nonce, job)
         return score
 
     def score(self, problem: Problem, answer: str) -> Score:
         """Score one answer synchronously (same single retry)."""
         job, nonce = self.build_job(problem, answer)
-        score = classify(self.sandbox.run(job), nonce, job.limits.timeout)
+        score = _classify_job(self.sandbox.run(job), nonce, job)
         if score.failure == "sandbox_error":
-            score = classify(self.sandbox.run(job), nonce, job.limits.timeout)
+            score = _classify_job(self.sandbox.run(job), nonce, job)
         return score

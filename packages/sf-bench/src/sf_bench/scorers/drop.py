@@ -41,7 +41,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sf_bench.scorers._text import PUNCTUATION, is_number, remove_articles, white_space_fix
+from sf_bench.scorers._text import (
+    PUNCTUATION,
+    answer_text,
+    is_number,
+    remove_articles,
+    white_space_fix,
+)
 from sf_bench.types import Problem, Score
 
 __all__ = ["get_metrics", "normalize_answer", "score"]
@@ -181,7 +187,7 @@ def get_metrics(predicted: str | Sequence[str], gold: str | Sequence[str]) -> tu
 
 def score(problem: Problem, answer: str) -> Score:
     """Score one answer: ``value`` = max F1 over the gold answers, ``metrics`` = em/f1. Pure, fast."""
-    text = answer if isinstance(answer, str) else ("" if answer is None else str(answer))
+    text = answer_text(answer)
     best_em = 0.0
     best_f1 = 0.0
     best_gold: str | None = None

@@ -44,6 +44,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from sf_bench.scorers._text import answer_text
 from sf_bench.types import Problem, Score
 
 __all__ = [
@@ -178,7 +179,7 @@ def _numeric(problem: Problem, text: str) -> tuple[bool, str | None]:
 
 
 def _both(problem: Problem, answer: object) -> tuple[dict[str, float], str, str | None]:
-    text = answer if isinstance(answer, str) else ("" if answer is None else str(answer))
+    text = answer_text(answer)
     official, official_detail = _official(problem, text)
     numeric, numeric_detail = _numeric(problem, text)
     return {"official": float(official), "numeric": float(numeric)}, official_detail, numeric_detail

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sf_bench.scorers._text import squad_normalize
+from sf_bench.scorers._text import answer_text, squad_normalize
 from sf_bench.types import Problem, Score
 
 __all__ = ["exact_match", "f1_precision_recall", "score"]
@@ -56,7 +56,7 @@ def exact_match(prediction: str, gold: str) -> float:
 
 def score(problem: Problem, answer: str) -> Score:
     """Score one answer: ``value`` = F1, ``metrics`` = em/f1/precision/recall. Pure and fast."""
-    text = answer if isinstance(answer, str) else ("" if answer is None else str(answer))
+    text = answer_text(answer)
     best_em = 0.0
     best = (0.0, 0.0, 0.0)
     for gold in problem.answers:

@@ -71,7 +71,7 @@ from __future__ import annotations
 import re
 
 from sf_bench.scorers import _symbolic
-from sf_bench.scorers._text import last_boxed_answer
+from sf_bench.scorers._text import answer_text, last_boxed_answer
 from sf_bench.types import Problem, Score
 
 __all__ = [
@@ -282,7 +282,7 @@ def is_official_correct(problem: Problem, answer: str) -> bool:
 
 
 def _equiv(problem: Problem, text: str) -> tuple[bool, dict[str, float], str]:
-    candidate, boxed = extract_answer(text)
+    candidate, _ = extract_answer(text)
     if not candidate:
         return False, {"string_match": 0.0}, candidate
     for gold in problem.answers:
@@ -300,7 +300,7 @@ def _equiv(problem: Problem, text: str) -> tuple[bool, dict[str, float], str]:
 
 
 def _both(problem: Problem, answer: object) -> tuple[dict[str, float], str]:
-    text = answer if isinstance(answer, str) else ("" if answer is None else str(answer))
+    text = answer_text(answer)
     official = is_official_correct(problem, text)
     if official:  # equiv accepts everything official accepts, whatever the two extractions read
         candidate = extract_answer(text)[0]
@@ -322,7 +322,7 @@ def score(problem: Problem, answer: str) -> Score:
 def score_official(problem: Problem, answer: str) -> Score:
     """``official``: hendrycks/math's verdict exactly; ``metrics`` holds both verdicts."""
     metrics, _ = _both(problem, answer)
-    text = answer if isinstance(answer, str) else ("" if answer is None else str(answer))
+    text = answer_text(answer)
     return Score(value=metrics["official"], metrics=metrics, detail=official_extract(text))
 
 

@@ -46,7 +46,7 @@ def estimate_pass_at_k(num_samples: int | Sequence[int], num_correct: Sequence[i
     ns = list(ns)
     if len(ns) != len(num_correct):
         raise ValueError(f"{len(ns)} sample counts for {len(num_correct)} correct counts")
-    out = []
+    out: list[float] = []
     for n, c in zip(ns, num_correct, strict=True):
         n, c = int(n), int(c)
         if not 0 <= c <= n:

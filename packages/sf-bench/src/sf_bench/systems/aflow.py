@@ -47,6 +47,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -181,83 +182,15 @@ def convert(graph: str | Path, dataset: str) -> str:
             not support (the message names it and the line).
     """
     graph = Path(graph)
-    try:
-        text = graph.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise _fail(graph, None, f"cannot read it ({e})") from e
-    try:
-        tree = ast.parse(text, filename=str(graph))
-    except SyntaxError as e:
-        raise _fail(graph, e.lineno, f"not valid Python: {e.msg}") from None
-    operator_alias, prompt_alias = "operator", None
-    body: list[ast.stmt] = []
-    found = None
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                name = alias.asname or alias.name.split(".")[-1]
-                if alias.name.endswith(".operator") or alias.name == "operator":
-                    operator_alias = name
-                elif alias.name.endswith(".prompt"):
-                    prompt_alias = name
-                elif _stdlib(alias.name):
-                    body.append(ast.Import(names=[alias]))
-                else:
-                    raise _fail(graph, node.lineno, f"imports {alias.name}, which the sandbox does not have")
-        elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            kept: list[ast.alias] = []
-            for alias in node.names:
-                name = alias.asname or alias.name
-                if alias.name == "operator" or module.endswith(".operator"):
-                    operator_alias = name if alias.name == "operator" else operator_alias
-                elif alias.name == "prompt" or module.endswith(".prompt"):
-                    prompt_alias = name if alias.name == "prompt" else prompt_alias
-                elif alias.name in _DROPPED:
-                    continue
-                elif node.level == 0 and _stdlib(module):
-                    kept.append(alias)
-                else:
-                    raise _fail(
-                        graph, node.lineno, f"imports {alias.name} from {module or '.'}, not supported"
-                    )
-            if kept:
-                body.append(ast.ImportFrom(module=module, names=kept, level=0))
-        elif isinstance(node, ast.ClassDef) and node.name == "Workflow":
-            found = node
-            node.name = "AFlowGraph"
-            body.append(node)
-        elif isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "DatasetType" for t in node.targets
-        ):
-            continue  # the compatibility layer defines it
-        else:
-            body.append(node)
-    if found is None:
-        raise _fail(graph, None, "defines no class Workflow (is it an AFlow round's graph.py?)")
-    call = next((n for n in found.body if isinstance(n, ast.AsyncFunctionDef) and n.name == "__call__"), None)
-    if call is None:
-        raise _fail(graph, found.lineno, "class Workflow has no 'async def __call__(self, problem, ...)'")
-    required = len(call.args.posonlyargs + call.args.args) - len(call.args.defaults) - 1
-    spec = registry.find(dataset)
-    code = spec is not None and spec.is_code
-    if code and required != 2 or not code and required != 1:
-        shape = "(problem, entry_point)" if required == 2 else f"{required} argument(s)"
-        kind = "code" if code else "math/QA"
-        want = "(problem, entry_point)" if code else "(problem)"
-        raise _fail(
-            graph,
-            call.lineno,
-            f"__call__ takes {shape} but {dataset} is a {kind} dataset, whose graphs take {want}: "
-            "use the graph of the matching dataset",
-        )
-    module = ast.Module(body=body, type_ignores=[])
-    used = _rename_operator(module, operator_alias, graph)
-    if prompt_alias is not None:
-        module.body.insert(0, _prompt_namespace(graph, prompt_alias))
+    parts = _split_graph(_parse_file(graph), graph)
+    workflow = _checked_workflow(parts.workflow, graph, dataset)
+    module = ast.Module(body=parts.body, type_ignores=[])
+    used = _rename_operator(module, parts.operator_alias, graph)
+    if parts.prompt_alias is not None:
+        module.body.insert(0, _prompt_namespace(graph, parts.prompt_alias))
     clash = sorted(
         _RUNTIME_NAMES
-        & {n.name for n in module.body if isinstance(n, ast.ClassDef | ast.FunctionDef) and n is not found}
+        & {n.name for n in module.body if isinstance(n, ast.ClassDef | ast.FunctionDef) and n is not workflow}
     )
     if clash:
         raise _fail(graph, None, f"defines {', '.join(clash)}, which the adapter needs for itself")
@@ -278,6 +211,130 @@ def convert(graph: str | Path, dataset: str) -> str:
         "        return aflow_answer(await aflow_call(self.graph, self.problem))\n"
     )
     return header + _runtime_source() + "\n\n" + ast.unparse(module) + wrapper
+
+
+def _parse_file(path: Path, missing: BenchConfigError | None = None) -> ast.Module:
+    """``path`` read (UTF-8, a BOM allowed) and parsed.
+
+    Raises:
+        BenchConfigError: it cannot be read (``missing`` when given and the file does not
+            exist) or is not valid Python (the message names the line).
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as e:
+        if missing is not None:
+            raise missing from None
+        raise _fail(path, None, f"cannot read it ({e})") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise _fail(path, None, f"cannot read it ({e})") from e
+    try:
+        return ast.parse(text, filename=str(path))
+    except SyntaxError as e:
+        raise _fail(path, e.lineno, f"not valid Python: {e.msg}") from None
+
+
+@dataclass(slots=True)
+class _GraphParts:
+    """What :func:`_split_graph` keeps of a ``graph.py``, and the names its imports bound."""
+
+    body: list[ast.stmt] = field(default_factory=list[ast.stmt])
+    """The module's statements less AFlow's imports (the standard library's stay)."""
+    operator_alias: str = "operator"
+    """The name AFlow's ``operator`` module is imported as."""
+    prompt_alias: str | None = None
+    """The name ``prompt.py`` is imported as (None: not imported)."""
+    workflow: ast.ClassDef | None = None
+    """The (last) ``class Workflow``, renamed ``AFlowGraph`` in ``body``."""
+
+
+def _split_graph(tree: ast.Module, graph: Path) -> _GraphParts:
+    """Sort the graph's top-level statements: AFlow's imports dropped (their names noted), the rest kept.
+
+    Raises:
+        BenchConfigError: an import the sandbox cannot satisfy (outside the standard library).
+    """
+    parts = _GraphParts()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            _split_import(node, parts, graph)
+        elif isinstance(node, ast.ImportFrom):
+            _split_import_from(node, parts, graph)
+        elif isinstance(node, ast.ClassDef) and node.name == "Workflow":
+            parts.workflow = node
+            node.name = "AFlowGraph"
+            parts.body.append(node)
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "DatasetType" for t in node.targets
+        ):
+            continue  # the compatibility layer defines it
+        else:
+            parts.body.append(node)
+    return parts
+
+
+def _split_import(node: ast.Import, parts: _GraphParts, graph: Path) -> None:
+    """``import X [as Y]``: note AFlow's operator and prompt modules, keep the standard library's."""
+    for alias in node.names:
+        name = alias.asname or alias.name.split(".")[-1]
+        if alias.name.endswith(".operator") or alias.name == "operator":
+            parts.operator_alias = name
+        elif alias.name.endswith(".prompt"):
+            parts.prompt_alias = name
+        elif _stdlib(alias.name):
+            parts.body.append(ast.Import(names=[alias]))
+        else:
+            raise _fail(graph, node.lineno, f"imports {alias.name}, which the sandbox does not have")
+
+
+def _split_import_from(node: ast.ImportFrom, parts: _GraphParts, graph: Path) -> None:
+    """``from M import X``: the same, and the names the compatibility layer provides dropped."""
+    module = node.module or ""
+    kept: list[ast.alias] = []
+    for alias in node.names:
+        name = alias.asname or alias.name
+        if alias.name == "operator" or module.endswith(".operator"):
+            parts.operator_alias = name if alias.name == "operator" else parts.operator_alias
+        elif alias.name == "prompt" or module.endswith(".prompt"):
+            parts.prompt_alias = name if alias.name == "prompt" else parts.prompt_alias
+        elif alias.name in _DROPPED:
+            continue
+        elif node.level == 0 and _stdlib(module):
+            kept.append(alias)
+        else:
+            raise _fail(graph, node.lineno, f"imports {alias.name} from {module or '.'}, not supported")
+    if kept:
+        parts.body.append(ast.ImportFrom(module=module, names=kept, level=0))
+
+
+def _checked_workflow(workflow: ast.ClassDef | None, graph: Path, dataset: str) -> ast.ClassDef:
+    """The graph's ``class Workflow``, once its ``__call__`` is known to fit ``dataset``'s problems.
+
+    Raises:
+        BenchConfigError: no such class, no ``async def __call__``, or one taking the other kind
+            of dataset's arguments (code graphs take ``(problem, entry_point)``, others ``(problem)``).
+    """
+    if workflow is None:
+        raise _fail(graph, None, "defines no class Workflow (is it an AFlow round's graph.py?)")
+    call = next(
+        (n for n in workflow.body if isinstance(n, ast.AsyncFunctionDef) and n.name == "__call__"), None
+    )
+    if call is None:
+        raise _fail(graph, workflow.lineno, "class Workflow has no 'async def __call__(self, problem, ...)'")
+    required = len(call.args.posonlyargs + call.args.args) - len(call.args.defaults) - 1
+    spec = registry.find(dataset)
+    code = spec is not None and spec.is_code
+    if code and required != 2 or not code and required != 1:
+        shape = "(problem, entry_point)" if required == 2 else f"{required} argument(s)"
+        kind = "code" if code else "math/QA"
+        want = "(problem, entry_point)" if code else "(problem)"
+        raise _fail(
+            graph,
+            call.lineno,
+            f"__call__ takes {shape} but {dataset} is a {kind} dataset, whose graphs take {want}: "
+            "use the graph of the matching dataset",
+        )
+    return workflow
 
 
 def _rename_operator(module: ast.Module, alias: str, graph: Path) -> list[str]:
@@ -310,16 +367,8 @@ def _prompt_namespace(graph: Path, alias: str) -> ast.ClassDef:
         BenchConfigError: ``prompt.py`` is missing or holds more than constants.
     """
     path = graph.with_name("prompt.py")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise _fail(graph, None, f"imports its prompts as {alias}, but {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise _fail(path, None, f"cannot read it ({e})") from e
-    try:
-        tree = ast.parse(text, filename=str(path))
-    except SyntaxError as e:
-        raise _fail(path, e.lineno, f"not valid Python: {e.msg}") from None
+    missing = _fail(graph, None, f"imports its prompts as {alias}, but {path} does not exist")
+    tree = _parse_file(path, missing=missing)
     for node in tree.body:
         if not (
             isinstance(node, ast.Assign | ast.AnnAssign)

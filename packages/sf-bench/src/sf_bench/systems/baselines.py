@@ -225,7 +225,8 @@ class BaselineSolver:
 
         Each call for the same problem samples anew (a new cache tag).
         """
-        from sf_workflows import get_template, run_workflow_unsafe
+        # sf-workflows types its code_runner parameter with a bare dict (partially unknown to pyright)
+        from sf_workflows import get_template, run_workflow_unsafe  # pyright: ignore[reportUnknownVariableType]
 
         source = get_template(BASELINES[self.name], str(problem.task_type))
         index = self._runs.get(problem.id, 0)  # the n-th call for a problem samples anew (cache tag)

@@ -46,8 +46,9 @@ from typing import Any, cast
 
 from sf_bench import registry
 from sf_bench.errors import BenchConfigError, DataError
-from sf_bench.jsonl import read_objects
+from sf_bench.jsonl import read_located
 from sf_bench.protocols import Answer
+from sf_bench.systems._lines import dataset_field, id_and_text_key
 from sf_bench.types import Problem
 
 __all__ = ["FileSystem"]
@@ -88,19 +89,18 @@ class FileSystem:
     def _read(self, file: Path, dataset: str | None) -> None:
         if not file.is_file():
             raise BenchConfigError(f"answers file {file} is not a regular file")
-        for lineno, rec in read_objects(file):
-            where = f"{file}:{lineno}"
-            pid = next((rec[k] for k in _ID_KEYS if k in rec), None)
-            if pid is None or isinstance(pid, bool) or not isinstance(pid, str | int):
-                raise DataError(f"{where}: needs an id ('task_id' or 'id', a string)")
-            key = next((k for k in _ANSWER_KEYS if k in rec), None)
-            if key is None or not isinstance(rec[key], str):
-                raise DataError(f"{where}: needs an answer string ('completion', 'solution' or 'answer')")
-            ds = rec.get("dataset", dataset)
-            if ds is not None and not isinstance(ds, str):
-                raise DataError(f"{where}: 'dataset' must be a string such as \"gsm8k\"")
-            self._answers.setdefault((ds, str(pid)), []).append(_answer(rec, rec[key], where))
-            self._where.setdefault((ds, str(pid)), []).append(where)
+        for where, rec in read_located(file):
+            pid, key = id_and_text_key(
+                rec,
+                where,
+                id_keys=_ID_KEYS,
+                text_keys=_ANSWER_KEYS,
+                no_id="needs an id ('task_id' or 'id', a string)",
+                no_text="needs an answer string ('completion', 'solution' or 'answer')",
+            )
+            ds = dataset_field(rec, where, dataset, "'dataset' must be a string such as \"gsm8k\"")
+            self._answers.setdefault((ds, pid), []).append(_answer(rec, rec[key], where))
+            self._where.setdefault((ds, pid), []).append(where)
 
     def _keys(self, problem: Problem) -> list[tuple[str | None, str]]:
         ids = [problem.id]

@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from sf_bench import registry
 from sf_bench.errors import BenchConfigError, DataError
-from sf_bench.jsonl import read_objects
+from sf_bench.jsonl import read_located
+from sf_bench.systems._lines import dataset_field, id_and_text_key
 from sf_bench.systems.generated import GeneratedWorkflowSystem, normalize_source
 from sf_bench.types import Problem
 
@@ -100,14 +101,15 @@ class WorkflowFile:
         self._items.setdefault(key, []).append(item)
 
     def _read_jsonl(self, file: Path, default_dataset: str | None = None) -> None:
-        for lineno, rec in read_objects(file):
-            where = f"{file}:{lineno}"
-            pid = next((rec[k] for k in _ID_KEYS if k in rec), None)
-            if pid is None or isinstance(pid, bool) or not isinstance(pid, str | int):
-                raise DataError(f"{where}: needs an id ('id' or 'task_id', a string)")
-            key = next((k for k in _SOURCE_KEYS if k in rec), None)
-            if key is None or not isinstance(rec[key], str):
-                raise DataError(f"{where}: needs the workflow source as a string under 'workflow'")
+        for where, rec in read_located(file):
+            pid, key = id_and_text_key(
+                rec,
+                where,
+                id_keys=_ID_KEYS,
+                text_keys=_SOURCE_KEYS,
+                no_id="needs an id ('id' or 'task_id', a string)",
+                no_text="needs the workflow source as a string under 'workflow'",
+            )
             sample = rec.get("sample")
             if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 0):
                 raise DataError(f"{where}: 'sample' must be an integer >= 0")
@@ -116,10 +118,8 @@ class WorkflowFile:
                 tokens = int(rec.get("tokens", 0) or 0)
             except (TypeError, ValueError) as e:
                 raise DataError(f"{where}: cost/tokens must be numbers ({e})") from None
-            dataset = rec.get("dataset", default_dataset)
-            if dataset is not None and not isinstance(dataset, str):
-                raise DataError(f"{where}: 'dataset' must be a string")
-            self._add((dataset, str(pid)), (sample, rec[key], cost, tokens, where))
+            dataset = dataset_field(rec, where, default_dataset, "'dataset' must be a string")
+            self._add((dataset, pid), (sample, rec[key], cost, tokens, where))
 
     def _read_folder(self) -> None:
         for entry in sorted(self.path.iterdir()):
