@@ -136,7 +136,7 @@ def test_top_p_by_threshold_samples_the_same_nucleus(lora_model, monkeypatch):
     gives the cut.
     """
     pytest.importorskip("triton")
-    from sf_train.fast import kernels
+    from sf_train.fast import sampling_kernels
 
     def cut(logits, top_p):
         s, _ = torch.sort(logits, -1, descending=True)
@@ -144,7 +144,7 @@ def test_top_p_by_threshold_samples_the_same_nucleus(lora_model, monkeypatch):
         keep = (probs.cumsum(-1) - probs) < top_p
         return s.masked_fill(~keep, float("inf")).amin(-1)
 
-    monkeypatch.setattr(kernels, "top_p_threshold", cut)
+    monkeypatch.setattr(sampling_kernels, "top_p_threshold", cut)
     from sf_train.fast.sampling import resolve_method
 
     decoder = SharedPrefixDecoder(lora_model, pad_token_id=0, attention="torch", top_p_kernel="single")

@@ -178,7 +178,7 @@ class SharedPrefixDecoder:
 
     def _norm(self, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         if self._fused_norm(module):
-            from sf_train.fast.kernels import rms_norm
+            from sf_train.fast.norm_kernels import rms_norm
 
             return rms_norm(x, module.weight, float(module.variance_epsilon))
         return module(x)
@@ -197,7 +197,7 @@ class SharedPrefixDecoder:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x + delta, module(x + delta))``: one kernel with ``residual_norm``, else add, then norm."""
         if self._res_norm and self._fused_norm(module):
-            from sf_train.fast.kernels import add_rms_norm
+            from sf_train.fast.norm_kernels import add_rms_norm
 
             return add_rms_norm(x, delta, module.weight, float(module.variance_epsilon))
         x = x + delta
@@ -249,7 +249,7 @@ class SharedPrefixDecoder:
         m = lay.merged[i]
         gu = torch.nn.functional.linear(h, m.gate_up)
         if self.attention == "triton" and getattr(self.cfg, "hidden_act", None) in ("silu", "swish"):
-            from sf_train.fast.kernels import swiglu_split
+            from sf_train.fast.swiglu_kernels import swiglu_split
 
             act = swiglu_split(gu.reshape(-1, gu.shape[-1])).view(*gu.shape[:-1], gu.shape[-1] // 2)
         else:
@@ -264,7 +264,7 @@ class SharedPrefixDecoder:
 
         Returns the last hidden state [B, hidden].
         """
-        from sf_train.fast.kernels import rope_and_store
+        from sf_train.fast.rope_kernels import rope_and_store
 
         rows, heads, kv_heads, dim = lay.rows, self.heads, self.kv_heads, self.head_dim
         x = self.embed(lay.tok)

@@ -61,7 +61,7 @@ def attend_torch(
 
 def attend_triton(lay: Any, layer: int, q: torch.Tensor, *, scale: float) -> torch.Tensor:
     """The same attention through the Triton kernels (``lay.scratch`` holds their buffers)."""
-    from sf_train.fast.kernels import decode_attention
+    from sf_train.fast.attention_kernels import decode_attention
 
     assert lay.scratch is not None
     return decode_attention(

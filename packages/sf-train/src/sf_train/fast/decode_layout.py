@@ -55,7 +55,7 @@ class Layout:
         self.attn_out = torch.empty(self.rows, dec.heads, dim, dtype=dtype, device=device)
         self.scratch = None
         if dec.attention == "triton":
-            from sf_train.fast.kernels import DecodeAttentionScratch
+            from sf_train.fast.attention_kernels import DecodeAttentionScratch
 
             options = {"split_gen": gen_len, **dec.attention_options}  # default: one generated split
             self.scratch = DecodeAttentionScratch(

@@ -259,7 +259,8 @@ def _self_test(device: torch.device) -> None:
     """Raise unless the fused RMSNorm and SwiGLU match the eager modules (values and gradients)."""
     from transformers.models.llama.modeling_llama import LlamaRMSNorm
 
-    from sf_train.fast.kernels import RMSNormFunction, SwiGLUFunction
+    from sf_train.fast.norm_kernels import RMSNormFunction
+    from sf_train.fast.swiglu_kernels import SwiGLUFunction
 
     gen = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(64, 4096, device=device, generator=gen)
@@ -303,13 +304,13 @@ def fused_kernels_work(device: torch.device) -> bool:
 
 
 def _fused_norm_forward(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    from sf_train.fast.kernels import RMSNormFunction
+    from sf_train.fast.norm_kernels import RMSNormFunction
 
     return RMSNormFunction.apply(x, module.weight, float(module.variance_epsilon))
 
 
 def _fused_mlp_forward(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    from sf_train.fast.kernels import SwiGLUFunction
+    from sf_train.fast.swiglu_kernels import SwiGLUFunction
 
     return module.down_proj(SwiGLUFunction.apply(module.gate_proj(x), module.up_proj(x)))
 
