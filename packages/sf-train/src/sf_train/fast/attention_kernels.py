@@ -1,8 +1,9 @@
 # A Triton kernel's compile-time parameters are annotated `tl.constexpr` and take plain ints and bools
 # at launch, and a launch takes `num_warps=`, which the kernel's own signature lacks: Triton's
 # `kernel[grid](...)` is typed as a call of the kernel function itself, so pyright reports every
-# launch. Only those two rules are off, for this file only.
-# pyright: reportArgumentType=false, reportCallIssue=false
+# launch; and a jitted helper called from a kernel is typed as the JITFunction's own call, which
+# raises outside a kernel (NoReturn). Only those three rules are off, for this file only.
+# pyright: reportArgumentType=false, reportCallIssue=false, reportGeneralTypeIssues=false
 """Flash-decoding attention of the decode path (imported only when Triton is installed).
 
 ``decode_attention`` is one new token per sequence against two caches:
@@ -17,7 +18,7 @@
 Each (group or sequence, kv head, split) program writes a partial softmax (max, sum, weighted
 values) and a second kernel merges the splits. Scores and softmax are fp32; the value product
 takes the cache dtype (what flash attention does). The kernels also run under
-``TRITON_INTERPRET=1`` on CPU tensors, which the tests use.
+``TRITONINTERPRET=1`` on CPU tensors, which the tests use.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["DecodeAttentionScratch", "decode_attention", "pow2"]
+__all__ = ["INTERPRET", "DecodeAttentionScratch", "attend_split", "decode_attention", "pow2"]
 
-_INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+INTERPRET = os.environ.get("TRITONINTERPRET", "0") not in ("", "0")
 
 
 @triton.jit
@@ -56,7 +57,7 @@ def _attend_block(q, kbase, vbase, n, valid, sk_t, d, scale, m_i, l_i, acc, IEEE
 
 
 @triton.jit
-def _attend_split(
+def attend_split(
     q,
     kbase,
     vbase,
@@ -144,7 +145,7 @@ def _partial_kernel(
     q = tl.load(Q + b[:, None] * sq_b + h[:, None] * sq_h + d[None, :], mask=row_ok[:, None], other=0.0)
     kbase = K + grp * sk_n + j * sk_h
     vbase = V + grp * sk_n + j * sk_h
-    m_i, l_i, acc = _attend_split(
+    m_i, l_i, acc = attend_split(
         q, kbase, vbase, sid, lo, hi, sk_t, d, scale, M_PAD, D, BLOCK_N, SPLIT, INTERPRET, IEEE
     )
     o = (b * (HKV * REP) + h) * n_splits_total + split_base + sid
@@ -197,7 +198,7 @@ def _gen_final_kernel(
     kbase = K + b * sk_n + j * sk_h
     vbase = V + b * sk_n + j * sk_h
     hi = tl.load(SLOT) + 1
-    m_g, l_g, acc = _attend_split(
+    m_g, l_g, acc = attend_split(
         q, kbase, vbase, 0, 0, hi, sk_t, d, scale, M_PAD, D, BLOCK_N, SPLIT, INTERPRET, IEEE
     )
     s = tl.arange(0, S_PAD)
@@ -259,6 +260,8 @@ class DecodeAttentionScratch:
         block_n: Keys per inner block.
         fused_merge: The program of generated split 0 merges every split into the output (two or
             three launches per layer); False: a separate merge launch (three).
+        one_launch: Every split and the merge in one launch per layer
+            (:mod:`sf_train.fast.attention_one_launch`; ``fused_merge`` is then moot).
         num_warps, num_stages: Launch options of the attention kernels (None: Triton's defaults,
             4 warps and 3 stages on Hopper).
     """
@@ -276,6 +279,7 @@ class DecodeAttentionScratch:
         split_gen: int = 256,
         block_n: int = 32,
         fused_merge: bool = True,
+        one_launch: bool = False,
         num_warps: int | None = None,
         num_stages: int | None = None,
     ) -> None:
@@ -285,7 +289,7 @@ class DecodeAttentionScratch:
             for key, value in (("num_warps", num_warps), ("num_stages", num_stages))
             if value is not None
         }
-        self.fused_merge = fused_merge
+        self.fused_merge, self.one_launch = fused_merge, one_launch
         self.n_prefix = -(-prefix_len // split_prefix)
         self.n_gen = -(-gen_len // split_gen)
         self.n_splits = self.n_prefix + self.n_gen
@@ -293,6 +297,7 @@ class DecodeAttentionScratch:
         self.m = torch.empty(rows, dtype=torch.float32, device=device)
         self.l = torch.empty(rows, dtype=torch.float32, device=device)
         self.acc = torch.empty(rows * head_dim, dtype=torch.float32, device=device)
+        self.count = torch.zeros(batch * heads, dtype=torch.int32, device=device)  # arrivals, one-launch
 
 
 def decode_attention(
@@ -329,7 +334,7 @@ def decode_attention(
     rep = heads // hkv
     s = scratch
     common = dict(
-        HKV=hkv, REP=rep, KS=k, D=dim, BLOCK_N=s.block_n, INTERPRET=_INTERPRET, IEEE=q.dtype == torch.float32
+        HKV=hkv, REP=rep, KS=k, D=dim, BLOCK_N=s.block_n, INTERPRET=INTERPRET, IEEE=q.dtype == torch.float32
     )
     _partial_kernel[(groups * hkv, s.n_prefix)](
         q,

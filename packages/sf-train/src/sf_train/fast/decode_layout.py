@@ -57,7 +57,8 @@ class Layout:
         if dec.attention == "triton":
             from sf_train.fast.attention_kernels import DecodeAttentionScratch
 
-            options = {"split_gen": gen_len, **dec.attention_options}  # default: one generated split
+            # default: one generated split, every split and the merge in one launch (measured on the H200)
+            options = {"split_gen": gen_len, "one_launch": True, **dec.attention_options}
             self.scratch = DecodeAttentionScratch(
                 batch=self.rows,
                 heads=dec.heads,
