@@ -904,7 +904,7 @@ def read_bandwidth(device: torch.device, gib: float = 2.0) -> dict[str, Any]:
 
 
 _KERNEL_KINDS = (
-    ("attention", ("_partial_kernel", "_merge_kernel", "_gen_final_kernel")),
+    ("attention", ("_partial_kernel", "_merge_kernel", "_gen_final_kernel", "_one_launch_kernel")),
     (
         "sampling",
         (
