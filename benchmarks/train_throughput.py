@@ -90,14 +90,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gen-batch", type=int, default=64)
     p.add_argument(
         "--extra-gen",
-        default="previous,single,merge,gemm-residual,splits,blas,unmerged,sort,greedy,b128",
+        default="previous,single,merge,twolaunch,gemm-residual,splits,blas,unmerged,sort,greedy,b128",
         help="extra fast rows (levers off): previous (the decoder before these levers), single (top-p cut by "
         "one program per row), merge (attention merge as its own launch), gemm-residual (residual adds in "
         "the o/down GEMMs, not the norms), splits (the generated cache in splits of 256), "
         "unmerged (adapter applied by its modules), "
         "blas (torch's default cuBLAS back end in the captured step, not cuBLASLt), "
         "sort (top-p by a vocabulary sort), greedy, torch "
-        "(attention), b128 (batch 128, with the previous/unmerged/sort/greedy rows too)",
+        "(attention), twolaunch (attention in two launches per layer: prefix splits, then the generated "
+        "split merged with them), onelaunch256 (one launch, generated splits of 256), b128 (batch 128, "
+        "with the previous/unmerged/sort/greedy/twolaunch/onelaunch256 rows too)",
     )
     p.add_argument(
         "--attention-options",
@@ -759,7 +761,9 @@ def run_generation(
     previous = dict(
         base,
         top_p_kernel="single",
-        options=dict(residual_norm=False, attention_options=dict(fused_merge=False, split_gen=256)),
+        options=dict(
+            residual_norm=False, attention_options=dict(fused_merge=False, split_gen=256, one_launch=False)
+        ),
     )
     variants = [("sf-fast-generate", base)]
     extra = set(args.extra_gen.split(","))
@@ -785,7 +789,7 @@ def run_generation(
         variants.append(
             (
                 "sf-fast-generate, attention merge as its own launch",
-                dict(base, options=dict(attention_options=dict(fused_merge=False))),
+                dict(base, options=dict(attention_options=dict(fused_merge=False, one_launch=False))),
             )
         )
     if "gemm-residual" in extra:
@@ -802,6 +806,17 @@ def run_generation(
                 dict(base, options=dict(attention_options=dict(split_gen=256))),
             )
         )
+    one_launch = {
+        "twolaunch": ("attention in two launches per layer (the previous default)", dict(one_launch=False)),
+        "onelaunch256": (
+            "attention in one launch, generated splits of 256",
+            dict(one_launch=True, split_gen=256),
+        ),
+    }
+    for key, (what, options) in one_launch.items():
+        if key in extra:
+            row = dict(base, options=dict(attention_options=options))
+            variants.append((f"sf-fast-generate, {what}", row))
     if "unmerged" in extra:
         variants.append(("sf-fast-generate, adapter unmerged", dict(base, merge_weights=False)))
     if "sort" in extra:
@@ -826,6 +841,10 @@ def run_generation(
             variants.append(("sf-fast-generate batch 128, top-p by sort", dict(b128, top_p_kernel=False)))
         if "greedy" in extra:
             variants.append(("sf-fast-generate batch 128, greedy (no top-p)", dict(b128, temp=0.0)))
+        for key, (what, options) in one_launch.items():
+            if key in extra:
+                row = dict(b128, options=dict(attention_options=options))
+                variants.append((f"sf-fast-generate batch 128, {what}", row))
     many = prompts + [words(gen, args.prompt_len, vocab) for _ in range(args.gen_prompts)]
     if "profile" not in skip and device.type == "cuda":
         bw = (result.get("copy_bandwidth") or {}).get("gb_per_s")
@@ -885,7 +904,7 @@ def read_bandwidth(device: torch.device, gib: float = 2.0) -> dict[str, Any]:
 
 
 _KERNEL_KINDS = (
-    ("attention", ("_partial_kernel", "_merge_kernel", "_gen_final_kernel")),
+    ("attention", ("_partial_kernel", "_merge_kernel", "_gen_final_kernel", "_one_launch_kernel")),
     (
         "sampling",
         (

@@ -14,7 +14,12 @@ Names load lazily: importing this package does not import torch.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sf_train.fast.decode import SharedPrefixDecoder
+    from sf_train.fast.dpo import FastScoreDPOTrainer, SharedPrefixForward
+    from sf_train.fast.packing import PackedPairs, pack_pairs
 
 __all__ = ["FastScoreDPOTrainer", "PackedPairs", "SharedPrefixDecoder", "SharedPrefixForward", "pack_pairs"]
 

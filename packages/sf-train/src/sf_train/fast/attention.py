@@ -97,7 +97,7 @@ def flash_varlen_attention(
 
 
 @functools.cache
-def _varlen_api() -> tuple[Callable[..., torch.Tensor], dict[str, Any], bool]:
+def _varlen_api() -> tuple[Callable[..., Any], dict[str, Any], bool]:
     """``varlen_attn``, its causal keyword(s) and whether it takes ``enable_gqa``.
 
     Read once: the signature changed across torch versions, and this is called for every layer.
@@ -105,8 +105,9 @@ def _varlen_api() -> tuple[Callable[..., torch.Tensor], dict[str, Any], bool]:
     from torch.nn.attention.varlen import varlen_attn
 
     params = inspect.signature(varlen_attn).parameters
-    causal = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
-    return varlen_attn, causal, "enable_gqa" in params
+    causal: dict[str, Any] = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+    attend: Callable[..., Any] = varlen_attn  # a Tensor without return_aux (never passed here)
+    return attend, causal, "enable_gqa" in params
 
 
 def varlen_attention(
@@ -216,7 +217,9 @@ def _varlen_self_test(device: torch.device) -> None:
         qa, ka, va = (t.detach().to(dtype).requires_grad_() for t in (q, k, v))
         out = fn(qa, ka, va, cu_q, cu_k, 40, 40, 0.125)
         (out.float() * g.float()).sum().backward()
-        results.append([x.float() for x in (out, qa.grad, ka.grad, va.grad)])
+        grads = (qa.grad, ka.grad, va.grad)
+        assert all(x is not None for x in grads)
+        results.append([out.float()] + [x.float() for x in grads if x is not None])
     for got, want in zip(*results, strict=True):
         err = (got - want).norm() / want.norm()
         if not bool(err < 2e-2):

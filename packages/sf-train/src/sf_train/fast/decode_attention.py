@@ -61,10 +61,12 @@ def attend_torch(
 
 def attend_triton(lay: Any, layer: int, q: torch.Tensor, *, scale: float) -> torch.Tensor:
     """The same attention through the Triton kernels (``lay.scratch`` holds their buffers)."""
-    from sf_train.fast.kernels import decode_attention
+    from sf_train.fast.attention_kernels import decode_attention
+    from sf_train.fast.attention_one_launch import decode_attention_one_launch
 
     assert lay.scratch is not None
-    return decode_attention(
+    attend = decode_attention_one_launch if lay.scratch.one_launch else decode_attention
+    return attend(
         q.contiguous(),
         lay.kp[layer],
         lay.vp[layer],

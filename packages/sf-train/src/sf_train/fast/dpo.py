@@ -122,6 +122,10 @@ class SharedPrefixForward(torch.nn.Module):
         last_packed: The most recent packing (for inspection and tests).
     """
 
+    target: Any  # plain attributes (set with object.__setattr__), not registered submodules
+    _modules_of: Any
+    _module_lists: tuple[list[Any], list[Any], list[Any]]
+
     def __init__(
         self,
         target: Any = None,
@@ -238,6 +242,7 @@ class SharedPrefixForward(torch.nn.Module):
             for x in per_token
         ]
         log_probs, entropy, log_sum_sq_probs, mean_logits, is_top1 = fields
+        assert log_probs is not None  # always computed; the others only when asked for
         loss = -log_probs.sum() / label_mask.sum().clamp(min=1)
         return FusedCausalLMOutput(
             loss=loss,
@@ -259,7 +264,8 @@ def _self_test(device: torch.device) -> None:
     """Raise unless the fused RMSNorm and SwiGLU match the eager modules (values and gradients)."""
     from transformers.models.llama.modeling_llama import LlamaRMSNorm
 
-    from sf_train.fast.kernels import RMSNormFunction, SwiGLUFunction
+    from sf_train.fast.norm_kernels import RMSNormFunction
+    from sf_train.fast.swiglu_kernels import SwiGLUFunction
 
     gen = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(64, 4096, device=device, generator=gen)
@@ -302,14 +308,14 @@ def fused_kernels_work(device: torch.device) -> bool:
     return _FUSED_OK[key]
 
 
-def _fused_norm_forward(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    from sf_train.fast.kernels import RMSNormFunction
+def _fused_norm_forward(module: Any, x: torch.Tensor) -> torch.Tensor:
+    from sf_train.fast.norm_kernels import RMSNormFunction
 
     return RMSNormFunction.apply(x, module.weight, float(module.variance_epsilon))
 
 
-def _fused_mlp_forward(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    from sf_train.fast.kernels import SwiGLUFunction
+def _fused_mlp_forward(module: Any, x: torch.Tensor) -> torch.Tensor:
+    from sf_train.fast.swiglu_kernels import SwiGLUFunction
 
     return module.down_proj(SwiGLUFunction.apply(module.gate_proj(x), module.up_proj(x)))
 
@@ -486,20 +492,22 @@ class FastScoreDPOTrainer(ScoreDPOTrainer):
         device = self.accelerator.device
         chosen: list[torch.Tensor] = []
         rejected: list[torch.Tensor] = []
-        was_training = self.model.training
-        self.model.eval()
+        model = self.model
+        assert model is not None  # set by the constructor
+        was_training = model.training
+        model.eval()
         start = time.perf_counter()
         try:
             for batch in loader:
                 batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-                c, r = self.compute_ref_log_probs(self.model, batch)
+                c, r = self.compute_ref_log_probs(model, batch)
                 chosen.append(c.float().cpu())
                 rejected.append(r.float().cpu())
         finally:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             self.ref_seconds += time.perf_counter() - start
-            self.model.train(was_training)
+            model.train(was_training)
         self.ref_pairs += len(dataset)
         chosen_all = torch.cat(chosen).tolist() if chosen else []
         rejected_all = torch.cat(rejected).tolist() if rejected else []

@@ -64,7 +64,8 @@ def effective_linear(layer: Any, dtype: torch.dtype) -> tuple[torch.Tensor, torc
         return None
     if getattr(layer, "use_dora", {}).get(name, False) or getattr(layer, "lora_bias", {}).get(name, False):
         return None
-    a, b = layer.lora_A[name], layer.lora_B[name]
+    a: Any = layer.lora_A[name]
+    b: Any = layer.lora_B[name]
     if any(type(m) is not torch.nn.Linear or m.bias is not None for m in (a, b)):
         return None
     delta = (b.weight.float() @ a.weight.float()).mul_(float(layer.scaling[name]))

@@ -29,7 +29,7 @@ __all__ = ["LoRAParts", "SwiGLUDownLoRA", "lora_parts", "swiglu", "swiglu_backwa
 def swiglu(gate: torch.Tensor, up: torch.Tensor, fused: bool) -> torch.Tensor:
     """``silu(gate) * up`` rounded like the eager ops (Triton kernel when ``fused``)."""
     if fused:
-        from sf_train.fast.kernels import swiglu_forward
+        from sf_train.fast.swiglu_kernels import swiglu_forward
 
         return swiglu_forward(gate, up)
     return torch.nn.functional.silu(gate) * up
@@ -40,7 +40,7 @@ def swiglu_backward(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients of ``silu(gate) * up`` with respect to ``gate`` and ``up``."""
     if fused:
-        from sf_train.fast.kernels import swiglu_grad
+        from sf_train.fast.swiglu_kernels import swiglu_grad
 
         return swiglu_grad(gate, up, grad)
     with torch.enable_grad():

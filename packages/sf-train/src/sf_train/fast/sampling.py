@@ -40,9 +40,9 @@ def _kernel_cut(method: str, logits: torch.Tensor, top_p: float) -> torch.Tensor
         from sf_train.fast.sampling_kernels import top_p_cut
 
         return top_p_cut(logits, top_p)
-    from sf_train.fast import kernels
+    from sf_train.fast.sampling_kernels import top_p_threshold
 
-    return kernels.top_p_threshold(logits, top_p)
+    return top_p_threshold(logits, top_p)
 
 
 def kernel_works(method: str, device: torch.device) -> bool:
@@ -138,9 +138,9 @@ def sample(
         probs = torch.softmax(logits, -1)
         return (probs / torch.empty_like(probs).exponential_()).argmax(-1)
     if method == "single":
-        from sf_train.fast import kernels
+        from sf_train.fast.sampling_kernels import top_p_threshold
 
-        cut = kernels.top_p_threshold(logits, top_p)
+        cut = top_p_threshold(logits, top_p)
         probs = torch.softmax(logits, -1).masked_fill_(logits < cut[:, None], 0.0)
         return (probs / torch.empty_like(probs).exponential_()).argmax(-1)
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
