@@ -50,11 +50,12 @@ def _parse_config(args: Sequence[str]) -> Any:
     from sf_train.errors import TrainConfigError
 
     try:
-        from trl import TrlParser
+        from transformers.hf_argparser import DataClassType
+        from trl.scripts.utils import TrlParser
 
         from sf_train.config import ScoreDPOConfig
 
-        parser = TrlParser(ScoreDPOConfig)
+        parser = TrlParser(DataClassType(ScoreDPOConfig))
         if any(a in ("-h", "--help") for a in args):
             click.echo(parser.format_help())
             raise click.exceptions.Exit(0)
@@ -191,6 +192,8 @@ def demo_cmd(
 
         if not torch.cuda.is_available():
             raise TrainConfigError("--device cuda: no CUDA GPU is visible to torch here")
+    changes = sandbox.changes()
+    overrides: dict[str, Any] = {"sandbox": changes} if changes else {}
     result = run_demo(
         output_dir,
         objective=objective,
@@ -199,7 +202,7 @@ def demo_cmd(
         reporter=report,
         use_cpu=device == "cpu",
         sandbox_backend=sandbox.backend,
-        **({"sandbox": sandbox.changes()} if sandbox.changes() else {}),
+        **overrides,
     )
     _print_summary(result)
     click.echo(f"plot: {Path(result.output_dir) / 'report.png'}")

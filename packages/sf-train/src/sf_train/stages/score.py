@@ -33,9 +33,11 @@ class Sandboxes(Protocol):
 
     def prepare(self) -> None:
         """Set-up before the stage's clock starts (e.g. start the run's pools; may report)."""
+        ...
 
     def open(self) -> AbstractAsyncContextManager[tuple[Any, int]]:
         """Entered inside the stage's event loop: yields (a started sandbox pool, its containers)."""
+        ...
 
 
 def score(
