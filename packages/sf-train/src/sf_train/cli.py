@@ -102,14 +102,18 @@ def _check_yaml_keys(args: Sequence[str]) -> None:
     "run",
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
 )
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or progress lines.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @_handle_errors
-def run_cmd(args: tuple[str, ...]) -> None:
-    """Run (or resume) the loop: --config FILE.yaml plus any --field value (--help lists them all)."""
+def run_cmd(quiet: bool, args: tuple[str, ...]) -> None:
+    """Run (or resume) the loop: --config FILE.yaml plus any --field value (--help lists them all).
+
+    -q/--quiet: no progress bars or progress lines on stderr (the summary is still printed).
+    """
     from sf_train.loop import run_loop
 
     config = _parse_config(args)
-    result = run_loop(config)
+    result = run_loop(config, quiet=quiet)
     _print_summary(result)
 
 
@@ -168,10 +172,17 @@ def _print_summary(result: Any) -> None:
     help="cuda: generation and training on the GPU with the fast paths (fast-hf decoder, "
     "FastScoreDPOTrainer), same float32 model and settings.",
 )
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or progress lines.")
 @_handle_errors
 @sandbox_options(exclude=("pool_size",))
 def demo_cmd(
-    output_dir: Path, objective: str, iterations: int, seed: int, device: str, sandbox: SandboxSettings
+    output_dir: Path,
+    objective: str,
+    iterations: int,
+    seed: int,
+    device: str,
+    quiet: bool,
+    sandbox: SandboxSettings,
 ) -> None:
     """The whole loop on CPU in a few minutes: tiny Llama, real sandbox, scripted executor.
 
@@ -185,7 +196,8 @@ def demo_cmd(
         raise TrainConfigError("--iterations must be at least 1")
 
     def report(line: str) -> None:
-        click.echo(f"  {line}", err=True)
+        if not quiet:
+            click.echo(f"  {line}", err=True)
 
     if device == "cuda":
         import torch
@@ -200,6 +212,7 @@ def demo_cmd(
         iterations=iterations,
         seed=seed,
         reporter=report,
+        quiet=quiet,
         use_cpu=device == "cpu",
         sandbox_backend=sandbox.backend,
         **overrides,

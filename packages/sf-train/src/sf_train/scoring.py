@@ -224,6 +224,7 @@ async def score_completions(
     max_infra_share: float = 0.05,
     infra_rounds: int = INFRA_ROUNDS,
     scorers: Mapping[str, Any] | None = None,
+    progress: Any = None,
 ) -> dict[str, list[SampleResult]]:
     """Run and score every completion ``runs`` times; return the results per problem id.
 
@@ -243,6 +244,8 @@ async def score_completions(
             only those).
         scorers: Scorer overrides for the harness (``{dataset: LLMExtract}`` for answer
             extraction); their executor spend counts in each sample's ``cost``.
+        progress: The harness's progress events (``sf_bench.harness.Progress``, e.g.
+            :class:`sf_train.progress.ScoringBar`); None shows nothing.
 
     Raises:
         InfraFailureError: more than ``max_infra_share`` of the workflows are still unscored by
@@ -270,6 +273,7 @@ async def score_completions(
                 timeout=timeout,
                 out_dir=out_dir,
                 scorers=scorers,
+                progress=progress,
             )
         except BenchConfigError as exc:
             raise TrainConfigError(str(exc)) from exc
