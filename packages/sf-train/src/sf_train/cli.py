@@ -50,11 +50,12 @@ def _parse_config(args: Sequence[str]) -> Any:
     from sf_train.errors import TrainConfigError
 
     try:
-        from trl import TrlParser
+        from transformers.hf_argparser import DataClassType
+        from trl.scripts.utils import TrlParser
 
         from sf_train.config import ScoreDPOConfig
 
-        parser = TrlParser(ScoreDPOConfig)
+        parser = TrlParser(DataClassType(ScoreDPOConfig))
         if any(a in ("-h", "--help") for a in args):
             click.echo(parser.format_help())
             raise click.exceptions.Exit(0)
@@ -101,14 +102,18 @@ def _check_yaml_keys(args: Sequence[str]) -> None:
     "run",
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
 )
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or progress lines.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @_handle_errors
-def run_cmd(args: tuple[str, ...]) -> None:
-    """Run (or resume) the loop: --config FILE.yaml plus any --field value (--help lists them all)."""
+def run_cmd(quiet: bool, args: tuple[str, ...]) -> None:
+    """Run (or resume) the loop: --config FILE.yaml plus any --field value (--help lists them all).
+
+    -q/--quiet: no progress bars or progress lines on stderr (the summary is still printed).
+    """
     from sf_train.loop import run_loop
 
     config = _parse_config(args)
-    result = run_loop(config)
+    result = run_loop(config, quiet=quiet)
     _print_summary(result)
 
 
@@ -167,10 +172,17 @@ def _print_summary(result: Any) -> None:
     help="cuda: generation and training on the GPU with the fast paths (fast-hf decoder, "
     "FastScoreDPOTrainer), same float32 model and settings.",
 )
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or progress lines.")
 @_handle_errors
 @sandbox_options(exclude=("pool_size",))
 def demo_cmd(
-    output_dir: Path, objective: str, iterations: int, seed: int, device: str, sandbox: SandboxSettings
+    output_dir: Path,
+    objective: str,
+    iterations: int,
+    seed: int,
+    device: str,
+    quiet: bool,
+    sandbox: SandboxSettings,
 ) -> None:
     """The whole loop on CPU in a few minutes: tiny Llama, real sandbox, scripted executor.
 
@@ -184,22 +196,26 @@ def demo_cmd(
         raise TrainConfigError("--iterations must be at least 1")
 
     def report(line: str) -> None:
-        click.echo(f"  {line}", err=True)
+        if not quiet:
+            click.echo(f"  {line}", err=True)
 
     if device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise TrainConfigError("--device cuda: no CUDA GPU is visible to torch here")
+    changes = sandbox.changes()
+    overrides: dict[str, Any] = {"sandbox": changes} if changes else {}
     result = run_demo(
         output_dir,
         objective=objective,
         iterations=iterations,
         seed=seed,
         reporter=report,
+        quiet=quiet,
         use_cpu=device == "cpu",
         sandbox_backend=sandbox.backend,
-        **({"sandbox": sandbox.changes()} if sandbox.changes() else {}),
+        **overrides,
     )
     _print_summary(result)
     click.echo(f"plot: {Path(result.output_dir) / 'report.png'}")

@@ -55,7 +55,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from trl import DPOConfig
+from trl.trainer.dpo_config import DPOConfig
 
 from sf_train.config_fields import help_text as _help
 from sf_train.config_fields.execution import ExecutionFields

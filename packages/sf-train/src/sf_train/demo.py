@@ -292,12 +292,14 @@ def run_demo(
     reporter: Reporter | None = None,
     plot: bool = True,
     warmup_model: str | Path | None = None,
+    quiet: bool = False,
     **overrides: Any,
 ) -> LoopResult:
     """Warm up the tiny generator (once per ``output_dir``), then run the real loop on the demo tasks.
 
     ``warmup_model`` reuses an already warmed-up generator directory (the ablation benchmark
     starts every objective and seed from the same one) instead of ``output_dir/warmup-model``.
+    ``quiet``: no progress bars (``sf train demo -q``).
 
     Returns:
         The loop's result; ``heldout`` holds the held-out mean score before each iteration and
@@ -322,6 +324,7 @@ def run_demo(
         prompt_fn=demo_prompt,
         dataset_name="hotpotqa",
         reporter=reporter,
+        quiet=quiet,
     )
     if plot:
         from sf_train.plots import plot_run

@@ -234,7 +234,7 @@ def dp_generate_command(
 
     cpu = _env_flag("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
     state = PartialState(cpu=cpu)  # joins the process group accelerate launched (gloo on CPU, NCCL on GPUs)
-    use_cpu = state.device.type == "cpu"
+    use_cpu = str(state.device).startswith("cpu")
     config = SimpleNamespace(
         model_name_or_path=model, tokenizer_name_or_path=None, dtype=dtype, use_cpu=use_cpu
     )

@@ -240,27 +240,9 @@ def train_pairs(
     Raises:
         TrainConfigError: bad pairs file, batch arithmetic, config field or missing weights.
     """
-    processes = _world_size()
-    if global_batch is not None:
-        if grad_accum is not None:
-            raise TrainConfigError("give --global-batch or --grad-accum, not both")
-        grad_accum = derive_accumulation(global_batch, per_device_batch, processes)
-    grad_accum = grad_accum or 1
-    if per_device_batch < 1 or grad_accum < 1:
-        raise TrainConfigError("--per-device-batch and --grad-accum must be at least 1")
+    grad_accum = _accumulation(global_batch, grad_accum, per_device_batch)
     read_pairs(pairs)  # a bad file fails now, before any model is loaded
-    prompts = None
-    if sample_prompts is not None:
-        from sf_train.dp_generate import read_prompts
-
-        if _env_flag("ACCELERATE_USE_FSDP"):
-            raise TrainConfigError(
-                "--sample-prompts is not supported under FSDP: sample afterwards with "
-                "`accelerate launch -m sf_train.dp_generate --adapter OUTPUT ...`"
-            )
-        if sample_k < 1:
-            raise TrainConfigError("--sample-k must be at least 1")
-        prompts = read_prompts(sample_prompts)
+    prompts = _read_sample_prompts(sample_prompts, sample_k)
     model_dir = Path(model)
     if not model_dir.is_dir():
         raise TrainConfigError(f"--model {str(model_dir)!r} is not a directory (nothing is downloaded)")
@@ -299,23 +281,7 @@ def train_pairs(
 
     sampling = None
     if prompts is not None:
-        from sf_train.dp_generate import sample_to_file
-        from sf_train.generate.base import GenerationParams
-        from sf_train.generate.hf import HFWorkflowGenerator
-
-        generator = HFWorkflowGenerator(trainer.model, tokenizer, GenerationParams.from_config(config))
-        sampling = sample_to_file(
-            generator,
-            prompts,
-            sample_k,
-            seed=seed,
-            chunk_prompts=max(1, config.generation_batch_size // sample_k),
-            output=output / "samples.jsonl",
-            rank=trainer.accelerator.process_index,
-            world=trainer.accelerator.num_processes,
-        )
-
-    state = trainer.accelerator.state
+        sampling = _sample(trainer, tokenizer, config, prompts, sample_k, seed=seed, output=output)
     processes = trainer.accelerator.num_processes
     run = {
         "pairs": str(pairs),
@@ -326,6 +292,75 @@ def train_pairs(
         "per_device_batch": per_device_batch,
         "grad_accum": grad_accum,
         "global_batch": per_device_batch * grad_accum * processes,
+        **_outcome(trainer, result, log_path=log_path, sampling=sampling),
+    }
+    if trainer.accelerator.is_main_process:
+        (output / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
+    trainer.accelerator.wait_for_everyone()
+    return run
+
+
+def _accumulation(global_batch: int | None, grad_accum: int | None, per_device_batch: int) -> int:
+    """The gradient-accumulation steps of the launch (see :func:`train_pairs`).
+
+    Raises:
+        TrainConfigError: both or bad batch settings.
+    """
+    if global_batch is not None:
+        if grad_accum is not None:
+            raise TrainConfigError("give --global-batch or --grad-accum, not both")
+        grad_accum = derive_accumulation(global_batch, per_device_batch, _world_size())
+    grad_accum = grad_accum or 1
+    if per_device_batch < 1 or grad_accum < 1:
+        raise TrainConfigError("--per-device-batch and --grad-accum must be at least 1")
+    return grad_accum
+
+
+def _read_sample_prompts(sample_prompts: str | Path | None, sample_k: int) -> list[str] | None:
+    """The prompts to sample after training (None: no sampling); checked before any model loads.
+
+    Raises:
+        TrainConfigError: sampling under FSDP, ``sample_k`` < 1, or a bad prompts file.
+    """
+    if sample_prompts is None:
+        return None
+    from sf_train.dp_generate import read_prompts
+
+    if _env_flag("ACCELERATE_USE_FSDP"):
+        raise TrainConfigError(
+            "--sample-prompts is not supported under FSDP: sample afterwards with "
+            "`accelerate launch -m sf_train.dp_generate --adapter OUTPUT ...`"
+        )
+    if sample_k < 1:
+        raise TrainConfigError("--sample-k must be at least 1")
+    return read_prompts(sample_prompts)
+
+
+def _sample(
+    trainer: Any, tokenizer: Any, config: Any, prompts: list[str], k: int, *, seed: int, output: Path
+) -> dict[str, Any]:
+    """Sample ``k`` completions per prompt with the trained adapter into ``output/samples.jsonl``."""
+    from sf_train.dp_generate import sample_to_file
+    from sf_train.generate.base import GenerationParams
+    from sf_train.generate.hf import HFWorkflowGenerator
+
+    generator = HFWorkflowGenerator(trainer.model, tokenizer, GenerationParams.from_config(config))
+    return sample_to_file(
+        generator,
+        prompts,
+        k,
+        seed=seed,
+        chunk_prompts=max(1, config.generation_batch_size // k),
+        output=output / "samples.jsonl",
+        rank=trainer.accelerator.process_index,
+        world=trainer.accelerator.num_processes,
+    )
+
+
+def _outcome(trainer: Any, result: Any, *, log_path: Path, sampling: Any) -> dict[str, Any]:
+    """``run.json`` after the batch settings: the distributed setup, the result, the versions."""
+    state = trainer.accelerator.state
+    return {
         "distributed_type": str(state.distributed_type),
         "backend": getattr(state, "backend", None),
         "device": str(trainer.accelerator.device),
@@ -339,10 +374,6 @@ def train_pairs(
             getattr(getattr(state, "fsdp_plugin", None), "mixed_precision_policy", None)
         ),
     }
-    if trainer.accelerator.is_main_process:
-        (output / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
-    trainer.accelerator.wait_for_everyone()
-    return run
 
 
 def _versions() -> dict[str, str]:

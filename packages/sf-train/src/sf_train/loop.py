@@ -57,8 +57,6 @@ connection; Ray is imported only when ``ray_address`` is set.
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -71,10 +69,6 @@ from sf_train.stages.context import Reporter, StageContext
 from sf_train.stages.score import REJECTED_PREFIX
 
 __all__ = ["REJECTED_PREFIX", "LoopResult", "Reporter", "run_loop"]
-
-
-def _stderr_reporter(line: str) -> None:
-    print(f"[sf-train {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -120,7 +114,7 @@ class _Driver:
         self._executor = executor
         self.cluster: Any = None
         self.sandboxes: Any = LocalSandboxes(cfg)
-        self.training: Any = LocalTraining(cfg, self.policy, self.processes)
+        self.training: Any = LocalTraining(cfg, self.policy, self.processes, quiet=ctx.quiet)
         if cfg.ray_address is not None:
             from sf_train.runners.on_ray import RayCluster, RaySandboxes, RayTraining
 
@@ -319,6 +313,7 @@ def run_loop(
     dataset_name: str | None = None,
     reporter: Reporter | None = None,
     eval_each_iteration: bool | None = None,
+    quiet: bool = False,
 ) -> LoopResult:
     """Run (or resume) the whole loop described in the module docstring.
 
@@ -339,10 +334,12 @@ def run_loop(
         prompt_fn: Problem → generator prompt; default: the profile's (``generator_prompt``:
             ``sf_workflows.build_generator_prompt``, or ScoreFlow's byte for byte).
         dataset_name: sf-bench dataset name that selects the scorer (default ``config.dataset``).
-        reporter: Receives progress lines (default: stderr with a timestamp).
+        reporter: Receives progress lines (default: stderr with a timestamp; none when ``quiet``).
         eval_each_iteration: Also evaluate the eval tasks with the adapter at the start of every
             iteration and at the end (the held-out learning curve); default
             ``config.eval_each_iteration``.
+        quiet: No progress bars, and no progress lines unless ``reporter`` is given
+            (:mod:`sf_train.progress`).
 
     Returns:
         The metrics of every iteration, the evaluations and the total optimisation cost.
@@ -357,6 +354,7 @@ def run_loop(
         SandboxError: no Ray node could start a sandbox pool (each node's reason is given).
     """
     from sf_train.profiles import RunProfile
+    from sf_train.progress import quiet_reporter, stderr_reporter
 
     train = list(train_problems) if train_problems is not None else _load_split(config, config.train_split)
     if eval_problems is None and config.eval_split:
@@ -366,10 +364,11 @@ def run_loop(
     ctx = StageContext(
         config=config,
         out=Path(config.output_dir or "sf-train-output"),
-        report=reporter or _stderr_reporter,
+        report=reporter or (quiet_reporter if quiet else stderr_reporter()),
         profile=profile,
         dataset=dataset,
         prompt_fn=prompt_fn or profile.prompt,
+        quiet=quiet,
     )
     driver = _Driver(
         ctx,

@@ -70,7 +70,7 @@ def load_base_model(config: Any) -> Any:
 
     dtype: Any = "auto" if config.dtype == "auto" else getattr(torch, _DTYPES[config.dtype])
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model: Any = AutoModelForCausalLM.from_pretrained(
             config.model_name_or_path, dtype=dtype, local_files_only=True
         )
     except (OSError, ValueError) as exc:

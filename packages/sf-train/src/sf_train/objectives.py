@@ -235,7 +235,8 @@ def _sft_on_best_trainer(inputs: TrainerInputs) -> tuple[Any, int] | None:
     best = best_samples(inputs.samples)
     if not best:
         return None
-    from trl import SFTConfig, SFTTrainer
+    from trl.trainer.sft_config import SFTConfig
+    from trl.trainer.sft_trainer import SFTTrainer
 
     n = config.sft_examples or config.num_pairs
     rng = random.Random(config.effective_pair_seed if seed is None else seed)
@@ -346,12 +347,12 @@ def train_objective(
     return run_trainer(trainer, config.objective, examples)
 
 
-def _ppo_trainer(inputs: TrainerInputs) -> tuple[Any, int] | None:
-    """ppo: TRL's GRPOTrainer on this iteration's samples and scores (no new generation)."""
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+def _ppo_groups(samples: Sequence[ScoredSample]) -> tuple[dict[str, list[ScoredSample]], int]:
+    """The samples by prompt, each group in sample order, and the group size k.
 
-    model, tokenizer, config, samples = inputs.model, inputs.tokenizer, inputs.config, inputs.samples
+    Raises:
+        TrainError: the tasks have different numbers of samples.
+    """
     groups: dict[str, list[ScoredSample]] = {}
     for s in samples:
         groups.setdefault(s.prompt, []).append(s)
@@ -360,14 +361,19 @@ def _ppo_trainer(inputs: TrainerInputs) -> tuple[Any, int] | None:
     sizes = {len(g) for g in groups.values()}
     if len(sizes) != 1:
         raise TrainError(f"ppo needs the same number of samples per task, got sizes {sorted(sizes)}")
-    k = sizes.pop()
-    # tasks whose k scores are all equal have zero advantage: they would only cost compute
-    useful = [p for p, g in groups.items() if len({s.score for s in g}) > 1]
-    if not useful:
-        return None
+    return groups, sizes.pop()
+
+
+def _ppo_rollout(
+    groups: dict[str, list[ScoredSample]], k: int, tokenizer: Any
+) -> Callable[[list[str], Any], dict[str, Any]]:
+    """GRPO's ``rollout_func`` serving each prompt's already scored samples (no new generation).
+
+    GRPO repeats each prompt k times in a row; the rollout serves that prompt's samples in order,
+    with their scores in the ``sf_score`` column that :func:`_score_reward` returns as the reward.
+    """
 
     def rollout(prompts: list[str], trainer: Any) -> dict[str, Any]:
-        # GRPO repeats each prompt k times in a row; serve that prompt's samples in order.
         prompt_ids, completion_ids, scores = [], [], []
         seen: dict[str, int] = {}
         unique = len(prompts) != len(set(prompts))
@@ -389,10 +395,32 @@ def _ppo_trainer(inputs: TrainerInputs) -> tuple[Any, int] | None:
             "sf_score": scores,
         }
 
-    def reward(prompts: list[str], completions: list[str], sf_score: list[float], **_: Any) -> list[float]:
-        return list(sf_score)
+    return rollout
 
-    reward.__name__ = "sf_score"
+
+def _score_reward(
+    prompts: list[str], completions: list[str], sf_score: list[float], **_: Any
+) -> list[float | None]:
+    """GRPO reward function: each sample's own score, as the rollout handed it on (``sf_score``)."""
+    rewards: list[float | None] = list(sf_score)
+    return rewards
+
+
+_score_reward.__name__ = "sf_score"  # TRL names the reward's metrics after it (rewards/sf_score/...)
+
+
+def _ppo_trainer(inputs: TrainerInputs) -> tuple[Any, int] | None:
+    """ppo: TRL's GRPOTrainer on this iteration's samples and scores (no new generation)."""
+    from datasets import Dataset
+    from trl.trainer.grpo_config import GRPOConfig
+    from trl.trainer.grpo_trainer import GRPOTrainer
+
+    model, tokenizer, config, samples = inputs.model, inputs.tokenizer, inputs.config, inputs.samples
+    groups, k = _ppo_groups(samples)
+    # tasks whose k scores are all equal have zero advantage: they would only cost compute
+    useful = [p for p, g in groups.items() if len({s.score for s in g}) > 1]
+    if not useful:
+        return None
     max_completion = max(
         len(tokenizer(s.completion, add_special_tokens=False)["input_ids"]) + 1 for s in samples
     )
@@ -411,11 +439,11 @@ def _ppo_trainer(inputs: TrainerInputs) -> tuple[Any, int] | None:
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     trainer = (inputs.trainer_class or GRPOTrainer)(
         model,
-        reward_funcs=[reward],
+        reward_funcs=[_score_reward],
         args=args,
         train_dataset=Dataset.from_list([{"prompt": p} for p in useful]),
         processing_class=tokenizer,
-        rollout_func=rollout,
+        rollout_func=_ppo_rollout(groups, k, tokenizer),
     )
     return trainer, len(useful) * k
 

@@ -22,7 +22,7 @@ executor cache.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,6 +147,38 @@ class CompletionSystem:
         return await self.runner.run(source, problem, tag=f"{self.tag}:{sample}:{run}")
 
 
+async def _harness_passes(
+    make_harness: Callable[[], Any], problems: Sequence[Any], dataset: str, out_dir: Path, rounds: int
+) -> dict[tuple[str, int], Any]:
+    """Run a new harness up to ``rounds`` times (at least once); return the latest record per sample.
+
+    A harness closes its system and scorers when its run ends, so each pass makes its own. Each
+    pass redoes only the records that failed for our reasons (the harness's resume); the
+    passes stop once no record is left so.
+    """
+    from sf_bench.records import read_records
+
+    latest: dict[tuple[str, int], Any] = {}
+    for _round in range(max(1, rounds)):
+        await make_harness().arun({dataset: list(problems)})
+        latest = {r.key: r for r in read_records(out_dir / f"{dataset}.jsonl")}  # later lines win
+        if not any(r.infrastructure and not r.final for r in latest.values()):
+            break
+    return latest
+
+
+def _check_infra_share(latest: Mapping[tuple[str, int], Any], total: int, max_share: float) -> None:
+    """Raise :class:`InfraFailureError` when our failures left more than ``max_share`` unscored."""
+    broken = [r for r in latest.values() if r.infrastructure]
+    if broken and len(broken) > max_share * total:
+        raise InfraFailureError(
+            f"{len(broken)} of {total} workflows ({len(broken) / total:.0%}) could not be scored because the "
+            f"executor endpoint or the sandbox failed past the retries (e.g. {broken[0].error}), more than "
+            f"max_infra_failure_share {max_share:.0%}: the iteration stops; rerun the same command "
+            "once the endpoint is back (finished records are kept and only these are redone)"
+        )
+
+
 def _run_failure(run: Any) -> str | None:
     if run.failure and str(run.failure).startswith("workflow:"):
         return f"{run.failure}: {run.error or ''}".strip().rstrip(":")
@@ -192,6 +224,7 @@ async def score_completions(
     max_infra_share: float = 0.05,
     infra_rounds: int = INFRA_ROUNDS,
     scorers: Mapping[str, Any] | None = None,
+    progress: Any = None,
 ) -> dict[str, list[SampleResult]]:
     """Run and score every completion ``runs`` times; return the results per problem id.
 
@@ -211,6 +244,8 @@ async def score_completions(
             only those).
         scorers: Scorer overrides for the harness (``{dataset: LLMExtract}`` for answer
             extraction); their executor spend counts in each sample's ``cost``.
+        progress: The harness's progress events (``sf_bench.harness.Progress``, e.g.
+            :class:`sf_train.progress.ScoringBar`); None shows nothing.
 
     Raises:
         InfraFailureError: more than ``max_infra_share`` of the workflows are still unscored by
@@ -221,19 +256,16 @@ async def score_completions(
     """
     from sf_bench.errors import BenchConfigError
     from sf_bench.harness import Harness
-    from sf_bench.records import read_records
 
     ks = {len(c) for c in completions.values()}
     if len(ks) != 1:
         raise StageError(f"every task needs the same number of completions, got {sorted(ks)}")
     k = ks.pop()
     system = CompletionSystem(completions, runner, tag=tag)
-    latest: dict[tuple[str, int], Any] = {}
-    for _round in range(
-        max(1, infra_rounds)
-    ):  # each pass redoes only the records that failed for our reasons
+
+    def make_harness() -> Any:
         try:
-            harness = Harness(
+            return Harness(
                 system,
                 k=k,
                 repeats=runs,
@@ -241,22 +273,13 @@ async def score_completions(
                 timeout=timeout,
                 out_dir=out_dir,
                 scorers=scorers,
+                progress=progress,
             )
         except BenchConfigError as exc:
             raise TrainConfigError(str(exc)) from exc
-        await harness.arun({dataset: list(problems)})
-        latest = {r.key: r for r in read_records(Path(out_dir) / f"{dataset}.jsonl")}  # later lines win
-        if not any(r.infrastructure and not r.final for r in latest.values()):
-            break
-    broken = [r for r in latest.values() if r.infrastructure]
-    total = len(problems) * k
-    if broken and len(broken) > max_infra_share * total:
-        raise InfraFailureError(
-            f"{len(broken)} of {total} workflows ({len(broken) / total:.0%}) could not be scored because the "
-            f"executor endpoint or the sandbox failed past the retries (e.g. {broken[0].error}), more than "
-            f"max_infra_failure_share {max_infra_share:.0%}: the iteration stops; rerun the same command "
-            "once the endpoint is back (finished records are kept and only these are redone)"
-        )
+
+    latest = await _harness_passes(make_harness, problems, dataset, Path(out_dir), infra_rounds)
+    _check_infra_share(latest, len(problems) * k, max_infra_share)
     out: dict[str, list[SampleResult]] = {}
     for problem in problems:
         row = []

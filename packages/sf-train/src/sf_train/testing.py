@@ -45,7 +45,6 @@ def build_tokenizer(
         on the left (what generation wants; training collators pad explicitly).
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=not merge_across_words)
@@ -68,15 +67,7 @@ def build_tokenizer(
         show_progress=False,
     )
     tok.train_from_iterator(list(texts), trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-        unk_token=UNK,
-        padding_side="left",
-        clean_up_tokenization_spaces=False,
-    )
+    return _wrap(tok)
 
 
 def build_line_tokenizer(texts: Iterable[str]) -> Any:
@@ -88,7 +79,6 @@ def build_line_tokenizer(texts: Iterable[str]) -> Any:
     sequences to a dozen tokens and makes every sample a sequence of real lines.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     pre = pre_tokenizers.Sequence(
         [
@@ -107,6 +97,13 @@ def build_line_tokenizer(texts: Iterable[str]) -> Any:
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     tok.pre_tokenizer = pre
     tok.decoder = decoders.Fuse()
+    return _wrap(tok)
+
+
+def _wrap(tok: Any) -> Any:
+    """``tok`` as a left-padding ``PreTrainedTokenizerFast`` with the test special tokens."""
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=BOS,

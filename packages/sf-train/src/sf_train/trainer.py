@@ -33,12 +33,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from accelerate.utils import is_peft_model
-from trl import DPOTrainer
-from trl.trainer.dpo_trainer import DataCollatorForPreference
+from trl.trainer.dpo_trainer import DataCollatorForPreference, DPOTrainer
 
 from sf_train.config import Objective, ScoreDPOConfig
 from sf_train.errors import TrainError
@@ -210,9 +209,10 @@ class ScoreDPOTrainer(DPOTrainer):
                 "Score-DPO needs `chosen_score` and `rejected_score` columns in the dataset "
                 "(use objective 'dpo' for unscored pairs)"
             )
-        mode = "train" if self.model.training else "eval"
+        mode = "train" if self.model is not None and self.model.training else "eval"
         # [B, 2] per process: gathering concatenates along dim 0, so every process's pairs count
-        gathered = self.accelerator.gather_for_metrics(torch.stack([chosen_score, rejected_score], dim=1))
+        pair_scores = torch.stack([chosen_score, rejected_score], dim=1)
+        gathered = cast(torch.Tensor, self.accelerator.gather_for_metrics(pair_scores))  # tensor in and out
         self._metrics[mode]["scores/chosen"].append(gathered[:, 0].float().mean().item())
         self._metrics[mode]["scores/rejected"].append(gathered[:, 1].float().mean().item())
 

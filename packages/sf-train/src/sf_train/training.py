@@ -115,7 +115,12 @@ def fsdp2_fp32_outputs(trainer: Any) -> None:
 
     accelerator = getattr(trainer, "accelerator", None)
     plugin = getattr(getattr(accelerator, "state", None), "fsdp_plugin", None)
-    if plugin is None or getattr(plugin, "fsdp_version", 1) != 2 or accelerator.mixed_precision != "bf16":
+    if (
+        accelerator is None
+        or plugin is None
+        or getattr(plugin, "fsdp_version", 1) != 2
+        or accelerator.mixed_precision != "bf16"
+    ):
         return
     from torch.distributed.fsdp import MixedPrecisionPolicy
 

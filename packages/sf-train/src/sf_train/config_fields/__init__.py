@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["help_text"]
+__all__ = ["FROM_PROFILE", "help_text"]
+
+FROM_PROFILE: Any = None
+"""Default of a profile-governed number field (``iterations``, ``num_pairs``, ...).
+
+It is None until :class:`~sf_train.config.ScoreDPOConfig` fills the field from its profile at
+construction, so the field is annotated with the type of the filled value (``int``, ``float``).
+"""
 
 
 def help_text(text: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sf_train.config_fields import FROM_PROFILE
 from sf_train.config_fields import help_text as _help
 from sf_train.profiles import profile_help
 
@@ -53,8 +54,8 @@ class ExecutionFields:
             "pool_size is this machine's pool; ray_pool_size sizes the Ray nodes' pools."
         ),
     )
-    workflow_timeout: float | None = field(
-        default=None,
+    workflow_timeout: float = field(
+        default=FROM_PROFILE,
         metadata=_help(
             "Seconds per workflow run (ScoreFlow conditions.py TIME_LIMIT: 120; 240 for code). "
             + profile_help("workflow_timeout")

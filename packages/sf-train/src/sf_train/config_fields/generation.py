@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from sf_train.config_fields import FROM_PROFILE
 from sf_train.config_fields import help_text as _help
 from sf_train.profiles import profile_help
 
@@ -54,8 +55,8 @@ class GenerationFields:
     generation_batch_size: int = field(
         default=64, metadata=_help("Sequences per transformers `generate` call (hf backend). Ours.")
     )
-    max_regenerations: int | None = field(
-        default=None,
+    max_regenerations: int = field(
+        default=FROM_PROFILE,
         metadata=_help(
             "Resample a workflow that fails sf-workflows validation or a validity filter up to this "
             "many times before it counts as a failure (ScoreFlow generate.py: up to 500 rounds). "

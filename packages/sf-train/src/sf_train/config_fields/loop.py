@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sf_train.config_fields import FROM_PROFILE
 from sf_train.config_fields import help_text as _help
 from sf_train.profiles import PROFILES, profile_help
 
@@ -33,8 +34,8 @@ class LoopFields:
             "no license, so its text is not shipped with sf-train."
         ),
     )
-    iterations: int | None = field(
-        default=None,
+    iterations: int = field(
+        default=FROM_PROFILE,
         metadata=_help(
             "M: optimisation iterations (generate → score → pairs → train). " + profile_help("iterations")
         ),

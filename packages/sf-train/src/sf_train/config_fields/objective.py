@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from sf_train.config_fields import FROM_PROFILE
 from sf_train.config_fields import help_text as _help
 from sf_train.profiles import profile_help
 
@@ -53,8 +54,8 @@ class ObjectiveFields:
             "'module:function'. [official: cube, ScoreFlow evaluate.py]"
         ),
     )
-    num_pairs: int | None = field(
-        default=None,
+    num_pairs: int = field(
+        default=FROM_PROFILE,
         metadata=_help(
             "N: pairs drawn with replacement per iteration (ScoreFlow evaluate.py: 600 for HumanEval, "
             "else 2000). " + profile_help("num_pairs")

@@ -49,11 +49,14 @@ class LocalTraining:
     writes ``train.json``.
     """
 
-    def __init__(self, config: ScoreDPOConfig, policy: Policy, processes: Processes) -> None:
-        """See the class docstring."""
+    def __init__(
+        self, config: ScoreDPOConfig, policy: Policy, processes: Processes, *, quiet: bool = False
+    ) -> None:
+        """See the class docstring; ``quiet``: no bar over the optimiser steps."""
         self.config = config
         self.policy = policy
         self.processes = processes
+        self.quiet = quiet
 
     def describe(self) -> str:
         """Nothing to add to the progress line."""
@@ -62,6 +65,7 @@ class LocalTraining:
     def train(self, job: TrainingJob) -> Mapping[str, Any]:
         """Train the policy on the job's files; see :class:`~sf_train.stages.train.TrainingLauncher`."""
         from sf_train.modeling import save_adapter
+        from sf_train.progress import step_bar
         from sf_train.training import run_training
 
         model = self.policy.model_for(job.previous)
@@ -73,6 +77,7 @@ class LocalTraining:
             seed=self.config.effective_pair_seed + job.iteration,
             model=model,
             tokenizer=self.policy.tokenizer,
+            callbacks=() if self.quiet else (step_bar(f"{job.stage_dir.name} training"),),
         )
         adapter = job.stage_dir / "adapter"
         if self.processes.is_main:

@@ -107,10 +107,10 @@ class RayCluster:
         ``executor_*`` fields without the key.
         """
         if self.given_executor is not None:
-            from ray import cloudpickle
+            from ray.cloudpickle.cloudpickle import dumps
 
             try:
-                cloudpickle.dumps(self.given_executor)
+                dumps(self.given_executor)
             except Exception as exc:  # noqa: BLE001 - any pickling failure means the same thing
                 raise TrainConfigError(
                     "ray_address: the executor given to run_loop must pickle to run on the Ray nodes "

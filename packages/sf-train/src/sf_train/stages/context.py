@@ -33,3 +33,5 @@ class StageContext:
     """sf-bench dataset name that selects the scorer."""
     prompt_fn: Callable[[Any], str]
     """Problem → generator prompt."""
+    quiet: bool = False
+    """No progress bars (``--quiet``; :mod:`sf_train.progress`)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sf_train.config import GenerationBackend
+from sf_train.progress import task_bar
 from sf_train.run_files import append_jsonl, read_jsonl, write_jsonl
 from sf_train.stages.context import StageContext
 from sf_train.stages.handoff import GeneratedWorkflows
@@ -57,6 +58,7 @@ def generate(
         ctx.report(
             f"{stage_dir.name}: generating {k} workflows for {len(todo)} tasks ({len(done)} already done)"
         )
+        bar = task_bar(f"{stage_dir.name} generation", len(todo), unit="tasks", quiet=ctx.quiet)
         for at in range(0, len(todo), per_call):
             chunk = todo[at : at + per_call]
             prompts = [ctx.prompt_fn(p) for p in chunk]
@@ -76,7 +78,8 @@ def generate(
                 for i, (p, prompt, group) in enumerate(zip(chunk, prompts, texts, strict=True))
             ]
             append_jsonl(path, rows)
-            ctx.report(f"{stage_dir.name}: generated {min(at + per_call, len(todo))}/{len(todo)} tasks")
+            bar.update(min(at + per_call, len(todo)))
+        bar.close()
         cost["generator_seconds"] = generator.seconds - seconds0
         cost["generator_tokens"] = float(generator.new_tokens - tokens0)
     return GeneratedWorkflows(path=path, k=k, cost=cost)

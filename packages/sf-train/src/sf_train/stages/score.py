@@ -33,9 +33,11 @@ class Sandboxes(Protocol):
 
     def prepare(self) -> None:
         """Set-up before the stage's clock starts (e.g. start the run's pools; may report)."""
+        ...
 
     def open(self) -> AbstractAsyncContextManager[tuple[Any, int]]:
         """Entered inside the stage's event loop: yields (a started sandbox pool, its containers)."""
+        ...
 
 
 def score(
@@ -116,6 +118,7 @@ async def _run_and_score(
     sandboxes: Sandboxes,
 ) -> Any:
     """Run and score every completion in the sandbox pool ``sandboxes`` opens for the stage."""
+    from sf_train.progress import ScoringBar
     from sf_train.scoring import SandboxRunner, score_completions
 
     cfg = ctx.config
@@ -134,4 +137,5 @@ async def _run_and_score(
             timeout=cfg.workflow_timeout + 60.0,
             max_infra_share=cfg.max_infra_failure_share,
             scorers=ctx.profile.scorers(executor),
+            progress=None if ctx.quiet else ScoringBar(f"{stage_dir.name} scoring"),
         )

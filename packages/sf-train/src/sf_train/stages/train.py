@@ -40,9 +40,11 @@ class TrainingLauncher(Protocol):
 
     def describe(self) -> str:
         """What the progress line adds after "training (objective) on N pairs" (may be "")."""
+        ...
 
     def train(self, job: TrainingJob) -> Mapping[str, Any]:
         """Train, leave ``adapter/`` and ``train.json`` in ``job.stage_dir``; return ``train.json``."""
+        ...
 
 
 def train(
