@@ -2,9 +2,8 @@
 
 Both tools run over the whole workspace with the root ``pyproject.toml``'s settings (``[tool.ruff]``,
 ``[tool.pyright]``: basic for every member's ``src/``, strict for sf-sandbox, sf-workflows and
-sf-bench). ruff must report nothing; pyright may not report more in any file than
-``tests/pyright_baseline.json`` allows (the strict typing of the rest is unfinished: the
-baseline only falls); a failure prints every finding, one per line. Both come from
+sf-bench). Both must report nothing (no errors, no warnings); a failure prints every finding,
+one per line. Both come from
 the workspace venv's dev group (``uv sync``; ``scripts/setup.sh`` runs it). pyright takes about a
 minute on two cores, so these tests carry the ``lint`` marker: ``pytest tests/test_tooling.py`` (or
 ``-m lint``) runs them alone, ``-m "not lint"`` leaves them out.
@@ -16,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +44,6 @@ def test_ruff_reports_nothing() -> None:
         pytest.fail(f"ruff check found problems:\n{proc.stdout}{proc.stderr}", pytrace=False)
 
 
-BASELINE = ROOT / "tests" / "pyright_baseline.json"
-"""Per file, the pyright findings the tree still has (the strict typing is not finished there):
-the count may only fall. A file not listed must have none. Rewrite it after a clean-up with
-``python tests/test_tooling.py --write-baseline``."""
-
-
 def _pyright_findings() -> list[dict[str, Any]]:
     # --outputjson: parseable, and no PyPI version check (pyright-python skips it with this flag)
     env = {**os.environ, "PYRIGHT_PYTHON_IGNORE_WARNINGS": "1"}
@@ -65,41 +57,15 @@ def _pyright_findings() -> list[dict[str, Any]]:
     return [d for d in report["generalDiagnostics"] if d["severity"] in ("error", "warning")]
 
 
-def _per_file(findings: list[dict[str, Any]]) -> Counter[str]:
-    return Counter(os.path.relpath(d["file"], ROOT) for d in findings)
-
-
-def test_pyright_findings_only_fall() -> None:
+def test_pyright_reports_nothing() -> None:
     findings = _pyright_findings()
-    allowed: dict[str, int] = json.loads(BASELINE.read_text(encoding="utf-8"))
-    per_file = _per_file(findings)
-    worse = {path: n for path, n in per_file.items() if n > allowed.get(path, 0)}
-    if worse:
+    if findings:
         lines = []
         for d in findings:
+            start = d["range"]["start"]
+            message = d["message"].replace("\n", " ")
             path = os.path.relpath(d["file"], ROOT)
-            if path in worse:
-                start = d["range"]["start"]
-                message = d["message"].replace("\n", " ")
-                lines.append(
-                    f"{path}:{start['line'] + 1}:{start['character'] + 1}: {message} ({d.get('rule', '')})"
-                )
-        summary = "\n".join(f"{n:5d} (allowed {allowed.get(p, 0)})  {p}" for p, n in sorted(worse.items()))
-        pytest.fail(
-            f"pyright: {len(worse)} files have more findings than tests/pyright_baseline.json allows:\n"
-            + "\n".join(lines)
-            + f"\n\nper file:\n{summary}",
-            pytrace=False,
-        )
-
-
-def test_pyright_baseline_lists_only_real_files() -> None:
-    allowed: dict[str, int] = json.loads(BASELINE.read_text(encoding="utf-8"))
-    missing = [path for path in allowed if not (ROOT / path).is_file()]
-    assert not missing, f"tests/pyright_baseline.json lists files that are gone: {missing}"
-
-
-if __name__ == "__main__" and sys.argv[1:] == ["--write-baseline"]:
-    counts = _per_file(_pyright_findings())
-    BASELINE.write_text(json.dumps(dict(sorted(counts.items())), indent=1) + "\n", encoding="utf-8")
-    print(f"{sum(counts.values())} findings in {len(counts)} files -> {BASELINE}")
+            lines.append(
+                f"{path}:{start['line'] + 1}:{start['character'] + 1}: {message} ({d.get('rule', '')})"
+            )
+        pytest.fail(f"pyright found {len(findings)} problems:\n" + "\n".join(lines), pytrace=False)
