@@ -5,7 +5,7 @@ Measures, at Llama-3.1-8B shapes (32 heads, 8 KV heads, head dim 128, hidden 409
 vocabulary 128256) and the decoder's batch (``--batch`` rows = prompts × ``--k`` samples, a
 ``--prefix``-token shared prompt cache and a ``--gen``-token generated cache):
 
-* the flash-decoding attention (:func:`sf_train.fast.kernels.decode_attention`) for a grid of
+* the flash-decoding attention (:func:`sf_train.fast.attention_kernels.decode_attention`) for a grid of
   launch options (keys per block, warps, pipeline stages, generated/prefix split sizes): one CUDA
   graph of the 32 layers' calls (distinct caches per layer, so nothing is served from L2) replayed
   at the given cache positions; bytes of K/V read per second against the copy bandwidth;
@@ -66,7 +66,7 @@ def copy_gbps(device: torch.device) -> float:
 
 
 def attention_sweep(args: argparse.Namespace, device: torch.device, bw: float) -> list[dict[str, Any]]:
-    from sf_train.fast.kernels import DecodeAttentionScratch, decode_attention
+    from sf_train.fast.attention_kernels import DecodeAttentionScratch, decode_attention
 
     L, B, k, P, T, H, Hkv, D = args.layers, args.batch, args.k, args.prefix, args.gen, 32, 8, 128
     G = B // k

@@ -9,7 +9,7 @@ prompt each carry their own copy of the prompt's K/V. This decoder:
   prefix K/V cache per prompt, read by all k samples (``G`` prompts → ``B = G·k`` rows);
 * keeps the generated K/V in static per-row buffers written in place (no copies);
 * computes attention GQA-aware (queries grouped per KV head, K/V never repeated), in fp32
-  softmax, either with a Triton flash-decoding kernel (:mod:`sf_train.fast.kernels`; reads only
+  softmax, either with a Triton flash-decoding kernel (:mod:`sf_train.fast.attention_one_launch`; reads only
   the filled part of the cache) or with torch matmuls over fixed-size buckets of the cache;
 * decodes with **merged, fused projection weights** when memory allows (``merge_weights``,
   :mod:`sf_train.fast.merged`): per layer one ``[q | k | v]`` and one ``[gate | up]`` matrix with

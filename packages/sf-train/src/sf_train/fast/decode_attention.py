@@ -2,7 +2,9 @@
 
 :func:`attend_torch` is plain torch matmuls over a fixed-width bucket of the generated cache (any
 device; what the CPU tests run); :func:`attend_triton` calls the flash-decoding kernels
-(:func:`sf_train.fast.kernels.decode_attention`, which read only the filled part of the cache).
+(:func:`sf_train.fast.attention_kernels.decode_attention`, or in one launch per layer
+:func:`sf_train.fast.attention_one_launch.decode_attention_one_launch`; both read only the filled
+part of the cache).
 Both group the queries per KV head (GQA is never expanded) and take the softmax in float32.
 """
 

@@ -7,7 +7,7 @@ Top-p keeps the smallest set of most likely tokens whose mass reaches ``top_p`` 
   split over the vocabulary (about 1,024 programs), reading the LM head's logits as they are;
   Triton's Philox draws, seeded per chunk of rows from torch's generator.
 * ``"single"``: the one-program-per-row bisection cut
-  (:func:`sf_train.fast.kernels.top_p_threshold`), then torch's softmax and exponential race.
+  (:func:`sf_train.fast.sampling_kernels.top_p_threshold`), then torch's softmax and exponential race.
 * ``"sort"``: a sort of the vocabulary (transformers' own way), then the race.
 * ``"plain"`` (top-p off) and ``"greedy"`` (temperature 0; the arg-max).
 
