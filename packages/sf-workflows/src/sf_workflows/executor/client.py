@@ -121,6 +121,27 @@ class ExecutorConfig:
         raise WorkflowConfigError(no_endpoint_message(self.key_envs))
 
 
+KEEPALIVE = 100
+"""Idle connections the openai client keeps by default (and ours for up to this concurrency)."""
+
+
+def _http_client(openai: Any, concurrency: int) -> dict[str, Any]:
+    """``http_client=`` for an ``AsyncOpenAI`` that keeps ``concurrency`` connections alive.
+
+    The openai client keeps at most :data:`KEEPALIVE` idle connections: past that concurrency,
+    every burst of calls would close and reopen connections (a TCP handshake, and a thread on
+    many servers, per call). Up to it, the client's own defaults are kept (no argument).
+    """
+    if concurrency <= KEEPALIVE:
+        return {}
+    try:  # the openai client's HTTP library: httpx, or httpx2 in its later versions
+        import httpx2 as httpx  # pyright: ignore[reportMissingImports]
+    except ImportError:
+        import httpx  # pyright: ignore[reportMissingImports]
+    limits = httpx.Limits(max_connections=max(concurrency, 1000), max_keepalive_connections=concurrency)
+    return {"http_client": openai.DefaultAsyncHttpxClient(limits=limits)}
+
+
 class _LoopState:
     def __init__(self, client: Any, concurrency: int):
         self.client = client
@@ -189,6 +210,7 @@ class Executor:
                 base_url=self.base_url,
                 max_retries=0,
                 timeout=self.config.request_timeout,
+                **_http_client(openai, self.config.concurrency),
             )
             self._loops = {k: v for k, v in self._loops.items() if not v[0].is_closed()}
             entry = (loop, _LoopState(client, self.config.concurrency))
