@@ -126,11 +126,15 @@ KEEPALIVE = 100
 
 
 def _http_client(openai: Any, concurrency: int) -> dict[str, Any]:
-    """``http_client=`` for an ``AsyncOpenAI`` that keeps ``concurrency`` connections alive.
+    """``http_client=`` for an ``AsyncOpenAI`` built for ``concurrency`` requests in flight.
 
-    The openai client keeps at most :data:`KEEPALIVE` idle connections: past that concurrency,
-    every burst of calls would close and reopen connections (a TCP handshake, and a thread on
-    many servers, per call). Up to it, the client's own defaults are kept (no argument).
+    Up to :data:`KEEPALIVE`, nothing: the client's own defaults. Past it, the default pool
+    would close and reopen connections with every burst (it keeps :data:`KEEPALIVE` idle ones),
+    and its per-request bookkeeping grows with the number of connections: measured at 256
+    requests in flight, 3.5 ms of CPU per request on the caller's event loop. So past it the
+    client gets a pool that keeps ``concurrency`` connections alive, on aiohttp where it is
+    installed (the openai SDK's advice for high concurrency: 1.7 ms per request in the same
+    measurement), else on the SDK's default HTTP library.
     """
     if concurrency <= KEEPALIVE:
         return {}
@@ -139,6 +143,12 @@ def _http_client(openai: Any, concurrency: int) -> dict[str, Any]:
     except ImportError:
         import httpx  # pyright: ignore[reportMissingImports]
     limits = httpx.Limits(max_connections=max(concurrency, 1000), max_keepalive_connections=concurrency)
+    aiohttp_client = getattr(openai, "DefaultAioHttpClient", None)
+    if aiohttp_client is not None:
+        try:
+            return {"http_client": aiohttp_client(limits=limits)}
+        except (ImportError, RuntimeError):  # the SDK without its aiohttp extra
+            pass
     return {"http_client": openai.DefaultAsyncHttpxClient(limits=limits)}
 
 
