@@ -138,10 +138,12 @@ def _http_client(openai: Any, concurrency: int) -> dict[str, Any]:
     """
     if concurrency <= KEEPALIVE:
         return {}
+    import importlib
+
     try:  # the openai client's HTTP library: httpx, or httpx2 in its later versions
-        import httpx2 as httpx  # pyright: ignore[reportMissingImports]
+        httpx: Any = importlib.import_module("httpx2")
     except ImportError:
-        import httpx  # pyright: ignore[reportMissingImports]
+        httpx = importlib.import_module("httpx")
     limits = httpx.Limits(max_connections=max(concurrency, 1000), max_keepalive_connections=concurrency)
     aiohttp_client = getattr(openai, "DefaultAioHttpClient", None)
     if aiohttp_client is not None:
