@@ -10,12 +10,17 @@ workflows (sf-workflows' shipped LLM-only workflows, cycled over distinct proble
     only with ``--shipped``), and
 (d) as (b) with several jobs per container (``jobs_per_container``, "lanes"): ceil(c / lanes)
     containers instead of c.
-All use the same executor (real openai client over HTTP, cache off). Reports, per concurrency,
-workflows/s against (a), the mean latency per workflow and what each pool adds to it, and the
-seconds each pool took to be ready. Targets: issue 5, (b) >= 0.9x (a); issue 17, (d) >= 0.95x
-(a), < 50 ms added per workflow and ready in < 20 s at concurrency 128 and 256 with 2 s replies.
+All use the same executor (real openai client over HTTP, cache off, its connection pool sized
+for the concurrency) and the same endpoint, which runs in a process of its own so that it shares
+neither the event loop nor the GIL with what is measured. Each concurrency runs ``--n`` workflows
+(default: 4 x the concurrency, so that throughput is that of a steady state, not of one wave).
+Reports, per concurrency, workflows/s against (a), the mean latency per workflow and what each
+pool adds to it, the seconds each pool took to be ready, and the CPU time per workflow of this
+process and of the pool's containers (where the engine's cgroups can be read). Targets: issue 5,
+(b) >= 0.9x (a); issue 17, (d) >= 0.95x (a), < 50 ms added per workflow and ready in < 20 s at
+concurrency 128 and 256 with 2 s replies.
 
-    python benchmarks/workflow_overhead.py [--n 100] [--concurrency 8 [16 ...]] [--latency 0.05]
+    python benchmarks/workflow_overhead.py [--n N] [--concurrency 8 [16 ...]] [--latency 0.05]
         [--jobs-per-container 16] [--shipped] [--skip-one-job] [--json FILE]
 """
 
@@ -23,12 +28,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import multiprocessing
 import os
 import platform
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from sf_sandbox import Sandbox
@@ -71,9 +81,72 @@ async def timed(coro: Any) -> tuple[Any, float]:
     return result, time.perf_counter() - start
 
 
+def _serve(latency: float, conn: Connection) -> None:
+    """The scripted endpoint, in a child process: its URL goes to ``conn``; it stops when told."""
+    with ScriptedServer(answer_script("42"), latency=latency) as server:
+        conn.send(server.base_url)
+        conn.recv()
+
+
+@contextlib.contextmanager
+def endpoint(latency: float) -> Iterator[str]:
+    """The base URL of a scripted OpenAI-compatible server running in a process of its own."""
+    ctx = multiprocessing.get_context("spawn")
+    mine, theirs = ctx.Pipe()
+    proc = ctx.Process(target=_serve, args=(latency, theirs), name="scripted-endpoint", daemon=True)
+    proc.start()
+    try:
+        if not mine.poll(60):
+            raise SystemExit("the scripted endpoint did not start")
+        yield mine.recv()
+    finally:
+        with contextlib.suppress(OSError):
+            mine.send(None)
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+
+
+def container_cpu_s() -> float | None:
+    """CPU seconds used so far by this process's sandbox containers (cgroup v1 or v2), or None.
+
+    None where the engine's cgroups are not readable from here (a remote engine, rootless).
+    The pools not being measured sit idle, so the sum is the measured pool's.
+    """
+    from sf_sandbox.backends.docker import LABEL, docker_client
+
+    client = docker_client()
+    try:
+        found = client.containers.list(filters={"label": f"{LABEL}.owner-pid={os.getpid()}"})
+    finally:
+        client.close()
+    total = 0.0
+    for container in found:
+        v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container.id}/cpuacct.usage")
+        v2 = Path(f"/sys/fs/cgroup/system.slice/docker-{container.id}.scope/cpu.stat")
+        try:
+            if v1.exists():
+                total += int(v1.read_text()) / 1e9
+            else:
+                usec = v2.read_text().split("usage_usec", 1)[1].split()[0]
+                total += int(usec) / 1e6
+        except (OSError, IndexError, ValueError):
+            return None
+    return total if found else None
+
+
 async def run_mode(
-    mode: str, work: list[tuple[str, Task]], executor: Executor, sandbox: Any, concurrency: int
+    mode: str,
+    work: list[tuple[str, Task]],
+    executor: Executor,
+    sandbox: Any,
+    concurrency: int,
+    count_cpu: bool = False,
 ) -> dict[str, Any]:
+    """Run ``work`` in ``mode`` at ``concurrency``; the figures of the round.
+
+    ``count_cpu``: also the CPU time of the containers (a docker engine query before and after).
+    """
     gate = asyncio.Semaphore(concurrency)
 
     async def one(source: str, task: Task) -> tuple[Any, float]:
@@ -82,9 +155,13 @@ async def run_mode(
                 return await timed(run_workflow_unsafe(source, task, executor, validate=True))
             return await timed(run_workflow(source, task, executor, sandbox))
 
+    box_before = container_cpu_s() if count_cpu else None
+    cpu_before = time.process_time()
     start = time.perf_counter()
     results = await asyncio.gather(*(one(s, t) for s, t in work))
     wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu_before
+    box_after = container_cpu_s() if count_cpu else None
     failed = [o for o, _ in results if not o.ok]
     if failed:
         raise SystemExit(
@@ -92,6 +169,7 @@ async def run_mode(
         )
     calls = sum(o.usage.calls for o, _ in results)
     per_item = [(o.usage.calls, d) for o, d in results]
+    boxes = None if box_before is None or box_after is None else box_after - box_before
     return {
         "per_item": per_item,
         "mode": mode,
@@ -101,6 +179,8 @@ async def run_mode(
         "mean_latency_s": statistics.fmean(d for _, d in results),
         "operator_calls": calls,
         "calls_per_workflow": calls / len(work),
+        "host_cpu_ms_per_workflow": cpu * 1000 / len(work),
+        "container_cpu_ms_per_workflow": None if boxes is None else boxes * 1000 / len(work),
     }
 
 
@@ -112,15 +192,22 @@ async def open_pool(**kwargs: Any) -> tuple[Any, float]:
     return pool, time.perf_counter() - start
 
 
+def workflows_for(args: argparse.Namespace, concurrency: int) -> int:
+    """Workflows per mode at ``concurrency``: ``--n``, else 4 waves (4 x the concurrency)."""
+    return args.n if args.n else 4 * concurrency
+
+
 async def measure(args: argparse.Namespace, concurrency: int) -> dict[str, Any]:
     """Every mode at one concurrency, alternating rounds; the pools start one after the other."""
-    work = items(args.n)
+    n = workflows_for(args, concurrency)
+    work = items(n)
+    load_before = os.getloadavg()
     lanes = args.jobs_per_container
-    with ScriptedServer(answer_script("42"), latency=args.latency) as server:
+    with endpoint(args.latency) as base_url:
         executor = Executor(
             ExecutorConfig(
                 model="bench-model",
-                base_url=server.base_url,
+                base_url=base_url,
                 api_key="k",
                 use_cache=False,
                 concurrency=max(64, concurrency * 8),
@@ -141,7 +228,7 @@ async def measure(args: argparse.Namespace, concurrency: int) -> dict[str, Any]:
         ready: dict[str, float] = {}
         try:
             for mode, spec in specs.items():
-                pools[mode], ready[mode] = await open_pool(**spec)
+                pools[mode], ready[mode] = await open_pool(**dict(spec))
             modes = {"unsafe": next(iter(pools.values())), **pools}
             # warm-up: containers used once, openai imported, connections open (not timed)
             for mode, pool in modes.items():
@@ -149,7 +236,7 @@ async def measure(args: argparse.Namespace, concurrency: int) -> dict[str, Any]:
             rows = []
             for _ in range(args.rounds):
                 for mode, pool in modes.items():
-                    rows.append(await run_mode(mode, work, executor, pool, concurrency))
+                    rows.append(await run_mode(mode, work, executor, pool, concurrency, count_cpu=True))
         finally:
             for pool in pools.values():
                 await pool.__aexit__(None, None, None)
@@ -159,7 +246,14 @@ async def measure(args: argparse.Namespace, concurrency: int) -> dict[str, Any]:
         return max((r for r in rows if r["mode"] == mode), key=lambda r: r["workflows_per_s"])
 
     a = best("unsafe")
-    out: dict[str, Any] = {"concurrency": concurrency, "unsafe_in_process": a, "all_rounds": rows}
+    out: dict[str, Any] = {
+        "concurrency": concurrency,
+        "n": n,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "unsafe_in_process": a,
+        "all_rounds": rows,
+    }
     for mode in pools:
         b = best(mode)
         slope, intercept = fit(a, b)
@@ -200,7 +294,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "load_average_after": os.getloadavg(),
         },
         "settings": {
-            "n": args.n,
+            "n": args.n or "4 x concurrency",
             "concurrency": args.concurrency,
             "reply_latency_s": args.latency,
             "rounds": args.rounds,
@@ -217,19 +311,26 @@ LABELS = {
 }
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def print_run(run: dict[str, Any], args: argparse.Namespace) -> None:
+    """The table of one concurrency (and whether the lanes pool met issue 17's targets)."""
     a = run["unsafe_in_process"]
     print(
-        f"\n{args.n} workflows, concurrency {run['concurrency']}, "
-        f"reply latency {args.latency * 1000:.0f} ms, {a['calls_per_workflow']:.2f} operator calls/workflow"
+        f"\n{run['n']} workflows, concurrency {run['concurrency']}, "
+        f"reply latency {args.latency * 1000:.0f} ms, {a['calls_per_workflow']:.2f} operator calls/workflow; "
+        f"load average before {_loads(run['load_average_before'])}, after {_loads(run['load_average_after'])}"
     )
     print(
         f"{'mode':<34}{'containers':>11}{'workflows/s':>12}{'x (a)':>7}{'mean lat ms':>12}"
-        f"{'added ms':>10}{'ready s':>9}"
+        f"{'added ms':>10}{'ready s':>9}{'host cpu ms':>12}{'box cpu ms':>11}"
     )
     print(
         f"{'(a) in-process, unsafe':<34}{'-':>11}{a['workflows_per_s']:>12.2f}{1:>7.3f}"
         f"{a['mean_latency_s'] * 1000:>12.1f}{'-':>10}{'-':>9}"
+        f"{_ms(a['host_cpu_ms_per_workflow']):>12}{_ms(a['container_cpu_ms_per_workflow']):>11}"
     )
     for mode, label in LABELS.items():
         r = run.get(mode)
@@ -240,6 +341,7 @@ def print_run(run: dict[str, Any], args: argparse.Namespace) -> None:
             f"{label:<34}{shape:>11}{r['workflows_per_s']:>12.2f}{r['throughput_ratio']:>7.3f}"
             f"{r['mean_latency_s'] * 1000:>12.1f}{r['added_latency_per_workflow_ms']:>10.1f}"
             f"{r['pool_ready_s']:>9.1f}"
+            f"{_ms(r['host_cpu_ms_per_workflow']):>12}{_ms(r['container_cpu_ms_per_workflow']):>11}"
         )
     lanes = run["lanes"]
     ok = (
@@ -250,9 +352,15 @@ def print_run(run: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"lanes targets (>= 0.95x, < 50 ms added, ready < 20 s): {'ok' if ok else 'MISSED'}")
 
 
+def _loads(loads: Any) -> str:
+    return "(" + ", ".join(f"{x:.2f}" for x in loads) + ")"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=100, help="workflows per mode")
+    parser.add_argument(
+        "--n", type=int, default=None, help="workflows per mode (default: 4 x each concurrency)"
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8], help="one or more")
     parser.add_argument("--latency", type=float, default=0.05, help="scripted reply latency (s)")
     parser.add_argument(

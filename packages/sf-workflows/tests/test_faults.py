@@ -48,25 +48,31 @@ def faulty() -> Any:
         yield srv
 
 
+CONCURRENCY = {"default pool": 16, "pool sized for 256": 256}
+"""Executor concurrencies: the client's own HTTP pool, and the one built past ``KEEPALIVE``."""
+
+
+@pytest.mark.parametrize("pool", list(CONCURRENCY))
 @pytest.mark.parametrize("case", list(FAULTS))
 def test_a_passing_fault_is_retried_and_the_reply_is_the_healthy_one(
-    case: str, faulty: ScriptedServer, make_executor: Any
+    case: str, pool: str, faulty: ScriptedServer, make_executor: Any
 ) -> None:
     fault, options, _ = FAULTS[case]
     faulty.inject(fault, 2, **options)
-    executor = make_executor(faulty, max_retries=3, request_timeout=0.5)
+    executor = make_executor(faulty, max_retries=3, request_timeout=0.5, concurrency=CONCURRENCY[pool])
     completion = asyncio.run(executor.complete(MSG))
     assert completion.text == "The answer is 42"
     assert faulty.chat_requests == 3 and faulty.failed_requests == 2
 
 
+@pytest.mark.parametrize("pool", list(CONCURRENCY))
 @pytest.mark.parametrize("case", list(FAULTS))
 def test_a_fault_past_the_retries_is_an_infrastructure_error_naming_the_endpoint_and_is_not_cached(
-    case: str, faulty: ScriptedServer, make_executor: Any
+    case: str, pool: str, faulty: ScriptedServer, make_executor: Any
 ) -> None:
     fault, options, message = FAULTS[case]
     faulty.inject(fault, 3, **options)
-    executor = make_executor(faulty, max_retries=2, request_timeout=0.5)
+    executor = make_executor(faulty, max_retries=2, request_timeout=0.5, concurrency=CONCURRENCY[pool])
     with pytest.raises(ExecutorError, match=message) as info:
         asyncio.run(executor.complete(MSG))
     error = info.value

@@ -122,6 +122,39 @@ class ExecutorConfig:
         raise WorkflowConfigError(no_endpoint_message(self.key_envs))
 
 
+KEEPALIVE = 100
+"""Idle connections the openai client keeps by default (and ours for up to this concurrency)."""
+
+
+def _http_client(openai: Any, concurrency: int) -> dict[str, Any]:
+    """``http_client=`` for an ``AsyncOpenAI`` built for ``concurrency`` requests in flight.
+
+    Up to :data:`KEEPALIVE`, nothing: the client's own defaults. Past it, the default pool
+    would close and reopen connections with every burst (it keeps :data:`KEEPALIVE` idle ones),
+    and its per-request bookkeeping grows with the number of connections: measured at 256
+    requests in flight, 3.5 ms of CPU per request on the caller's event loop. So past it the
+    client gets a pool that keeps ``concurrency`` connections alive, on aiohttp where it is
+    installed (the openai SDK's advice for high concurrency: 1.7 ms per request in the same
+    measurement), else on the SDK's default HTTP library.
+    """
+    if concurrency <= KEEPALIVE:
+        return {}
+    import importlib
+
+    try:  # the openai client's HTTP library: httpx, or httpx2 in its later versions
+        httpx: Any = importlib.import_module("httpx2")
+    except ImportError:
+        httpx = importlib.import_module("httpx")
+    limits = httpx.Limits(max_connections=max(concurrency, 1000), max_keepalive_connections=concurrency)
+    aiohttp_client = getattr(openai, "DefaultAioHttpClient", None)
+    if aiohttp_client is not None:
+        try:
+            return {"http_client": aiohttp_client(limits=limits)}
+        except (ImportError, RuntimeError):  # the SDK without its aiohttp extra
+            pass
+    return {"http_client": openai.DefaultAsyncHttpxClient(limits=limits)}
+
+
 class _LoopState:
     def __init__(self, client: Any, concurrency: int):
         self.client = client
@@ -213,6 +246,7 @@ class Executor:
                 base_url=self.base_url,
                 max_retries=0,
                 timeout=self.config.request_timeout,
+                **_http_client(openai, self.config.concurrency),
             )
             self._loops = {k: v for k, v in self._loops.items() if not v[0].is_closed()}
             entry = (loop, _LoopState(client, self.config.concurrency))

@@ -44,6 +44,16 @@ class _Failure:
     retry_after: float | None = None
 
 
+class _Server(ThreadingHTTPServer):
+    """``ThreadingHTTPServer`` with a listen backlog a real endpoint has.
+
+    The stdlib's is 5: hundreds of clients connecting at once then overflow it, and each dropped
+    SYN costs its client a 1 s retransmit, which no real OpenAI-compatible endpoint charges.
+    """
+
+    request_queue_size = 1024
+
+
 class ScriptedServer:
     """An OpenAI-compatible chat-completions server on ``127.0.0.1`` with scripted replies.
 
@@ -89,7 +99,7 @@ class ScriptedServer:
         self._released = threading.Event()
         self._failures: deque[_Failure] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = _Server((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
