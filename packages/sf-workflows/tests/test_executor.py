@@ -221,3 +221,26 @@ def test_executor_works_across_event_loops(server: ScriptedServer, make_executor
     for _ in range(2):
         assert asyncio.run(executor.complete(MSG)).text == "The answer is 42"
     assert server.chat_requests == 2
+
+
+@pytest.mark.parametrize("concurrency", [16, 256])
+def test_each_loops_client_is_closed_when_that_loop_shuts_down(
+    server: ScriptedServer, make_executor, concurrency: int
+) -> None:
+    """A caller running the executor in several ``asyncio.run`` calls leaks no client or session.
+
+    256 takes the pool built past ``KEEPALIVE`` (aiohttp where installed), whose unclosed sessions
+    would warn at garbage collection.
+    """
+    executor = make_executor(server, use_cache=False, concurrency=concurrency)
+    clients = []
+
+    async def call() -> str:
+        text = (await executor.complete(MSG)).text
+        clients.append(executor._state().client)
+        return text
+
+    for _ in range(2):
+        assert asyncio.run(call()) == "The answer is 42"
+    assert len(clients) == 2 and clients[0] is not clients[1]
+    assert all(client.is_closed() for client in clients)

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -156,10 +156,31 @@ def _http_client(openai: Any, concurrency: int) -> dict[str, Any]:
 
 
 class _LoopState:
+    """One event loop's HTTP client, concurrency limit and requests in flight.
+
+    The client is closed when the loop shuts down (``asyncio.run`` finalises the loop's async
+    generators, :func:`_close_at_shutdown` among them), so a caller that runs the executor in
+    several ``asyncio.run`` calls without :meth:`Executor.aclose` leaks no connection or session.
+    """
+
     def __init__(self, client: Any, concurrency: int):
         self.client = client
         self.semaphore = asyncio.Semaphore(concurrency)
         self.inflight: dict[str, asyncio.Future[Completion]] = {}
+        self.closer = _close_at_shutdown(client)  # held here: the loop keeps it only weakly
+        self.arm: asyncio.Task[None] = asyncio.get_running_loop().create_task(self._start())
+
+    async def _start(self) -> None:
+        await anext(self.closer)
+
+
+async def _close_at_shutdown(client: Any) -> AsyncGenerator[None, None]:
+    """Yield once; when the loop finalises this generator, close ``client`` on that loop."""
+    try:
+        yield
+    finally:
+        if not client.is_closed():
+            await client.close()
 
 
 def _record(completion: Completion) -> dict[str, Any]:
@@ -473,6 +494,7 @@ class Executor:
         loop = asyncio.get_running_loop()
         entry = self._loops.pop(id(loop), None)
         if entry is not None:
+            await entry[1].closer.aclose()  # closes the client
             await entry[1].client.close()
         self.close_cache()
 
