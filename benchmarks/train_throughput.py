@@ -93,13 +93,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default="previous,single,merge,twolaunch,gemm-residual,splits,blas,unmerged,sort,greedy,b128",
         help="extra fast rows (levers off): previous (the decoder before these levers), single (top-p cut by "
         "one program per row), merge (attention merge as its own launch), gemm-residual (residual adds in "
-        "the o/down GEMMs, not the norms), splits (the generated cache in splits of 256), "
+        "the o/down GEMMs, not the norms), splits (the generated cache in splits of 256, one launch), "
         "unmerged (adapter applied by its modules), "
         "blas (torch's default cuBLAS back end in the captured step, not cuBLASLt), "
         "sort (top-p by a vocabulary sort), greedy, torch "
         "(attention), twolaunch (attention in two launches per layer: prefix splits, then the generated "
-        "split merged with them), onelaunch256 (one launch, generated splits of 256), b128 (batch 128, "
-        "with the previous/unmerged/sort/greedy/twolaunch/onelaunch256 rows too)",
+        "split merged with them), b128 (batch 128, with the previous/unmerged/sort/greedy/splits/"
+        "twolaunch rows too)",
     )
     p.add_argument(
         "--attention-options",
@@ -799,21 +799,11 @@ def run_generation(
                 dict(base, options=dict(residual_norm=False)),
             )
         )
-    if "splits" in extra:
-        variants.append(
-            (
-                "sf-fast-generate, generated cache in attention splits of 256",
-                dict(base, options=dict(attention_options=dict(split_gen=256))),
-            )
-        )
-    one_launch = {
+    attention_rows = {  # also at batch 128
+        "splits": ("generated cache in attention splits of 256", dict(split_gen=256)),
         "twolaunch": ("attention in two launches per layer (the previous default)", dict(one_launch=False)),
-        "onelaunch256": (
-            "attention in one launch, generated splits of 256",
-            dict(one_launch=True, split_gen=256),
-        ),
     }
-    for key, (what, options) in one_launch.items():
+    for key, (what, options) in attention_rows.items():
         if key in extra:
             row = dict(base, options=dict(attention_options=options))
             variants.append((f"sf-fast-generate, {what}", row))
@@ -841,7 +831,7 @@ def run_generation(
             variants.append(("sf-fast-generate batch 128, top-p by sort", dict(b128, top_p_kernel=False)))
         if "greedy" in extra:
             variants.append(("sf-fast-generate batch 128, greedy (no top-p)", dict(b128, temp=0.0)))
-        for key, (what, options) in one_launch.items():
+        for key, (what, options) in attention_rows.items():
             if key in extra:
                 row = dict(b128, options=dict(attention_options=options))
                 variants.append((f"sf-fast-generate batch 128, {what}", row))

@@ -494,8 +494,8 @@ class Executor:
         loop = asyncio.get_running_loop()
         entry = self._loops.pop(id(loop), None)
         if entry is not None:
-            await entry[1].closer.aclose()  # closes the client
-            await entry[1].client.close()
+            await entry[1].closer.aclose()  # ends the shutdown hook (it closes the client if it ran)
+            await entry[1].client.close()  # and when it never started; closing twice is harmless
         self.close_cache()
 
     def close_cache(self) -> None:
