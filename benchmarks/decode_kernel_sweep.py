@@ -82,15 +82,19 @@ def two_launch_configs(gen: int) -> list[dict[str, Any]]:
 def one_launch_configs(gen: int) -> list[dict[str, Any]]:
     """Options of the one-launch attention, the decoder's default first.
 
-    Then: the merge rolled or unrolled against prefix split sizes, and blocks, warps and stages.
+    Then: the merge rolled, the prefix splits' own block size against their split size (a prefix
+    program's serial chain is one block per iteration), the generated cache's block, warps, stages.
     """
     base = dict(split_prefix=128, split_gen=gen, block_n=32, one_launch=True)
     configs: list[dict[str, Any]] = [dict(base), dict(base, unroll_merge=False)]
-    for unroll, sp in itertools.product((True, False), (64, 256, 512)):
-        configs.append(dict(base, unroll_merge=unroll, split_prefix=sp))
-    for bn, w, st in itertools.product((32, 64), (4, 8), (2, 3, 4)):
-        configs.append(dict(base, block_n=bn, num_warps=w, num_stages=st))
-    configs.append(dict(base, split_gen=512))
+    for bp, sp, unroll in itertools.product((64, 128), (128, 256), (True, False)):
+        configs.append(dict(base, block_prefix=bp, split_prefix=sp, unroll_merge=unroll))
+    configs.append(dict(base, block_prefix=256, split_prefix=256))
+    configs.append(dict(base, block_prefix=128, num_warps=8))
+    configs.append(dict(base, block_prefix=128, num_stages=2))
+    configs.append(dict(base, block_prefix=128, block_n=16))
+    configs.append(dict(base, block_prefix=128, block_n=64, num_stages=2))
+    configs.append(dict(base, split_prefix=256))
     return configs
 
 

@@ -241,6 +241,7 @@ class DecodeAttentionScratch:
         device: Where the buffers live.
         split_prefix, split_gen: Keys per split of the prefix and the generated cache.
         block_n: Keys per inner block.
+        block_prefix: Keys per inner block in the prefix splits (None: ``block_n``).
         fused_merge: The program of generated split 0 merges every split into the output (two or
             three launches per layer); False: a separate merge launch (three).
         one_launch: Every split and the merge in one launch per layer
@@ -263,6 +264,7 @@ class DecodeAttentionScratch:
         split_prefix: int = 128,
         split_gen: int = 256,
         block_n: int = 32,
+        block_prefix: int | None = None,
         fused_merge: bool = True,
         one_launch: bool = False,
         unroll_merge: bool = True,
@@ -270,6 +272,7 @@ class DecodeAttentionScratch:
         num_stages: int | None = None,
     ) -> None:
         self.split_prefix, self.split_gen, self.block_n = split_prefix, split_gen, block_n
+        self.block_prefix = block_n if block_prefix is None else block_prefix
         self.launch = {
             key: value
             for key, value in (("num_warps", num_warps), ("num_stages", num_stages))
@@ -343,7 +346,7 @@ def decode_attention(
         M_PAD=max(16, pow2(k * rep)),
         SPLIT=s.split_prefix,
         IS_GEN=False,
-        **common,
+        **{**common, "BLOCK_N": s.block_prefix},
         **s.launch,
     )
     first_gen = 1 if s.fused_merge else 0
