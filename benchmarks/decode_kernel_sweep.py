@@ -82,11 +82,11 @@ def two_launch_configs(gen: int) -> list[dict[str, Any]]:
 def one_launch_configs(gen: int) -> list[dict[str, Any]]:
     """Options of the one-launch attention, the decoder's default first.
 
-    Then: the merge rolled, the prefix splits' own block size against their split size (a prefix
+    Then: the merge unrolled, the prefix splits' own block size against their split size (a prefix
     program's serial chain is one block per iteration), the generated cache's block, warps, stages.
     """
     base = dict(split_prefix=128, split_gen=gen, block_n=32, one_launch=True)
-    configs: list[dict[str, Any]] = [dict(base), dict(base, unroll_merge=False)]
+    configs: list[dict[str, Any]] = [dict(base), dict(base, unroll_merge=True)]
     for bp, sp, unroll in itertools.product((64, 128), (128, 256), (True, False)):
         configs.append(dict(base, block_prefix=bp, split_prefix=sp, unroll_merge=unroll))
     configs.append(dict(base, block_prefix=256, split_prefix=256))

@@ -247,7 +247,8 @@ class DecodeAttentionScratch:
         one_launch: Every split and the merge in one launch per layer
             (:mod:`sf_train.fast.attention_one_launch`; ``fused_merge`` is then moot).
         unroll_merge: In one launch, the merge's loop over the splits unrolled, so that every
-            split's load is issued at once (False: one split after the other).
+            split's load is issued at once. Off by default: on the H200 it was 5% slower at
+            128-key prefix splits and no faster at 256 (``2026-12-04-h200-decode_kernel_sweep_one_launch``).
         num_warps, num_stages: Launch options of the attention kernels (None: Triton's defaults,
             4 warps and 3 stages on Hopper).
     """
@@ -267,7 +268,7 @@ class DecodeAttentionScratch:
         block_prefix: int | None = None,
         fused_merge: bool = True,
         one_launch: bool = False,
-        unroll_merge: bool = True,
+        unroll_merge: bool = False,
         num_warps: int | None = None,
         num_stages: int | None = None,
     ) -> None:
