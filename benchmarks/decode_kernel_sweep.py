@@ -65,8 +65,42 @@ def copy_gbps(device: torch.device) -> float:
     return 2 * src.numel() * 2 / (ms / 1e3) / 1e9
 
 
+def two_launch_configs(gen: int) -> list[dict[str, Any]]:
+    """Launch options of the two-launch attention: block, warps, stages, split sizes."""
+    base = dict(split_prefix=128, split_gen=gen, block_n=32)
+    configs: list[dict[str, Any]] = [dict(base)]
+    for bn, w, st in itertools.product((32, 64, 128), (4, 8), (2, 3, 4)):
+        configs.append(dict(base, block_n=bn, num_warps=w, num_stages=st))
+    for bn, w in ((64, 4), (64, 8), (32, 4)):
+        configs.append(dict(base, block_n=bn, num_warps=w, split_gen=512))
+        configs.append(dict(base, block_n=bn, num_warps=w, split_gen=256))
+    for sp in (64, 256, 512):
+        configs.append(dict(base, block_n=64, num_warps=4, split_prefix=sp))
+    return configs
+
+
+def one_launch_configs(gen: int) -> list[dict[str, Any]]:
+    """Options of the one-launch attention, the decoder's default first.
+
+    Then: the merge unrolled, the prefix splits' own block size against their split size (a prefix
+    program's serial chain is one block per iteration), the generated cache's block, warps, stages.
+    """
+    base = dict(split_prefix=128, split_gen=gen, block_n=32, one_launch=True)
+    configs: list[dict[str, Any]] = [dict(base), dict(base, unroll_merge=True)]
+    for bp, sp, unroll in itertools.product((64, 128), (128, 256), (True, False)):
+        configs.append(dict(base, block_prefix=bp, split_prefix=sp, unroll_merge=unroll))
+    configs.append(dict(base, block_prefix=256, split_prefix=256))
+    configs.append(dict(base, block_prefix=128, num_warps=8))
+    configs.append(dict(base, block_prefix=128, num_stages=2))
+    configs.append(dict(base, block_prefix=128, block_n=16))
+    configs.append(dict(base, block_prefix=128, block_n=64, num_stages=2))
+    configs.append(dict(base, split_prefix=256))
+    return configs
+
+
 def attention_sweep(args: argparse.Namespace, device: torch.device, bw: float) -> list[dict[str, Any]]:
     from sf_train.fast.attention_kernels import DecodeAttentionScratch, decode_attention
+    from sf_train.fast.attention_one_launch import decode_attention_one_launch
 
     L, B, k, P, T, H, Hkv, D = args.layers, args.batch, args.k, args.prefix, args.gen, 32, 8, 128
     G = B // k
@@ -83,7 +117,8 @@ def attention_sweep(args: argparse.Namespace, device: torch.device, bw: float) -
 
     # reference for a correctness check of every config (layer 0, first slot)
     def run_one(scratch: Any, layer: int) -> None:
-        decode_attention(
+        attend = decode_attention_one_launch if scratch.one_launch else decode_attention
+        attend(
             q,
             kp[layer],
             vp[layer],
@@ -97,15 +132,10 @@ def attention_sweep(args: argparse.Namespace, device: torch.device, bw: float) -
             out=out,
         )
 
-    base = dict(split_prefix=128, split_gen=T, block_n=32)
-    configs: list[dict[str, Any]] = [dict(base)]
-    for bn, w, st in itertools.product((32, 64, 128), (4, 8), (2, 3, 4)):
-        configs.append(dict(base, block_n=bn, num_warps=w, num_stages=st))
-    for bn, w in ((64, 4), (64, 8), (32, 4)):
-        configs.append(dict(base, block_n=bn, num_warps=w, split_gen=512))
-        configs.append(dict(base, block_n=bn, num_warps=w, split_gen=256))
-    for sp in (64, 256, 512):
-        configs.append(dict(base, block_n=64, num_warps=4, split_prefix=sp))
+    if args.one_launch:
+        configs = one_launch_configs(T)
+    else:
+        configs = two_launch_configs(T)
     ref = None
     rows = []
     t0 = time.time()
@@ -250,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slots", default="0,488,976", help="generated positions timed (cache positions)")
     p.add_argument("--attn-budget-s", type=float, default=200.0)
     p.add_argument("--skip", default="", help="attention,gemm")
+    p.add_argument(
+        "--one-launch", action="store_true", help="sweep the one-launch attention (the decoder's default)"
+    )
     args = p.parse_args(argv)
     device = torch.device("cuda")
     torch.manual_seed(0)

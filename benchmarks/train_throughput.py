@@ -90,7 +90,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gen-batch", type=int, default=64)
     p.add_argument(
         "--extra-gen",
-        default="previous,single,merge,twolaunch,gemm-residual,splits,blas,unmerged,sort,greedy,b128",
+        default="previous,single,merge,twolaunch,unrolled,gemm-residual,splits,blas,unmerged,sort,greedy,b128",
         help="extra fast rows (levers off): previous (the decoder before these levers), single (top-p cut by "
         "one program per row), merge (attention merge as its own launch), gemm-residual (residual adds in "
         "the o/down GEMMs, not the norms), splits (the generated cache in splits of 256, one launch), "
@@ -98,8 +98,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "blas (torch's default cuBLAS back end in the captured step, not cuBLASLt), "
         "sort (top-p by a vocabulary sort), greedy, torch "
         "(attention), twolaunch (attention in two launches per layer: prefix splits, then the generated "
-        "split merged with them), b128 (batch 128, with the previous/unmerged/sort/greedy/splits/"
-        "twolaunch rows too)",
+        "split merged with them), unrolled (the one-launch merge unrolled over the splits), "
+        "b128 (batch 128, with the previous/unmerged/sort/greedy/splits/"
+        "twolaunch/unrolled rows too)",
     )
     p.add_argument(
         "--attention-options",
@@ -801,7 +802,8 @@ def run_generation(
         )
     attention_rows = {  # also at batch 128
         "splits": ("generated cache in attention splits of 256", dict(split_gen=256)),
-        "twolaunch": ("attention in two launches per layer (the previous default)", dict(one_launch=False)),
+        "twolaunch": ("attention in two launches per layer", dict(one_launch=False)),
+        "unrolled": ("attention merge unrolled over the splits", dict(unroll_merge=True)),
     }
     for key, (what, options) in attention_rows.items():
         if key in extra:

@@ -320,8 +320,9 @@ TRITON_SCRIPT = textwrap.dedent("""
                 vals = torch.cat([vp[gi, j, int(start[gi]):], vg[b, j, : slot_v + 1]]).double()
                 ref[b, h] = torch.softmax(keys @ q[b, h].double() * D ** -0.5, 0) @ vals
         cases = ((True, 32, {}), (True, 128, dict(num_warps=8, num_stages=2)), (False, 32, {}),
-                 (True, 32, dict(one_launch=True)), (True, 128, dict(one_launch=True)))
-        for fused, split_gen, launch in cases if slot_v == 37 else cases[:2] + cases[3:4]:
+                 (True, 32, dict(one_launch=True)), (True, 128, dict(one_launch=True)),
+                 (True, 32, dict(one_launch=True, unroll_merge=True, block_prefix=32)))
+        for fused, split_gen, launch in cases if slot_v == 37 else cases[:2] + cases[3:4] + cases[5:]:
             sc = DecodeAttentionScratch(batch=B, heads=H, head_dim=D, prefix_len=P, gen_len=T,
                                         device=torch.device("cpu"), split_prefix=16, split_gen=split_gen,
                                         block_n=16, fused_merge=fused, **launch)

@@ -18,20 +18,16 @@
 Each (group or sequence, kv head, split) program writes a partial softmax (max, sum, weighted
 values) and a second kernel merges the splits. Scores and softmax are fp32; the value product
 takes the cache dtype (what flash attention does). The kernels also run under
-``TRITONINTERPRET=1`` on CPU tensors, which the tests use.
+``TRITON_INTERPRET=1`` on CPU tensors, which the tests use.
 """
 
 from __future__ import annotations
-
-import os
 
 import torch
 import triton
 import triton.language as tl
 
-__all__ = ["INTERPRET", "DecodeAttentionScratch", "attend_split", "decode_attention", "pow2"]
-
-INTERPRET = os.environ.get("TRITONINTERPRET", "0") not in ("", "0")
+__all__ = ["DecodeAttentionScratch", "attend_split", "decode_attention", "pow2"]
 
 
 @triton.jit
@@ -71,7 +67,6 @@ def attend_split(
     D: tl.constexpr,
     BLOCK_N: tl.constexpr,
     SPLIT: tl.constexpr,
-    INTERPRET: tl.constexpr,
     IEEE: tl.constexpr,
 ):
     """Online-softmax state (max, sum, weighted values) of ``q`` over keys ``[lo, hi)`` of split ``sid``."""
@@ -80,16 +75,10 @@ def attend_split(
     m_i = tl.full([M_PAD], float("-inf"), tl.float32)
     l_i = tl.zeros([M_PAD], tl.float32)
     acc = tl.zeros([M_PAD, D], tl.float32)
-    if INTERPRET:  # the interpreter cannot loop over device-valued bounds: fixed trip count, masked
-        for it in range(0, SPLIT, BLOCK_N):
-            n = sid * SPLIT + it + tl.arange(0, BLOCK_N)
-            valid = (n >= start) & (n < end)
-            m_i, l_i, acc = _attend_block(q, kbase, vbase, n, valid, sk_t, d, scale, m_i, l_i, acc, IEEE)
-    else:  # read only the valid part of the split
-        for n0 in range(start, end, BLOCK_N):
-            n = n0 + tl.arange(0, BLOCK_N)
-            valid = n < end
-            m_i, l_i, acc = _attend_block(q, kbase, vbase, n, valid, sk_t, d, scale, m_i, l_i, acc, IEEE)
+    for n0 in range(start, end, BLOCK_N):  # only the valid part of the split (the interpreter too)
+        n = n0 + tl.arange(0, BLOCK_N)
+        valid = n < end
+        m_i, l_i, acc = _attend_block(q, kbase, vbase, n, valid, sk_t, d, scale, m_i, l_i, acc, IEEE)
     return m_i, l_i, acc
 
 
@@ -122,7 +111,6 @@ def _partial_kernel(
     BLOCK_N: tl.constexpr,
     SPLIT: tl.constexpr,
     IS_GEN: tl.constexpr,
-    INTERPRET: tl.constexpr,
     IEEE: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -145,9 +133,7 @@ def _partial_kernel(
     q = tl.load(Q + b[:, None] * sq_b + h[:, None] * sq_h + d[None, :], mask=row_ok[:, None], other=0.0)
     kbase = K + grp * sk_n + j * sk_h
     vbase = V + grp * sk_n + j * sk_h
-    m_i, l_i, acc = attend_split(
-        q, kbase, vbase, sid, lo, hi, sk_t, d, scale, M_PAD, D, BLOCK_N, SPLIT, INTERPRET, IEEE
-    )
+    m_i, l_i, acc = attend_split(q, kbase, vbase, sid, lo, hi, sk_t, d, scale, M_PAD, D, BLOCK_N, SPLIT, IEEE)
     o = (b * (HKV * REP) + h) * n_splits_total + split_base + sid
     tl.store(MP + o, m_i, mask=row_ok)
     tl.store(LP + o, l_i, mask=row_ok)
@@ -179,7 +165,6 @@ def _gen_final_kernel(
     BLOCK_N: tl.constexpr,
     SPLIT: tl.constexpr,
     S_PAD: tl.constexpr,
-    INTERPRET: tl.constexpr,
     IEEE: tl.constexpr,
 ):
     """Generated split 0 of one (sequence, kv head), merged with every other split's partial.
@@ -198,9 +183,7 @@ def _gen_final_kernel(
     kbase = K + b * sk_n + j * sk_h
     vbase = V + b * sk_n + j * sk_h
     hi = tl.load(SLOT) + 1
-    m_g, l_g, acc = attend_split(
-        q, kbase, vbase, 0, 0, hi, sk_t, d, scale, M_PAD, D, BLOCK_N, SPLIT, INTERPRET, IEEE
-    )
+    m_g, l_g, acc = attend_split(q, kbase, vbase, 0, 0, hi, sk_t, d, scale, M_PAD, D, BLOCK_N, SPLIT, IEEE)
     s = tl.arange(0, S_PAD)
     ok = row_ok[:, None] & ((s < n_splits_total) & (s != skip))[None, :]
     o = (b * (HKV * REP) + h)[:, None] * n_splits_total + s[None, :]
@@ -258,10 +241,14 @@ class DecodeAttentionScratch:
         device: Where the buffers live.
         split_prefix, split_gen: Keys per split of the prefix and the generated cache.
         block_n: Keys per inner block.
+        block_prefix: Keys per inner block in the prefix splits (None: ``block_n``).
         fused_merge: The program of generated split 0 merges every split into the output (two or
             three launches per layer); False: a separate merge launch (three).
         one_launch: Every split and the merge in one launch per layer
             (:mod:`sf_train.fast.attention_one_launch`; ``fused_merge`` is then moot).
+        unroll_merge: In one launch, the merge's loop over the splits unrolled, so that every
+            split's load is issued at once. Off by default: on the H200 it was 5% slower at
+            128-key prefix splits and no faster at 256 (``2026-12-04-h200-decode_kernel_sweep_one_launch``).
         num_warps, num_stages: Launch options of the attention kernels (None: Triton's defaults,
             4 warps and 3 stages on Hopper).
     """
@@ -278,18 +265,21 @@ class DecodeAttentionScratch:
         split_prefix: int = 128,
         split_gen: int = 256,
         block_n: int = 32,
+        block_prefix: int | None = None,
         fused_merge: bool = True,
         one_launch: bool = False,
+        unroll_merge: bool = False,
         num_warps: int | None = None,
         num_stages: int | None = None,
     ) -> None:
         self.split_prefix, self.split_gen, self.block_n = split_prefix, split_gen, block_n
+        self.block_prefix = block_n if block_prefix is None else block_prefix
         self.launch = {
             key: value
             for key, value in (("num_warps", num_warps), ("num_stages", num_stages))
             if value is not None
         }
-        self.fused_merge, self.one_launch = fused_merge, one_launch
+        self.fused_merge, self.one_launch, self.unroll_merge = fused_merge, one_launch, unroll_merge
         self.n_prefix = -(-prefix_len // split_prefix)
         self.n_gen = -(-gen_len // split_gen)
         self.n_splits = self.n_prefix + self.n_gen
@@ -333,9 +323,7 @@ def decode_attention(
     groups, hkv = kp.shape[0], kp.shape[1]
     rep = heads // hkv
     s = scratch
-    common = dict(
-        HKV=hkv, REP=rep, KS=k, D=dim, BLOCK_N=s.block_n, INTERPRET=INTERPRET, IEEE=q.dtype == torch.float32
-    )
+    common = dict(HKV=hkv, REP=rep, KS=k, D=dim, BLOCK_N=s.block_n, IEEE=q.dtype == torch.float32)
     _partial_kernel[(groups * hkv, s.n_prefix)](
         q,
         kp,
@@ -359,7 +347,7 @@ def decode_attention(
         M_PAD=max(16, pow2(k * rep)),
         SPLIT=s.split_prefix,
         IS_GEN=False,
-        **common,
+        **{**common, "BLOCK_N": s.block_prefix},
         **s.launch,
     )
     first_gen = 1 if s.fused_merge else 0

@@ -22,7 +22,7 @@ import torch
 import triton
 import triton.language as tl
 
-from sf_train.fast.attention_kernels import INTERPRET, DecodeAttentionScratch, attend_split, pow2
+from sf_train.fast.attention_kernels import DecodeAttentionScratch, attend_split, pow2
 
 __all__ = ["decode_attention_one_launch"]
 
@@ -32,6 +32,19 @@ def _store_partial(MP, LP, ACC, o, m_i, l_i, acc, row_ok, d, D: tl.constexpr):
     tl.store(MP + o, m_i, mask=row_ok)
     tl.store(LP + o, l_i, mask=row_ok)
     tl.store(ACC + o[:, None] * D + d[None, :], acc, mask=row_ok[:, None])
+
+
+@triton.jit
+def _split_share(ACC, row, row_ok, d, w, s, si, n_splits, D: tl.constexpr):
+    """Split ``si``'s weighted values of the merged rows (``w``: each split's weight per row)."""
+    ws = tl.sum(tl.where(s[None, :] == si, w, 0.0), 1)
+    part = tl.load(
+        ACC + (row * n_splits + si)[:, None] * D + d[None, :],
+        mask=row_ok[:, None],
+        other=0.0,
+        cache_modifier=".cg",
+    )
+    return part * ws[:, None]
 
 
 @triton.jit
@@ -49,6 +62,8 @@ def _merge_group(
     M_PRE: tl.constexpr,
     S_PAD: tl.constexpr,
     D: tl.constexpr,
+    N_SPLITS: tl.constexpr,
+    UNROLL: tl.constexpr,
 ):
     """Merge every split of the ``KS × REP`` rows of prompt ``grp`` and kv head ``j`` into ``OUT``."""
     r = tl.arange(0, M_PRE)
@@ -64,15 +79,12 @@ def _merge_group(
     w = tl.where(mp > float("-inf"), tl.exp(mp - top[:, None]), 0.0)
     den = tl.sum(lp * w, 1)
     num = tl.zeros([M_PRE, D], tl.float32)
-    for si in range(0, n_splits):
-        ws = tl.sum(tl.where(s[None, :] == si, w, 0.0), 1)
-        part = tl.load(
-            ACC + (row * n_splits + si)[:, None] * D + d[None, :],
-            mask=row_ok[:, None],
-            other=0.0,
-            cache_modifier=".cg",
-        )
-        num += part * ws[:, None]
+    if UNROLL:  # every split's load issued up front (the merge is the launch's serial tail)
+        for si in tl.static_range(N_SPLITS):
+            num += _split_share(ACC, row, row_ok, d, w, s, si, N_SPLITS, D)
+    else:
+        for si in range(0, n_splits):
+            num += _split_share(ACC, row, row_ok, d, w, s, si, n_splits, D)
     out = num / den[:, None]
     tl.store(OUT + row[:, None] * D + d[None, :], out.to(OUT.dtype.element_ty), mask=row_ok[:, None])
 
@@ -103,7 +115,6 @@ def _gen_part(
     D: tl.constexpr,
     BLOCK_N: tl.constexpr,
     SPLIT_G: tl.constexpr,
-    INTERPRET: tl.constexpr,
     IEEE: tl.constexpr,
 ):
     """Generated split ``pid % n_gen`` of one (sequence, kv head): its partial; returns (prompt, kv head)."""
@@ -129,7 +140,6 @@ def _gen_part(
         D,
         BLOCK_N,
         SPLIT_G,
-        INTERPRET,
         IEEE,
     )
     o = (b * (HKV * REP) + h) * n_splits + n_prefix + sid
@@ -161,9 +171,8 @@ def _prefix_part(
     KS: tl.constexpr,
     M_PRE: tl.constexpr,
     D: tl.constexpr,
-    BLOCK_N: tl.constexpr,
+    BLOCK_P: tl.constexpr,
     SPLIT_P: tl.constexpr,
-    INTERPRET: tl.constexpr,
     IEEE: tl.constexpr,
 ):
     """Prefix split ``p % n_prefix`` of one (prompt, kv head) for the prompt's ``KS × REP`` queries."""
@@ -188,9 +197,8 @@ def _prefix_part(
         scale,
         M_PRE,
         D,
-        BLOCK_N,
+        BLOCK_P,
         SPLIT_P,
-        INTERPRET,
         IEEE,
     )
     o = (b * (HKV * REP) + h) * n_splits + sid
@@ -232,10 +240,12 @@ def _one_launch_kernel(
     M_GEN: tl.constexpr,
     D: tl.constexpr,
     BLOCK_N: tl.constexpr,
+    BLOCK_P: tl.constexpr,
     SPLIT_P: tl.constexpr,
     SPLIT_G: tl.constexpr,
     S_PAD: tl.constexpr,
-    INTERPRET: tl.constexpr,
+    N_SPLITS: tl.constexpr,
+    UNROLL: tl.constexpr,
     IEEE: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -266,7 +276,6 @@ def _one_launch_kernel(
             D,
             BLOCK_N,
             SPLIT_G,
-            INTERPRET,
             IEEE,
         )
     else:  # a prefix split of one (prompt, kv head), scored against the prompt's k x rep queries
@@ -293,14 +302,13 @@ def _one_launch_kernel(
             KS,
             M_PRE,
             D,
-            BLOCK_N,
+            BLOCK_P,
             SPLIT_P,
-            INTERPRET,
             IEEE,
         )
     arrived = tl.atomic_add(COUNT + grp * HKV + j, 1)  # acq_rel: the partials above are visible first
     if arrived == KS * n_gen + n_prefix - 1:  # the last of the group: merge, then re-arm the counter
-        _merge_group(MP, LP, ACC, OUT, grp, j, n_splits, HKV, REP, KS, M_PRE, S_PAD, D)
+        _merge_group(MP, LP, ACC, OUT, grp, j, n_splits, HKV, REP, KS, M_PRE, S_PAD, D, N_SPLITS, UNROLL)
         tl.atomic_xchg(COUNT + grp * HKV + j, 0)
 
 
@@ -336,8 +344,10 @@ def decode_attention_one_launch(
         kg.stride(0), kg.stride(1), kg.stride(2),
         kp.shape[2], s.n_prefix, s.n_gen, n_gen_programs, scale,
         HKV=hkv, REP=rep, KS=k, M_PRE=max(16, pow2(k * rep)), M_GEN=max(16, pow2(rep)), D=dim,
-        BLOCK_N=s.block_n, SPLIT_P=s.split_prefix, SPLIT_G=s.split_gen, S_PAD=max(2, pow2(s.n_splits)),
-        INTERPRET=INTERPRET, IEEE=q.dtype == torch.float32,
+        BLOCK_N=s.block_n, BLOCK_P=s.block_prefix, SPLIT_P=s.split_prefix, SPLIT_G=s.split_gen,
+        S_PAD=max(2, pow2(s.n_splits)),
+        N_SPLITS=s.n_splits, UNROLL=s.unroll_merge,
+        IEEE=q.dtype == torch.float32,
         **s.launch,
     )  # fmt: skip
     return out
