@@ -141,6 +141,11 @@ def set_subreaper():
         pass
 
 
+HELPER_UID_OFFSET = 2000000
+"""The kill helper's real and saved uid is its lane's uid plus this: a uid no job runs as (the
+Docker back end draws job uids below 2,000,000 + lanes), distinct per lane."""
+
+
 def kill_as(uid, then=None, wait_s=1.0):
     # type: (int, Optional[Callable[[], bytes]], float) -> Optional[Tuple[List[int], Optional[bytes]]]
     """SIGKILL every process of ``uid``; return the pids of ``uid`` still there right after, and ``then()``.
@@ -154,6 +159,13 @@ def kill_as(uid, then=None, wait_s=1.0):
     nothing), zombies included. Those are the processes the kill reached that have not been reaped
     yet; once it reports none, none of ``uid`` exists and none can appear (the helper itself is
     the last, and it is gone when this returns).
+
+    The helper's effective uid is ``uid`` (what the kill, the probe and the file reads are checked
+    against) but its real and saved uids are ``uid + HELPER_UID_OFFSET``: a signal's permission is
+    the sender's real or effective uid against the target's real or saved uid, so a process of
+    ``uid`` can neither stop the helper (SIGSTOP) nor trace it, while the helper's ``kill(-1)``
+    still reaches exactly the processes of ``uid`` (no process but a helper of this lane has the
+    other uid, and a lane has one helper at a time).
 
     When none is left the helper, the only process of ``uid``, also runs ``then`` (if given: the
     collection of the job's files, read as ``uid``) and its bytes come back as the second item
@@ -177,7 +189,8 @@ def kill_as(uid, then=None, wait_s=1.0):
             os.close(r)
             os.setgroups([])
             os.setgid(uid)
-            os.setuid(uid)
+            helper = uid + HELPER_UID_OFFSET
+            os.setresuid(helper, uid, helper)  # acts as uid; a job of uid cannot signal or trace it
             os.kill(-1, signal.SIGKILL)
             me = os.getpid()
             left = []  # type: List[str]
@@ -217,8 +230,9 @@ def read_helper(fd, pid, wait_s):
     # type: (int, int, float) -> bytes
     """What helper ``pid`` writes on pipe ``fd`` until it closes it.
 
-    After ``wait_s`` seconds of silence the helper is killed: a job of the helper's uid may stop
-    it (SIGSTOP), and the supervisor never waits on it for long.
+    After ``wait_s`` seconds of silence the helper is killed and the caller tries again: whatever
+    holds it up (a file it reads that blocks, a full process table), the supervisor never waits on
+    it for long.
     """
     poller = select.poll()
     poller.register(fd, select.POLLIN)
