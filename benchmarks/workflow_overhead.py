@@ -9,7 +9,8 @@ workflows (sf-workflows' shipped LLM-only workflows, cycled over distinct proble
 (c) as (b) in a pool without the preload (the runtime zip shipped and imported by every job;
     only with ``--shipped``), and
 (d) as (b) with several jobs per container (``jobs_per_container``, "lanes"): ceil(c / lanes)
-    containers instead of c.
+    containers instead of c (plus ``--spare-containers``, so that a workflow finds a free lane
+    while the lanes of the workflows just finished are killed and wiped).
 All use the same executor (real openai client over HTTP, cache off, its connection pool sized
 for the concurrency) and the same endpoint, which runs in a process of its own so that it shares
 neither the event loop nor the GIL with what is measured. Each concurrency runs ``--n`` workflows
@@ -21,7 +22,7 @@ process and of the pool's containers (where the engine's cgroups can be read). T
 concurrency 128 and 256 with 2 s replies.
 
     python benchmarks/workflow_overhead.py [--n N] [--concurrency 8 [16 ...]] [--latency 0.05]
-        [--jobs-per-container 16] [--shipped] [--skip-one-job] [--json FILE]
+        [--jobs-per-container 16] [--spare-containers 0] [--shipped] [--skip-one-job] [--json FILE]
 """
 
 from __future__ import annotations
@@ -216,7 +217,10 @@ async def measure(args: argparse.Namespace, concurrency: int) -> dict[str, Any]:
         specs: dict[str, dict[str, Any]] = {
             # (d) open_sandbox with several jobs per container (lanes); started first, so its
             # ready time is not measured while (b)'s many containers load the machine
-            "lanes": {"pool_size": -(-concurrency // lanes), "jobs_per_container": lanes},
+            "lanes": {
+                "pool_size": -(-concurrency // lanes) + args.spare_containers,
+                "jobs_per_container": lanes,
+            },
             # (b) open_sandbox: one job per container, the operator runtime preloaded (the default)
             "sandbox": {"pool_size": concurrency},
         }
@@ -299,6 +303,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "reply_latency_s": args.latency,
             "rounds": args.rounds,
             "jobs_per_container": args.jobs_per_container,
+            "spare_containers": args.spare_containers,
         },
         "runs": runs,
     }
@@ -367,6 +372,13 @@ def main() -> int:
         "--rounds", type=int, default=2, help="alternating rounds per mode; the best is reported"
     )
     parser.add_argument("--jobs-per-container", type=int, default=16, help="lanes of the (d) pool")
+    parser.add_argument(
+        "--spare-containers",
+        type=int,
+        default=0,
+        help="containers of the (d) pool beyond ceil(concurrency / lanes): free lanes while others "
+        "are wiped between jobs",
+    )
     parser.add_argument("--shipped", action="store_true", help="also (c): the runtime shipped per job")
     parser.add_argument("--skip-one-job", action="store_true", help="leave out (b), the 1-job pool")
     parser.add_argument("--json", dest="json_path", default=None, help="write the figures to this file")

@@ -197,3 +197,57 @@ def test_lanes_need_a_container_backend() -> None:
         Sandbox(backend=UNSAFE_BACKEND_NAME, jobs_per_container=2)
     with pytest.raises(SandboxConfigError, match="jobs_per_container"):
         Sandbox(jobs_per_container=0)
+
+
+CHAIN = """
+import os
+if os.fork() == 0:  # an escaped daemon that never stays one process for long: fork, parent exits, ...
+    os.setsid()
+    while True:
+        if os.fork():
+            os._exit(0)
+print('chain started')
+"""
+
+MY_UID_PROCESSES = """
+import os
+me, n = str(os.getuid()), 0
+for p in os.listdir('/proc'):
+    if p.isdigit() and int(p) != os.getpid():
+        try:
+            with open('/proc/%s/status' % p) as fh:
+                n += any(line.startswith('Uid:') and me in line.split()[1:4] for line in fh)
+        except OSError:
+            pass
+print(n)
+"""
+
+
+def test_a_fork_chain_left_by_a_lane_job_is_killed_before_the_lanes_next_job(docker_ready: None) -> None:
+    # a process that forks and exits in a loop is listed by no scan of /proc for long: the lane's
+    # kill (kill(-1) as the lane's uid, from one helper) must reach it all the same
+    with Sandbox(limits=Limits(timeout=10), pool_size=1, jobs_per_container=LANES) as sb:
+        for i in range(3):
+            r = sb.run(Job(source=CHAIN))
+            assert r.stdout == "chain started\n", (r.stdout, r.stderr)
+            probes = sb.run_many([Job(source=MY_UID_PROCESSES) for _ in range(LANES)], concurrency=LANES)
+            assert [p.stdout for p in probes] == ["0\n"] * LANES, [(p.stdout, p.stderr) for p in probes]
+            assert sb.replaced == i + 1  # stray processes: the container is replaced all the same
+
+
+def test_a_lane_collects_its_files_as_its_uid(docker_ready: None) -> None:
+    # the lane's kill helper reads the files once no process of the job is left: a symlink the job
+    # planted to a file only root may read is skipped, the regular files come back
+    src = (
+        "import os\nopen('out.txt', 'w').write('result')\nos.makedirs('d')\n"
+        "open('d/x', 'wb').write(b'\\0' * 3)\nos.symlink('/proc/1/environ', 'leak')\n"
+    )
+    with Sandbox(limits=Limits(timeout=10), pool_size=1, jobs_per_container=LANES) as sb:
+        rs = sb.run_many(
+            [Job(source=src, collect=("out.txt", "d/x", "leak", "missing")) for _ in range(LANES * 2)],
+            concurrency=LANES,
+        )
+        for r in rs:
+            assert r.ok, (r.status, r.stderr)
+            assert dict(r.files) == {"out.txt": b"result", "d/x": b"\0\0\0"}
+        assert sb.replaced == 0

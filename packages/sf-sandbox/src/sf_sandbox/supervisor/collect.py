@@ -3,7 +3,7 @@
 
 import json
 import os
-from typing import Any, Dict, List, Tuple  # noqa: F401 (type comments)
+from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: F401 (type comments)
 
 from .frames import b64
 from .supervisor import Supervisor  # noqa: F401 (type comments)
@@ -60,11 +60,32 @@ def collect_files(sup, job):
         except ChildProcessError:
             break
     sup.reap_all()
+    return parse_collected(b"".join(chunks))
+
+
+def parse_collected(data):
+    # type: (bytes) -> Tuple[Dict[str, str], List[str], bool]
+    """Files, errors and ok from what a collector wrote (``read_files`` as JSON)."""
     try:
-        out = json.loads(b"".join(chunks).decode())
-    except ValueError:
+        out = json.loads(data.decode())
+        return out["files"], out["errors"], True
+    except (ValueError, KeyError, TypeError):
         return {}, ["collector failed"], False
-    return out["files"], out["errors"], True
+
+
+def lane_collector(sup, job):
+    # type: (Supervisor, Dict[str, Any]) -> Optional[Callable[[], bytes]]
+    """For a lane's kill helper: the collection of ``job``'s files (``read_files`` as JSON), or None.
+
+    None outside a lane or when the job collects nothing. The helper runs it as the job's uid
+    once no other process of that uid is left, exactly as the collector of ``collect_files``
+    would, saving that fork.
+    """
+    collect = job.get("collect", [])
+    if sup.lane is None or not collect:
+        return None
+    work, limit = sup.work, int(job.get("files_out_bytes", 8 << 20))
+    return lambda: json.dumps(read_files(work, collect, limit)).encode()
 
 
 def read_files(work, collect, limit):  # pragma: no cover - runs in the collector

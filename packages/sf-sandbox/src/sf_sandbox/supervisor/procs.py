@@ -2,8 +2,9 @@
 """What the kernel says about processes: OOM kills, IPC objects, pids by parent or uid; the uid kill."""
 
 import os
+import select
 import signal
-from typing import List, Optional  # noqa: F401 (type comments)
+from typing import Callable, List, Optional, Tuple  # noqa: F401 (type comments)
 
 
 def read_counter(path, key):
@@ -140,45 +141,121 @@ def set_subreaper():
         pass
 
 
-def uid_pids(uid):
-    # type: (int) -> List[int]
-    """Processes (zombies too) whose real, effective or saved uid is ``uid``.
+HELPER_UID_OFFSET = 2000000
+"""The kill helper's real and saved uid is its lane's uid plus this: a uid no job runs as (the
+Docker back end draws job uids below 2,000,000 + lanes), distinct per lane."""
 
-    Read from ``/proc/<pid>/status`` (readable even when a process made itself non-dumpable).
+
+def kill_as(uid, then=None, wait_s=1.0):
+    # type: (int, Optional[Callable[[], bytes]], float) -> Optional[Tuple[List[int], Optional[bytes]]]
+    """SIGKILL every process of ``uid``; return the pids of ``uid`` still there right after, and ``then()``.
+
+    A helper forks, drops to ``uid`` and calls ``kill(-1, SIGKILL)``, which an unprivileged process
+    may only send to its own uid's processes (never to another lane's) and which reaches them all
+    at once, forks in progress included (the kernel hands a signal sent to many processes to a
+    child being forked too), so no chain of forks can outrun it. Then, still as ``uid``, it probes
+    every pid in ``/proc`` with ``kill(pid, 0)``: that succeeds exactly for processes whose real or
+    saved uid is ``uid`` (root's and other lanes' answer EPERM; hiding as non-dumpable changes
+    nothing), zombies included. Those are the processes the kill reached that have not been reaped
+    yet; once it reports none, none of ``uid`` exists and none can appear (the helper itself is
+    the last, and it is gone when this returns).
+
+    The helper's effective uid is ``uid`` (what the kill, the probe and the file reads are checked
+    against) but its real and saved uids are ``uid + HELPER_UID_OFFSET``: a signal's permission is
+    the sender's real or effective uid against the target's real or saved uid, so a process of
+    ``uid`` can neither stop the helper (SIGSTOP) nor trace it, while the helper's ``kill(-1)``
+    still reaches exactly the processes of ``uid`` (no process but a helper of this lane has the
+    other uid, and a lane has one helper at a time).
+
+    When none is left the helper, the only process of ``uid``, also runs ``then`` (if given: the
+    collection of the job's files, read as ``uid``) and its bytes come back as the second item
+    (None when it was not run). One fork per job does the kill, the check and the collection.
+
+    Returns None when the helper could not report (fork failed, killed, or silent for ``wait_s``
+    seconds: it is then killed): the caller's loop tries again.
     """
-    out = []  # type: List[int]
-    for pid in all_pids():
-        try:
-            with open("/proc/%d/status" % pid) as fh:
-                for line in fh:
-                    if line.startswith("Uid:"):
-                        if str(uid) in line.split()[1:4]:
-                            out.append(pid)
-                        break
-        except OSError:
-            pass
-    return out
-
-
-def kill_as(uid):
-    # type: (int) -> None
-    """SIGKILL every process of ``uid``.
-
-    A child drops to ``uid`` and calls ``kill(-1)``, which an unprivileged process may only send to
-    its own uid's processes (never to another lane's).
-    """
+    try:
+        r, w = os.pipe()
+    except OSError:
+        return None
     try:
         pid = os.fork()
     except OSError:
-        return  # the caller's loop tries again
+        os.close(r)
+        os.close(w)
+        return None  # the caller's loop tries again
     if pid == 0:  # pragma: no cover - runs in the helper
         try:
+            os.close(r)
             os.setgroups([])
             os.setgid(uid)
-            os.setuid(uid)
+            helper = uid + HELPER_UID_OFFSET
+            os.setresuid(helper, uid, helper)  # acts as uid; a job of uid cannot signal or trace it
             os.kill(-1, signal.SIGKILL)
+            me = os.getpid()
+            left = []  # type: List[str]
+            for name in os.listdir("/proc"):
+                if name.isdigit() and int(name) != me:
+                    try:
+                        os.kill(int(name), 0)
+                    except OSError:
+                        continue
+                    left.append(name)
+            out = (" ".join(left) + "\n").encode()
+            if then is not None and not left:
+                extra = then()
+                out += b"%d\n" % len(extra) + extra
+            view = memoryview(out)
+            while view:
+                view = view[os.write(w, view) :]
         finally:
             os._exit(0)
+    os.close(w)
+    data = read_helper(r, pid, wait_s)
+    os.close(r)
+    reap_pid(pid)
+    head, nl, rest = data.partition(b"\n")
+    if not nl:
+        return None
+    pids = [int(x) for x in head.split()]
+    if then is None or pids:
+        return pids, None
+    size, nl, extra = rest.partition(b"\n")
+    if not nl or not size.isdigit() or len(extra) != int(size):
+        return None  # the helper died while collecting: try again
+    return pids, extra
+
+
+def read_helper(fd, pid, wait_s):
+    # type: (int, int, float) -> bytes
+    """What helper ``pid`` writes on pipe ``fd`` until it closes it.
+
+    After ``wait_s`` seconds of silence the helper is killed and the caller tries again: whatever
+    holds it up (a file it reads that blocks, a full process table), the supervisor never waits on
+    it for long.
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    chunks = []  # type: List[bytes]
+    while True:
+        try:
+            if not poller.poll(int(wait_s * 1000)):
+                os.kill(pid, signal.SIGKILL)
+                break
+            chunk = os.read(fd, 1 << 20)
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def reap_pid(pid):
+    # type: (int) -> None
+    """Wait for child ``pid`` to end (it must be gone before the next job looks around)."""
     while True:
         try:
             os.waitpid(pid, 0)

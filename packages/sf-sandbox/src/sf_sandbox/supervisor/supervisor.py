@@ -45,6 +45,8 @@ class Supervisor(Slot):
         self.zpid = zpid  # type: Optional[int]
         self.zsock = zsock  # type: Optional[socket.socket]
         self.prespawned = None  # type: Optional[Dict[str, Any]]  # the next job's child (``spawn``)
+        self.lane_clean = False  # the lane's last sweep left no process of its uid (``sweep_lane``)
+        self.lane_collected = None  # type: Optional[bytes]  # the files its kill helper read then
 
     def spawn(self):
         # type: () -> Optional[Dict[str, Any]]

@@ -4,17 +4,20 @@
 import os
 import signal
 import time
-from typing import Dict, List  # noqa: F401 (type comments)
+from typing import Callable, Dict, List, Optional  # noqa: F401 (type comments)
 
-from .procs import all_pids, kill_as, parent_of, uid_pids
+from .procs import all_pids, kill_as, parent_of
 from .supervisor import Supervisor  # noqa: F401 (type comments)
 
 
-def sweep(sup, pid):
-    # type: (Supervisor, int) -> bool
-    """Kill every process the job (main process ``pid``) started; True if any besides ``pid`` existed."""
+def sweep(sup, pid, then=None):
+    # type: (Supervisor, int, Optional[Callable[[], bytes]]) -> bool
+    """Kill every process the job (main process ``pid``) started; True if any besides ``pid`` existed.
+
+    ``then``: in a lane, what the kill helper runs as the job's uid once none is left (``sweep_lane``).
+    """
     if sup.lane is not None:
-        return sweep_lane(sup, pid)
+        return sweep_lane(sup, pid, then)
     stray = False
     for _ in range(200):
         if sup.container:
@@ -37,25 +40,32 @@ def sweep(sup, pid):
     return stray
 
 
-def sweep_lane(sup, pid):
-    # type: (Supervisor, int) -> bool
+def sweep_lane(sup, pid, then=None):
+    # type: (Supervisor, int, Optional[Callable[[], bytes]]) -> bool
     """``sweep`` for one lane of a shared container.
 
-    Kill every process of the lane's uid and nothing else. The kill is ``kill(-1, SIGKILL)``
-    sent by a helper that has dropped to that uid (it reaches exactly the processes of the uid,
-    however they hide, and no pid that a neighbour's new process may have reused); ``/proc``
-    says when none are left.
+    Kill every process of the lane's uid and nothing else: ``kill_as`` sends ``kill(-1, SIGKILL)``
+    from a helper that has dropped to that uid (it reaches exactly the processes of the uid at
+    once, however they hide, and no pid that a neighbour's new process may have reused), and says
+    which of them are not reaped yet; the kill is repeated until none are. Sets ``sup.lane_clean``
+    when it ended with none left (nothing of the job can start again before the next spawn), and
+    then ``sup.lane_collected`` to what ``then`` returned in that helper (else None).
     """
     stray = False
+    sup.lane_clean = False
+    sup.lane_collected = None
     for _ in range(200):
-        victims = uid_pids(sup.uid)
-        if not victims:
+        got = kill_as(sup.uid, then)
+        left = [] if got is None else got[0]
+        if got is not None and not left:
+            sup.lane_clean = True
+            sup.lane_collected = got[1]
             break
-        if [v for v in victims if v != pid]:
+        if [v for v in left if v != pid]:
             stray = True
-        kill_as(sup.uid)
         sup.reap_all()
-        time.sleep(0.001)
+        if left:
+            time.sleep(0.001)  # killed, not yet reaped (the zygote reaps the main process)
     return stray
 
 

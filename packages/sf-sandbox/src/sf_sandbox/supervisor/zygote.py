@@ -8,7 +8,7 @@ import signal
 import socket
 from typing import Any, Dict, List, NoReturn, Optional, Tuple  # noqa: F401 (type comments)
 
-from .child import become_job
+from .child import become_job, listen_filter
 from .slot import Slot  # noqa: F401 (type comments)
 
 
@@ -61,6 +61,12 @@ def zygote(slot, sock):  # pragma: no cover - runs in the zygote
     """
     import array
     import gc
+
+    if slot.lane is not None:
+        try:
+            listen_filter()  # built once here: every job of the lane only loads it
+        except Exception:
+            pass  # each job then builds it itself, and fails set-up if it cannot
 
     gc.collect()
     gc.freeze()
