@@ -6,6 +6,7 @@ import os
 from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: F401 (type comments)
 
 from .frames import b64
+from .procs import reap_pid, write_all
 from .supervisor import Supervisor  # noqa: F401 (type comments)
 
 
@@ -34,10 +35,7 @@ def collect_files(sup, job):
                 os.setgroups([])
                 os.setgid(sup.uid)
                 os.setuid(sup.uid)
-            payload = json.dumps(read_files(sup.work, collect, limit)).encode()
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(w, view) :]
+            write_all(w, json.dumps(read_files(sup.work, collect, limit)).encode())
         finally:
             os._exit(0)
     os.close(w)
@@ -51,14 +49,7 @@ def collect_files(sup, job):
             break
         chunks.append(chunk)
     os.close(r)
-    while True:
-        try:
-            os.waitpid(pid, 0)  # the collector must be gone before the next job looks around
-            break
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            break
+    reap_pid(pid)  # the collector must be gone before the next job looks around
     sup.reap_all()
     return parse_collected(b"".join(chunks))
 

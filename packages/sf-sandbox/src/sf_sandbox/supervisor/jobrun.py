@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple  # noqa: F401 (type comments
 
 from .collect import collect_files, lane_collector, parse_collected
 from .jobstate import JobState, gone
+from .procs import write_all
 from .relay import Relay
 from .sweep import sweep
 from .wipe import reset_top, wipe_tree
@@ -84,9 +85,7 @@ class JobRun(JobState):
         assert self.child is not None
         spec_w = self.child["spec_w"]
         try:
-            view = memoryview(json.dumps(self.job).encode())
-            while view:
-                view = view[os.write(spec_w, view) :]
+            write_all(spec_w, json.dumps(self.job).encode())
         except OSError:
             pass  # the child died before reading: its setup pipe says why
         finally:

@@ -205,9 +205,7 @@ def kill_as(uid, then=None, wait_s=1.0):
             if then is not None and not left:
                 extra = then()
                 out += b"%d\n" % len(extra) + extra
-            view = memoryview(out)
-            while view:
-                view = view[os.write(w, view) :]
+            write_all(w, out)
         finally:
             os._exit(0)
     os.close(w)
@@ -251,6 +249,14 @@ def read_helper(fd, pid, wait_s):
             break
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def write_all(fd, data):
+    # type: (int, bytes) -> None
+    """Write all of ``data`` to blocking ``fd`` (``os.write`` may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def reap_pid(pid):
